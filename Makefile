@@ -1,0 +1,18 @@
+# The README's commands. `make test` is what CI runs.
+GO ?= go
+PKGS := ./...
+
+.PHONY: test bench lint fmt
+
+test: lint
+	$(GO) test -count=1 -timeout 40m $(PKGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')

@@ -1,0 +1,3 @@
+module github.com/tlgo/tl
+
+go 1.26
