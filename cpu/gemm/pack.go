@@ -1,0 +1,85 @@
+package gemm
+
+// Packing copies a block of op(A) or op(B) into the contiguous panel layout
+// the micro-kernels read with unit stride. Panels at the right or bottom edge
+// are padded with zeros to a full mr or nr, so the kernels never see a partial
+// panel.
+
+// packA packs the mc×kc block of op(A) starting at row i0, column p0 into dst,
+// as ceil(mc/mr) panels of kc×mr floats, each element multiplied by alpha.
+func packA(dst []float32, a []float32, lda int, transA bool, i0, p0, mc, kc, mr int, alpha float32) {
+	for ip := 0; ip < mc; ip += mr {
+		rows := min(mr, mc-ip)
+		panel := dst[ip*kc : ip*kc+kc*mr]
+		if !transA {
+			// op(A)[i][p] = a[i*lda+p]: read each row sequentially.
+			for r := 0; r < rows; r++ {
+				src := a[(i0+ip+r)*lda+p0:]
+				src = src[:kc]
+				d := panel[r:]
+				if alpha == 1 {
+					for p, v := range src {
+						d[p*mr] = v
+					}
+				} else {
+					for p, v := range src {
+						d[p*mr] = alpha * v
+					}
+				}
+			}
+			for r := rows; r < mr; r++ {
+				for p := 0; p < kc; p++ {
+					panel[p*mr+r] = 0
+				}
+			}
+			continue
+		}
+		// op(A)[i][p] = a[p*lda+i]: each step p is a contiguous run of rows.
+		for p := 0; p < kc; p++ {
+			src := a[(p0+p)*lda+i0+ip:]
+			src = src[:rows]
+			d := panel[p*mr : p*mr+mr]
+			for r, v := range src {
+				d[r] = alpha * v
+			}
+			for r := rows; r < mr; r++ {
+				d[r] = 0
+			}
+		}
+	}
+}
+
+// packB packs the kc×nc block of op(B) starting at row p0, column j0 into dst,
+// as ceil(nc/nr) panels of kc×nr floats.
+func packB(dst []float32, b []float32, ldb int, transB bool, p0, j0, kc, nc, nr int) {
+	for jp := 0; jp < nc; jp += nr {
+		cols := min(nr, nc-jp)
+		panel := dst[jp*kc : jp*kc+kc*nr]
+		if !transB {
+			// op(B)[p][j] = b[p*ldb+j]: each step is a contiguous run.
+			for p := 0; p < kc; p++ {
+				src := b[(p0+p)*ldb+j0+jp:]
+				d := panel[p*nr : p*nr+nr]
+				copy(d, src[:cols])
+				for j := cols; j < nr; j++ {
+					d[j] = 0
+				}
+			}
+			continue
+		}
+		// op(B)[p][j] = b[j*ldb+p]: read each row of B sequentially.
+		for j := 0; j < cols; j++ {
+			src := b[(j0+jp+j)*ldb+p0:]
+			src = src[:kc]
+			d := panel[j:]
+			for p, v := range src {
+				d[p*nr] = v
+			}
+		}
+		for j := cols; j < nr; j++ {
+			for p := 0; p < kc; p++ {
+				panel[p*nr+j] = 0
+			}
+		}
+	}
+}
