@@ -1,0 +1,324 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// DefaultDatabase is the database name used when Config.Database is empty.
+const DefaultDatabase = "tl"
+
+// DefaultProject is the project name used when Config.Project is empty.
+const DefaultProject = "default"
+
+// ErrLocked is returned by Open when another DB (in this process or another)
+// already serves the same data directory.
+var ErrLocked = errors.New("store: data directory is locked by another process")
+
+// Config says which server to use and how.
+type Config struct {
+	// URL of a MongoDB wire-protocol server ("mongodb://host:port/").
+	// Empty starts an embedded FerretDB inside this process.
+	URL string
+
+	// DataDir holds the embedded server's SQLite files and its lock file.
+	// Required when URL and PostgreSQLURL are empty.
+	DataDir string
+
+	// PostgreSQLURL, when set and URL is empty, makes the embedded FerretDB
+	// keep its data in that PostgreSQL database instead of SQLite files
+	// ("postgres://user@127.0.0.1:5432/db").
+	PostgreSQLURL string
+
+	// ListenAddr is the embedded server's TCP address; default "127.0.0.1:0"
+	// (a free loopback port). Other processes reach it through DB.URL.
+	ListenAddr string
+
+	// Database is the database name; default DefaultDatabase.
+	Database string
+
+	// Project tags every record, so several projects share a database;
+	// default DefaultProject.
+	Project string
+
+	// Logger receives this package's logs; nil discards them.
+	Logger *slog.Logger
+
+	// ServerLogLevel is the lowest level of the embedded server's records
+	// passed to Logger. The zero value means slog.LevelError: FerretDB logs
+	// every error reply it sends at WARN, which is noise for a library.
+	ServerLogLevel *slog.Level
+}
+
+// DB is an open connection to a wire-protocol server, scoped to one
+// database and one project. It is safe for concurrent use.
+type DB struct {
+	client   *mongo.Client
+	db       *mongo.Database
+	project  string
+	url      string
+	logger   *slog.Logger
+	embedded *embedded // nil when connected by URL
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// embedded is a FerretDB running inside this process.
+type embedded struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	lock   *fileLock // nil for the PostgreSQL handler
+}
+
+// ferretMu serialises ferretdb.New, which writes a package-level variable of
+// FerretDB (its version info) and would race with a concurrent Open.
+var ferretMu sync.Mutex
+
+// Open connects to cfg.URL, or starts an embedded FerretDB when cfg.URL is
+// empty, and checks that the server answers. Close releases everything.
+func Open(ctx context.Context, cfg Config) (*DB, error) {
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	project := cfg.Project
+	if project == "" {
+		project = DefaultProject
+	}
+	if err := ValidateName("project", project); err != nil {
+		return nil, err
+	}
+	dbName := cfg.Database
+	if dbName == "" {
+		dbName = DefaultDatabase
+	}
+	if err := ValidateName("database", dbName); err != nil {
+		return nil, err
+	}
+
+	d := &DB{project: project, logger: logger, url: cfg.URL}
+	if cfg.URL == "" {
+		emb, u, err := startEmbedded(cfg, logger)
+		if err != nil {
+			return nil, err
+		}
+		d.embedded, d.url = emb, u
+	} else if !strings.HasPrefix(cfg.URL, "mongodb://") && !strings.HasPrefix(cfg.URL, "mongodb+srv://") {
+		return nil, fmt.Errorf("store: URL %q: expected a mongodb:// or mongodb+srv:// URL", cfg.URL)
+	}
+
+	// No client-wide Timeout: it makes the driver send maxTimeMS, which
+	// FerretDB v1's distinct rejects. Callers bound operations with ctx.
+	opts := options.Client().ApplyURI(d.url).SetAppName("tl")
+	client, err := mongo.Connect(opts)
+	if err != nil {
+		d.stopEmbedded()
+		return nil, fmt.Errorf("store: connect to %s: %w", redact(d.url), err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := client.Ping(pingCtx, nil); err != nil {
+		_ = client.Disconnect(context.Background())
+		d.stopEmbedded()
+		return nil, fmt.Errorf("store: server %s does not answer: %w", redact(d.url), err)
+	}
+	d.client = client
+	d.db = client.Database(dbName)
+	logger.Debug("store opened", "url", redact(d.url), "database", dbName, "project", project, "embedded", d.embedded != nil)
+	return d, nil
+}
+
+func startEmbedded(cfg Config, logger *slog.Logger) (*embedded, string, error) {
+	level := slog.LevelError
+	if cfg.ServerLogLevel != nil {
+		level = *cfg.ServerLogLevel
+	}
+	listen := cfg.ListenAddr
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
+	fcfg := &ferretdb.Config{
+		Listener: ferretdb.ListenerConfig{TCP: listen},
+		Logger:   slog.New(levelHandler{min: level, h: logger.Handler()}).With("component", "ferretdb"),
+	}
+	emb := &embedded{done: make(chan struct{})}
+	if cfg.PostgreSQLURL != "" {
+		fcfg.Handler = "postgresql"
+		fcfg.PostgreSQLURL = cfg.PostgreSQLURL
+	} else {
+		if cfg.DataDir == "" {
+			return nil, "", errors.New("store: Config.DataDir is required for the embedded server (or set Config.URL)")
+		}
+		dir, err := filepath.Abs(cfg.DataDir)
+		if err != nil {
+			return nil, "", fmt.Errorf("store: data directory %q: %w", cfg.DataDir, err)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, "", fmt.Errorf("store: create data directory: %w", err)
+		}
+		lock, err := lockFile(filepath.Join(dir, "tl-store.lock"))
+		if err != nil {
+			return nil, "", fmt.Errorf("store: data directory %s: %w", dir, err)
+		}
+		emb.lock = lock
+		fcfg.Handler = "sqlite"
+		fcfg.SQLiteURL = (&url.URL{Scheme: "file", Path: dir + "/", OmitHost: true}).String()
+	}
+
+	ferretMu.Lock()
+	f, err := ferretdb.New(fcfg)
+	ferretMu.Unlock()
+	if err != nil {
+		emb.unlock()
+		return nil, "", fmt.Errorf("store: start embedded FerretDB (%s): %w", fcfg.Handler, err)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	emb.cancel = cancel
+	go func() {
+		defer close(emb.done)
+		_ = f.Run(runCtx)
+	}()
+	// MongoDBURI waits until the listener is bound.
+	return emb, f.MongoDBURI(), nil
+}
+
+func (e *embedded) unlock() {
+	if e.lock != nil {
+		e.lock.release()
+		e.lock = nil
+	}
+}
+
+func (d *DB) stopEmbedded() {
+	if d.embedded == nil {
+		return
+	}
+	d.embedded.cancel()
+	<-d.embedded.done
+	d.embedded.unlock()
+}
+
+// Close disconnects and, for an embedded server, stops it and releases the
+// data directory. Later calls return the first call's result.
+func (d *DB) Close(ctx context.Context) error {
+	d.closeOnce.Do(func() {
+		if err := d.client.Disconnect(ctx); err != nil {
+			d.closeErr = fmt.Errorf("store: disconnect: %w", err)
+		}
+		d.stopEmbedded()
+	})
+	return d.closeErr
+}
+
+// Database is the database every record of this DB lives in.
+func (d *DB) Database() *mongo.Database { return d.db }
+
+// Client is the underlying driver client.
+func (d *DB) Client() *mongo.Client { return d.client }
+
+// Project is the project name this DB tags records with.
+func (d *DB) Project() string { return d.project }
+
+// URL is the address of the server; for an embedded server it is a loopback
+// mongodb:// URL that other processes on this machine can connect to.
+func (d *DB) URL() string { return d.url }
+
+// Embedded reports whether the server runs inside this process.
+func (d *DB) Embedded() bool { return d.embedded != nil }
+
+// Logger is the logger given in Config (or one that discards).
+func (d *DB) Logger() *slog.Logger { return d.logger }
+
+// Collection returns a collection of this DB's database.
+func (d *DB) Collection(name string) *mongo.Collection { return d.db.Collection(name) }
+
+// Scope returns filter with this DB's project added, so a query never sees
+// another project's records. filter is left alone.
+func (d *DB) Scope(filter bson.D) bson.D {
+	out := make(bson.D, 0, len(filter)+1)
+	out = append(out, bson.E{Key: "project", Value: d.project})
+	return append(out, filter...)
+}
+
+// WithProject returns a DB sharing this one's connection but tagging records
+// with another project. Closing it is a no-op; close the original.
+func (d *DB) WithProject(project string) (*DB, error) {
+	if err := ValidateName("project", project); err != nil {
+		return nil, err
+	}
+	v := &DB{client: d.client, db: d.db, project: project, url: d.url, logger: d.logger}
+	v.closeOnce.Do(func() {}) // a view owns nothing
+	return v, nil
+}
+
+// ValidateName checks a project, database, model or run name: non-empty, at
+// most 128 bytes, no NUL, '$' or '.' at the start.
+func ValidateName(what, name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("store: %s name is empty", what)
+	case len(name) > 128:
+		return fmt.Errorf("store: %s name %.20q... is %d bytes, expected at most 128", what, name, len(name))
+	case strings.ContainsRune(name, 0):
+		return fmt.Errorf("store: %s name %q contains a NUL byte", what, name)
+	case strings.HasPrefix(name, "$") || strings.HasPrefix(name, "."):
+		return fmt.Errorf("store: %s name %q starts with %q, expected a letter or digit", what, name, name[:1])
+	}
+	return nil
+}
+
+// redact hides a password in a URL for error messages and logs.
+func redact(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || p.User == nil {
+		return u
+	}
+	if _, ok := p.User.Password(); ok {
+		p.User = url.UserPassword(p.User.Username(), "xxxxx")
+	}
+	return p.String()
+}
+
+// levelHandler drops records below min.
+type levelHandler struct {
+	min slog.Level
+	h   slog.Handler
+}
+
+func (l levelHandler) Enabled(ctx context.Context, lv slog.Level) bool {
+	return lv >= l.min && l.h.Enabled(ctx, lv)
+}
+func (l levelHandler) Handle(ctx context.Context, r slog.Record) error { return l.h.Handle(ctx, r) }
+func (l levelHandler) WithAttrs(a []slog.Attr) slog.Handler {
+	return levelHandler{min: l.min, h: l.h.WithAttrs(a)}
+}
+func (l levelHandler) WithGroup(g string) slog.Handler {
+	return levelHandler{min: l.min, h: l.h.WithGroup(g)}
+}
+
+// Detach returns a context that carries ctx's values and is cancelled when
+// ctx is done, but has no deadline. The driver turns a context deadline into
+// maxTimeMS, which FerretDB v1 rejects on distinct (and a few other
+// commands); run those under Detach(ctx) so they still stop with ctx.
+func Detach(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); !ok {
+		return context.WithCancel(ctx)
+	}
+	out, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
+	return out, func() { stop(); cancel(context.Canceled) }
+}

@@ -1,0 +1,148 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/tlgo/tl/store"
+	"github.com/tlgo/tl/store/storetest"
+)
+
+func TestOpenRoundTrip(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		ctx := storetest.Context(t)
+		db := b.OpenConfig(t, store.Config{Project: "p1"})
+		if db.Project() != "p1" {
+			t.Fatalf("Project() = %q, want p1", db.Project())
+		}
+		if !strings.HasPrefix(db.URL(), "mongodb://127.0.0.1:") {
+			t.Fatalf("URL() = %q, want a loopback mongodb:// URL", db.URL())
+		}
+		c := db.Collection("things")
+		if _, err := c.InsertMany(ctx, []any{
+			bson.D{{Key: "project", Value: "p1"}, {Key: "k", Value: "a"}},
+			bson.D{{Key: "project", Value: "p2"}, {Key: "k", Value: "b"}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		n, err := c.CountDocuments(ctx, db.Scope(nil))
+		if err != nil || n != 1 {
+			t.Fatalf("CountDocuments(project p1) = %d, %v; want 1", n, err)
+		}
+		// distinct under a context deadline: the driver sends maxTimeMS,
+		// which FerretDB rejects; Detach drops the deadline.
+		dctx, cancel := store.Detach(ctx)
+		defer cancel()
+		if _, ok := dctx.Deadline(); ok {
+			t.Fatal("Detach kept the deadline")
+		}
+		res := c.Distinct(dctx, "k", bson.D{})
+		var ks []string
+		if err := res.Decode(&ks); err != nil || len(ks) != 2 {
+			t.Fatalf("Distinct = %v, %v; want 2 keys", ks, err)
+		}
+		p2, err := db.WithProject("p2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := c.CountDocuments(ctx, p2.Scope(bson.D{{Key: "k", Value: "b"}})); err != nil || n != 1 {
+			t.Fatalf("CountDocuments(project p2) = %d, %v; want 1", n, err)
+		}
+		if err := p2.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Client().Ping(ctx, nil); err != nil {
+			t.Fatalf("closing a project view closed the connection: %v", err)
+		}
+	})
+}
+
+func TestDetachCancels(t *testing.T) {
+	parent, cancel := context.WithTimeout(context.Background(), time.Hour)
+	d, stop := store.Detach(parent)
+	defer stop()
+	cancel()
+	select {
+	case <-d.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("Detach(ctx) not cancelled when ctx was")
+	}
+}
+
+func TestEmbeddedLockAndReopen(t *testing.T) {
+	ctx := storetest.Context(t)
+	dir := t.TempDir()
+	db, err := store.Open(ctx, store.Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Collection("c").InsertOne(ctx, bson.D{{Key: "project", Value: db.Project()}, {Key: "x", Value: 42}}); err != nil {
+		t.Fatal(err)
+	}
+	// A second server on the same directory would corrupt it.
+	if db2, err := store.Open(ctx, store.Config{DataDir: dir}); !errors.Is(err, store.ErrLocked) {
+		if db2 != nil {
+			db2.Close(ctx)
+		}
+		t.Fatalf("second Open on %s: err = %v, want ErrLocked", dir, err)
+	}
+	// Another client reaches the embedded server through URL.
+	viaURL, err := store.Open(ctx, store.Config{URL: db.URL()})
+	if err != nil {
+		t.Fatalf("Open(URL of embedded server): %v", err)
+	}
+	if viaURL.Embedded() || !db.Embedded() {
+		t.Fatalf("Embedded() = %v (url), %v (embedded); want false, true", viaURL.Embedded(), db.Embedded())
+	}
+	if n, err := viaURL.Collection("c").CountDocuments(ctx, bson.D{}); err != nil || n != 1 {
+		t.Fatalf("count via URL = %d, %v; want 1", n, err)
+	}
+	viaURL.Close(ctx)
+	if err := db.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(ctx); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	// The lock is released and the data is still there.
+	db, err = store.Open(ctx, store.Config{DataDir: dir})
+	if err != nil {
+		t.Fatalf("reopen after Close: %v", err)
+	}
+	defer db.Close(ctx)
+	var doc struct{ X int }
+	if err := db.Collection("c").FindOne(ctx, bson.D{}).Decode(&doc); err != nil || doc.X != 42 {
+		t.Fatalf("after reopen: %+v, %v; want x=42", doc, err)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	ctx := storetest.Context(t)
+	cases := []struct {
+		name string
+		cfg  store.Config
+		want string
+	}{
+		{"no data dir", store.Config{}, "DataDir is required"},
+		{"bad scheme", store.Config{URL: "http://127.0.0.1:1"}, "expected a mongodb://"},
+		{"bad project", store.Config{URL: "mongodb://127.0.0.1:1", Project: "$x"}, "project name"},
+	}
+	for _, c := range cases {
+		_, err := store.Open(ctx, c.cfg)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err = %v, want it to mention %q", c.name, err, c.want)
+		}
+	}
+	// Nothing listens on port 1: Open must fail within ctx, saying where.
+	short, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	_, err := store.Open(short, store.Config{URL: "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=2000"})
+	if err == nil || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Fatalf("unreachable server: err = %v, want an error naming 127.0.0.1:1", err)
+	}
+}
