@@ -1,0 +1,623 @@
+package master
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/tlgo/tl/agents/plan"
+	"github.com/tlgo/tl/agents/queue"
+	"github.com/tlgo/tl/agents/status"
+	"github.com/tlgo/tl/agents/task"
+)
+
+// Config configures a master.
+type Config struct {
+	// NATSURL is the server of the queues (required).
+	NATSURL string
+	// Store records plans and tasks (required).
+	Store status.Store
+	// Tick is how often unqueued ready tasks are retried; default 2s.
+	Tick time.Duration
+	// Batch is how many messages one pull takes from the master stream; default 64.
+	Batch int
+	// Log receives the master's log; default slog.Default().
+	Log *slog.Logger
+}
+
+// Master runs plans. Create it with New and start it with Run.
+type Master struct {
+	cfg Config
+	log *slog.Logger
+	nc  *nats.Conn
+	js  jetstream.JetStream
+
+	// plans is the state of the plans in hand; only the Run goroutine touches it.
+	plans map[string]*planState
+
+	mu       sync.Mutex // guards rejected
+	rejected []task.Event
+}
+
+type planState struct {
+	rec   *status.Plan
+	spec  *plan.Spec
+	tasks map[string]*status.Task
+}
+
+func (p *planState) states() map[string]plan.Status {
+	m := make(map[string]plan.Status, len(p.tasks))
+	for id, t := range p.tasks {
+		m[id] = t.Status
+	}
+	return m
+}
+
+// New connects to NATS and creates the streams.
+func New(ctx context.Context, cfg Config) (*Master, error) {
+	if cfg.NATSURL == "" {
+		return nil, errors.New("master: no NATS URL")
+	}
+	if cfg.Store == nil {
+		return nil, errors.New("master: no status store")
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = 2 * time.Second
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 64
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	m := &Master{cfg: cfg, log: cfg.Log.With("component", "master"), plans: map[string]*planState{}}
+	host, _ := os.Hostname()
+	nc, js, err := queue.Connect(ctx, cfg.NATSURL, fmt.Sprintf("tl-master %s-%d", host, os.Getpid()), m.log)
+	if err != nil {
+		return nil, fmt.Errorf("master: %w", err)
+	}
+	if err := queue.Setup(ctx, js); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("master: %w", err)
+	}
+	m.nc, m.js = nc, js
+	return m, nil
+}
+
+// Rejected returns the malformed task messages agents reported, oldest first (at
+// most the last 100).
+func (m *Master) Rejected() []task.Event {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.rejected)
+}
+
+// Run resumes the unfinished plans in the store, then handles events and commands
+// until ctx ends. It closes the NATS connection when it returns.
+func (m *Master) Run(ctx context.Context) error {
+	defer m.nc.Close()
+	if err := m.resume(ctx); err != nil {
+		return err
+	}
+	cons, err := m.js.Consumer(ctx, queue.MasterStream, queue.MasterConsumer)
+	if err != nil {
+		return fmt.Errorf("master: consumer %s: %w", queue.MasterConsumer, err)
+	}
+	m.log.Info("master running", "nats", m.cfg.NATSURL, "plans", len(m.plans))
+	lastTick := time.Now()
+	for ctx.Err() == nil {
+		if time.Since(lastTick) >= m.cfg.Tick {
+			m.tick(ctx)
+			lastTick = time.Now()
+		}
+		fctx, cancel := context.WithTimeout(ctx, m.cfg.Tick)
+		batch, err := cons.Fetch(m.cfg.Batch, jetstream.FetchContext(fctx))
+		if err != nil {
+			cancel()
+			if ctx.Err() == nil {
+				m.log.Debug("fetch failed; retrying", "err", err)
+				sleep(ctx, 250*time.Millisecond)
+			}
+			continue
+		}
+		for msg := range batch.Messages() {
+			m.handleMsg(ctx, msg)
+		}
+		cancel()
+	}
+	m.log.Info("master stopped")
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// resume loads the unfinished plans from the store.
+func (m *Master) resume(ctx context.Context) error {
+	ps, err := m.cfg.Store.Plans(ctx, true)
+	if err != nil {
+		return fmt.Errorf("master: resume: %w", err)
+	}
+	for _, p := range ps {
+		if _, err := m.load(ctx, p.ID); err != nil {
+			return fmt.Errorf("master: resume plan %s: %w", p.ID, err)
+		}
+		m.log.Info("resumed plan", "plan", p.ID, "status", p.Status)
+	}
+	m.tick(ctx)
+	return nil
+}
+
+// load reads a plan and its tasks from the store into m.plans.
+func (m *Master) load(ctx context.Context, id string) (*planState, error) {
+	rec, err := m.cfg.Store.Plan(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var spec plan.Spec
+	if err := json.Unmarshal([]byte(rec.SpecJSON), &spec); err != nil {
+		return nil, fmt.Errorf("plan %s: stored spec: %w", id, err)
+	}
+	ts, err := m.cfg.Store.Tasks(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	ps := &planState{rec: rec, spec: &spec, tasks: map[string]*status.Task{}}
+	for _, t := range ts {
+		ps.tasks[t.ID] = t
+	}
+	for _, t := range spec.Tasks {
+		if ps.tasks[t.ID] == nil {
+			return nil, fmt.Errorf("plan %s: task %s has no record", id, t.ID)
+		}
+	}
+	m.plans[id] = ps
+	return ps, nil
+}
+
+// get returns the plan in hand, loading it from the store if needed.
+func (m *Master) get(ctx context.Context, id string) (*planState, error) {
+	if ps := m.plans[id]; ps != nil {
+		return ps, nil
+	}
+	return m.load(ctx, id)
+}
+
+// tick queues ready tasks of every plan in hand and forgets finished plans.
+func (m *Master) tick(ctx context.Context) {
+	for id, ps := range m.plans {
+		if ps.rec.Status.Terminal() {
+			delete(m.plans, id)
+			continue
+		}
+		if err := m.schedule(ctx, ps); err != nil {
+			m.log.Warn("scheduling postponed", "plan", id, "err", err)
+		}
+	}
+}
+
+func (m *Master) handleMsg(ctx context.Context, msg jetstream.Msg) {
+	err := m.handle(ctx, msg.Subject(), msg.Data())
+	switch {
+	case err == nil:
+	case errors.Is(err, task.ErrMalformed) || errors.Is(err, status.ErrNotFound):
+		// Retrying cannot help: say what was wrong, drop the message.
+		m.log.Error("dropped a message the master cannot use", "subject", msg.Subject(), "err", err)
+		_ = msg.Term()
+		return
+	default:
+		if errors.Is(err, status.ErrConflict) {
+			// Someone else wrote the records: reread them before the retry.
+			for id := range m.plans {
+				delete(m.plans, id)
+			}
+		}
+		m.log.Warn("message handling failed; it will come back", "subject", msg.Subject(), "err", err)
+		_ = msg.NakWithDelay(time.Second)
+		return
+	}
+	if err := msg.Ack(); err != nil {
+		m.log.Warn("ack failed; the message may come back (handled idempotently)", "subject", msg.Subject(), "err", err)
+	}
+}
+
+func (m *Master) handle(ctx context.Context, subject string, data []byte) error {
+	if cmd, ok := queue.IsControl(subject); ok {
+		switch cmd {
+		case CmdSubmit:
+			var c SubmitCmd
+			if err := json.Unmarshal(data, &c); err != nil {
+				return fmt.Errorf("%w: submit: %w", task.ErrMalformed, err)
+			}
+			return m.submit(ctx, &c)
+		case CmdCancel:
+			var c CancelCmd
+			if err := json.Unmarshal(data, &c); err != nil {
+				return fmt.Errorf("%w: cancel: %w", task.ErrMalformed, err)
+			}
+			return m.cancel(ctx, c.Plan)
+		case CmdRetry:
+			var c RetryCmd
+			if err := json.Unmarshal(data, &c); err != nil {
+				return fmt.Errorf("%w: retry: %w", task.ErrMalformed, err)
+			}
+			return m.retry(ctx, &c)
+		}
+		return fmt.Errorf("%w: unknown command %q", task.ErrMalformed, cmd)
+	}
+	e, err := task.DecodeEvent(data)
+	if err != nil {
+		return err
+	}
+	if e.Type == task.Rejected {
+		m.log.Error("an agent rejected a malformed task message", "agent", e.Agent, "subject", e.Subject, "seq", e.Seq, "err", e.Error)
+		m.mu.Lock()
+		m.rejected = append(m.rejected, *e)
+		if len(m.rejected) > 100 {
+			m.rejected = m.rejected[1:]
+		}
+		m.mu.Unlock()
+		return nil
+	}
+	return m.event(ctx, e)
+}
+
+func (m *Master) submit(ctx context.Context, c *SubmitCmd) error {
+	if !task.ValidName(c.Plan) {
+		return fmt.Errorf("%w: submit: %q is not a plan id", task.ErrMalformed, c.Plan)
+	}
+	c.Spec.Defaults()
+	if err := c.Spec.Validate(); err != nil {
+		return fmt.Errorf("%w: submit %s: %w", task.ErrMalformed, c.Plan, err)
+	}
+	specJSON, err := json.Marshal(c.Spec)
+	if err != nil {
+		return fmt.Errorf("%w: submit %s: %w", task.ErrMalformed, c.Plan, err)
+	}
+	now := time.Now().UTC()
+	rec := &status.Plan{ID: c.Plan, Name: c.Spec.Name, SpecJSON: string(specJSON), Status: plan.Running, Submitted: now, Updated: now}
+	var tasks []*status.Task
+	for i, ts := range c.Spec.Tasks {
+		t := &status.Task{
+			Key: c.Plan + "/" + ts.ID, Plan: c.Plan, ID: ts.ID, Kind: ts.Kind, Queue: ts.Queue,
+			Status: plan.Pending, MaxAttempts: ts.MaxAttempts, Updated: now, Index: i,
+		}
+		t.Record(status.Change{Time: now, Status: plan.Pending, Note: "submitted"})
+		tasks = append(tasks, t)
+	}
+	if err := m.cfg.Store.CreatePlan(ctx, rec, tasks); err != nil {
+		if errors.Is(err, status.ErrExists) {
+			m.log.Info("plan already submitted; ignoring the repeat", "plan", c.Plan)
+			return nil
+		}
+		return err
+	}
+	m.log.Info("plan submitted", "plan", c.Plan, "tasks", len(tasks))
+	ps, err := m.load(ctx, c.Plan)
+	if err != nil {
+		return err
+	}
+	return m.schedule(ctx, ps)
+}
+
+// schedule queues the plan's ready tasks and settles the plan's status.
+func (m *Master) schedule(ctx context.Context, ps *planState) error {
+	if ps.rec.Status.Terminal() {
+		return nil
+	}
+	for _, id := range plan.Ready(ps.spec, ps.states()) {
+		if err := m.dispatch(ctx, ps, id); err != nil {
+			return err
+		}
+	}
+	return m.settle(ctx, ps)
+}
+
+// dispatch puts one task on its queue, then records it as queued.
+func (m *Master) dispatch(ctx context.Context, ps *planState, id string) error {
+	spec := ps.spec.Task(id)
+	rec := ps.tasks[id]
+	msg := &task.Task{
+		Plan: ps.rec.ID, ID: id, Kind: spec.Kind, Queue: spec.Queue,
+		Input: spec.Input, Model: spec.Model, Output: spec.Output,
+		MaxAttempts: spec.MaxAttempts, AttemptBase: rec.AttemptBase, Dispatch: rec.Dispatch + 1,
+		Timeout: spec.Timeout,
+	}
+	if len(spec.Params) > 0 {
+		p, err := json.Marshal(spec.Params)
+		if err != nil {
+			return fmt.Errorf("task %s: params: %w", rec.Key, err)
+		}
+		msg.Params = p
+	}
+	for _, d := range spec.Deps {
+		if out := ps.tasks[d].Output; out != "" {
+			if msg.Upstream == nil {
+				msg.Upstream = map[string]json.RawMessage{}
+			}
+			msg.Upstream[d] = json.RawMessage(out)
+		}
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	seq, err := queue.PublishTask(pctx, m.js, msg)
+	cancel()
+	if err != nil {
+		return err
+	}
+	next := cloneTask(rec)
+	next.Dispatch = msg.Dispatch
+	next.Seq = seq
+	next.Status = plan.Queued
+	next.Updated = time.Now().UTC()
+	next.Record(status.Change{Time: next.Updated, Status: plan.Queued, Note: fmt.Sprintf("dispatch %d on queue %s", msg.Dispatch, msg.Queue)})
+	if err := m.save(ctx, ps, next); err != nil {
+		return err
+	}
+	m.log.Info("task queued", "task", rec.Key, "queue", msg.Queue, "dispatch", msg.Dispatch)
+	return nil
+}
+
+func cloneTask(t *status.Task) *status.Task {
+	c := *t
+	c.History = slices.Clone(t.History)
+	return &c
+}
+
+// save writes a task record and adopts it.
+func (m *Master) save(ctx context.Context, ps *planState, t *status.Task) error {
+	if err := m.cfg.Store.SaveTask(ctx, t); err != nil {
+		return err
+	}
+	ps.tasks[t.ID] = t
+	return nil
+}
+
+// settle recomputes the plan's status and saves it if it changed.
+func (m *Master) settle(ctx context.Context, ps *planState) error {
+	st := plan.PlanStatus(ps.spec, ps.states())
+	if ps.rec.Status == plan.Cancelled && st != plan.Succeeded {
+		st = plan.Cancelled
+	}
+	if st == ps.rec.Status {
+		return nil
+	}
+	next := *ps.rec
+	next.Status = st
+	next.Updated = time.Now().UTC()
+	next.Note = ""
+	if st.Terminal() {
+		next.Finished = next.Updated
+		next.Note = summary(ps)
+	}
+	if err := m.cfg.Store.SavePlan(ctx, &next); err != nil {
+		return err
+	}
+	ps.rec = &next
+	m.log.Info("plan "+string(st), "plan", next.ID, "note", next.Note)
+	return nil
+}
+
+// summary says, for a finished plan, what failed and what that blocked.
+func summary(ps *planState) string {
+	var parts []string
+	for _, ts := range ps.spec.Tasks {
+		t := ps.tasks[ts.ID]
+		if t.Status != plan.Failed {
+			continue
+		}
+		var blocked []string
+		for _, d := range plan.Downstream(ps.spec, ts.ID) {
+			if ps.tasks[d].Status == plan.Blocked {
+				blocked = append(blocked, d)
+			}
+		}
+		s := fmt.Sprintf("task %s failed after %d attempts: %s", ts.ID, t.Attempt, t.Error)
+		if len(blocked) > 0 {
+			s += "; it blocks " + strings.Join(blocked, ", ")
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, "\n")
+}
+
+// event applies an agent's event to its task.
+func (m *Master) event(ctx context.Context, e *task.Event) error {
+	ps, err := m.get(ctx, e.Plan)
+	if err != nil {
+		return fmt.Errorf("event %s: %w", e.MsgID(), err)
+	}
+	cur := ps.tasks[e.Task]
+	if cur == nil {
+		return fmt.Errorf("%w: event %s: plan %s has no task %s", status.ErrNotFound, e.MsgID(), e.Plan, e.Task)
+	}
+	log := m.log.With("task", cur.Key, "attempt", e.Attempt, "agent", e.Agent)
+	if cur.Status.Terminal() || e.Dispatch < cur.Dispatch {
+		// A repeat, or news from an older dispatch: already accounted for.
+		log.Debug("stale event ignored", "event", e.Type, "status", cur.Status)
+		return nil
+	}
+	t := cloneTask(cur)
+	t.Attempt = max(t.Attempt, e.Attempt)
+	t.Agent = e.Agent
+	t.Updated = time.Now().UTC()
+	ch := status.Change{Time: e.Time, Attempt: e.Attempt, Agent: e.Agent}
+	switch e.Type {
+	case task.Started:
+		t.Status = plan.Running
+		if t.Started.IsZero() {
+			t.Started = e.Time
+		}
+		ch.Status = plan.Running
+		log.Info("task running")
+	case task.AttemptFailed:
+		t.Error = e.Error
+		ch.Status = t.Status
+		ch.Note = "attempt failed, will retry: " + e.Error
+		log.Warn("attempt failed", "err", e.Error)
+	case task.Succeeded:
+		t.Status = plan.Succeeded
+		t.Output = string(e.Output)
+		t.Error = ""
+		ch.Status = plan.Succeeded
+		log.Info("task succeeded")
+	case task.Failed:
+		t.Status = plan.Failed
+		t.Error = e.Error
+		ch.Status = plan.Failed
+		ch.Note = e.Error
+		log.Warn("task failed", "err", e.Error)
+	case task.Cancelled:
+		t.Status = plan.Cancelled
+		ch.Status = plan.Cancelled
+	}
+	t.Record(ch)
+	if err := m.save(ctx, ps, t); err != nil {
+		return err
+	}
+	if t.Status == plan.Failed {
+		if err := m.block(ctx, ps, t.ID); err != nil {
+			return err
+		}
+	}
+	return m.schedule(ctx, ps)
+}
+
+// block marks the pending tasks downstream of failed as blocked by it.
+func (m *Master) block(ctx context.Context, ps *planState, failed string) error {
+	for _, id := range plan.Downstream(ps.spec, failed) {
+		cur := ps.tasks[id]
+		if cur.Status != plan.Pending {
+			continue
+		}
+		t := cloneTask(cur)
+		t.Status = plan.Blocked
+		t.BlockedBy = failed
+		t.Updated = time.Now().UTC()
+		t.Record(status.Change{Time: t.Updated, Status: plan.Blocked, Note: "blocked by failed task " + failed})
+		if err := m.save(ctx, ps, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *Master) cancel(ctx context.Context, id string) error {
+	ps, err := m.get(ctx, id)
+	if err != nil {
+		return fmt.Errorf("cancel: %w", err)
+	}
+	if ps.rec.Status.Terminal() {
+		m.log.Info("cancel: plan already finished", "plan", id, "status", ps.rec.Status)
+		return nil
+	}
+	stream, err := m.js.Stream(ctx, queue.TasksStream)
+	if err != nil {
+		return fmt.Errorf("cancel %s: %w", id, err)
+	}
+	// Running tasks are told by broadcast; queued ones are taken off the queue.
+	if err := m.nc.Publish(queue.CancelSubject, []byte(id)); err != nil {
+		return fmt.Errorf("cancel %s: broadcast: %w", id, err)
+	}
+	for _, ts := range ps.spec.Tasks {
+		cur := ps.tasks[ts.ID]
+		if cur.Status.Terminal() {
+			continue
+		}
+		if cur.Status == plan.Queued && cur.Seq > 0 {
+			if err := stream.DeleteMsg(ctx, cur.Seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+				m.log.Debug("queued task not removed (an agent may hold it)", "task", cur.Key, "err", err)
+			}
+		}
+		t := cloneTask(cur)
+		t.Status = plan.Cancelled
+		t.Updated = time.Now().UTC()
+		t.Record(status.Change{Time: t.Updated, Status: plan.Cancelled, Note: "plan cancelled"})
+		if err := m.save(ctx, ps, t); err != nil {
+			return err
+		}
+	}
+	next := *ps.rec
+	next.Status = plan.Cancelled
+	next.Updated = time.Now().UTC()
+	next.Finished = next.Updated
+	next.Note = "cancelled"
+	if err := m.cfg.Store.SavePlan(ctx, &next); err != nil {
+		return err
+	}
+	ps.rec = &next
+	m.log.Info("plan cancelled", "plan", id)
+	return nil
+}
+
+func (m *Master) retry(ctx context.Context, c *RetryCmd) error {
+	ps, err := m.get(ctx, c.Plan)
+	if err != nil {
+		return fmt.Errorf("retry: %w", err)
+	}
+	want := map[string]bool{}
+	for _, id := range c.Tasks {
+		if ps.tasks[id] == nil {
+			return fmt.Errorf("%w: retry: plan %s has no task %s", status.ErrNotFound, c.Plan, id)
+		}
+		want[id] = true
+	}
+	n := 0
+	for _, ts := range ps.spec.Tasks {
+		cur := ps.tasks[ts.ID]
+		if len(want) > 0 && !want[ts.ID] && cur.Status != plan.Blocked {
+			continue
+		}
+		if cur.Status != plan.Failed && cur.Status != plan.Blocked && cur.Status != plan.Cancelled {
+			continue
+		}
+		t := cloneTask(cur)
+		t.Status = plan.Pending
+		t.AttemptBase = t.Attempt
+		t.BlockedBy = ""
+		t.Updated = time.Now().UTC()
+		t.Record(status.Change{Time: t.Updated, Status: plan.Pending, Note: "retry requested"})
+		if err := m.save(ctx, ps, t); err != nil {
+			return err
+		}
+		n++
+	}
+	// Tasks downstream of a failure that was not retried stay blocked.
+	for _, ts := range ps.spec.Tasks {
+		if ps.tasks[ts.ID].Status == plan.Failed {
+			if err := m.block(ctx, ps, ts.ID); err != nil {
+				return err
+			}
+		}
+	}
+	if n == 0 {
+		m.log.Info("retry: nothing to retry", "plan", c.Plan)
+		return nil
+	}
+	next := *ps.rec
+	next.Status = plan.Running
+	next.Finished = time.Time{}
+	next.Note = ""
+	next.Updated = time.Now().UTC()
+	if err := m.cfg.Store.SavePlan(ctx, &next); err != nil {
+		return err
+	}
+	ps.rec = &next
+	m.plans[c.Plan] = ps
+	m.log.Info("plan retried", "plan", c.Plan, "tasks", n)
+	return m.schedule(ctx, ps)
+}

@@ -1,0 +1,195 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/tlgo/tl/agents/task"
+)
+
+// Stream, consumer and subject names.
+const (
+	TasksStream    = "TL_TASKS"
+	MasterStream   = "TL_MASTER"
+	MasterConsumer = "master"
+	CancelSubject  = "tl.cancel"
+
+	tasksPrefix   = "tl.tasks."
+	eventPrefix   = "tl.master.event."
+	controlPrefix = "tl.master.control."
+)
+
+// DedupWindow is how long the streams remember message ids.
+const DedupWindow = time.Hour
+
+// DefaultAckWait is the ack deadline of task consumers: an agent heartbeats well
+// within it, and a dead agent's task comes back after it.
+const DefaultAckWait = 30 * time.Second
+
+// TaskSubject is the subject of queue q.
+func TaskSubject(q string) string { return tasksPrefix + q }
+
+// ConsumerName is the durable consumer shared by the agents of queue q.
+func ConsumerName(q string) string { return "queue-" + q }
+
+// EventSubject is where agents publish events of type t.
+func EventSubject(t task.EventType) string { return eventPrefix + string(t) }
+
+// ControlSubject is where the CLI publishes command cmd for the master.
+func ControlSubject(cmd string) string { return controlPrefix + cmd }
+
+// IsControl reports whether subject carries a command, and which.
+func IsControl(subject string) (string, bool) {
+	if len(subject) > len(controlPrefix) && subject[:len(controlPrefix)] == controlPrefix {
+		return subject[len(controlPrefix):], true
+	}
+	return "", false
+}
+
+// Connect connects to url with unbounded reconnection and returns the connection
+// and its JetStream context. name identifies the client in server logs.
+func Connect(ctx context.Context, url, name string, log *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	opts := []nats.Option{
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.RetryOnFailedConnect(false),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("nats disconnected", "url", url, "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrl()) }),
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		opts = append(opts, nats.Timeout(time.Until(dl)))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to nats at %s: %w", url, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("jetstream on %s: %w", url, err)
+	}
+	return nc, js, nil
+}
+
+// Setup creates or updates both streams and the master's consumer. It is idempotent.
+func Setup(ctx context.Context, js jetstream.JetStream) error {
+	for _, cfg := range []jetstream.StreamConfig{
+		{Name: TasksStream, Subjects: []string{tasksPrefix + "*"}},
+		{Name: MasterStream, Subjects: []string{eventPrefix + "*", controlPrefix + "*"}},
+	} {
+		cfg.Retention = jetstream.WorkQueuePolicy
+		cfg.Storage = jetstream.FileStorage
+		cfg.Duplicates = DedupWindow
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("create stream %s: %w", cfg.Name, err)
+		}
+	}
+	_, err := js.CreateOrUpdateConsumer(ctx, MasterStream, jetstream.ConsumerConfig{
+		Durable:   MasterConsumer,
+		AckPolicy: jetstream.AckExplicitPolicy,
+		AckWait:   DefaultAckWait,
+	})
+	if err != nil {
+		return fmt.Errorf("create consumer %s on %s: %w", MasterConsumer, MasterStream, err)
+	}
+	return nil
+}
+
+// TaskConsumer returns the shared consumer of queue q, creating it (and the streams,
+// if the master has not yet) with ack deadline ackWait.
+func TaskConsumer(ctx context.Context, js jetstream.JetStream, q string, ackWait time.Duration) (jetstream.Consumer, error) {
+	if !task.ValidName(q) {
+		return nil, fmt.Errorf("queue %q: not a queue name (letters, digits, '-', '_')", q)
+	}
+	if ackWait <= 0 {
+		ackWait = DefaultAckWait
+	}
+	if _, err := js.Stream(ctx, TasksStream); errors.Is(err, jetstream.ErrStreamNotFound) {
+		if err := Setup(ctx, js); err != nil {
+			return nil, err
+		}
+	}
+	c, err := js.CreateOrUpdateConsumer(ctx, TasksStream, jetstream.ConsumerConfig{
+		Durable:       ConsumerName(q),
+		FilterSubject: TaskSubject(q),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait,
+		// Agents count attempts themselves (task.Task.AttemptBase + deliveries) and
+		// report a task that ran out of them, so the server redelivers without limit.
+		MaxDeliver: -1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create consumer %s for queue %s: %w", ConsumerName(q), q, err)
+	}
+	return c, nil
+}
+
+// PublishTask puts t on its queue and returns its sequence number in TL_TASKS.
+func PublishTask(ctx context.Context, js jetstream.JetStream, t *task.Task) (uint64, error) {
+	data, err := t.Encode()
+	if err != nil {
+		return 0, err
+	}
+	ack, err := js.Publish(ctx, TaskSubject(t.Queue), data, jetstream.WithMsgID(t.MsgID()), jetstream.WithExpectStream(TasksStream))
+	if err != nil {
+		return 0, fmt.Errorf("publish task %s to queue %s: %w", t.Key(), t.Queue, err)
+	}
+	return ack.Sequence, nil
+}
+
+// PublishEvent sends e to the master's stream.
+func PublishEvent(ctx context.Context, js jetstream.JetStream, e *task.Event) error {
+	data, err := e.Encode()
+	if err != nil {
+		return fmt.Errorf("encode event %s: %w", e.MsgID(), err)
+	}
+	if _, err := js.Publish(ctx, EventSubject(e.Type), data, jetstream.WithMsgID(e.MsgID()), jetstream.WithExpectStream(MasterStream)); err != nil {
+		return fmt.Errorf("publish event %s: %w", e.MsgID(), err)
+	}
+	return nil
+}
+
+// PublishControl sends command cmd with payload data to the master's stream.
+func PublishControl(ctx context.Context, js jetstream.JetStream, cmd, msgID string, data []byte) error {
+	if _, err := js.Publish(ctx, ControlSubject(cmd), data, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(MasterStream)); err != nil {
+		return fmt.Errorf("send %s to the master: %w", cmd, err)
+	}
+	return nil
+}
+
+// Retry calls f until it succeeds, ctx ends, or it has failed for patience; it
+// rides out a server restart for operations that must not be dropped.
+func Retry(ctx context.Context, patience time.Duration, f func(context.Context) error) error {
+	deadline := time.Now().Add(patience)
+	wait := 100 * time.Millisecond
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := f(cctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}

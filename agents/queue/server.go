@@ -1,0 +1,82 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// ServerConfig configures an embedded nats-server.
+type ServerConfig struct {
+	// Dir holds JetStream's files; required, so that queues survive a restart.
+	Dir string
+	// Host to listen on; default 127.0.0.1.
+	Host string
+	// Port to listen on; 0 picks a free one (read it back with Server.URL).
+	Port int
+}
+
+// Server is an embedded nats-server with JetStream on disk.
+type Server struct {
+	s   *server.Server
+	cfg ServerConfig
+}
+
+// StartServer starts nats-server in this process and waits until it accepts clients.
+func StartServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("embedded nats: ServerConfig.Dir is empty; JetStream needs a directory")
+	}
+	if cfg.Host == "" {
+		cfg.Host = "127.0.0.1"
+	}
+	port := cfg.Port
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	s, err := server.NewServer(&server.Options{
+		ServerName: "tl-embedded",
+		Host:       cfg.Host,
+		Port:       port,
+		JetStream:  true,
+		StoreDir:   cfg.Dir,
+		NoSigs:     true,
+		NoLog:      true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats on %s:%d: %w", cfg.Host, cfg.Port, err)
+	}
+	go s.Start()
+	wait := 10 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		wait = time.Until(dl)
+	}
+	if !s.ReadyForConnections(wait) {
+		s.Shutdown()
+		return nil, fmt.Errorf("embedded nats on %s:%d (store %s): not ready after %v", cfg.Host, cfg.Port, cfg.Dir, wait)
+	}
+	if a, ok := s.Addr().(*net.TCPAddr); ok {
+		cfg.Port = a.Port
+	}
+	return &Server{s: s, cfg: cfg}, nil
+}
+
+// URL is the nats:// URL clients connect to.
+func (s *Server) URL() string {
+	return "nats://" + net.JoinHostPort(s.cfg.Host, strconv.Itoa(s.cfg.Port))
+}
+
+// Config is the configuration the server runs with, its port filled in: start a new
+// server with it to restart on the same address and files.
+func (s *Server) Config() ServerConfig { return s.cfg }
+
+// Shutdown stops the server and waits until it has stopped.
+func (s *Server) Shutdown() {
+	s.s.Shutdown()
+	s.s.WaitForShutdown()
+}
