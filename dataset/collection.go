@@ -14,6 +14,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/tlgo/tl/store"
 )
 
 // Defaults for Options.
@@ -427,4 +429,12 @@ func (c *Collection) resolve(ctx context.Context, st *stored) (Sample, error) {
 		data = raw
 	}
 	return st.finish(c.name, data)
+}
+
+// FromStore opens the samples of s's project in s's database (see Open).
+func FromStore(ctx context.Context, s *store.DB, opts Options) (*Collection, error) {
+	if opts.Logger == nil {
+		opts.Logger = s.Logger()
+	}
+	return Open(ctx, s.Database(), s.Project(), opts)
 }

@@ -39,11 +39,23 @@ func docID(project, key string) string { return project + "/" + key }
 
 // KeyHash is the hash that partitions samples into shards: shard i of n
 // holds the samples whose KeyHash(key) % n == i. It is stored with each
-// sample, so the server can filter on it.
+// sample, so the server can filter on it. It is FNV-1a (64 bits) finished
+// with SplitMix64's mixer, since FNV alone spreads similar keys badly,
+// and kept non-negative.
 func KeyHash(key string) int64 {
-	h := fnv.New32a()
+	h := fnv.New64a()
 	h.Write([]byte(key))
-	return int64(h.Sum32())
+	return int64(mix64(h.Sum64()) >> 1)
+}
+
+// mix64 is SplitMix64's finalizer: every input bit affects every output bit.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
 }
 
 // CorruptError reports a stored sample document that cannot be decoded.

@@ -103,7 +103,7 @@ func (o *ReadOptions) keep(key string) bool {
 	binary.LittleEndian.PutUint64(b[:], o.Seed)
 	h.Write(b[:])
 	h.Write([]byte(key))
-	return float64(h.Sum64()>>11)/(1<<53) < o.Fraction
+	return float64(mix64(h.Sum64())>>11)/(1<<53) < o.Fraction
 }
 
 // errStop ends a pass early without an error (limit reached, consumer gone).
