@@ -1,17 +1,22 @@
 package gemm
 
-// A microKernel computes one mr×nr tile of C from packed panels:
+// A kernFn computes one mr×nr tile of C:
 //
-//	acc[i][j] = Σ_p a[p*mr+i] * b[p*nr+j],  p < kc
+//	acc[i][j] = Σ_p A(i,p) * b[p*nr+j],  p < kc
 //	mode == 0: c[i*ldc+j] = acc[i][j]                 (C is not read)
 //	mode != 0: c[i*ldc+j] = beta*c[i*ldc+j] + acc[i][j]
 //
-// a points at kc*mr packed floats, b at kc*nr, c at an mr×nr window of C
-// with row stride ldc. kc is at least 1.
+// b points at a packed B micro-panel (kc*nr floats), c at an mr×nr window of
+// C with row stride ldc; kc is at least 1. Where A(i,p) is depends on the
+// variant: packed a[p*mr+i] (as is unused), rows a[i*as+p], or columns
+// a[p*as+i].
+type kernFn func(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode int)
+
+// A microKernel is one register-tile size with its three A layouts.
 type microKernel struct {
-	name   string
-	mr, nr int
-	fn     func(kc int, a, b, c *float32, ldc int, beta float32, mode int)
+	name               string
+	mr, nr             int
+	packed, rowA, colA kernFn
 	// blocking tuned for the kernel (multiples of mr and nr).
 	mc, kc, nc int
 }
@@ -24,7 +29,8 @@ const (
 )
 
 var scalarKernel = microKernel{
-	name: KernelScalar, mr: 4, nr: 4, fn: kernScalar,
+	name: KernelScalar, mr: 4, nr: 4,
+	packed: kernScalarPacked, rowA: kernScalarRows, colA: kernScalarCols,
 	mc: 128, kc: 256, nc: 1024,
 }
 

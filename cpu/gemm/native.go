@@ -15,16 +15,24 @@ type call struct {
 	a, b, c        []float32
 	lda, ldb, ldc  int
 
-	kn     *microKernel
-	splitM bool // parts split the rows of C (else the columns)
-	parts  int
-	bufs   []*threadBuf
-	wg     sync.WaitGroup
+	kn      *microKernel
+	split   int  // splitM, splitN or splitK
+	directA bool // the kernel reads A in place instead of packed panels
+	parts   int
+	bufs    []*threadBuf
+	wg      sync.WaitGroup
 }
+
+const (
+	splitM = iota // parts take rows of C
+	splitN        // parts take columns of C
+	splitK        // parts take slices of the inner dimension; partial sums are added
+)
 
 // threadBuf is one thread's packing space.
 type threadBuf struct {
 	a, b, tile []float32
+	sum        []float32 // a partial C for splitK
 }
 
 func newThreadBuf(kn *microKernel) *threadBuf {
@@ -43,81 +51,131 @@ type task struct {
 	part int
 }
 
-// partRange returns the rows (splitM) or columns of C that part i computes:
-// whole tiles are dealt out as evenly as possible.
+// partRange returns the rows, columns or inner indices that part i computes:
+// whole units (tiles) are dealt out as evenly as possible.
 func (c *call) partRange(i int) (lo, hi int) {
-	dim, unit := c.n, c.kn.nr
-	if c.splitM {
+	var dim, unit int
+	switch c.split {
+	case splitM:
 		dim, unit = c.m, c.kn.mr
+	case splitN:
+		dim, unit = c.n, c.kn.nr
+	default:
+		dim, unit = c.k, 16
 	}
-	tiles := (dim + unit - 1) / unit
-	lo = i * tiles / c.parts * unit
-	hi = min((i+1)*tiles/c.parts*unit, dim)
+	units := (dim + unit - 1) / unit
+	lo = i * units / c.parts * unit
+	hi = min((i+1)*units/c.parts*unit, dim)
 	return lo, hi
 }
 
 func (c *call) runPart(i int) {
 	lo, hi := c.partRange(i)
-	if lo >= hi {
-		return
-	}
-	if c.splitM {
-		c.block(c.bufs[i], lo, hi, 0, c.n)
-	} else {
-		c.block(c.bufs[i], 0, c.m, lo, hi)
+	buf := c.bufs[i]
+	switch c.split {
+	case splitM:
+		if lo < hi {
+			c.block(buf, lo, hi, 0, c.n, 0, c.k, c.c, c.ldc, c.beta)
+		}
+	case splitN:
+		if lo < hi {
+			c.block(buf, 0, c.m, lo, hi, 0, c.k, c.c, c.ldc, c.beta)
+		}
+	default:
+		if i == 0 {
+			c.block(buf, 0, c.m, 0, c.n, lo, hi, c.c, c.ldc, c.beta)
+			return
+		}
+		sum := buf.sum[:c.m*c.n]
+		if lo < hi {
+			c.block(buf, 0, c.m, 0, c.n, lo, hi, sum, c.n, 0)
+		} else {
+			clear(sum)
+		}
 	}
 }
 
-// block computes rows [m0,m1) and columns [n0,n1) of C with the classic
-// Goto/BLIS loop nest: for each nc-wide column block and kc-deep slice of the
-// inner dimension, pack B once (it stays in L3/L2); for each mc-tall row
-// block, pack A (it stays in L2); then sweep the micro-kernel over the tiles,
-// the B micro-panel staying in L1 while the A micro-panels stream past it.
-func (c *call) block(buf *threadBuf, m0, m1, n0, n1 int) {
-	kn := c.kn
-	mr, nr := kn.mr, kn.nr
-	for jc := n0; jc < n1; jc += kn.nc {
-		nc := min(kn.nc, n1-jc)
-		for pc := 0; pc < c.k; pc += kn.kc {
-			kc := min(kn.kc, c.k-pc)
-			packB(buf.b, c.b, c.ldb, c.transB, pc, jc, kc, nc, nr)
-			beta, mode := c.beta, 1
-			if pc > 0 {
-				beta = 1
-			} else if c.beta == 0 {
-				mode = 0
-			}
-			for ic := m0; ic < m1; ic += kn.mc {
-				mc := min(kn.mc, m1-ic)
-				packA(buf.a, c.a, c.lda, c.transA, ic, pc, mc, kc, mr, c.alpha)
-				c.macro(buf, ic, jc, mc, nc, kc, beta, mode)
+// reduce adds the partial sums of parts 1.. into C (splitK).
+func (c *call) reduce() {
+	for i := 0; i < c.m; i++ {
+		row := c.c[i*c.ldc : i*c.ldc+c.n]
+		for part := 1; part < c.parts; part++ {
+			s := c.bufs[part].sum[i*c.n : i*c.n+c.n]
+			for j, v := range s {
+				row[j] += v
 			}
 		}
 	}
 }
 
-// macro runs the micro-kernel over an mc×nc block of C from packed panels.
-func (c *call) macro(buf *threadBuf, ic, jc, mc, nc, kc int, beta float32, mode int) {
+// block computes rows [m0,m1) and columns [n0,n1) of C (written to cs with
+// row stride ldc) over the inner indices [p0,p1), with the classic Goto/BLIS
+// loop nest: for each nc-wide column block and kc-deep slice of the inner
+// dimension, pack B once (it stays in L2/L3); for each mc-tall row block,
+// pack A (it stays in L2); then sweep the micro-kernel over the tiles, the B
+// micro-panel staying in L1 while the A micro-panels stream past it. When
+// few columns share each A panel (small n), A is not packed: the kernel reads
+// it in place.
+func (c *call) block(buf *threadBuf, m0, m1, n0, n1, p0, p1 int, cs []float32, ldc int, beta0 float32) {
 	kn := c.kn
 	mr, nr := kn.mr, kn.nr
-	fn := kn.fn
-	ldc := c.ldc
-	cs := c.c
+	for jc := n0; jc < n1; jc += kn.nc {
+		nc := min(kn.nc, n1-jc)
+		for pc := p0; pc < p1; pc += kn.kc {
+			kc := min(kn.kc, p1-pc)
+			alphaA, alphaB := c.alpha, float32(1)
+			if c.directA {
+				alphaA, alphaB = 1, c.alpha
+			}
+			packB(buf.b, c.b, c.ldb, c.transB, pc, jc, kc, nc, nr, alphaB)
+			beta, mode := beta0, 1
+			if pc > p0 {
+				beta = 1
+			} else if beta0 == 0 {
+				mode = 0
+			}
+			for ic := m0; ic < m1; ic += kn.mc {
+				mc := min(kn.mc, m1-ic)
+				if !c.directA {
+					packA(buf.a, c.a, c.lda, c.transA, ic, pc, mc, kc, mr, alphaA)
+				} else if full := mc / mr * mr; full < mc {
+					// The bottom edge panel is packed (zero-padded) so that
+					// the kernel never reads past A.
+					packA(buf.a[full*kc:], c.a, c.lda, c.transA, ic+full, pc, mc-full, kc, mr, alphaA)
+				}
+				c.macro(buf, ic, jc, pc, mc, nc, kc, cs, ldc, beta, mode)
+			}
+		}
+	}
+}
+
+// macro runs the micro-kernel over an mc×nc block of C.
+func (c *call) macro(buf *threadBuf, ic, jc, pc, mc, nc, kc int, cs []float32, ldc int, beta float32, mode int) {
+	kn := c.kn
+	mr, nr := kn.mr, kn.nr
+	a, lda := c.a, c.lda
 	for jr := 0; jr < nc; jr += nr {
 		cols := min(nr, nc-jr)
 		bp := &buf.b[jr*kc]
 		for ir := 0; ir < mc; ir += mr {
 			rows := min(mr, mc-ir)
-			ap := &buf.a[ir*kc]
+			fn, ap, as := kn.packed, &buf.a[ir*kc], 0
+			if c.directA && rows == mr {
+				if c.transA {
+					fn, ap, as = kn.colA, &a[pc*lda+ic+ir], lda
+				} else {
+					fn, ap, as = kn.rowA, &a[(ic+ir)*lda+pc], lda
+				}
+			}
 			off := (ic+ir)*ldc + jc + jr
 			if rows == mr && cols == nr {
-				fn(kc, ap, bp, &cs[off], ldc, beta, mode)
+				fn(kc, ap, as, bp, &cs[off], ldc, beta, mode)
 				continue
 			}
 			// Edge tile: compute a full tile aside, then add the part that
 			// lies inside C.
 			t := buf.tile
-			fn(kc, ap, bp, &t[0], nr, 0, 0)
+			fn(kc, ap, as, bp, &t[0], nr, 0, 0)
 			for i := 0; i < rows; i++ {
 				row := cs[off+i*ldc : off+i*ldc+cols]
 				tr := t[i*nr : i*nr+cols]
@@ -154,6 +212,9 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 // another goroutine costs a few microseconds.
 const parallelMin = 64 * 64 * 64
 
+// directAMaxN is the widest C for which A is read in place (see call.block).
+var directAMaxN = 128
+
 func (e *Engine) native(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if alpha == 0 || k == 0 {
 		scaleC(m, n, beta, c, ldc)
@@ -168,10 +229,15 @@ func (e *Engine) native(transA, transB bool, m, n, k int, alpha float32, a []flo
 	cl.lda, cl.ldb, cl.ldc = lda, ldb, ldc
 	cl.kn = kn
 
-	// Split the product across threads along rows or columns of C. Each part
-	// packs its own copy of the operand it shares with the others, so prefer
-	// to share the smaller one: splitting rows shares B (k×n), splitting
-	// columns shares A (m×k).
+	// A is read in place when few columns reuse each packed panel, so
+	// packing would cost more than it saves; alpha then scales packed B.
+	cl.directA = n <= directAMaxN
+
+	// Split the product across threads. Each part packs its own copy of the
+	// operand it shares with the others, so prefer to share the smaller one:
+	// splitting rows shares B (k×n), splitting columns shares A (m×k). When
+	// C is small and the inner dimension long, split the inner dimension and
+	// add the partial products.
 	threads := e.Threads()
 	tilesM := (m + kn.mr - 1) / kn.mr
 	tilesN := (n + kn.nr - 1) / kn.nr
@@ -181,20 +247,28 @@ func (e *Engine) native(transA, transB bool, m, n, k int, alpha float32, a []flo
 	}
 	switch {
 	case parts == 1:
-		cl.splitM = true
+		cl.split = splitM
+	case k >= 4*max(m, n) && k >= 512*parts:
+		cl.split = splitK
 	case m < n && tilesN >= parts:
-		cl.splitM = false
+		cl.split = splitN
 	case tilesM >= parts:
-		cl.splitM = true
+		cl.split = splitM
 	case tilesN >= parts:
-		cl.splitM = false
+		cl.split = splitN
 	default:
-		cl.splitM = tilesM >= tilesN
-		parts = max(tilesM, tilesN)
+		cl.split = splitK
 	}
 	cl.parts = parts
 	for len(cl.bufs) < parts {
 		cl.bufs = append(cl.bufs, newThreadBuf(kn))
+	}
+	if cl.split == splitK {
+		for _, b := range cl.bufs[1:parts] {
+			if len(b.sum) < m*n {
+				b.sum = make([]float32, m*n)
+			}
+		}
 	}
 	if parts > 1 {
 		e.startWorkers(parts - 1)
@@ -206,6 +280,9 @@ func (e *Engine) native(transA, transB bool, m, n, k int, alpha float32, a []flo
 	cl.runPart(0)
 	if parts > 1 {
 		cl.wg.Wait()
+		if cl.split == splitK {
+			cl.reduce()
+		}
 	}
 	e.putCall(cl)
 }

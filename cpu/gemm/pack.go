@@ -50,8 +50,8 @@ func packA(dst []float32, a []float32, lda int, transA bool, i0, p0, mc, kc, mr 
 }
 
 // packB packs the kc×nc block of op(B) starting at row p0, column j0 into dst,
-// as ceil(nc/nr) panels of kc×nr floats.
-func packB(dst []float32, b []float32, ldb int, transB bool, p0, j0, kc, nc, nr int) {
+// as ceil(nc/nr) panels of kc×nr floats, each element multiplied by alpha.
+func packB(dst []float32, b []float32, ldb int, transB bool, p0, j0, kc, nc, nr int, alpha float32) {
 	for jp := 0; jp < nc; jp += nr {
 		cols := min(nr, nc-jp)
 		panel := dst[jp*kc : jp*kc+kc*nr]
@@ -60,7 +60,13 @@ func packB(dst []float32, b []float32, ldb int, transB bool, p0, j0, kc, nc, nr 
 			for p := 0; p < kc; p++ {
 				src := b[(p0+p)*ldb+j0+jp:]
 				d := panel[p*nr : p*nr+nr]
-				copy(d, src[:cols])
+				if alpha == 1 {
+					copy(d, src[:cols])
+				} else {
+					for j, v := range src[:cols] {
+						d[j] = alpha * v
+					}
+				}
 				for j := cols; j < nr; j++ {
 					d[j] = 0
 				}
@@ -73,7 +79,7 @@ func packB(dst []float32, b []float32, ldb int, transB bool, p0, j0, kc, nc, nr 
 			src = src[:kc]
 			d := panel[j:]
 			for p, v := range src {
-				d[p*nr] = v
+				d[p*nr] = alpha * v
 			}
 		}
 		for j := cols; j < nr; j++ {

@@ -3,10 +3,11 @@
 // gen writes kernel_amd64.s, the SIMD micro-kernels of package gemm.
 //
 // Run it from cpu/gemm with `go generate` (or `go run ./asm/gen.go`).
-// Each kernel computes an MR×NR tile of C from a packed A micro-panel
-// (kc steps of MR floats) and a packed B micro-panel (kc steps of NR floats):
+// Each kernel computes an MR×NR tile of C from an A micro-panel (packed, kc
+// steps of MR floats, or read in place from A with a row or column stride as)
+// and a packed B micro-panel (kc steps of NR floats):
 //
-//	acc[i][j] = Σ_p a[p*MR+i] * b[p*NR+j]
+//	acc[i][j] = Σ_p A(i,p) * b[p*NR+j]
 //	mode == 0: c[i*ldc+j] = acc[i][j]            (C is not read)
 //	mode != 0: c[i*ldc+j] = beta*c[i*ldc+j] + acc[i][j]
 //
@@ -28,6 +29,11 @@ type kernel struct {
 	vbytes int    // bytes per vector
 	bcst   bool   // use embedded broadcast (AVX-512)
 	unroll int
+	// alayout says where A's element (i, p) is:
+	//   packed: a + (p*mr + i)*4           (a packed micro-panel)
+	//   rs:     a + i*as*4 + p*4           (rows of a row-major A, stride as)
+	//   cs:     a + p*as*4 + i*4           (columns of Aᵀ: packed with any step)
+	alayout string
 }
 
 func main() {
@@ -41,7 +47,14 @@ func main() {
 		{name: "kernAVX512", mr: 14, nv: 2, reg: "Z", vbytes: 64, bcst: true, unroll: 4},
 		{name: "kernAVX2", mr: 6, nv: 2, reg: "Y", vbytes: 32, bcst: false, unroll: 4},
 	} {
-		gen(&w, k)
+		for _, a := range []string{"packed", "rs", "cs"} {
+			k := k
+			k.alayout = a
+			if a != "packed" {
+				k.name += a
+			}
+			gen(&w, k)
+		}
 	}
 	if err := os.WriteFile("kernel_amd64.s", w.Bytes(), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -57,15 +70,30 @@ func gen(w *bytes.Buffer, k kernel) {
 	tmp := fmt.Sprintf("%s%d", k.reg, nacc+k.nv) // broadcast / beta register
 	nr := k.nv * k.vbytes / 4
 
-	fmt.Fprintf(w, "\n// func %s(kc int, a, b, c *float32, ldc int, beta float32, mode int)\n", k.name)
-	fmt.Fprintf(w, "// %dx%d tile.\n", k.mr, nr)
-	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-56\n", k.name)
+	fmt.Fprintf(w, "\n// func %s(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode int)\n", k.name)
+	fmt.Fprintf(w, "// %dx%d tile, A %s.\n", k.mr, nr, k.alayout)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-64\n", k.name)
 	p("MOVQ kc+0(FP), CX")
 	p("MOVQ a+8(FP), SI")
-	p("MOVQ b+16(FP), DI")
-	p("MOVQ c+24(FP), DX")
-	p("MOVQ ldc+32(FP), R8")
+	p("MOVQ b+24(FP), DI")
+	p("MOVQ c+32(FP), DX")
+	p("MOVQ ldc+40(FP), R8")
 	p("SHLQ $2, R8")
+	if k.alayout != "packed" {
+		// R10 = as bytes, R11 = 3*as, R13 = 5*as (rs) or 4*as (cs).
+		p("MOVQ as+16(FP), R10")
+		p("SHLQ $2, R10")
+		p("LEAQ (R10)(R10*2), R11")
+		if k.alayout == "rs" {
+			p("LEAQ (R10)(R10*4), R13")
+			if k.mr > 7 {
+				p("LEAQ (R11)(R10*4), R12") // 7*as
+				p("ADDQ SI, R12")
+			}
+		} else {
+			p("LEAQ (R10*4), R13")
+		}
+	}
 	// prefetch C rows
 	p("MOVQ DX, R9")
 	for i := 0; i < k.mr; i++ {
@@ -90,13 +118,13 @@ func gen(w *bytes.Buffer, k kernel) {
 			p("VMOVUPS %d(DI), %s", (off*k.nv+v)*k.vbytes, breg(v))
 		}
 		for i := 0; i < k.mr; i++ {
-			aoff := (off*k.mr + i) * 4
+			aop := aAddr(k, off, i)
 			if k.bcst {
 				for v := 0; v < k.nv; v++ {
-					p("VFMADD231PS.BCST %d(SI), %s, %s", aoff, breg(v), acc(i, v))
+					p("VFMADD231PS.BCST %s, %s, %s", aop, breg(v), acc(i, v))
 				}
 			} else {
-				p("VBROADCASTSS %d(SI), %s", aoff, tmp)
+				p("VBROADCASTSS %s, %s", aop, tmp)
 				for v := 0; v < k.nv; v++ {
 					p("VFMADD231PS %s, %s, %s", breg(v), tmp, acc(i, v))
 				}
@@ -111,7 +139,7 @@ func gen(w *bytes.Buffer, k kernel) {
 	for s := 0; s < u; s++ {
 		step(s)
 	}
-	p("ADDQ $%d, SI", u*k.mr*4)
+	aAdvance(p, k, u)
 	p("ADDQ $%d, DI", u*nr*4)
 	p("DECQ BX")
 	p("JNZ loop")
@@ -120,12 +148,12 @@ func gen(w *bytes.Buffer, k kernel) {
 	p("JZ store")
 	fmt.Fprintln(w, "remloop:")
 	step(0)
-	p("ADDQ $%d, SI", k.mr*4)
+	aAdvance(p, k, 1)
 	p("ADDQ $%d, DI", nr*4)
 	p("DECQ CX")
 	p("JNZ remloop")
 	fmt.Fprintln(w, "store:")
-	p("MOVQ mode+48(FP), AX")
+	p("MOVQ mode+56(FP), AX")
 	p("TESTQ AX, AX")
 	p("JNZ accum")
 	for i := 0; i < k.mr; i++ {
@@ -139,7 +167,7 @@ func gen(w *bytes.Buffer, k kernel) {
 	p("VZEROUPPER")
 	p("RET")
 	fmt.Fprintln(w, "accum:")
-	p("VBROADCASTSS beta+40(FP), %s", tmp)
+	p("VBROADCASTSS beta+48(FP), %s", tmp)
 	for i := 0; i < k.mr; i++ {
 		for v := 0; v < k.nv; v++ {
 			p("VFMADD231PS %d(DX), %s, %s", v*k.vbytes, tmp, acc(i, v))
@@ -151,6 +179,44 @@ func gen(w *bytes.Buffer, k kernel) {
 	}
 	p("VZEROUPPER")
 	p("RET")
+}
+
+// aAddr is the operand for A(i, step u of the unrolled group).
+func aAddr(k kernel, u, i int) string {
+	switch k.alayout {
+	case "packed":
+		return fmt.Sprintf("%d(SI)", (u*k.mr+i)*4)
+	case "cs":
+		idx := []string{"", "(R10*1)", "(R10*2)", "(R11*1)"}[u]
+		return fmt.Sprintf("%d(SI)%s", i*4, idx)
+	case "rs":
+		base := "SI"
+		if i >= 7 {
+			base = "R12"
+		}
+		idx := []string{"", "(R10*1)", "(R10*2)", "(R11*1)", "(R10*4)", "(R13*1)", "(R11*2)"}[i%7]
+		return fmt.Sprintf("%d(%s)%s", u*4, base, idx)
+	}
+	panic(k.alayout)
+}
+
+// aAdvance moves the A pointers on by n steps (n is 1 or the unroll).
+func aAdvance(p func(string, ...any), k kernel, n int) {
+	switch k.alayout {
+	case "packed":
+		p("ADDQ $%d, SI", n*k.mr*4)
+	case "cs":
+		if n == 1 {
+			p("ADDQ R10, SI")
+		} else {
+			p("ADDQ R13, SI")
+		}
+	case "rs":
+		p("ADDQ $%d, SI", n*4)
+		if k.mr > 7 {
+			p("ADDQ $%d, R12", n*4)
+		}
+	}
 }
 
 func log2(n int) int {
