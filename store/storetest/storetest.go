@@ -45,6 +45,21 @@ func (b Backend) Open(t testing.TB) *store.DB { return b.open(t, store.Config{})
 // test; URL, DataDir and Database are chosen by the backend.
 func (b Backend) OpenConfig(t testing.TB, cfg store.Config) *store.DB { return b.open(t, cfg) }
 
+// ServerConfig returns a Config that starts an embedded server on this
+// backend, with storage of its own (a temporary SQLite directory, or the
+// PostgreSQL database of PostgresEnv). Opening it twice in turn restarts the
+// same server over the same data, for tests of a server that goes away.
+// Clients should use a database of their own (TempName) on PostgreSQL.
+func (b Backend) ServerConfig(t testing.TB) store.Config {
+	cfg := store.Config{Logger: testLogger(t, nil)}
+	if b.Name == "postgresql" {
+		cfg.PostgreSQLURL = os.Getenv(PostgresEnv)
+	} else {
+		cfg.DataDir = t.TempDir()
+	}
+	return cfg
+}
+
 // Backends lists the backends available here. The PostgreSQL backend is
 // listed only when PostgresEnv is set; Run skips it with a reason otherwise.
 func Backends() []Backend {

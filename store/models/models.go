@@ -1,0 +1,744 @@
+package models
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/tlgo/tl/store"
+)
+
+// Errors tested with errors.Is.
+var (
+	// ErrNotFound: no such model, version or alias.
+	ErrNotFound = errors.New("models: not found")
+	// ErrChecksum: the weights read back do not hash to the saved SHA-256.
+	ErrChecksum = errors.New("models: weights checksum mismatch")
+	// ErrCorrupt: a stored model document or its weights are damaged
+	// (wrong types, missing fields, missing or misshapen GridFS chunks).
+	ErrCorrupt = errors.New("models: corrupt model record")
+	// ErrAliased: a version still named by an alias cannot be deleted.
+	ErrAliased = errors.New("models: version is aliased")
+)
+
+// Collection and bucket names, shared by every project of a database.
+const (
+	ModelsCollection   = "models"
+	CountersCollection = "model_counters"
+	AliasesCollection  = "model_aliases"
+	WeightsBucket      = "model_weights"
+)
+
+// Model is a saved model version: its description and where its weights are.
+type Model struct {
+	ID      string `bson:"_id"`
+	Project string `bson:"project"`
+	Name    string `bson:"name"`
+	Version int64  `bson:"version"`
+	// Architecture is the network's description as JSON (layers, shapes),
+	// from which the layers package rebuilds it.
+	Architecture json.RawMessage `bson:"architecture"`
+	// Params are hyper-parameters and any user metadata.
+	Params map[string]any `bson:"params,omitempty"`
+	// Metrics are numbers to rank versions by (accuracy, loss).
+	Metrics map[string]float64 `bson:"metrics,omitempty"`
+	Lineage Lineage            `bson:"lineage"`
+	Created time.Time          `bson:"created"`
+	Weights Weights            `bson:"weights"`
+}
+
+// Lineage says what produced a model.
+type Lineage struct {
+	Dataset string `bson:"dataset,omitempty"` // dataset name (or view) trained on
+	Task    string `bson:"task,omitempty"`    // workflow task ID
+	Run     string `bson:"run,omitempty"`     // training run ID (see package events)
+	Parent  string `bson:"parent,omitempty"`  // ID of the model it was fine-tuned from
+}
+
+// Weights locates a model's weights in GridFS.
+type Weights struct {
+	FileID bson.ObjectID `bson:"file_id"`
+	Size   int64         `bson:"size"`
+	SHA256 string        `bson:"sha256"` // lower-case hex
+	Format string        `bson:"format"` // "safetensors"
+}
+
+// Spec is what a caller gives to Save besides the weights.
+type Spec struct {
+	Name         string
+	Architecture json.RawMessage // must be valid JSON (or empty, stored as null)
+	Params       map[string]any
+	Metrics      map[string]float64
+	Lineage      Lineage
+	// Format of the weights; default "safetensors".
+	Format string
+}
+
+// Ref names a model version: by Version, by Alias, or the latest when both
+// are zero.
+type Ref struct {
+	Name    string
+	Version int64
+	Alias   string
+}
+
+func (r Ref) String() string {
+	switch {
+	case r.Alias != "":
+		return fmt.Sprintf("%s@%s", r.Name, r.Alias)
+	case r.Version > 0:
+		return fmt.Sprintf("%s v%d", r.Name, r.Version)
+	}
+	return r.Name + " (latest)"
+}
+
+// Options configure a Store.
+type Options struct {
+	// CacheDir keeps downloaded weights, one file per SHA-256, so a reload
+	// reads the disk instead of the server. Empty disables the cache.
+	CacheDir string
+	// ChunkSize of GridFS chunks; default 255 KiB. FerretDB counts reply
+	// batches in documents, so chunks much bigger than this overflow its
+	// replies.
+	ChunkSize int32
+}
+
+// Store saves, finds and loads models of one project. Safe for concurrent use.
+type Store struct {
+	db       *store.DB
+	models   *mongo.Collection
+	counters *mongo.Collection
+	aliases  *mongo.Collection
+	bucket   *mongo.GridFSBucket
+	cacheDir string
+}
+
+// New returns a Store over db's project and creates the indexes it needs.
+func New(ctx context.Context, db *store.DB, opts Options) (*Store, error) {
+	ctx, cancel := store.Detach(ctx)
+	defer cancel()
+	chunk := opts.ChunkSize
+	if chunk == 0 {
+		chunk = 255 * 1024
+	}
+	if chunk < 1024 || chunk > 4<<20 {
+		return nil, fmt.Errorf("models: ChunkSize %d out of range, expected 1 KiB to 4 MiB", chunk)
+	}
+	d := db.Database()
+	s := &Store{
+		db:       db,
+		models:   d.Collection(ModelsCollection),
+		counters: d.Collection(CountersCollection),
+		aliases:  d.Collection(AliasesCollection),
+		bucket:   d.GridFSBucket(options.GridFSBucket().SetName(WeightsBucket).SetChunkSizeBytes(chunk)),
+		cacheDir: opts.CacheDir,
+	}
+	// Lookups by ID need no index (_id); these serve listing and ranking.
+	_, err := s.models.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys: bson.D{{Key: "project", Value: 1}, {Key: "name", Value: 1}, {Key: "version", Value: 1}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("models: create index on %s: %w", ModelsCollection, err)
+	}
+	if s.cacheDir != "" {
+		if err := os.MkdirAll(s.cacheDir, 0o755); err != nil {
+			return nil, fmt.Errorf("models: cache directory: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Project is the project this Store reads and writes.
+func (s *Store) Project() string { return s.db.Project() }
+
+// modelID is the _id of a model version. The project is length-prefixed and
+// the version is the digits after the last ":v", so distinct (project, name,
+// version) never share an ID. Using it as _id makes versions unique without
+// transactions and makes a lookup by version an _id lookup.
+func modelID(project, name string, version int64) string {
+	return strconv.Itoa(len(project)) + ":" + project + ":" + name + ":v" + strconv.FormatInt(version, 10)
+}
+
+func nameKey(project, name string) string {
+	return strconv.Itoa(len(project)) + ":" + project + ":" + name
+}
+
+func aliasID(project, name, alias string) string {
+	return nameKey(project, name) + ":" + strconv.Itoa(len(name)) + ":" + alias
+}
+
+// Save streams weights to GridFS while hashing them, then records the model
+// under the next version of spec.Name. The document is written only after
+// the weights are whole, so a save that fails or dies half-way leaves no
+// visible model (only unreferenced chunks, which GC removes).
+func (s *Store) Save(ctx context.Context, spec Spec, weights io.Reader) (*Model, error) {
+	if err := store.ValidateName("model", spec.Name); err != nil {
+		return nil, err
+	}
+	arch := spec.Architecture
+	if len(arch) == 0 {
+		arch = json.RawMessage("null")
+	}
+	if !json.Valid(arch) {
+		return nil, fmt.Errorf("models: save %s: architecture is not valid JSON", spec.Name)
+	}
+	for k, v := range spec.Metrics {
+		if k == "" || strings.ContainsAny(k, ".$") {
+			return nil, fmt.Errorf("models: save %s: metric name %q: expected no '.' or '$'", spec.Name, k)
+		}
+		if v != v {
+			return nil, fmt.Errorf("models: save %s: metric %q is NaN", spec.Name, k)
+		}
+	}
+	if weights == nil {
+		return nil, fmt.Errorf("models: save %s: nil weights reader", spec.Name)
+	}
+	format := spec.Format
+	if format == "" {
+		format = "safetensors"
+	}
+	ctx, cancel := store.Detach(ctx)
+	defer cancel()
+
+	fileID, size, sum, err := s.upload(ctx, spec.Name, weights)
+	if err != nil {
+		return nil, fmt.Errorf("models: save %s: weights: %w", spec.Name, err)
+	}
+	m := &Model{
+		Project:      s.Project(),
+		Name:         spec.Name,
+		Architecture: arch,
+		Params:       spec.Params,
+		Metrics:      spec.Metrics,
+		Lineage:      spec.Lineage,
+		Created:      time.Now().UTC().Truncate(time.Millisecond),
+		Weights:      Weights{FileID: fileID, Size: size, SHA256: sum, Format: format},
+	}
+	// The counter makes versions increase; the _id makes them unique even
+	// if two writers were handed the same number, in which case one retries.
+	for attempt := 0; ; attempt++ {
+		v, err := s.nextVersion(ctx, spec.Name)
+		if err != nil {
+			_ = s.bucket.Delete(ctx, fileID)
+			return nil, fmt.Errorf("models: save %s: allocate version: %w", spec.Name, err)
+		}
+		m.Version = v
+		m.ID = modelID(m.Project, m.Name, v)
+		_, err = s.models.InsertOne(ctx, m)
+		if err == nil {
+			return m, nil
+		}
+		if !mongo.IsDuplicateKeyError(err) || attempt >= 20 {
+			_ = s.bucket.Delete(ctx, fileID)
+			return nil, fmt.Errorf("models: save %s v%d: %w", spec.Name, v, err)
+		}
+	}
+}
+
+// upload copies r into a new GridFS file, returning its ID, size and SHA-256.
+func (s *Store) upload(ctx context.Context, name string, r io.Reader) (bson.ObjectID, int64, string, error) {
+	up, err := s.bucket.OpenUploadStream(ctx, s.Project()+"/"+name,
+		options.GridFSUpload().SetMetadata(bson.D{{Key: "project", Value: s.Project()}, {Key: "name", Value: name}}))
+	if err != nil {
+		return bson.ObjectID{}, 0, "", err
+	}
+	h := sha256.New()
+	// Our own buffer: the bucket's UploadFromStream shares one between calls.
+	buf := make([]byte, 1<<20)
+	n, err := io.CopyBuffer(up, io.TeeReader(r, h), buf)
+	if err != nil {
+		_ = up.Abort() // removes the chunks written so far
+		return bson.ObjectID{}, 0, "", fmt.Errorf("after %d bytes: %w", n, err)
+	}
+	if err := up.Close(); err != nil {
+		_ = up.Abort()
+		return bson.ObjectID{}, 0, "", err
+	}
+	id, ok := up.FileID.(bson.ObjectID)
+	if !ok {
+		return bson.ObjectID{}, 0, "", fmt.Errorf("unexpected GridFS file ID %v", up.FileID)
+	}
+	return id, n, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func (s *Store) nextVersion(ctx context.Context, name string) (int64, error) {
+	id := nameKey(s.Project(), name)
+	for attempt := 0; ; attempt++ {
+		var c struct {
+			Seq int64 `bson:"seq"`
+		}
+		err := s.counters.FindOneAndUpdate(ctx,
+			bson.D{{Key: "_id", Value: id}},
+			bson.D{
+				{Key: "$inc", Value: bson.D{{Key: "seq", Value: int64(1)}}},
+				{Key: "$set", Value: bson.D{{Key: "project", Value: s.Project()}, {Key: "name", Value: name}}},
+			},
+			options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After),
+		).Decode(&c)
+		if err == nil {
+			return c.Seq, nil
+		}
+		// Two first saves of a name race to insert the counter; the loser retries.
+		if !mongo.IsDuplicateKeyError(err) || attempt >= 20 {
+			return 0, err
+		}
+	}
+}
+
+// Get returns the model a Ref names, or an error wrapping ErrNotFound.
+func (s *Store) Get(ctx context.Context, ref Ref) (*Model, error) {
+	if err := store.ValidateName("model", ref.Name); err != nil {
+		return nil, err
+	}
+	ctx, cancel := store.Detach(ctx)
+	defer cancel()
+	switch {
+	case ref.Alias != "":
+		v, err := s.aliasVersion(ctx, ref.Name, ref.Alias)
+		if err != nil {
+			return nil, err
+		}
+		m, err := s.byID(ctx, modelID(s.Project(), ref.Name, v))
+		if errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("models: alias %s points at v%d, which is gone: %w", ref, v, ErrNotFound)
+		}
+		return m, err
+	case ref.Version > 0:
+		return s.byID(ctx, modelID(s.Project(), ref.Name, ref.Version))
+	case ref.Version < 0:
+		return nil, fmt.Errorf("models: %s: version %d, expected > 0 (or 0 for the latest)", ref.Name, ref.Version)
+	}
+	ms, err := s.find(ctx, bson.D{{Key: "name", Value: ref.Name}},
+		options.Find().SetSort(bson.D{{Key: "version", Value: -1}}).SetLimit(1))
+	if err != nil {
+		return nil, err
+	}
+	if len(ms) == 0 {
+		return nil, fmt.Errorf("models: %s in project %q: %w", ref, s.Project(), ErrNotFound)
+	}
+	return ms[0], nil
+}
+
+func (s *Store) byID(ctx context.Context, id string) (*Model, error) {
+	raw, err := s.models.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Raw()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, fmt.Errorf("models: model %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("models: read model %q: %w", id, err)
+	}
+	return decode(raw)
+}
+
+// decode turns a raw document into a Model, rejecting damaged ones.
+func decode(raw bson.Raw) (*Model, error) {
+	id := raw.Lookup("_id").String()
+	var m Model
+	if err := bson.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("%w: document %s: %v", ErrCorrupt, id, err)
+	}
+	var problems []string
+	if m.Name == "" {
+		problems = append(problems, "no name")
+	}
+	if m.Version <= 0 {
+		problems = append(problems, fmt.Sprintf("version %d, expected > 0", m.Version))
+	}
+	if m.Weights.FileID.IsZero() {
+		problems = append(problems, "no weights.file_id")
+	}
+	if b, err := hex.DecodeString(m.Weights.SHA256); err != nil || len(b) != sha256.Size {
+		problems = append(problems, fmt.Sprintf("weights.sha256 %q, expected 64 hex digits", m.Weights.SHA256))
+	}
+	if m.Weights.Size < 0 {
+		problems = append(problems, fmt.Sprintf("weights.size %d", m.Weights.Size))
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("%w: document %s: %s", ErrCorrupt, id, strings.Join(problems, "; "))
+	}
+	return &m, nil
+}
+
+// find runs a project-scoped query and decodes every result.
+func (s *Store) find(ctx context.Context, filter bson.D, opts ...options.Lister[options.FindOptions]) ([]*Model, error) {
+	cur, err := s.models.Find(ctx, s.db.Scope(filter), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("models: query %v: %w", filter, err)
+	}
+	defer cur.Close(ctx)
+	var out []*Model
+	for cur.Next(ctx) {
+		m, err := decode(cur.Current)
+		if err != nil {
+			return nil, fmt.Errorf("models: %w", err)
+		}
+		out = append(out, m)
+	}
+	if err := cur.Err(); err != nil {
+		return nil, fmt.Errorf("models: query %v: %w", filter, err)
+	}
+	return out, nil
+}
+
+// List returns every version of name, oldest first.
+func (s *Store) List(ctx context.Context, name string) ([]*Model, error) {
+	if err := store.ValidateName("model", name); err != nil {
+		return nil, err
+	}
+	ctx, cancel := store.Detach(ctx)
+	defer cancel()
+	return s.find(ctx, bson.D{{Key: "name", Value: name}}, options.Find().SetSort(bson.D{{Key: "version", Value: 1}}))
+}
+
+// Names returns the model names of the project, sorted.
+func (s *Store) Names(ctx context.Context) ([]string, error) {
+	ctx, cancel := store.Detach(ctx)
+	defer cancel()
+	var names []string
+	if err := s.models.Distinct(ctx, "name", s.db.Scope(nil)).Decode(&names); err != nil {
+		return nil, fmt.Errorf("models: list names: %w", err)
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// TopQuery selects and ranks models: the paper's find_top_model.
+type TopQuery struct {
+	Name   string // only this model name; empty for all
+	Metric string // rank by Metrics[Metric]; models without it are left out
+	// Ascending ranks the smallest first (for a loss); default largest first.
+	Ascending bool
+	K         int    // how many; 0 means 1
+	Filter    bson.D // more conditions, e.g. {"params.lr": 0.01}, {"lineage.dataset": "mnist"}
+}
+
+// Top returns the K best models by a metric among those matching the query.
+func (s *Store) Top(ctx context.Context, q TopQuery) ([]*Model, error) {
+	if q.Metric == "" || strings.ContainsAny(q.Metric, ".$") {
+		return nil, fmt.Errorf("models: top: metric %q, expected a non-empty name without '.' or '$'", q.Metric)
+	}
+	k := q.K
+	if k == 0 {
+		k = 1
+	}
+	if k < 0 {
+		return nil, fmt.Errorf("models: top: K %d, expected >= 0", q.K)
+	}
+	ctx, cancel := store.Detach(ctx)
+	defer cancel()
+	field := "metrics." + q.Metric
+	filter := bson.D{{Key: field, Value: bson.D{{Key: "$exists", Value: true}}}}
+	if q.Name != "" {
+		filter = append(filter, bson.E{Key: "name", Value: q.Name})
+	}
+	filter = append(filter, q.Filter...)
+	dir := -1
+	if q.Ascending {
+		dir = 1
+	}
+	return s.find(ctx, filter, options.Find().
+		SetSort(bson.D{{Key: field, Value: dir}, {Key: "created", Value: -1}}).
+		SetLimit(int64(k)))
+}
+
+// SetMetrics adds or replaces metrics of a saved version (for example a test
+// accuracy measured after training).
+func (s *Store) SetMetrics(ctx context.Context, name string, version int64, metrics map[string]float64) error {
+	set := bson.D{}
+	for k, v := range metrics {
+		if k == "" || strings.ContainsAny(k, ".$") || v != v {
+			return fmt.Errorf("models: set metrics of %s v%d: metric %q=%v, expected a name without '.' or '$' and a number", name, version, k, v)
+		}
+		set = append(set, bson.E{Key: "metrics." + k, Value: v})
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	ctx, cancel := store.Detach(ctx)
+	defer cancel()
+	res, err := s.models.UpdateOne(ctx, bson.D{{Key: "_id", Value: modelID(s.Project(), name, version)}}, bson.D{{Key: "$set", Value: set}})
+	if err != nil {
+		return fmt.Errorf("models: set metrics of %s v%d: %w", name, version, err)
+	}
+	if res.MatchedCount == 0 {
+		return fmt.Errorf("models: set metrics of %s v%d: %w", name, version, ErrNotFound)
+	}
+	return nil
+}
+
+// Alias points alias at a version of name, moving it if it pointed elsewhere.
+func (s *Store) Alias(ctx context.Context, name, alias string, version int64) error {
+	if err := store.ValidateName("alias", alias); err != nil {
+		return err
+	}
+	if _, err := s.Get(ctx, Ref{Name: name, Version: version}); err != nil {
+		return fmt.Errorf("models: alias %s@%s: %w", name, alias, err)
+	}
+	ctx, cancel := store.Detach(ctx)
+	defer cancel()
+	_, err := s.aliases.ReplaceOne(ctx,
+		bson.D{{Key: "_id", Value: aliasID(s.Project(), name, alias)}},
+		bson.D{
+			{Key: "project", Value: s.Project()}, {Key: "name", Value: name},
+			{Key: "alias", Value: alias}, {Key: "version", Value: version},
+			{Key: "updated", Value: time.Now().UTC()},
+		},
+		options.Replace().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("models: alias %s@%s -> v%d: %w", name, alias, version, err)
+	}
+	return nil
+}
+
+// Unalias removes an alias; removing one that does not exist is not an error.
+func (s *Store) Unalias(ctx context.Context, name, alias string) error {
+	ctx, cancel := store.Detach(ctx)
+	defer cancel()
+	if _, err := s.aliases.DeleteOne(ctx, bson.D{{Key: "_id", Value: aliasID(s.Project(), name, alias)}}); err != nil {
+		return fmt.Errorf("models: remove alias %s@%s: %w", name, alias, err)
+	}
+	return nil
+}
+
+// Aliases returns the aliases of name and the versions they point at.
+func (s *Store) Aliases(ctx context.Context, name string) (map[string]int64, error) {
+	ctx, cancel := store.Detach(ctx)
+	defer cancel()
+	cur, err := s.aliases.Find(ctx, s.db.Scope(bson.D{{Key: "name", Value: name}}))
+	if err != nil {
+		return nil, fmt.Errorf("models: aliases of %s: %w", name, err)
+	}
+	var docs []struct {
+		Alias   string `bson:"alias"`
+		Version int64  `bson:"version"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("models: aliases of %s: %w", name, err)
+	}
+	out := make(map[string]int64, len(docs))
+	for _, d := range docs {
+		out[d.Alias] = d.Version
+	}
+	return out, nil
+}
+
+func (s *Store) aliasVersion(ctx context.Context, name, alias string) (int64, error) {
+	var a struct {
+		Version int64 `bson:"version"`
+	}
+	err := s.aliases.FindOne(ctx, bson.D{{Key: "_id", Value: aliasID(s.Project(), name, alias)}}).Decode(&a)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return 0, fmt.Errorf("models: alias %s@%s in project %q: %w", name, alias, s.Project(), ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("models: alias %s@%s: %w", name, alias, err)
+	}
+	return a.Version, nil
+}
+
+// Delete removes a version: first its document (so it disappears at once),
+// then its weights. A version that an alias names is refused with
+// ErrAliased: move the alias first.
+func (s *Store) Delete(ctx context.Context, name string, version int64) error {
+	ctx, cancel := store.Detach(ctx)
+	defer cancel()
+	al, err := s.Aliases(ctx, name)
+	if err != nil {
+		return err
+	}
+	for a, v := range al {
+		if v == version {
+			return fmt.Errorf("models: delete %s v%d: alias %q points at it: %w", name, version, a, ErrAliased)
+		}
+	}
+	id := modelID(s.Project(), name, version)
+	// Read the file ID without full validation, so a corrupt document can
+	// still be deleted.
+	var doc struct {
+		Weights struct {
+			FileID bson.ObjectID `bson:"file_id"`
+		} `bson:"weights"`
+	}
+	raw, err := s.models.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Raw()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return fmt.Errorf("models: delete %s v%d: %w", name, version, ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("models: delete %s v%d: %w", name, version, err)
+	}
+	_ = bson.Unmarshal(raw, &doc)
+	if _, err := s.models.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
+		return fmt.Errorf("models: delete %s v%d: %w", name, version, err)
+	}
+	if !doc.Weights.FileID.IsZero() {
+		if err := s.bucket.Delete(ctx, doc.Weights.FileID); err != nil && !errors.Is(err, mongo.ErrFileNotFound) {
+			return fmt.Errorf("models: delete %s v%d: model removed, weights %s left for GC: %w", name, version, doc.Weights.FileID.Hex(), err)
+		}
+	}
+	return nil
+}
+
+// Loaded is a model with its weights in memory.
+type Loaded struct {
+	*Model
+	Weights   []byte
+	FromCache bool // the weights came from the local cache, not the server
+}
+
+// Load finds a model and reads its weights, from the local cache when it
+// holds them, otherwise from the server (then filling the cache). The bytes
+// are always checked against the saved SHA-256.
+func (s *Store) Load(ctx context.Context, ref Ref) (*Loaded, error) {
+	m, err := s.Get(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if b, ok := s.readCache(m); ok {
+		return &Loaded{Model: m, Weights: b, FromCache: true}, nil
+	}
+	rc, err := s.OpenWeights(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b := make([]byte, 0, m.Weights.Size)
+	buf := bytesWriter{b: b}
+	if _, err := io.Copy(&buf, rc); err != nil {
+		return nil, err
+	}
+	s.writeCache(m, buf.b)
+	return &Loaded{Model: m, Weights: buf.b}, nil
+}
+
+type bytesWriter struct{ b []byte }
+
+func (w *bytesWriter) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }
+
+// OpenWeights streams a model's weights from the server. The reader returns
+// an error wrapping ErrChecksum at the end if the bytes do not match the
+// saved SHA-256 and size, ErrCorrupt if chunks are missing or misshapen.
+// It bypasses the cache.
+func (s *Store) OpenWeights(ctx context.Context, m *Model) (io.ReadCloser, error) {
+	dctx, cancel := store.Detach(ctx)
+	ds, err := s.bucket.OpenDownloadStream(dctx, m.Weights.FileID)
+	if err != nil {
+		cancel()
+		if errors.Is(err, mongo.ErrFileNotFound) {
+			return nil, fmt.Errorf("%w: weights of %s v%d (GridFS file %s) are missing: %v", ErrCorrupt, m.Name, m.Version, m.Weights.FileID.Hex(), err)
+		}
+		return nil, fmt.Errorf("models: open weights of %s v%d: %w", m.Name, m.Version, err)
+	}
+	if ds.GetFile().Length != m.Weights.Size {
+		ds.Close()
+		cancel()
+		return nil, fmt.Errorf("%w: weights of %s v%d: GridFS file is %d bytes, model says %d", ErrCorrupt, m.Name, m.Version, ds.GetFile().Length, m.Weights.Size)
+	}
+	return &verifyingReader{ds: ds, cancel: cancel, h: sha256.New(), m: m}, nil
+}
+
+type verifyingReader struct {
+	ds     *mongo.GridFSDownloadStream
+	cancel context.CancelFunc
+	h      hash.Hash
+	m      *Model
+	n      int64
+	err    error
+}
+
+func (r *verifyingReader) Read(p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	n, err := r.ds.Read(p)
+	r.h.Write(p[:n])
+	r.n += int64(n)
+	switch {
+	case err == io.EOF:
+		if sum := hex.EncodeToString(r.h.Sum(nil)); sum != r.m.Weights.SHA256 || r.n != r.m.Weights.Size {
+			r.err = fmt.Errorf("%w: weights of %s v%d: read %d bytes hashing to %s, saved %d bytes hashing to %s",
+				ErrChecksum, r.m.Name, r.m.Version, r.n, sum, r.m.Weights.Size, r.m.Weights.SHA256)
+			return n, r.err
+		}
+		r.err = io.EOF
+	case errors.Is(err, mongo.ErrMissingChunk) || errors.Is(err, mongo.ErrWrongSize):
+		r.err = fmt.Errorf("%w: weights of %s v%d after %d bytes: %v", ErrCorrupt, r.m.Name, r.m.Version, r.n, err)
+	case err != nil:
+		r.err = fmt.Errorf("models: read weights of %s v%d after %d bytes: %w", r.m.Name, r.m.Version, r.n, err)
+	}
+	return n, r.err
+}
+
+func (r *verifyingReader) Close() error {
+	err := r.ds.Close()
+	r.cancel()
+	if errors.Is(err, mongo.ErrStreamClosed) {
+		return nil
+	}
+	return err
+}
+
+func (s *Store) cachePath(m *Model) string {
+	return filepath.Join(s.cacheDir, m.Weights.SHA256+".bin")
+}
+
+// readCache returns the cached weights if present and intact; a damaged
+// cache file is removed so the caller fetches again.
+func (s *Store) readCache(m *Model) ([]byte, bool) {
+	if s.cacheDir == "" {
+		return nil, false
+	}
+	p := s.cachePath(m)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, false
+	}
+	sum := sha256.Sum256(b)
+	if hex.EncodeToString(sum[:]) != m.Weights.SHA256 {
+		s.db.Logger().Warn("models: damaged cache file removed", "path", p)
+		_ = os.Remove(p)
+		return nil, false
+	}
+	return b, true
+}
+
+// writeCache stores weights under their checksum, atomically (temp file and
+// rename), so a crash never leaves a half file under the final name.
+func (s *Store) writeCache(m *Model, b []byte) {
+	if s.cacheDir == "" {
+		return
+	}
+	f, err := os.CreateTemp(s.cacheDir, ".tmp-*")
+	if err == nil {
+		_, err = f.Write(b)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Rename(f.Name(), s.cachePath(m))
+		}
+		if err != nil {
+			_ = os.Remove(f.Name())
+		}
+	}
+	if err != nil {
+		s.db.Logger().Warn("models: cannot cache weights", "model", m.ID, "err", err)
+	}
+}
+
+// CacheDir is the local cache directory ("" when caching is off).
+func (s *Store) CacheDir() string { return s.cacheDir }
