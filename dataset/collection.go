@@ -105,14 +105,17 @@ func Open(ctx context.Context, db *mongo.Database, project string, opts Options)
 		enc:      enc, dec: dec, log: log,
 	}
 	// Indexes for what queries and the stream controller filter on. FerretDB
-	// on SQLite still scans; PostgreSQL and MongoDB use them.
-	_, err = c.coll.Indexes().CreateMany(ctx, []mongo.IndexModel{
-		{Keys: bson.D{{Key: fProject, Value: 1}, {Key: fSeq, Value: 1}}},
-		{Keys: bson.D{{Key: fProject, Value: 1}, {Key: fTags, Value: 1}}},
-		{Keys: bson.D{{Key: fProject, Value: 1}, {Key: fLabel, Value: 1}}},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("dataset: create indexes on %q: %w", c.name, err)
+	// on SQLite still scans; PostgreSQL and MongoDB use them. One at a time:
+	// FerretDB v1.24.2 drops the connection (a panic in its handler) when one
+	// createIndexes command lists several indexes that all exist already.
+	for _, keys := range []bson.D{
+		{{Key: fProject, Value: 1}, {Key: fSeq, Value: 1}},
+		{{Key: fProject, Value: 1}, {Key: fTags, Value: 1}},
+		{{Key: fProject, Value: 1}, {Key: fLabel, Value: 1}},
+	} {
+		if _, err := c.coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: keys}); err != nil {
+			return nil, fmt.Errorf("dataset: create index %v on %q: %w", keys, c.name, err)
+		}
 	}
 	return c, nil
 }
