@@ -152,10 +152,10 @@ func Read(r io.Reader, name string) (*File, error) {
 			return nil, fmt.Errorf("idx: %s: dimension %d: %w", name, i, err)
 		}
 		f.Dims[i] = int(d)
-		n *= int(d)
-		if n > maxElements {
+		if d != 0 && n > maxElements/int(d) {
 			return nil, fmt.Errorf("idx: %s: dimensions %v exceed %d elements", name, f.Dims[:i+1], maxElements)
 		}
+		n *= int(d)
 	}
 	want := n * t.Size()
 	f.Data = make([]byte, want)
