@@ -1,0 +1,353 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/tlgo/tl/agents/agent"
+	"github.com/tlgo/tl/agents/master"
+	"github.com/tlgo/tl/agents/plan"
+	"github.com/tlgo/tl/agents/queue"
+	"github.com/tlgo/tl/agents/status"
+	"github.com/tlgo/tl/store"
+	"github.com/tlgo/tl/store/storetest"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// NATSEnv names a separately started nats-server (with JetStream) for the
+// "external" variants of the tests.
+const NATSEnv = "TL_TEST_NATS_URL"
+
+// ackWait is short so that redelivery tests are quick; heartbeats keep long tasks.
+const ackWait = 2 * time.Second
+
+func TestMain(m *testing.M) {
+	switch os.Getenv("TL_E2E_ROLE") {
+	case "agent":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		os.Exit(agent.Main(ctx, "e2e-agent", nil, registry(), os.Stderr))
+	case "master":
+		os.Exit(masterMain())
+	}
+	os.Exit(m.Run())
+}
+
+// masterMain runs a master over TL_NATS_URL and the store at TL_MONGO_URL.
+func masterMain() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("proc", "master")
+	db, err := store.Open(ctx, store.Config{URL: os.Getenv("TL_MONGO_URL"), Database: os.Getenv("TL_MONGO_DB")})
+	if err != nil {
+		log.Error("store", "err", err)
+		return 1
+	}
+	defer db.Close(context.Background())
+	st, err := status.NewMongo(ctx, db)
+	if err != nil {
+		log.Error("status", "err", err)
+		return 1
+	}
+	m, err := master.New(ctx, master.Config{NATSURL: os.Getenv("TL_NATS_URL"), Store: st, Tick: 500 * time.Millisecond, Log: log})
+	if err != nil {
+		log.Error("master", "err", err)
+		return 1
+	}
+	if err := m.Run(ctx); err != nil {
+		log.Error("master", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// env is one test's world: a NATS server, a database, a store of plan records.
+type env struct {
+	t       *testing.T
+	nats    *queue.Server // nil when external
+	natsURL string
+	db      *store.DB
+	status  status.Store
+	queue   string // a queue name of this test's own
+	js      jetstream.JetStream
+}
+
+// variants runs body on the embedded server and on the external one (skipped, with
+// the reason, when NATSEnv is not set).
+func variants(t *testing.T, body func(t *testing.T, e *env)) {
+	t.Run("embedded", func(t *testing.T) { body(t, newEnv(t, false)) })
+	t.Run("external", func(t *testing.T) {
+		if os.Getenv(NATSEnv) == "" {
+			t.Skipf("no separately started nats-server: set %s=nats://127.0.0.1:4222 (.ci/run does) to run this variant", NATSEnv)
+		}
+		body(t, newEnv(t, true))
+	})
+}
+
+func newEnv(t *testing.T, external bool) *env {
+	t.Helper()
+	e := &env{t: t, queue: "q" + strings.ReplaceAll(storetest.TempName(""), "-", "")}
+	ctx := storetest.Context(t)
+	if external {
+		e.natsURL = os.Getenv(NATSEnv)
+	} else {
+		s, err := queue.StartServer(ctx, queue.ServerConfig{Dir: t.TempDir()})
+		if err != nil {
+			t.Fatalf("embedded nats: %v", err)
+		}
+		t.Cleanup(func() {
+			if e.nats != nil {
+				e.nats.Shutdown()
+			}
+		})
+		e.nats, e.natsURL = s, s.URL()
+	}
+	nc, js, err := queue.Connect(ctx, e.natsURL, "e2e-test", nil)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	if external {
+		// The external server outlives the test: start from empty streams there.
+		for _, s := range []string{queue.TasksStream, queue.MasterStream} {
+			if err := js.DeleteStream(ctx, s); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+				t.Fatalf("reset stream %s on %s: %v", s, e.natsURL, err)
+			}
+		}
+	}
+	if err := queue.Setup(ctx, js); err != nil {
+		t.Fatal(err)
+	}
+	e.js = js
+	e.db = storetest.Backends()[0].Open(t)
+	st, err := status.NewMongo(ctx, e.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.status = st
+	return e
+}
+
+// proc is a child process: an agent or a master.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+	err  error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// start runs this test binary in role with extra environment.
+func (e *env) start(role, name string, extra ...string) *proc {
+	e.t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(),
+		"TL_E2E_ROLE="+role,
+		"TL_NATS_URL="+e.natsURL,
+		"TL_MONGO_URL="+e.db.URL(),
+		"TL_MONGO_DB="+e.db.Database().Name(),
+		"TL_AGENT_ID="+name,
+		"TL_QUEUES="+e.queue,
+		"TL_ACK_WAIT="+ackWait.String(),
+		"TL_RETRY_DELAY=200ms",
+		"TL_GRACE=1s",
+	)
+	cmd.Env = append(cmd.Env, extra...)
+	p := &proc{name: name, cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.out, p.out
+	if err := cmd.Start(); err != nil {
+		e.t.Fatalf("start %s %s: %v", role, name, err)
+	}
+	go func() { p.err = cmd.Wait(); close(p.done) }()
+	e.t.Cleanup(func() {
+		p.kill()
+		if e.t.Failed() {
+			e.t.Logf("--- output of %s ---\n%s", name, p.out.String())
+		}
+	})
+	return p
+}
+
+func (e *env) agent(name string, extra ...string) *proc { return e.start("agent", name, extra...) }
+
+// kill sends SIGKILL (kill -9) and waits for the process to be gone.
+func (p *proc) kill() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// waitAgents waits until n agents of this test's queue have announced themselves.
+func (e *env) waitAgents(n int) {
+	e.t.Helper()
+	e.eventually("agents to announce themselves", 60*time.Second, func() (bool, string) {
+		as, err := queue.ListAgents(context.Background(), e.js)
+		k := 0
+		for _, a := range as {
+			if len(a.Queues) > 0 && a.Queues[0] == e.queue {
+				k++
+			}
+		}
+		return k >= n, fmt.Sprintf("%d of %d agents (err %v)", k, n, err)
+	})
+}
+
+// testLog shows warnings and errors (set TL_TEST_VERBOSE=1 for everything).
+func testLog() *slog.Logger {
+	lv := slog.LevelWarn
+	if os.Getenv("TL_TEST_VERBOSE") != "" {
+		lv = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
+}
+
+// runMaster starts an in-process master and returns it with its stop function.
+func (e *env) runMaster() (*master.Master, func()) {
+	e.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	m, err := master.New(ctx, master.Config{NATSURL: e.natsURL, Store: e.status, Tick: 500 * time.Millisecond, Log: testLog()})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := m.Run(ctx); err != nil {
+			e.t.Errorf("master: %v", err)
+		}
+	}()
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-done }) }
+	e.t.Cleanup(stop)
+	return m, stop
+}
+
+// submit parses doc (with QUEUE replaced by the test's queue) and submits it.
+func (e *env) submit(doc string) string {
+	e.t.Helper()
+	spec, err := plan.Parse([]byte(strings.ReplaceAll(doc, "QUEUE", e.queue)), e.t.Name())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	id, err := master.Submit(context.Background(), e.js, spec)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return id
+}
+
+// eventually polls cond until it holds or patience runs out (then fails the test
+// with cond's last description). Patience is generous: the machine is shared.
+func (e *env) eventually(what string, patience time.Duration, cond func() (bool, string)) {
+	e.t.Helper()
+	deadline := time.Now().Add(patience)
+	var last string
+	for time.Now().Before(deadline) {
+		var ok bool
+		if ok, last = cond(); ok {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.t.Fatalf("gave up waiting %v for %s; last: %s", patience, what, last)
+}
+
+// waitPlan waits until plan id is finished and returns its records.
+func (e *env) waitPlan(id string) (*status.Plan, map[string]*status.Task) {
+	e.t.Helper()
+	var p *status.Plan
+	e.eventually("plan "+id+" to finish", 120*time.Second, func() (bool, string) {
+		var err error
+		p, err = e.status.Plan(context.Background(), id)
+		if err != nil {
+			return false, err.Error()
+		}
+		return p.Status.Terminal(), e.describe(id)
+	})
+	return p, e.tasks(id)
+}
+
+func (e *env) tasks(id string) map[string]*status.Task {
+	e.t.Helper()
+	ts, err := e.status.Tasks(context.Background(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	m := map[string]*status.Task{}
+	for _, t := range ts {
+		m[t.ID] = t
+	}
+	return m
+}
+
+func (e *env) describe(id string) string {
+	ts, err := e.status.Tasks(context.Background(), id)
+	if err != nil {
+		return err.Error()
+	}
+	var b strings.Builder
+	for _, t := range ts {
+		fmt.Fprintf(&b, "%s=%s(a%d %s) ", t.ID, t.Status, t.Attempt, t.Agent)
+	}
+	return b.String()
+}
+
+// count returns how many documents of collection c have field key == value.
+func (e *env) count(c, key string, value any) int64 {
+	e.t.Helper()
+	n, err := e.db.Collection(c).CountDocuments(context.Background(), bson.D{{Key: key, Value: value}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+func output(t *testing.T, tk *status.Task) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(tk.Output), &m); err != nil {
+		t.Fatalf("task %s output %q: %v", tk.Key, tk.Output, err)
+	}
+	return m
+}
+
+var _ = mongo.ErrNoDocuments
+
+func retryPlan(e *env, id string) error {
+	return master.Retry(context.Background(), e.js, id, nil)
+}
