@@ -1,0 +1,307 @@
+package graph
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/tlgo/tl/cpu/gemm"
+	"github.com/tlgo/tl/tensor"
+)
+
+// LSTM cell, fused. One op computes, for inputs x (B, I), h (B, H), c (B, H), a
+// weight W (I+H, 4H) whose first I rows multiply x and last H rows multiply h, and a
+// bias b (4H):
+//
+//	gates = x·W[:I] + h·W[I:] + b        (two SGEMMs, no concatenation)
+//	i, f, g, o = σ(gᵢ), σ(g_f + forgetBias), tanh(g_g), σ(g_o)
+//	c' = f⊙c + i⊙g,  h' = o⊙tanh(c')
+//
+// The gate order i, f, g (candidate), o is TensorFlow's LSTMBlockCell's. The output
+// packs lstmSlots tensors of shape (B, H) along a first axis: h', c', i, f, g, o and
+// tanh(c'); Index(n, 0) and Index(n, 1) (LSTMState) are zero-copy views of h' and c',
+// and the rest is what the fused backward op needs.
+const lstmSlots = 7
+
+type lstmOp struct{ forgetBias float32 }
+
+func (o *lstmOp) Type() string { return "LSTMCell" }
+
+func (o *lstmOp) Infer(in []Value) (Value, error) {
+	names := [...]string{"x", "h", "c", "w", "b"}
+	for i, v := range in {
+		if v.DType != tensor.Float32 {
+			return Value{}, fmt.Errorf("LSTMCell: %s must be float32, got %v", names[i], v.DType)
+		}
+	}
+	x, h, c, w, b := in[0].Shape, in[1].Shape, in[2].Shape, in[3].Shape, in[4].Shape
+	if len(x) != 2 {
+		return Value{}, &tensor.ShapeError{Op: "LSTMCell", Arg: "x", Got: x, Want: "(B, I)"}
+	}
+	if len(h) != 2 || !compatible(h[:1], x[:1]) {
+		return Value{}, &tensor.ShapeError{Op: "LSTMCell", Arg: "h", Got: h, Want: fmt.Sprintf("(B, H) with B = %d like x %v", x[0], x)}
+	}
+	if !compatible(c, h) {
+		return Value{}, &tensor.ShapeError{Op: "LSTMCell", Arg: "c", Got: c, Want: fmt.Sprintf("%v like h", h)}
+	}
+	hid, inp := h[1], x[1]
+	if len(w) != 2 || (hid >= 0 && w[1] >= 0 && w[1] != 4*hid) || (hid >= 0 && inp >= 0 && w[0] >= 0 && w[0] != inp+hid) {
+		return Value{}, &tensor.ShapeError{Op: "LSTMCell", Arg: "w", Got: w, Want: fmt.Sprintf("(I+H, 4H) = (%d, %d) for x %v and h %v", inp+hid, 4*hid, x, h)}
+	}
+	if len(b) != 1 || (hid >= 0 && b[0] >= 0 && b[0] != 4*hid) {
+		return Value{}, &tensor.ShapeError{Op: "LSTMCell", Arg: "b", Got: b, Want: fmt.Sprintf("(4H,) = (%d,)", 4*hid)}
+	}
+	bs := x[0]
+	if bs < 0 {
+		bs = h[0]
+	}
+	return F32(lstmSlots, bs, hid), nil
+}
+
+func (o *lstmOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor) (Kernel, error) {
+	x, h, cs, w, b := in[0].Float32s(), in[1].Float32s(), in[2].Float32s(), in[3].Float32s(), in[4].Float32s()
+	d := out.Float32s()
+	bsz, inp, hid := in[0].Shape()[0], in[0].Shape()[1], in[1].Shape()[1]
+	sz := bsz * hid
+	gates := c.Scratch(bsz * 4 * hid)
+	fb := o.forgetBias
+	body := func(lo, hi int) {
+		gt := gates.F32
+		for r := lo; r < hi; r++ {
+			g := gt[r*4*hid : (r+1)*4*hid]
+			off := r * hid
+			lstmForwardRow(g, b, cs[off:off+hid], d, off, sz, hid, fb)
+		}
+	}
+	wx, wh := w[:inp*4*hid], w[inp*4*hid:]
+	return KernelFunc(func() {
+		gt := gates.F32
+		if inp > 0 {
+			gemm.Sgemm(false, false, bsz, 4*hid, inp, 1, x, inp, wx, 4*hid, 0, gt, 4*hid)
+			gemm.Sgemm(false, false, bsz, 4*hid, hid, 1, h, hid, wh, 4*hid, 1, gt, 4*hid)
+		} else {
+			gemm.Sgemm(false, false, bsz, 4*hid, hid, 1, h, hid, wh, 4*hid, 0, gt, 4*hid)
+		}
+		c.Pool.For(bsz, max(1, 2048/max(hid, 1)), body)
+	}), nil
+}
+
+// lstmForwardRow applies the gate nonlinearities to one row of pre-activations g
+// (4H, without bias) and writes the row's slots of the packed output d.
+func lstmForwardRow(g, b, cprev, d []float32, off, sz, hid int, fb float32) {
+	gi, gf, gg, gO := g[:hid], g[hid:2*hid], g[2*hid:3*hid], g[3*hid:4*hid]
+	bi, bf, bg, bo := b[:hid], b[hid:2*hid], b[2*hid:3*hid], b[3*hid:4*hid]
+	hN := d[off : off+hid]
+	cN := d[sz+off : sz+off+hid]
+	iA := d[2*sz+off : 2*sz+off+hid]
+	fA := d[3*sz+off : 3*sz+off+hid]
+	gA := d[4*sz+off : 4*sz+off+hid]
+	oA := d[5*sz+off : 5*sz+off+hid]
+	tA := d[6*sz+off : 6*sz+off+hid]
+	cprev = cprev[:hid]
+	for j := range hN {
+		iv := sigmoid32(gi[j] + bi[j])
+		fv := sigmoid32(gf[j] + bf[j] + fb)
+		gv := tanh32(gg[j] + bg[j])
+		ov := sigmoid32(gO[j] + bo[j])
+		cv := fv*cprev[j] + iv*gv
+		tv := tanh32(cv)
+		iA[j], fA[j], gA[j], oA[j] = iv, fv, gv, ov
+		cN[j], tA[j] = cv, tv
+		hN[j] = ov * tv
+	}
+}
+
+func (o *lstmOp) Grad(n, dy *Node) []*Node {
+	x, h, c, w, b := n.inputs[0], n.inputs[1], n.inputs[2], n.inputs[3], n.inputs[4]
+	pk := n.g.Apply(&lstmGradOp{}, dy, n, x, h, c, w, b)
+	return unpack(pk, x, h, c, w, b)
+}
+
+// LSTMCell is one step of a fused LSTM (see lstmOp above for the equations): x
+// (B, I), h and c (B, H), w (I+H, 4H) holding the input weights in its first I rows
+// and the recurrent weights in the last H, b (4H,), gates in the order i, f, g, o,
+// forgetBias added to the forget gate's pre-activation (TensorFlow uses 1). The
+// result packs the new state and the gate activations along a first axis of size 7;
+// LSTMState returns the new h and c from it as views. The gradient is one fused
+// backward op.
+func LSTMCell(x, h, c, w, b *Node, forgetBias float32) *Node {
+	return x.g.Apply(&lstmOp{forgetBias: forgetBias}, x, h, c, w, b)
+}
+
+// LSTMState returns the new hidden state h and cell state c, both (B, H), of an
+// LSTMCell node, as zero-copy views.
+func LSTMState(cell *Node) (h, c *Node) { return Index(cell, 0), Index(cell, 1) }
+
+// lstmGradOp: inputs dy (7, B, H), the cell's packed output, x, h, c, w, b (shape
+// only). Output is one flat buffer holding dx, dh, dc, dw, db one after the other;
+// unpack views cut it.
+type lstmGradOp struct{}
+
+func (lstmGradOp) Type() string         { return "LSTMCellGrad" }
+func (lstmGradOp) ShapeOnly(i int) bool { return i == 6 }
+func (lstmGradOp) Infer(in []Value) (Value, error) {
+	return F32(packedSize(in[2:]...)), nil
+}
+func (lstmGradOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor) (Kernel, error) {
+	dy, pk, x, h, cprev, w := in[0].Float32s(), in[1].Float32s(), in[2].Float32s(), in[3].Float32s(), in[4].Float32s(), in[5].Float32s()
+	bsz, inp, hid := in[2].Shape()[0], in[2].Shape()[1], in[3].Shape()[1]
+	sz := bsz * hid
+	d := out.Float32s()
+	dx := d[:bsz*inp]
+	dh := d[bsz*inp : bsz*inp+sz]
+	dc := d[bsz*inp+sz : bsz*inp+2*sz]
+	dw := d[bsz*inp+2*sz : bsz*inp+2*sz+(inp+hid)*4*hid]
+	db := d[bsz*inp+2*sz+(inp+hid)*4*hid:]
+	dwx, dwh := dw[:inp*4*hid], dw[inp*4*hid:]
+	wx, wh := w[:inp*4*hid], w[inp*4*hid:]
+	g4 := 4 * hid
+	dgates := c.Scratch(bsz * g4)
+	body := func(lo, hi int) {
+		dg := dgates.F32
+		for r := lo; r < hi; r++ {
+			off := r * hid
+			lstmBackwardRow(dg[r*g4:(r+1)*g4], dy, pk, cprev[off:off+hid], dc[off:off+hid], off, sz, hid)
+		}
+	}
+	return KernelFunc(func() {
+		dg := dgates.F32
+		c.Pool.For(bsz, max(1, 2048/max(hid, 1)), body)
+		// db = Σ_rows dgates
+		clear(db)
+		for r := 0; r < bsz; r++ {
+			row := dg[r*g4 : (r+1)*g4]
+			for j, v := range row {
+				db[j] += v
+			}
+		}
+		if inp > 0 {
+			gemm.Sgemm(false, true, bsz, inp, g4, 1, dg, g4, wx, g4, 0, dx, inp)
+			gemm.Sgemm(true, false, inp, g4, bsz, 1, x, inp, dg, g4, 0, dwx, g4)
+		}
+		gemm.Sgemm(false, true, bsz, hid, g4, 1, dg, g4, wh, g4, 0, dh, hid)
+		gemm.Sgemm(true, false, hid, g4, bsz, 1, h, hid, dg, g4, 0, dwh, g4)
+	}), nil
+}
+
+// lstmBackwardRow computes one row's gate gradients dg (4H) and dc (the gradient
+// with respect to the previous cell state) from the packed dy and forward output.
+func lstmBackwardRow(dg, dy, pk, cprev, dc []float32, off, sz, hid int) {
+	s := func(k int) []float32 { return pk[k*sz+off : k*sz+off+hid] }
+	t := func(k int) []float32 { return dy[k*sz+off : k*sz+off+hid] }
+	iA, fA, gA, oA, tA := s(2), s(3), s(4), s(5), s(6)
+	dhN, dcN, di0, df0, dg0, do0, dt0 := t(0), t(1), t(2), t(3), t(4), t(5), t(6)
+	dgi, dgf, dgg, dgo := dg[:hid], dg[hid:2*hid], dg[2*hid:3*hid], dg[3*hid:4*hid]
+	cprev = cprev[:hid]
+	dc = dc[:hid]
+	for j := 0; j < hid; j++ {
+		iv, fv, gv, ov, tv := iA[j], fA[j], gA[j], oA[j], tA[j]
+		dhv := dhN[j]
+		dtv := dhv*ov + dt0[j]
+		dcv := dcN[j] + dtv*(1-tv*tv)
+		dov := dhv*tv + do0[j]
+		div := dcv*gv + di0[j]
+		dfv := dcv*cprev[j] + df0[j]
+		dgv := dcv*iv + dg0[j]
+		dc[j] = dcv * fv
+		dgi[j] = div * iv * (1 - iv)
+		dgf[j] = dfv * fv * (1 - fv)
+		dgg[j] = dgv * (1 - gv*gv)
+		dgo[j] = dov * ov * (1 - ov)
+	}
+}
+
+// packedPartOp views part k of a flat buffer that packs, one after the other,
+// tensors shaped like inputs 1, 2, ... (a fused backward op's gradients). Those
+// inputs give only shapes, known at compile time even when the batch is not while
+// building. No kernel runs for it.
+type packedPartOp struct{ k int }
+
+func (o *packedPartOp) Type() string         { return "PackedPart" }
+func (o *packedPartOp) ShapeOnly(i int) bool { return i > 0 }
+func (o *packedPartOp) Infer(in []Value) (Value, error) {
+	off := 0
+	for _, v := range in[1 : 1+o.k] {
+		off += v.Shape.Size()
+	}
+	n, want := in[0].Shape.Size(), in[1+o.k].Shape.Size()
+	if in[0].Shape.Known() && in[1+o.k].Shape.Known() && off >= 0 && off+want > n {
+		return Value{}, &tensor.ShapeError{Op: "PackedPart", Arg: "x", Got: in[0].Shape, Want: fmt.Sprintf("at least %d elements", off+want)}
+	}
+	return Value{Shape: in[1+o.k].Shape.Clone(), DType: in[0].DType}, nil
+}
+func (o *packedPartOp) Alias(in []Value, _ Value) (int, int) {
+	off := 0
+	for _, v := range in[1 : 1+o.k] {
+		off += v.Shape.Size()
+	}
+	return 0, off
+}
+func (o *packedPartOp) Compile(*KernelCtx, []*tensor.Tensor, *tensor.Tensor) (Kernel, error) {
+	return nil, nil
+}
+
+// unpack returns views of the parts of the flat pk, shaped like likes.
+func unpack(pk *Node, likes ...*Node) []*Node {
+	out := make([]*Node, len(likes))
+	for k := range likes {
+		out[k] = pk.g.Apply(&packedPartOp{k: k}, append([]*Node{pk}, likes...)...)
+	}
+	return out
+}
+
+// packedSize is the flat size of tensors shaped like vs (-1 if one is unknown).
+func packedSize(vs ...Value) int {
+	n := 0
+	for _, v := range vs {
+		if !v.Shape.Known() {
+			return -1
+		}
+		n += v.Shape.Size()
+	}
+	return n
+}
+
+// Fast float32 transcendental functions for the fused kernels: exp by range
+// reduction to [-ln2/2, ln2/2] and a degree-6 polynomial (relative error ~2e-7),
+// about ten times faster than float64 math.Exp and allocation-free.
+
+const (
+	ln2Hi  = 0.693359375
+	ln2Lo  = -2.12194440e-4
+	log2e  = 1.44269504088896341
+	expMax = 88.3762626647949
+	expMin = -87.3365447504019
+)
+
+// exp32 returns e^x in float32.
+func exp32(x float32) float32 {
+	if x > expMax {
+		return float32(math.Inf(1))
+	}
+	if x < expMin {
+		return 0
+	}
+	k := float32(math.Floor(float64(x*log2e + 0.5)))
+	r := x - k*ln2Hi - k*ln2Lo
+	// e^r on [-0.35, 0.35]
+	p := float32(1.9875691500e-4)
+	p = p*r + 1.3981999507e-3
+	p = p*r + 8.3334519073e-3
+	p = p*r + 4.1665795894e-2
+	p = p*r + 1.6666665459e-1
+	p = p*r + 5.0000001201e-1
+	p = p*r*r + r + 1
+	return p * math.Float32frombits(uint32(int32(k)+127)<<23)
+}
+
+// sigmoid32 is 1/(1+e^-x).
+func sigmoid32(x float32) float32 { return 1 / (1 + exp32(-x)) }
+
+// tanh32 is tanh(x) = 1 - 2/(e^{2x}+1), with a series near 0 where that loses bits.
+func tanh32(x float32) float32 {
+	if x > -0.0625 && x < 0.0625 {
+		x2 := x * x
+		return x * (1 + x2*(-1.0/3+x2*(2.0/15-x2*17.0/315)))
+	}
+	return 1 - 2/(exp32(2*x)+1)
+}

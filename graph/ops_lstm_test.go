@@ -1,0 +1,199 @@
+package graph_test
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/tlgo/tl/graph"
+	"github.com/tlgo/tl/graph/gradcheck"
+	"github.com/tlgo/tl/tensor"
+)
+
+func sig64(v float64) float64 { return 1 / (1 + math.Exp(-v)) }
+
+// lstmRef is the cell in float64: returns h', c'.
+func lstmRef(x, h, c, w, b []float32, bsz, in, hid int, fb float64) (hn, cn []float64) {
+	hn, cn = make([]float64, bsz*hid), make([]float64, bsz*hid)
+	for r := 0; r < bsz; r++ {
+		for j := 0; j < hid; j++ {
+			var z [4]float64
+			for q := 0; q < 4; q++ {
+				col := q*hid + j
+				s := float64(b[col])
+				for k := 0; k < in; k++ {
+					s += float64(x[r*in+k]) * float64(w[k*4*hid+col])
+				}
+				for k := 0; k < hid; k++ {
+					s += float64(h[r*hid+k]) * float64(w[(in+k)*4*hid+col])
+				}
+				z[q] = s
+			}
+			i, f, g, o := sig64(z[0]), sig64(z[1]+fb), math.Tanh(z[2]), sig64(z[3])
+			cv := f*float64(c[r*hid+j]) + i*g
+			cn[r*hid+j] = cv
+			hn[r*hid+j] = o * math.Tanh(cv)
+		}
+	}
+	return hn, cn
+}
+
+func TestLSTMCellForward(t *testing.T) {
+	for _, sz := range [][3]int{{1, 1, 1}, {3, 5, 4}, {2, 0, 3}, {7, 3, 17}} {
+		bsz, in, hid := sz[0], sz[1], sz[2]
+		g := graph.New(1)
+		x := g.Const(gradcheck.Rand(1, -2, 2, bsz, in))
+		h := g.Const(gradcheck.Rand(2, -1, 1, bsz, hid))
+		c := g.Const(gradcheck.Rand(3, -3, 3, bsz, hid))
+		w := g.Const(gradcheck.Rand(4, -1, 1, in+hid, 4*hid))
+		b := g.Const(gradcheck.Rand(5, -1, 1, 4*hid))
+		cell := graph.LSTMCell(x, h, c, w, b, 1)
+		hn, cn := graph.LSTMState(cell)
+		p, err := g.Compile(graph.Options{}, nil, hn, cn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Run(); err != nil {
+			t.Fatal(err)
+		}
+		wantH, wantC := lstmRef(x.Tensor().Float32s(), h.Tensor().Float32s(), c.Tensor().Float32s(), w.Tensor().Float32s(), b.Tensor().Float32s(), bsz, in, hid, 1)
+		for i, got := range p.Outputs()[0].Float32s() {
+			if math.Abs(float64(got)-wantH[i]) > 1e-5 {
+				t.Fatalf("%v: h[%d] = %v, want %v", sz, i, got, wantH[i])
+			}
+		}
+		for i, got := range p.Outputs()[1].Float32s() {
+			if math.Abs(float64(got)-wantC[i]) > 1e-5*math.Max(1, math.Abs(wantC[i])) {
+				t.Fatalf("%v: c[%d] = %v, want %v", sz, i, got, wantC[i])
+			}
+		}
+		p.Close()
+	}
+}
+
+// A hand-computed case: all weights zero, so the gates are σ(b) and tanh(b).
+func TestLSTMCellHandComputed(t *testing.T) {
+	g := graph.New(1)
+	x := g.Const(tensor.New(tensor.Float32, 1, 1))
+	h := g.Const(tensor.New(tensor.Float32, 1, 1))
+	c := g.Const(tensor.Scalar(2))
+	w := g.Const(tensor.New(tensor.Float32, 2, 4))
+	bt, _ := tensor.FromFloat32([]float32{0, 0, 0.5, 0}, 4)
+	cell := graph.LSTMCell(x, h, graph.Reshape(c, 1, 1), w, g.Const(bt), 0)
+	hn, cn := graph.LSTMState(cell)
+	p, err := g.Compile(graph.Options{}, nil, hn, cn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.Run(); err != nil {
+		t.Fatal(err)
+	}
+	// i = f = o = 0.5, g = tanh(0.5): c' = 0.5·2 + 0.5·tanh(0.5), h' = 0.5·tanh(c').
+	wc := 1 + 0.5*math.Tanh(0.5)
+	wh := 0.5 * math.Tanh(wc)
+	if got := p.Outputs()[1].At(0, 0); math.Abs(got-wc) > 1e-6 {
+		t.Errorf("c' = %v, want %v", got, wc)
+	}
+	if got := p.Outputs()[0].At(0, 0); math.Abs(got-wh) > 1e-6 {
+		t.Errorf("h' = %v, want %v", got, wh)
+	}
+}
+
+func TestLSTMCellGradientUnrolled(t *testing.T) {
+	for _, sz := range [][4]int{{1, 2, 3, 2}, {3, 4, 5, 3}, {2, 3, 2, 1}} {
+		bsz, in, hid, steps := sz[0], sz[1], sz[2], sz[3]
+		inputs := []*tensor.Tensor{
+			gradcheck.Rand(1, -1, 1, steps, bsz, in),
+			gradcheck.Rand(2, -1, 1, bsz, hid),
+			gradcheck.Rand(3, -1, 1, bsz, hid),
+			gradcheck.Rand(4, -0.8, 0.8, in+hid, 4*hid),
+			gradcheck.Rand(5, -0.5, 0.5, 4*hid),
+		}
+		err := gradcheck.Check(gradcheck.Case{
+			Inputs: inputs, Seed: 5, Eps: 5e-3,
+			Build: func(g *graph.Graph, ins []*graph.Node) *graph.Node {
+				h, c := ins[1], ins[2]
+				var outs []*graph.Node
+				for s := 0; s < steps; s++ {
+					cell := graph.LSTMCell(graph.Index(ins[0], s), h, c, ins[3], ins[4], 1)
+					h, c = graph.LSTMState(cell)
+					outs = append(outs, h)
+				}
+				// Both the last c and every h reach the loss.
+				return graph.Concat(1, append(outs, c)...)
+			},
+		})
+		if err != nil {
+			t.Fatalf("%v: %v", sz, err)
+		}
+	}
+}
+
+// The gate activations in the packed output are differentiable too.
+func TestLSTMCellGradientAllSlots(t *testing.T) {
+	err := gradcheck.Check(gradcheck.Case{
+		Inputs: []*tensor.Tensor{gradcheck.Rand(1, -1, 1, 2, 3), gradcheck.Rand(2, -1, 1, 2, 4),
+			gradcheck.Rand(3, -1, 1, 2, 4), gradcheck.Rand(4, -1, 1, 7, 16), gradcheck.Rand(5, -1, 1, 16)},
+		Seed: 2, Eps: 5e-3,
+		Build: func(g *graph.Graph, in []*graph.Node) *graph.Node {
+			return graph.LSTMCell(in[0], in[1], in[2], in[3], in[4], 0.5)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLSTMCellShapeErrors(t *testing.T) {
+	g := graph.New(1)
+	x := g.Placeholder("x", tensor.Float32, -1, 3)
+	h := g.Placeholder("h", tensor.Float32, -1, 4)
+	w := g.Variable("w", tensor.Zeros(), 6, 16)
+	b := g.Variable("b", tensor.Zeros(), 16)
+	n := graph.LSTMCell(x, h, h, w, b, 1)
+	if n.Err() == nil {
+		t.Fatal("w (6, 16) for I=3, H=4: want an error")
+	}
+	for _, want := range []string{"LSTMCell", "w", "(6, 16)", "(7, 16)"} {
+		if !strings.Contains(n.Err().Error(), want) {
+			t.Errorf("error %q does not mention %q", n.Err(), want)
+		}
+	}
+	g2 := graph.New(1)
+	x2 := g2.Placeholder("x", tensor.Float32, 2, 3)
+	h2 := g2.Placeholder("h", tensor.Float32, 2, 4)
+	c2 := g2.Placeholder("c", tensor.Float32, 2, 5)
+	if n := graph.LSTMCell(x2, h2, c2, g2.Variable("w", nil, 7, 16), g2.Variable("b", nil, 16), 1); n.Err() == nil || !strings.Contains(n.Err().Error(), "c") {
+		t.Fatalf("c (2, 5) with h (2, 4): got %v", n.Err())
+	}
+}
+
+// Unknown batch while building: the plan compiles for the fed batch.
+func TestLSTMCellUnknownBatch(t *testing.T) {
+	g := graph.New(3)
+	x := g.Placeholder("x", tensor.Float32, -1, 3)
+	h0 := g.Placeholder("h", tensor.Float32, -1, 4)
+	w := g.Variable("w", tensor.GlorotUniform(), 7, 16)
+	b := g.Variable("b", tensor.Zeros(), 16)
+	hn, cn := graph.LSTMState(graph.LSTMCell(x, h0, h0, w, b, 1))
+	loss := graph.ReduceSum(graph.Add(hn, cn))
+	grads, err := graph.Gradients(loss, w, b, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := g.NewExecutor(graph.Options{}, append([]*graph.Node{loss}, grads...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	for _, bs := range []int{1, 5} {
+		out, err := e.Run(graph.Feed{x, gradcheck.Rand(1, -1, 1, bs, 3)}, graph.Feed{h0, gradcheck.Rand(2, -1, 1, bs, 4)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !out[3].Shape().Equal(tensor.Shape{bs, 3}) {
+			t.Fatalf("dx shape %v, want (%d, 3)", out[3].Shape(), bs)
+		}
+	}
+}
