@@ -1,0 +1,342 @@
+package graph
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/tlgo/tl/cpu/gemm"
+	"github.com/tlgo/tl/tensor"
+)
+
+// Noise-contrastive estimation (TensorFlow's nce_loss with its default
+// log-uniform candidate sampler) and the sampler itself.
+
+// logUniformSamplerOp draws S ids in [0, V) with replacement from the log-uniform
+// (Zipfian) distribution P(k) = (log(k+2) - log(k+1)) / log(V+1), new ones at each
+// run, from a generator seeded by the node.
+type logUniformSamplerOp struct{ num, rangeMax int }
+
+func (o *logUniformSamplerOp) Type() string { return "LogUniformSampler" }
+func (o *logUniformSamplerOp) Infer(in []Value) (Value, error) {
+	if o.num < 1 || o.rangeMax < 1 {
+		return Value{}, fmt.Errorf("LogUniformSampler: numSampled %d and rangeMax %d must be positive", o.num, o.rangeMax)
+	}
+	return I32(o.num), nil
+}
+
+// splitmix is a small generator; its state lives in the kernel (no package state).
+type splitmix struct{ s uint64 }
+
+func (r *splitmix) next() uint64 {
+	r.s += 0x9e3779b97f4a7c15
+	z := r.s
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+// float64 in [0, 1).
+func (r *splitmix) float() float64 { return float64(r.next()>>11) / (1 << 53) }
+
+func (o *logUniformSamplerOp) Compile(c *KernelCtx, _ []*tensor.Tensor, out *tensor.Tensor) (Kernel, error) {
+	d := out.Int32s()
+	rng := &splitmix{s: c.Seed}
+	logRange := math.Log(float64(o.rangeMax) + 1)
+	v := o.rangeMax
+	return KernelFunc(func() {
+		for i := range d {
+			// Inverse CDF: F(k) = log(k+2)/log(V+1) for the ids 0..k.
+			k := int(math.Exp(rng.float()*logRange)) - 1
+			d[i] = int32(min(max(k, 0), v-1))
+		}
+	}), nil
+}
+
+// LogUniformSampler returns a node that draws numSampled candidate ids in
+// [0, rangeMax) at every run, with replacement, from the log-uniform distribution
+// P(k) = (log(k+2) - log(k+1)) / log(rangeMax+1) that suits ids sorted by
+// decreasing frequency (TensorFlow's log_uniform_candidate_sampler with
+// unique=False). The draws follow the graph's seed and the node, so a plan
+// compiled again repeats them.
+func LogUniformSampler(g *Graph, numSampled, rangeMax int) *Node {
+	return g.Apply(&logUniformSamplerOp{num: numSampled, rangeMax: rangeMax})
+}
+
+// LogUniformProb is the probability the log-uniform sampler over [0, rangeMax)
+// gives id k.
+func LogUniformProb(k, rangeMax int) float64 {
+	return math.Log1p(1/(float64(k)+1)) / math.Log(float64(rangeMax)+1)
+}
+
+// nceFwdOp computes the logits and the loss. Inputs: weights (V, D), biases (V,),
+// inputs (B, D), labels (B,) or (B, 1), sampled (S,). Its output packs the loss,
+// the true logits (B) and the sampled logits (B, S); nceLossOp views the loss.
+type nceFwdOp struct{}
+
+func (nceFwdOp) Type() string { return "NCE" }
+func (nceFwdOp) Infer(in []Value) (Value, error) {
+	w, b, x, lab, smp := in[0], in[1], in[2], in[3], in[4]
+	if len(w.Shape) != 2 || w.DType != tensor.Float32 {
+		return Value{}, &tensor.ShapeError{Op: "NCELoss", Arg: "weights", Got: w.Shape, Want: "float32 (V, D)"}
+	}
+	if len(b.Shape) != 1 || b.DType != tensor.Float32 || !compatible(b.Shape, w.Shape[:1]) {
+		return Value{}, &tensor.ShapeError{Op: "NCELoss", Arg: "biases", Got: b.Shape, Want: fmt.Sprintf("float32 (%d,) like the rows of weights %v", w.Shape[0], w.Shape)}
+	}
+	if len(x.Shape) != 2 || x.DType != tensor.Float32 || !compatible(x.Shape[1:], w.Shape[1:]) {
+		return Value{}, &tensor.ShapeError{Op: "NCELoss", Arg: "inputs", Got: x.Shape, Want: fmt.Sprintf("float32 (B, %d) like the columns of weights %v", w.Shape[1], w.Shape)}
+	}
+	labOK := lab.DType == tensor.Int32 && (len(lab.Shape) == 1 || (len(lab.Shape) == 2 && lab.Shape[1] == 1)) && compatible(lab.Shape[:1], x.Shape[:1])
+	if !labOK {
+		return Value{}, &tensor.ShapeError{Op: "NCELoss", Arg: "labels", Got: lab.Shape, Want: fmt.Sprintf("int32 (%d,) or (%d, 1), one per row of inputs %v", x.Shape[0], x.Shape[0], x.Shape)}
+	}
+	if len(smp.Shape) != 1 || smp.DType != tensor.Int32 || smp.Shape[0] == 0 {
+		return Value{}, &tensor.ShapeError{Op: "NCELoss", Arg: "sampled", Got: smp.Shape, Want: "int32 (S,) with S > 0"}
+	}
+	bs, s := x.Shape[0], smp.Shape[0]
+	if bs < 0 || s < 0 {
+		return F32(-1), nil
+	}
+	return F32(1 + bs + bs*s), nil
+}
+
+// nceLogQ fills lq[k] = log(S·P(k)), the log of the expected count of id k in S
+// draws with replacement, for the ids 0..V-1 (built once, in Compile).
+func nceLogQ(v, s int) []float32 {
+	lq := make([]float32, v)
+	for k := range lq {
+		lq[k] = float32(math.Log(float64(s) * LogUniformProb(k, v)))
+	}
+	return lq
+}
+
+func (nceFwdOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor) (Kernel, error) {
+	w, bias, x, lab, smp := in[0].Float32s(), in[1].Float32s(), in[2].Float32s(), in[3].Int32s(), in[4].Int32s()
+	v, dim := in[0].Shape()[0], in[0].Shape()[1]
+	bs, s := in[2].Shape()[0], len(smp)
+	lq := nceLogQ(v, s)
+	d := out.Float32s()
+	lt, ls := d[1:1+bs], d[1+bs:]
+	ws := c.Scratch(s * dim)
+	return KernelFunc(func() {
+		if err := checkIDs("labels", lab, v); err != nil {
+			c.Fail(err)
+			return
+		}
+		if err := checkIDs("sampled", smp, v); err != nil {
+			c.Fail(err)
+			return
+		}
+		wsm := ws.F32
+		for j, k := range smp {
+			copy(wsm[j*dim:(j+1)*dim], w[int(k)*dim:int(k)*dim+dim])
+		}
+		if dim > 0 {
+			gemm.Sgemm(false, true, bs, s, dim, 1, x, dim, wsm, dim, 0, ls, s)
+		} else {
+			clear(ls)
+		}
+		var loss float64
+		for r := 0; r < bs; r++ {
+			k := int(lab[r])
+			xr, wr := x[r*dim:(r+1)*dim], w[k*dim:k*dim+dim]
+			var dot float32
+			for j, xv := range xr {
+				dot += xv * wr[j]
+			}
+			z := dot + bias[k] - lq[k]
+			lt[r] = z
+			l := softplus32(-z)
+			row := ls[r*s : (r+1)*s]
+			for j, kk := range smp {
+				z := row[j] + bias[kk] - lq[kk]
+				row[j] = z
+				l += softplus32(z)
+			}
+			loss += float64(l)
+		}
+		d[0] = float32(loss / float64(max(bs, 1)))
+	}), nil
+}
+
+func checkIDs(arg string, ids []int32, v int) error {
+	for i, k := range ids {
+		if k < 0 || int(k) >= v {
+			return fmt.Errorf("NCELoss: %s id %d at position %d is outside [0, %d)", arg, k, i, v)
+		}
+	}
+	return nil
+}
+
+// softplus32 is log(1+e^z), stably.
+func softplus32(z float32) float32 {
+	if z > 15 {
+		return z + exp32(-z)
+	}
+	if z < -15 {
+		return exp32(z)
+	}
+	return max(z, 0) + log32(1+exp32(-abs32(z)))
+}
+
+func abs32(z float32) float32 { return math.Float32frombits(math.Float32bits(z) &^ (1 << 31)) }
+
+// log32 is the natural logarithm for positive normal float32 (Cephes' logf:
+// mantissa in [√½, √2), a degree-8 polynomial).
+func log32(x float32) float32 {
+	bits := math.Float32bits(x)
+	e := int32(bits>>23) - 126
+	m := math.Float32frombits(bits&0x807fffff | 0x3f000000) // in [0.5, 1)
+	if m < 0.70710678 {
+		e--
+		m = m + m - 1
+	} else {
+		m = m - 1
+	}
+	z := m * m
+	y := float32(7.0376836292e-2)
+	y = y*m - 1.1514610310e-1
+	y = y*m + 1.1676998740e-1
+	y = y*m - 1.2420140846e-1
+	y = y*m + 1.4249322787e-1
+	y = y*m - 1.6668057665e-1
+	y = y*m + 2.0000714765e-1
+	y = y*m - 2.4999993993e-1
+	y = y*m + 3.3333331174e-1
+	y *= m * z
+	fe := float32(e)
+	y += -2.12194440e-4 * fe
+	y += -0.5 * z
+	return m + y + 0.693359375*fe
+}
+
+// nceLossOp views the loss inside nceFwdOp's output; its other inputs (weights,
+// biases, inputs, labels, sampled) carry the gradient.
+type nceLossOp struct{}
+
+func (nceLossOp) Type() string                    { return "NCELoss" }
+func (nceLossOp) ShapeOnly(i int) bool            { return i > 0 }
+func (nceLossOp) Infer(in []Value) (Value, error) { return F32(), nil }
+func (nceLossOp) Alias([]Value, Value) (int, int) { return 0, 0 }
+func (nceLossOp) Compile(*KernelCtx, []*tensor.Tensor, *tensor.Tensor) (Kernel, error) {
+	return nil, nil
+}
+func (nceLossOp) Grad(n, dy *Node) []*Node {
+	fwd, w, b, x, lab, smp := n.inputs[0], n.inputs[1], n.inputs[2], n.inputs[3], n.inputs[4], n.inputs[5]
+	pk := n.g.Apply(nceGradOp{}, dy, fwd, w, x, lab, smp)
+	part := func(k int) *Node { return n.g.Apply(&ncePartOp{k: k}, pk, x, smp) }
+	idx := Concat(0, Reshape(lab, -1), smp)
+	dw := IndexedSlices(idx, part(1), w.value.Shape)
+	db := IndexedSlices(idx, part(2), b.value.Shape)
+	return []*Node{nil, dw, db, part(0), nil, nil}
+}
+
+// NCELoss is noise-contrastive estimation's loss, as TensorFlow's nce_loss with
+// one true class per example and the default sampler: for inputs x (B, D), labels
+// (B,) or (B, 1), weights (V, D), biases (V,) and sampled (S,) ids drawn by
+// LogUniformSampler(g, S, V),
+//
+//	logit(b, k) = x_b·w_k + b_k - log(S·P(k))
+//	loss = mean_b [ softplus(-logit(b, label_b)) + Σ_s softplus(logit(b, sampled_s)) ]
+//
+// i.e. the sigmoid cross-entropy of the true logit against 1 and of each sampled
+// logit against 0, summed per example and averaged over the batch. Accidental hits
+// (a sampled id equal to the label) are kept, as nce_loss does by default. The
+// gradients with respect to weights and biases are sparse (rows labels and
+// sampled); the gradient with respect to inputs is dense.
+func NCELoss(weights, biases, inputs, labels, sampled *Node) *Node {
+	g := weights.g
+	fwd := g.Apply(nceFwdOp{}, weights, biases, inputs, labels, sampled)
+	return g.Apply(nceLossOp{}, fwd, weights, biases, inputs, labels, sampled)
+}
+
+// nceGradOp: inputs dy, the forward pack, weights, inputs, labels, sampled. Output
+// packs dx (B, D), the weight rows' values (B+S, D) and the bias values (B+S,).
+type nceGradOp struct{}
+
+func (nceGradOp) Type() string { return "NCELossGrad" }
+func (nceGradOp) Infer(in []Value) (Value, error) {
+	x, smp := in[3].Shape, in[5].Shape
+	if !x.Known() || !smp.Known() {
+		return F32(-1), nil
+	}
+	bs, d, s := x[0], x[1], smp[0]
+	return F32(bs*d + (bs+s)*d + bs + s), nil
+}
+func (nceGradOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor) (Kernel, error) {
+	dy, pk, w, x, lab, smp := in[0].Float32s(), in[1].Float32s(), in[2].Float32s(), in[3].Float32s(), in[4].Int32s(), in[5].Int32s()
+	dim := in[2].Shape()[1]
+	bs, s := in[3].Shape()[0], len(smp)
+	lt, ls := pk[1:1+bs], pk[1+bs:]
+	o := out.Float32s()
+	dx := o[:bs*dim]
+	wv := o[bs*dim : bs*dim+(bs+s)*dim]
+	bv := o[bs*dim+(bs+s)*dim:]
+	scr := c.Scratch(s*dim + bs*s)
+	return KernelFunc(func() {
+		wsm, dls := scr.F32[:s*dim], scr.F32[s*dim:]
+		scale := dy[0] / float32(max(bs, 1))
+		for j, k := range smp {
+			copy(wsm[j*dim:(j+1)*dim], w[int(k)*dim:int(k)*dim+dim])
+		}
+		for i, z := range ls {
+			dls[i] = sigmoid32(z) * scale
+		}
+		sb := bv[bs:]
+		clear(sb)
+		for r := 0; r < bs; r++ {
+			row := dls[r*s : (r+1)*s]
+			for j, v := range row {
+				sb[j] += v
+			}
+		}
+		// dx = dls·Ws + dlt ⊙ w[label]; true rows' values = dlt ⊙ x.
+		if dim > 0 {
+			gemm.Sgemm(false, false, bs, dim, s, 1, dls, s, wsm, dim, 0, dx, dim)
+			gemm.Sgemm(true, false, s, dim, bs, 1, dls, s, x, dim, 0, wv[bs*dim:], dim)
+		}
+		for r := 0; r < bs; r++ {
+			k := int(lab[r])
+			dt := (sigmoid32(lt[r]) - 1) * scale
+			bv[r] = dt
+			xr, wr := x[r*dim:(r+1)*dim], w[k*dim:k*dim+dim]
+			dxr, vr := dx[r*dim:(r+1)*dim], wv[r*dim:(r+1)*dim]
+			for j := range dxr {
+				dxr[j] += dt * wr[j]
+				vr[j] = dt * xr[j]
+			}
+		}
+	}), nil
+}
+
+// ncePartOp views part k of nceGradOp's output: dx (B, D), weight values
+// (B+S, D), bias values (B+S,). Inputs: the pack, inputs and sampled (shapes).
+type ncePartOp struct{ k int }
+
+func (o *ncePartOp) Type() string         { return "NCELossGradPart" }
+func (o *ncePartOp) ShapeOnly(i int) bool { return i > 0 }
+func (o *ncePartOp) shape(in []Value) (tensor.Shape, int) {
+	x, s := in[1].Shape, in[2].Shape[0]
+	bs, d := x[0], x[1]
+	n := -1
+	if bs >= 0 && s >= 0 {
+		n = bs + s
+	}
+	switch o.k {
+	case 0:
+		return x.Clone(), 0
+	case 1:
+		return tensor.Shape{n, d}, bs * d
+	}
+	return tensor.Shape{n}, bs*d + n*d
+}
+func (o *ncePartOp) Infer(in []Value) (Value, error) {
+	s, _ := o.shape(in)
+	return Value{Shape: s, DType: tensor.Float32}, nil
+}
+func (o *ncePartOp) Alias(in []Value, _ Value) (int, int) {
+	_, off := o.shape(in)
+	return 0, off
+}
+func (o *ncePartOp) Compile(*KernelCtx, []*tensor.Tensor, *tensor.Tensor) (Kernel, error) {
+	return nil, nil
+}
