@@ -10,8 +10,8 @@ import (
 
 // InputConfig is the config of an Input layer.
 type InputConfig struct {
-	Shape []int  `json:"shape"` // -1 for dimensions fed at run time
-	DType string `json:"dtype"` // "float32" or "int32"
+	Shape []int       `json:"shape"` // -1 for dimensions fed at run time
+	DType string      `json:"dtype"` // "float32" or "int32"
 	node  *graph.Node // InputNode: the node itself
 }
 

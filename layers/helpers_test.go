@@ -246,5 +246,3 @@ func roundTrip(t *testing.T, net *layers.Layer, fs []feed, opts ...layers.LoadOp
 	near(t, "rebuilt output", got, want.Float32s(), 1e-5)
 	return net2
 }
-
-

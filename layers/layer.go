@@ -270,7 +270,7 @@ func (b *builder) inShape(i, rank int, what string) (tensor.Shape, error) {
 // report it even when nobody checks the layer.
 type failOp struct{ err error }
 
-func (failOp) Type() string                        { return "Layer" }
+func (failOp) Type() string                               { return "Layer" }
 func (o failOp) Infer([]graph.Value) (graph.Value, error) { return graph.Value{}, o.err }
 func (failOp) Compile(*graph.KernelCtx, []*tensor.Tensor, *tensor.Tensor) (graph.Kernel, error) {
 	return nil, errors.New("layers: failOp never compiles")

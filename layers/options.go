@@ -200,7 +200,7 @@ type maskOpt struct{ l *Layer }
 // shape (batch, steps) holding 1 for real steps and 0 for padding. A masked step
 // keeps the previous state and outputs zeros, so sequences of varying length
 // share a batch.
-func Mask(m *Layer) Option         { return maskOpt{m} }
+func Mask(m *Layer) Option          { return maskOpt{m} }
 func (maskOpt) key() string         { return "mask" }
 func (o maskOpt) apply(s *settings) { s.mask = o.l }
 
@@ -216,9 +216,9 @@ func (lastOpt) apply(s *settings) { s.last = true }
 type epsOpt float32
 
 // Epsilon sets the small constant a normalisation adds to the variance.
-func Epsilon(eps float32) Option    { return epsOpt(eps) }
-func (epsOpt) key() string          { return "epsilon" }
-func (o epsOpt) apply(s *settings)  { s.epsilon = float32(o) }
+func Epsilon(eps float32) Option   { return epsOpt(eps) }
+func (epsOpt) key() string         { return "epsilon" }
+func (o epsOpt) apply(s *settings) { s.epsilon = float32(o) }
 
 type momOpt float32
 
