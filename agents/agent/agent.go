@@ -326,7 +326,8 @@ func (a *Agent) run(work context.Context, msg jetstream.Msg, t *task.Task, attem
 		if ctx.Err() != nil && context.Cause(ctx) != nil && !errors.Is(err, context.Cause(ctx)) {
 			err = fmt.Errorf("%w (%w)", err, context.Cause(ctx))
 		}
-		return nil, fmt.Errorf("task %s (%s) attempt %d: %w", t.Key(), t.Kind, attempt, err)
+		// The event names the task and attempt; the error stays the function's own.
+		return nil, err
 	}
 	if len(out) > 0 && !json.Valid(out) {
 		return nil, task.Permanent(fmt.Errorf("task %s (%s): function returned output that is not JSON: %.60q", t.Key(), t.Kind, out))

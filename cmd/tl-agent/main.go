@@ -1,0 +1,31 @@
+// Command tl-agent is the workflow agent for CPU and GPU nodes: it pulls tasks from
+// the NATS JetStream queues of its capabilities (cpu, cuda, ...), runs the task
+// functions compiled into it, and reports to the master. See `tl-agent --help`.
+//
+// It runs only functions registered in this binary (no code is loaded from the
+// queue or the database): today the built-in kinds of package agents/builtin. To
+// run your own kinds, build your own agent around agents/agent.Main.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/tlgo/tl/agents/agent"
+	"github.com/tlgo/tl/agents/builtin"
+	"github.com/tlgo/tl/agents/task"
+)
+
+func main() {
+	reg := task.NewRegistry()
+	if err := builtin.Register(reg); err != nil {
+		fmt.Fprintln(os.Stderr, "tl-agent:", err)
+		os.Exit(1)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(agent.Main(ctx, "tl-agent", os.Args[1:], reg, os.Stderr))
+}

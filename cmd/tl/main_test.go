@@ -1,0 +1,206 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tlgo/tl/agents/endpoints"
+)
+
+func runTL(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestHelpEverywhere(t *testing.T) {
+	if code, out, _ := runTL("--help"); code != 0 || !strings.Contains(out, "submit PLAN") {
+		t.Errorf("tl --help: %d %q", code, out)
+	}
+	for _, cmd := range []string{"master", "submit", "status", "cancel", "retry"} {
+		code, _, errOut := runTL(cmd, "--help")
+		if code != 0 || !strings.Contains(errOut, "Usage: tl "+cmd) || !strings.Contains(errOut, "Flags:") {
+			t.Errorf("tl %s --help: exit %d, %q", cmd, code, errOut)
+		}
+	}
+	if code, _, errOut := runTL("frobnicate"); code != 2 || !strings.Contains(errOut, `unknown command "frobnicate"`) {
+		t.Errorf("tl frobnicate: %d %q", code, errOut)
+	}
+	if code, _, errOut := runTL("submit"); code != 2 || !strings.Contains(errOut, "expected 1 argument") {
+		t.Errorf("tl submit without a file: %d %q", code, errOut)
+	}
+}
+
+func TestSubmitRejectsBadPlan(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "cyc.yaml")
+	os.WriteFile(path, []byte("name: c\ntasks:\n  - {id: a, kind: noop, deps: [b]}\n  - {id: b, kind: noop, deps: [a]}\n"), 0o644)
+	// No server is needed: the file is checked first.
+	code, _, errOut := runTL("submit", "--nats", "nats://127.0.0.1:1", path)
+	if code != 1 || !strings.Contains(errOut, "cyc.yaml") || !strings.Contains(errOut, "dependency cycle") {
+		t.Errorf("submit of a cyclic plan: exit %d, %q; want exit 1 naming the file and the cycle", code, errOut)
+	}
+	code, _, errOut = runTL("submit", "--nats", "nats://127.0.0.1:1", filepath.Join(dir, "missing.yaml"))
+	if code != 1 || !strings.Contains(errOut, "missing.yaml") {
+		t.Errorf("submit of a missing file: exit %d, %q", code, errOut)
+	}
+}
+
+// build compiles a command of this module into dir.
+func build(t *testing.T, dir, pkg string) string {
+	t.Helper()
+	out := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return out
+}
+
+// The embedded default, end to end with the real binaries: tl master starts NATS
+// and the store itself, tl-agent finds them through the endpoints file, tl submit
+// --wait follows a plan to the end, tl status shows it, tl cancel stops one.
+func TestEmbeddedDefaultEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binaries; skipped with -short")
+	}
+	bin := t.TempDir()
+	tl := build(t, bin, "github.com/tlgo/tl/cmd/tl")
+	agentBin := build(t, bin, "github.com/tlgo/tl/cmd/tl-agent")
+	home := t.TempDir()
+	env := append(os.Environ(), "TL_HOME="+home, "TL_NATS_URL=", "TL_MONGO_URL=")
+
+	var masterOut bytes.Buffer
+	master := exec.Command(tl, "master", "--nats-listen", "127.0.0.1:0", "--mongo-listen", "127.0.0.1:0", "--tick", "500ms")
+	master.Env, master.Stdout, master.Stderr = env, &masterOut, &masterOut
+	if err := master.Start(); err != nil {
+		t.Fatal(err)
+	}
+	masterDone := make(chan error, 1)
+	go func() { masterDone <- master.Wait() }()
+	defer func() {
+		_ = master.Process.Kill()
+		if t.Failed() {
+			t.Logf("master output:\n%s", masterOut.String())
+		}
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := endpoints.Read(home); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no endpoints file after 60s; master output:\n%s", masterOut.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	var agentOut bytes.Buffer
+	agent := exec.Command(agentBin, "--ack-wait", "3s", "--grace", "1s", "--id", "local-1")
+	agent.Env, agent.Stdout, agent.Stderr = env, &agentOut, &agentOut
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = agent.Process.Kill()
+		_, _ = agent.Process.Wait()
+		if t.Failed() {
+			t.Logf("agent output:\n%s", agentOut.String())
+		}
+	}()
+
+	planFile := filepath.Join(t.TempDir(), "demo.yaml")
+	os.WriteFile(planFile, []byte(`name: demo
+tasks:
+  - {id: prepare, kind: noop, params: {rows: 10}}
+  - {id: train, kind: sleep, deps: [prepare], params: {duration: 200ms}}
+  - {id: report, kind: noop, deps: [train]}
+`), 0o644)
+	submit := exec.Command(tl, "submit", "--wait", planFile)
+	submit.Env = env
+	out, err := submit.CombinedOutput()
+	if err != nil {
+		t.Fatalf("tl submit --wait: %v\n%s", err, out)
+	}
+	text := string(out)
+	if !strings.Contains(text, "submitted plan demo-") || !strings.Contains(text, "train: running, attempt 1 of 3 on local-1") && !strings.Contains(text, "train: succeeded") || !strings.Contains(text, "succeeded") {
+		t.Errorf("tl submit --wait output does not follow the plan:\n%s", text)
+	}
+	id := strings.Fields(strings.SplitN(text, "submitted plan ", 2)[1])[0]
+
+	st := exec.Command(tl, "status", id)
+	st.Env = env
+	out, err = st.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "succeeded, 3/3 done") || !strings.Contains(string(out), `{"rows":10}`) || !strings.Contains(string(out), "local-1") {
+		t.Errorf("tl status %s: %v\n%s", id, err, out)
+	}
+
+	// A failing plan: --wait exits 1 and says what failed and what it blocks.
+	os.WriteFile(planFile, []byte("name: bad\ntasks:\n  - {id: a, kind: fail, max_attempts: 2, params: {message: no GPU today}}\n  - {id: b, kind: noop, deps: [a]}\n"), 0o644)
+	submit = exec.Command(tl, "submit", "--wait", planFile)
+	submit.Env = env
+	out, err = submit.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "task a failed after 2 attempts: no GPU today; it blocks b") {
+		t.Errorf("failing plan: err %v, output:\n%s", err, out)
+	}
+
+	// Cancel a running plan: the agent stops the task at once.
+	os.WriteFile(planFile, []byte("name: long\ntasks:\n  - {id: wait, kind: sleep, params: {duration: 10m}}\n  - {id: after, kind: noop, deps: [wait]}\n"), 0o644)
+	submit = exec.Command(tl, "submit", planFile)
+	submit.Env = env
+	out, err = submit.CombinedOutput()
+	if err != nil {
+		t.Fatalf("submit: %v %s", err, out)
+	}
+	id = strings.Fields(strings.SplitN(string(out), "submitted plan ", 2)[1])[0]
+	waitFor(t, env, tl, id, "running", 60*time.Second)
+	cancel := exec.Command(tl, "cancel", id)
+	cancel.Env = env
+	if out, err := cancel.CombinedOutput(); err != nil {
+		t.Fatalf("tl cancel: %v %s", err, out)
+	}
+	status := waitFor(t, env, tl, id, "cancelled, 0/2 done, 2 cancelled", 60*time.Second)
+	if !strings.Contains(status, "idle") {
+		t.Errorf("after cancel the agent is not idle:\n%s", status)
+	}
+
+	// SIGTERM: the master stops cleanly and removes its endpoints file.
+	_ = master.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-masterDone:
+		if err != nil {
+			t.Errorf("master exit after SIGTERM: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("master still running 60s after SIGTERM")
+	}
+	if _, err := endpoints.Read(home); err == nil {
+		t.Error("endpoints file left behind by a stopped master")
+	}
+}
+
+// waitFor polls tl status PLAN until its output contains want, and returns it.
+func waitFor(t *testing.T, env []string, tl, id, want string, patience time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(patience)
+	var last string
+	for time.Now().Before(deadline) {
+		cmd := exec.Command(tl, "status", id)
+		cmd.Env = env
+		out, _ := cmd.CombinedOutput()
+		last = string(out)
+		if strings.Contains(last, want) {
+			return last
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	t.Fatalf("tl status %s never showed %q; last:\n%s", id, want, last)
+	return ""
+}
