@@ -41,7 +41,7 @@ type momentumRule struct {
 	nesterov bool
 }
 
-func (r *momentumRule) name() string                           { return "Momentum" }
+func (r *momentumRule) name() string                            { return "Momentum" }
 func (r *momentumRule) coeffs(lr float32, _ float64) [4]float32 { return [4]float32{lr, r.mu} }
 func (r *momentumRule) apply(k *[4]float32, w, g, a, _ []float32) {
 	lr, mu := k[0], k[1]
@@ -144,7 +144,7 @@ func (o *Adagrad) Apply(grads, vars []*graph.Node) (*graph.Node, error) {
 
 type adagradRule struct{ eps float32 }
 
-func (r *adagradRule) name() string                           { return "Adagrad" }
+func (r *adagradRule) name() string                            { return "Adagrad" }
 func (r *adagradRule) coeffs(lr float32, _ float64) [4]float32 { return [4]float32{lr, r.eps} }
 func (r *adagradRule) apply(k *[4]float32, w, g, a, _ []float32) {
 	lr, eps := k[0], k[1]
