@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,16 +17,22 @@ import (
 )
 
 // The local cache keeps one directory per view (project, collection, query,
-// shard). A directory holds an index (index.json) and one data file of
-// records. The index names its data file and the collection counter it was
-// filled at; it is written last, by rename, so a crash mid-fill leaves the
-// previous cache (or none), never a torn one. A cache is used only while the
-// counter is unchanged and settled: a new sample, a deletion or an insert in
-// flight makes the next read go to the server and refill it.
+// shard). A directory holds an index (index.json) and data files of records.
+// The index names its data files and the collection counter it was filled
+// at; it is written last, by rename, so a crash mid-fill leaves the previous
+// cache (or none), never a torn one. A cache is used as is while the counter
+// is unchanged and settled. When only new samples arrived (seq grew, no
+// deletion, nothing in flight), the next read fetches just the samples after
+// the cached sequence range into a new data file (a segment); a deletion, or
+// too many segments, makes it refill from scratch.
 
 const cacheVersion = 1
 
+// maxSegments bounds the data files of one cache before a full refill.
+const maxSegments = 8
+
 type cacheEntry struct {
+	F   int    `json:"f"` // index in cacheIndex.Files
 	Key string `json:"k"`
 	Seq int64  `json:"s"`
 	Off int64  `json:"o"`
@@ -35,7 +42,7 @@ type cacheEntry struct {
 type cacheIndex struct {
 	Version int          `json:"version"`
 	Counter Counter      `json:"counter"`
-	Data    string       `json:"data"`
+	Files   []string     `json:"files"`
 	Filled  time.Time    `json:"filled"`
 	Entries []cacheEntry `json:"entries"`
 }
@@ -51,17 +58,21 @@ func (c *Collection) loadCache(dir string) *cacheIndex {
 		return nil
 	}
 	var idx cacheIndex
-	if err := json.Unmarshal(b, &idx); err != nil || idx.Version != cacheVersion || idx.Data == "" {
+	if err := json.Unmarshal(b, &idx); err != nil || idx.Version != cacheVersion || len(idx.Files) == 0 {
 		c.log.Warn("dataset: cache index invalid; refilling", "dir", dir, "err", err)
 		return nil
 	}
-	st, err := os.Stat(filepath.Join(dir, idx.Data))
-	if err != nil {
-		c.log.Warn("dataset: cache data missing; refilling", "dir", dir, "err", err)
-		return nil
+	sizes := make([]int64, len(idx.Files))
+	for i, name := range idx.Files {
+		st, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			c.log.Warn("dataset: cache data missing; refilling", "dir", dir, "err", err)
+			return nil
+		}
+		sizes[i] = st.Size()
 	}
 	for _, e := range idx.Entries {
-		if e.Off < 0 || e.Len < 0 || e.Off+e.Len > st.Size() {
+		if e.F < 0 || e.F >= len(sizes) || e.Off < 0 || e.Len < 0 || e.Off+e.Len > sizes[e.F] {
 			c.log.Warn("dataset: cache data truncated; refilling", "dir", dir)
 			return nil
 		}
@@ -79,9 +90,13 @@ type cacheWriter struct {
 	off     int64
 	counter Counter
 	entries []cacheEntry
+	base    *cacheIndex     // the cache being extended, or nil for a full fill
+	have    map[string]bool // keys in base
 }
 
-func (c *Collection) newCacheWriter(dir string, k Counter) (*cacheWriter, error) {
+// newCacheWriter starts a data file for a full fill (base nil) or for an
+// extension of base with newer samples.
+func (c *Collection) newCacheWriter(dir string, k Counter, base *cacheIndex) (*cacheWriter, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("dataset: cache dir: %w", err)
 	}
@@ -90,10 +105,20 @@ func (c *Collection) newCacheWriter(dir string, k Counter) (*cacheWriter, error)
 	if err != nil {
 		return nil, fmt.Errorf("dataset: cache file: %w", err)
 	}
-	return &cacheWriter{c: c, dir: dir, name: name, f: f, w: bufio.NewWriterSize(f, 1<<20), counter: k}, nil
+	w := &cacheWriter{c: c, dir: dir, name: name, f: f, w: bufio.NewWriterSize(f, 1<<20), counter: k, base: base}
+	if base != nil {
+		w.have = make(map[string]bool, len(base.Entries))
+		for _, e := range base.Entries {
+			w.have[e.Key] = true
+		}
+	}
+	return w, nil
 }
 
 func (w *cacheWriter) add(s *Sample) error {
+	if w.have[s.Key] {
+		return nil // inserted while the previous fill ran; cached already
+	}
 	rec, err := w.c.encodeRecord(s)
 	if err != nil {
 		return err
@@ -101,7 +126,11 @@ func (w *cacheWriter) add(s *Sample) error {
 	if _, err := w.w.Write(rec); err != nil {
 		return fmt.Errorf("dataset: write cache: %w", err)
 	}
-	w.entries = append(w.entries, cacheEntry{Key: s.Key, Seq: s.Seq, Off: w.off, Len: int64(len(rec))})
+	fi := 0
+	if w.base != nil {
+		fi = len(w.base.Files)
+	}
+	w.entries = append(w.entries, cacheEntry{F: fi, Key: s.Key, Seq: s.Seq, Off: w.off, Len: int64(len(rec))})
 	w.off += int64(len(rec))
 	return nil
 }
@@ -116,7 +145,11 @@ func (w *cacheWriter) commit() error {
 		w.abort()
 		return fmt.Errorf("dataset: write cache: %w", err)
 	}
-	idx := cacheIndex{Version: cacheVersion, Counter: w.counter, Data: w.name, Filled: time.Now().UTC(), Entries: w.entries}
+	idx := cacheIndex{Version: cacheVersion, Counter: w.counter, Files: []string{w.name}, Filled: time.Now().UTC(), Entries: w.entries}
+	if w.base != nil {
+		idx.Files = append(append([]string{}, w.base.Files...), w.name)
+		idx.Entries = append(append([]cacheEntry{}, w.base.Entries...), w.entries...)
+	}
 	b, err := json.Marshal(idx)
 	if err != nil {
 		w.abort()
@@ -132,11 +165,11 @@ func (w *cacheWriter) commit() error {
 		w.abort()
 		return fmt.Errorf("dataset: cache index: %w", err)
 	}
-	// Old data files are garbage now. A reader that still has one open keeps
-	// reading it (POSIX); Windows refuses and we retry next time.
+	// Unreferenced data files are garbage now. A reader that still has one
+	// open keeps reading it (POSIX); Windows refuses and we retry next time.
 	old, _ := filepath.Glob(filepath.Join(w.dir, "data-*.bin"))
 	for _, p := range old {
-		if filepath.Base(p) != w.name {
+		if !slices.Contains(idx.Files, filepath.Base(p)) {
 			os.Remove(p)
 		}
 	}

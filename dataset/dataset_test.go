@@ -19,7 +19,7 @@ import (
 )
 
 // open returns an empty collection on backend b.
-func open(t *testing.T, b storetest.Backend, opts dataset.Options) *dataset.Collection {
+func open(t testing.TB, b storetest.Backend, opts dataset.Options) *dataset.Collection {
 	t.Helper()
 	db := b.Open(t)
 	c, err := dataset.FromStore(storetest.Context(t), db, opts)
@@ -370,20 +370,22 @@ func TestCacheServesSecondEpoch(t *testing.T) {
 		if slices.Equal(keys(sh), keys(epoch1)) || !slices.Equal(slices.Sorted(slices.Values(keys(sh))), slices.Sorted(slices.Values(keys(epoch1)))) {
 			t.Error("cached shuffle is not a shuffled permutation")
 		}
-		// A new sample invalidates the cache: the next read is fresh.
-		if _, err := c.Insert(ctx, dataset.Sample{Key: "new", Bytes: []byte("n"), Tags: []string{"train"}}); err != nil {
+		// A new sample extends the cache: only the new sequence range is
+		// fetched, the rest still comes from disk.
+		if _, err := c.Insert(ctx, dataset.Sample{Key: "new", Bytes: []byte("n"), Label: 99, Tags: []string{"train"}}); err != nil {
 			t.Fatal(err)
 		}
 		epoch3 := collect(t, ctx, train, o)
-		if len(epoch3) != 38 || epoch3[0].Label != 99 {
-			t.Fatalf("after an insert: %d samples, label %d; want 38 fresh ones with label 99", len(epoch3), epoch3[0].Label)
+		if len(epoch3) != 38 || !reflect.DeepEqual(epoch3[:37], epoch1) || epoch3[37].Key != "new" {
+			t.Fatalf("after an insert: %d samples; want the 37 cached ones, then the new one", len(epoch3))
 		}
-		// Deleting invalidates too.
+		// A deletion makes the next read refill from the server.
 		if err := c.Delete(ctx, "new"); err != nil {
 			t.Fatal(err)
 		}
-		if n := len(collect(t, ctx, train, o)); n != 37 {
-			t.Fatalf("after a delete: %d samples, want 37", n)
+		epoch4 := collect(t, ctx, train, o)
+		if len(epoch4) != 37 || epoch4[0].Label != 99 {
+			t.Fatalf("after a delete: %d samples, label %d; want 37 fresh ones with label 99", len(epoch4), epoch4[0].Label)
 		}
 		// A torn cache index costs a refill, not an error.
 		idx, _ := filepath.Glob(filepath.Join(dir, "*", "*", "*", "index.json"))

@@ -222,7 +222,7 @@ func (d *Dataset) pass(ctx context.Context, o ReadOptions, sink func(Sample) err
 	}
 	uncached := func() error {
 		add, drain := d.shuffler(o, sink)
-		if err := d.fromServer(ctx, o, nil, add); err != nil {
+		if err := d.fromServer(ctx, o, 0, nil, add); err != nil {
 			return err
 		}
 		if err := drain(); err != nil {
@@ -238,29 +238,45 @@ func (d *Dataset) pass(ctx context.Context, o ReadOptions, sink func(Sample) err
 	if err != nil {
 		return fmt.Errorf("dataset: read %s: %w", d.label(), err)
 	}
-	if idx := d.c.loadCache(dir); idx != nil && k.Settled() && idx.Counter == k {
-		if err := d.fromCache(ctx, o, dir, idx, sink); err != nil {
-			return err
+	idx := d.c.loadCache(dir)
+	if idx != nil && k.Settled() && idx.Counter == k {
+		return d.fromCache(ctx, o, dir, idx, sink)
+	}
+	if idx != nil && k.Settled() && idx.Counter.Settled() && idx.Counter.Gen == k.Gen &&
+		k.Seq > idx.Counter.Seq && len(idx.Files) < maxSegments {
+		// Only new samples: fetch the sequence range after the cached one.
+		w, err := d.c.newCacheWriter(dir, k, idx)
+		if err == nil {
+			if err := d.fromServer(ctx, o, idx.Counter.Seq, w, func(Sample) error { return nil }); err != nil {
+				w.abort()
+				return err
+			}
+			if err := w.commit(); err != nil {
+				return err
+			}
+			if idx = d.c.loadCache(dir); idx != nil {
+				return d.fromCache(ctx, o, dir, idx, sink)
+			}
 		}
-		return nil
+		d.c.log.Warn("dataset: cache extension failed; refilling", "dir", dir, "err", err)
 	}
 	// A cold pass: read the server, fill a new cache, then serve the caller.
 	// With Shuffle the caller gets an exact permutation from the new cache
 	// instead of a shuffle buffer, at the cost of waiting for the fill.
-	w, err := d.c.newCacheWriter(dir, k)
+	w, err := d.c.newCacheWriter(dir, k, nil)
 	if err != nil {
 		d.c.log.Warn("dataset: cache disabled for this read", "err", err)
 		return uncached()
 	}
 	if o.Shuffle {
-		if err := d.fromServer(ctx, o, w, func(Sample) error { return nil }); err != nil {
+		if err := d.fromServer(ctx, o, 0, w, func(Sample) error { return nil }); err != nil {
 			w.abort()
 			return err
 		}
 		if err := w.commit(); err != nil {
 			return err
 		}
-		idx := d.c.loadCache(dir)
+		idx = d.c.loadCache(dir)
 		if idx == nil {
 			return fmt.Errorf("dataset: read %s: cache %s unreadable right after filling it", d.label(), dir)
 		}
@@ -269,7 +285,7 @@ func (d *Dataset) pass(ctx context.Context, o ReadOptions, sink func(Sample) err
 		}
 		return nil
 	}
-	if err := d.fromServer(ctx, o, w, sink); err != nil {
+	if err := d.fromServer(ctx, o, 0, w, sink); err != nil {
 		w.abort()
 		return err
 	}
@@ -329,16 +345,21 @@ func (d *Dataset) serverFilter(o ReadOptions) bson.D {
 	return f
 }
 
-// fromServer streams the view from the server. Every sample of the shard
-// goes to the cache writer w (if any); those the fraction keeps go to sink.
-func (d *Dataset) fromServer(ctx context.Context, o ReadOptions, w *cacheWriter, sink func(Sample) error) error {
+// fromServer streams the view's samples with seq > after from the server.
+// Every sample of the shard goes to the cache writer w (if any); those the
+// fraction keeps go to sink.
+func (d *Dataset) fromServer(ctx context.Context, o ReadOptions, after int64, w *cacheWriter, sink func(Sample) error) error {
 	c := d.c
 	batch := o.DriverBatch
 	adapt := batch <= 0
 	if adapt {
 		batch = max(1, min(maxDriverBatch, replyBudget/c.opts.BlobThreshold))
 	}
-	cur, err := c.coll.Find(ctx, d.serverFilter(o), options.Find().SetBatchSize(int32(batch)))
+	filter := d.serverFilter(o)
+	if after > 0 {
+		filter = bson.D{{Key: "$and", Value: bson.A{filter, bson.D{{Key: fSeq, Value: bson.D{{Key: "$gt", Value: after}}}}}}}
+	}
+	cur, err := c.coll.Find(ctx, filter, options.Find().SetBatchSize(int32(batch)))
 	if err != nil {
 		return fmt.Errorf("dataset: read %s: %w", d.label(), err)
 	}
@@ -388,11 +409,15 @@ func (d *Dataset) fromServer(ctx context.Context, o ReadOptions, w *cacheWriter,
 
 // fromCache reads the view from a valid local cache.
 func (d *Dataset) fromCache(ctx context.Context, o ReadOptions, dir string, idx *cacheIndex, sink func(Sample) error) error {
-	f, err := os.Open(filepath.Join(dir, idx.Data))
-	if err != nil {
-		return fmt.Errorf("dataset: read cache of %s: %w", d.label(), err)
+	files := make([]*os.File, len(idx.Files))
+	for i, name := range idx.Files {
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			return fmt.Errorf("dataset: read cache of %s: %w", d.label(), err)
+		}
+		defer f.Close()
+		files[i] = f
 	}
-	defer f.Close()
 	order := make([]int, 0, len(idx.Entries))
 	for i, e := range idx.Entries {
 		if o.keep(e.Key) {
@@ -413,7 +438,7 @@ func (d *Dataset) fromCache(ctx context.Context, o ReadOptions, dir string, idx 
 			buf = make([]byte, e.Len)
 		}
 		buf = buf[:e.Len]
-		if _, err := f.ReadAt(buf, e.Off); err != nil {
+		if _, err := files[e.F].ReadAt(buf, e.Off); err != nil {
 			return fmt.Errorf("dataset: read cache of %s, sample %q: %w", d.label(), e.Key, err)
 		}
 		s, err := d.c.decodeRecord(buf)

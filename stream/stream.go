@@ -355,9 +355,11 @@ func (c *Controller) Step(ctx context.Context) (*Event, error) {
 		}
 		return nil, nil
 	}
-	for src, h := range next {
-		if h != c.position[src] {
-			ev.Changes = append(ev.Changes, Change{Source: src, After: c.position[src], UpTo: h})
+	for _, src := range c.cfg.Sources {
+		if h := next[src.Name]; h != c.position[src.Name] {
+			// Nothing of the view in this range; it moves with the event.
+			ev.Changes = append(ev.Changes, Change{Source: src.Name, Dataset: src.Dataset.Name(),
+				Collection: src.Dataset.Collection().Name(), After: c.position[src.Name], UpTo: h})
 		}
 	}
 	slices.SortFunc(ev.Changes, func(a, b Change) int { return strings.Compare(a.Source, b.Source) })

@@ -1,0 +1,97 @@
+package dataset_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/tlgo/tl/dataset"
+	"github.com/tlgo/tl/store/storetest"
+)
+
+// fashion returns n samples shaped like Fashion-MNIST: 28x28 uint8 images.
+func fashion(n, offset int) []dataset.Sample {
+	out := make([]dataset.Sample, n)
+	for i := range out {
+		px := make([]uint8, 28*28)
+		for j := range px {
+			px[j] = uint8((i + offset) * j)
+		}
+		out[i] = dataset.Sample{Key: fmt.Sprintf("f%07d", i+offset), Tensor: dataset.Uint8Tensor([]int{28, 28}, px),
+			Label: i % 10, Tags: []string{"train"}}
+	}
+	return out
+}
+
+// BenchmarkIngest inserts Fashion-MNIST-shaped samples in batches of 256.
+func BenchmarkIngest(b *testing.B) {
+	for _, be := range storetest.Backends() {
+		b.Run(be.Name, func(b *testing.B) {
+			ctx := storetest.Context(b)
+			c := open(b, be, dataset.Options{})
+			src := fashion(256, 0)
+			b.ResetTimer()
+			n := 0
+			for n < b.N {
+				batch := src[:min(256, b.N-n)]
+				for i := range batch {
+					batch[i].Key = fmt.Sprintf("f%09d", n+i)
+				}
+				if _, err := c.Insert(ctx, batch...); err != nil {
+					b.Fatal(err)
+				}
+				n += len(batch)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "samples/s")
+		})
+	}
+}
+
+// BenchmarkRead reads 10k Fashion-MNIST-shaped samples per iteration, from
+// the server (cold) and from the local cache (cached, the second epoch on).
+func BenchmarkRead(b *testing.B) {
+	const n = 10000
+	for _, be := range storetest.Backends() {
+		ctx := storetest.Context(b)
+		c := open(b, be, dataset.Options{CacheDir: b.TempDir()})
+		for i := 0; i < n; i += 1000 {
+			if _, err := c.Insert(ctx, fashion(1000, i)...); err != nil {
+				b.Fatal(err)
+			}
+		}
+		train := c.View(dataset.Query{Tags: []string{"train"}})
+		for _, mode := range []struct {
+			name string
+			o    dataset.ReadOptions
+		}{
+			{"cold", dataset.ReadOptions{BatchSize: 128}},
+			{"cached", dataset.ReadOptions{BatchSize: 128, Cache: true}},
+			{"cached-shuffled", dataset.ReadOptions{BatchSize: 128, Cache: true, Shuffle: true}},
+		} {
+			b.Run(be.Name+"/"+mode.name, func(b *testing.B) {
+				if mode.o.Cache {
+					readAll(b, ctx, train, mode.o, n) // fill the cache
+				}
+				b.ResetTimer()
+				for i := range b.N {
+					mode.o.Seed = uint64(i)
+					readAll(b, ctx, train, mode.o, n)
+				}
+				b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "samples/s")
+			})
+		}
+	}
+}
+
+func readAll(b *testing.B, ctx context.Context, d *dataset.Dataset, o dataset.ReadOptions, want int) {
+	got := 0
+	for batch, err := range d.Batches(ctx, o) {
+		if err != nil {
+			b.Fatal(err)
+		}
+		got += len(batch)
+	}
+	if got != want {
+		b.Fatalf("read %d samples, want %d", got, want)
+	}
+}
