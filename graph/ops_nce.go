@@ -70,7 +70,8 @@ func LogUniformProb(k, rangeMax int) float64 {
 
 // nceFwdOp computes the logits and the loss. Inputs: weights (V, D), biases (V,),
 // inputs (B, D), labels (B,) or (B, 1), sampled (S,). Its output packs the loss,
-// the true logits (B) and the sampled logits (B, S); nceLossOp views the loss.
+// σ of the true logits (B) and of the sampled logits (B, S), which is what the
+// gradient needs; nceLossOp views the loss.
 type nceFwdOp struct{}
 
 func (nceFwdOp) Type() string { return "NCE" }
@@ -117,6 +118,21 @@ func (nceFwdOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor) (
 	d := out.Float32s()
 	lt, ls := d[1:1+bs], d[1+bs:]
 	ws := c.Scratch(s * dim)
+	rowLoss := make([]float64, bs)
+	rowsBody := func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			k := int(lab[r])
+			xr, wr := x[r*dim:(r+1)*dim], w[k*dim:k*dim+dim]
+			var dot float32
+			for j, xv := range xr {
+				dot += xv * wr[j]
+			}
+			// The true logit's loss is softplus(-z).
+			sp, sg := softplusSigmoid(-(dot + bias[k] - lq[k]))
+			lt[r] = 1 - sg // σ(z)
+			rowLoss[r] = float64(sp) + softplusRow(ls[r*s:(r+1)*s], smp, bias, lq)
+		}
+	}
 	return KernelFunc(func() {
 		if err := checkIDs("labels", lab, v); err != nil {
 			c.Fail(err)
@@ -135,24 +151,10 @@ func (nceFwdOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor) (
 		} else {
 			clear(ls)
 		}
+		c.Pool.For(bs, max(1, 4096/max(s*(dim+8), 1)), rowsBody)
 		var loss float64
-		for r := 0; r < bs; r++ {
-			k := int(lab[r])
-			xr, wr := x[r*dim:(r+1)*dim], w[k*dim:k*dim+dim]
-			var dot float32
-			for j, xv := range xr {
-				dot += xv * wr[j]
-			}
-			z := dot + bias[k] - lq[k]
-			lt[r] = z
-			l := softplus32(-z)
-			row := ls[r*s : (r+1)*s]
-			for j, kk := range smp {
-				z := row[j] + bias[kk] - lq[kk]
-				row[j] = z
-				l += softplus32(z)
-			}
-			loss += float64(l)
+		for _, l := range rowLoss {
+			loss += l
 		}
 		d[0] = float32(loss / float64(max(bs, 1)))
 	}), nil
@@ -167,15 +169,42 @@ func checkIDs(arg string, ids []int32, v int) error {
 	return nil
 }
 
-// softplus32 is log(1+e^z), stably.
-func softplus32(z float32) float32 {
-	if z > 15 {
-		return z + exp32(-z)
+// softplusSigmoid returns log(1+e^z) and σ(z), stably, with one exp.
+func softplusSigmoid(z float32) (sp, sg float32) {
+	e := exp32(-abs32(z)) // in (0, 1]
+	p := 1 + e
+	sp = max(z, 0) + log32(p)
+	if z >= 0 {
+		return sp, 1 / p
 	}
-	if z < -15 {
-		return exp32(z)
+	return sp, e / p
+}
+
+// softplusRow turns the row of sampled logits x·w_k into z = x·w_k + b_k - logQ_k,
+// replaces each by σ(z) (what the gradient needs) and returns Σ softplus(z). The
+// logarithms are taken of products of up to 512 factors 1+e^-|z| ∈ (1, 2] (no
+// overflow in float64): one log per 512 elements instead of one each.
+func softplusRow(row []float32, ids []int32, bias, lq []float32) float64 {
+	var lin float64
+	var logs float64
+	prod := 1.0
+	for j, k := range ids {
+		z := row[j] + bias[k] - lq[k]
+		e := exp32(-abs32(z))
+		p := 1 + e
+		if z >= 0 {
+			lin += float64(z)
+			row[j] = 1 / p
+		} else {
+			row[j] = e / p
+		}
+		prod *= float64(p)
+		if j&511 == 511 {
+			logs += math.Log(prod)
+			prod = 1
+		}
 	}
-	return max(z, 0) + log32(1+exp32(-abs32(z)))
+	return lin + logs + math.Log(prod)
 }
 
 func abs32(z float32) float32 { return math.Float32frombits(math.Float32bits(z) &^ (1 << 31)) }
@@ -278,8 +307,8 @@ func (nceGradOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor) 
 		for j, k := range smp {
 			copy(wsm[j*dim:(j+1)*dim], w[int(k)*dim:int(k)*dim+dim])
 		}
-		for i, z := range ls {
-			dls[i] = sigmoid32(z) * scale
+		for i, sg := range ls { // the forward pass left σ(z) there
+			dls[i] = sg * scale
 		}
 		sb := bv[bs:]
 		clear(sb)
@@ -296,7 +325,7 @@ func (nceGradOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor) 
 		}
 		for r := 0; r < bs; r++ {
 			k := int(lab[r])
-			dt := (sigmoid32(lt[r]) - 1) * scale
+			dt := (lt[r] - 1) * scale
 			bv[r] = dt
 			xr, wr := x[r*dim:(r+1)*dim], w[k*dim:k*dim+dim]
 			dxr, vr := dx[r*dim:(r+1)*dim], wv[r*dim:(r+1)*dim]
