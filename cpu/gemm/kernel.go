@@ -17,6 +17,8 @@ type microKernel struct {
 	name               string
 	mr, nr             int
 	packed, rowA, colA kernFn
+	// tpose: the packing routines may use tpose16 (AVX-512).
+	tpose bool
 	// blocking tuned for the kernel (multiples of mr and nr).
 	mc, kc, nc int
 }

@@ -18,6 +18,9 @@ func kernAVX512rs(kc int, a *float32, as int, b, c *float32, ldc int, beta float
 func kernAVX512cs(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode int)
 
 //go:noescape
+func tpose16(dst *float32, ds int, src *float32, ss int, rows, width int, alpha float32)
+
+//go:noescape
 func kernAVX2(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode int)
 
 //go:noescape
@@ -28,7 +31,7 @@ func kernAVX2cs(kc int, a *float32, as int, b, c *float32, ldc int, beta float32
 
 var avx512Kernel = microKernel{
 	name: KernelAVX512, mr: 14, nr: 32, packed: kernAVX512, rowA: kernAVX512rs, colA: kernAVX512cs,
-	mc: 14 * 12, kc: 256, nc: 2048,
+	mc: 14 * 12, kc: 256, nc: 2048, tpose: true,
 }
 
 var avx2Kernel = microKernel{

@@ -127,7 +127,7 @@ func (c *call) block(buf *threadBuf, m0, m1, n0, n1, p0, p1 int, cs []float32, l
 			if c.directA {
 				alphaA, alphaB = 1, c.alpha
 			}
-			packB(buf.b, c.b, c.ldb, c.transB, pc, jc, kc, nc, nr, alphaB)
+			packB(buf.b, c.b, c.ldb, c.transB, pc, jc, kc, nc, nr, alphaB, kn.tpose)
 			beta, mode := beta0, 1
 			if pc > p0 {
 				beta = 1
@@ -137,11 +137,11 @@ func (c *call) block(buf *threadBuf, m0, m1, n0, n1, p0, p1 int, cs []float32, l
 			for ic := m0; ic < m1; ic += kn.mc {
 				mc := min(kn.mc, m1-ic)
 				if !c.directA {
-					packA(buf.a, c.a, c.lda, c.transA, ic, pc, mc, kc, mr, alphaA)
+					packA(buf.a, c.a, c.lda, c.transA, ic, pc, mc, kc, mr, alphaA, kn.tpose)
 				} else if full := mc / mr * mr; full < mc {
 					// The bottom edge panel is packed (zero-padded) so that
 					// the kernel never reads past A.
-					packA(buf.a[full*kc:], c.a, c.lda, c.transA, ic+full, pc, mc-full, kc, mr, alphaA)
+					packA(buf.a[full*kc:], c.a, c.lda, c.transA, ic+full, pc, mc-full, kc, mr, alphaA, kn.tpose)
 				}
 				c.macro(buf, ic, jc, pc, mc, nc, kc, cs, ldc, beta, mode)
 			}

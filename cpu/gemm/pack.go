@@ -7,15 +7,27 @@ package gemm
 
 // packA packs the mc×kc block of op(A) starting at row i0, column p0 into dst,
 // as ceil(mc/mr) panels of kc×mr floats, each element multiplied by alpha.
-func packA(dst []float32, a []float32, lda int, transA bool, i0, p0, mc, kc, mr int, alpha float32) {
+// With tpose (AVX-512, mr <= 16) rows are transposed 16 steps at a time.
+func packA(dst []float32, a []float32, lda int, transA bool, i0, p0, mc, kc, mr int, alpha float32, tpose bool) {
 	for ip := 0; ip < mc; ip += mr {
 		rows := min(mr, mc-ip)
 		panel := dst[ip*kc : ip*kc+kc*mr]
 		if !transA {
 			// op(A)[i][p] = a[i*lda+p]: read each row sequentially.
+			done := 0
+			if tpose {
+				for ; done+16 <= kc; done += 16 {
+					tpose16(&panel[done*mr], mr, &a[(i0+ip)*lda+p0+done], lda, rows, mr, alpha)
+				}
+				if done == kc {
+					continue
+				}
+				panel = panel[done*mr:]
+			}
+			kr := kc - done
 			for r := 0; r < rows; r++ {
-				src := a[(i0+ip+r)*lda+p0:]
-				src = src[:kc]
+				src := a[(i0+ip+r)*lda+p0+done:]
+				src = src[:kr]
 				d := panel[r:]
 				if alpha == 1 {
 					for p, v := range src {
@@ -28,7 +40,7 @@ func packA(dst []float32, a []float32, lda int, transA bool, i0, p0, mc, kc, mr 
 				}
 			}
 			for r := rows; r < mr; r++ {
-				for p := 0; p < kc; p++ {
+				for p := 0; p < kr; p++ {
 					panel[p*mr+r] = 0
 				}
 			}
@@ -51,7 +63,9 @@ func packA(dst []float32, a []float32, lda int, transA bool, i0, p0, mc, kc, mr 
 
 // packB packs the kc×nc block of op(B) starting at row p0, column j0 into dst,
 // as ceil(nc/nr) panels of kc×nr floats, each element multiplied by alpha.
-func packB(dst []float32, b []float32, ldb int, transB bool, p0, j0, kc, nc, nr int, alpha float32) {
+// With tpose (AVX-512, nr a multiple of 16) the rows of a transposed B are
+// transposed 16 steps at a time.
+func packB(dst []float32, b []float32, ldb int, transB bool, p0, j0, kc, nc, nr int, alpha float32, tpose bool) {
 	for jp := 0; jp < nc; jp += nr {
 		cols := min(nr, nc-jp)
 		panel := dst[jp*kc : jp*kc+kc*nr]
@@ -74,16 +88,34 @@ func packB(dst []float32, b []float32, ldb int, transB bool, p0, j0, kc, nc, nr 
 			continue
 		}
 		// op(B)[p][j] = b[j*ldb+p]: read each row of B sequentially.
+		done := 0
+		if tpose {
+			for ; done+16 <= kc; done += 16 {
+				for h := 0; h < nr; h += 16 {
+					rows := max(0, min(16, cols-h))
+					src := &b[0]
+					if rows > 0 {
+						src = &b[(j0+jp+h)*ldb+p0+done]
+					}
+					tpose16(&panel[done*nr+h], nr, src, ldb, rows, 16, alpha)
+				}
+			}
+			if done == kc {
+				continue
+			}
+			panel = panel[done*nr:]
+		}
+		kr := kc - done
 		for j := 0; j < cols; j++ {
-			src := b[(j0+jp+j)*ldb+p0:]
-			src = src[:kc]
+			src := b[(j0+jp+j)*ldb+p0+done:]
+			src = src[:kr]
 			d := panel[j:]
 			for p, v := range src {
 				d[p*nr] = alpha * v
 			}
 		}
 		for j := cols; j < nr; j++ {
-			for p := 0; p < kc; p++ {
+			for p := 0; p < kr; p++ {
 				panel[p*nr+j] = 0
 			}
 		}

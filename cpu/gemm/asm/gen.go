@@ -44,7 +44,7 @@ func main() {
 	fmt.Fprintln(&w)
 	fmt.Fprintln(&w, `#include "textflag.h"`)
 	for _, k := range []kernel{
-		{name: "kernAVX512", mr: 14, nv: 2, reg: "Z", vbytes: 64, bcst: true, unroll: 4},
+		{name: "kernAVX512", mr: 14, nv: 2, reg: "Z", vbytes: 64, bcst: false, unroll: 4},
 		{name: "kernAVX2", mr: 6, nv: 2, reg: "Y", vbytes: 32, bcst: false, unroll: 4},
 	} {
 		for _, a := range []string{"packed", "rs", "cs"} {
@@ -56,6 +56,7 @@ func main() {
 			gen(&w, k)
 		}
 	}
+	genTranspose(&w)
 	if err := os.WriteFile("kernel_amd64.s", w.Bytes(), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -226,4 +227,85 @@ func log2(n int) int {
 		l++
 	}
 	return l
+}
+
+// genTranspose writes tpose16, the AVX-512 16×16 transposition the packing
+// routines use to turn rows of A (or of a transposed B) into kernel panels:
+//
+//	for r < rows, c < 16: dst[c*ds + r] = alpha * src[r*ss + c]
+//	for rows <= r < width: dst[c*ds + r] = 0
+//
+// Only the first width (<= 16) floats of each destination row are written.
+func genTranspose(w *bytes.Buffer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
+	z := func(i int) string { return fmt.Sprintf("Z%d", i) }
+	fmt.Fprintln(w, "\n// func tpose16(dst *float32, ds int, src *float32, ss int, rows, width int, alpha float32)")
+	fmt.Fprintln(w, "TEXT ·tpose16(SB), NOSPLIT, $0-52")
+	p("MOVQ dst+0(FP), DI")
+	p("MOVQ ds+8(FP), R8")
+	p("SHLQ $2, R8")
+	p("MOVQ src+16(FP), SI")
+	p("MOVQ ss+24(FP), R9")
+	p("SHLQ $2, R9")
+	p("MOVQ rows+32(FP), BX")
+	for r := 0; r < 16; r++ {
+		p("VPXORD %s, %s, %s", z(r), z(r), z(r))
+	}
+	for r := 0; r < 16; r++ {
+		p("CMPQ BX, $%d", r)
+		p("JLE loaded")
+		p("VMOVUPS (SI), %s", z(r))
+		if r < 15 {
+			p("ADDQ R9, SI")
+		}
+	}
+	fmt.Fprintln(w, "loaded:")
+	p("MOVL alpha+48(FP), AX")
+	p("CMPL AX, $0x3f800000")
+	p("JEQ scaled")
+	for r := 0; r < 16; r++ {
+		p("VMULPS.BCST alpha+48(FP), %s, %s", z(r), z(r))
+	}
+	fmt.Fprintln(w, "scaled:")
+	// Stage 1: interleave pairs of rows (32-bit elements).
+	for i := 0; i < 8; i++ {
+		p("VUNPCKLPS %s, %s, %s", z(2*i+1), z(2*i), z(16+2*i))
+		p("VUNPCKHPS %s, %s, %s", z(2*i+1), z(2*i), z(16+2*i+1))
+	}
+	// Stage 2: interleave 64-bit pairs: t(4g+{0,1,2,3}) -> r(4g+...)
+	for g := 0; g < 4; g++ {
+		t := 16 + 4*g
+		r := 4 * g
+		p("VUNPCKLPD %s, %s, %s", z(t+2), z(t), z(r))
+		p("VUNPCKHPD %s, %s, %s", z(t+2), z(t), z(r+1))
+		p("VUNPCKLPD %s, %s, %s", z(t+3), z(t+1), z(r+2))
+		p("VUNPCKHPD %s, %s, %s", z(t+3), z(t+1), z(r+3))
+	}
+	// Stage 3: 128-bit lanes within groups of 8 rows.
+	for g := 0; g < 2; g++ {
+		r := 8 * g
+		t := 16 + 8*g
+		for i := 0; i < 4; i++ {
+			p("VSHUFF32X4 $0x88, %s, %s, %s", z(r+4+i), z(r+i), z(t+i))
+			p("VSHUFF32X4 $0xdd, %s, %s, %s", z(r+4+i), z(r+i), z(t+4+i))
+		}
+	}
+	// Stage 4: across the two groups; Z(c) now holds column c.
+	for i := 0; i < 8; i++ {
+		p("VSHUFF32X4 $0x88, %s, %s, %s", z(24+i), z(16+i), z(i))
+		p("VSHUFF32X4 $0xdd, %s, %s, %s", z(24+i), z(16+i), z(8+i))
+	}
+	p("MOVQ width+40(FP), CX")
+	p("MOVL $1, AX")
+	p("SHLL CX, AX")
+	p("DECL AX")
+	p("KMOVW AX, K1")
+	for c := 0; c < 16; c++ {
+		p("VMOVUPS %s, K1, (DI)", z(c))
+		if c < 15 {
+			p("ADDQ R8, DI")
+		}
+	}
+	p("VZEROUPPER")
+	p("RET")
 }
