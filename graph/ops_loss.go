@@ -27,24 +27,35 @@ func (xentOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor) (Ke
 	logits, labels, d := in[0].Float32s(), in[1].Int32s(), out.Float32s()
 	w := in[0].Shape()[1]
 	rows := len(labels)
-	return KernelFunc(func() {
-		var loss float64
-		for r := 0; r < rows; r++ {
+	rowLoss := make([]float64, rows) // per row, so that rows run in parallel
+	body := func(lo, hi int) {
+		for r := lo; r < hi; r++ {
 			lab := int(labels[r])
 			if lab < 0 || lab >= w {
-				c.Fail(fmt.Errorf("SparseSoftmaxCrossEntropy: label %d of row %d is outside [0, %d)", lab, r, w))
-				return
+				rowLoss[r] = math.NaN() // reported below, on the caller's goroutine
+				continue
 			}
 			row := logits[r*w : r*w+w]
 			m := float32(math.Inf(-1))
 			for _, v := range row {
 				m = max(m, v)
 			}
-			var s float64
+			var s float32
 			for _, v := range row {
-				s += math.Exp(float64(v - m))
+				s += exp32(v - m)
 			}
-			loss += float64(m) + math.Log(s) - float64(row[lab])
+			rowLoss[r] = float64(m) + math.Log(float64(s)) - float64(row[lab])
+		}
+	}
+	return KernelFunc(func() {
+		c.Pool.For(rows, max(1, 4096/max(w, 1)), body)
+		var loss float64
+		for r, l := range rowLoss {
+			if lab := int(labels[r]); lab < 0 || lab >= w {
+				c.Fail(fmt.Errorf("SparseSoftmaxCrossEntropy: label %d of row %d is outside [0, %d)", lab, r, w))
+				return
+			}
+			loss += l
 		}
 		d[0] = float32(loss / float64(max(rows, 1)))
 	}), nil

@@ -281,7 +281,10 @@ func exp32(x float32) float32 {
 	if x < expMin {
 		return 0
 	}
-	k := float32(math.Floor(float64(x*log2e + 0.5)))
+	// Round x·log2(e) to the nearest integer k by adding 1.5·2²³: the sum's low
+	// mantissa bits are k (no call to math.Floor, which is not inlined on amd64 v1).
+	t := x*log2e + 12582912
+	k := t - 12582912
 	r := x - k*ln2Hi - k*ln2Lo
 	// e^r on [-0.35, 0.35]
 	p := float32(1.9875691500e-4)
@@ -291,7 +294,8 @@ func exp32(x float32) float32 {
 	p = p*r + 1.6666665459e-1
 	p = p*r + 5.0000001201e-1
 	p = p*r*r + r + 1
-	return p * math.Float32frombits(uint32(int32(k)+127)<<23)
+	ki := int32(math.Float32bits(t)&0x7fffff) - 0x400000
+	return p * math.Float32frombits(uint32(ki+127)<<23)
 }
 
 // sigmoid32 is 1/(1+e^-x).

@@ -295,10 +295,10 @@ func softmaxRow(d, x []float32, log bool) float32 {
 	}
 	var sum float64
 	for i, v := range x {
-		e := math.Exp(float64(v - m))
-		sum += e
+		e := exp32(v - m) // float32 exp (ops_lstm.go): relative error < 1e-7
+		sum += float64(e)
 		if !log {
-			d[i] = float32(e)
+			d[i] = e
 		}
 	}
 	lse := m + float32(math.Log(sum))
