@@ -3,7 +3,9 @@ package store_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -145,4 +147,47 @@ func TestOpenErrors(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "127.0.0.1:1") {
 		t.Fatalf("unreachable server: err = %v, want an error naming 127.0.0.1:1", err)
 	}
+}
+
+// FerretDB logs an error reply at WARN: by default that stays out of the
+// caller's logger; with ServerLogLevel it comes through, attributes and all.
+func TestServerLogFilter(t *testing.T) {
+	ctx := storetest.Context(t)
+	run := func(level *slog.Level) string {
+		var buf syncBuffer
+		logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		db, err := store.Open(ctx, store.Config{DataDir: t.TempDir(), Logger: logger, ServerLogLevel: level})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Database().RunCommand(ctx, bson.D{{Key: "noSuchCommand", Value: 1}}).Err(); err == nil {
+			t.Fatal("noSuchCommand succeeded")
+		}
+		db.Close(ctx)
+		return buf.String()
+	}
+	if s := run(nil); strings.Contains(s, "level=WARN") || strings.Contains(s, "level=INFO") {
+		t.Fatalf("server records below ERROR reached the logger:\n%s", s)
+	}
+	debug := slog.LevelDebug
+	if s := run(&debug); !strings.Contains(s, "level=WARN") || !strings.Contains(s, "component=ferretdb") {
+		t.Fatalf("with ServerLogLevel=DEBUG the error reply was not logged at WARN with its attributes:\n%s", s)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

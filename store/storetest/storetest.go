@@ -83,6 +83,18 @@ func Run(t *testing.T, body func(t *testing.T, b Backend)) {
 	})
 }
 
+// RunBench is Run for benchmarks.
+func RunBench(b *testing.B, body func(b *testing.B, be Backend)) {
+	b.Helper()
+	b.Run("sqlite", func(b *testing.B) { body(b, Backend{Name: "sqlite", open: openSQLite}) })
+	b.Run("postgresql", func(b *testing.B) {
+		if os.Getenv(PostgresEnv) == "" {
+			b.Skipf("no PostgreSQL: set %s to run this backend", PostgresEnv)
+		}
+		body(b, Backend{Name: "postgresql", open: openPostgres})
+	})
+}
+
 // Context returns a context that ends with the test, bounded generously so
 // a hung server fails the test instead of the whole binary.
 func Context(t testing.TB) context.Context {
