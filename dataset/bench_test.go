@@ -95,3 +95,42 @@ func readAll(b *testing.B, ctx context.Context, d *dataset.Dataset, o dataset.Re
 		b.Fatalf("read %d samples, want %d", got, want)
 	}
 }
+
+// BenchmarkReadBlobs reads 32 samples of 1 MiB (256x1024 float32), stored in
+// GridFS, from the server and from the cache.
+func BenchmarkReadBlobs(b *testing.B) {
+	const n = 32
+	for _, be := range storetest.Backends() {
+		ctx := storetest.Context(b)
+		c := open(b, be, dataset.Options{CacheDir: b.TempDir()})
+		vals := make([]float32, 256*1024)
+		for i := range vals {
+			vals[i] = float32(i)
+		}
+		for i := range n {
+			s := dataset.Sample{Key: fmt.Sprint(i), Tensor: dataset.Float32Tensor([]int{256, 1024}, vals)}
+			if _, err := c.Insert(ctx, s); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for _, mode := range []struct {
+			name string
+			o    dataset.ReadOptions
+		}{
+			{"cold", dataset.ReadOptions{BatchSize: 8}},
+			{"cached", dataset.ReadOptions{BatchSize: 8, Cache: true}},
+		} {
+			b.Run(be.Name+"/"+mode.name, func(b *testing.B) {
+				if mode.o.Cache {
+					readAll(b, ctx, c.All(), mode.o, n)
+				}
+				b.SetBytes(n << 20)
+				b.ResetTimer()
+				for range b.N {
+					readAll(b, ctx, c.All(), mode.o, n)
+				}
+				b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "samples/s")
+			})
+		}
+	}
+}

@@ -74,6 +74,8 @@
 // dataset-fashion-mnist installs them under /usr/share/datasets/fashion-mnist)
 // and ImportImageFolder a folder of class subfolders of images. With
 // ImportOptions.SkipExisting an interrupted import can simply be run again.
+// ExportIDX writes a dataset of uint8 images back to IDX files; any dataset
+// is also exported as a Go iterator by Dataset.Samples.
 //
 // # Concurrency
 //

@@ -71,6 +71,22 @@ func TestImportIDX(t *testing.T) {
 		if _, err := dataset.ImportIDX(ctx, c, images, labels, nil, dataset.ImportOptions{KeyPrefix: "train-", Quiet: true}); !errors.Is(err, dataset.ErrDuplicateKey) {
 			t.Fatalf("rerun without SkipExisting: %v; want ErrDuplicateKey", err)
 		}
+		// Export is the inverse of import.
+		dir := t.TempDir()
+		n, err := dataset.ExportIDX(ctx, c.All(), filepath.Join(dir, "img.gz"), filepath.Join(dir, "lab"))
+		if err != nil || n != 120 {
+			t.Fatalf("export: %d, %v", n, err)
+		}
+		orig, _ := idx.ReadFile(images)
+		back, err := idx.ReadFile(filepath.Join(dir, "img.gz"))
+		if err != nil || !slices.Equal(back.Dims, orig.Dims) || string(back.Data) != string(orig.Data) {
+			t.Fatalf("exported images differ from the imported ones (%v)", err)
+		}
+		lorig, _ := idx.ReadFile(labels)
+		lback, _ := idx.ReadFile(filepath.Join(dir, "lab"))
+		if string(lback.Data) != string(lorig.Data) {
+			t.Fatal("exported labels differ")
+		}
 		// Mismatched files are refused before anything is written.
 		img2, _ := writeIDX(t, t.TempDir(), 7, false)
 		if _, err := dataset.ImportIDX(ctx, c, img2, labels, nil, dataset.ImportOptions{Quiet: true}); err == nil || !strings.Contains(err.Error(), "7 images but") {
