@@ -240,6 +240,13 @@ func (o *packedPartOp) Compile(*KernelCtx, []*tensor.Tensor, *tensor.Tensor) (Ke
 	return nil, nil
 }
 
+// Unpack returns zero-copy views of the parts of the flat tensor packed: part k
+// has the shape of likes[k] (known when the plan is compiled) and starts after the
+// parts before it. A fused op with several results (a backward op returning the
+// gradients of all its inputs, say) writes them one after the other into one
+// output and returns Unpack's views.
+func Unpack(packed *Node, likes ...*Node) []*Node { return unpack(packed, likes...) }
+
 // unpack returns views of the parts of the flat pk, shaped like likes.
 func unpack(pk *Node, likes ...*Node) []*Node {
 	out := make([]*Node, len(likes))
