@@ -1,0 +1,9 @@
+// Package bench reproduces the TensorLayer paper's Table 1 on the machine it runs
+// on: the CIFAR-10 CNN (images/s), the PTB LSTM (words/s) and word2vec (words/s),
+// each built twice — with the layers API and directly on the graph, the paper's
+// "TensorLayer vs TensorFlow" column — and side by side with PyTorch peers.
+//
+// Measurement: warm-up, then timed windows; the figure is the median window. The
+// machines are shared and noisy, so comparisons are ratios of figures measured in
+// the same run, with peers interleaved with our own windows.
+package bench

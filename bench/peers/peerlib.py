@@ -1,0 +1,70 @@
+"""Shared set-up and timing for tlbench's PyTorch peers (CPU).
+
+The peers run PyTorch at its best configuration on this CPU: OpenBLAS's kernel
+type forced (Debian's 0.3.21 misdetects recent CPUs and falls back to SSE3),
+OpenMP threads that sleep rather than spin against OpenBLAS's pool, and the
+thread counts pinned before torch is imported.  Each script prints one JSON line:
+the median rate over timed windows after a warm-up.
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+
+def args_for(description, **defaults):
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--threads", type=int, default=defaults.get("threads", 2), help="intra-op and BLAS threads")
+    p.add_argument("--seconds", type=float, default=5.0, help="length of one timed window")
+    p.add_argument("--windows", type=int, default=3, help="timed windows; the median is reported")
+    p.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds (at least 3 steps)")
+    p.add_argument("--mode", choices=["train", "infer"], default="train")
+    p.add_argument("--seed", type=int, default=1)
+    return p
+
+
+def torch_for(a):
+    """Pin the thread pools, then import torch."""
+    os.environ.setdefault("OPENBLAS_CORETYPE", "SkylakeX")
+    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+    for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[k] = str(a.threads)
+    import torch
+    torch.set_num_threads(a.threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass
+    torch.manual_seed(a.seed)
+    return torch
+
+
+def measure(a, step, items_per_step):
+    """Warm up, then time a.windows windows of a.seconds; returns rates per window."""
+    t0, n = time.perf_counter(), 0
+    while n < 3 or time.perf_counter() - t0 < a.warmup:
+        step()
+        n += 1
+    rates = []
+    for _ in range(a.windows):
+        t0, n = time.perf_counter(), 0
+        while True:
+            step()
+            n += 1
+            dt = time.perf_counter() - t0
+            if dt >= a.seconds:
+                break
+        rates.append(n * items_per_step / dt)
+    return rates
+
+
+def report(a, torch, workload, unit, rates, **extra):
+    d = {"peer": "pytorch", "torch": torch.__version__, "workload": workload, "mode": a.mode,
+         "unit": unit, "median": round(statistics.median(rates), 2),
+         "windows": [round(r, 2) for r in rates], "threads": a.threads,
+         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE")}
+    d.update(extra)
+    sys.stdout.write(json.dumps(d) + "\n")
+    sys.stdout.flush()

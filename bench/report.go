@@ -1,0 +1,155 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"image/color"
+	"io"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+)
+
+// Row is one line of the table: a workload in a mode, measured for each
+// implementation.
+type Row struct {
+	Workload string  `json:"workload"`
+	Mode     string  `json:"mode"`
+	Unit     string  `json:"unit"`
+	Threads  int     `json:"threads"`
+	Layers   float64 `json:"layers"`            // our layers API, median items/s
+	Graph    float64 `json:"graph"`             // directly on the graph
+	Peer     float64 `json:"pytorch,omitempty"` // PyTorch peer, median items/s
+	PeerNote string  `json:"pytorch_note,omitempty"`
+	// GFLOP per item (forward+backward when training), for the fraction of peak.
+	GFLOPPerItem float64   `json:"gflop_per_item,omitempty"`
+	LayersRuns   []float64 `json:"layers_windows,omitempty"`
+	GraphRuns    []float64 `json:"graph_windows,omitempty"`
+	PeerRuns     []float64 `json:"pytorch_windows,omitempty"`
+}
+
+// Overhead is the layers API's cost relative to the graph, in percent.
+func (r Row) Overhead() float64 {
+	if r.Graph == 0 || r.Layers == 0 {
+		return 0
+	}
+	return (r.Graph/r.Layers - 1) * 100
+}
+
+// Ratio is our best figure over PyTorch's (0 without a peer).
+func (r Row) Ratio() float64 {
+	if r.Peer == 0 {
+		return 0
+	}
+	return max(r.Layers, r.Graph) / r.Peer
+}
+
+// WriteJSON writes one JSON object per row.
+func WriteJSON(w io.Writer, rows []Row) error {
+	enc := json.NewEncoder(w)
+	for _, r := range rows {
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WriteMarkdown writes the table. peakGFLOPS (0: unknown) adds the fraction of
+// peak for rows that know their FLOPs.
+func WriteMarkdown(w io.Writer, rows []Row, peakGFLOPS float64) {
+	fmt.Fprintln(w, "| workload | mode | unit | tl layers | tl graph | layers overhead | PyTorch | ratio | % of peak |")
+	fmt.Fprintln(w, "|---|---|---|---:|---:|---:|---:|---:|---:|")
+	for _, r := range rows {
+		peer, ratio, peak := "—", "—", "—"
+		if r.Peer > 0 {
+			peer = fmtRate(r.Peer)
+			ratio = fmt.Sprintf("%.2fx", r.Ratio())
+		} else if r.PeerNote != "" {
+			peer = r.PeerNote
+		}
+		if r.GFLOPPerItem > 0 && peakGFLOPS > 0 {
+			peak = fmt.Sprintf("%.0f%%", 100*max(r.Layers, r.Graph)*r.GFLOPPerItem/peakGFLOPS)
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %+.1f%% | %s | %s | %s |\n",
+			r.Workload, r.Mode, r.Unit, fmtRate(r.Layers), fmtRate(r.Graph), r.Overhead(), peer, ratio, peak)
+	}
+}
+
+func fmtRate(v float64) string {
+	if v == 0 {
+		return "—"
+	}
+	if v >= 1000 {
+		s := fmt.Sprintf("%.0f", v)
+		var b strings.Builder
+		for i, c := range s {
+			if i > 0 && (len(s)-i)%3 == 0 {
+				b.WriteByte(',')
+			}
+			b.WriteRune(c)
+		}
+		return b.String()
+	}
+	return fmt.Sprintf("%.1f", v)
+}
+
+// Plot writes a PNG bar chart: for each row, our figure and PyTorch's as a ratio
+// to PyTorch (1.0 = parity), so rows with different units share one axis.
+func Plot(path string, rows []Row, title string) error {
+	p := plot.New()
+	p.Title.Text = title
+	p.Y.Label.Text = "throughput relative to PyTorch (same run)"
+	var ours, graphV, peer plotter.Values
+	var names []string
+	for _, r := range rows {
+		if r.Peer == 0 {
+			continue
+		}
+		names = append(names, r.Workload+" "+r.Mode)
+		ours = append(ours, r.Layers/r.Peer)
+		graphV = append(graphV, r.Graph/r.Peer)
+		peer = append(peer, 1)
+	}
+	if len(names) == 0 {
+		// No peer: absolute figures, normalised to the graph column.
+		for _, r := range rows {
+			names = append(names, r.Workload+" "+r.Mode)
+			ours = append(ours, r.Layers/max(r.Graph, 1e-9))
+			graphV = append(graphV, 1)
+		}
+		p.Y.Label.Text = "layers API relative to the graph"
+	}
+	w := vg.Points(14)
+	add := func(v plotter.Values, off int, c color.Color, label string) error {
+		if len(v) == 0 {
+			return nil
+		}
+		b, err := plotter.NewBarChart(v, w)
+		if err != nil {
+			return err
+		}
+		b.Offset = vg.Length(off) * w
+		b.Color = c
+		b.LineStyle.Width = 0
+		p.Add(b)
+		p.Legend.Add(label, b)
+		return nil
+	}
+	if err := add(ours, -1, color.RGBA{R: 31, G: 119, B: 180, A: 255}, "tl (layers)"); err != nil {
+		return err
+	}
+	if err := add(graphV, 0, color.RGBA{R: 44, G: 160, B: 44, A: 255}, "tl (graph)"); err != nil {
+		return err
+	}
+	if err := add(peer, 1, color.RGBA{R: 255, G: 127, B: 14, A: 255}, "PyTorch"); err != nil {
+		return err
+	}
+	p.Legend.Top = true
+	p.NominalX(names...)
+	p.X.Tick.Label.Rotation = 0.4
+	p.X.Tick.Label.XAlign = -0.9
+	return p.Save(vg.Length(120+60*len(names))*vg.Millimeter/4, 110*vg.Millimeter, path)
+}

@@ -1,0 +1,209 @@
+// Command tlbench reproduces the TensorLayer paper's Table 1 on this machine: the
+// CIFAR-10 CNN (images/s), the PTB LSTM (words/s) and word2vec (words/s), each
+// built with the layers API and directly on the graph (the paper's overhead
+// column), side by side with PyTorch peers run in the same session.
+//
+//	go run ./cmd/tlbench --peers
+//	go run ./cmd/tlbench --workloads word2vec --seconds 3 --json
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/tlgo/tl/bench"
+	"github.com/tlgo/tl/cpu/gemm"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "tlbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("tlbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var names []string
+	for _, w := range bench.Workloads() {
+		names = append(names, w.Name)
+	}
+	workloads := fs.String("workloads", strings.Join(names, ","), "comma-separated workloads to run: "+strings.Join(names, ", "))
+	modes := fs.String("modes", "train", "comma-separated modes: train, infer")
+	apis := fs.String("apis", "layers,graph", "implementations to time: layers (the layers API), graph (written directly on the graph)")
+	peers := fs.Bool("peers", false, "also run the PyTorch peers (bench/peers, Debian's python3-torch), interleaved with ours, and print ratios")
+	peersDir := fs.String("peers-dir", "", "directory of the peer scripts (default: bench/peers above the working directory)")
+	threads := fs.Int("threads", runtime.GOMAXPROCS(0), "threads for our engine and the peers (word2vec peers use 1 thread, their best here, unless --peer-threads is set)")
+	peerThreads := fs.Int("peer-threads", 0, "threads for every peer (0: each peer's best configuration)")
+	seconds := fs.Float64("seconds", 5, "length of one timed window in seconds")
+	windows := fs.Int("windows", 3, "timed windows per implementation; the median is reported")
+	rounds := fs.Int("rounds", 1, "rounds of interleaving: each round times every implementation once (windows per round)")
+	warmup := fs.Float64("warmup", 2, "warm-up seconds before timing")
+	jsonOut := fs.Bool("json", false, "print JSON lines instead of the Markdown table")
+	plotPath := fs.String("plot", "", "write a PNG bar chart of the table to this file")
+	device := fs.String("device", "cpu", "device: cpu (cuda is not built into this binary yet)")
+	peak := fs.Float64("peak-gflops", 0, "the CPU's float32 peak in GFLOP/s, for the % of peak column (0: estimate from the core count and AVX-512)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: tlbench [flags]\n\n"+
+			"Reproduces Table 1 of the TensorLayer paper (CIFAR-10 CNN images/s, PTB LSTM words/s,\n"+
+			"word2vec words/s) on this machine: warm-up, then timed windows, the median reported.\n"+
+			"Each workload is timed with the layers API and directly on the graph (the overhead\n"+
+			"column), and with --peers against PyTorch on the same machine in the same run.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *device != "cpu" {
+		return fmt.Errorf("--device %s: only cpu is available in this build (the CUDA backend is not implemented yet)", *device)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	defer stop()
+
+	sel := map[string]bool{}
+	for _, n := range strings.Split(*workloads, ",") {
+		sel[strings.TrimSpace(n)] = true
+	}
+	var chosen []bench.Workload
+	for _, w := range bench.Workloads() {
+		if sel[w.Name] {
+			chosen = append(chosen, w)
+			delete(sel, w.Name)
+		}
+	}
+	for n := range sel {
+		return fmt.Errorf("unknown workload %q (have %s)", n, strings.Join(names, ", "))
+	}
+	useAPI := map[bench.API]bool{}
+	for _, a := range strings.Split(*apis, ",") {
+		switch a = strings.TrimSpace(a); bench.API(a) {
+		case bench.Layers, bench.Graph:
+			useAPI[bench.API(a)] = true
+		default:
+			return fmt.Errorf("unknown api %q (layers, graph)", a)
+		}
+	}
+	gemm.Threads(*threads)
+	timing := bench.Timing{Warmup: secs(*warmup), Window: secs(*seconds), Windows: *windows}
+	dir := *peersDir
+	if *peers {
+		if dir == "" {
+			var err error
+			if dir, err = bench.PeersDir(); err != nil {
+				return err
+			}
+		}
+		if err := bench.CheckPyTorch(ctx); err != nil {
+			return err
+		}
+	}
+	if *peak == 0 {
+		*peak = bench.EstimatePeakGFLOPS(*threads)
+	}
+	log.Info("tlbench", "threads", *threads, "gemm", gemm.Default().Kernel(), "blas", gemm.Default().Backend().String(),
+		"window", timing.Window, "windows", timing.Windows, "rounds", *rounds, "peers", *peers)
+
+	var rows []bench.Row
+	total := 0
+	for range chosen {
+		total += len(strings.Split(*modes, ","))
+	}
+	done := 0
+	start := time.Now()
+	for _, w := range chosen {
+		for _, mode := range strings.Split(*modes, ",") {
+			mode = strings.TrimSpace(mode)
+			if mode != "train" && mode != "infer" {
+				return fmt.Errorf("unknown mode %q (train, infer)", mode)
+			}
+			row := bench.Row{Workload: w.Name, Mode: mode, Unit: w.Unit, Threads: *threads, GFLOPPerItem: w.GFLOPPerItem[mode]}
+			steps := map[bench.API]bench.Step{}
+			for _, a := range []bench.API{bench.Graph, bench.Layers} {
+				if !useAPI[a] {
+					continue
+				}
+				s, err := w.Build(a, mode)
+				if err != nil {
+					return fmt.Errorf("%s %s (%s): %w", w.Name, mode, a, err)
+				}
+				steps[a] = s
+			}
+			for r := 0; r < *rounds; r++ {
+				for _, a := range []bench.API{bench.Graph, bench.Layers} {
+					s := steps[a]
+					if s == nil {
+						continue
+					}
+					rates, err := bench.Measure(ctx, s, w.Items, timing)
+					if err != nil {
+						return fmt.Errorf("%s %s (%s): %w", w.Name, mode, a, err)
+					}
+					if a == bench.Graph {
+						row.GraphRuns = append(row.GraphRuns, rates...)
+					} else {
+						row.LayersRuns = append(row.LayersRuns, rates...)
+					}
+					log.Info("timed", "workload", w.Name, "mode", mode, "api", a, "round", r+1, "median", fmt.Sprintf("%.1f %s", bench.Median(rates), w.Unit))
+				}
+				if *peers && w.Peer.Script != "" {
+					pt := *peerThreads
+					if pt == 0 {
+						pt = w.PeerThreads
+						if pt == 0 {
+							pt = *threads
+						}
+					}
+					res, err := bench.RunPeer(ctx, dir, w.Peer, mode, pt, timing)
+					if err != nil {
+						row.PeerNote = "failed"
+						log.Warn("peer failed", "workload", w.Name, "err", err)
+					} else {
+						row.PeerRuns = append(row.PeerRuns, res.Windows...)
+						log.Info("timed", "workload", w.Name, "mode", mode, "api", "pytorch "+res.Torch, "threads", res.Threads, "median", fmt.Sprintf("%.1f %s", res.Median, w.Unit))
+					}
+				}
+			}
+			for _, s := range steps {
+				s.Close()
+			}
+			row.Graph, row.Layers, row.Peer = bench.Median(row.GraphRuns), bench.Median(row.LayersRuns), bench.Median(row.PeerRuns)
+			rows = append(rows, row)
+			done++
+			el := time.Since(start)
+			eta := time.Duration(float64(el) / float64(done) * float64(total-done))
+			log.Info("progress", "done", fmt.Sprintf("%d/%d", done, total), "elapsed", el.Round(time.Second), "eta", eta.Round(time.Second))
+		}
+	}
+	if *jsonOut {
+		if err := bench.WriteJSON(stdout, rows); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(stdout, "\n%s, %d threads, %s; median of %d windows of %gs (warm-up %gs); peak %.0f GFLOP/s\n\n",
+			bench.CPUName(), *threads, time.Now().UTC().Format("2006-01-02"), *windows**rounds, *seconds, *warmup, *peak)
+		bench.WriteMarkdown(stdout, rows, *peak)
+	}
+	if *plotPath != "" {
+		if err := bench.Plot(*plotPath, rows, "tlbench: TensorLayer Table 1 on "+bench.CPUName()); err != nil {
+			return fmt.Errorf("plot: %w", err)
+		}
+		log.Info("wrote plot", "path", *plotPath)
+	}
+	return nil
+}
+
+func secs(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
