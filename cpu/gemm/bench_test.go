@@ -43,68 +43,73 @@ var benchShapes = []struct {
 // gonum's pure-Go sgemm, on 1 and 2 threads. The metric GFLOP/s is
 // 2·m·n·k per call.
 func BenchmarkSgemm(b *testing.B) {
-	r := rand.New(rand.NewPCG(1, 1))
 	for _, s := range benchShapes {
-		lda, ldb := s.k, s.n
-		if s.transA {
-			lda = s.m
-		}
-		if s.transB {
-			ldb = s.k
-		}
-		a, bb, c := randSlice(r, s.m*s.k), randSlice(r, s.k*s.n), randSlice(r, s.m*s.n)
-		flops := 2 * float64(s.m) * float64(s.n) * float64(s.k)
-		for _, threads := range []int{1, 2} {
-			var cpu0 time.Duration
-			start := func(b *testing.B) { b.ResetTimer(); cpu0 = cpuTime() }
-			report := func(b *testing.B) {
-				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-				// The same per CPU-second of the process: on a shared machine
-				// it is less disturbed by other processes than wall time.
-				b.ReportMetric(flops*float64(b.N)/(cpuTime()-cpu0).Seconds()/1e9, "GFLOP/cpu-s")
-			}
-			for _, backend := range []Backend{Native, OpenBLAS} {
-				b.Run(fmt.Sprintf("%s/%s/t%d", s.name, backend, threads), func(b *testing.B) {
-					if backend == OpenBLAS {
-						// Loaded only when asked for: its idle threads spin a
-						// while after each call and would slow the others.
-						info := OpenBLASInfo()
-						if !info.Loaded {
-							b.Skip(info.Err)
-						}
-						b.Logf("OpenBLAS core %s (%s)", info.CoreName, info.Path)
+		b.Run(s.name, func(b *testing.B) { benchShape(b, s.transA, s.transB, s.m, s.n, s.k) })
+	}
+}
+
+// benchShape makes the operands only when a benchmark of the shape runs.
+func benchShape(b *testing.B, transA, transB bool, m, n, k int) {
+	r := rand.New(rand.NewPCG(1, 1))
+	lda, ldb := k, n
+	if transA {
+		lda = m
+	}
+	if transB {
+		ldb = k
+	}
+	a, bb, c := randSlice(r, m*k), randSlice(r, k*n), randSlice(r, m*n)
+	flops := 2 * float64(m) * float64(n) * float64(k)
+	var cpu0 time.Duration
+	start := func(b *testing.B) { b.ResetTimer(); cpu0 = cpuTime() }
+	report := func(b *testing.B) {
+		b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		// The same per CPU-second of the process: on a shared machine it
+		// is less disturbed by other processes than wall time.
+		b.ReportMetric(flops*float64(b.N)/(cpuTime()-cpu0).Seconds()/1e9, "GFLOP/cpu-s")
+	}
+	for _, threads := range []int{1, 2} {
+		for _, backend := range []Backend{Native, OpenBLAS} {
+			b.Run(fmt.Sprintf("%s/t%d", backend, threads), func(b *testing.B) {
+				if backend == OpenBLAS {
+					// Loaded only when asked for: its idle threads spin a
+					// while after each call and would slow the others.
+					info := OpenBLASInfo()
+					if !info.Loaded {
+						b.Skip(info.Err)
 					}
-					e, err := NewEngine(Options{Backend: backend, Threads: threads})
-					if err != nil {
-						b.Fatal(err)
-					}
-					defer e.Close()
-					e.Sgemm(s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n)
-					start(b)
-					for b.Loop() {
-						e.Sgemm(s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n)
-					}
-					report(b)
-				})
-			}
-			b.Run(fmt.Sprintf("%s/gonum/t%d", s.name, threads), func(b *testing.B) {
-				// gonum parallelises over GOMAXPROCS.
-				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(threads))
-				tA, tB := blas.NoTrans, blas.NoTrans
-				if s.transA {
-					tA = blas.Trans
+					b.Logf("OpenBLAS core %s (%s)", info.CoreName, info.Path)
 				}
-				if s.transB {
-					tB = blas.Trans
+				e, err := NewEngine(Options{Backend: backend, Threads: threads})
+				if err != nil {
+					b.Fatal(err)
 				}
-				var impl gonum.Implementation
+				defer e.Close()
+				e.Sgemm(transA, transB, m, n, k, 1, a, lda, bb, ldb, 0, c, n)
 				start(b)
 				for b.Loop() {
-					impl.Sgemm(tA, tB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n)
+					e.Sgemm(transA, transB, m, n, k, 1, a, lda, bb, ldb, 0, c, n)
 				}
 				report(b)
 			})
 		}
+		b.Run(fmt.Sprintf("gonum/t%d", threads), func(b *testing.B) {
+			// gonum parallelises over GOMAXPROCS.
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(threads))
+			tA, tB := blas.NoTrans, blas.NoTrans
+			if transA {
+				tA = blas.Trans
+			}
+			if transB {
+				tB = blas.Trans
+			}
+			var impl gonum.Implementation
+			start(b)
+			for b.Loop() {
+				impl.Sgemm(tA, tB, m, n, k, 1, a, lda, bb, ldb, 0, c, n)
+			}
+			report(b)
+		})
 	}
 }
 

@@ -10,15 +10,20 @@ package gemm
 // C with row stride ldc; kc is at least 1. Where A(i,p) is depends on the
 // variant: packed a[p*mr+i] (as is unused), rows a[i*as+p], or columns
 // a[p*as+i].
-type kernFn func(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode int)
+//
+// Kernels with masked set store only the first cols columns of the tile;
+// the others are called with cols == nr only.
+type kernFn func(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode, cols int)
 
 // A microKernel is one register-tile size with its three A layouts.
 type microKernel struct {
 	name               string
 	mr, nr             int
 	packed, rowA, colA kernFn
-	// tpose: the packing routines may use tpose16 (AVX-512).
+	// tpose: the packing routines may use tpose16 and copyPanel (AVX-512).
 	tpose bool
+	// masked: the kernels handle cols < nr themselves.
+	masked bool
 	// blocking tuned for the kernel (multiples of mr and nr).
 	mc, kc, nc int
 }

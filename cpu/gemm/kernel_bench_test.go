@@ -18,7 +18,7 @@ func BenchmarkKernel(b *testing.B) {
 			c := make([]float32, kn.mr*kn.nr)
 			b.Run(fmt.Sprintf("%s/kc=%d", name, kc), func(b *testing.B) {
 				for b.Loop() {
-					kn.packed(kc, &a[0], 0, &bb[0], &c[0], kn.nr, 1, 1)
+					kn.packed(kc, &a[0], 0, &bb[0], &c[0], kn.nr, 1, 1, kn.nr)
 				}
 				b.ReportMetric(2*float64(kc*kn.mr*kn.nr)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			})

@@ -8,3 +8,7 @@ var simdKernels []microKernel
 func tpose16(dst *float32, ds int, src *float32, ss int, rows, width int, alpha float32) {
 	panic("gemm: tpose16 needs AVX-512")
 }
+
+func copyPanel(dst *float32, ds int, src *float32, ss int, n, cols, width int, alpha float32) {
+	panic("gemm: copyPanel needs AVX-512")
+}

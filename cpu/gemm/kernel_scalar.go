@@ -2,15 +2,15 @@ package gemm
 
 import "unsafe"
 
-func kernScalarPacked(kc int, a *float32, _ int, b, c *float32, ldc int, beta float32, mode int) {
+func kernScalarPacked(kc int, a *float32, _ int, b, c *float32, ldc int, beta float32, mode, _ int) {
 	kernScalar(kc, a, 1, 4, b, c, ldc, beta, mode)
 }
 
-func kernScalarRows(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode int) {
+func kernScalarRows(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode, _ int) {
 	kernScalar(kc, a, as, 1, b, c, ldc, beta, mode)
 }
 
-func kernScalarCols(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode int) {
+func kernScalarCols(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode, _ int) {
 	kernScalar(kc, a, 1, as, b, c, ldc, beta, mode)
 }
 

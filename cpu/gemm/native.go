@@ -168,14 +168,14 @@ func (c *call) macro(buf *threadBuf, ic, jc, pc, mc, nc, kc int, cs []float32, l
 				}
 			}
 			off := (ic+ir)*ldc + jc + jr
-			if rows == mr && cols == nr {
-				fn(kc, ap, as, bp, &cs[off], ldc, beta, mode)
+			if rows == mr && (cols == nr || kn.masked) {
+				fn(kc, ap, as, bp, &cs[off], ldc, beta, mode, cols)
 				continue
 			}
 			// Edge tile: compute a full tile aside, then add the part that
 			// lies inside C.
 			t := buf.tile
-			fn(kc, ap, as, bp, &t[0], nr, 0, 0)
+			fn(kc, ap, as, bp, &t[0], nr, 0, 0, nr)
 			for i := 0; i < rows; i++ {
 				row := cs[off+i*ldc : off+i*ldc+cols]
 				tr := t[i*nr : i*nr+cols]
@@ -208,9 +208,9 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 	}
 }
 
-// Below this many multiply-adds a product runs on one thread: handing work to
-// another goroutine costs a few microseconds.
-const parallelMin = 64 * 64 * 64
+// Below this many multiply-adds (about 20µs of work) a product runs on one
+// thread: waking another goroutine costs several microseconds.
+const parallelMin = 1 << 21
 
 // directAMaxN is the widest C for which A is read in place (see call.block).
 var directAMaxN = 128

@@ -7,7 +7,8 @@ package gemm
 
 // packA packs the mc×kc block of op(A) starting at row i0, column p0 into dst,
 // as ceil(mc/mr) panels of kc×mr floats, each element multiplied by alpha.
-// With tpose (AVX-512, mr <= 16) rows are transposed 16 steps at a time.
+// With tpose (AVX-512, mr <= 16) rows are transposed 16 steps at a time, and
+// columns copied with masked vector moves.
 func packA(dst []float32, a []float32, lda int, transA bool, i0, p0, mc, kc, mr int, alpha float32, tpose bool) {
 	for ip := 0; ip < mc; ip += mr {
 		rows := min(mr, mc-ip)
@@ -47,6 +48,10 @@ func packA(dst []float32, a []float32, lda int, transA bool, i0, p0, mc, kc, mr 
 			continue
 		}
 		// op(A)[i][p] = a[p*lda+i]: each step p is a contiguous run of rows.
+		if tpose {
+			copyPanel(&panel[0], mr, &a[p0*lda+i0+ip], lda, kc, rows, mr, alpha)
+			continue
+		}
 		for p := 0; p < kc; p++ {
 			src := a[(p0+p)*lda+i0+ip:]
 			src = src[:rows]
@@ -63,14 +68,18 @@ func packA(dst []float32, a []float32, lda int, transA bool, i0, p0, mc, kc, mr 
 
 // packB packs the kc×nc block of op(B) starting at row p0, column j0 into dst,
 // as ceil(nc/nr) panels of kc×nr floats, each element multiplied by alpha.
-// With tpose (AVX-512, nr a multiple of 16) the rows of a transposed B are
-// transposed 16 steps at a time.
+// With tpose (AVX-512, nr 16 or 32) the rows of a transposed B are
+// transposed 16 steps at a time, and rows of B copied with masked moves.
 func packB(dst []float32, b []float32, ldb int, transB bool, p0, j0, kc, nc, nr int, alpha float32, tpose bool) {
 	for jp := 0; jp < nc; jp += nr {
 		cols := min(nr, nc-jp)
 		panel := dst[jp*kc : jp*kc+kc*nr]
 		if !transB {
 			// op(B)[p][j] = b[p*ldb+j]: each step is a contiguous run.
+			if tpose {
+				copyPanel(&panel[0], nr, &b[p0*ldb+j0+jp], ldb, kc, cols, nr, alpha)
+				continue
+			}
 			for p := 0; p < kc; p++ {
 				src := b[(p0+p)*ldb+j0+jp:]
 				d := panel[p*nr : p*nr+nr]

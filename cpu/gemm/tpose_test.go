@@ -37,3 +37,34 @@ func TestTpose(t *testing.T) {
 		}
 	}
 }
+
+// TestCopyPanel checks the AVX-512 panel copy the packers use.
+func TestCopyPanel(t *testing.T) {
+	if kn, ok := findKernel(KernelAVX512); !ok || !kn.tpose {
+		t.Skip("no AVX-512 on this CPU")
+	}
+	src := make([]float32, 40*7)
+	for i := range src {
+		src[i] = float32(i)
+	}
+	for _, c := range []struct{ cols, width int }{{32, 32}, {17, 32}, {3, 32}, {14, 14}, {9, 14}, {0, 16}} {
+		dst := make([]float32, 7*40)
+		for i := range dst {
+			dst[i] = -1
+		}
+		copyPanel(&dst[0], 40, &src[0], 40, 6, c.cols, c.width, 0.5)
+		for r := 0; r < 7; r++ {
+			for j := 0; j < 40; j++ {
+				want := float32(-1)
+				if r < 6 && j < c.cols {
+					want = 0.5 * src[r*40+j]
+				} else if r < 6 && j < c.width {
+					want = 0
+				}
+				if got := dst[r*40+j]; got != want {
+					t.Fatalf("cols=%d width=%d: dst[%d][%d]=%v want %v", c.cols, c.width, r, j, got, want)
+				}
+			}
+		}
+	}
+}

@@ -11,7 +11,8 @@
 //	mode == 0: c[i*ldc+j] = acc[i][j]            (C is not read)
 //	mode != 0: c[i*ldc+j] = beta*c[i*ldc+j] + acc[i][j]
 //
-// The accumulators live in registers for the whole kc loop; rows of C are
+// for j < cols (the AVX-512 kernels store under masks; the others need
+// cols == NR). The accumulators live in registers for the whole kc loop; rows of C are
 // vectors along n, so every load and store of C is a full vector.
 package main
 
@@ -57,6 +58,7 @@ func main() {
 		}
 	}
 	genTranspose(&w)
+	genCopyPanel(&w)
 	if err := os.WriteFile("kernel_amd64.s", w.Bytes(), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -71,9 +73,9 @@ func gen(w *bytes.Buffer, k kernel) {
 	tmp := fmt.Sprintf("%s%d", k.reg, nacc+k.nv) // broadcast / beta register
 	nr := k.nv * k.vbytes / 4
 
-	fmt.Fprintf(w, "\n// func %s(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode int)\n", k.name)
+	fmt.Fprintf(w, "\n// func %s(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode, cols int)\n", k.name)
 	fmt.Fprintf(w, "// %dx%d tile, A %s.\n", k.mr, nr, k.alayout)
-	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-64\n", k.name)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-72\n", k.name)
 	p("MOVQ kc+0(FP), CX")
 	p("MOVQ a+8(FP), SI")
 	p("MOVQ b+24(FP), DI")
@@ -154,6 +156,13 @@ func gen(w *bytes.Buffer, k kernel) {
 	p("DECQ CX")
 	p("JNZ remloop")
 	fmt.Fprintln(w, "store:")
+	masked := k.reg == "Z" && k.nv == 2
+	if masked {
+		// Fewer than nr columns: store under masks K1, K2.
+		p("MOVQ cols+64(FP), CX")
+		p("CMPQ CX, $%d", nr)
+		p("JNE masked")
+	}
 	p("MOVQ mode+56(FP), AX")
 	p("TESTQ AX, AX")
 	p("JNZ accum")
@@ -173,6 +182,44 @@ func gen(w *bytes.Buffer, k kernel) {
 		for v := 0; v < k.nv; v++ {
 			p("VFMADD231PS %d(DX), %s, %s", v*k.vbytes, tmp, acc(i, v))
 			p("VMOVUPS %s, %d(DX)", acc(i, v), v*k.vbytes)
+		}
+		if i < k.mr-1 {
+			p("ADDQ R8, DX")
+		}
+	}
+	p("VZEROUPPER")
+	p("RET")
+	if !masked {
+		return
+	}
+	fmt.Fprintln(w, "masked:")
+	p("MOVQ $1, AX")
+	p("SHLQ CX, AX")
+	p("DECQ AX")
+	p("KMOVW AX, K1")
+	p("SHRQ $16, AX")
+	p("KMOVW AX, K2")
+	kreg := func(v int) string { return fmt.Sprintf("K%d", v+1) }
+	p("MOVQ mode+56(FP), AX")
+	p("TESTQ AX, AX")
+	p("JNZ maccum")
+	for i := 0; i < k.mr; i++ {
+		for v := 0; v < k.nv; v++ {
+			p("VMOVUPS %s, %s, %d(DX)", acc(i, v), kreg(v), v*k.vbytes)
+		}
+		if i < k.mr-1 {
+			p("ADDQ R8, DX")
+		}
+	}
+	p("VZEROUPPER")
+	p("RET")
+	fmt.Fprintln(w, "maccum:")
+	p("VBROADCASTSS beta+48(FP), %s", tmp)
+	for i := 0; i < k.mr; i++ {
+		for v := 0; v < k.nv; v++ {
+			p("VMOVUPS.Z %d(DX), %s, %s", v*k.vbytes, kreg(v), breg(v))
+			p("VFMADD231PS %s, %s, %s", breg(v), tmp, acc(i, v))
+			p("VMOVUPS %s, %s, %d(DX)", acc(i, v), kreg(v), v*k.vbytes)
 		}
 		if i < k.mr-1 {
 			p("ADDQ R8, DX")
@@ -306,6 +353,55 @@ func genTranspose(w *bytes.Buffer) {
 			p("ADDQ R8, DI")
 		}
 	}
+	p("VZEROUPPER")
+	p("RET")
+}
+
+// genCopyPanel writes copyPanel, the AVX-512 copy the packing routines use
+// when the source rows already run along the panel:
+//
+//	for r < n, c < width: dst[r*ds + c] = alpha*src[r*ss + c] if c < cols, else 0
+//
+// cols <= width <= 32. Masked loads never touch memory past cols.
+func genCopyPanel(w *bytes.Buffer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
+	fmt.Fprintln(w, "\n// func copyPanel(dst *float32, ds int, src *float32, ss int, n, cols, width int, alpha float32)")
+	fmt.Fprintln(w, "TEXT ·copyPanel(SB), NOSPLIT, $0-60")
+	p("MOVQ dst+0(FP), DI")
+	p("MOVQ ds+8(FP), R8")
+	p("SHLQ $2, R8")
+	p("MOVQ src+16(FP), SI")
+	p("MOVQ ss+24(FP), R9")
+	p("SHLQ $2, R9")
+	p("MOVQ n+32(FP), BX")
+	// mask(x) = (1<<x)-1 as 32 bits: low half to the first register's
+	// mask, high half to the second's.
+	mask := func(arg string, lo, hi string) {
+		p("MOVQ %s, CX", arg)
+		p("MOVQ $1, AX")
+		p("SHLQ CX, AX")
+		p("DECQ AX")
+		p("KMOVW AX, %s", lo)
+		p("SHRQ $16, AX")
+		p("KMOVW AX, %s", hi)
+	}
+	mask("cols+40(FP)", "K1", "K2")
+	mask("width+48(FP)", "K3", "K4")
+	p("VBROADCASTSS alpha+56(FP), Z2")
+	p("TESTQ BX, BX")
+	p("JZ done")
+	fmt.Fprintln(w, "loop:")
+	p("VMOVUPS.Z (SI), K1, Z0")
+	p("VMOVUPS.Z 64(SI), K2, Z1")
+	p("VMULPS Z2, Z0, Z0")
+	p("VMULPS Z2, Z1, Z1")
+	p("VMOVUPS Z0, K3, (DI)")
+	p("VMOVUPS Z1, K4, 64(DI)")
+	p("ADDQ R9, SI")
+	p("ADDQ R8, DI")
+	p("DECQ BX")
+	p("JNZ loop")
+	fmt.Fprintln(w, "done:")
 	p("VZEROUPPER")
 	p("RET")
 }
