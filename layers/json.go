@@ -156,6 +156,18 @@ func newConfig(kind string) (Config, error) {
 		c = &LambdaConfig{}
 	case "Transpose":
 		c = &TransposeConfig{}
+	case "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMeanPool1D", "GlobalMeanPool2D":
+		c = &GlobalPoolConfig{kind: kind}
+	case "UpSampling2D", "DownSampling2D":
+		c = &ResampleConfig{kind: kind}
+	case "RNN", "LSTM", "GRU":
+		c = &RecurrentConfig{kind: kind}
+	case "TimeMerge":
+		c = &TimeMergeConfig{}
+	case "TimeSplit":
+		c = &TimeSplitConfig{}
+	case "Word2vecEmbedding":
+		c = &Word2vecConfig{}
 	default:
 		return nil, fmt.Errorf("%w: unknown layer kind %q", ErrBadConfig, kind)
 	}

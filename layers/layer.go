@@ -62,6 +62,7 @@ type Layer struct {
 	out    *graph.Node
 	params []*graph.Node
 	reuse  bool
+	aux    map[string]*graph.Node
 	g      *graph.Graph
 	err    error
 }
@@ -100,6 +101,21 @@ func (l *Layer) Inputs() []*Layer { return slices.Clone(l.inputs) }
 // Params are the layer's own parameters (graph variables, trainable or not),
 // in a fixed order: weights, then bias, then the rest.
 func (l *Layer) Params() []*graph.Node { return slices.Clone(l.params) }
+
+// Aux returns a node a layer builds besides its output, by name: the
+// "nce_loss" of a Word2vecEmbedding, say. Nil if there is none. AuxNames lists
+// them.
+func (l *Layer) Aux(name string) *graph.Node { return l.aux[name] }
+
+// AuxNames lists the names of the layer's Aux nodes, sorted.
+func (l *Layer) AuxNames() []string {
+	names := make([]string, 0, len(l.aux))
+	for k := range l.aux {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return names
+}
 
 // Graph is the graph the layer's nodes live in.
 func (l *Layer) Graph() *graph.Graph { return l.g }
@@ -208,6 +224,7 @@ type builder struct {
 	ins    []*graph.Node
 	layers []*Layer
 	params []*graph.Node
+	aux    map[string]*graph.Node
 	load   *loadOpts // set when rebuilding from JSON
 }
 
@@ -332,7 +349,7 @@ func build(g *graph.Graph, name string, cfg Config, reuse bool, load *loadOpts, 
 	if err != nil {
 		return fail(err)
 	}
-	l.out, l.params = out, b.params
+	l.out, l.params, l.aux = out, b.params, b.aux
 	return l
 }
 

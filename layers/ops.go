@@ -81,3 +81,31 @@ func dropoutMask(x *graph.Node, keep float32) *graph.Node {
 func gaussianNoise(x *graph.Node, stddev float32) *graph.Node {
 	return x.Graph().Apply(&noiseOp{stddev: stddev}, x)
 }
+
+// zerosOp makes zeros of shape (rows of its input, width): the starting state
+// of a recurrent layer, whose batch is known only at run time. It reads its
+// input's shape only and passes no gradient back.
+type zerosOp struct{ width int }
+
+func (o *zerosOp) Type() string { return "BatchZeros" }
+
+func (o *zerosOp) Infer(in []graph.Value) (graph.Value, error) {
+	if len(in) != 1 || len(in[0].Shape) == 0 {
+		return graph.Value{}, fmt.Errorf("BatchZeros needs an input with a batch axis, got %v", in)
+	}
+	return graph.F32(in[0].Shape[0], o.width), nil
+}
+
+func (o *zerosOp) ShapeOnly(int) bool { return true }
+
+func (o *zerosOp) Compile(_ *graph.KernelCtx, _ []*tensor.Tensor, out *tensor.Tensor) (graph.Kernel, error) {
+	d := out.Float32s()
+	return graph.KernelFunc(func() { clear(d) }), nil
+}
+
+func (o *zerosOp) Grad(n, dy *graph.Node) []*graph.Node { return []*graph.Node{nil} }
+
+// batchZeros returns zeros of shape (batch of like, width).
+func batchZeros(like *graph.Node, width int) *graph.Node {
+	return like.Graph().Apply(&zerosOp{width: width}, like)
+}

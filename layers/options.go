@@ -21,18 +21,21 @@ type Option interface {
 
 // settings collect the options given to one layer.
 type settings struct {
-	act      Activation
-	padding  Padding
-	stride   []int
-	wInit    tensor.Initializer
-	bInit    tensor.Initializer
-	noBias   bool
-	reuse    bool
-	mask     *Layer
-	last     bool
-	epsilon  float32
-	momentum float32
-	used     []string
+	act        Activation
+	padding    Padding
+	stride     []int
+	dilation   []int
+	wInit      tensor.Initializer
+	bInit      tensor.Initializer
+	noBias     bool
+	reuse      bool
+	mask       *Layer
+	last       bool
+	epsilon    float32
+	momentum   float32
+	bidi       bool
+	forgetBias float32
+	used       []string
 }
 
 // parse applies opts and checks that every one is among allowed (reuse is

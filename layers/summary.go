@@ -40,6 +40,13 @@ func (l *Layer) Summary() string {
 		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\n", x.name, kind, x.Shape(), thousands(n), strings.Join(ins, ", "))
 	}
 	tw.Flush()
+	// tabwriter pads the last column; trailing spaces help nobody.
+	lines := strings.Split(sb.String(), "\n")
+	for i, line := range lines {
+		lines[i] = strings.TrimRight(line, " ")
+	}
+	sb.Reset()
+	sb.WriteString(strings.Join(lines, "\n"))
 	all := l.AllParams()
 	total, trainable := 0, 0
 	for _, p := range all {

@@ -1,0 +1,276 @@
+package layers
+
+import (
+	"fmt"
+
+	"github.com/tlgo/tl/graph"
+	"github.com/tlgo/tl/tensor"
+)
+
+// RecurrentConfig is the config of the recurrent layers RNN, LSTM and GRU.
+type RecurrentConfig struct {
+	kind          string
+	Units         int        `json:"units"`
+	Act           Activation `json:"act,omitempty"` // RNN only (default tanh)
+	ForgetBias    float32    `json:"forget_bias"`   // LSTM only
+	ReturnLast    bool       `json:"return_last,omitempty"`
+	Bidirectional bool       `json:"bidirectional,omitempty"`
+	WInit         Init       `json:"w_init"`
+}
+
+// Kind implements Config: "RNN", "LSTM" or "GRU".
+func (c *RecurrentConfig) Kind() string { return c.kind }
+
+type bidiOpt struct{}
+
+// Bidirectional runs a recurrent layer over the sequence in both directions
+// and joins the two outputs along the last axis (2·units). With a Mask, the
+// backward direction starts at each sequence's last real step.
+func Bidirectional() Option       { return bidiOpt{} }
+func (bidiOpt) key() string       { return "bidirectional" }
+func (bidiOpt) apply(s *settings) { s.bidi = true }
+
+type forgetOpt float32
+
+// ForgetBias sets the constant an LSTM adds to its forget gate (default 1, as
+// TensorFlow's LSTM cells: remember by default early in training).
+func ForgetBias(b float32) Option     { return forgetOpt(b) }
+func (forgetOpt) key() string         { return "forget_bias" }
+func (o forgetOpt) apply(s *settings) { s.forgetBias = float32(o) }
+
+func (c *RecurrentConfig) build(b *builder) (*graph.Node, error) {
+	if c.Units <= 0 {
+		return nil, fmt.Errorf("%w: units must be positive, got %d", ErrBadConfig, c.Units)
+	}
+	if err := c.Act.check(); err != nil {
+		return nil, err
+	}
+	s, err := b.inShape(0, 3, "(batch, steps, features)")
+	if err != nil {
+		return nil, err
+	}
+	if s[1] <= 0 || s[2] <= 0 {
+		return nil, fmt.Errorf("%w: input %q has shape %v: the steps and features must be known (the graph is unrolled over the steps)", ErrBadConfig, b.layers[0].name, s)
+	}
+	var mask *graph.Node
+	if len(b.ins) == 2 {
+		mask = b.ins[1]
+		ms := mask.Shape()
+		if mask.Value().DType != tensor.Float32 || len(ms) != 2 || (ms[1] >= 0 && ms[1] != s[1]) {
+			return nil, fmt.Errorf("%w: mask %q is %v, want float32 (batch, %d) like the input %v", ErrBadConfig, b.layers[1].name, mask.Value(), s[1], s)
+		}
+	}
+	if !c.Bidirectional {
+		return c.direction(b, "", b.ins[0], mask, s[1], s[2], false)
+	}
+	fw, err := c.direction(b, "fw/", b.ins[0], mask, s[1], s[2], false)
+	if err != nil {
+		return nil, err
+	}
+	bw, err := c.direction(b, "bw/", b.ins[0], mask, s[1], s[2], true)
+	if err != nil {
+		return nil, err
+	}
+	return graph.Concat(-1, fw, bw), nil
+}
+
+// direction unrolls the layer over steps steps, forwards or backwards, and
+// returns the output sequence (batch, steps, units) or the last state.
+func (c *RecurrentConfig) direction(b *builder, prefix string, x, mask *graph.Node, steps, in int, backward bool) (*graph.Node, error) {
+	h := c.Units
+	var step func(t int, xt, hPrev, cPrev *graph.Node) (hNew, cNew *graph.Node)
+	switch c.kind {
+	case "RNN":
+		w, err := b.param(prefix+"W", c.WInit, in+h, h)
+		if err != nil {
+			return nil, err
+		}
+		bias, err := b.param(prefix+"b", Init{tensor.Zeros()}, h)
+		if err != nil {
+			return nil, err
+		}
+		wx, wh := graph.Slice(w, 0, 0, in), graph.Slice(w, 0, in, in+h)
+		act := c.Act
+		if act == Linear {
+			act = Tanh
+		}
+		step = func(t int, xt, hPrev, _ *graph.Node) (*graph.Node, *graph.Node) {
+			z := graph.Add(graph.MatMul(xt, wx), graph.MatMul(hPrev, wh))
+			return act.biasAct(z, bias), nil
+		}
+	case "LSTM":
+		w, err := b.param(prefix+"W", c.WInit, in+h, 4*h)
+		if err != nil {
+			return nil, err
+		}
+		bias, err := b.param(prefix+"b", Init{tensor.Zeros()}, 4*h)
+		if err != nil {
+			return nil, err
+		}
+		step = func(t int, xt, hPrev, cPrev *graph.Node) (*graph.Node, *graph.Node) {
+			return graph.LSTMState(graph.LSTMCell(xt, hPrev, cPrev, w, bias, c.ForgetBias))
+		}
+	case "GRU":
+		// TensorFlow's GRUCell: r, u = σ([x, h]·Wg + bg); n = tanh([x, r⊙h]·Wc + bc);
+		// h' = u⊙h + (1-u)⊙n.
+		wg, err := b.param(prefix+"gates/W", c.WInit, in+h, 2*h)
+		if err != nil {
+			return nil, err
+		}
+		bg, err := b.param(prefix+"gates/b", Init{tensor.Ones()}, 2*h)
+		if err != nil {
+			return nil, err
+		}
+		wc, err := b.param(prefix+"candidate/W", c.WInit, in+h, h)
+		if err != nil {
+			return nil, err
+		}
+		bc, err := b.param(prefix+"candidate/b", Init{tensor.Zeros()}, h)
+		if err != nil {
+			return nil, err
+		}
+		wgx, wgh := graph.Slice(wg, 0, 0, in), graph.Slice(wg, 0, in, in+h)
+		wcx, wch := graph.Slice(wc, 0, 0, in), graph.Slice(wc, 0, in, in+h)
+		step = func(t int, xt, hPrev, _ *graph.Node) (*graph.Node, *graph.Node) {
+			gates := graph.BiasAct(graph.Add(graph.MatMul(xt, wgx), graph.MatMul(hPrev, wgh)), bg, graph.SigmoidAct)
+			r, u := graph.Slice(gates, 1, 0, h), graph.Slice(gates, 1, h, 2*h)
+			n := graph.BiasAct(graph.Add(graph.MatMul(xt, wcx), graph.MatMul(graph.Mul(r, hPrev), wch)), bc, graph.TanhAct)
+			return graph.Add(n, graph.Mul(u, graph.Sub(hPrev, n))), nil
+		}
+	default:
+		return nil, fmt.Errorf("%w: unknown recurrent kind %q", ErrBadConfig, c.kind)
+	}
+	// The zero state, shaped (batch, units) with the batch known only at run time.
+	zero := batchZeros(x, h)
+	hs, cs := zero, zero
+	outs := make([]*graph.Node, steps)
+	for i := 0; i < steps; i++ {
+		t := i
+		if backward {
+			t = steps - 1 - i
+		}
+		xt := graph.Reshape(graph.Slice(x, 1, t, t+1), -1, in)
+		hn, cn := step(t, xt, hs, cs)
+		if mask != nil {
+			// A masked step keeps the state and outputs zeros: h = h + m·(h' - h).
+			m := graph.Slice(mask, 1, t, t+1)
+			hn = graph.Add(hs, graph.Mul(m, graph.Sub(hn, hs)))
+			if cn != nil {
+				cn = graph.Add(cs, graph.Mul(m, graph.Sub(cn, cs)))
+			}
+			outs[t] = graph.Mul(m, hn)
+		} else {
+			outs[t] = hn
+		}
+		hs, cs = hn, cn
+	}
+	if c.ReturnLast {
+		return hs, nil
+	}
+	for t, o := range outs {
+		outs[t] = graph.Reshape(o, -1, 1, h)
+	}
+	return graph.Concat(1, outs...), nil
+}
+
+var rnnOptions = []string{"mask", "return_last", "bidirectional", "w_init"}
+
+func newRecurrent(in *Layer, name, kind string, units int, opts []Option, allowed ...string) *Layer {
+	c := &RecurrentConfig{kind: kind, Units: units}
+	return newLayer(name, c, opts, append(allowed, rnnOptions...), func(s *settings) error {
+		c.Act, c.ReturnLast, c.Bidirectional = s.act, s.last, s.bidi
+		c.WInit = orDefault(s.wInit, tensor.GlorotUniform())
+		if kind == "LSTM" {
+			c.ForgetBias = 1
+			if s.has("forget_bias") {
+				c.ForgetBias = s.forgetBias
+			}
+		}
+		return nil
+	}, in)
+}
+
+// RNN is a simple recurrent layer over sequences (batch, steps, features):
+// h_t = act(x_t·Wx + h_{t-1}·Wh + b), act tanh unless an Activation is given.
+// It outputs every state, (batch, steps, units), or the last with ReturnLast.
+// The graph is unrolled over the steps, so their number must be known; for
+// sequences of varying length, pad them and pass a Mask. Parameters
+// "<name>/W" (features+units, units: the input rows, then the recurrent rows)
+// and "<name>/b"; with Bidirectional, "<name>/fw/..." and "<name>/bw/...".
+// Options: Mask, ReturnLast, Bidirectional, WInit, an Activation.
+func RNN(in *Layer, name string, units int, opts ...Option) *Layer {
+	return newRecurrent(in, name, "RNN", units, opts, "act")
+}
+
+// LSTM is a long short-term memory layer (Hochreiter and Schmidhuber 1997) on
+// the engine's fused cell: gates i, f, g, o in TensorFlow's order, ForgetBias
+// (default 1) added to the forget gate. Outputs, masks and directions as RNN.
+// Parameters "<name>/W" (features+units, 4·units) and "<name>/b" (4·units).
+// Options: Mask, ReturnLast, Bidirectional, WInit, ForgetBias.
+func LSTM(in *Layer, name string, units int, opts ...Option) *Layer {
+	return newRecurrent(in, name, "LSTM", units, opts, "forget_bias")
+}
+
+// GRU is a gated recurrent unit layer (Cho et al. 2014) as TensorFlow's
+// GRUCell: r, u = σ([x, h]·Wg + bg), n = tanh([x, r⊙h]·Wc + bc),
+// h' = u⊙h + (1-u)⊙n. Outputs, masks and directions as RNN. Parameters
+// "<name>/gates/W" (features+units, 2·units), "<name>/gates/b" (starts at 1),
+// "<name>/candidate/W" (features+units, units), "<name>/candidate/b". Options:
+// Mask, ReturnLast, Bidirectional, WInit.
+func GRU(in *Layer, name string, units int, opts ...Option) *Layer {
+	return newRecurrent(in, name, "GRU", units, opts)
+}
+
+// TimeMergeConfig is the config of the layer TimeDistributed puts before the
+// layers it wraps: (batch, steps, ...) to (batch·steps, ...).
+type TimeMergeConfig struct{}
+
+// Kind implements Config.
+func (*TimeMergeConfig) Kind() string { return "TimeMerge" }
+
+func (*TimeMergeConfig) build(b *builder) (*graph.Node, error) {
+	s := b.ins[0].Shape()
+	if len(s) < 3 || !tensor.Shape(s[1:]).Known() {
+		return nil, fmt.Errorf("%w: input %q has shape %v, want (batch, steps, ...) with all but the batch known", ErrBadConfig, b.layers[0].name, s)
+	}
+	return graph.Reshape(b.ins[0], append([]int{-1}, s[2:]...)...), nil
+}
+
+// TimeSplitConfig is the config of the layer TimeDistributed puts after the
+// layers it wraps: (batch·steps, ...) back to (batch, steps, ...).
+type TimeSplitConfig struct {
+	Steps int `json:"steps"`
+}
+
+// Kind implements Config.
+func (*TimeSplitConfig) Kind() string { return "TimeSplit" }
+
+func (c *TimeSplitConfig) build(b *builder) (*graph.Node, error) {
+	s := b.ins[0].Shape()
+	if c.Steps <= 0 || len(s) < 2 || !tensor.Shape(s[1:]).Known() {
+		return nil, fmt.Errorf("%w: input %q has shape %v and steps %d: want (batch·steps, ...) with all but the first axis known", ErrBadConfig, b.layers[0].name, s, c.Steps)
+	}
+	return graph.Reshape(b.ins[0], append([]int{-1, c.Steps}, s[1:]...)...), nil
+}
+
+// TimeDistributed applies the layers that body builds to every step of a
+// sequence (batch, steps, ...), with the same parameters at every step: a
+// TimeMerge layer called "<name>/merge" folds the steps into the batch, body
+// builds on it, and a TimeSplit layer called name unfolds the result. In JSON
+// the three parts are ordinary layers, so the network rebuilds without body.
+//
+//	out := layers.TimeDistributed(seq, "td", func(x *layers.Layer) *layers.Layer {
+//		return layers.Dense(x, "td/fc", 10, layers.Softmax)
+//	})
+func TimeDistributed(in *Layer, name string, body func(x *Layer) *Layer) *Layer {
+	merged := newLayer(name+"/merge", &TimeMergeConfig{}, nil, nil, nil, in)
+	if merged.err != nil {
+		return merged
+	}
+	if body == nil {
+		return newLayer(name, &TimeSplitConfig{}, nil, nil, func(*settings) error {
+			return fmt.Errorf("%w: nil body", ErrBadConfig)
+		}, merged)
+	}
+	return newLayer(name, &TimeSplitConfig{Steps: in.Shape()[1]}, nil, nil, nil, body(merged))
+}
