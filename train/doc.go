@@ -1,0 +1,61 @@
+// Package train runs training: a Loop that feeds batches from a data.Loader to a
+// compiled graph, extended by hooks rather than options, with the metrics,
+// evaluation, schedules, checkpoints, early stopping, logging and progress bar
+// a training run needs.
+//
+// # The loop
+//
+// A Config names the graph's pieces: the placeholders fed by each batch tensor,
+// the loss, the optimizer's update, and (for accuracy) the logits and the label
+// placeholder. New compiles nothing yet; Run compiles one plan per batch shape
+// (the full batches and the short last one) and then runs them step after step:
+//
+//	loop, _ := train.New(train.Config{
+//		Inputs: []*graph.Node{x, y}, Loss: loss, Update: step,
+//		Logits: logits, Labels: y,
+//	})
+//	defer loop.Close()
+//	ev, _ := loop.NewEvaluator()
+//	loop.Use(
+//		train.LearningRate(opt, optim.CosineDecay{Base: 1e-3, Steps: total}),
+//		train.Evaluate(ev, testLoader, "val_"),
+//		train.EarlyStopping("val_loss", true, 3, 0),
+//		train.Checkpoint("ckpt", g.Variables(), 1, 3),
+//		train.Logger(slog.Default(), 100),
+//		train.ProgressBar(os.Stderr),
+//	)
+//	state, err := loop.Run(ctx, trainLoader, epochs)
+//
+// # Hooks
+//
+// A Hook is a set of optional functions called at TrainStart, EpochStart,
+// StepStart, StepEnd, EpochEnd and TrainEnd, in the order the hooks were added,
+// with the loop's State: the position (epoch, step), the batch, the step's
+// outputs, and Values, the named metrics. The loop keeps "loss", "accuracy" and
+// "top<k>_accuracy" as running averages over the epoch's examples so far; hooks
+// read them and add their own (Evaluate adds "val_loss"...), so a hook that reads
+// a metric goes after the hook that makes it. A hook returns ErrStop to end the
+// run cleanly after the current step; any other error ends Run with an error
+// that names the hook, the event and the step.
+//
+// # Steady state
+//
+// With no hooks, a step does not allocate: the executor's plans are reused, feeds
+// are rebound in place, metrics are computed in place (Correct, CorrectTopK
+// compare each label's logit with the others, without sorting), and the loader
+// reuses its batches. Hooks may allocate (logging does), usually only every few
+// steps. A loss that becomes NaN or infinite ends Run with ErrDiverged.
+//
+// # Evaluation
+//
+// An Evaluator compiles the same loss and logits in inference mode (dropout
+// off, batch norm on moving averages) over the same variables, and averages
+// them over a whole loader: the test set after each epoch (the Evaluate hook),
+// or on its own.
+//
+// # Progress
+//
+// Progress draws a bar with throughput and ETA, redrawn in place at most ten
+// times a second, and only when its file is a terminal (golang.org/x/term): in a
+// log file or under CI it writes nothing, and Logger's lines are what remains.
+package train

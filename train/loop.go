@@ -1,0 +1,311 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/tlgo/tl/cpu/par"
+	"github.com/tlgo/tl/data"
+	"github.com/tlgo/tl/graph"
+	"github.com/tlgo/tl/tensor"
+)
+
+// ErrStop is returned by a hook to end training cleanly after the current
+// step (early stopping): Run then returns no error and State.Stopped is true.
+var ErrStop = errors.New("train: stop requested")
+
+// ErrDiverged is wrapped by Run's error when the loss becomes NaN or infinite.
+var ErrDiverged = errors.New("train: the loss is not finite")
+
+// Config says what a Loop trains.
+type Config struct {
+	// Inputs are the placeholders fed by a batch, in the order of its tensors:
+	// Inputs[i] gets Batch.Tensors[i].
+	Inputs []*graph.Node
+	// Loss is the scalar loss; its value is reported as the "loss" metric.
+	Loss *graph.Node
+	// Update is the optimizer's step (optim.Minimize's node). Evaluators ignore it.
+	Update *graph.Node
+	// Logits (N, classes) and Labels (one of Inputs: int32 (N,)), when both are
+	// set, add the "accuracy" metric, and "top<K>_accuracy" when TopK > 1.
+	Logits *graph.Node
+	Labels *graph.Node
+	TopK   int
+	// Options compile the plans; Training is set for the loop and cleared for
+	// evaluators. A nil Pool: the loop starts one, shared with its evaluators.
+	Options graph.Options
+}
+
+func (c *Config) check(training bool) error {
+	if c.Loss == nil || len(c.Inputs) == 0 {
+		return errors.New("train: Config needs Inputs and a Loss")
+	}
+	if training && c.Update == nil {
+		return errors.New("train: Config needs an Update (optim.Minimize's node) to train")
+	}
+	if (c.Logits == nil) != (c.Labels == nil) {
+		return errors.New("train: Config: set both Logits and Labels, or neither")
+	}
+	if c.Labels != nil && labelIndex(c) < 0 {
+		return fmt.Errorf("train: Config: Labels (%s) is not one of Inputs", c.Labels.Name())
+	}
+	if c.Logits != nil && len(c.Logits.Shape()) != 2 {
+		return &tensor.ShapeError{Op: "train.Config", Arg: "Logits", Got: c.Logits.Shape(), Want: "(N, classes)"}
+	}
+	return nil
+}
+
+func labelIndex(c *Config) int {
+	for i, in := range c.Inputs {
+		if in == c.Labels {
+			return i
+		}
+	}
+	return -1
+}
+
+// Metric names the loop and evaluators report.
+const (
+	MetricLoss     = "loss"
+	MetricAccuracy = "accuracy"
+)
+
+// TopKName is the metric name of top-k accuracy ("top5_accuracy").
+func TopKName(k int) string { return "top" + strconv.Itoa(k) + "_accuracy" }
+
+// State is what hooks see and change. Values hold the metrics: during an epoch
+// the running averages over its examples so far ("loss", "accuracy",
+// "top5_accuracy"); hooks add their own (Evaluate adds "val_loss", ...).
+type State struct {
+	Epoch         int // the current epoch, from 0
+	Epochs        int // the number of epochs Run was asked for
+	Step          int // steps completed since Run started (global)
+	StepInEpoch   int // steps completed in this epoch
+	StepsPerEpoch int
+	Examples      int // examples trained on in this epoch so far
+	Batch         *data.Batch
+	Loss          float32 // the last step's loss
+	Outputs       []*tensor.Tensor
+	Values        map[string]float64
+	Start         time.Time // when Run started
+	EpochStart    time.Time
+	Stopped       bool // a hook returned ErrStop
+}
+
+// Hook reacts to the events of a Loop. Every function may be nil. Hooks run in
+// the order they were added; an error ends Run with that error (ErrStop ends it
+// cleanly).
+type Hook struct {
+	Name       string
+	TrainStart func(ctx context.Context, s *State) error
+	EpochStart func(ctx context.Context, s *State) error
+	StepStart  func(ctx context.Context, s *State) error
+	StepEnd    func(ctx context.Context, s *State) error
+	EpochEnd   func(ctx context.Context, s *State) error
+	TrainEnd   func(ctx context.Context, s *State) error
+}
+
+// Loop trains a graph over the batches of a data.Loader, calling hooks around
+// every step and epoch. It compiles one plan per batch shape and, with no hooks,
+// allocates nothing per step.
+type Loop struct {
+	cfg     Config
+	exe     *graph.Executor
+	pool    *par.Pool
+	ownPool bool
+	hooks   []Hook
+	feeds   []graph.Feed
+	label   int
+	classes int
+}
+
+// New prepares a loop (plans are compiled on the first step).
+func New(cfg Config) (*Loop, error) {
+	if err := cfg.check(true); err != nil {
+		return nil, err
+	}
+	l := &Loop{cfg: cfg, label: -1}
+	if cfg.Options.Pool == nil {
+		l.pool = par.NewPool(cfg.Options.Threads)
+		l.ownPool = true
+		l.cfg.Options.Pool = l.pool
+	}
+	opts := l.cfg.Options
+	opts.Training = true
+	targets := []*graph.Node{cfg.Loss}
+	if cfg.Logits != nil {
+		targets = append(targets, cfg.Logits)
+		l.label = labelIndex(&cfg)
+		l.classes = cfg.Logits.Shape()[1]
+	}
+	targets = append(targets, cfg.Update)
+	exe, err := cfg.Loss.Graph().NewExecutor(opts, targets...)
+	if err != nil {
+		l.Close()
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	l.exe = exe
+	for _, in := range cfg.Inputs {
+		l.feeds = append(l.feeds, graph.Feed{Node: in})
+	}
+	return l, nil
+}
+
+// Use adds hooks, run after those already added.
+func (l *Loop) Use(hooks ...Hook) *Loop {
+	l.hooks = append(l.hooks, hooks...)
+	return l
+}
+
+// Executor is the training executor (to reach its plans).
+func (l *Loop) Executor() *graph.Executor { return l.exe }
+
+// Close stops the loop's executor and worker pool.
+func (l *Loop) Close() {
+	if l.exe != nil {
+		l.exe.Close()
+	}
+	if l.ownPool {
+		l.pool.Close()
+		l.ownPool = false
+	}
+}
+
+// NewEvaluator returns an evaluator of the loop's loss and metrics in inference
+// mode (dropout off, batch norm on moving averages), sharing the loop's worker
+// pool and variables.
+func (l *Loop) NewEvaluator() (*Evaluator, error) {
+	return NewEvaluator(l.cfg)
+}
+
+type event int
+
+const (
+	evTrainStart event = iota
+	evEpochStart
+	evStepStart
+	evStepEnd
+	evEpochEnd
+	evTrainEnd
+)
+
+var eventNames = [...]string{"TrainStart", "EpochStart", "StepStart", "StepEnd", "EpochEnd", "TrainEnd"}
+
+func (l *Loop) fire(ctx context.Context, ev event, s *State) error {
+	for i := range l.hooks {
+		h := &l.hooks[i]
+		var fn func(context.Context, *State) error
+		switch ev {
+		case evTrainStart:
+			fn = h.TrainStart
+		case evEpochStart:
+			fn = h.EpochStart
+		case evStepStart:
+			fn = h.StepStart
+		case evStepEnd:
+			fn = h.StepEnd
+		case evEpochEnd:
+			fn = h.EpochEnd
+		case evTrainEnd:
+			fn = h.TrainEnd
+		}
+		if fn == nil {
+			continue
+		}
+		if err := fn(ctx, s); err != nil {
+			if errors.Is(err, ErrStop) {
+				s.Stopped = true
+				continue
+			}
+			return fmt.Errorf("train: hook %q at %s (epoch %d, step %d): %w", h.Name, eventNames[ev], s.Epoch, s.Step, err)
+		}
+	}
+	return nil
+}
+
+// Run trains for epochs epochs over loader and returns the final state. The
+// batches' tensors feed Config.Inputs in order. It stops early when ctx is
+// cancelled (returning ctx's error) or a hook returns ErrStop.
+func (l *Loop) Run(ctx context.Context, loader *data.Loader, epochs int) (*State, error) {
+	if n := len(loader.Specs()); n != len(l.feeds) {
+		return nil, fmt.Errorf("train: the loader's batches have %d tensors, Config.Inputs has %d", n, len(l.feeds))
+	}
+	s := &State{Epochs: epochs, StepsPerEpoch: loader.Batches(), Values: map[string]float64{}, Start: time.Now()}
+	var loss, acc, topk Mean
+	topName := ""
+	if l.cfg.TopK > 1 {
+		topName = TopKName(l.cfg.TopK)
+	}
+	if err := l.fire(ctx, evTrainStart, s); err != nil {
+		return s, err
+	}
+	for e := 0; e < epochs && !s.Stopped; e++ {
+		s.Epoch, s.StepInEpoch, s.Examples, s.EpochStart = e, 0, 0, time.Now()
+		loss.Reset()
+		acc.Reset()
+		topk.Reset()
+		if err := l.fire(ctx, evEpochStart, s); err != nil {
+			return s, err
+		}
+		it := loader.Epoch(ctx, e)
+		for !s.Stopped && it.Next() {
+			b := it.Batch()
+			s.Batch = b
+			if err := l.fire(ctx, evStepStart, s); err != nil {
+				it.Close()
+				return s, err
+			}
+			for i := range l.feeds {
+				l.feeds[i].Value = b.Tensors[i]
+			}
+			outs, err := l.exe.Run(l.feeds...)
+			if err != nil {
+				it.Close()
+				return s, fmt.Errorf("train: epoch %d, step %d: %w", e, s.Step, err)
+			}
+			s.Outputs = outs
+			s.Loss = outs[0].Float32s()[0]
+			if math.IsNaN(float64(s.Loss)) || math.IsInf(float64(s.Loss), 0) {
+				it.Close()
+				return s, fmt.Errorf("%w: %v at epoch %d, step %d", ErrDiverged, s.Loss, e, s.Step)
+			}
+			loss.Add(float64(s.Loss), b.Size)
+			s.Values[MetricLoss] = loss.Value()
+			if l.label >= 0 {
+				logits, labels := outs[1].Float32s(), b.Tensors[l.label].Int32s()
+				acc.Add(float64(Correct(logits, labels, l.classes))/float64(b.Size), b.Size)
+				s.Values[MetricAccuracy] = acc.Value()
+				if topName != "" {
+					topk.Add(float64(CorrectTopK(logits, labels, l.classes, l.cfg.TopK))/float64(b.Size), b.Size)
+					s.Values[topName] = topk.Value()
+				}
+			}
+			s.Step++
+			s.StepInEpoch++
+			s.Examples += b.Size
+			if err := l.fire(ctx, evStepEnd, s); err != nil {
+				it.Close()
+				return s, err
+			}
+		}
+		it.Close()
+		s.Batch = nil
+		if err := it.Err(); err != nil {
+			return s, fmt.Errorf("train: epoch %d: %w", e, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return s, fmt.Errorf("train: epoch %d: %w", e, err)
+		}
+		if err := l.fire(ctx, evEpochEnd, s); err != nil {
+			return s, err
+		}
+	}
+	if err := l.fire(ctx, evTrainEnd, s); err != nil {
+		return s, err
+	}
+	return s, nil
+}
