@@ -3,6 +3,7 @@ package gemm
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -80,7 +81,8 @@ func benchShape(b *testing.B, transA, transB bool, m, n, k int) {
 					}
 					b.Logf("OpenBLAS core %s (%s)", info.CoreName, info.Path)
 				}
-				e, err := NewEngine(Options{Backend: backend, Threads: threads})
+				// TL_GEMM_KERNEL picks the native kernel, as for Default.
+				e, err := NewEngine(Options{Backend: backend, Threads: threads, Kernel: os.Getenv("TL_GEMM_KERNEL")})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -1,15 +1,98 @@
 // Package gemm is the single-precision matrix product the CPU engine stands
-// on: C = alpha·op(A)·op(B) + beta·C on row-major matrices.
+// on:
 //
-// (The full essay is being written; see the end of this comment for the
-// backend policy.)
+//	C = alpha·op(A)·op(B) + beta·C,  op(X) = X or Xᵀ,
 //
-// # Backends
+// on row-major matrices with row strides, through the BLAS-like [Sgemm] or
+// an [Engine] of one's own.
 //
-// Native is this package's own blocked GEMM with SIMD micro-kernels in Go
-// assembly (AVX-512, AVX2+FMA, and a scalar Go fallback), chosen from CPUID
-// at start-up. OpenBLAS is the system library, loaded at run time with
-// github.com/ebitengine/purego, so the package builds with CGO_ENABLED=0 and
-// works without OpenBLAS installed. The environment variable TL_BLAS
-// (auto, native, openblas) sets the default engine's backend.
+// # Why a kernel of our own
+//
+// Every convolution, dense layer and LSTM step of a network ends in a GEMM,
+// so its speed is the speed of training on a CPU. gonum's pure-Go sgemm,
+// the natural dependency, runs at 5-14 GFLOP/s on the development machine
+// (an AVX-512 AMD EPYC), a few percent of the hardware. OpenBLAS is fast but
+// is a system library that is not always installed, and Debian's build
+// misdetects recent CPUs and silently runs an SSE3 kernel several times
+// slower. So the package has its own blocked GEMM with SIMD micro-kernels in
+// Go assembly, which needs no cgo and no library, and reaches OpenBLAS's
+// speed on the shapes the engine runs (docs/BENCHMARKS.md, "CPU GEMM");
+// OpenBLAS stays available, loaded at run time, as a second backend.
+//
+// # How the product is blocked
+//
+// The algorithm is Goto's, as in BLIS and OpenBLAS. A micro-kernel keeps an
+// mr×nr tile of C in registers and runs over the inner dimension: at each
+// step it loads one row of nr values of B and broadcasts mr values of A,
+// one fused multiply-add per register. The AVX-512 kernel holds a 14×32 tile
+// in 28 of the 32 zmm registers (two vectors per row of C, so rows of the
+// row-major C are loaded and stored as whole vectors); the AVX2+FMA kernel
+// a 6×16 tile in 12 of the 16 ymm registers; a 4×4 kernel in plain Go runs
+// anywhere. The kernel is picked once, from CPUID, when the package starts.
+//
+// Around the kernel, three loops keep its operands in cache. The inner
+// dimension is cut into slices of kc (256) so that a kc×nr micro-panel of B
+// stays in L1 while the micro-panels of A stream past it; an mc×kc block of
+// A (mc = 168 rows, 168 KiB) stays in L2; a kc×nc block of B (nc = 2048)
+// stays in L2/L3. Each block is first packed: copied into the exact order
+// the kernel reads, zero-padded to whole tiles, with alpha folded in, so the
+// kernel reads memory with unit stride whatever the transposes and strides
+// of the caller. Packing uses AVX-512 16×16 transpositions and masked
+// copies where the CPU has them. Two refinements matter for the shapes of a
+// network: when C is narrow (n <= 128, as in every convolution) a packed
+// panel of A would serve only a few tiles, so the kernel reads A in place
+// through a row or column stride instead; and the AVX-512 kernels store the
+// right-hand edge tiles under masks, so odd widths cost no extra pass.
+//
+// # Threads
+//
+// A product is split between the engine's threads (runtime.GOMAXPROCS by
+// default) by rows or by columns of C, whichever makes the threads share the
+// smaller operand, since each thread packs its own copy of it; when C is
+// small and the inner dimension long (the weight gradient of a convolution)
+// the inner dimension is split and the partial products added. The threads
+// are long-lived worker goroutines of the engine; the calling goroutine
+// computes one part itself. Products under about two million multiply-adds
+// run on the calling goroutine alone.
+//
+// # Allocation and concurrency
+//
+// An [Engine] recycles the state of each product (packing buffers, the
+// argument block) through a free list, so that after the first calls a
+// product allocates nothing; concurrent products on one engine each take
+// their own state. Sgemm validates its arguments and panics with a message
+// naming the argument (lda, len(b), ...) when a stride is smaller than a row
+// or a slice too short: it is a low-level kernel, and callers check shapes.
+// When beta is 0, C is only written, never read, so it may hold NaN.
+//
+// # Backends and the default policy
+//
+// [Native] is this package's GEMM. [OpenBLAS] is the system's libopenblas,
+// opened at run time with github.com/ebitengine/purego, so the package
+// builds with CGO_ENABLED=0 and works where OpenBLAS is absent. It is looked
+// for in TL_OPENBLAS (a file), the directories of LD_LIBRARY_PATH, the
+// dynamic loader's path and the usual Debian, Fedora and /usr/local places
+// (install it with apt-get install libopenblas0-pthread). Before the
+// library loads, OPENBLAS_CORETYPE=SkylakeX is put into the C environment
+// (through libc's setenv: without cgo, os.Setenv does not reach it) on CPUs
+// with AVX-512, unless the user has set OPENBLAS_CORETYPE; [OpenBLASInfo]
+// reports the file, the core OpenBLAS actually runs and its configuration.
+// OpenBLAS keeps one process-wide thread count, set from the engine's.
+//
+// [Auto], the default, runs the native kernels whenever the CPU has a SIMD
+// kernel, and OpenBLAS (when it loads) only in place of the scalar kernel.
+// The benchmarks show the native kernels level with OpenBLAS's SkylakeX
+// kernel on the convolution and dense shapes of the CIFAR-10 network, and
+// OpenBLAS's idle threads spin for a while after each call, taking the cores
+// from native threads that would follow, so the two are not mixed per
+// shape. The environment variable TL_BLAS=native|openblas|auto sets the
+// default engine's backend, and TL_GEMM_KERNEL=avx512|avx2|scalar its
+// kernel; [Options] does the same for an engine of one's own.
+//
+// # The default engine
+//
+// The package-level [Sgemm] and [Threads] use an engine created on first use
+// through sync.Once: created lazily, so that importing the package loads no
+// library and starts no goroutine; once, so that every caller shares one set
+// of worker goroutines. Apart from its thread count it never changes.
 package gemm

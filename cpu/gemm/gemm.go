@@ -88,7 +88,10 @@ func NewEngine(o Options) (*Engine, error) {
 	e := &Engine{backend: o.Backend, kernel: kn, tasks: make(chan task, 64)}
 	switch o.Backend {
 	case Auto:
-		e.blas, _ = loadOpenBLAS()
+		// OpenBLAS only stands in for the scalar kernel (see Choose).
+		if kn.name == KernelScalar && o.Kernel == "" {
+			e.blas, _ = loadOpenBLAS()
+		}
 	case Native:
 	case OpenBLAS:
 		var err error
@@ -125,7 +128,8 @@ func (e *Engine) Kernel() string { return e.kernel.name }
 // Backend returns the backend the engine was asked for.
 func (e *Engine) Backend() Backend { return e.backend }
 
-// HasOpenBLAS reports whether the engine has OpenBLAS loaded.
+// HasOpenBLAS reports whether the engine has OpenBLAS loaded (Backend
+// OpenBLAS, or Auto on a CPU without a SIMD kernel).
 func (e *Engine) HasOpenBLAS() bool { return e.blas != nil }
 
 // Close stops the engine's worker goroutines. The engine must not be used
@@ -140,6 +144,14 @@ func (e *Engine) Close() {
 }
 
 // Choose returns the backend the engine uses for an m×n×k product.
+//
+// The Auto policy, from the figures in docs/BENCHMARKS.md: the native
+// kernels run whenever the CPU has a SIMD kernel (AVX-512 or AVX2+FMA),
+// where they match OpenBLAS within the noise on the shapes the engine
+// runs; OpenBLAS, when it loads, replaces only the scalar kernel, which is
+// many times slower. Mixing the two per shape is avoided on purpose:
+// OpenBLAS's idle threads spin for a while after each call and would take
+// the cores from the native threads that follow.
 func (e *Engine) Choose(m, n, k int) Backend {
 	switch e.backend {
 	case Native:
@@ -147,15 +159,10 @@ func (e *Engine) Choose(m, n, k int) Backend {
 	case OpenBLAS:
 		return OpenBLAS
 	}
-	if e.blas != nil && preferOpenBLAS(m, n, k) {
+	if e.blas != nil {
 		return OpenBLAS
 	}
 	return Native
-}
-
-// preferOpenBLAS is the Auto policy (see doc.go and docs/BENCHMARKS.md).
-func preferOpenBLAS(m, n, k int) bool {
-	return false
 }
 
 // Sgemm computes C = alpha*op(A)*op(B) + beta*C for row-major matrices,
@@ -213,9 +220,10 @@ var (
 
 // Default returns the engine behind the package-level Sgemm. Its backend
 // comes from the environment variable TL_BLAS (auto, native or openblas;
-// auto when unset) and its kernel from TL_GEMM_KERNEL (see Kernels). A
-// forced backend that cannot load, or a bad value, falls back to the
-// automatic choice with a message on standard error.
+// auto when unset) and its kernel from TL_GEMM_KERNEL (avx512, avx2,
+// scalar; the best the CPU runs when unset). A forced backend that cannot
+// load, or a bad value, falls back to the automatic choice with a message
+// on standard error.
 func Default() *Engine {
 	defaultOnce.Do(func() {
 		var o Options
@@ -228,9 +236,15 @@ func Default() *Engine {
 		}
 		o.Kernel = os.Getenv("TL_GEMM_KERNEL")
 		e, err := NewEngine(o)
+		if err != nil && o.Kernel != "" {
+			fmt.Fprintf(os.Stderr, "gemm: TL_GEMM_KERNEL: %v; using the best kernel\n", err)
+			o.Kernel = ""
+			e, err = NewEngine(o)
+		}
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "gemm: %v; using the automatic choice\n", err)
-			e, _ = NewEngine(Options{})
+			fmt.Fprintf(os.Stderr, "gemm: TL_BLAS: %v; using the automatic choice\n", err)
+			o.Backend = Auto
+			e, _ = NewEngine(o)
 		}
 		defaultEngine = e
 	})
