@@ -400,3 +400,23 @@ func TestCacheServesSecondEpoch(t *testing.T) {
 		}
 	})
 }
+
+func TestBadOptionsAreRefused(t *testing.T) {
+	ctx := storetest.Context(t)
+	c := open(t, storetest.Backends()[0], dataset.Options{})
+	for name, o := range map[string]dataset.ReadOptions{
+		"fraction": {Fraction: 1.5},
+		"limit":    {Limit: -1},
+		"shard":    {Shard: -1, Shards: 2},
+	} {
+		if _, err := first(c.All().Samples(ctx, o)); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: %v; want an error naming it", name, err)
+		}
+	}
+	if _, err := c.Define(ctx, "x", dataset.Query{Fields: map[string]any{"a.b": 1}}); err == nil {
+		t.Error("a dotted field name was accepted")
+	}
+	if _, err := dataset.Open(ctx, c.Mongo().Database(), "a/b", dataset.Options{}); err == nil {
+		t.Error("a project name with '/' was accepted")
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -108,7 +109,7 @@ func (c *Collection) Define(ctx context.Context, name string, q Query) (*Dataset
 		return nil, fmt.Errorf("dataset: define: empty dataset name")
 	}
 	for k := range q.Fields {
-		if k == "" || regexp.MustCompile(`[.$]`).MatchString(k) {
+		if k == "" || strings.ContainsAny(k, ".$") {
 			return nil, fmt.Errorf("dataset: define %q: field name %q: expected a non-empty name without '.' or '$'", name, k)
 		}
 	}
