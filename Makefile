@@ -6,6 +6,7 @@ PKGS := ./...
 
 test: lint
 	$(GO) test -count=1 -timeout 40m $(PKGS)
+	cd interop/gorgonia && $(GO) test -count=1 -timeout 10m ./...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
@@ -13,6 +14,7 @@ bench:
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
+	cd interop/gorgonia && $(GO) vet ./...
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
