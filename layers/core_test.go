@@ -7,6 +7,7 @@ import (
 
 	"github.com/tlgo/tl/graph"
 	"github.com/tlgo/tl/layers"
+	"github.com/tlgo/tl/optim"
 	"github.com/tlgo/tl/tensor"
 )
 
@@ -418,5 +419,77 @@ func TestSummary(t *testing.T) {
 	}
 	if ps := net.ParamsByLayer(); len(ps["fc1"]) != 2 || len(ps["drop"]) != 0 {
 		t.Fatalf("ParamsByLayer %v", ps)
+	}
+}
+
+func TestTrainingAndInferenceNetsShareWeights(t *testing.T) {
+	g := graph.New(1)
+	build := func(in *layers.Layer, training bool) *layers.Layer {
+		net := layers.Dense(in, "fc1", 8, layers.ReLU)
+		if training {
+			net = layers.Dropout(net, "drop", 0.5)
+		}
+		return layers.Dense(net, "out", 2)
+	}
+	x := layers.Input(g, "x", -1, 4)
+	trainNet := build(x, true)
+	xe := layers.Input(g, "x_eval", -1, 4)
+	evalNet := build(xe, false)
+	if len(evalNet.AllParams()) != 4 {
+		t.Fatalf("eval net params %v", evalNet.AllParams())
+	}
+	for i, p := range evalNet.AllParams() {
+		if p != trainNet.AllParams()[i] {
+			t.Fatalf("parameter %s not shared", p.Name())
+		}
+	}
+	// The training net in inference mode equals the eval net.
+	in := rnd(1, 3, 4)
+	near(t, "train net in inference = eval net", run(t, trainNet, false, feed{x, in}), run(t, evalNet, false, feed{xe, in}).Float32s(), 0)
+}
+
+func TestActivateAndInputNodeRoundTrip(t *testing.T) {
+	g := graph.New(1)
+	p := g.Placeholder("raw", tensor.Float32, -1, 3)
+	in := layers.InputNode("in", p)
+	net := layers.Activate(layers.Dense(in, "fc", 3), "act", layers.LeakyReLU(0.3))
+	roundTrip(t, net, []feed{{in, rnd(1, 2, 3)}})
+}
+
+// A training step of a network of layers allocates nothing once compiled: the
+// layers add nodes, never work per step.
+func TestTrainingStepAllocates0(t *testing.T) {
+	g := graph.New(1)
+	x := layers.Input(g, "x", -1, 6)
+	m := layers.Input(g, "m", -1, 3)
+	net := layers.Reshape(x, "seq", -1, 3, 2)
+	net = layers.GRU(net, "gru", 4, layers.Mask(m))
+	net = layers.Flatten(net, "flat")
+	net = layers.GaussianNoise(net, "noise", 0.1)
+	net = layers.DropConnectDense(net, "dc", 5, 0.8, layers.ReLU)
+	net = layers.Dropout(net, "drop", 0.5)
+	net = layers.PReLU(net, "prelu")
+	net = layers.Dense(net, "out", 3)
+	y := g.Placeholder("y", tensor.Int32, -1)
+	loss := graph.ReduceMean(graph.SparseSoftmaxCrossEntropy(net.Output(), y))
+	step, err := optim.Minimize(optim.NewSGD(g, "sgd", 0.1), loss, net.Trainable()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := g.NewExecutor(graph.Options{Training: true, Threads: 1}, loss, step)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	feeds := []graph.Feed{{Node: x.Output(), Value: rnd(1, 4, 6)}, {Node: m.Output(), Value: f32([]float32{1, 1, 1, 1, 1, 0, 1, 0, 0, 1, 1, 1}, 4, 3)}, {Node: y, Value: ints([]int32{0, 1, 2, 1}, 4)}}
+	if _, err := e.Run(feeds...); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(5, func() {
+		if _, err := e.Run(feeds...); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Fatalf("a training step allocates %v times", n)
 	}
 }

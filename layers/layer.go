@@ -196,7 +196,8 @@ func (l *Layer) Trainable() []*graph.Node {
 	return ps
 }
 
-// Inputs of a network: the Input layers, in the order of Layers.
+// InputLayers returns the Input layers of the network, in the order of Layers:
+// feed them through their Output nodes.
 func (l *Layer) InputLayers() []*Layer {
 	var ins []*Layer
 	for _, x := range l.Layers() {

@@ -65,9 +65,9 @@ func parse(kind string, opts []Option, allowed ...string) (*settings, error) {
 
 func (s *settings) has(k string) bool { return slices.Contains(s.used, k) }
 
-// Activation is the function applied to a layer's output. It is an Option of
-// the layers that compute a weighted sum (Dense, convolutions, RNN cells' output
-// is fixed). The zero value is Linear.
+// Activation is the function applied to a layer's output: an Option of Dense,
+// the convolutions, BatchNorm, LayerNorm and RNN, and the argument of Activate.
+// The zero value is Linear (none).
 type Activation string
 
 // The activations. Relu, Sigmoid, Tanh and Linear are fused with the bias add.
