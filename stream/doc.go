@@ -15,6 +15,11 @@
 // skipped; a number missing for longer than Config.GapGrace (its writer
 // died) is given up on, with a warning.
 //
+// Where the server has change streams (a MongoDB replica set), Run also
+// opens one per source collection and polls at once after an insert instead
+// of waiting for the next tick; FerretDB v1 answers NotImplemented and Run
+// just polls.
+//
 // # Significant changes
 //
 // New samples are counted through each source's dataset query, so a view of

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -408,7 +409,14 @@ func (c *Controller) fire(ctx context.Context, ev *Event, now time.Time) (*Event
 
 // Run polls every Poll until ctx is done, logging errors and retrying. It
 // returns ctx's error, or ErrConflict if another controller took the name.
+// Where the server has change streams (MongoDB replica sets; not FerretDB
+// v1), an insert into a source collection also wakes it at once; the
+// sequence numbers still decide what is new.
 func (c *Controller) Run(ctx context.Context) error {
+	wctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { stop(); wg.Wait() }()
+	wake := c.watch(wctx, &wg)
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -416,6 +424,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
+		case <-wake:
 		}
 		if _, err := c.Step(ctx); err != nil {
 			if errors.Is(err, ErrConflict) {
@@ -428,6 +437,43 @@ func (c *Controller) Run(ctx context.Context) error {
 		}
 		t.Reset(c.cfg.Poll)
 	}
+}
+
+// watch opens a change stream on each source collection that has one and
+// returns a channel that receives after inserts; nil (never ready) when the
+// server has none.
+func (c *Controller) watch(ctx context.Context, wg *sync.WaitGroup) <-chan struct{} {
+	wake := make(chan struct{}, 1)
+	seen := map[string]bool{}
+	started := 0
+	for _, src := range c.cfg.Sources {
+		coll := src.Dataset.Collection().Mongo()
+		if seen[coll.Name()] {
+			continue
+		}
+		seen[coll.Name()] = true
+		cs, err := coll.Watch(ctx, mongo.Pipeline{{{Key: "$match", Value: bson.D{{Key: "operationType", Value: "insert"}}}}})
+		if err != nil {
+			c.log.Debug("stream: no change stream; polling only", "collection", coll.Name(), "err", err)
+			continue
+		}
+		started++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer cs.Close(context.WithoutCancel(ctx))
+			for cs.Next(ctx) {
+				select {
+				case wake <- struct{}{}:
+				default: // a wake-up is already pending
+				}
+			}
+		}()
+	}
+	if started == 0 {
+		return nil
+	}
+	return wake
 }
 
 // Reset stores a position explicitly (for example 0 to replay everything),
