@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -293,11 +294,55 @@ func TestNoAllocs(t *testing.T) {
 		}
 		e.Close()
 	}
-	Sgemm(false, false, 2, 2, 2, 1, make([]float32, 4), 2, make([]float32, 4), 2, 0, make([]float32, 4), 2)
-	if n := testing.AllocsPerRun(20, func() {
-		Sgemm(false, false, 2, 2, 2, 1, make([]float32, 4)[:4:4], 2, []float32{1, 2, 3, 4}, 2, 0, []float32{0, 0, 0, 0}, 2)
-	}); n > 3 { // the three literal slices above may allocate; Sgemm must not
-		t.Errorf("package Sgemm: %v allocations", n)
+	// The default engine too, on a product big enough to use its threads.
+	a, b, c := make([]float32, 200*150), make([]float32, 200*170), make([]float32, 150*170)
+	run := func() { Sgemm(true, false, 150, 170, 200, 1, a, 150, b, 170, 0, c, 170) }
+	run()
+	if n := testing.AllocsPerRun(20, run); n != 0 {
+		t.Errorf("package Sgemm: %v allocations per call, want 0", n)
+	}
+}
+
+// TestDefaultEnv runs the test binary again with TL_BLAS and TL_GEMM_KERNEL
+// set, to see the default engine obey them.
+func TestDefaultEnv(t *testing.T) {
+	if os.Getenv("GEMM_CHILD") == "1" {
+		e := Default()
+		fmt.Printf("backend=%v kernel=%s threads=%d openblas=%v\n", e.Backend(), e.Kernel(), e.Threads(), e.HasOpenBLAS())
+		return
+	}
+	cases := []struct{ blas, kernel, want string }{
+		{"", "", "backend=auto kernel=" + Kernels()[0]},
+		{"native", "scalar", "backend=native kernel=scalar"},
+		{"bogus", "", "backend=auto"},
+		{"", "sse9", "kernel=" + Kernels()[0]},
+	}
+	if OpenBLASInfo().Loaded {
+		cases = append(cases, struct{ blas, kernel, want string }{"openblas", "", "backend=openblas kernel=" + Kernels()[0] + " threads=3 openblas=true"})
+	}
+	for _, c := range cases {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestDefaultEnv$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "GEMM_CHILD=1", "TL_BLAS="+c.blas, "TL_GEMM_KERNEL="+c.kernel, "GOMAXPROCS=3")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("TL_BLAS=%q TL_GEMM_KERNEL=%q: %v\n%s", c.blas, c.kernel, err, out)
+		}
+		if !strings.Contains(string(out), c.want) {
+			t.Errorf("TL_BLAS=%q TL_GEMM_KERNEL=%q: got\n%s\nwant %q", c.blas, c.kernel, out, c.want)
+		}
+	}
+}
+
+func TestThreads(t *testing.T) {
+	old := Threads(0)
+	if old < 1 {
+		t.Fatalf("Threads(0) = %d", old)
+	}
+	if got := Threads(5); got != old {
+		t.Errorf("Threads(5) returned %d, want the previous %d", got, old)
+	}
+	if got := Threads(old); got != 5 {
+		t.Errorf("Threads(%d) returned %d, want 5", old, got)
 	}
 }
 
