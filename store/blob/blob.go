@@ -375,4 +375,3 @@ func (b *Bucket) RemoveChunks(ctx context.Context, id bson.ObjectID) (int64, err
 	}
 	return res.DeletedCount, nil
 }
-
