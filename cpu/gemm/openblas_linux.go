@@ -86,10 +86,24 @@ func openOpenBLAS() (*openBLAS, error) {
 		r, _, _ := purego.SyscallN(fn)
 		l.config = strings.TrimSpace(goString(r))
 	}
-	if real, err := filepath.EvalSymlinks(path); err == nil && strings.Contains(path, "/") {
-		l.path = real
-	}
+	l.path = loadedPath(path)
 	return l, nil
+}
+
+// loadedPath returns the file the dynamic loader mapped for a library
+// opened as name (a soname or a path), from /proc/self/maps.
+func loadedPath(name string) string {
+	if maps, err := os.ReadFile("/proc/self/maps"); err == nil {
+		for _, line := range strings.Split(string(maps), "\n") {
+			if i := strings.Index(line, "/"); i >= 0 && strings.Contains(line[i:], "libopenblas") {
+				return line[i:]
+			}
+		}
+	}
+	if real, err := filepath.EvalSymlinks(name); err == nil {
+		return real
+	}
+	return name
 }
 
 // setCoreType puts OPENBLAS_CORETYPE into the C environment before OpenBLAS
