@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/tlgo/tl/cpu/vmath"
 	"github.com/tlgo/tl/tensor"
 )
 
@@ -36,14 +37,8 @@ func (xentOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor) (Ke
 				continue
 			}
 			row := logits[r*w : r*w+w]
-			m := float32(math.Inf(-1))
-			for _, v := range row {
-				m = max(m, v)
-			}
-			var s float32
-			for _, v := range row {
-				s += exp32(v - m)
-			}
+			m := vmath.Max(row)
+			s := vmath.ExpSum(nil, row, m)
 			rowLoss[r] = float64(m) + math.Log(float64(s)) - float64(row[lab])
 		}
 	}
@@ -80,11 +75,10 @@ func (xentGradOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor)
 	body := func(lo, hi int) {
 		scale := dy[0] / float32(max(rows, 1))
 		for r := lo; r < hi; r++ {
-			gr := d[r*w : r*w+w]
-			softmaxRow(gr, logits[r*w:r*w+w], false)
-			for i := range gr {
-				gr[i] *= scale
-			}
+			gr, row := d[r*w:r*w+w], logits[r*w:r*w+w]
+			// scale·softmax(row), normalised and scaled in one pass.
+			m := vmath.Max(row)
+			vmath.Scale(gr, scale/vmath.ExpSum(gr, row, m))
 			if lab := int(labels[r]); lab >= 0 && lab < w {
 				gr[lab] -= scale
 			}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/tlgo/tl/cpu/vmath"
 	"github.com/tlgo/tl/tensor"
 )
 
@@ -289,17 +290,12 @@ func (o *softmaxOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tenso
 
 // softmaxRow writes softmax(x) (or log-softmax) into d; d may be x.
 func softmaxRow(d, x []float32, log bool) float32 {
-	m := float32(math.Inf(-1))
-	for _, v := range x {
-		m = max(m, v)
-	}
+	m := vmath.Max(x)
 	var sum float64
-	for i, v := range x {
-		e := exp32(v - m) // float32 exp (ops_lstm.go): relative error < 1e-7
-		sum += float64(e)
-		if !log {
-			d[i] = e
-		}
+	if log {
+		sum = float64(vmath.ExpSum(nil, x, m))
+	} else {
+		sum = float64(vmath.ExpSum(d, x, m)) // vectorised exp
 	}
 	lse := m + float32(math.Log(sum))
 	if log {
@@ -307,10 +303,7 @@ func softmaxRow(d, x []float32, log bool) float32 {
 			d[i] = v - lse
 		}
 	} else {
-		inv := float32(1 / sum)
-		for i := range d {
-			d[i] *= inv
-		}
+		vmath.Scale(d[:len(x)], float32(1/sum))
 	}
 	return lse
 }

@@ -1,0 +1,78 @@
+package vmath
+
+import (
+	"math"
+	"testing"
+)
+
+func TestExpSumMatchesMathExp(t *testing.T) {
+	for _, n := range []int{0, 1, 7, 8, 9, 31, 64, 1003} {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(math.Sin(float64(i)*1.7)*60 - 20) // from -80 to 40
+		}
+		for _, shift := range []float32{0, 3.5, -10} {
+			d := make([]float32, n)
+			got := ExpSum(d, x, shift)
+			var want float64
+			for i, v := range x {
+				e := math.Exp(float64(v - shift))
+				want += e
+				if r := math.Abs(float64(d[i])-e) / e; r > 3e-7 && math.Abs(float64(d[i])-e) > 1e-37 {
+					t.Fatalf("n %d shift %v: exp(%v) = %v, want %v (rel %.2g)", n, shift, v-shift, d[i], e, r)
+				}
+			}
+			if math.Abs(float64(got)-want) > 1e-5*want+1e-30 {
+				t.Fatalf("n %d: sum %v, want %v", n, got, want)
+			}
+			if only := ExpSum(nil, x, shift); only != got {
+				t.Fatalf("n %d: sum without dst %v, with %v", n, only, got)
+			}
+		}
+	}
+	// In place, and the extremes.
+	x := []float32{-1000, -88, 0, 1, 88, 50, -50, 2, 0.5}
+	want := make([]float64, len(x))
+	for i, v := range x {
+		want[i] = math.Exp(float64(v))
+	}
+	ExpSum(x, x, 0)
+	for i, v := range x {
+		if math.Abs(float64(v)-want[i]) > 3e-7*want[i]+1e-37 {
+			t.Errorf("exp in place: element %d = %v, want %v", i, v, want[i])
+		}
+	}
+}
+
+func BenchmarkExpSum(b *testing.B) {
+	x := make([]float32, 10000)
+	for i := range x {
+		x[i] = -float32(i%100) / 10
+	}
+	d := make([]float32, len(x))
+	b.SetBytes(int64(4 * len(x)))
+	for i := 0; i < b.N; i++ {
+		ExpSum(d, x, 0)
+	}
+}
+
+func TestMaxAndScale(t *testing.T) {
+	for _, n := range []int{0, 1, 5, 8, 13, 64, 99} {
+		x := make([]float32, n)
+		want := float32(math.Inf(-1))
+		for i := range x {
+			x[i] = float32(math.Cos(float64(i)*2.3) * float64(i))
+			want = max(want, x[i])
+		}
+		if got := Max(x); got != want {
+			t.Errorf("n %d: Max = %v, want %v", n, got, want)
+		}
+		y := append([]float32(nil), x...)
+		Scale(y, -0.5)
+		for i := range y {
+			if y[i] != x[i]*-0.5 {
+				t.Fatalf("n %d: Scale element %d = %v, want %v", n, i, y[i], x[i]*-0.5)
+			}
+		}
+	}
+}
