@@ -140,7 +140,7 @@ func engines(t *testing.T) []*Engine {
 				}
 				if tiny {
 					kn := *e.kernel
-					kn.mc, kn.kc, kn.nc = 2*kn.mr, 5, 3*kn.nr
+					kn.mc, kn.kc, kn.kcDirect, kn.nc = 2*kn.mr, 5, 7, 3*kn.nr
 					e.kernel = &kn
 				}
 				t.Cleanup(e.Close)

@@ -24,8 +24,11 @@ type microKernel struct {
 	tpose bool
 	// masked: the kernels handle cols < nr themselves.
 	masked bool
-	// blocking tuned for the kernel (multiples of mr and nr).
+	// blocking tuned for the kernel (multiples of mr and nr); kcDirect is
+	// the kc used when A is read in place (B then has at most
+	// directAMaxN columns).
 	mc, kc, nc int
+	kcDirect   int
 }
 
 // Kernel names accepted by Options.Kernel and TL_GEMM_KERNEL.
@@ -38,7 +41,7 @@ const (
 var scalarKernel = microKernel{
 	name: KernelScalar, mr: 4, nr: 4,
 	packed: kernScalarPacked, rowA: kernScalarRows, colA: kernScalarCols,
-	mc: 128, kc: 256, nc: 1024,
+	mc: 128, kc: 256, kcDirect: 256, nc: 1024,
 }
 
 // Kernels returns the names of the micro-kernels this CPU can run, best first.

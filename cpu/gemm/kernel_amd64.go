@@ -34,12 +34,12 @@ func kernAVX2cs(kc int, a *float32, as int, b, c *float32, ldc int, beta float32
 
 var avx512Kernel = microKernel{
 	name: KernelAVX512, mr: 14, nr: 32, packed: kernAVX512, rowA: kernAVX512rs, colA: kernAVX512cs,
-	mc: 14 * 12, kc: 256, nc: 2048, tpose: true, masked: true,
+	mc: 14 * 12, kc: 384, kcDirect: 512, nc: 2048, tpose: true, masked: true,
 }
 
 var avx2Kernel = microKernel{
 	name: KernelAVX2, mr: 6, nr: 16, packed: kernAVX2, rowA: kernAVX2rs, colA: kernAVX2cs,
-	mc: 6 * 24, kc: 256, nc: 2048,
+	mc: 6 * 24, kc: 256, kcDirect: 512, nc: 2048,
 }
 
 // simdKernels lists the SIMD kernels this CPU supports, best first. It is

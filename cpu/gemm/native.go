@@ -36,9 +36,10 @@ type threadBuf struct {
 }
 
 func newThreadBuf(kn *microKernel) *threadBuf {
+	kc := max(kn.kc, kn.kcDirect)
 	return &threadBuf{
-		a:    make([]float32, kn.mc*kn.kc),
-		b:    make([]float32, kn.kc*roundUp(kn.nc, kn.nr)),
+		a:    make([]float32, kn.mc*kc),
+		b:    make([]float32, max(kn.kc*roundUp(kn.nc, kn.nr), kn.kcDirect*roundUp(min(directAMaxN, kn.nc), kn.nr))),
 		tile: make([]float32, kn.mr*kn.nr),
 	}
 }
@@ -119,10 +120,16 @@ func (c *call) reduce() {
 func (c *call) block(buf *threadBuf, m0, m1, n0, n1, p0, p1 int, cs []float32, ldc int, beta0 float32) {
 	kn := c.kn
 	mr, nr := kn.mr, kn.nr
+	kcb := kn.kc
+	if c.directA {
+		// B is narrow: a deeper slice costs no cache and halves the
+		// passes over C.
+		kcb = kn.kcDirect
+	}
 	for jc := n0; jc < n1; jc += kn.nc {
 		nc := min(kn.nc, n1-jc)
-		for pc := p0; pc < p1; pc += kn.kc {
-			kc := min(kn.kc, p1-pc)
+		for pc := p0; pc < p1; pc += kcb {
+			kc := min(kcb, p1-pc)
 			alphaA, alphaB := c.alpha, float32(1)
 			if c.directA {
 				alphaA, alphaB = 1, c.alpha
