@@ -20,9 +20,9 @@
 //
 // Options are values: an Activation (ReLU, Tanh, Softmax, LeakyReLU(0.2),
 // ...), a Padding (Same, Valid), Stride(2), Dilation(2), WInit(init),
-// BInit(init), NoBias(), Mask(m), ReturnLast(), Bidirectional(), Momentum(m),
-// Epsilon(e), Reuse(). A layer rejects an option it does not take, naming it
-// and listing those it does.
+// BInit(init), NoBias(), Mask(m), InitialState(h, c), ReturnLast(),
+// Bidirectional(), ForgetBias(b), Momentum(m), Epsilon(e), Reuse(). A layer
+// rejects an option it does not take, naming it and listing those it does.
 //
 // Building never panics on bad input. A layer that cannot be built (a wrong
 // shape, a bad setting, a duplicate name) carries an *Error naming the layer,
@@ -110,5 +110,7 @@
 // Recurrent layers unroll the graph over the steps, so a layer's number of
 // steps is fixed when it is built; sequences of varying length are padded to it
 // and described by a Mask, with which a padded step keeps its state and
-// outputs zeros.
+// outputs zeros. A layer starts from zeros or from an InitialState, and
+// exposes its final state as Aux("h") (and Aux("c") for an LSTM), so that a
+// language model carries its state across batches.
 package layers

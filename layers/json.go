@@ -156,6 +156,10 @@ func newConfig(kind string) (Config, error) {
 		c = &LambdaConfig{}
 	case "Transpose":
 		c = &TransposeConfig{}
+	case "Conv1D", "Conv2D", "DeConv2D":
+		c = &ConvConfig{kind: kind}
+	case "MaxPool1D", "MaxPool2D", "MeanPool1D", "MeanPool2D":
+		c = &PoolConfig{kind: kind}
 	case "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMeanPool1D", "GlobalMeanPool2D":
 		c = &GlobalPoolConfig{kind: kind}
 	case "UpSampling2D", "DownSampling2D":
@@ -168,6 +172,12 @@ func newConfig(kind string) (Config, error) {
 		c = &TimeSplitConfig{}
 	case "Word2vecEmbedding":
 		c = &Word2vecConfig{}
+	case "BatchNorm":
+		c = &BatchNormConfig{}
+	case "LayerNorm":
+		c = &LayerNormConfig{}
+	case "LocalResponseNorm":
+		c = &LocalResponseNormConfig{}
 	default:
 		return nil, fmt.Errorf("%w: unknown layer kind %q", ErrBadConfig, kind)
 	}

@@ -401,5 +401,6 @@ func newLayer(name string, cfg Config, opts []Option, allowed []string, fill fun
 	if s.mask != nil {
 		ins = append(ins, s.mask)
 	}
+	ins = append(ins, s.states...)
 	return build(nil, name, cfg, s.reuse, nil, ins...)
 }

@@ -15,6 +15,8 @@ type RecurrentConfig struct {
 	ForgetBias    float32    `json:"forget_bias"`   // LSTM only
 	ReturnLast    bool       `json:"return_last,omitempty"`
 	Bidirectional bool       `json:"bidirectional,omitempty"`
+	Masked        bool       `json:"masked,omitempty"`        // the second input is the mask
+	InitialState  bool       `json:"initial_state,omitempty"` // the last inputs are h0 (and c0)
 	WInit         Init       `json:"w_init"`
 }
 
@@ -29,6 +31,16 @@ type bidiOpt struct{}
 func Bidirectional() Option       { return bidiOpt{} }
 func (bidiOpt) key() string       { return "bidirectional" }
 func (bidiOpt) apply(s *settings) { s.bidi = true }
+
+type stateOpt []*Layer
+
+// InitialState gives a recurrent layer its starting state instead of zeros:
+// h (batch, units) for RNN and GRU, h and c for LSTM. With it, a language
+// model carries its state from one batch to the next: feed the final state,
+// Aux("h") (and Aux("c")), of one step as the initial state of the next.
+func InitialState(states ...*Layer) Option { return stateOpt(states) }
+func (stateOpt) key() string               { return "initial_state" }
+func (o stateOpt) apply(s *settings)       { s.states = o }
 
 type forgetOpt float32
 
@@ -52,22 +64,50 @@ func (c *RecurrentConfig) build(b *builder) (*graph.Node, error) {
 	if s[1] <= 0 || s[2] <= 0 {
 		return nil, fmt.Errorf("%w: input %q has shape %v: the steps and features must be known (the graph is unrolled over the steps)", ErrBadConfig, b.layers[0].name, s)
 	}
+	nStates := 1
+	if c.kind == "LSTM" {
+		nStates = 2
+	}
+	want := 1
+	if c.Masked {
+		want++
+	}
+	if c.InitialState {
+		want += nStates
+	}
+	if len(b.ins) != want {
+		return nil, fmt.Errorf("%w: %d inputs, want %d (the sequence, then the mask if masked, then the initial state if given)", ErrBadConfig, len(b.ins), want)
+	}
 	var mask *graph.Node
-	if len(b.ins) == 2 {
+	if c.Masked {
 		mask = b.ins[1]
 		ms := mask.Shape()
 		if mask.Value().DType != tensor.Float32 || len(ms) != 2 || (ms[1] >= 0 && ms[1] != s[1]) {
 			return nil, fmt.Errorf("%w: mask %q is %v, want float32 (batch, %d) like the input %v", ErrBadConfig, b.layers[1].name, mask.Value(), s[1], s)
 		}
 	}
-	if !c.Bidirectional {
-		return c.direction(b, "", b.ins[0], mask, s[1], s[2], false)
+	var init []*graph.Node
+	if c.InitialState {
+		if c.Bidirectional {
+			return nil, fmt.Errorf("%w: an initial state is for one direction; a bidirectional layer starts from zeros", ErrBadConfig)
+		}
+		init = b.ins[len(b.ins)-nStates:]
+		for i, st := range init {
+			ss := st.Shape()
+			if st.Value().DType != tensor.Float32 || len(ss) != 2 || (ss[1] >= 0 && ss[1] != c.Units) {
+				return nil, fmt.Errorf("%w: initial state %q is %v, want float32 (batch, %d)", ErrBadConfig, b.layers[len(b.ins)-nStates+i].name, st.Value(), c.Units)
+			}
+		}
 	}
-	fw, err := c.direction(b, "fw/", b.ins[0], mask, s[1], s[2], false)
+	b.aux = map[string]*graph.Node{}
+	if !c.Bidirectional {
+		return c.direction(b, "", b.ins[0], mask, init, s[1], s[2], false)
+	}
+	fw, err := c.direction(b, "fw/", b.ins[0], mask, nil, s[1], s[2], false)
 	if err != nil {
 		return nil, err
 	}
-	bw, err := c.direction(b, "bw/", b.ins[0], mask, s[1], s[2], true)
+	bw, err := c.direction(b, "bw/", b.ins[0], mask, nil, s[1], s[2], true)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +116,7 @@ func (c *RecurrentConfig) build(b *builder) (*graph.Node, error) {
 
 // direction unrolls the layer over steps steps, forwards or backwards, and
 // returns the output sequence (batch, steps, units) or the last state.
-func (c *RecurrentConfig) direction(b *builder, prefix string, x, mask *graph.Node, steps, in int, backward bool) (*graph.Node, error) {
+func (c *RecurrentConfig) direction(b *builder, prefix string, x, mask *graph.Node, init []*graph.Node, steps, in int, backward bool) (*graph.Node, error) {
 	h := c.Units
 	var step func(t int, xt, hPrev, cPrev *graph.Node) (hNew, cNew *graph.Node)
 	switch c.kind {
@@ -143,6 +183,12 @@ func (c *RecurrentConfig) direction(b *builder, prefix string, x, mask *graph.No
 	// The zero state, shaped (batch, units) with the batch known only at run time.
 	zero := batchZeros(x, h)
 	hs, cs := zero, zero
+	if len(init) > 0 {
+		hs = init[0]
+		if len(init) > 1 {
+			cs = init[1]
+		}
+	}
 	outs := make([]*graph.Node, steps)
 	for i := 0; i < steps; i++ {
 		t := i
@@ -164,6 +210,10 @@ func (c *RecurrentConfig) direction(b *builder, prefix string, x, mask *graph.No
 		}
 		hs, cs = hn, cn
 	}
+	b.aux[prefix+"h"] = hs
+	if cs != nil && c.kind == "LSTM" {
+		b.aux[prefix+"c"] = cs
+	}
 	if c.ReturnLast {
 		return hs, nil
 	}
@@ -173,12 +223,16 @@ func (c *RecurrentConfig) direction(b *builder, prefix string, x, mask *graph.No
 	return graph.Concat(1, outs...), nil
 }
 
-var rnnOptions = []string{"mask", "return_last", "bidirectional", "w_init"}
+var rnnOptions = []string{"mask", "initial_state", "return_last", "bidirectional", "w_init"}
 
 func newRecurrent(in *Layer, name, kind string, units int, opts []Option, allowed ...string) *Layer {
 	c := &RecurrentConfig{kind: kind, Units: units}
 	return newLayer(name, c, opts, append(allowed, rnnOptions...), func(s *settings) error {
 		c.Act, c.ReturnLast, c.Bidirectional = s.act, s.last, s.bidi
+		c.Masked, c.InitialState = s.mask != nil, len(s.states) > 0
+		if n := len(s.states); n > 0 && n != map[bool]int{true: 2, false: 1}[kind == "LSTM"] {
+			return fmt.Errorf("%w: %s takes %d initial state layers, got %d", ErrBadOption, kind, map[bool]int{true: 2, false: 1}[kind == "LSTM"], n)
+		}
 		c.WInit = orDefault(s.wInit, tensor.GlorotUniform())
 		if kind == "LSTM" {
 			c.ForgetBias = 1
@@ -197,7 +251,9 @@ func newRecurrent(in *Layer, name, kind string, units int, opts []Option, allowe
 // sequences of varying length, pad them and pass a Mask. Parameters
 // "<name>/W" (features+units, units: the input rows, then the recurrent rows)
 // and "<name>/b"; with Bidirectional, "<name>/fw/..." and "<name>/bw/...".
-// Options: Mask, ReturnLast, Bidirectional, WInit, an Activation.
+// The final state is Aux("h") (Aux("fw/h") and Aux("bw/h") when
+// bidirectional; LSTMs add "c"). Options: Mask, InitialState, ReturnLast,
+// Bidirectional, WInit, an Activation.
 func RNN(in *Layer, name string, units int, opts ...Option) *Layer {
 	return newRecurrent(in, name, "RNN", units, opts, "act")
 }
@@ -206,7 +262,8 @@ func RNN(in *Layer, name string, units int, opts ...Option) *Layer {
 // the engine's fused cell: gates i, f, g, o in TensorFlow's order, ForgetBias
 // (default 1) added to the forget gate. Outputs, masks and directions as RNN.
 // Parameters "<name>/W" (features+units, 4·units) and "<name>/b" (4·units).
-// Options: Mask, ReturnLast, Bidirectional, WInit, ForgetBias.
+// Options: Mask, InitialState (h and c), ReturnLast, Bidirectional, WInit,
+// ForgetBias.
 func LSTM(in *Layer, name string, units int, opts ...Option) *Layer {
 	return newRecurrent(in, name, "LSTM", units, opts, "forget_bias")
 }
@@ -216,7 +273,7 @@ func LSTM(in *Layer, name string, units int, opts ...Option) *Layer {
 // h' = u⊙h + (1-u)⊙n. Outputs, masks and directions as RNN. Parameters
 // "<name>/gates/W" (features+units, 2·units), "<name>/gates/b" (starts at 1),
 // "<name>/candidate/W" (features+units, units), "<name>/candidate/b". Options:
-// Mask, ReturnLast, Bidirectional, WInit.
+// Mask, InitialState, ReturnLast, Bidirectional, WInit.
 func GRU(in *Layer, name string, units int, opts ...Option) *Layer {
 	return newRecurrent(in, name, "GRU", units, opts)
 }

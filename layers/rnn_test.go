@@ -190,3 +190,73 @@ func TestEmbeddingLSTMNetwork(t *testing.T) {
 	checkGrads(t, net, false, feedsIn...)
 	roundTrip(t, net, feedsIn)
 }
+
+// A state carried from one batch to the next (a language model over a long
+// text) gives the same result as one pass over the whole sequence.
+func TestRecurrentInitialState(t *testing.T) {
+	for _, kind := range []string{"RNN", "LSTM", "GRU"} {
+		f := map[string]func(*layers.Layer, string, int, ...layers.Option) *layers.Layer{
+			"RNN": layers.RNN, "LSTM": layers.LSTM, "GRU": layers.GRU,
+		}[kind]
+		g := graph.New(1)
+		long := layers.Input(g, "long", -1, 4, 2)
+		half := layers.Input(g, "half", -1, 2, 2)
+		h0 := layers.Input(g, "h0", -1, 3)
+		c0 := layers.Input(g, "c0", -1, 3)
+		states := []*layers.Layer{h0}
+		if kind == "LSTM" {
+			states = append(states, c0)
+		}
+		whole := f(long, "cell", 3, layers.ReturnLast())
+		part := f(half, "cell", 3, layers.ReturnLast(), layers.InitialState(states...))
+		if err := part.Err(); err != nil {
+			t.Fatal(err)
+		}
+		in := rnd(1, 2, 4, 2)
+		d := in.Float32s()
+		first := f32(append(append([]float32{}, d[0:4]...), d[8:12]...), 2, 2, 2)
+		second := f32(append(append([]float32{}, d[4:8]...), d[12:16]...), 2, 2, 2)
+
+		targets := []*graph.Node{part.Output(), part.Aux("h")}
+		if kind == "LSTM" {
+			targets = append(targets, part.Aux("c"))
+		}
+		e, err := g.NewExecutor(graph.Options{Threads: 1}, targets...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zero := f32(make([]float32, 6), 2, 3)
+		out, err := e.Run(graph.Feed{Node: half.Output(), Value: first}, graph.Feed{Node: h0.Output(), Value: zero}, graph.Feed{Node: c0.Output(), Value: zero})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, c := out[1].Clone(), zero
+		if kind == "LSTM" {
+			c = out[2].Clone()
+		}
+		out, err = e.Run(graph.Feed{Node: half.Output(), Value: second}, graph.Feed{Node: h0.Output(), Value: h}, graph.Feed{Node: c0.Output(), Value: c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		near(t, kind+" carried state", out[0], run(t, whole, false, feed{long, in}).Float32s(), 1e-5)
+		e.Close()
+		fs := []feed{{half, first}, {h0, rnd(2, 2, 3)}}
+		if kind == "LSTM" {
+			fs = append(fs, feed{c0, rnd(3, 2, 3)})
+		}
+		checkGrads(t, part, false, fs...)
+		roundTrip(t, part, fs)
+	}
+	g := graph.New(1)
+	x := layers.Input(g, "x", -1, 3, 2)
+	bi := layers.GRU(x, "bi", 2, layers.Bidirectional())
+	if names := bi.AuxNames(); len(names) != 2 || names[0] != "bw/h" || names[1] != "fw/h" {
+		t.Fatalf("bidirectional aux %v", names)
+	}
+	if l := layers.LSTM(x, "one", 2, layers.InitialState(layers.Input(g, "s", -1, 2))); l.Err() == nil {
+		t.Fatal("LSTM with one initial state: no error")
+	}
+	if l := layers.GRU(x, "wide", 2, layers.InitialState(layers.Input(g, "s3", -1, 3))); l.Err() == nil {
+		t.Fatal("initial state of the wrong width: no error")
+	}
+}
