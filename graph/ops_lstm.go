@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/tlgo/tl/cpu/gemm"
+	"github.com/tlgo/tl/cpu/vmath"
 	"github.com/tlgo/tl/tensor"
 )
 
@@ -86,10 +87,22 @@ func (o *lstmOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor) 
 }
 
 // lstmForwardRow applies the gate nonlinearities to one row of pre-activations g
-// (4H, without bias) and writes the row's slots of the packed output d.
+// (4H, without bias; used as scratch) and writes the row's slots of the packed
+// output d: slot k of the row is d[k*sz+off : k*sz+off+hid]. The exponentials run
+// vectorised: σ(z) = 1/(1+e^-z) and tanh(z) = 2/(1+e^-2z) - 1.
 func lstmForwardRow(g, b, cprev, d []float32, off, sz, hid int, fb float32) {
-	gi, gf, gg, gO := g[:hid], g[hid:2*hid], g[2*hid:3*hid], g[3*hid:4*hid]
-	bi, bf, bg, bo := b[:hid], b[hid:2*hid], b[2*hid:3*hid], b[3*hid:4*hid]
+	g, b = g[:4*hid], b[:4*hid]
+	for j := range g {
+		g[j] = -(g[j] + b[j])
+	}
+	for j := hid; j < 2*hid; j++ {
+		g[j] -= fb
+	}
+	for j := 2 * hid; j < 3*hid; j++ {
+		g[j] *= 2
+	}
+	vmath.ExpSum(g, g, 0)
+	ei, ef, eg, eo := g[:hid], g[hid:2*hid], g[2*hid:3*hid], g[3*hid:4*hid]
 	hN := d[off : off+hid]
 	cN := d[sz+off : sz+off+hid]
 	iA := d[2*sz+off : 2*sz+off+hid]
@@ -99,15 +112,19 @@ func lstmForwardRow(g, b, cprev, d []float32, off, sz, hid int, fb float32) {
 	tA := d[6*sz+off : 6*sz+off+hid]
 	cprev = cprev[:hid]
 	for j := range hN {
-		iv := sigmoid32(gi[j] + bi[j])
-		fv := sigmoid32(gf[j] + bf[j] + fb)
-		gv := tanh32(gg[j] + bg[j])
-		ov := sigmoid32(gO[j] + bo[j])
+		iv := 1 / (1 + ei[j])
+		fv := 1 / (1 + ef[j])
+		gv := 2/(1+eg[j]) - 1
+		iA[j], fA[j], gA[j], oA[j] = iv, fv, gv, 1/(1+eo[j])
 		cv := fv*cprev[j] + iv*gv
-		tv := tanh32(cv)
-		iA[j], fA[j], gA[j], oA[j] = iv, fv, gv, ov
-		cN[j], tA[j] = cv, tv
-		hN[j] = ov * tv
+		cN[j] = cv
+		tA[j] = -2 * cv
+	}
+	vmath.ExpSum(tA, tA, 0)
+	for j := range hN {
+		tv := 2/(1+tA[j]) - 1
+		tA[j] = tv
+		hN[j] = oA[j] * tv
 	}
 }
 
@@ -160,7 +177,7 @@ func (lstmGradOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor)
 		dg := dgates.F32
 		for r := lo; r < hi; r++ {
 			off := r * hid
-			lstmBackwardRow(dg[r*g4:(r+1)*g4], dy, pk, cprev[off:off+hid], dc[off:off+hid], off, sz, hid)
+			lstmBackwardRow(dg[r*g4:(r+1)*g4], dy[off:], dy[sz+off:], dy, pk, cprev[off:off+hid], dc[off:off+hid], off, sz, hid)
 		}
 	}
 	return KernelFunc(func() {
@@ -183,16 +200,18 @@ func (lstmGradOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor)
 	}), nil
 }
 
-// lstmBackwardRow computes one row's gate gradients dg (4H) and dc (the gradient
-// with respect to the previous cell state) from the packed dy and forward output.
-func lstmBackwardRow(dg, dy, pk, cprev, dc []float32, off, sz, hid int) {
+// lstmBackwardRow computes one row's gate gradients dg (4H) and dcOut (the
+// gradient with respect to the previous cell state, which may be dcN itself) from
+// the gradients dhN and dcN reaching the new state, the other slots of dy (the
+// gate activations' own gradients) and the forward activations in pk, both laid
+// out as lstmForwardRow's d.
+func lstmBackwardRow(dg, dhN, dcN, dy, pk, cprev, dcOut []float32, off, sz, hid int) {
 	s := func(k int) []float32 { return pk[k*sz+off : k*sz+off+hid] }
 	t := func(k int) []float32 { return dy[k*sz+off : k*sz+off+hid] }
 	iA, fA, gA, oA, tA := s(2), s(3), s(4), s(5), s(6)
-	dhN, dcN, di0, df0, dg0, do0, dt0 := t(0), t(1), t(2), t(3), t(4), t(5), t(6)
+	di0, df0, dg0, do0, dt0 := t(2), t(3), t(4), t(5), t(6)
 	dgi, dgf, dgg, dgo := dg[:hid], dg[hid:2*hid], dg[2*hid:3*hid], dg[3*hid:4*hid]
-	cprev = cprev[:hid]
-	dc = dc[:hid]
+	dhN, dcN, cprev, dcOut = dhN[:hid], dcN[:hid], cprev[:hid], dcOut[:hid]
 	for j := 0; j < hid; j++ {
 		iv, fv, gv, ov, tv := iA[j], fA[j], gA[j], oA[j], tA[j]
 		dhv := dhN[j]
@@ -202,7 +221,7 @@ func lstmBackwardRow(dg, dy, pk, cprev, dc []float32, off, sz, hid int) {
 		div := dcv*gv + di0[j]
 		dfv := dcv*cprev[j] + df0[j]
 		dgv := dcv*iv + dg0[j]
-		dc[j] = dcv * fv
+		dcOut[j] = dcv * fv
 		dgi[j] = div * iv * (1 - iv)
 		dgf[j] = dfv * fv * (1 - fv)
 		dgg[j] = dgv * (1 - gv*gv)
