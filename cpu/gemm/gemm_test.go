@@ -261,7 +261,7 @@ func TestConcurrent(t *testing.T) {
 				defer wg.Done()
 				r := rand.New(rand.NewPCG(uint64(g), 9))
 				for i := 0; i < 10; i++ {
-					s := shape{20 + r.IntN(80), 20 + r.IntN(80), 1 + r.IntN(200)}
+					s := shape{20 + r.IntN(180), 20 + r.IntN(100), 1 + r.IntN(300)}
 					checkOne(t, e, r, r.IntN(2) == 0, r.IntN(2) == 0, s, 1, float32(r.IntN(2)), r.IntN(2))
 				}
 			}()
@@ -284,7 +284,7 @@ func TestNoAllocs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, s := range []shape{{7, 5, 3}, {150, 130, 70}} {
+		for _, s := range []shape{{7, 5, 3}, {150, 130, 70}, {200, 170, 150}, {40, 30, 5000}} {
 			a, b, cc := make([]float32, s.m*s.k), make([]float32, s.k*s.n), make([]float32, s.m*s.n)
 			run := func() { e.Sgemm(false, true, s.m, s.n, s.k, 1, a, s.k, b, s.k, 0.5, cc, s.n) }
 			run()

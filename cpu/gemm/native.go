@@ -35,12 +35,17 @@ type threadBuf struct {
 	sum        []float32 // a partial C for splitK
 }
 
-func newThreadBuf(kn *microKernel) *threadBuf {
-	kc := max(kn.kc, kn.kcDirect)
-	return &threadBuf{
-		a:    make([]float32, kn.mc*kc),
-		b:    make([]float32, max(kn.kc*roundUp(kn.nc, kn.nr), kn.kcDirect*roundUp(min(directAMaxN, kn.nc), kn.nr))),
-		tile: make([]float32, kn.mr*kn.nr),
+// grow makes the buffers hold at least na and nb floats. They only grow, so
+// a steady stream of products allocates nothing.
+func (t *threadBuf) grow(na, nb, ntile int) {
+	if len(t.a) < na {
+		t.a = make([]float32, na)
+	}
+	if len(t.b) < nb {
+		t.b = make([]float32, nb)
+	}
+	if len(t.tile) < ntile {
+		t.tile = make([]float32, ntile)
 	}
 }
 
@@ -121,11 +126,14 @@ func (c *call) block(buf *threadBuf, m0, m1, n0, n1, p0, p1 int, cs []float32, l
 	kn := c.kn
 	mr, nr := kn.mr, kn.nr
 	kcb := kn.kc
+	na := kn.mc * min(kcb, p1-p0)
 	if c.directA {
 		// B is narrow: a deeper slice costs no cache and halves the
-		// passes over C.
+		// passes over C. Only the bottom edge panel of A is packed.
 		kcb = kn.kcDirect
+		na = mr * min(kcb, p1-p0)
 	}
+	buf.grow(na, min(kcb, p1-p0)*roundUp(min(kn.nc, n1-n0), nr), mr*nr)
 	for jc := n0; jc < n1; jc += kn.nc {
 		nc := min(kn.nc, n1-jc)
 		for pc := p0; pc < p1; pc += kcb {
@@ -148,7 +156,7 @@ func (c *call) block(buf *threadBuf, m0, m1, n0, n1, p0, p1 int, cs []float32, l
 				} else if full := mc / mr * mr; full < mc {
 					// The bottom edge panel is packed (zero-padded) so that
 					// the kernel never reads past A.
-					packA(buf.a[full*kc:], c.a, c.lda, c.transA, ic+full, pc, mc-full, kc, mr, alphaA, kn.tpose)
+					packA(buf.a, c.a, c.lda, c.transA, ic+full, pc, mc-full, kc, mr, alphaA, kn.tpose)
 				}
 				c.macro(buf, ic, jc, pc, mc, nc, kc, cs, ldc, beta, mode)
 			}
@@ -166,13 +174,17 @@ func (c *call) macro(buf *threadBuf, ic, jc, pc, mc, nc, kc int, cs []float32, l
 		bp := &buf.b[jr*kc]
 		for ir := 0; ir < mc; ir += mr {
 			rows := min(mr, mc-ir)
-			fn, ap, as := kn.packed, &buf.a[ir*kc], 0
-			if c.directA && rows == mr {
-				if c.transA {
-					fn, ap, as = kn.colA, &a[pc*lda+ic+ir], lda
-				} else {
-					fn, ap, as = kn.rowA, &a[(ic+ir)*lda+pc], lda
-				}
+			var ap *float32
+			fn, as := kn.packed, 0
+			switch {
+			case !c.directA:
+				ap = &buf.a[ir*kc]
+			case rows < mr:
+				ap = &buf.a[0] // the packed edge panel
+			case c.transA:
+				fn, ap, as = kn.colA, &a[pc*lda+ic+ir], lda
+			default:
+				fn, ap, as = kn.rowA, &a[(ic+ir)*lda+pc], lda
 			}
 			off := (ic+ir)*ldc + jc + jr
 			if rows == mr && (cols == nr || kn.masked) {
@@ -248,10 +260,7 @@ func (e *Engine) native(transA, transB bool, m, n, k int, alpha float32, a []flo
 	threads := e.Threads()
 	tilesM := (m + kn.mr - 1) / kn.mr
 	tilesN := (n + kn.nr - 1) / kn.nr
-	parts := 1
-	if threads > 1 && m*n*k >= parallelMin {
-		parts = threads
-	}
+	parts := max(1, min(threads, m*n*k/parallelMin))
 	switch {
 	case parts == 1:
 		cl.split = splitM
@@ -268,7 +277,7 @@ func (e *Engine) native(transA, transB bool, m, n, k int, alpha float32, a []flo
 	}
 	cl.parts = parts
 	for len(cl.bufs) < parts {
-		cl.bufs = append(cl.bufs, newThreadBuf(kn))
+		cl.bufs = append(cl.bufs, new(threadBuf))
 	}
 	if cl.split == splitK {
 		for _, b := range cl.bufs[1:parts] {
