@@ -29,8 +29,13 @@
 //
 // Real files get cut short by a failed download and corrupted by a wrong
 // decompression. Every reader checks sizes against what the format promises and
-// reports the file, the byte offset and what was expected: "datasets:
-// data_batch_1.bin: offset 30730: record 10 is 12 bytes, want 3073". A header
-// cannot make a reader allocate more than the file actually holds. Nothing here
-// panics on bad input.
+// reports the file, the byte offset and what was expected, as a *FormatError
+// (wrapping io.ErrUnexpectedEOF when the file is cut short):
+//
+//	datasets: cifar/data_batch_1.bin: offset 30730: want record 10 to be 3073 bytes,
+//	the file ends after 12 (a 30742-byte file is not a whole number of records):
+//	unexpected EOF
+//
+// A header cannot make a reader allocate more than the file actually holds.
+// Nothing here panics on bad input.
 package datasets

@@ -231,10 +231,21 @@ func (l *Loop) fire(ctx context.Context, ev event, s *State) error {
 // batches' tensors feed Config.Inputs in order. It stops early when ctx is
 // cancelled (returning ctx's error) or a hook returns ErrStop.
 func (l *Loop) Run(ctx context.Context, loader *data.Loader, epochs int) (*State, error) {
+	return l.RunFrom(ctx, loader, 0, epochs)
+}
+
+// RunFrom resumes a run at epoch first (counted from 0) and goes on until epoch
+// epochs: the step counter starts at first·StepsPerEpoch, so schedules carry on
+// where they were, and each epoch shuffles as it did in the original run. Load
+// the checkpoint's weights (modelio.LoadWeights) before calling it.
+func (l *Loop) RunFrom(ctx context.Context, loader *data.Loader, first, epochs int) (*State, error) {
 	if n := len(loader.Specs()); n != len(l.feeds) {
 		return nil, fmt.Errorf("train: the loader's batches have %d tensors, Config.Inputs has %d", n, len(l.feeds))
 	}
-	s := &State{Epochs: epochs, StepsPerEpoch: loader.Batches(), Values: map[string]float64{}, Start: time.Now()}
+	if first < 0 || first > epochs {
+		return nil, fmt.Errorf("train: RunFrom epoch %d of %d", first, epochs)
+	}
+	s := &State{Epochs: epochs, StepsPerEpoch: loader.Batches(), Step: first * loader.Batches(), Values: map[string]float64{}, Start: time.Now()}
 	var loss, acc, topk Mean
 	topName := ""
 	if l.cfg.TopK > 1 {
@@ -243,7 +254,7 @@ func (l *Loop) Run(ctx context.Context, loader *data.Loader, epochs int) (*State
 	if err := l.fire(ctx, evTrainStart, s); err != nil {
 		return s, err
 	}
-	for e := 0; e < epochs && !s.Stopped; e++ {
+	for e := first; e < epochs && !s.Stopped; e++ {
 		s.Epoch, s.StepInEpoch, s.Examples, s.EpochStart = e, 0, 0, time.Now()
 		loss.Reset()
 		acc.Reset()

@@ -242,3 +242,25 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// Decoding a 16 MB file of four tensors (validation and float32 conversion).
+func BenchmarkDecode(b *testing.B) {
+	var ts []Tensor
+	for i := range 4 {
+		ts = append(ts, FromFloat32(string(rune('a'+i)), []int{1024, 1024}, make([]float32, 1<<20)))
+	}
+	var buf bytes.Buffer
+	Encode(&buf, ts, nil)
+	dst := make([]float32, 1<<20)
+	b.SetBytes(int64(buf.Len()))
+	b.ReportAllocs()
+	for b.Loop() {
+		f, err := Decode(buf.Bytes())
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := range f.Tensors {
+			f.Tensors[i].Float32s(dst)
+		}
+	}
+}
