@@ -87,7 +87,7 @@ func denseBuild(b *builder, units int, act Activation, wInit, bInit Init, keep f
 		return nil, err
 	}
 	if keep > 0 {
-		w = graph.Mul(w, dropoutMask(w, keep))
+		w = graph.Mul(w, graph.DropoutMask(w, keep))
 	}
 	var bias *graph.Node
 	if bInit.Initializer != nil {
@@ -158,7 +158,7 @@ func (c *DropoutConfig) build(b *builder) (*graph.Node, error) {
 	if c.Keep == 1 {
 		return b.ins[0], nil
 	}
-	return graph.Mul(b.ins[0], dropoutMask(b.ins[0], c.Keep)), nil
+	return graph.Dropout(b.ins[0], c.Keep), nil
 }
 
 // Dropout keeps each element with probability keep, scaled by 1/keep, and zeroes
