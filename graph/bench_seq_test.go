@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"math"
+	"syscall"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 type ptbConfig struct {
 	vocab, hidden, layers, steps, batch int
 	clip, lr                            float32
+	cells                               bool // chained LSTMCells instead of the fused LSTM
 }
 
 var ptbSmall = ptbConfig{vocab: 10000, hidden: 200, layers: 2, steps: 20, batch: 20, clip: 5, lr: 1}
@@ -47,16 +49,25 @@ func newPTB(t testing.TB, c ptbConfig) *ptbModel {
 		b := g.Variable("lstm"+string(rune('0'+l))+"/b", tensor.Zeros(), 4*c.hidden)
 		h0 := g.Placeholder("h"+string(rune('0'+l)), tensor.Float32, -1, c.hidden)
 		c0 := g.Placeholder("c"+string(rune('0'+l)), tensor.Float32, -1, c.hidden)
-		h, cs := h0, c0
-		for s := 0; s < c.steps; s++ {
-			h, cs = graph.LSTMState(graph.LSTMCell(layerIn[s], h, cs, w, b, 0))
-			layerIn[s] = h
+		if c.cells {
+			h, cs := h0, c0
+			for s := 0; s < c.steps; s++ {
+				h, cs = graph.LSTMState(graph.LSTMCell(layerIn[s], h, cs, w, b, 0))
+				layerIn[s] = h
+			}
+			m.finalH = append(m.finalH, h, cs)
+		} else {
+			hs, h, cs := graph.LSTMOutputs(graph.LSTM(x, h0, c0, w, b, 0))
+			x = hs
+			m.finalH = append(m.finalH, h, cs)
 		}
-		m.finalH = append(m.finalH, h, cs)
 		bt := tensor.New(tensor.Float32, c.batch, c.hidden)
 		m.feeds = append(m.feeds, graph.Feed{Node: h0, Value: bt}, graph.Feed{Node: c0, Value: bt.Clone()})
 	}
-	out := graph.Concat(0, layerIn...) // (T·B, H)
+	out := graph.Reshape(x, -1, c.hidden) // (T·B, H)
+	if c.cells {
+		out = graph.Concat(0, layerIn...)
+	}
 	sw := g.Variable("softmax_w", tensor.Uniform(-0.1, 0.1), c.hidden, c.vocab)
 	sb := g.Variable("softmax_b", tensor.Uniform(-0.1, 0.1), c.vocab)
 	logits := graph.BiasAdd(graph.MatMul(out, sw), sb)
@@ -100,8 +111,14 @@ func (m *ptbModel) step(t testing.TB) float64 {
 }
 
 func TestPTBModelLearnsWithoutAllocating(t *testing.T) {
-	m := newPTB(t, ptbConfig{vocab: 50, hidden: 16, layers: 2, steps: 5, batch: 3, clip: 5, lr: 1})
-	defer m.e.Close()
+	for _, cells := range []bool{false, true} {
+		m := newPTB(t, ptbConfig{vocab: 50, hidden: 16, layers: 2, steps: 5, batch: 3, clip: 5, lr: 1, cells: cells})
+		ptbLearns(t, m)
+		m.e.Close()
+	}
+}
+
+func ptbLearns(t *testing.T, m *ptbModel) {
 	first := m.step(t)
 	if math.Abs(first-math.Log(50)) > 0.2 {
 		t.Fatalf("initial loss %v, want about log(50) = %v", first, math.Log(50))
@@ -119,18 +136,29 @@ func TestPTBModelLearnsWithoutAllocating(t *testing.T) {
 }
 
 // BenchmarkPTBSmallStep is one training step of ptb_word_lm "small": 20 unrolled
-// steps, 2 LSTM layers of 200, batch 20, vocabulary 10000, clip 5, SGD.
-func BenchmarkPTBSmallStep(b *testing.B) {
-	m := newPTB(b, ptbSmall)
+// steps, 2 LSTM layers of 200, batch 20, vocabulary 10000, clip 5, SGD, with the
+// fused sequence op LSTM.
+func BenchmarkPTBSmallStep(b *testing.B) { benchPTB(b, ptbSmall) }
+
+// BenchmarkPTBSmallStepCells is the same step built from 40 chained LSTMCells.
+func BenchmarkPTBSmallStepCells(b *testing.B) {
+	c := ptbSmall
+	c.cells = true
+	benchPTB(b, c)
+}
+
+func benchPTB(b *testing.B, c ptbConfig) {
+	m := newPTB(b, c)
 	defer m.e.Close()
 	m.step(b)
 	b.ReportAllocs()
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	for i := 0; i < b.N; i++ {
 		m.step(b)
 	}
-	b.ReportMetric(float64(b.N*ptbSmall.steps*ptbSmall.batch)/time.Since(start).Seconds(), "words/s")
+	b.ReportMetric(float64(b.N*c.steps*c.batch)/time.Since(start).Seconds(), "words/s")
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
 }
 
 type w2vModel struct {
@@ -202,9 +230,20 @@ func BenchmarkWord2VecNCEStep(b *testing.B) {
 	m.step(b)
 	b.ReportAllocs()
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	for i := 0; i < b.N; i++ {
 		m.step(b)
 	}
 	b.ReportMetric(float64(b.N*m.batch)/time.Since(start).Seconds(), "words/s")
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
+}
+
+// cpuTime is the CPU time the process has used, all threads: on a shared machine
+// it says more than wall time about what a step costs.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

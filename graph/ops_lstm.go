@@ -335,3 +335,166 @@ func tanh32(x float32) float32 {
 	}
 	return 1 - 2/(exp32(2*x)+1)
 }
+
+// lstmSeqOp runs an LSTM over a whole sequence in one op: x (T, B, I), h0 and c0
+// (B, H), w (I+H, 4H), b (4H). The input projections of all steps are one SGEMM
+// (T·B rows), and so are the input and weight gradients of the backward pass: only
+// the recurrent product h·W[I:] goes step by step. Output: (7, T, B, H), the
+// slots of LSTMCell for every step.
+type lstmSeqOp struct{ forgetBias float32 }
+
+func (o *lstmSeqOp) Type() string { return "LSTM" }
+
+func (o *lstmSeqOp) Infer(in []Value) (Value, error) {
+	x := in[0].Shape
+	if len(x) != 3 || in[0].DType != tensor.Float32 || x[0] == 0 {
+		return Value{}, &tensor.ShapeError{Op: "LSTM", Arg: "x", Got: x, Want: "float32 (T, B, I) with T > 0"}
+	}
+	cell := []Value{{Shape: x[1:], DType: in[0].DType}, in[1], in[2], in[3], in[4]}
+	v, err := (&lstmOp{}).Infer(cell)
+	if err != nil {
+		return Value{}, fmt.Errorf("LSTM on x %v, step by step: %w", x, err)
+	}
+	return F32(lstmSlots, x[0], v.Shape[1], v.Shape[2]), nil
+}
+
+func (o *lstmSeqOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor) (Kernel, error) {
+	x, h0, c0, w, b := in[0].Float32s(), in[1].Float32s(), in[2].Float32s(), in[3].Float32s(), in[4].Float32s()
+	xs := in[0].Shape()
+	steps, bsz, inp, hid := xs[0], xs[1], xs[2], in[1].Shape()[1]
+	d := out.Float32s()
+	g4, bh := 4*hid, bsz*hid
+	sz := steps * bh // slot stride
+	gates := c.Scratch(steps * bsz * g4)
+	wx, wh := w[:inp*g4], w[inp*g4:]
+	fb := o.forgetBias
+	var t int // the step the row loop works on
+	body := func(lo, hi int) {
+		gt := gates.F32[t*bsz*g4:]
+		cprev := c0
+		if t > 0 {
+			cprev = d[sz+(t-1)*bh:]
+		}
+		dt := d[t*bh:]
+		for r := lo; r < hi; r++ {
+			lstmForwardRow(gt[r*g4:(r+1)*g4], b, cprev[r*hid:], dt, r*hid, sz, hid, fb)
+		}
+	}
+	return KernelFunc(func() {
+		gt := gates.F32
+		if inp > 0 {
+			gemm.Sgemm(false, false, steps*bsz, g4, inp, 1, x, inp, wx, g4, 0, gt, g4)
+		} else {
+			clear(gt)
+		}
+		for t = 0; t < steps; t++ {
+			hprev := h0
+			if t > 0 {
+				hprev = d[(t-1)*bh : t*bh]
+			}
+			gemm.Sgemm(false, false, bsz, g4, hid, 1, hprev, hid, wh, g4, 1, gt[t*bsz*g4:], g4)
+			c.Pool.For(bsz, max(1, 2048/max(hid, 1)), body)
+		}
+	}), nil
+}
+
+func (o *lstmSeqOp) Grad(n, dy *Node) []*Node {
+	pk := n.g.Apply(&lstmSeqGradOp{}, dy, n, n.inputs[0], n.inputs[1], n.inputs[2], n.inputs[3], n.inputs[4])
+	return unpack(pk, n.inputs...)
+}
+
+// LSTM runs an LSTM over a sequence x (T, B, I) from the state h0, c0 (B, H), with
+// LSTMCell's weights w (I+H, 4H), bias b (4H,), gate order and forget bias. It is
+// the fused, faster form of T chained LSTMCells: the input projections of all
+// steps are one matrix product, and so are the input and weight gradients. The
+// result packs the slots of LSTMCell for every step, shape (7, T, B, H);
+// LSTMOutputs returns the hidden states of all steps and the final state.
+func LSTM(x, h0, c0, w, b *Node, forgetBias float32) *Node {
+	return x.g.Apply(&lstmSeqOp{forgetBias: forgetBias}, x, h0, c0, w, b)
+}
+
+// LSTMOutputs returns, from an LSTM node, the hidden states of every step hs
+// (T, B, H) and the final state h and c (B, H), all as zero-copy views.
+func LSTMOutputs(seq *Node) (hs, h, c *Node) {
+	hs = Index(seq, 0)
+	steps := seq.value.Shape[1]
+	return hs, Index(hs, steps-1), Index(Index(seq, 1), steps-1)
+}
+
+// lstmSeqGradOp: inputs dy (7, T, B, H), the packed forward output, x, h0, c0, w,
+// b (shape only). Output packs dx, dh0, dc0, dw, db.
+type lstmSeqGradOp struct{}
+
+func (lstmSeqGradOp) Type() string         { return "LSTMGrad" }
+func (lstmSeqGradOp) ShapeOnly(i int) bool { return i == 6 }
+func (lstmSeqGradOp) Infer(in []Value) (Value, error) {
+	return F32(packedSize(in[2:]...)), nil
+}
+func (lstmSeqGradOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor) (Kernel, error) {
+	dy, pk, x, h0, c0, w := in[0].Float32s(), in[1].Float32s(), in[2].Float32s(), in[3].Float32s(), in[4].Float32s(), in[5].Float32s()
+	xs := in[2].Shape()
+	steps, bsz, inp, hid := xs[0], xs[1], xs[2], in[3].Shape()[1]
+	g4, bh := 4*hid, bsz*hid
+	sz := steps * bh
+	o := out.Float32s()
+	nx := steps * bsz * inp
+	dx := o[:nx]
+	dh0 := o[nx : nx+bh]
+	dc0 := o[nx+bh : nx+2*bh]
+	dw := o[nx+2*bh : nx+2*bh+(inp+hid)*g4]
+	db := o[nx+2*bh+(inp+hid)*g4:]
+	dwx, dwh := dw[:inp*g4], dw[inp*g4:]
+	wx, wh := w[:inp*g4], w[inp*g4:]
+	scr := c.Scratch(steps*bsz*g4 + 2*bh)
+	var t int
+	body := func(lo, hi int) {
+		f := scr.F32
+		dg := f[t*bsz*g4:]
+		dh, dc := f[steps*bsz*g4:steps*bsz*g4+bh], f[steps*bsz*g4+bh:]
+		cprev := c0
+		if t > 0 {
+			cprev = pk[sz+(t-1)*bh:]
+		}
+		dyt, pkt := dy[t*bh:], pk[t*bh:]
+		for r := lo; r < hi; r++ {
+			off := r * hid
+			// The gradient reaching h_t and c_t: from the outputs and from step t+1.
+			for j := off; j < off+hid; j++ {
+				dh[j] += dyt[j]
+				dc[j] += dyt[sz+j]
+			}
+			lstmBackwardRow(dg[r*g4:(r+1)*g4], dh[off:], dc[off:], dyt, pkt, cprev[off:off+hid], dc[off:], off, sz, hid)
+		}
+	}
+	return KernelFunc(func() {
+		f := scr.F32
+		dg := f[:steps*bsz*g4]
+		dh, dc := f[steps*bsz*g4:steps*bsz*g4+bh], f[steps*bsz*g4+bh:steps*bsz*g4+2*bh]
+		clear(dh)
+		clear(dc)
+		for t = steps - 1; t >= 0; t-- {
+			c.Pool.For(bsz, max(1, 2048/max(hid, 1)), body)
+			// dh_{t-1} = dgates_t · W[I:]ᵀ
+			gemm.Sgemm(false, true, bsz, hid, g4, 1, dg[t*bsz*g4:], g4, wh, g4, 0, dh, hid)
+		}
+		t = 0
+		copy(dh0, dh)
+		copy(dc0, dc)
+		clear(db)
+		for r := 0; r < steps*bsz; r++ {
+			row := dg[r*g4 : (r+1)*g4]
+			for j, v := range row {
+				db[j] += v
+			}
+		}
+		if inp > 0 {
+			gemm.Sgemm(false, true, steps*bsz, inp, g4, 1, dg, g4, wx, g4, 0, dx, inp)
+			gemm.Sgemm(true, false, inp, g4, steps*bsz, 1, x, inp, dg, g4, 0, dwx, g4)
+		}
+		// dW[I:] = Σ_t h_{t-1}ᵀ·dgates_t, h_{-1} = h0, the others slot 0.
+		gemm.Sgemm(true, false, hid, g4, bsz, 1, h0, hid, dg, g4, 0, dwh, g4)
+		if steps > 1 {
+			gemm.Sgemm(true, false, hid, g4, (steps-1)*bsz, 1, pk, hid, dg[bsz*g4:], g4, 1, dwh, g4)
+		}
+	}), nil
+}

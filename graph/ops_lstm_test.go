@@ -197,3 +197,71 @@ func TestLSTMCellUnknownBatch(t *testing.T) {
 		}
 	}
 }
+
+// The fused sequence op computes what chained cells compute.
+func TestLSTMSequenceMatchesCells(t *testing.T) {
+	for _, sz := range [][4]int{{1, 1, 1, 1}, {4, 3, 5, 6}, {3, 2, 0, 4}} {
+		steps, bsz, in, hid := sz[0], sz[1], sz[2], sz[3]
+		g := graph.New(1)
+		x := g.Const(gradcheck.Rand(1, -2, 2, steps, bsz, in))
+		h0 := g.Const(gradcheck.Rand(2, -1, 1, bsz, hid))
+		c0 := g.Const(gradcheck.Rand(3, -1, 1, bsz, hid))
+		w := g.Const(gradcheck.Rand(4, -1, 1, in+hid, 4*hid))
+		b := g.Const(gradcheck.Rand(5, -1, 1, 4*hid))
+		seq := graph.LSTM(x, h0, c0, w, b, 1)
+		hs, hT, cT := graph.LSTMOutputs(seq)
+		h, c := h0, c0
+		var outs []*graph.Node
+		for s := 0; s < steps; s++ {
+			h, c = graph.LSTMState(graph.LSTMCell(graph.Index(x, s), h, c, w, b, 1))
+			outs = append(outs, graph.Reshape(h, 1, bsz, hid))
+		}
+		out := runOne(t, g, hs, hT, cT, graph.Concat(0, outs...), h, c)
+		for k, pair := range [][2]int{{0, 3}, {1, 4}, {2, 5}} {
+			a, e := out[pair[0]].Float32s(), out[pair[1]].Float32s()
+			if len(a) != len(e) {
+				t.Fatalf("%v output %d: %d elements, cells give %d", sz, k, len(a), len(e))
+			}
+			for i := range a {
+				if math.Abs(float64(a[i]-e[i])) > 1e-5 {
+					t.Fatalf("%v output %d element %d: sequence %v, cells %v", sz, k, i, a[i], e[i])
+				}
+			}
+		}
+	}
+}
+
+func TestLSTMSequenceGradient(t *testing.T) {
+	for _, sz := range [][4]int{{3, 2, 3, 2}, {1, 1, 2, 3}, {4, 3, 2, 1}} {
+		steps, bsz, in, hid := sz[0], sz[1], sz[2], sz[3]
+		err := gradcheck.Check(gradcheck.Case{
+			Inputs: []*tensor.Tensor{
+				gradcheck.Rand(1, -1, 1, steps, bsz, in), gradcheck.Rand(2, -1, 1, bsz, hid),
+				gradcheck.Rand(3, -1, 1, bsz, hid), gradcheck.Rand(4, -0.8, 0.8, in+hid, 4*hid),
+				gradcheck.Rand(5, -0.5, 0.5, 4*hid)},
+			Seed: 4, Eps: 5e-3,
+			Build: func(g *graph.Graph, ins []*graph.Node) *graph.Node {
+				seq := graph.LSTM(ins[0], ins[1], ins[2], ins[3], ins[4], 1)
+				hs, h, c := graph.LSTMOutputs(seq)
+				return graph.Concat(0, graph.Reshape(hs, -1), graph.Reshape(h, -1), graph.Reshape(c, -1),
+					graph.Reshape(graph.Index(seq, 3), -1)) // and the forget gates
+			},
+		})
+		if err != nil {
+			t.Fatalf("%v: %v", sz, err)
+		}
+	}
+}
+
+func TestLSTMSequenceShapeError(t *testing.T) {
+	g := graph.New(1)
+	x := g.Placeholder("x", tensor.Float32, 5, -1, 3)
+	h := g.Placeholder("h", tensor.Float32, -1, 4)
+	n := graph.LSTM(x, h, h, g.Variable("w", nil, 7, 12), g.Variable("b", nil, 16), 1)
+	if n.Err() == nil || !strings.Contains(n.Err().Error(), "(7, 12)") || !strings.Contains(n.Err().Error(), "LSTM") {
+		t.Fatalf("w (7, 12) for H=4: got %v", n.Err())
+	}
+	if n := graph.LSTM(h, h, h, g.Variable("w2", nil, 8, 16), g.Variable("b2", nil, 16), 1); n.Err() == nil {
+		t.Fatal("x of rank 2: want an error")
+	}
+}
