@@ -18,9 +18,11 @@ const (
 	cifarRecord = 1 + cifarPixels
 )
 
-// CIFAR10Classes are the default names of CIFAR-10's labels, used when the
-// directory has no batches.meta.txt.
-var CIFAR10Classes = [10]string{"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"}
+// CIFAR10Classes returns the names of CIFAR-10's labels (a new slice each
+// call), used when the directory has no batches.meta.txt.
+func CIFAR10Classes() []string {
+	return []string{"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"}
+}
 
 // CIFAR10 reads a split of the CIFAR-10 binary version from dir (the
 // cifar-10-batches-bin folder): data_batch_1.bin to data_batch_5.bin for Train,
@@ -41,7 +43,7 @@ func CIFAR10(ctx context.Context, dir string, split Split) (*Images, error) {
 	if err != nil {
 		return nil, err
 	}
-	im.Classes = CIFAR10Classes[:]
+	im.Classes = CIFAR10Classes()
 	if b, err := os.ReadFile(filepath.Join(dir, "batches.meta.txt")); err == nil {
 		var names []string
 		for _, l := range strings.Split(string(b), "\n") {

@@ -179,8 +179,11 @@ const (
 // files.
 const FashionMNISTDir = "/usr/share/datasets/fashion-mnist"
 
-// FashionMNISTClasses are the names of Fashion-MNIST's ten labels.
-var FashionMNISTClasses = [10]string{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}
+// FashionMNISTClasses returns the names of Fashion-MNIST's ten labels (a new
+// slice each call).
+func FashionMNISTClasses() []string {
+	return []string{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}
+}
 
 // FashionMNIST reads a split of Fashion-MNIST from dir (see MNIST for the file
 // names) and names its classes.
@@ -189,7 +192,7 @@ func FashionMNIST(ctx context.Context, dir string, split Split) (*Images, error)
 	if err != nil {
 		return nil, err
 	}
-	im.Classes = FashionMNISTClasses[:]
+	im.Classes = FashionMNISTClasses()
 	return im, nil
 }
 

@@ -193,7 +193,21 @@ const (
 	evTrainEnd
 )
 
-var eventNames = [...]string{"TrainStart", "EpochStart", "StepStart", "StepEnd", "EpochEnd", "TrainEnd"}
+func (e event) String() string {
+	switch e {
+	case evTrainStart:
+		return "TrainStart"
+	case evEpochStart:
+		return "EpochStart"
+	case evStepStart:
+		return "StepStart"
+	case evStepEnd:
+		return "StepEnd"
+	case evEpochEnd:
+		return "EpochEnd"
+	}
+	return "TrainEnd"
+}
 
 func (l *Loop) fire(ctx context.Context, ev event, s *State) error {
 	for i := range l.hooks {
@@ -221,7 +235,7 @@ func (l *Loop) fire(ctx context.Context, ev event, s *State) error {
 				s.Stopped = true
 				continue
 			}
-			return fmt.Errorf("train: hook %q at %s (epoch %d, step %d): %w", h.Name, eventNames[ev], s.Epoch, s.Step, err)
+			return fmt.Errorf("train: hook %q at %s (epoch %d, step %d): %w", h.Name, ev, s.Epoch, s.Step, err)
 		}
 	}
 	return nil

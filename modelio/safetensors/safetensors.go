@@ -42,11 +42,6 @@ const (
 	unknown DType = ""
 )
 
-// dtypeOrder is the declaration order of the reference implementation's Dtype
-// enum, which its writer sorts by (descending) before names: keeping it makes
-// our files byte-identical to the reference writer's.
-var dtypeOrder = []DType{BOOL, U8, I8, F8E5M2, F8E4M3, F8E8M0, I16, U16, F16, BF16, I32, U32, F32, F64, C64, I64, U64}
-
 // Size is the byte size of one element, or 0 for an unknown type.
 func (d DType) Size() int {
 	switch d {
@@ -62,7 +57,12 @@ func (d DType) Size() int {
 	return 0
 }
 
-func (d DType) rank() int { return slices.Index(dtypeOrder, d) }
+// rank is the position of d in the declaration order of the reference
+// implementation's Dtype enum, which its writer sorts by (descending) before
+// names: keeping it makes our files byte-identical to the reference writer's.
+func (d DType) rank() int {
+	return slices.Index([]DType{BOOL, U8, I8, F8E5M2, F8E4M3, F8E8M0, I16, U16, F16, BF16, I32, U32, F32, F64, C64, I64, U64}, d)
+}
 
 // Tensor is one named tensor of a file: raw little-endian data.
 type Tensor struct {
