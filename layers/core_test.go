@@ -2,6 +2,7 @@ package layers_test
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 
@@ -491,5 +492,28 @@ func TestTrainingStepAllocates0(t *testing.T) {
 		}
 	}); n != 0 {
 		t.Fatalf("a training step allocates %v times", n)
+	}
+}
+
+func TestBuildFromConfig(t *testing.T) {
+	g := graph.New(1)
+	x := layers.Input(g, "x", -1, 3)
+	// No BInit: no bias, as NoBias.
+	l := layers.Build(nil, "fc", &layers.DenseConfig{Units: 2, Act: layers.Tanh, WInit: layers.Init{Initializer: tensor.Ones()}}, x)
+	wantShape(t, l, -1, 2)
+	if len(l.Params()) != 1 {
+		t.Fatalf("params %v", l.Params())
+	}
+	v := math.Tanh(6)
+	near(t, "built", run(t, l, false, feed{x, f32([]float32{1, 2, 3}, 1, 3)}), []float32{float32(v), float32(v)}, 1e-6)
+	in := layers.Build(g, "y", &layers.InputConfig{Shape: []int{-1, 2}, DType: "int32"})
+	if in.Output().Value().DType != tensor.Int32 {
+		t.Fatalf("Build Input: %v", in.Output().Value())
+	}
+	if l := layers.Build(nil, "none", nil, x); !errors.Is(l.Err(), layers.ErrBadConfig) {
+		t.Fatalf("nil config: %v", l.Err())
+	}
+	if l := layers.Build(nil, "noin", &layers.InputConfig{Shape: []int{2}}); !errors.Is(l.Err(), layers.ErrBadConfig) {
+		t.Fatalf("no graph: %v", l.Err())
 	}
 }

@@ -65,7 +65,7 @@ func Example_training() {
 	// XOR.
 	xs, _ := tensor.FromFloat32([]float32{0, 0, 0, 1, 1, 0, 1, 1}, 4, 2)
 	ys, _ := tensor.FromInt32([]int32{0, 1, 1, 0}, 4)
-	feeds := []graph.Feed{{Node: x.Output(), Value: xs}, {Node: y, Value: ys}}
+	feeds := []graph.Feed{x.Feed(xs), {Node: y, Value: ys}}
 	before, _ := eval.Run(feeds...)
 	first := before[0].Float32s()[0]
 	for i := 0; i < 300; i++ {
@@ -156,7 +156,7 @@ func ExampleLambda() {
 	e, _ := g.NewExecutor(graph.Options{}, net.Output())
 	defer e.Close()
 	in, _ := tensor.FromFloat32([]float32{1, 2, 3}, 1, 3)
-	out, _ := e.Run(graph.Feed{Node: x.Output(), Value: in})
+	out, _ := e.Run(x.Feed(in))
 	fmt.Println(out[0].Float32s())
 	// Output:
 	// [1 4 9]
@@ -194,7 +194,7 @@ func ExampleBatchNorm() {
 	// Inference first: the moving averages start at mean 0, variance 1.
 	for _, training := range []bool{false, true} {
 		e, _ := g.NewExecutor(graph.Options{Training: training}, net.Output())
-		out, _ := e.Run(graph.Feed{Node: x.Output(), Value: in})
+		out, _ := e.Run(x.Feed(in))
 		fmt.Printf("training %v: %.2f\n", training, out[0].Float32s())
 		e.Close()
 	}

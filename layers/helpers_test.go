@@ -19,7 +19,7 @@ type feed struct {
 func feeds(fs []feed) []graph.Feed {
 	var gf []graph.Feed
 	for _, f := range fs {
-		gf = append(gf, graph.Feed{Node: f.in.Output(), Value: f.v})
+		gf = append(gf, f.in.Feed(f.v))
 	}
 	return gf
 }

@@ -86,6 +86,10 @@ func (l *Layer) Config() Config { return l.cfg }
 // add a loss, differentiate, compile.
 func (l *Layer) Output() *graph.Node { return l.out }
 
+// Feed pairs the layer's output node, an Input's placeholder, with a value for
+// one run: exe.Run(x.Feed(images), y.Feed(labels)).
+func (l *Layer) Feed(v *tensor.Tensor) graph.Feed { return graph.Feed{Node: l.out, Value: v} }
+
 // Shape is the shape of the layer's output; -1 marks a dimension known only when
 // the network is run (the batch).
 func (l *Layer) Shape() tensor.Shape {
