@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/tlgo/tl/cpu/gemm"
+	"github.com/tlgo/tl/cpu/vmath"
 	"github.com/tlgo/tl/tensor"
 )
 
@@ -117,7 +118,9 @@ func (nceFwdOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor) (
 	lq := nceLogQ(v, s)
 	d := out.Float32s()
 	lt, ls := d[1:1+bs], d[1+bs:]
-	ws := c.Scratch(s * dim)
+	// One request (requests of a kernel share the arena): the gathered sampled
+	// weights, then e^-|z| of the sampled logits.
+	scr := c.Scratch(s*dim + bs*s)
 	rowLoss := make([]float64, bs)
 	rowsBody := func(lo, hi int) {
 		for r := lo; r < hi; r++ {
@@ -130,7 +133,7 @@ func (nceFwdOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor) (
 			// The true logit's loss is softplus(-z).
 			sp, sg := softplusSigmoid(-(dot + bias[k] - lq[k]))
 			lt[r] = 1 - sg // σ(z)
-			rowLoss[r] = float64(sp) + softplusRow(ls[r*s:(r+1)*s], smp, bias, lq)
+			rowLoss[r] = float64(sp) + softplusRow(ls[r*s:(r+1)*s], scr.F32[s*dim+r*s:s*dim+(r+1)*s], smp, bias, lq)
 		}
 	}
 	return KernelFunc(func() {
@@ -142,7 +145,7 @@ func (nceFwdOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor) (
 			c.Fail(err)
 			return
 		}
-		wsm := ws.F32
+		wsm := scr.F32[:s*dim]
 		for j, k := range smp {
 			copy(wsm[j*dim:(j+1)*dim], w[int(k)*dim:int(k)*dim+dim])
 		}
@@ -184,19 +187,24 @@ func softplusSigmoid(z float32) (sp, sg float32) {
 // replaces each by σ(z) (what the gradient needs) and returns Σ softplus(z). The
 // logarithms are taken of products of up to 512 factors 1+e^-|z| ∈ (1, 2] (no
 // overflow in float64): one log per 512 elements instead of one each.
-func softplusRow(row []float32, ids []int32, bias, lq []float32) float64 {
-	var lin float64
-	var logs float64
-	prod := 1.0
+func softplusRow(row, e []float32, ids []int32, bias, lq []float32) float64 {
+	e = e[:len(ids)]
 	for j, k := range ids {
 		z := row[j] + bias[k] - lq[k]
-		e := exp32(-abs32(z))
-		p := 1 + e
+		row[j] = z
+		e[j] = -abs32(z)
+	}
+	vmath.ExpSum(e, e, 0) // e^-|z|, vectorised
+	var lin, logs float64
+	prod := 1.0
+	for j, z := range row[:len(ids)] {
+		ej := e[j]
+		p := 1 + ej
 		if z >= 0 {
 			lin += float64(z)
 			row[j] = 1 / p
 		} else {
-			row[j] = e / p
+			row[j] = ej / p
 		}
 		prod *= float64(p)
 		if j&511 == 511 {
