@@ -116,9 +116,16 @@ func TestIDXErrors(t *testing.T) {
 
 func TestIDXTruncatedGzipStream(t *testing.T) {
 	good := gz(t, idxBytes(t, &IDX{Type: IDXInt32, Dims: []int{100}, Data: make([]byte, 400)}))
-	_, err := DecodeIDX(context.Background(), bytes.NewReader(good[:len(good)-6]), "cut.gz")
-	if err == nil || !strings.Contains(err.Error(), "cut.gz") {
-		t.Fatalf("a gzip stream cut in its trailer: got %v, want an error naming the file", err)
+	for cut := 1; cut <= 8; cut++ { // the trailer is a CRC-32 and the size
+		_, err := DecodeIDX(context.Background(), bytes.NewReader(good[:len(good)-cut]), "cut.gz")
+		if err == nil || !strings.Contains(err.Error(), "cut.gz") || !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("a gzip stream without its last %d bytes: got %v, want an unexpected EOF naming the file", cut, err)
+		}
+	}
+	bad := slices.Clone(good)
+	bad[len(bad)-5] ^= 1 // the CRC
+	if _, err := DecodeIDX(context.Background(), bytes.NewReader(bad), "crc.gz"); err == nil || !strings.Contains(err.Error(), "checksum") {
+		t.Fatalf("a bad CRC: got %v", err)
 	}
 }
 

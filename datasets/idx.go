@@ -134,12 +134,14 @@ func DecodeIDX(ctx context.Context, r io.Reader, name string) (*IDX, error) {
 	if int64(len(data)) < size {
 		return nil, &FormatError{File: where, Offset: start + int64(len(data)), Want: fmt.Sprintf("%d bytes of %v data for dimensions %v, the file ends after %d", size, t, f.Dims, len(data)), Err: io.ErrUnexpectedEOF}
 	}
+	// Reading past the data also makes gzip check its trailer (CRC and size).
 	var one [1]byte
-	if n, _ := io.ReadFull(rd, one[:]); n != 0 {
+	n, err := io.ReadFull(rd, one[:])
+	if n != 0 {
 		return nil, &FormatError{File: where, Offset: start + size, Want: fmt.Sprintf("the end of the file after %d bytes of data for dimensions %v", size, f.Dims)}
 	}
-	if err := rd.Close(); err != nil {
-		return nil, &FormatError{File: where, Offset: start + size, Want: "a valid gzip trailer", Err: err}
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, &FormatError{File: where, Offset: start + size, Want: "the end of the stream (with a valid gzip trailer)", Err: err}
 	}
 	f.Data = data
 	return f, nil
