@@ -1,6 +1,7 @@
 package graph_test
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -264,4 +265,25 @@ func TestLSTMSequenceShapeError(t *testing.T) {
 	if n := graph.LSTM(h, h, h, g.Variable("w2", nil, 8, 16), g.Variable("b2", nil, 16), 1); n.Err() == nil {
 		t.Fatal("x of rank 2: want an error")
 	}
+}
+
+func ExampleLSTM() {
+	g := graph.New(1)
+	// Sequences of 5 steps, batch 2, 3 features; an LSTM of 4 units.
+	x := g.Placeholder("x", tensor.Float32, 5, -1, 3)
+	h0 := g.Placeholder("h0", tensor.Float32, -1, 4)
+	w := g.Variable("lstm/w", tensor.GlorotUniform(), 3+4, 4*4)
+	b := g.Variable("lstm/b", tensor.Zeros(), 4*4)
+	hs, h, c := graph.LSTMOutputs(graph.LSTM(x, h0, h0, w, b, 1))
+	fmt.Println(hs.Shape(), h.Shape(), c.Shape())
+
+	// The same step by step, with cells sharing the weights.
+	hc, cc := h0, h0
+	for t := 0; t < 5; t++ {
+		hc, cc = graph.LSTMState(graph.LSTMCell(graph.Index(x, t), hc, cc, w, b, 1))
+	}
+	fmt.Println(hc.Shape(), g.Err())
+	// Output:
+	// (5, ?, 4) (?, 4) (?, 4)
+	// (?, 4) <nil>
 }

@@ -1,6 +1,7 @@
 package graph_test
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -185,4 +186,20 @@ func TestNCELossShapeErrors(t *testing.T) {
 	if n.Err() == nil || !strings.Contains(n.Err().Error(), "inputs") || !strings.Contains(n.Err().Error(), "(?, 5)") {
 		t.Fatalf("inputs (?, 5) for weights (10, 4): got %v", n.Err())
 	}
+}
+
+func ExampleNCELoss() {
+	g := graph.New(1)
+	const vocab, dim = 1000, 16
+	words := g.Placeholder("words", tensor.Int32, -1)
+	context := g.Placeholder("context", tensor.Int32, -1)
+	emb := g.Variable("embeddings", tensor.Uniform(-1, 1), vocab, dim)
+	w := g.Variable("nce/w", tensor.TruncatedNormal(0, 0.25), vocab, dim)
+	b := g.Variable("nce/b", tensor.Zeros(), vocab)
+	// 8 negatives per step from the log-uniform sampler.
+	neg := graph.LogUniformSampler(g, 8, vocab)
+	loss := graph.NCELoss(w, b, graph.Gather(emb, words), context, neg)
+	grads, _ := graph.Gradients(loss, emb, w, b)
+	fmt.Println(loss.Shape(), graph.IsSparse(grads[0]), graph.IsSparse(grads[1]), graph.IsSparse(grads[2]))
+	// Output: () true true true
 }

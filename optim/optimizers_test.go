@@ -310,3 +310,31 @@ func TestSchedules(t *testing.T) {
 		t.Fatalf("ApplySchedule wrote %v, returned %v", opt.LearningRate().Tensor().Float32s()[0], lr)
 	}
 }
+
+func ExampleMinimizeWith() {
+	g := graph.New(1)
+	x := g.Placeholder("x", tensor.Float32, -1, 4)
+	y := g.Placeholder("y", tensor.Int32, -1)
+	w := g.Variable("w", tensor.GlorotUniform(), 4, 3)
+	loss := graph.SparseSoftmaxCrossEntropy(graph.MatMul(x, w), y)
+	opt := optim.NewAdam(g, "adam", 0.01, 0.9, 0.999, 1e-8)
+	st, err := optim.MinimizeWith(opt, loss, optim.MinimizeOptions{ClipNorm: 5, WeightDecay: 1e-4})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	e, _ := g.NewExecutor(graph.Options{Training: true}, st.Loss, st.Update)
+	defer e.Close()
+	sched := optim.CosineDecay{Base: 0.01, Steps: 100}
+	xt, _ := tensor.FromFloat32([]float32{1, 0, 0, 0, 0, 1, 0, 0}, 2, 4)
+	yt, _ := tensor.FromInt32([]int32{0, 1}, 2)
+	for step := 0; step < 100; step++ {
+		optim.ApplySchedule(opt, sched, step) // between steps: no recompilation
+		if _, err := e.Run(graph.Feed{Node: x, Value: xt}, graph.Feed{Node: y, Value: yt}); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+	fmt.Println(g.VariableByName("adam/w/m").Shape(), opt.Step().Tensor().Float32s()[0])
+	// Output: (4, 3) 100
+}
