@@ -46,9 +46,11 @@
 //
 // Any graph node can start a network (InputNode), and any Go function over
 // graph nodes can be a layer (Lambda, LambdaN): the paper's LambdaLayer, the
-// way foreign code joins a network. An expression from another library, such
-// as one imported with the module github.com/tlgo/tl/interop/gorgonia, enters
-// the same way, as the function of a Lambda.
+// way foreign code joins a network. A Gorgonia expression enters the same way:
+// the module github.com/tlgo/tl/interop/gorgonia turns it into a graph node
+// (gorgonia.Op), and LambdaN makes that a layer, as the module
+// github.com/tlgo/tl/layers/gorgoniatest shows and tests. Neither module is a
+// dependency of this package.
 //
 // # Names and parameter sharing
 //
