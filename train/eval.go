@@ -20,7 +20,9 @@ type Evaluator struct {
 }
 
 // NewEvaluator prepares an evaluator of cfg's Loss (and, with Logits and Labels,
-// accuracy); Update is ignored.
+// accuracy); Update is ignored. With cfg.Options.Pool nil it starts its own
+// worker pool; one made by Loop.NewEvaluator shares the loop's, so close it
+// before the loop.
 func NewEvaluator(cfg Config) (*Evaluator, error) {
 	if err := cfg.check(false); err != nil {
 		return nil, err
