@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// slowSave saves a model whose reader gives 20 MB and then hangs, so the
+// slowSave saves a model whose reader gives 10 MB and then hangs, so the
 // process is killed with its upload half done.
 func slowSave(url, database string) int {
 	ctx := context.Background()
@@ -46,7 +46,7 @@ func slowSave(url, database string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	_, err = s.Save(ctx, models.Spec{Name: "m"}, io.MultiReader(&failingReader{n: 20 << 20}, hang{}))
+	_, err = s.Save(ctx, models.Spec{Name: "m"}, io.MultiReader(&failingReader{n: 10 << 20}, hang{}))
 	fmt.Fprintln(os.Stderr, "save returned:", err)
 	return 3
 }
@@ -79,7 +79,7 @@ func TestKilledWriterLeavesNoModel(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n > 1 { // the helper's first 16 MB are on the server
+			if n > 1 { // the helper's first 8 MB are on the server
 				break
 			}
 			select {
@@ -209,7 +209,9 @@ func TestServerGoneMidRead(t *testing.T) {
 		}
 		defer func() { srv.Close(context.Background()) }()
 		dbName := storetest.TempName("gone_")
-		client, err := store.Open(ctx, store.Config{URL: srv.URL(), Database: dbName})
+		// A short server selection timeout: the reads after the server has
+		// gone fail in seconds, not the default 30 s per attempt.
+		client, err := store.Open(ctx, store.Config{URL: srv.URL() + "?serverSelectionTimeoutMS=2000", Database: dbName})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,26 +2,27 @@ package models
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/tlgo/tl/store"
+	"github.com/tlgo/tl/store/blob"
 )
 
-// GC removes weights no model references: files of saves that failed after
-// their upload, or of deletes interrupted half-way, and chunks of uploads
-// killed before their file document was written. Only files and chunks older
-// than minAge are touched, so saves in progress are safe; use an age well
-// above the longest save (an hour, say). It returns how many files and
-// orphan chunk groups it removed.
+// GC removes weights no model references: blobs of saves that failed after
+// their upload or of deletes cut short, and chunks of uploads killed before
+// their file document was written. Only blobs whose upload began more than
+// minAge ago are touched, so saves in progress are safe; use an age well
+// above the longest save (an hour, say). It returns how many blobs it
+// removed. Orphan chunks say no project; they are garbage whoever wrote
+// them, so GC of any project removes them.
 func (s *Store) GC(ctx context.Context, minAge time.Duration) (int, error) {
 	ctx, cancel := store.Detach(ctx)
 	defer cancel()
 	cutoff := time.Now().Add(-minAge)
-	project := s.Project()
 
 	used := map[bson.ObjectID]bool{}
 	cur, err := s.models.Find(ctx, s.db.Scope(nil))
@@ -35,20 +36,18 @@ func (s *Store) GC(ctx context.Context, minAge time.Duration) (int, error) {
 			}
 		}
 	}
-	if err := cur.Err(); err != nil {
-		cur.Close(ctx)
+	err = cur.Err()
+	cur.Close(ctx)
+	if err != nil {
 		return 0, fmt.Errorf("models: gc: list models: %w", err)
 	}
-	cur.Close(ctx)
 
 	removed := 0
-	files := s.bucket.GetFilesCollection()
-	fcur, err := files.Find(ctx, bson.D{{Key: "metadata.project", Value: project}})
+	fcur, err := s.bucket.Files().Find(ctx, bson.D{{Key: "metadata.project", Value: s.Project()}})
 	if err != nil {
 		return 0, fmt.Errorf("models: gc: list weights: %w", err)
 	}
 	var stale []bson.ObjectID
-	known := map[bson.ObjectID]bool{}
 	for fcur.Next(ctx) {
 		var f struct {
 			ID         bson.ObjectID `bson:"_id"`
@@ -57,42 +56,32 @@ func (s *Store) GC(ctx context.Context, minAge time.Duration) (int, error) {
 		if err := bson.Unmarshal(fcur.Current, &f); err != nil {
 			continue
 		}
-		known[f.ID] = true
-		if !used[f.ID] && f.UploadDate.Before(cutoff) {
+		if !used[f.ID] && f.ID.Timestamp().Before(cutoff) {
 			stale = append(stale, f.ID)
 		}
 	}
+	err = fcur.Err()
 	fcur.Close(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("models: gc: list weights: %w", err)
+	}
 	for _, id := range stale {
-		if err := s.bucket.Delete(ctx, id); err != nil && err != mongo.ErrFileNotFound {
-			return removed, fmt.Errorf("models: gc: delete weights %s: %w", id.Hex(), err)
+		if err := s.bucket.Delete(ctx, id); err != nil && !errors.Is(err, blob.ErrNotFound) {
+			return removed, fmt.Errorf("models: gc: %w", err)
 		}
 		removed++
 	}
 
-	// Chunks without a file document: an upload killed mid-way. Chunks do
-	// not say their project; such chunks are garbage whoever wrote them.
-	// Their files_id is an ObjectID stamped when the upload began, which
-	// keeps uploads in progress safe. known holds only this project's files,
-	// so look each candidate up before deleting.
-	chunks := s.bucket.GetChunksCollection()
-	var ids []bson.ObjectID
-	if err := chunks.Distinct(ctx, "files_id", bson.D{}).Decode(&ids); err != nil {
-		return removed, fmt.Errorf("models: gc: list chunks: %w", err)
+	orphans, err := s.bucket.Orphans(ctx, cutoff)
+	if err != nil {
+		return removed, fmt.Errorf("models: gc: %w", err)
 	}
-	for _, id := range ids {
-		if known[id] || used[id] || !id.Timestamp().Before(cutoff) {
-			continue
+	for _, id := range orphans {
+		if used[id] {
+			continue // a model whose file document was lost: keep its bytes
 		}
-		n, err := files.CountDocuments(ctx, bson.D{{Key: "_id", Value: id}})
-		if err != nil {
-			return removed, fmt.Errorf("models: gc: check weights %s: %w", id.Hex(), err)
-		}
-		if n > 0 {
-			continue
-		}
-		if _, err := chunks.DeleteMany(ctx, bson.D{{Key: "files_id", Value: id}}); err != nil {
-			return removed, fmt.Errorf("models: gc: delete orphan chunks of %s: %w", id.Hex(), err)
+		if _, err := s.bucket.RemoveChunks(ctx, id); err != nil {
+			return removed, fmt.Errorf("models: gc: %w", err)
 		}
 		removed++
 	}

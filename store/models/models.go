@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/tlgo/tl/store"
+	"github.com/tlgo/tl/store/blob"
 )
 
 // Errors tested with errors.Is.
@@ -112,10 +112,8 @@ type Options struct {
 	// CacheDir keeps downloaded weights, one file per SHA-256, so a reload
 	// reads the disk instead of the server. Empty disables the cache.
 	CacheDir string
-	// ChunkSize of GridFS chunks; default 255 KiB. FerretDB counts reply
-	// batches in documents, so chunks much bigger than this overflow its
-	// replies.
-	ChunkSize int32
+	// ChunkSize of the weights' GridFS chunks; default blob.DefaultChunkSize.
+	ChunkSize int
 }
 
 // Store saves, finds and loads models of one project. Safe for concurrent use.
@@ -124,7 +122,7 @@ type Store struct {
 	models   *mongo.Collection
 	counters *mongo.Collection
 	aliases  *mongo.Collection
-	bucket   *mongo.GridFSBucket
+	bucket   *blob.Bucket
 	cacheDir string
 }
 
@@ -132,12 +130,9 @@ type Store struct {
 func New(ctx context.Context, db *store.DB, opts Options) (*Store, error) {
 	ctx, cancel := store.Detach(ctx)
 	defer cancel()
-	chunk := opts.ChunkSize
-	if chunk == 0 {
-		chunk = 255 * 1024
-	}
-	if chunk < 1024 || chunk > 4<<20 {
-		return nil, fmt.Errorf("models: ChunkSize %d out of range, expected 1 KiB to 4 MiB", chunk)
+	bucket, err := blob.NewBucket(db, WeightsBucket, opts.ChunkSize)
+	if err != nil {
+		return nil, fmt.Errorf("models: %w", err)
 	}
 	d := db.Database()
 	s := &Store{
@@ -145,11 +140,11 @@ func New(ctx context.Context, db *store.DB, opts Options) (*Store, error) {
 		models:   d.Collection(ModelsCollection),
 		counters: d.Collection(CountersCollection),
 		aliases:  d.Collection(AliasesCollection),
-		bucket:   d.GridFSBucket(options.GridFSBucket().SetName(WeightsBucket).SetChunkSizeBytes(chunk)),
+		bucket:   bucket,
 		cacheDir: opts.CacheDir,
 	}
 	// Lookups by ID need no index (_id); these serve listing and ranking.
-	_, err := s.models.Indexes().CreateOne(ctx, mongo.IndexModel{
+	_, err = s.models.Indexes().CreateOne(ctx, mongo.IndexModel{
 		Keys: bson.D{{Key: "project", Value: 1}, {Key: "name", Value: 1}, {Key: "version", Value: 1}},
 	})
 	if err != nil {
@@ -215,10 +210,12 @@ func (s *Store) Save(ctx context.Context, spec Spec, weights io.Reader) (*Model,
 	ctx, cancel := store.Detach(ctx)
 	defer cancel()
 
-	fileID, size, sum, err := s.upload(ctx, spec.Name, weights)
+	info, err := s.bucket.Put(ctx, s.Project()+"/"+spec.Name,
+		bson.D{{Key: "project", Value: s.Project()}, {Key: "name", Value: spec.Name}}, weights)
 	if err != nil {
 		return nil, fmt.Errorf("models: save %s: weights: %w", spec.Name, err)
 	}
+	fileID, size, sum := info.ID, info.Length, info.SHA256
 	m := &Model{
 		Project:      s.Project(),
 		Name:         spec.Name,
@@ -234,7 +231,7 @@ func (s *Store) Save(ctx context.Context, spec Spec, weights io.Reader) (*Model,
 	for attempt := 0; ; attempt++ {
 		v, err := s.nextVersion(ctx, spec.Name)
 		if err != nil {
-			_ = s.bucket.Delete(ctx, fileID)
+			_ = s.bucket.Delete(context.WithoutCancel(ctx), fileID)
 			return nil, fmt.Errorf("models: save %s: allocate version: %w", spec.Name, err)
 		}
 		m.Version = v
@@ -244,36 +241,10 @@ func (s *Store) Save(ctx context.Context, spec Spec, weights io.Reader) (*Model,
 			return m, nil
 		}
 		if !mongo.IsDuplicateKeyError(err) || attempt >= 20 {
-			_ = s.bucket.Delete(ctx, fileID)
+			_ = s.bucket.Delete(context.WithoutCancel(ctx), fileID)
 			return nil, fmt.Errorf("models: save %s v%d: %w", spec.Name, v, err)
 		}
 	}
-}
-
-// upload copies r into a new GridFS file, returning its ID, size and SHA-256.
-func (s *Store) upload(ctx context.Context, name string, r io.Reader) (bson.ObjectID, int64, string, error) {
-	up, err := s.bucket.OpenUploadStream(ctx, s.Project()+"/"+name,
-		options.GridFSUpload().SetMetadata(bson.D{{Key: "project", Value: s.Project()}, {Key: "name", Value: name}}))
-	if err != nil {
-		return bson.ObjectID{}, 0, "", err
-	}
-	h := sha256.New()
-	// Our own buffer: the bucket's UploadFromStream shares one between calls.
-	buf := make([]byte, 1<<20)
-	n, err := io.CopyBuffer(up, io.TeeReader(r, h), buf)
-	if err != nil {
-		_ = up.Abort() // removes the chunks written so far
-		return bson.ObjectID{}, 0, "", fmt.Errorf("after %d bytes: %w", n, err)
-	}
-	if err := up.Close(); err != nil {
-		_ = up.Abort()
-		return bson.ObjectID{}, 0, "", err
-	}
-	id, ok := up.FileID.(bson.ObjectID)
-	if !ok {
-		return bson.ObjectID{}, 0, "", fmt.Errorf("unexpected GridFS file ID %v", up.FileID)
-	}
-	return id, n, hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func (s *Store) nextVersion(ctx context.Context, name string) (int64, error) {
@@ -586,7 +557,7 @@ func (s *Store) Delete(ctx context.Context, name string, version int64) error {
 		return fmt.Errorf("models: delete %s v%d: %w", name, version, err)
 	}
 	if !doc.Weights.FileID.IsZero() {
-		if err := s.bucket.Delete(ctx, doc.Weights.FileID); err != nil && !errors.Is(err, mongo.ErrFileNotFound) {
+		if err := s.bucket.Delete(ctx, doc.Weights.FileID); err != nil && !errors.Is(err, blob.ErrNotFound) {
 			return fmt.Errorf("models: delete %s v%d: model removed, weights %s left for GC: %w", name, version, doc.Weights.FileID.Hex(), err)
 		}
 	}
@@ -634,63 +605,50 @@ func (w *bytesWriter) Write(p []byte) (int, error) { w.b = append(w.b, p...); re
 // saved SHA-256 and size, ErrCorrupt if chunks are missing or misshapen.
 // It bypasses the cache.
 func (s *Store) OpenWeights(ctx context.Context, m *Model) (io.ReadCloser, error) {
-	dctx, cancel := store.Detach(ctx)
-	ds, err := s.bucket.OpenDownloadStream(dctx, m.Weights.FileID)
+	r, err := s.bucket.Open(ctx, m.Weights.FileID)
 	if err != nil {
-		cancel()
-		if errors.Is(err, mongo.ErrFileNotFound) {
-			return nil, fmt.Errorf("%w: weights of %s v%d (GridFS file %s) are missing: %v", ErrCorrupt, m.Name, m.Version, m.Weights.FileID.Hex(), err)
+		if errors.Is(err, blob.ErrNotFound) || errors.Is(err, blob.ErrCorrupt) {
+			return nil, fmt.Errorf("%w: weights of %s v%d: %v", ErrCorrupt, m.Name, m.Version, err)
 		}
 		return nil, fmt.Errorf("models: open weights of %s v%d: %w", m.Name, m.Version, err)
 	}
-	if ds.GetFile().Length != m.Weights.Size {
-		ds.Close()
-		cancel()
-		return nil, fmt.Errorf("%w: weights of %s v%d: GridFS file is %d bytes, model says %d", ErrCorrupt, m.Name, m.Version, ds.GetFile().Length, m.Weights.Size)
+	if r.Info().Length != m.Weights.Size {
+		r.Close()
+		return nil, fmt.Errorf("%w: weights of %s v%d: stored blob is %d bytes, model says %d", ErrCorrupt, m.Name, m.Version, r.Info().Length, m.Weights.Size)
 	}
-	return &verifyingReader{ds: ds, cancel: cancel, h: sha256.New(), m: m}, nil
+	return &verifyingReader{r: r, m: m}, nil
 }
 
 type verifyingReader struct {
-	ds     *mongo.GridFSDownloadStream
-	cancel context.CancelFunc
-	h      hash.Hash
-	m      *Model
-	n      int64
-	err    error
+	r   *blob.Reader
+	m   *Model
+	n   int64
+	err error
 }
 
-func (r *verifyingReader) Read(p []byte) (int, error) {
-	if r.err != nil {
-		return 0, r.err
+func (v *verifyingReader) Read(p []byte) (int, error) {
+	if v.err != nil {
+		return 0, v.err
 	}
-	n, err := r.ds.Read(p)
-	r.h.Write(p[:n])
-	r.n += int64(n)
+	n, err := v.r.Read(p)
+	v.n += int64(n)
 	switch {
 	case err == io.EOF:
-		if sum := hex.EncodeToString(r.h.Sum(nil)); sum != r.m.Weights.SHA256 || r.n != r.m.Weights.Size {
-			r.err = fmt.Errorf("%w: weights of %s v%d: read %d bytes hashing to %s, saved %d bytes hashing to %s",
-				ErrChecksum, r.m.Name, r.m.Version, r.n, sum, r.m.Weights.Size, r.m.Weights.SHA256)
-			return n, r.err
+		if sum := v.r.Sum(); sum != v.m.Weights.SHA256 || v.n != v.m.Weights.Size {
+			v.err = fmt.Errorf("%w: weights of %s v%d: read %d bytes hashing to %s, saved %d bytes hashing to %s",
+				ErrChecksum, v.m.Name, v.m.Version, v.n, sum, v.m.Weights.Size, v.m.Weights.SHA256)
+			return n, v.err
 		}
-		r.err = io.EOF
-	case errors.Is(err, mongo.ErrMissingChunk) || errors.Is(err, mongo.ErrWrongSize):
-		r.err = fmt.Errorf("%w: weights of %s v%d after %d bytes: %v", ErrCorrupt, r.m.Name, r.m.Version, r.n, err)
+		v.err = io.EOF
+	case errors.Is(err, blob.ErrCorrupt):
+		v.err = fmt.Errorf("%w: weights of %s v%d after %d bytes: %v", ErrCorrupt, v.m.Name, v.m.Version, v.n, err)
 	case err != nil:
-		r.err = fmt.Errorf("models: read weights of %s v%d after %d bytes: %w", r.m.Name, r.m.Version, r.n, err)
+		v.err = fmt.Errorf("models: read weights of %s v%d after %d bytes: %w", v.m.Name, v.m.Version, v.n, err)
 	}
-	return n, r.err
+	return n, v.err
 }
 
-func (r *verifyingReader) Close() error {
-	err := r.ds.Close()
-	r.cancel()
-	if errors.Is(err, mongo.ErrStreamClosed) {
-		return nil
-	}
-	return err
-}
+func (v *verifyingReader) Close() error { return v.r.Close() }
 
 func (s *Store) cachePath(m *Model) string {
 	return filepath.Join(s.cacheDir, m.Weights.SHA256+".bin")

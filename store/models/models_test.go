@@ -333,8 +333,8 @@ func TestInterruptedSaveLeavesNothing(t *testing.T) {
 		s := newStore(t, db, models.Options{})
 		keep := randomBytes(t, 5000)
 		save(t, s, models.Spec{Name: "m"}, keep)
-		// 20 MB: the driver flushes chunks every 16 MB, so some reach the server.
-		_, err := s.Save(ctx, models.Spec{Name: "m"}, &failingReader{n: 20 << 20})
+		// 10 MB: chunks go out in 8 MB batches, so some reach the server.
+		_, err := s.Save(ctx, models.Spec{Name: "m"}, &failingReader{n: 10 << 20})
 		if !errors.Is(err, errDisk) {
 			t.Fatalf("Save with failing reader = %v, want it to wrap the reader's error", err)
 		}
