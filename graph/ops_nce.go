@@ -73,26 +73,35 @@ func LogUniformProb(k, rangeMax int) float64 {
 // inputs (B, D), labels (B,) or (B, 1), sampled (S,). Its output packs the loss,
 // σ of the true logits (B) and of the sampled logits (B, S), which is what the
 // gradient needs; nceLossOp views the loss.
-type nceFwdOp struct{}
+type nceFwdOp struct{ softmax bool }
 
-func (nceFwdOp) Type() string { return "NCE" }
-func (nceFwdOp) Infer(in []Value) (Value, error) {
+func (o nceFwdOp) Type() string { return o.name() + "Logits" }
+
+// name is the user-facing op name, for errors.
+func (o nceFwdOp) name() string {
+	if o.softmax {
+		return "SampledSoftmaxLoss"
+	}
+	return "NCELoss"
+}
+
+func (o nceFwdOp) Infer(in []Value) (Value, error) {
 	w, b, x, lab, smp := in[0], in[1], in[2], in[3], in[4]
 	if len(w.Shape) != 2 || w.DType != tensor.Float32 {
-		return Value{}, &tensor.ShapeError{Op: "NCELoss", Arg: "weights", Got: w.Shape, Want: "float32 (V, D)"}
+		return Value{}, &tensor.ShapeError{Op: o.name(), Arg: "weights", Got: w.Shape, Want: "float32 (V, D)"}
 	}
 	if len(b.Shape) != 1 || b.DType != tensor.Float32 || !compatible(b.Shape, w.Shape[:1]) {
-		return Value{}, &tensor.ShapeError{Op: "NCELoss", Arg: "biases", Got: b.Shape, Want: fmt.Sprintf("float32 (%d,) like the rows of weights %v", w.Shape[0], w.Shape)}
+		return Value{}, &tensor.ShapeError{Op: o.name(), Arg: "biases", Got: b.Shape, Want: fmt.Sprintf("float32 (%d,) like the rows of weights %v", w.Shape[0], w.Shape)}
 	}
 	if len(x.Shape) != 2 || x.DType != tensor.Float32 || !compatible(x.Shape[1:], w.Shape[1:]) {
-		return Value{}, &tensor.ShapeError{Op: "NCELoss", Arg: "inputs", Got: x.Shape, Want: fmt.Sprintf("float32 (B, %d) like the columns of weights %v", w.Shape[1], w.Shape)}
+		return Value{}, &tensor.ShapeError{Op: o.name(), Arg: "inputs", Got: x.Shape, Want: fmt.Sprintf("float32 (B, %d) like the columns of weights %v", w.Shape[1], w.Shape)}
 	}
 	labOK := lab.DType == tensor.Int32 && (len(lab.Shape) == 1 || (len(lab.Shape) == 2 && lab.Shape[1] == 1)) && compatible(lab.Shape[:1], x.Shape[:1])
 	if !labOK {
-		return Value{}, &tensor.ShapeError{Op: "NCELoss", Arg: "labels", Got: lab.Shape, Want: fmt.Sprintf("int32 (%d,) or (%d, 1), one per row of inputs %v", x.Shape[0], x.Shape[0], x.Shape)}
+		return Value{}, &tensor.ShapeError{Op: o.name(), Arg: "labels", Got: lab.Shape, Want: fmt.Sprintf("int32 (%d,) or (%d, 1), one per row of inputs %v", x.Shape[0], x.Shape[0], x.Shape)}
 	}
 	if len(smp.Shape) != 1 || smp.DType != tensor.Int32 || smp.Shape[0] == 0 {
-		return Value{}, &tensor.ShapeError{Op: "NCELoss", Arg: "sampled", Got: smp.Shape, Want: "int32 (S,) with S > 0"}
+		return Value{}, &tensor.ShapeError{Op: o.name(), Arg: "sampled", Got: smp.Shape, Want: "int32 (S,) with S > 0"}
 	}
 	bs, s := x.Shape[0], smp.Shape[0]
 	if bs < 0 || s < 0 {
@@ -111,7 +120,7 @@ func nceLogQ(v, s int) []float32 {
 	return lq
 }
 
-func (nceFwdOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor) (Kernel, error) {
+func (o nceFwdOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor) (Kernel, error) {
 	w, bias, x, lab, smp := in[0].Float32s(), in[1].Float32s(), in[2].Float32s(), in[3].Int32s(), in[4].Int32s()
 	v, dim := in[0].Shape()[0], in[0].Shape()[1]
 	bs, s := in[2].Shape()[0], len(smp)
@@ -122,6 +131,7 @@ func (nceFwdOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor) (
 	// weights, then e^-|z| of the sampled logits.
 	scr := c.Scratch(s*dim + bs*s)
 	rowLoss := make([]float64, bs)
+	softmax := o.softmax
 	rowsBody := func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			k := int(lab[r])
@@ -130,18 +140,23 @@ func (nceFwdOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor) (
 			for j, xv := range xr {
 				dot += xv * wr[j]
 			}
+			zt := dot + bias[k] - lq[k]
+			if softmax {
+				rowLoss[r] = softmaxRowLoss(zt, &lt[r], ls[r*s:(r+1)*s], smp, k, bias, lq)
+				continue
+			}
 			// The true logit's loss is softplus(-z).
-			sp, sg := softplusSigmoid(-(dot + bias[k] - lq[k]))
+			sp, sg := softplusSigmoid(-zt)
 			lt[r] = 1 - sg // σ(z)
 			rowLoss[r] = float64(sp) + softplusRow(ls[r*s:(r+1)*s], scr.F32[s*dim+r*s:s*dim+(r+1)*s], smp, bias, lq)
 		}
 	}
 	return KernelFunc(func() {
-		if err := checkIDs("labels", lab, v); err != nil {
+		if err := checkIDs(o.name(), "labels", lab, v); err != nil {
 			c.Fail(err)
 			return
 		}
-		if err := checkIDs("sampled", smp, v); err != nil {
+		if err := checkIDs(o.name(), "sampled", smp, v); err != nil {
 			c.Fail(err)
 			return
 		}
@@ -163,13 +178,36 @@ func (nceFwdOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor) (
 	}), nil
 }
 
-func checkIDs(arg string, ids []int32, v int) error {
+func checkIDs(op, arg string, ids []int32, v int) error {
 	for i, k := range ids {
 		if k < 0 || int(k) >= v {
-			return fmt.Errorf("NCELoss: %s id %d at position %d is outside [0, %d)", arg, k, i, v)
+			return fmt.Errorf("%s: %s id %d at position %d is outside [0, %d)", op, arg, k, i, v)
 		}
 	}
 	return nil
+}
+
+// softmaxRowLoss is one example's sampled softmax loss: the row holds x·w_k of
+// the sampled ids, zt the true logit (log Q subtracted). Sampled ids equal to the
+// label (accidental hits) are left out, as sampled_softmax_loss does by default.
+// It leaves the softmax probabilities in *pt and row (0 for hits), which is what
+// the gradient needs, and returns logsumexp - zt.
+func softmaxRowLoss(zt float32, pt *float32, row []float32, ids []int32, label int, bias, lq []float32) float64 {
+	row = row[:len(ids)]
+	m := zt
+	for j, k := range ids {
+		z := row[j] + bias[k] - lq[k]
+		if int(k) == label {
+			z = float32(math.Inf(-1))
+		}
+		row[j] = z
+		m = max(m, z)
+	}
+	sum := vmath.ExpSum(row, row, m) + exp32(zt-m)
+	inv := 1 / sum
+	vmath.Scale(row, inv)
+	*pt = exp32(zt-m) * inv
+	return float64(m) + math.Log(float64(sum)) - float64(zt)
 }
 
 // softplusSigmoid returns log(1+e^z) and σ(z), stably, with one exp.
@@ -283,6 +321,20 @@ func (nceLossOp) Grad(n, dy *Node) []*Node {
 func NCELoss(weights, biases, inputs, labels, sampled *Node) *Node {
 	g := weights.g
 	fwd := g.Apply(nceFwdOp{}, weights, biases, inputs, labels, sampled)
+	return g.Apply(nceLossOp{}, fwd, weights, biases, inputs, labels, sampled)
+}
+
+// SampledSoftmaxLoss is TensorFlow's sampled_softmax_loss with one true class,
+// the log-uniform sampler and accidental hits removed: with the logits of NCELoss
+// (log(S·P(k)) subtracted), each example's loss is the softmax cross-entropy of
+// its true logit against the logits of the sampled ids that differ from its label,
+//
+//	loss = mean_b [ log(e^{z_true} + Σ_{s: id_s ≠ label_b} e^{z_s}) - z_true ]
+//
+// Gradients: sparse for weights and biases, dense for inputs (as NCELoss).
+func SampledSoftmaxLoss(weights, biases, inputs, labels, sampled *Node) *Node {
+	g := weights.g
+	fwd := g.Apply(nceFwdOp{softmax: true}, weights, biases, inputs, labels, sampled)
 	return g.Apply(nceLossOp{}, fwd, weights, biases, inputs, labels, sampled)
 }
 

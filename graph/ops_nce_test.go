@@ -203,3 +203,56 @@ func ExampleNCELoss() {
 	fmt.Println(loss.Shape(), graph.IsSparse(grads[0]), graph.IsSparse(grads[1]), graph.IsSparse(grads[2]))
 	// Output: () true true true
 }
+
+// sampledSoftmaxRef is TensorFlow's sampled_softmax_loss (accidental hits removed),
+// mean over the batch, in float64.
+func sampledSoftmaxRef(w, b, x []float32, lab, smp []int32, v, d int) float64 {
+	s := len(smp)
+	logit := func(r int, k int32) float64 {
+		z := float64(b[k])
+		for j := 0; j < d; j++ {
+			z += float64(x[r*d+j]) * float64(w[int(k)*d+j])
+		}
+		return z - math.Log(float64(s)*graph.LogUniformProb(int(k), v))
+	}
+	var loss float64
+	for r := range lab {
+		zt := logit(r, lab[r])
+		sum := math.Exp(zt)
+		for _, k := range smp {
+			if k != lab[r] {
+				sum += math.Exp(logit(r, k))
+			}
+		}
+		loss += math.Log(sum) - zt
+	}
+	return loss / float64(len(lab))
+}
+
+func TestSampledSoftmaxLoss(t *testing.T) {
+	const v, d, bs = 30, 5, 4
+	wt, bt, xt := gradcheck.Rand(1, -1, 1, v, d), gradcheck.Rand(2, -1, 1, v), gradcheck.Rand(3, -1, 1, bs, d)
+	lab := ints(3, 7, 3, 29)
+	smp := ints(3, 0, 12, 7, 7, 1) // hits for rows 0, 1 and 2
+	g := graph.New(1)
+	loss := graph.SampledSoftmaxLoss(g.Const(wt), g.Const(bt), g.Const(xt), g.Const(lab), g.Const(smp))
+	out := runOne(t, g, loss)
+	want := sampledSoftmaxRef(wt.Float32s(), bt.Float32s(), xt.Float32s(), lab.Int32s(), smp.Int32s(), v, d)
+	if got := out[0].At(); math.Abs(got-want) > 1e-5*math.Max(1, want) {
+		t.Fatalf("loss %v, want %v", got, want)
+	}
+	err := gradcheck.Check(gradcheck.Case{
+		Inputs: []*tensor.Tensor{wt, bt, xt, lab, smp}, Seed: 2,
+		Build: func(g *graph.Graph, in []*graph.Node) *graph.Node {
+			return graph.SampledSoftmaxLoss(in[0], in[1], in[2], in[3], in[4])
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g2 := graph.New(1)
+	bad := graph.SampledSoftmaxLoss(g2.Const(wt), g2.Const(bt), g2.Const(gradcheck.Rand(3, -1, 1, bs, d+1)), g2.Const(lab), g2.Const(smp))
+	if bad.Err() == nil || !strings.Contains(bad.Err().Error(), "SampledSoftmaxLoss") {
+		t.Fatalf("inputs of width 6 for weights of width 5: got %v", bad.Err())
+	}
+}
