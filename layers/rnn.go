@@ -134,9 +134,9 @@ func (c *RecurrentConfig) direction(b *builder, prefix string, x, mask *graph.No
 		if act == Linear {
 			act = Tanh
 		}
-		step = func(t int, xt, hPrev, _ *graph.Node) (*graph.Node, *graph.Node) {
-			z := graph.Add(graph.MatMul(xt, wx), graph.MatMul(hPrev, wh))
-			return act.biasAct(z, bias), nil
+		xw := project(x, wx, bias, steps, in, h)
+		step = func(t int, _, hPrev, _ *graph.Node) (*graph.Node, *graph.Node) {
+			return act.on(graph.Add(xw(t), graph.MatMul(hPrev, wh))), nil
 		}
 	case "LSTM":
 		w, err := b.param(prefix+"W", c.WInit, in+h, 4*h)
@@ -171,10 +171,11 @@ func (c *RecurrentConfig) direction(b *builder, prefix string, x, mask *graph.No
 		}
 		wgx, wgh := graph.Slice(wg, 0, 0, in), graph.Slice(wg, 0, in, in+h)
 		wcx, wch := graph.Slice(wc, 0, 0, in), graph.Slice(wc, 0, in, in+h)
-		step = func(t int, xt, hPrev, _ *graph.Node) (*graph.Node, *graph.Node) {
-			gates := graph.BiasAct(graph.Add(graph.MatMul(xt, wgx), graph.MatMul(hPrev, wgh)), bg, graph.SigmoidAct)
+		xg, xc := project(x, wgx, bg, steps, in, 2*h), project(x, wcx, bc, steps, in, h)
+		step = func(t int, _, hPrev, _ *graph.Node) (*graph.Node, *graph.Node) {
+			gates := graph.Sigmoid(graph.Add(xg(t), graph.MatMul(hPrev, wgh)))
 			r, u := graph.Slice(gates, 1, 0, h), graph.Slice(gates, 1, h, 2*h)
-			n := graph.BiasAct(graph.Add(graph.MatMul(xt, wcx), graph.MatMul(graph.Mul(r, hPrev), wch)), bc, graph.TanhAct)
+			n := graph.Tanh(graph.Add(xc(t), graph.MatMul(graph.Mul(r, hPrev), wch)))
 			return graph.Add(n, graph.Mul(u, graph.Sub(hPrev, n))), nil
 		}
 	default:
@@ -195,7 +196,10 @@ func (c *RecurrentConfig) direction(b *builder, prefix string, x, mask *graph.No
 		if backward {
 			t = steps - 1 - i
 		}
-		xt := graph.Reshape(graph.Slice(x, 1, t, t+1), -1, in)
+		var xt *graph.Node
+		if c.kind == "LSTM" { // the others read their projection of x_t
+			xt = graph.Reshape(graph.Slice(x, 1, t, t+1), -1, in)
+		}
 		hn, cn := step(t, xt, hs, cs)
 		if mask != nil {
 			// A masked step keeps the state and outputs zeros: h = h + m·(h' - h).
@@ -221,6 +225,14 @@ func (c *RecurrentConfig) direction(b *builder, prefix string, x, mask *graph.No
 		outs[t] = graph.Reshape(o, -1, 1, h)
 	}
 	return graph.Concat(1, outs...), nil
+}
+
+// project computes x_t·w + b for every step at once, one product over
+// (batch·steps) rows instead of one small product per step, and returns the
+// step-t part, shaped (batch, width).
+func project(x, w, b *graph.Node, steps, in, width int) func(t int) *graph.Node {
+	all := graph.Reshape(graph.BiasAdd(graph.MatMul(graph.Reshape(x, -1, in), w), b), -1, steps, width)
+	return func(t int) *graph.Node { return graph.Reshape(graph.Slice(all, 1, t, t+1), -1, width) }
 }
 
 var rnnOptions = []string{"mask", "initial_state", "return_last", "bidirectional", "w_init"}
