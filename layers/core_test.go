@@ -517,3 +517,22 @@ func TestBuildFromConfig(t *testing.T) {
 		t.Fatalf("no graph: %v", l.Err())
 	}
 }
+
+func TestNewConfig(t *testing.T) {
+	c, err := layers.NewConfig("Conv2D")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := c.(*layers.ConvConfig)
+	cc.Filters, cc.Kernel, cc.Strides, cc.Dilations, cc.Padding = 2, []int{3, 3}, []int{1, 1}, []int{1, 1}, layers.Same
+	cc.WInit = layers.Init{Initializer: tensor.GlorotUniform()}
+	g := graph.New(1)
+	l := layers.Build(nil, "conv", c, layers.Input(g, "x", -1, 5, 5, 1))
+	wantShape(t, l, -1, 5, 5, 2)
+	if l.Kind() != "Conv2D" || len(l.Params()) != 1 {
+		t.Fatalf("kind %q, params %v", l.Kind(), l.Params())
+	}
+	if _, err := layers.NewConfig("Conv3D"); !errors.Is(err, layers.ErrBadConfig) {
+		t.Fatalf("unknown kind: %v", err)
+	}
+}

@@ -99,7 +99,7 @@ func FromJSON(g *graph.Graph, data []byte, opts ...LoadOption) (*Layer, error) {
 	}
 	built := make([]*Layer, len(doc.Layers))
 	for i, e := range doc.Layers {
-		cfg, err := newConfig(e.Kind)
+		cfg, err := NewConfig(e.Kind)
 		if err != nil {
 			return nil, fmt.Errorf("layers: FromJSON: layer %d %q: %w", i, e.Name, err)
 		}
@@ -124,8 +124,11 @@ func FromJSON(g *graph.Graph, data []byte, opts ...LoadOption) (*Layer, error) {
 	return built[len(built)-1], nil
 }
 
-// newConfig returns an empty config of a kind, for reading JSON.
-func newConfig(kind string) (Config, error) {
+// NewConfig returns the empty config of a layer kind ("Dense", "Conv2D", ...),
+// to fill and give to Build. Kinds that share a config type (Conv1D, Conv2D
+// and DeConv2D share ConvConfig; the pools, the global pools, the two
+// resamplings and the recurrent layers likewise) get it with their kind set.
+func NewConfig(kind string) (Config, error) {
 	var c Config
 	switch kind {
 	case "Input":

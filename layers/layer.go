@@ -215,7 +215,7 @@ func (l *Layer) InputLayers() []*Layer {
 // Build adds a layer of any kind from its config: the general form of the layer
 // functions (Dense(in, "fc1", 10) is Build(g, "fc1", &DenseConfig{Units: 10, ...},
 // in)). g is needed only for layers without inputs (Input); otherwise it may be
-// nil.
+// nil. NewConfig gives the config of any kind by name.
 func Build(g *graph.Graph, name string, cfg Config, ins ...*Layer) *Layer {
 	return build(g, name, cfg, false, nil, ins...)
 }
