@@ -536,3 +536,64 @@ func TestNewConfig(t *testing.T) {
 		t.Fatalf("unknown kind: %v", err)
 	}
 }
+
+// In training, the gradient of dropout goes through the same mask as the
+// forward pass: for y = x·mask, dL/dx = dL/dy · y/x.
+func TestDropoutTrainingGradient(t *testing.T) {
+	g := graph.New(1)
+	x := layers.Input(g, "x", -1, 50)
+	for _, net := range []*layers.Layer{layers.Dropout(x, "drop", 0.6), layers.GaussianNoise(x, "noise", 0.3)} {
+		w := rnd(7, 4, 50)
+		loss := graph.ReduceSum(graph.Mul(net.Output(), g.Const(w)))
+		dx, err := graph.Gradients(loss, x.Output())
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := g.NewExecutor(graph.Options{Training: true, Threads: 1}, net.Output(), dx[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := gradcheckAway(4, 50)
+		out, err := e.Run(x.Feed(in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, d := out[0].Float32s(), out[1].Float32s()
+		for i, xv := range in.Float32s() {
+			want := w.Float32s()[i] // noise: dy/dx = 1
+			if net.Kind() == "Dropout" {
+				want *= y[i] / xv
+			}
+			if diff := d[i] - want; diff > 1e-4 || diff < -1e-4 {
+				t.Fatalf("%s: dx[%d] = %g, want %g", net.Name(), i, d[i], want)
+			}
+		}
+		e.Close()
+	}
+}
+
+func TestElementwiseAndActivationGradients(t *testing.T) {
+	g := graph.New(1)
+	x := layers.Input(g, "x", -1, 3)
+	y := layers.Input(g, "y", -1, 3)
+	fx, fy := layers.Dense(x, "fx", 4), layers.Dense(y, "fy", 4)
+	for _, op := range []layers.ElementwiseOp{layers.Add, layers.Max} {
+		checkGrads(t, layers.Elementwise("ew"+string(op), op, fx, fy), false, feed{x, spread(1, 2, 3)}, feed{y, spread(2, 2, 3)})
+	}
+	for _, act := range []layers.Activation{layers.ReLU, layers.Sigmoid, layers.Tanh, layers.ELU, layers.Softplus, layers.Softmax, layers.LeakyReLU(0.2)} {
+		checkGrads(t, layers.Activate(fx, "a"+string(act), act), false, feed{x, spread(3, 2, 3)})
+	}
+}
+
+// gradcheckAway returns values in ±[0.2, 1): never near zero.
+func gradcheckAway(rows, cols int) *tensor.Tensor {
+	t := rnd(11, rows, cols)
+	for i, v := range t.Float32s() {
+		if v >= 0 {
+			t.Float32s()[i] = 0.2 + 0.8*v
+		} else {
+			t.Float32s()[i] = -0.2 + 0.8*v
+		}
+	}
+	return t
+}
