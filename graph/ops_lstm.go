@@ -415,9 +415,21 @@ func LSTM(x, h0, c0, w, b *Node, forgetBias float32) *Node {
 
 // LSTMOutputs returns, from an LSTM node, the hidden states of every step hs
 // (T, B, H) and the final state h and c (B, H), all as zero-copy views.
+// The number of steps must be known when the graph is built.
 func LSTMOutputs(seq *Node) (hs, h, c *Node) {
+	if seq.err != nil {
+		return seq, seq, seq
+	}
+	if _, ok := seq.op.(*lstmSeqOp); !ok {
+		f := seq.g.fail(fmt.Errorf("graph: LSTMOutputs: %s is a %s, not an LSTM", seq.name, seq.op.Type()))
+		return f, f, f
+	}
 	hs = Index(seq, 0)
 	steps := seq.value.Shape[1]
+	if steps < 0 {
+		f := seq.g.fail(&tensor.ShapeError{Op: "LSTMOutputs", Arg: "x", Got: seq.inputs[0].value.Shape, Want: "a number of steps known when building (T, B, I)"})
+		return hs, f, f
+	}
 	return hs, Index(hs, steps-1), Index(Index(seq, 1), steps-1)
 }
 

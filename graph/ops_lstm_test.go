@@ -265,6 +265,13 @@ func TestLSTMSequenceShapeError(t *testing.T) {
 	if n := graph.LSTM(h, h, h, g.Variable("w2", nil, 8, 16), g.Variable("b2", nil, 16), 1); n.Err() == nil {
 		t.Fatal("x of rank 2: want an error")
 	}
+	g3 := graph.New(1)
+	xs := g3.Placeholder("x", tensor.Float32, -1, 2, 3)
+	hz := g3.Placeholder("h", tensor.Float32, 2, 4)
+	_, hT, _ := graph.LSTMOutputs(graph.LSTM(xs, hz, hz, g3.Variable("w", nil, 7, 16), g3.Variable("b", nil, 16), 1))
+	if hT.Err() == nil || !strings.Contains(hT.Err().Error(), "steps") {
+		t.Fatalf("unknown number of steps: got %v", hT.Err())
+	}
 }
 
 func ExampleLSTM() {
