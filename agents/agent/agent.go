@@ -33,7 +33,8 @@ type Config struct {
 	// RetryDelay is the back-off before a failed attempt is redelivered, doubled per
 	// attempt up to a minute; default 1s.
 	RetryDelay time.Duration
-	// PollWait bounds one pull request; default 5s divided over the queues.
+	// PollWait bounds one pull request, and so how long shutdown waits for an idle
+	// slot; default 2s divided over the queues, at least 250ms.
 	PollWait time.Duration
 	// ID names the agent; default host-pid.
 	ID string
@@ -96,7 +97,7 @@ func New(ctx context.Context, cfg Config) (*Agent, error) {
 		cfg.RetryDelay = time.Second
 	}
 	if cfg.PollWait <= 0 {
-		cfg.PollWait = max(5*time.Second/time.Duration(len(cfg.Queues)), 500*time.Millisecond)
+		cfg.PollWait = max(2*time.Second/time.Duration(len(cfg.Queues)), 250*time.Millisecond)
 	}
 	host, _ := os.Hostname()
 	if cfg.ID == "" {
@@ -178,15 +179,20 @@ func (a *Agent) slot(ctx, work context.Context, n int) {
 	qs := a.cfg.Queues
 	for i := n; ctx.Err() == nil; i++ {
 		q := qs[i%len(qs)]
-		pctx, cancel := context.WithTimeout(ctx, a.cfg.PollWait)
-		msg, err := a.cons[q].Next(jetstream.FetchContext(pctx))
-		cancel()
+		// FetchMaxWait, not FetchContext: a fetch cut short by its context drops a
+		// message the server already sent, which then waits out its ack deadline.
+		msg, err := a.cons[q].Next(jetstream.FetchMaxWait(a.cfg.PollWait))
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
 				a.log.Debug("pull failed; retrying", "queue", q, "err", err)
 				sleep(ctx, 250*time.Millisecond)
 			}
 			continue
+		}
+		if ctx.Err() != nil {
+			// Shutdown began during the pull: hand the task straight back.
+			_ = msg.Nak()
+			return
 		}
 		a.handle(work, q, msg)
 		i-- // stay on the queue that had work

@@ -119,10 +119,10 @@ func (m *Master) Run(ctx context.Context) error {
 			m.tick(ctx)
 			lastTick = time.Now()
 		}
-		fctx, cancel := context.WithTimeout(ctx, m.cfg.Tick)
-		batch, err := cons.Fetch(m.cfg.Batch, jetstream.FetchContext(fctx))
+		// FetchMaxWait, not FetchContext: a fetch cut short by its context drops
+		// messages the server already sent, which then wait out their ack deadline.
+		batch, err := cons.Fetch(m.cfg.Batch, jetstream.FetchMaxWait(m.cfg.Tick))
 		if err != nil {
-			cancel()
 			if ctx.Err() == nil {
 				m.log.Debug("fetch failed; retrying", "err", err)
 				sleep(ctx, 250*time.Millisecond)
@@ -130,9 +130,12 @@ func (m *Master) Run(ctx context.Context) error {
 			continue
 		}
 		for msg := range batch.Messages() {
+			if ctx.Err() != nil {
+				_ = msg.Nak() // for the next master
+				continue
+			}
 			m.handleMsg(ctx, msg)
 		}
-		cancel()
 	}
 	m.log.Info("master stopped")
 	return nil
