@@ -90,6 +90,10 @@ func (o *transposeOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Ten
 				q /= dims[k]
 			}
 			dr := d[row*last : row*last+last]
+			if ls == 1 { // the last axis stays last: rows move whole
+				copy(dr, x[src:src+last])
+				continue
+			}
 			for j := range dr {
 				dr[j] = x[src+j*ls]
 			}

@@ -51,6 +51,7 @@ var transposeCases = []struct {
 	{[]int{2, 3, 4}, []int{0, 1, 2}},
 	{[]int{2, 1, 3, 5}, []int{0, 2, 3, 1}},
 	{[]int{3, 2, 4, 5}, []int{3, 1, 0, 2}},
+	{[]int{4, 3, 5}, []int{1, 0, 2}}, // (batch, time, features) to time-major
 }
 
 func TestTransposeForward(t *testing.T) {
