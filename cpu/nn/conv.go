@@ -1,0 +1,150 @@
+package nn
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/tlgo/tl/cpu/gemm"
+)
+
+// Conv is the geometry of a 2-D window sweep over NHWC images: a convolution by
+// a KH×KW×C×OC filter, or a pooling (OC == C).
+type Conv struct {
+	N, H, W, C int // input batch, height, width, channels
+	KH, KW, OC int // window height and width, output channels
+	SH, SW     int // strides
+	DH, DW     int // dilations
+	PT, PL     int // padding before the image: top rows, left columns
+	OH, OW     int // output height and width
+}
+
+// OutSize returns the output size and the padding before the input along one
+// axis, with TensorFlow's rules (see the package documentation). It fails when
+// the window, dilated, does not fit a VALID input, or a size is not positive.
+func OutSize(in, k, stride, dilation int, same bool) (out, padBefore int, err error) {
+	if in < 0 || k < 1 || stride < 1 || dilation < 1 {
+		return 0, 0, fmt.Errorf("nn: bad window: input %d, window %d, stride %d, dilation %d", in, k, stride, dilation)
+	}
+	span := (k-1)*dilation + 1
+	if same {
+		out = (in + stride - 1) / stride
+		total := max((out-1)*stride+span-in, 0)
+		return out, total / 2, nil
+	}
+	if in < span {
+		return 0, 0, fmt.Errorf("nn: VALID window of %d (dilated %d) does not fit an input of %d", k, span, in)
+	}
+	return (in-span)/stride + 1, 0, nil
+}
+
+// ImageSize is the number of elements of one input image, H·W·C.
+func (g *Conv) ImageSize() int { return g.H * g.W * g.C }
+
+// OutImageSize is the number of elements of one output image, OH·OW·OC.
+func (g *Conv) OutImageSize() int { return g.OH * g.OW * g.OC }
+
+// Rows is the number of output pixels of one image, OH·OW: the rows of its
+// im2col matrix.
+func (g *Conv) Rows() int { return g.OH * g.OW }
+
+// K is the length of one im2col row, KH·KW·C: the inner dimension of the product.
+func (g *Conv) K() int { return g.KH * g.KW * g.C }
+
+// Pointwise reports whether the convolution is 1×1 with stride 1 and no padding:
+// its im2col matrix is the input itself.
+func (g *Conv) Pointwise() bool {
+	return g.KH == 1 && g.KW == 1 && g.SH == 1 && g.SW == 1 && g.PT == 0 && g.PL == 0 &&
+		g.OH == g.H && g.OW == g.W
+}
+
+// Im2col writes the im2col matrix of one image x (H·W·C) into col (Rows()×K()):
+// row oh·OW+ow holds the window of output pixel (oh, ow) in (kh, kw, c) order,
+// zeros where the window hangs over the padding.
+func Im2col(g *Conv, x, col []float32) {
+	C, K := g.C, g.K()
+	rowW := g.W * C
+	run := g.KW * C
+	for oh := 0; oh < g.OH; oh++ {
+		ih0 := oh*g.SH - g.PT
+		for ow := 0; ow < g.OW; ow++ {
+			iw0 := ow*g.SW - g.PL
+			row := col[(oh*g.OW+ow)*K:][:K]
+			for kh := 0; kh < g.KH; kh++ {
+				ih := ih0 + kh*g.DH
+				dst := row[kh*run:][:run]
+				if ih < 0 || ih >= g.H {
+					clear(dst)
+					continue
+				}
+				xr := x[ih*rowW:][:rowW]
+				if g.DW == 1 && iw0 >= 0 && iw0+g.KW <= g.W {
+					copy(dst, xr[iw0*C:][:run])
+					continue
+				}
+				for kw := 0; kw < g.KW; kw++ {
+					iw := iw0 + kw*g.DW
+					d := dst[kw*C:][:C]
+					if iw < 0 || iw >= g.W {
+						clear(d)
+					} else {
+						copy(d, xr[iw*C:][:C])
+					}
+				}
+			}
+		}
+	}
+}
+
+// Col2im adds the im2col-shaped matrix col (Rows()×K()) back into the image dx
+// (H·W·C): the adjoint of Im2col. dx is not cleared first.
+func Col2im(g *Conv, col, dx []float32) {
+	C, K := g.C, g.K()
+	rowW := g.W * C
+	run := g.KW * C
+	for oh := 0; oh < g.OH; oh++ {
+		ih0 := oh*g.SH - g.PT
+		for ow := 0; ow < g.OW; ow++ {
+			iw0 := ow*g.SW - g.PL
+			row := col[(oh*g.OW+ow)*K:][:K]
+			for kh := 0; kh < g.KH; kh++ {
+				ih := ih0 + kh*g.DH
+				if ih < 0 || ih >= g.H {
+					continue
+				}
+				src := row[kh*run:][:run]
+				xr := dx[ih*rowW:][:rowW]
+				if g.DW == 1 && iw0 >= 0 && iw0+g.KW <= g.W {
+					Add(xr[iw0*C:][:run], src)
+					continue
+				}
+				for kw := 0; kw < g.KW; kw++ {
+					iw := iw0 + kw*g.DW
+					if iw >= 0 && iw < g.W {
+						Add(xr[iw*C:][:C], src[kw*C:][:C])
+					}
+				}
+			}
+		}
+	}
+}
+
+var (
+	serialOnce sync.Once
+	serial     *gemm.Engine
+)
+
+// Gemm returns a single-threaded engine with the default engine's kernel, for
+// products that kernels run in parallel themselves (one per image or chunk of
+// images, on each core). It is created on first use and shared: an Engine is safe
+// for concurrent use, and sharing it keeps one set of packing buffers per
+// concurrent product instead of one per op.
+func Gemm() *gemm.Engine {
+	serialOnce.Do(func() {
+		e, err := gemm.NewEngine(gemm.Options{Threads: 1, Backend: gemm.Native, Kernel: gemm.Default().Kernel()})
+		if err != nil {
+			e, _ = gemm.NewEngine(gemm.Options{Threads: 1, Backend: gemm.Native})
+		}
+		serial = e
+	})
+	return serial
+}

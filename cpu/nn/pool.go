@@ -1,0 +1,158 @@
+package nn
+
+// window returns the valid kernel rows [k0, k1) of output position o along one
+// axis: those whose input index o·stride - pad + k·dilation lies in [0, in).
+func window(o, stride, pad, dil, k, in int) (k0, k1, i0 int) {
+	i0 = o*stride - pad
+	k0 = 0
+	if i0 < 0 {
+		k0 = (-i0 + dil - 1) / dil
+	}
+	k1 = k
+	if last := i0 + (k-1)*dil; last >= in {
+		k1 = k - (last-in+dil)/dil
+	}
+	return min(k0, k1), k1, i0
+}
+
+// MaxPool writes the max pooling of one image x (H·W·C) into y (OH·OW·C).
+// Padding is ignored: each output is the maximum of the window's elements that
+// lie inside the image, as in TensorFlow.
+func MaxPool(g *Conv, x, y []float32) {
+	C := g.C
+	for oh := 0; oh < g.OH; oh++ {
+		h0, h1, ih0 := window(oh, g.SH, g.PT, g.DH, g.KH, g.H)
+		for ow := 0; ow < g.OW; ow++ {
+			w0, w1, iw0 := window(ow, g.SW, g.PL, g.DW, g.KW, g.W)
+			yr := y[(oh*g.OW+ow)*C:][:C]
+			first := true
+			for kh := h0; kh < h1; kh++ {
+				ih := ih0 + kh*g.DH
+				for kw := w0; kw < w1; kw++ {
+					iw := iw0 + kw*g.DW
+					xr := x[(ih*g.W+iw)*C:][:C]
+					if first {
+						copy(yr, xr)
+						first = false
+						continue
+					}
+					MaxInto(yr, xr)
+				}
+			}
+			if first { // an empty window (impossible with SAME or VALID)
+				clear(yr)
+			}
+		}
+	}
+}
+
+// MaxPoolGrad writes into dx (H·W·C) the gradient of one image's max pooling given
+// dy (OH·OW·C): each dy goes to the first element of its window (in row-major
+// window order) that holds the window's maximum, as in TensorFlow. The argmax is
+// found again from x, so the pooled output need not be kept. With relu, x is the
+// output of a ReLU and the gradient is also taken through it: windows whose
+// maximum is not positive pass nothing. scratch needs 2·C elements and arg C.
+func MaxPoolGrad(g *Conv, x, dy, dx, scratch []float32, arg []int32, relu bool) {
+	C := g.C
+	clear(dx[:g.ImageSize()])
+	best, t, arg := scratch[:C], scratch[C:2*C], arg[:C]
+	for oh := 0; oh < g.OH; oh++ {
+		h0, h1, ih0 := window(oh, g.SH, g.PT, g.DH, g.KH, g.H)
+		for ow := 0; ow < g.OW; ow++ {
+			w0, w1, iw0 := window(ow, g.SW, g.PL, g.DW, g.KW, g.W)
+			first := true
+			for kh := h0; kh < h1; kh++ {
+				ih := ih0 + kh*g.DH
+				for kw := w0; kw < w1; kw++ {
+					iw := iw0 + kw*g.DW
+					off := (ih*g.W + iw) * C
+					xr := x[off:][:C]
+					if first {
+						copy(best, xr)
+						for c := range arg {
+							arg[c] = int32(off + c)
+						}
+						first = false
+						continue
+					}
+					argmax(best, arg, xr, int32(off))
+				}
+			}
+			if first {
+				continue
+			}
+			dr := dy[(oh*g.OW+ow)*C:][:C]
+			if relu {
+				ReluGrad(t, dr, best)
+				dr = t
+			}
+			for c, a := range arg {
+				dx[a] += dr[c]
+			}
+		}
+	}
+}
+
+// AvgPool writes the average pooling of one image x (H·W·C) into y (OH·OW·C).
+// Each output is the mean of the window's elements inside the image: with SAME
+// padding, windows at the border divide by the number of valid elements, as in
+// TensorFlow.
+func AvgPool(g *Conv, x, y []float32) {
+	C := g.C
+	for oh := 0; oh < g.OH; oh++ {
+		h0, h1, ih0 := window(oh, g.SH, g.PT, g.DH, g.KH, g.H)
+		for ow := 0; ow < g.OW; ow++ {
+			w0, w1, iw0 := window(ow, g.SW, g.PL, g.DW, g.KW, g.W)
+			yr := y[(oh*g.OW+ow)*C:][:C]
+			clear(yr)
+			for kh := h0; kh < h1; kh++ {
+				ih := ih0 + kh*g.DH
+				for kw := w0; kw < w1; kw++ {
+					iw := iw0 + kw*g.DW
+					Add(yr, x[(ih*g.W+iw)*C:][:C])
+				}
+			}
+			if n := (h1 - h0) * (w1 - w0); n > 1 {
+				Scale(yr, 1/float32(n))
+			}
+		}
+	}
+}
+
+// AvgPoolGrad writes into dx (H·W·C) the gradient of one image's average pooling
+// given dy (OH·OW·C): each dy, divided by its window's count, goes to every
+// element of the window.
+func AvgPoolGrad(g *Conv, dy, dx, scratch []float32) {
+	C := g.C
+	clear(dx[:g.ImageSize()])
+	t := scratch[:C]
+	for oh := 0; oh < g.OH; oh++ {
+		h0, h1, ih0 := window(oh, g.SH, g.PT, g.DH, g.KH, g.H)
+		for ow := 0; ow < g.OW; ow++ {
+			w0, w1, iw0 := window(ow, g.SW, g.PL, g.DW, g.KW, g.W)
+			n := (h1 - h0) * (w1 - w0)
+			if n == 0 {
+				continue
+			}
+			dr := dy[(oh*g.OW+ow)*C:][:C]
+			inv := 1 / float32(n)
+			for c, v := range dr {
+				t[c] = v * inv
+			}
+			for kh := h0; kh < h1; kh++ {
+				ih := ih0 + kh*g.DH
+				for kw := w0; kw < w1; kw++ {
+					iw := iw0 + kw*g.DW
+					Add(dx[(ih*g.W+iw)*C:][:C], t)
+				}
+			}
+		}
+	}
+}
+
+// Scale sets d[i] *= s.
+func Scale(d []float32, s float32) {
+	for i := range d {
+		d[i] *= s
+	}
+}

@@ -1,0 +1,90 @@
+package nn
+
+// The slice kernels below run in AVX2 assembly on amd64 CPUs that have it and
+// in plain Go elsewhere; they are the inner loops of the graph's non-GEMM ops.
+// Each works on len(d) elements; the other slices must be at least as long.
+
+// Add sets d[i] += s[i].
+func Add(d, s []float32) {
+	s = s[:len(d)]
+	i := 0
+	if hasAVX2 && len(d) >= 8 {
+		i = len(d) &^ 7
+		addAVX2(&d[0], &s[0], i)
+	}
+	for ; i < len(d); i++ {
+		d[i] += s[i]
+	}
+}
+
+// AddRelu sets d[i] = max(d[i] + s[i], 0): a bias and a ReLU in one pass.
+func AddRelu(d, s []float32) {
+	s = s[:len(d)]
+	i := 0
+	if hasAVX2 && len(d) >= 8 {
+		i = len(d) &^ 7
+		addReluAVX2(&d[0], &s[0], i)
+	}
+	for ; i < len(d); i++ {
+		d[i] = max(d[i]+s[i], 0)
+	}
+}
+
+// MaxInto sets d[i] = max(d[i], s[i]).
+func MaxInto(d, s []float32) {
+	s = s[:len(d)]
+	i := 0
+	if hasAVX2 && len(d) >= 8 {
+		i = len(d) &^ 7
+		maxAVX2(&d[0], &s[0], i)
+	}
+	for ; i < len(d); i++ {
+		d[i] = max(d[i], s[i])
+	}
+}
+
+// ReluGrad sets d[i] = dy[i] where y[i] > 0 and 0 elsewhere: the gradient of a
+// ReLU from its output y. d may be dy.
+func ReluGrad(d, dy, y []float32) {
+	dy, y = dy[:len(d)], y[:len(d)]
+	i := 0
+	if hasAVX2 && len(d) >= 8 {
+		i = len(d) &^ 7
+		reluGradAVX2(&d[0], &dy[0], &y[0], i)
+	}
+	for ; i < len(d); i++ {
+		if y[i] > 0 {
+			d[i] = dy[i]
+		} else {
+			d[i] = 0
+		}
+	}
+}
+
+// argmax sets best[i], arg[i] = x[i], base+i where x[i] > best[i].
+func argmax(best []float32, arg []int32, x []float32, base int32) {
+	arg, x = arg[:len(best)], x[:len(best)]
+	i := 0
+	if hasAVX2 && len(best) >= 8 {
+		i = len(best) &^ 7
+		argmaxAVX2(&best[0], &arg[0], &x[0], i, base)
+	}
+	for ; i < len(best); i++ {
+		if x[i] > best[i] {
+			best[i], arg[i] = x[i], base+int32(i)
+		}
+	}
+}
+
+// Mul sets d[i] = a[i]·b[i]; d may be a or b.
+func Mul(d, a, b []float32) {
+	a, b = a[:len(d)], b[:len(d)]
+	i := 0
+	if hasAVX2 && len(d) >= 8 {
+		i = len(d) &^ 7
+		mulAVX2(&d[0], &a[0], &b[0], i)
+	}
+	for ; i < len(d); i++ {
+		d[i] = a[i] * b[i]
+	}
+}

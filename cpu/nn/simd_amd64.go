@@ -1,0 +1,34 @@
+//go:build amd64 && !purego
+
+package nn
+
+import "golang.org/x/sys/cpu"
+
+var hasAVX2 = cpu.X86.HasAVX2
+
+//go:noescape
+func addAVX2(d, s *float32, n int)
+
+//go:noescape
+func addReluAVX2(d, s *float32, n int)
+
+//go:noescape
+func maxAVX2(d, s *float32, n int)
+
+//go:noescape
+func reluGradAVX2(d, dy, y *float32, n int)
+
+//go:noescape
+func argmaxAVX2(best *float32, arg *int32, x *float32, n int, base int32)
+
+//go:noescape
+func mulAVX2(d, a, b *float32, n int)
+
+//go:noescape
+func lrnFwd075AVX2(y, x, s *float32, n int, bias, alpha float32)
+
+//go:noescape
+func lrnBwdT075AVX2(p, t, x, dy, s *float32, n int, bias, alpha float32)
+
+//go:noescape
+func lrnBwdOutAVX2(dx, dy, p, x, ts *float32, n int, k float32)

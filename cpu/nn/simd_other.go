@@ -1,0 +1,15 @@
+//go:build !amd64 || purego
+
+package nn
+
+const hasAVX2 = false
+
+func addAVX2(d, s *float32, n int)                                        { panic("nn: no AVX2") }
+func addReluAVX2(d, s *float32, n int)                                    { panic("nn: no AVX2") }
+func maxAVX2(d, s *float32, n int)                                        { panic("nn: no AVX2") }
+func reluGradAVX2(d, dy, y *float32, n int)                               { panic("nn: no AVX2") }
+func argmaxAVX2(best *float32, arg *int32, x *float32, n int, base int32) { panic("nn: no AVX2") }
+func mulAVX2(d, a, b *float32, n int)                                     { panic("nn: no AVX2") }
+func lrnFwd075AVX2(y, x, s *float32, n int, bias, alpha float32)          { panic("nn: no AVX2") }
+func lrnBwdT075AVX2(p, t, x, dy, s *float32, n int, bias, alpha float32)  { panic("nn: no AVX2") }
+func lrnBwdOutAVX2(dx, dy, p, x, ts *float32, n int, k float32)           { panic("nn: no AVX2") }
