@@ -76,3 +76,27 @@ func TestMaxAndScale(t *testing.T) {
 		}
 	}
 }
+
+// The portable loops (used without AVX2, and for tails) agree with the vector ones.
+func TestPortableMatchesVector(t *testing.T) {
+	x := make([]float32, 203)
+	for i := range x {
+		x[i] = float32(math.Sin(float64(i))*30 - 5)
+	}
+	d1, d2 := make([]float32, len(x)), make([]float32, len(x))
+	s1, s2 := ExpSum(d1, x, 2), expSumGo(d2, x, 2)
+	if math.Abs(float64(s1-s2)) > 1e-5*float64(s2) {
+		t.Fatalf("sums %v and %v", s1, s2)
+	}
+	for i := range d1 {
+		if math.Abs(float64(d1[i]-d2[i])) > 2e-7*float64(d2[i])+1e-37 {
+			t.Fatalf("element %d: %v and %v", i, d1[i], d2[i])
+		}
+	}
+	if Max(x) != maxGo(x) {
+		t.Fatalf("Max %v, maxGo %v", Max(x), maxGo(x))
+	}
+	if !math.IsInf(float64(Max(nil)), -1) {
+		t.Fatalf("Max(nil) = %v", Max(nil))
+	}
+}
