@@ -1,6 +1,7 @@
 package graph_test
 
 import (
+	"fmt"
 	"math"
 	"testing"
 
@@ -90,4 +91,18 @@ func TestClipGradients(t *testing.T) {
 		}})
 	}
 	runCases(t, cases)
+}
+
+func ExampleClipByGlobalNorm() {
+	g := graph.New(1)
+	a := g.Const(f32s([]int{2}, 3, 0))
+	b := g.Const(f32s([]int{1}, 4))
+	// ‖(3, 0, 4)‖ = 5, clipped to 1: every tensor is scaled by 1/5.
+	clipped, norm := graph.ClipByGlobalNorm([]*graph.Node{a, b}, 1)
+	p, _ := g.Compile(graph.Options{}, nil, norm, clipped[0], clipped[1])
+	defer p.Close()
+	_ = p.Run()
+	out := p.Outputs()
+	fmt.Println(out[0].Float32s(), out[1].Float32s(), out[2].Float32s())
+	// Output: [5] [0.6 0] [0.8]
 }

@@ -111,3 +111,10 @@ func TestTransposeBadPerm(t *testing.T) {
 		}
 	}
 }
+
+func ExampleTranspose() {
+	g := graph.New(1)
+	x := g.Placeholder("x", tensor.Float32, -1, 20, 8) // (batch, time, features)
+	fmt.Println(graph.Transpose(x, 1, 0, 2).Shape(), graph.Transpose(x).Shape())
+	// Output: (20, ?, 8) (8, 20, ?)
+}
