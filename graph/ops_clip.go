@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/tlgo/tl/cpu/vmath"
 	"github.com/tlgo/tl/tensor"
 )
 
@@ -13,11 +14,7 @@ func sumSquares(c *KernelCtx, xs [][]float32, partial []float64, bodies []func(l
 	var total float64
 	for i, x := range xs {
 		if len(x) < 1<<15 {
-			var s float32
-			for _, v := range x {
-				s += v * v
-			}
-			total += float64(s)
+			total += float64(sumSq(x))
 			continue
 		}
 		clear(partial)
@@ -29,6 +26,28 @@ func sumSquares(c *KernelCtx, xs [][]float32, partial []float64, bodies []func(l
 	return total
 }
 
+// sumSq is Σx² with eight independent sums, so that the additions overlap
+// instead of waiting for each other.
+func sumSq(x []float32) float32 {
+	var s [8]float32
+	n := len(x) &^ 7
+	for i := 0; i < n; i += 8 {
+		v := x[i : i+8 : i+8]
+		s[0] += v[0] * v[0]
+		s[1] += v[1] * v[1]
+		s[2] += v[2] * v[2]
+		s[3] += v[3] * v[3]
+		s[4] += v[4] * v[4]
+		s[5] += v[5] * v[5]
+		s[6] += v[6] * v[6]
+		s[7] += v[7] * v[7]
+	}
+	for _, v := range x[n:] {
+		s[0] += v * v
+	}
+	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
+}
+
 // sumSquareBodies builds, per input, the loop body that sums the squares of part p
 // of it into partial[p].
 func sumSquareBodies(xs [][]float32, partial []float64) []func(lo, hi int) {
@@ -38,12 +57,7 @@ func sumSquareBodies(xs [][]float32, partial []float64) []func(lo, hi int) {
 		chunk := (len(x) + parts - 1) / parts
 		bodies[i] = func(lo, hi int) {
 			for p := lo; p < hi; p++ {
-				seg := x[min(p*chunk, len(x)):min(p*chunk+chunk, len(x))]
-				var s float32
-				for _, v := range seg {
-					s += v * v
-				}
-				partial[p] = float64(s)
+				partial[p] = float64(sumSq(x[min(p*chunk, len(x)):min(p*chunk+chunk, len(x))]))
 			}
 		}
 	}
@@ -203,9 +217,10 @@ func (o *clipScaleOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Ten
 	body := func(lo, hi int) {
 		f := clip / max(nrm[0], clip)
 		xx, dd := x[lo:hi], d[lo:hi]
-		for i, v := range xx {
-			dd[i] = v * f
+		if &xx[0] != &dd[0] {
+			copy(dd, xx)
 		}
+		vmath.Scale(dd, f)
 	}
 	return KernelFunc(func() {
 		if len(d) == 0 || (nrm[0] <= clip && &x[0] == &d[0]) {
