@@ -18,7 +18,7 @@ func kernAVX512rs(kc int, a *float32, as int, b, c *float32, ldc int, beta float
 func kernAVX512cs(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode, cols int)
 
 //go:noescape
-func tpose16(dst *float32, ds int, src *float32, ss int, rows, width int, alpha float32)
+func tpose16(dst *float32, ds int, src *float32, ss int, rows, width, n int, alpha float32)
 
 //go:noescape
 func copyPanel(dst *float32, ds int, src *float32, ss int, n, cols, width int, alpha float32)

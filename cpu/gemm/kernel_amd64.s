@@ -2421,8 +2421,8 @@ accum:
 	VZEROUPPER
 	RET
 
-// func tpose16(dst *float32, ds int, src *float32, ss int, rows, width int, alpha float32)
-TEXT ·tpose16(SB), NOSPLIT, $0-52
+// func tpose16(dst *float32, ds int, src *float32, ss int, rows, width, n int, alpha float32)
+TEXT ·tpose16(SB), NOSPLIT, $0-60
 	MOVQ dst+0(FP), DI
 	MOVQ ds+8(FP), R8
 	SHLQ $2, R8
@@ -2430,6 +2430,11 @@ TEXT ·tpose16(SB), NOSPLIT, $0-52
 	MOVQ ss+24(FP), R9
 	SHLQ $2, R9
 	MOVQ rows+32(FP), BX
+	MOVQ n+48(FP), CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K2
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -2448,87 +2453,87 @@ TEXT ·tpose16(SB), NOSPLIT, $0-52
 	VPXORD Z15, Z15, Z15
 	CMPQ BX, $0
 	JLE loaded
-	VMOVUPS (SI), Z0
+	VMOVUPS.Z (SI), K2, Z0
 	ADDQ R9, SI
 	CMPQ BX, $1
 	JLE loaded
-	VMOVUPS (SI), Z1
+	VMOVUPS.Z (SI), K2, Z1
 	ADDQ R9, SI
 	CMPQ BX, $2
 	JLE loaded
-	VMOVUPS (SI), Z2
+	VMOVUPS.Z (SI), K2, Z2
 	ADDQ R9, SI
 	CMPQ BX, $3
 	JLE loaded
-	VMOVUPS (SI), Z3
+	VMOVUPS.Z (SI), K2, Z3
 	ADDQ R9, SI
 	CMPQ BX, $4
 	JLE loaded
-	VMOVUPS (SI), Z4
+	VMOVUPS.Z (SI), K2, Z4
 	ADDQ R9, SI
 	CMPQ BX, $5
 	JLE loaded
-	VMOVUPS (SI), Z5
+	VMOVUPS.Z (SI), K2, Z5
 	ADDQ R9, SI
 	CMPQ BX, $6
 	JLE loaded
-	VMOVUPS (SI), Z6
+	VMOVUPS.Z (SI), K2, Z6
 	ADDQ R9, SI
 	CMPQ BX, $7
 	JLE loaded
-	VMOVUPS (SI), Z7
+	VMOVUPS.Z (SI), K2, Z7
 	ADDQ R9, SI
 	CMPQ BX, $8
 	JLE loaded
-	VMOVUPS (SI), Z8
+	VMOVUPS.Z (SI), K2, Z8
 	ADDQ R9, SI
 	CMPQ BX, $9
 	JLE loaded
-	VMOVUPS (SI), Z9
+	VMOVUPS.Z (SI), K2, Z9
 	ADDQ R9, SI
 	CMPQ BX, $10
 	JLE loaded
-	VMOVUPS (SI), Z10
+	VMOVUPS.Z (SI), K2, Z10
 	ADDQ R9, SI
 	CMPQ BX, $11
 	JLE loaded
-	VMOVUPS (SI), Z11
+	VMOVUPS.Z (SI), K2, Z11
 	ADDQ R9, SI
 	CMPQ BX, $12
 	JLE loaded
-	VMOVUPS (SI), Z12
+	VMOVUPS.Z (SI), K2, Z12
 	ADDQ R9, SI
 	CMPQ BX, $13
 	JLE loaded
-	VMOVUPS (SI), Z13
+	VMOVUPS.Z (SI), K2, Z13
 	ADDQ R9, SI
 	CMPQ BX, $14
 	JLE loaded
-	VMOVUPS (SI), Z14
+	VMOVUPS.Z (SI), K2, Z14
 	ADDQ R9, SI
 	CMPQ BX, $15
 	JLE loaded
-	VMOVUPS (SI), Z15
+	VMOVUPS.Z (SI), K2, Z15
 loaded:
-	MOVL alpha+48(FP), AX
+	MOVL alpha+56(FP), AX
 	CMPL AX, $0x3f800000
 	JEQ scaled
-	VMULPS.BCST alpha+48(FP), Z0, Z0
-	VMULPS.BCST alpha+48(FP), Z1, Z1
-	VMULPS.BCST alpha+48(FP), Z2, Z2
-	VMULPS.BCST alpha+48(FP), Z3, Z3
-	VMULPS.BCST alpha+48(FP), Z4, Z4
-	VMULPS.BCST alpha+48(FP), Z5, Z5
-	VMULPS.BCST alpha+48(FP), Z6, Z6
-	VMULPS.BCST alpha+48(FP), Z7, Z7
-	VMULPS.BCST alpha+48(FP), Z8, Z8
-	VMULPS.BCST alpha+48(FP), Z9, Z9
-	VMULPS.BCST alpha+48(FP), Z10, Z10
-	VMULPS.BCST alpha+48(FP), Z11, Z11
-	VMULPS.BCST alpha+48(FP), Z12, Z12
-	VMULPS.BCST alpha+48(FP), Z13, Z13
-	VMULPS.BCST alpha+48(FP), Z14, Z14
-	VMULPS.BCST alpha+48(FP), Z15, Z15
+	VMULPS.BCST alpha+56(FP), Z0, Z0
+	VMULPS.BCST alpha+56(FP), Z1, Z1
+	VMULPS.BCST alpha+56(FP), Z2, Z2
+	VMULPS.BCST alpha+56(FP), Z3, Z3
+	VMULPS.BCST alpha+56(FP), Z4, Z4
+	VMULPS.BCST alpha+56(FP), Z5, Z5
+	VMULPS.BCST alpha+56(FP), Z6, Z6
+	VMULPS.BCST alpha+56(FP), Z7, Z7
+	VMULPS.BCST alpha+56(FP), Z8, Z8
+	VMULPS.BCST alpha+56(FP), Z9, Z9
+	VMULPS.BCST alpha+56(FP), Z10, Z10
+	VMULPS.BCST alpha+56(FP), Z11, Z11
+	VMULPS.BCST alpha+56(FP), Z12, Z12
+	VMULPS.BCST alpha+56(FP), Z13, Z13
+	VMULPS.BCST alpha+56(FP), Z14, Z14
+	VMULPS.BCST alpha+56(FP), Z15, Z15
 scaled:
 	VUNPCKLPS Z1, Z0, Z16
 	VUNPCKHPS Z1, Z0, Z17
@@ -2599,37 +2604,71 @@ scaled:
 	SHLL CX, AX
 	DECL AX
 	KMOVW AX, K1
+	MOVQ n+48(FP), BX
+	CMPQ BX, $0
+	JLE stored
 	VMOVUPS Z0, K1, (DI)
 	ADDQ R8, DI
+	CMPQ BX, $1
+	JLE stored
 	VMOVUPS Z1, K1, (DI)
 	ADDQ R8, DI
+	CMPQ BX, $2
+	JLE stored
 	VMOVUPS Z2, K1, (DI)
 	ADDQ R8, DI
+	CMPQ BX, $3
+	JLE stored
 	VMOVUPS Z3, K1, (DI)
 	ADDQ R8, DI
+	CMPQ BX, $4
+	JLE stored
 	VMOVUPS Z4, K1, (DI)
 	ADDQ R8, DI
+	CMPQ BX, $5
+	JLE stored
 	VMOVUPS Z5, K1, (DI)
 	ADDQ R8, DI
+	CMPQ BX, $6
+	JLE stored
 	VMOVUPS Z6, K1, (DI)
 	ADDQ R8, DI
+	CMPQ BX, $7
+	JLE stored
 	VMOVUPS Z7, K1, (DI)
 	ADDQ R8, DI
+	CMPQ BX, $8
+	JLE stored
 	VMOVUPS Z8, K1, (DI)
 	ADDQ R8, DI
+	CMPQ BX, $9
+	JLE stored
 	VMOVUPS Z9, K1, (DI)
 	ADDQ R8, DI
+	CMPQ BX, $10
+	JLE stored
 	VMOVUPS Z10, K1, (DI)
 	ADDQ R8, DI
+	CMPQ BX, $11
+	JLE stored
 	VMOVUPS Z11, K1, (DI)
 	ADDQ R8, DI
+	CMPQ BX, $12
+	JLE stored
 	VMOVUPS Z12, K1, (DI)
 	ADDQ R8, DI
+	CMPQ BX, $13
+	JLE stored
 	VMOVUPS Z13, K1, (DI)
 	ADDQ R8, DI
+	CMPQ BX, $14
+	JLE stored
 	VMOVUPS Z14, K1, (DI)
 	ADDQ R8, DI
+	CMPQ BX, $15
+	JLE stored
 	VMOVUPS Z15, K1, (DI)
+stored:
 	VZEROUPPER
 	RET
 

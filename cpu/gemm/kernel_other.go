@@ -5,7 +5,7 @@ package gemm
 // simdKernels is empty where no assembly kernel exists: the scalar kernel runs.
 var simdKernels []microKernel
 
-func tpose16(dst *float32, ds int, src *float32, ss int, rows, width int, alpha float32) {
+func tpose16(dst *float32, ds int, src *float32, ss int, rows, width, n int, alpha float32) {
 	panic("gemm: tpose16 needs AVX-512")
 }
 

@@ -15,20 +15,15 @@ func packA(dst []float32, a []float32, lda int, transA bool, i0, p0, mc, kc, mr 
 		panel := dst[ip*kc : ip*kc+kc*mr]
 		if !transA {
 			// op(A)[i][p] = a[i*lda+p]: read each row sequentially.
-			done := 0
 			if tpose {
-				for ; done+16 <= kc; done += 16 {
-					tpose16(&panel[done*mr], mr, &a[(i0+ip)*lda+p0+done], lda, rows, mr, alpha)
+				for done := 0; done < kc; done += 16 {
+					tpose16(&panel[done*mr], mr, &a[(i0+ip)*lda+p0+done], lda, rows, mr, min(16, kc-done), alpha)
 				}
-				if done == kc {
-					continue
-				}
-				panel = panel[done*mr:]
+				continue
 			}
-			kr := kc - done
 			for r := 0; r < rows; r++ {
-				src := a[(i0+ip+r)*lda+p0+done:]
-				src = src[:kr]
+				src := a[(i0+ip+r)*lda+p0:]
+				src = src[:kc]
 				d := panel[r:]
 				if alpha == 1 {
 					for p, v := range src {
@@ -41,7 +36,7 @@ func packA(dst []float32, a []float32, lda int, transA bool, i0, p0, mc, kc, mr 
 				}
 			}
 			for r := rows; r < mr; r++ {
-				for p := 0; p < kr; p++ {
+				for p := 0; p < kc; p++ {
 					panel[p*mr+r] = 0
 				}
 			}
@@ -97,34 +92,29 @@ func packB(dst []float32, b []float32, ldb int, transB bool, p0, j0, kc, nc, nr 
 			continue
 		}
 		// op(B)[p][j] = b[j*ldb+p]: read each row of B sequentially.
-		done := 0
 		if tpose {
-			for ; done+16 <= kc; done += 16 {
+			for done := 0; done < kc; done += 16 {
 				for h := 0; h < nr; h += 16 {
 					rows := max(0, min(16, cols-h))
 					src := &b[0]
 					if rows > 0 {
 						src = &b[(j0+jp+h)*ldb+p0+done]
 					}
-					tpose16(&panel[done*nr+h], nr, src, ldb, rows, 16, alpha)
+					tpose16(&panel[done*nr+h], nr, src, ldb, rows, 16, min(16, kc-done), alpha)
 				}
 			}
-			if done == kc {
-				continue
-			}
-			panel = panel[done*nr:]
+			continue
 		}
-		kr := kc - done
 		for j := 0; j < cols; j++ {
-			src := b[(j0+jp+j)*ldb+p0+done:]
-			src = src[:kr]
+			src := b[(j0+jp+j)*ldb+p0:]
+			src = src[:kc]
 			d := panel[j:]
 			for p, v := range src {
 				d[p*nr] = alpha * v
 			}
 		}
 		for j := cols; j < nr; j++ {
-			for p := 0; p < kr; p++ {
+			for p := 0; p < kc; p++ {
 				panel[p*nr+j] = 0
 			}
 		}

@@ -13,24 +13,27 @@ func TestTpose(t *testing.T) {
 	}
 	for _, rows := range []int{16, 14, 5, 0} {
 		for _, width := range []int{16, 14} {
-			if rows > width {
-				continue
-			}
-			dst := make([]float32, 16*17)
-			for i := range dst {
-				dst[i] = -1
-			}
-			tpose16(&dst[0], 17, &src[0], 20, rows, width, 2)
-			for c := 0; c < 16; c++ {
-				for r := 0; r < 17; r++ {
-					want := float32(-1)
-					if r < rows {
-						want = 2 * src[r*20+c]
-					} else if r < width {
-						want = 0
-					}
-					if got := dst[c*17+r]; got != want {
-						t.Fatalf("rows=%d width=%d: dst[%d][%d]=%v want %v", rows, width, c, r, got, want)
+			for _, n := range []int{16, 7, 1} {
+				if rows > width {
+					continue
+				}
+				dst := make([]float32, 16*17)
+				for i := range dst {
+					dst[i] = -1
+				}
+				tpose16(&dst[0], 17, &src[0], 20, rows, width, n, 2)
+				for c := 0; c < 16; c++ {
+					for r := 0; r < 17; r++ {
+						want := float32(-1)
+						if c >= n {
+						} else if r < rows {
+							want = 2 * src[r*20+c]
+						} else if r < width {
+							want = 0
+						}
+						if got := dst[c*17+r]; got != want {
+							t.Fatalf("rows=%d width=%d n=%d: dst[%d][%d]=%v want %v", rows, width, n, c, r, got, want)
+						}
 					}
 				}
 			}

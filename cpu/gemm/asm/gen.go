@@ -279,15 +279,16 @@ func log2(n int) int {
 // genTranspose writes tpose16, the AVX-512 16×16 transposition the packing
 // routines use to turn rows of A (or of a transposed B) into kernel panels:
 //
-//	for r < rows, c < 16: dst[c*ds + r] = alpha * src[r*ss + c]
+//	for r < rows, c < n: dst[c*ds + r] = alpha * src[r*ss + c]
 //	for rows <= r < width: dst[c*ds + r] = 0
 //
-// Only the first width (<= 16) floats of each destination row are written.
+// Only the first width (<= 16) floats of each of the n (<= 16) destination
+// rows are written, and only n columns of each source row are read.
 func genTranspose(w *bytes.Buffer) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
 	z := func(i int) string { return fmt.Sprintf("Z%d", i) }
-	fmt.Fprintln(w, "\n// func tpose16(dst *float32, ds int, src *float32, ss int, rows, width int, alpha float32)")
-	fmt.Fprintln(w, "TEXT ·tpose16(SB), NOSPLIT, $0-52")
+	fmt.Fprintln(w, "\n// func tpose16(dst *float32, ds int, src *float32, ss int, rows, width, n int, alpha float32)")
+	fmt.Fprintln(w, "TEXT ·tpose16(SB), NOSPLIT, $0-60")
 	p("MOVQ dst+0(FP), DI")
 	p("MOVQ ds+8(FP), R8")
 	p("SHLQ $2, R8")
@@ -295,23 +296,29 @@ func genTranspose(w *bytes.Buffer) {
 	p("MOVQ ss+24(FP), R9")
 	p("SHLQ $2, R9")
 	p("MOVQ rows+32(FP), BX")
+	// K2 = (1<<n)-1: the columns to read.
+	p("MOVQ n+48(FP), CX")
+	p("MOVL $1, AX")
+	p("SHLL CX, AX")
+	p("DECL AX")
+	p("KMOVW AX, K2")
 	for r := 0; r < 16; r++ {
 		p("VPXORD %s, %s, %s", z(r), z(r), z(r))
 	}
 	for r := 0; r < 16; r++ {
 		p("CMPQ BX, $%d", r)
 		p("JLE loaded")
-		p("VMOVUPS (SI), %s", z(r))
+		p("VMOVUPS.Z (SI), K2, %s", z(r))
 		if r < 15 {
 			p("ADDQ R9, SI")
 		}
 	}
 	fmt.Fprintln(w, "loaded:")
-	p("MOVL alpha+48(FP), AX")
+	p("MOVL alpha+56(FP), AX")
 	p("CMPL AX, $0x3f800000")
 	p("JEQ scaled")
 	for r := 0; r < 16; r++ {
-		p("VMULPS.BCST alpha+48(FP), %s, %s", z(r), z(r))
+		p("VMULPS.BCST alpha+56(FP), %s, %s", z(r), z(r))
 	}
 	fmt.Fprintln(w, "scaled:")
 	// Stage 1: interleave pairs of rows (32-bit elements).
@@ -347,12 +354,16 @@ func genTranspose(w *bytes.Buffer) {
 	p("SHLL CX, AX")
 	p("DECL AX")
 	p("KMOVW AX, K1")
+	p("MOVQ n+48(FP), BX")
 	for c := 0; c < 16; c++ {
+		p("CMPQ BX, $%d", c)
+		p("JLE stored")
 		p("VMOVUPS %s, K1, (DI)", z(c))
 		if c < 15 {
 			p("ADDQ R8, DI")
 		}
 	}
+	fmt.Fprintln(w, "stored:")
 	p("VZEROUPPER")
 	p("RET")
 }
