@@ -124,6 +124,7 @@ var testShapes = []shape{
 	{13, 17, 19}, {14, 32, 8}, {15, 33, 9}, {28, 64, 16}, {31, 47, 53},
 	{64, 64, 64}, {97, 101, 103}, {3, 5, 1031}, {127, 10, 192}, {200, 129, 300},
 	{5, 40, 2000}, {31, 17, 3001}, {1, 64, 700}, {150, 1, 90},
+	{45, 16, 40}, {60, 15, 33}, {29, 12, 2500},
 }
 
 // engines returns native engines for every kernel this CPU has, single and
@@ -141,6 +142,11 @@ func engines(t *testing.T) []*Engine {
 				if tiny {
 					kn := *e.kernel
 					kn.mc, kn.kc, kn.kcDirect, kn.nc = 2*kn.mr, 5, 7, 3*kn.nr
+					if kn.narrow != nil {
+						nk := *kn.narrow
+						nk.mc, nk.kc, nk.kcDirect, nk.nc = 2*nk.mr, 5, 7, 3*nk.nr
+						kn.narrow = &nk
+					}
 					e.kernel = &kn
 				}
 				t.Cleanup(e.Close)

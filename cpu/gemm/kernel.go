@@ -24,6 +24,9 @@ type microKernel struct {
 	tpose bool
 	// masked: the kernels handle cols < nr themselves.
 	masked bool
+	// narrow, if set, is the same kernel with half the width, for C of at
+	// most its nr columns (a 32-wide tile would be mostly padding).
+	narrow *microKernel
 	// blocking tuned for the kernel (multiples of mr and nr); kcDirect is
 	// the kc used when A is read in place (B then has at most
 	// directAMaxN columns).

@@ -18,6 +18,15 @@ func kernAVX512rs(kc int, a *float32, as int, b, c *float32, ldc int, beta float
 func kernAVX512cs(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode, cols int)
 
 //go:noescape
+func kernAVX512n(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode, cols int)
+
+//go:noescape
+func kernAVX512nrs(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode, cols int)
+
+//go:noescape
+func kernAVX512ncs(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode, cols int)
+
+//go:noescape
 func tpose16(dst *float32, ds int, src *float32, ss int, rows, width, n int, alpha float32)
 
 //go:noescape
@@ -35,6 +44,10 @@ func kernAVX2cs(kc int, a *float32, as int, b, c *float32, ldc int, beta float32
 var avx512Kernel = microKernel{
 	name: KernelAVX512, mr: 14, nr: 32, packed: kernAVX512, rowA: kernAVX512rs, colA: kernAVX512cs,
 	mc: 14 * 12, kc: 384, kcDirect: 512, nc: 2048, tpose: true, masked: true,
+	narrow: &microKernel{
+		name: KernelAVX512, mr: 14, nr: 16, packed: kernAVX512n, rowA: kernAVX512nrs, colA: kernAVX512ncs,
+		mc: 14 * 12, kc: 384, kcDirect: 512, nc: 2048, tpose: true, masked: true,
+	},
 }
 
 var avx2Kernel = microKernel{

@@ -240,6 +240,9 @@ func (e *Engine) native(transA, transB bool, m, n, k int, alpha float32, a []flo
 		return
 	}
 	kn := e.kernel
+	if kn.narrow != nil && n <= kn.narrow.nr {
+		kn = kn.narrow
+	}
 	cl := e.getCall()
 	cl.transA, cl.transB = transA, transB
 	cl.m, cl.n, cl.k = m, n, k

@@ -46,6 +46,7 @@ func main() {
 	fmt.Fprintln(&w, `#include "textflag.h"`)
 	for _, k := range []kernel{
 		{name: "kernAVX512", mr: 14, nv: 2, reg: "Z", vbytes: 64, bcst: false, unroll: 4},
+		{name: "kernAVX512n", mr: 14, nv: 1, reg: "Z", vbytes: 64, bcst: false, unroll: 4},
 		{name: "kernAVX2", mr: 6, nv: 2, reg: "Y", vbytes: 32, bcst: false, unroll: 4},
 	} {
 		for _, a := range []string{"packed", "rs", "cs"} {
@@ -156,7 +157,7 @@ func gen(w *bytes.Buffer, k kernel) {
 	p("DECQ CX")
 	p("JNZ remloop")
 	fmt.Fprintln(w, "store:")
-	masked := k.reg == "Z" && k.nv == 2
+	masked := k.reg == "Z"
 	if masked {
 		// Fewer than nr columns: store under masks K1, K2.
 		p("MOVQ cols+64(FP), CX")
