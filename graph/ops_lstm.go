@@ -2,7 +2,6 @@ package graph
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/tlgo/tl/cpu/gemm"
 	"github.com/tlgo/tl/cpu/vmath"
@@ -287,54 +286,8 @@ func packedSize(vs ...Value) int {
 	return n
 }
 
-// Fast float32 transcendental functions for the fused kernels: exp by range
-// reduction to [-ln2/2, ln2/2] and a degree-6 polynomial (relative error ~2e-7),
-// about ten times faster than float64 math.Exp and allocation-free.
-
-const (
-	ln2Hi  = 0.693359375
-	ln2Lo  = -2.12194440e-4
-	log2e  = 1.44269504088896341
-	expMax = 88.3762626647949
-	expMin = -87.3365447504019
-)
-
-// exp32 returns e^x in float32.
-func exp32(x float32) float32 {
-	if x > expMax {
-		return float32(math.Inf(1))
-	}
-	if x < expMin {
-		return 0
-	}
-	// Round x·log2(e) to the nearest integer k by adding 1.5·2²³: the sum's low
-	// mantissa bits are k (no call to math.Floor, which is not inlined on amd64 v1).
-	t := x*log2e + 12582912
-	k := t - 12582912
-	r := x - k*ln2Hi - k*ln2Lo
-	// e^r on [-0.35, 0.35]
-	p := float32(1.9875691500e-4)
-	p = p*r + 1.3981999507e-3
-	p = p*r + 8.3334519073e-3
-	p = p*r + 4.1665795894e-2
-	p = p*r + 1.6666665459e-1
-	p = p*r + 5.0000001201e-1
-	p = p*r*r + r + 1
-	ki := int32(math.Float32bits(t)&0x7fffff) - 0x400000
-	return p * math.Float32frombits(uint32(ki+127)<<23)
-}
-
-// sigmoid32 is 1/(1+e^-x).
-func sigmoid32(x float32) float32 { return 1 / (1 + exp32(-x)) }
-
-// tanh32 is tanh(x) = 1 - 2/(e^{2x}+1), with a series near 0 where that loses bits.
-func tanh32(x float32) float32 {
-	if x > -0.0625 && x < 0.0625 {
-		x2 := x * x
-		return x * (1 + x2*(-1.0/3+x2*(2.0/15-x2*17.0/315)))
-	}
-	return 1 - 2/(exp32(2*x)+1)
-}
+// exp32 is e^x in float32 (scalar; vmath.ExpSum does slices eight at a time).
+func exp32(x float32) float32 { return vmath.Exp(x) }
 
 // lstmSeqOp runs an LSTM over a whole sequence in one op: x (T, B, I), h0 and c0
 // (B, H), w (I+H, 4H), b (4H). The input projections of all steps are one SGEMM
