@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"sort"
 	"testing"
 	"time"
 
@@ -122,4 +123,77 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ts.Nano())
+}
+
+// BenchmarkCompare runs native and OpenBLAS alternately on each shape, in
+// batches of about 20 ms, so that both see the same machine: on a shared,
+// noisy machine this is the fair way to compare them. After each OpenBLAS
+// batch it sleeps 100 ms (not timed) so that OpenBLAS's idle threads, which
+// spin a while after a call, do not take the cores from the next native
+// batch. Metrics: GFLOP/s of each (wall clock over all batches) and the
+// median over rounds of the ratio native/OpenBLAS. Run it with
+// -benchtime 20x or so (one iteration is one round).
+func BenchmarkCompare(b *testing.B) {
+	info := OpenBLASInfo()
+	for _, s := range benchShapes {
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/t%d", s.name, threads), func(b *testing.B) {
+				if !info.Loaded {
+					b.Skip(info.Err)
+				}
+				compareShape(b, threads, s.transA, s.transB, s.m, s.n, s.k)
+			})
+		}
+	}
+}
+
+func compareShape(b *testing.B, threads int, transA, transB bool, m, n, k int) {
+	r := rand.New(rand.NewPCG(1, 1))
+	lda, ldb := k, n
+	if transA {
+		lda = m
+	}
+	if transB {
+		ldb = k
+	}
+	a, bb, c := randSlice(r, m*k), randSlice(r, k*n), randSlice(r, m*n)
+	var es [2]*Engine
+	for i, be := range []Backend{Native, OpenBLAS} {
+		e, err := NewEngine(Options{Backend: be, Threads: threads})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer e.Close()
+		es[i] = e
+	}
+	call := func(e *Engine) { e.Sgemm(transA, transB, m, n, k, 1, a, lda, bb, ldb, 0, c, n) }
+	// Batch size: about 20 ms of native work.
+	call(es[0])
+	call(es[1])
+	t0 := time.Now()
+	call(es[0])
+	reps := max(1, int(20*time.Millisecond/max(time.Since(t0), time.Microsecond)))
+	var total [2]time.Duration
+	var ratios []float64
+	for b.Loop() {
+		var d [2]time.Duration
+		for i, e := range es {
+			t := time.Now()
+			for range reps {
+				call(e)
+			}
+			d[i] = time.Since(t)
+			total[i] += d[i]
+		}
+		ratios = append(ratios, d[1].Seconds()/d[0].Seconds())
+		b.StopTimer()
+		time.Sleep(100 * time.Millisecond)
+		b.StartTimer()
+	}
+	flops := 2 * float64(m) * float64(n) * float64(k) * float64(reps*b.N)
+	b.ReportMetric(flops/total[0].Seconds()/1e9, "native-GFLOP/s")
+	b.ReportMetric(flops/total[1].Seconds()/1e9, "openblas-GFLOP/s")
+	sort.Float64s(ratios)
+	b.ReportMetric(ratios[len(ratios)/2], "native/openblas")
+	b.ReportMetric(0, "ns/op")
 }
