@@ -247,10 +247,15 @@ func (b *builder) state(suffix string, init Init, shape ...int) (*graph.Node, er
 
 func (b *builder) variable(suffix string, init Init, trainable bool, shape []int) (*graph.Node, error) {
 	full := b.name + "/" + suffix
+	size := 1
 	for _, d := range shape {
 		if d <= 0 {
 			return nil, fmt.Errorf("%w: parameter %s would have shape %v: every dimension must be known and positive (is an input dimension unknown?)", ErrBadConfig, full, shape)
 		}
+		if size > maxParamSize/d {
+			return nil, fmt.Errorf("%w: parameter %s would have shape %v, over %d values", ErrBadConfig, full, shape, maxParamSize)
+		}
+		size *= d
 	}
 	if v := b.g.VariableByName(full); v != nil {
 		if !v.Shape().Equal(shape) {
@@ -337,6 +342,16 @@ func build(g *graph.Graph, name string, cfg Config, reuse bool, load *loadOpts, 
 			return fail(fmt.Errorf("%w: input %q belongs to another graph", ErrBadConfig, in.name))
 		}
 	}
+	if lo, hi := arity(kind); len(ins) < lo || len(ins) > hi {
+		want := fmt.Sprintf("%d to %d", lo, hi)
+		switch {
+		case lo == hi:
+			want = fmt.Sprint(lo)
+		case hi == maxInputs:
+			want = fmt.Sprintf("at least %d", lo)
+		}
+		return fail(fmt.Errorf("%w: %s reads %s inputs, got %d", ErrBadConfig, kind, want, len(ins)))
+	}
 	if err := checkNames(l); err != nil {
 		return fail(err)
 	}
@@ -407,4 +422,29 @@ func newLayer(name string, cfg Config, opts []Option, allowed []string, fill fun
 	}
 	ins = append(ins, s.states...)
 	return build(nil, name, cfg, s.reuse, nil, ins...)
+}
+
+const maxInputs = 1 << 20
+
+// maxParamSize bounds one parameter (8 GiB of float32): a larger one is a
+// mistake in a config, not a model.
+const maxParamSize = 1 << 31
+
+// arity is how many inputs a kind of layer reads.
+func arity(kind string) (lo, hi int) {
+	switch kind {
+	case "Input":
+		return 0, 0
+	case "Concat", "Lambda":
+		return 1, maxInputs
+	case "Elementwise":
+		return 2, maxInputs
+	case "Word2vecEmbedding":
+		return 2, 2
+	case "RNN", "GRU":
+		return 1, 3 // the sequence, a mask, an initial state
+	case "LSTM":
+		return 1, 4
+	}
+	return 1, 1
 }
