@@ -1,11 +1,9 @@
 package dataset
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 	"time"
@@ -228,7 +226,7 @@ func (c *Collection) Insert(ctx context.Context, samples ...Sample) ([]int64, er
 			if id.IsZero() {
 				continue
 			}
-			if err := c.bucket.Delete(context.WithoutCancel(ctx), id); err != nil {
+			if err := c.deleteBlob(context.WithoutCancel(ctx), id); err != nil {
 				c.log.Warn("dataset: remove orphan blob", "collection", c.name, "blob", id.Hex(), "err", err)
 			}
 		}
@@ -264,10 +262,9 @@ func (c *Collection) Insert(ctx context.Context, samples ...Sample) ([]int64, er
 		}
 		d = append(d, bson.E{Key: fSize, Value: int64(len(raw))})
 		if len(data) > c.opts.BlobThreshold {
-			id, err := c.bucket.UploadFromStream(ctx, docID(c.project, s.Key), bytes.NewReader(data))
+			id, err := c.putBlob(ctx, docID(c.project, s.Key), data)
 			if err != nil {
 				cleanup(uploaded)
-				cleanup([]bson.ObjectID{id})
 				return nil, fmt.Errorf("dataset: insert into %q: upload payload of %q to GridFS: %w", c.name, s.Key, err)
 			}
 			uploaded = append(uploaded, id)
@@ -408,20 +405,11 @@ var ErrMissingBlob = errors.New("GridFS payload missing")
 func (c *Collection) resolve(ctx context.Context, st *stored) (Sample, error) {
 	data := st.data
 	if st.has {
-		var buf bytes.Buffer
-		ds, err := c.bucket.OpenDownloadStream(ctx, st.blob)
-		if err == nil {
-			_, err = io.Copy(&buf, ds)
-			ds.Close()
-		}
-		if err != nil {
-			if errors.Is(err, mongo.ErrFileNotFound) || errors.Is(err, mongo.ErrMissingChunk) || errors.Is(err, mongo.ErrWrongSize) {
-				err = fmt.Errorf("%w: %w", ErrMissingBlob, err)
-			}
+		var err error
+		if data, err = c.getBlob(ctx, st.blob); err != nil {
 			return Sample{}, fmt.Errorf("dataset: sample %q in %q: read blob %s from bucket %q: %w",
 				st.Key, c.name, st.blob.Hex(), c.name+"_blobs", err)
 		}
-		data = buf.Bytes()
 	}
 	if st.enc == encZstd {
 		raw, err := c.dec.DecodeAll(data, make([]byte, 0, st.size))
