@@ -180,3 +180,29 @@ func spread(seed uint64, shape ...int) *tensor.Tensor {
 	rng.Shuffle(len(d), func(i, j int) { d[i], d[j] = d[j], d[i] })
 	return t
 }
+
+func TestBilinearResampling(t *testing.T) {
+	g := graph.New(1)
+	x := layers.Input(g, "x", -1, 2, 2, 1)
+	up := layers.UpSampling2D(x, "up", 2, 2, layers.Bilinear)
+	wantShape(t, up, -1, 4, 4, 1)
+	near(t, "bilinear up", run(t, up, false, feed{x, f32([]float32{1, 2, 3, 4}, 1, 2, 2, 1)}), []float32{
+		1, 1.25, 1.75, 2,
+		1.5, 1.75, 2.25, 2.5,
+		2.5, 2.75, 3.25, 3.5,
+		3, 3.25, 3.75, 4,
+	}, 1e-6)
+	y := layers.Input(g, "y", -1, 4, 4, 1)
+	down := layers.DownSampling2D(y, "down", 2, 2, layers.Bilinear)
+	wantShape(t, down, -1, 2, 2, 1)
+	near(t, "bilinear down", run(t, down, false, feed{y, f32(img4, 1, 4, 4, 1)}), []float32{3.5, 5.5, 11.5, 13.5}, 1e-6)
+	z := layers.Input(g, "z", -1, 3, 5, 2)
+	odd := layers.UpSampling2D(z, "odd", 3, 2, layers.Bilinear)
+	wantShape(t, odd, -1, 9, 10, 2)
+	checkGrads(t, layers.Conv2D(odd, "c", 2, 3, 3), false, feed{z, rnd(1, 2, 3, 5, 2)})
+	checkGrads(t, layers.DownSampling2D(z, "d2", 2, 2, layers.Bilinear), false, feed{z, rnd(2, 2, 3, 5, 2)})
+	roundTrip(t, odd, []feed{{z, rnd(3, 2, 3, 5, 2)}})
+	if l := layers.UpSampling2D(z, "bad", 2, 2, layers.Same); !errors.Is(l.Err(), layers.ErrBadOption) {
+		t.Fatalf("padding option: %v", l.Err())
+	}
+}

@@ -21,8 +21,9 @@
 // Options are values: an Activation (ReLU, Tanh, Softmax, LeakyReLU(0.2),
 // ...), a Padding (Same, Valid), Stride(2), Dilation(2), WInit(init),
 // BInit(init), NoBias(), Mask(m), InitialState(h, c), ReturnLast(),
-// Bidirectional(), ForgetBias(b), Momentum(m), Epsilon(e), Reuse(). A layer
-// rejects an option it does not take, naming it and listing those it does.
+// Bidirectional(), ForgetBias(b), Momentum(m), Epsilon(e), Bilinear,
+// Reuse(). A layer rejects an option it does not take, naming it and listing
+// those it does.
 //
 // Building never panics on bad input. A layer that cannot be built (a wrong
 // shape, a bad setting, a duplicate name) carries an *Error naming the layer,

@@ -30,6 +30,7 @@ type settings struct {
 	noBias     bool
 	reuse      bool
 	mask       *Layer
+	method     ResizeMethod
 	states     []*Layer
 	last       bool
 	epsilon    float32

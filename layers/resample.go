@@ -49,9 +49,23 @@ func GlobalMeanPool1D(in *Layer, name string) *Layer {
 
 // ResampleConfig is the config of UpSampling2D and DownSampling2D.
 type ResampleConfig struct {
-	kind  string
-	Scale [2]int `json:"scale"` // (height, width) factors
+	kind   string
+	Scale  [2]int       `json:"scale"`  // (height, width) factors
+	Method ResizeMethod `json:"method"` // Nearest or Bilinear
 }
+
+// ResizeMethod is how UpSampling2D and DownSampling2D compute new pixels.
+type ResizeMethod string
+
+// Nearest copies the nearest pixel (the default); Bilinear interpolates the
+// four nearest with half-pixel centres, as TensorFlow 2's tf.image.resize.
+const (
+	Nearest  ResizeMethod = "nearest"
+	Bilinear ResizeMethod = "bilinear"
+)
+
+func (m ResizeMethod) key() string       { return "method" }
+func (m ResizeMethod) apply(s *settings) { s.method = m }
 
 // Kind implements Config.
 func (c *ResampleConfig) Kind() string { return c.kind }
@@ -70,6 +84,20 @@ func (c *ResampleConfig) build(b *builder) (*graph.Node, error) {
 		return nil, fmt.Errorf("%w: input %q has shape %v: height, width and channels must be known", ErrBadConfig, b.layers[0].name, s)
 	}
 	x := b.ins[0]
+	switch c.Method {
+	case Nearest, "":
+	case Bilinear:
+		oh, ow := h*sh, w*sw
+		if c.kind == "DownSampling2D" {
+			oh, ow = h/sh, w/sw
+		}
+		if oh < 1 || ow < 1 {
+			return nil, fmt.Errorf("%w: input %q has shape %v: too small to shrink by %v", ErrBadConfig, b.layers[0].name, s, c.Scale)
+		}
+		return b.g.Apply(&bilinearOp{oh: oh, ow: ow}, x), nil
+	default:
+		return nil, fmt.Errorf("%w: method %q, want nearest or bilinear", ErrBadConfig, c.Method)
+	}
 	if c.kind == "UpSampling2D" {
 		// Nearest neighbour: repeat each column sw times, then each row sh times.
 		x = graph.Reshape(x, -1, h, w, 1, ch)
@@ -96,15 +124,28 @@ func repeat(x *graph.Node, n int) []*graph.Node {
 	return xs
 }
 
-// UpSampling2D enlarges NHWC images sh times in height and sw times in width by
-// nearest neighbour (each pixel becomes an sh×sw block).
-func UpSampling2D(in *Layer, name string, sh, sw int) *Layer {
-	return newLayer(name, &ResampleConfig{kind: "UpSampling2D", Scale: [2]int{sh, sw}}, nil, nil, nil, in)
+func newResample(in *Layer, name, kind string, sh, sw int, opts []Option) *Layer {
+	c := &ResampleConfig{kind: kind, Scale: [2]int{sh, sw}}
+	return newLayer(name, c, opts, []string{"method"}, func(s *settings) error {
+		c.Method = Nearest
+		if s.has("method") {
+			c.Method = s.method
+		}
+		return nil
+	}, in)
 }
 
-// DownSampling2D shrinks NHWC images sh times in height and sw times in width by
-// nearest neighbour (the first pixel of each sh×sw block); height and width
-// must be multiples of the factors.
-func DownSampling2D(in *Layer, name string, sh, sw int) *Layer {
-	return newLayer(name, &ResampleConfig{kind: "DownSampling2D", Scale: [2]int{sh, sw}}, nil, nil, nil, in)
+// UpSampling2D enlarges NHWC images sh times in height and sw times in width:
+// by nearest neighbour (each pixel becomes an sh×sw block), or with the
+// Bilinear option by bilinear interpolation.
+func UpSampling2D(in *Layer, name string, sh, sw int, opts ...Option) *Layer {
+	return newResample(in, name, "UpSampling2D", sh, sw, opts)
+}
+
+// DownSampling2D shrinks NHWC images sh times in height and sw times in width:
+// by nearest neighbour (the first pixel of each sh×sw block; height and width
+// must be multiples of the factors), or with the Bilinear option by bilinear
+// interpolation (to height/sh × width/sw, rounded down).
+func DownSampling2D(in *Layer, name string, sh, sw int, opts ...Option) *Layer {
+	return newResample(in, name, "DownSampling2D", sh, sw, opts)
 }
