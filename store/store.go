@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -79,9 +80,13 @@ type DB struct {
 
 // embedded is a FerretDB running inside this process.
 type embedded struct {
-	cancel context.CancelFunc
-	done   chan struct{}
-	lock   *fileLock // nil for the PostgreSQL handler
+	cancel  context.CancelFunc
+	done    chan struct{}
+	lock    *fileLock // nil for the PostgreSQL handler
+	dataDir string    // SQLite files; "" for the PostgreSQL handler
+
+	sqlMu  sync.Mutex         // guards sqlDBs
+	sqlDBs map[string]*sql.DB // direct SQLite access, see DB.IndexIDs
 }
 
 // ferretMu serialises ferretdb.New, which writes a package-level variable of
@@ -175,6 +180,7 @@ func startEmbedded(cfg Config, logger *slog.Logger) (*embedded, string, error) {
 			return nil, "", fmt.Errorf("store: data directory %s: %w", dir, err)
 		}
 		emb.lock = lock
+		emb.dataDir = dir
 		fcfg.Handler = "sqlite"
 		fcfg.SQLiteURL = (&url.URL{Scheme: "file", Path: dir + "/", OmitHost: true}).String()
 	}
@@ -207,6 +213,12 @@ func (d *DB) stopEmbedded() {
 	if d.embedded == nil {
 		return
 	}
+	d.embedded.sqlMu.Lock()
+	for _, db := range d.embedded.sqlDBs {
+		_ = db.Close()
+	}
+	d.embedded.sqlDBs = nil
+	d.embedded.sqlMu.Unlock()
 	d.embedded.cancel()
 	<-d.embedded.done
 	d.embedded.unlock()
@@ -240,6 +252,14 @@ func (d *DB) URL() string { return d.url }
 // Embedded reports whether the server runs inside this process.
 func (d *DB) Embedded() bool { return d.embedded != nil }
 
+// DataDir is the embedded SQLite server's data directory, or "".
+func (d *DB) DataDir() string {
+	if d.embedded == nil {
+		return ""
+	}
+	return d.embedded.dataDir
+}
+
 // Logger is the logger given in Config (or one that discards).
 func (d *DB) Logger() *slog.Logger { return d.logger }
 
@@ -260,7 +280,7 @@ func (d *DB) WithProject(project string) (*DB, error) {
 	if err := ValidateName("project", project); err != nil {
 		return nil, err
 	}
-	v := &DB{client: d.client, db: d.db, project: project, url: d.url, logger: d.logger}
+	v := &DB{client: d.client, db: d.db, project: project, url: d.url, logger: d.logger, embedded: d.embedded}
 	v.closeOnce.Do(func() {}) // a view owns nothing
 	return v, nil
 }

@@ -2,8 +2,11 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -190,4 +193,53 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+func TestIndexIDs(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		ctx := storetest.Context(t)
+		db := b.Open(t)
+		if err := db.IndexIDs(ctx, "c1", "c2"); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.IndexIDs(ctx, "c1"); err != nil {
+			t.Fatalf("second IndexIDs: %v", err)
+		}
+		c := db.Collection("c1")
+		for i := range 50 {
+			if _, err := c.InsertOne(ctx, bson.D{{Key: "_id", Value: fmt.Sprint("k", i)}, {Key: "v", Value: i}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var doc struct{ V int }
+		if err := c.FindOne(ctx, bson.D{{Key: "_id", Value: "k42"}}).Decode(&doc); err != nil || doc.V != 42 {
+			t.Fatalf("FindOne(k42) = %+v, %v", doc, err)
+		}
+		if b.Name != "sqlite" {
+			return
+		}
+		// SQLite plans FerretDB's lookup by _id with the index.
+		files, _ := filepath.Glob(filepath.Join(db.DataDir(), "*.sqlite"))
+		if len(files) != 1 {
+			t.Fatalf("SQLite files %v, want one", files)
+		}
+		sq, err := sql.Open("sqlite", "file:"+files[0]+"?mode=ro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sq.Close()
+		var table string
+		if err := sq.QueryRow(`SELECT table_name FROM _ferretdb_collections WHERE name = 'c1'`).Scan(&table); err != nil {
+			t.Fatal(err)
+		}
+		var id, parent, unused int
+		var plan string
+		if err := sq.QueryRow(`EXPLAIN QUERY PLAN SELECT _ferretdb_sjson FROM "`+table+`" WHERE _ferretdb_sjson->'$._id' = ?`, `"k42"`).
+			Scan(&id, &parent, &unused, &plan); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(plan, "USING INDEX") {
+			t.Fatalf("query plan %q does not use an index", plan)
+		}
+	})
 }

@@ -9,7 +9,9 @@
 // "<file id hex>:<n>", so this package fetches chunk n of a blob by _id.
 // FerretDB over SQLite pushes only a lookup on _id alone down to SQLite;
 // the usual GridFS query on files_id scans and decodes every chunk of every
-// blob in the bucket, so reads slowed down as the bucket grew.
+// blob in the bucket, so reads slowed down as the bucket grew. (FerretDB's
+// own _id lookups on SQLite also scan; NewBucket has store.DB.IndexIDs fix
+// that for its collections.)
 //
 // Put writes all chunks first and the file document last, so a blob whose
 // writer died has no file document: Open does not see it, and Orphans finds
@@ -55,9 +57,10 @@ type Bucket struct {
 	prefetch int
 }
 
-// NewBucket returns the bucket name of db's database; chunkSize 0 means
-// DefaultChunkSize. It creates nothing until the first Put.
-func NewBucket(db *store.DB, name string, chunkSize int) (*Bucket, error) {
+// NewBucket returns the bucket name of db's database, creating its
+// collections with _id lookups indexed (see store.DB.IndexIDs); chunkSize 0
+// means DefaultChunkSize.
+func NewBucket(ctx context.Context, db *store.DB, name string, chunkSize int) (*Bucket, error) {
 	if err := store.ValidateName("bucket", name); err != nil {
 		return nil, err
 	}
@@ -66,6 +69,11 @@ func NewBucket(db *store.DB, name string, chunkSize int) (*Bucket, error) {
 	}
 	if chunkSize < 256 || chunkSize > 8<<20 {
 		return nil, fmt.Errorf("blob: chunk size %d, expected 256 B to 8 MiB", chunkSize)
+	}
+	ctx, cancel := store.Detach(ctx)
+	defer cancel()
+	if err := db.IndexIDs(ctx, name+".files", name+".chunks"); err != nil {
+		return nil, fmt.Errorf("blob: bucket %s: %w", name, err)
 	}
 	return &Bucket{
 		name:      name,

@@ -30,7 +30,7 @@ func TestPutOpenAndGridFSCompatibility(t *testing.T) {
 		ctx := storetest.Context(t)
 		db := b.Open(t)
 		const cs = 1000
-		bk, err := blob.NewBucket(db, "bk", cs)
+		bk, err := blob.NewBucket(ctx, db, "bk", cs)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,7 +63,7 @@ func TestPutOpenAndGridFSCompatibility(t *testing.T) {
 		if _, err := bk.Open(ctx, bson.NewObjectID()); !errors.Is(err, blob.ErrNotFound) {
 			t.Fatalf("Open(unknown) = %v, want ErrNotFound", err)
 		}
-		if _, err := blob.NewBucket(db, "x", 10); err == nil {
+		if _, err := blob.NewBucket(ctx, db, "x", 10); err == nil {
 			t.Fatal("chunk size 10 accepted")
 		}
 	})
@@ -73,7 +73,7 @@ func TestDamageAndOrphans(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
 		ctx := storetest.Context(t)
 		db := b.Open(t)
-		bk, err := blob.NewBucket(db, "bk", 512)
+		bk, err := blob.NewBucket(ctx, db, "bk", 512)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,7 +152,7 @@ func TestFailedPutLeavesNothing(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
 		ctx := storetest.Context(t)
 		db := b.Open(t)
-		bk, err := blob.NewBucket(db, "bk", 64<<10)
+		bk, err := blob.NewBucket(ctx, db, "bk", 64<<10)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -130,7 +130,7 @@ type Store struct {
 func New(ctx context.Context, db *store.DB, opts Options) (*Store, error) {
 	ctx, cancel := store.Detach(ctx)
 	defer cancel()
-	bucket, err := blob.NewBucket(db, WeightsBucket, opts.ChunkSize)
+	bucket, err := blob.NewBucket(ctx, db, WeightsBucket, opts.ChunkSize)
 	if err != nil {
 		return nil, fmt.Errorf("models: %w", err)
 	}
@@ -143,7 +143,11 @@ func New(ctx context.Context, db *store.DB, opts Options) (*Store, error) {
 		bucket:   bucket,
 		cacheDir: opts.CacheDir,
 	}
-	// Lookups by ID need no index (_id); these serve listing and ranking.
+	// Versions, aliases and counters are looked up by _id.
+	if err := db.IndexIDs(ctx, ModelsCollection, CountersCollection, AliasesCollection); err != nil {
+		return nil, fmt.Errorf("models: %w", err)
+	}
+	// This one serves listing and ranking (on servers that use indexes).
 	_, err = s.models.Indexes().CreateOne(ctx, mongo.IndexModel{
 		Keys: bson.D{{Key: "project", Value: 1}, {Key: "name", Value: 1}, {Key: "version", Value: 1}},
 	})
