@@ -597,3 +597,26 @@ func gradcheckAway(rows, cols int) *tensor.Tensor {
 	}
 	return t
 }
+
+// A failed network still answers every question without panicking.
+func TestFailedLayerMethods(t *testing.T) {
+	for _, l := range []*layers.Layer{
+		layers.Dense(nil, "a", 2),
+		layers.Concat("c", 0, nil, nil),
+		layers.Dense(layers.Input(graph.New(1), "x", -1, 2), "b", 0),
+		layers.InputNode("n", nil),
+	} {
+		if l.Err() == nil {
+			t.Fatalf("%s: no error", l.Name())
+		}
+		_ = l.Layers()
+		_ = l.AllParams()
+		_ = l.Nodes()
+		_ = l.Summary()
+		_ = l.Shape()
+		_ = l.ParamsByLayer()
+		if _, err := l.MarshalJSON(); err == nil {
+			t.Fatalf("%s: MarshalJSON of a failed layer succeeded", l.Name())
+		}
+	}
+}

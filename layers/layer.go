@@ -138,7 +138,7 @@ func (l *Layer) Layers() []*Layer {
 	seen := map[*Layer]bool{}
 	var visit func(x *Layer)
 	visit = func(x *Layer) {
-		if seen[x] {
+		if x == nil || seen[x] { // nil: the input of a failed layer
 			return
 		}
 		seen[x] = true
