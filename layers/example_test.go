@@ -51,7 +51,7 @@ func Example_training() {
 	net = layers.Dropout(net, "drop", 0.9)
 	net = layers.Dense(net, "out", 2)
 	y := g.Placeholder("y", tensor.Int32, -1)
-	loss := graph.ReduceMean(graph.SparseSoftmaxCrossEntropy(net.Output(), y))
+	loss := graph.SparseSoftmaxCrossEntropy(net.Output(), y) // the batch mean
 	step, err := optim.Minimize(optim.NewSGD(g, "sgd", 0.5), loss, net.Trainable()...)
 	if err != nil {
 		fmt.Println(err)
