@@ -8,7 +8,8 @@ import "math"
 
 // ExpSum writes dst[i] = e^(x[i]-shift) and returns the sum of those values. dst
 // may be nil (only the sum is wanted) or x itself; otherwise it must be at least
-// as long as x. Arguments below about -87 give 0.
+// as long as x. Arguments below about -87 give 0; above 88 the result saturates
+// at e^88 ≈ 1.65e38 (so that 1/(1+e) and the like stay finite).
 func ExpSum(dst, x []float32, shift float32) float32 {
 	if dst != nil {
 		dst = dst[:len(x)]
@@ -16,10 +17,11 @@ func ExpSum(dst, x []float32, shift float32) float32 {
 	return expSum(dst, x, shift)
 }
 
-// Exp returns e^x in float32 (the scalar kernel the vector loop's tail uses).
+// Exp returns e^x in float32 (the scalar kernel the vector loop's tail uses),
+// saturating at e^88 like ExpSum.
 func Exp(x float32) float32 {
 	if x > 88 {
-		return float32(math.Inf(1))
+		x = 88
 	}
 	if x < -87.33654 {
 		return 0
