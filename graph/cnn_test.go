@@ -104,7 +104,7 @@ func TestCIFARStepLearnsAndAllocatesNothing(t *testing.T) {
 					t.Fatal(err)
 				}
 			})
-			if allocs != 0 {
+			if allocs != 0 && !raceDetector {
 				t.Fatalf("a CIFAR-10 training step allocated %.1f times, want 0", allocs)
 			}
 			p, _ := e.Plan(feeds...)
@@ -115,7 +115,9 @@ func TestCIFARStepLearnsAndAllocatesNothing(t *testing.T) {
 }
 
 // BenchmarkCIFARStep times one SGD step of the CIFAR-10 CNN at batch 128 and
-// reports images per second; run with -benchmem for the bytes allocated per step.
+// reports images per second and the process's CPU time per step (the steadier
+// figure on a shared machine); run with -benchmem for the bytes allocated per
+// step.
 func BenchmarkCIFARStep(b *testing.B) {
 	for _, lrn := range []bool{true, false} {
 		name := "lrn"
@@ -137,12 +139,14 @@ func BenchmarkCIFARStep(b *testing.B) {
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu0 := cpuTime()
 			for b.Loop() {
 				if _, err := e.Run(feeds...); err != nil {
 					b.Fatal(err)
 				}
 			}
 			b.ReportMetric(float64(batch)*float64(b.N)/b.Elapsed().Seconds(), "images/s")
+			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
 		})
 	}
 }

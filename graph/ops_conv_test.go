@@ -447,3 +447,69 @@ func TestFusedReluGradients(t *testing.T) {
 		})
 	}
 }
+
+// FuzzConvShapes builds and, when building succeeds, compiles and runs the CNN
+// ops on arbitrary shapes and options: bad ones must give errors, never panics.
+func FuzzConvShapes(f *testing.F) {
+	f.Add(2, 5, 5, 3, 3, 3, 4, 1, 1, 1, 1, true, uint8(0))
+	f.Add(1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, false, uint8(1))
+	f.Add(3, 4, 0, 2, 5, 5, 2, 2, 3, 2, 1, true, uint8(2))
+	f.Add(1, 7, 6, 2, -1, 2, 3, 0, 2, 1, -2, false, uint8(3))
+	f.Fuzz(func(t *testing.T, n, h, w, c, kh, kw, oc, sh, sw, dh, dw int, same bool, which uint8) {
+		clamp := func(v int) int { return max(-2, min(v, 9)) }
+		n, h, w, c, kh, kw, oc = clamp(n), clamp(h), clamp(w), clamp(c), clamp(kh), clamp(kw), clamp(oc)
+		sh, sw, dh, dw = clamp(sh), clamp(sw), clamp(dh), clamp(dw)
+		pad := graph.Valid
+		if same {
+			pad = graph.Same
+		}
+		g := graph.New(1)
+		x := g.Placeholder("x", tensor.Float32, n, h, w, c)
+		wt := g.Placeholder("w", tensor.Float32, kh, kw, c, oc)
+		opts := graph.Conv2DOpts{Strides: [2]int{sh, sw}, Dilations: [2]int{dh, dw}, Padding: pad}
+		var y *graph.Node
+		switch which % 6 {
+		case 0:
+			y = graph.Conv2D(x, wt, opts)
+		case 1:
+			y = graph.Conv2DTranspose(x, g.Placeholder("wt", tensor.Float32, kh, kw, oc, c), opts)
+		case 2:
+			y = graph.MaxPool2D(x, graph.PoolOpts{Size: [2]int{kh, kw}, Strides: [2]int{sh, sw}, Padding: pad})
+		case 3:
+			y = graph.AvgPool2D(x, graph.PoolOpts{Size: [2]int{kh, kw}, Strides: [2]int{sh, sw}, Padding: pad})
+		case 4:
+			y = graph.Conv1D(graph.Reshape(x, n, h*w, c), g.Placeholder("w1", tensor.Float32, kw, c, oc), graph.Conv1DOpts{Stride: sw, Dilation: dw, Padding: pad})
+		case 5:
+			y = graph.LocalResponseNorm(x, graph.LRNOpts{DepthRadius: kh, Bias: 1, Alpha: 0.1, Beta: 0.75})
+		}
+		if y.Err() != nil || g.Err() != nil {
+			return
+		}
+		if y.Shape().Size() == 0 || !y.Shape().Known() {
+			return
+		}
+		loss := graph.ReduceSum(y)
+		gs, err := graph.Gradients(loss, x)
+		if err != nil {
+			return
+		}
+		targets := []*graph.Node{loss}
+		if gs[0] != nil {
+			targets = append(targets, gs[0])
+		}
+		feeds := map[*graph.Node]tensor.Shape{}
+		for _, p := range g.Nodes() {
+			if p.Op().Type() == "Placeholder" && p.Shape().Known() {
+				feeds[p] = p.Shape()
+			}
+		}
+		p, err := g.Compile(graph.Options{Training: true}, feeds, targets...)
+		if err != nil {
+			return
+		}
+		defer p.Close()
+		if err := p.Run(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
