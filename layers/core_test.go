@@ -465,6 +465,7 @@ func TestTrainingStepAllocates0(t *testing.T) {
 	m := layers.Input(g, "m", -1, 3)
 	net := layers.Reshape(x, "seq", -1, 3, 2)
 	net = layers.GRU(net, "gru", 4, layers.Mask(m))
+	net = layers.LSTM(net, "lstm", 4) // the fused sequence op
 	net = layers.Flatten(net, "flat")
 	net = layers.GaussianNoise(net, "noise", 0.1)
 	net = layers.DropConnectDense(net, "dc", 5, 0.8, layers.ReLU)

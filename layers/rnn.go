@@ -119,6 +119,7 @@ func (c *RecurrentConfig) build(b *builder) (*graph.Node, error) {
 func (c *RecurrentConfig) direction(b *builder, prefix string, x, mask *graph.Node, init []*graph.Node, steps, in int, backward bool) (*graph.Node, error) {
 	h := c.Units
 	var step func(t int, xt, hPrev, cPrev *graph.Node) (hNew, cNew *graph.Node)
+	var fused func(h0, c0 *graph.Node) (seq, hN, cN *graph.Node) // seq time-major
 	switch c.kind {
 	case "RNN":
 		w, err := b.param(prefix+"W", c.WInit, in+h, h)
@@ -149,6 +150,14 @@ func (c *RecurrentConfig) direction(b *builder, prefix string, x, mask *graph.No
 		}
 		step = func(t int, xt, hPrev, cPrev *graph.Node) (*graph.Node, *graph.Node) {
 			return graph.LSTMState(graph.LSTMCell(xt, hPrev, cPrev, w, bias, c.ForgetBias))
+		}
+		if mask == nil && !backward {
+			// The engine's fused sequence op: one product for the input
+			// projections of every step. It reads time-major sequences.
+			fused = func(h0, c0 *graph.Node) (seq, hN, cN *graph.Node) {
+				hs, hN, cN := graph.LSTMOutputs(graph.LSTM(graph.Transpose(x, 1, 0, 2), h0, c0, w, bias, c.ForgetBias))
+				return hs, hN, cN
+			}
 		}
 	case "GRU":
 		// TensorFlow's GRUCell: r, u = σ([x, h]·Wg + bg); n = tanh([x, r⊙h]·Wc + bc);
@@ -189,6 +198,14 @@ func (c *RecurrentConfig) direction(b *builder, prefix string, x, mask *graph.No
 		if len(init) > 1 {
 			cs = init[1]
 		}
+	}
+	if fused != nil {
+		seq, hN, cN := fused(hs, cs)
+		b.aux[prefix+"h"], b.aux[prefix+"c"] = hN, cN
+		if c.ReturnLast {
+			return hN, nil
+		}
+		return graph.Transpose(seq, 1, 0, 2), nil
 	}
 	outs := make([]*graph.Node, steps)
 	for i := 0; i < steps; i++ {
