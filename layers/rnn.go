@@ -287,9 +287,11 @@ func RNN(in *Layer, name string, units int, opts ...Option) *Layer {
 	return newRecurrent(in, name, "RNN", units, opts, "act")
 }
 
-// LSTM is a long short-term memory layer (Hochreiter and Schmidhuber 1997) on
-// the engine's fused cell: gates i, f, g, o in TensorFlow's order, ForgetBias
-// (default 1) added to the forget gate. Outputs, masks and directions as RNN.
+// LSTM is a long short-term memory layer (Hochreiter and Schmidhuber 1997):
+// gates i, f, g, o in TensorFlow's order, ForgetBias (default 1) added to the
+// forget gate. It runs on the engine's fused sequence op (one product for the
+// input projections of all steps), or on its fused cell step by step when
+// masked or running backwards. Outputs, masks and directions as RNN.
 // Parameters "<name>/W" (features+units, 4·units) and "<name>/b" (4·units).
 // Options: Mask, InitialState (h and c), ReturnLast, Bidirectional, WInit,
 // ForgetBias.
