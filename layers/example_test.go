@@ -95,6 +95,9 @@ func Example_sharing() {
 	dReal, dFake := discriminator(real), discriminator(fake)
 	fmt.Println("same weights:", dReal.Find("d/fc1").Params()[0] == dFake.Find("d/fc1").Params()[0])
 	fmt.Println("graph variables:", len(g.Variables()))
+	// Each player updates its own parameters.
+	fmt.Println("discriminator:", names(dFake.TrainableUnder("d/")))
+	fmt.Println("generator:", names(dFake.TrainableUnder("g/")))
 
 	// The same name for another shape is an error that says so.
 	bad := discriminator(layers.Input(g, "small", -1, 10))
@@ -103,6 +106,8 @@ func Example_sharing() {
 	// Output:
 	// same weights: true
 	// graph variables: 6
+	// discriminator: [d/fc1/W d/fc1/b d/out/W d/out/b]
+	// generator: [g/fc1/W g/fc1/b]
 	// true
 	// layers: Dense "d/fc1": parameter exists with another shape: parameter d/fc1/W has shape (64, 32) in the graph (built by an earlier layer "d/fc1"), this layer needs (10, 32)
 }
@@ -205,4 +210,12 @@ func ExampleBatchNorm() {
 	// bn/moving_variance trainable: false
 	// training false: [1.00 2.00 3.00 4.00]
 	// training true: [-1.00 -1.00 1.00 1.00]
+}
+
+func names(ns []*graph.Node) []string {
+	var s []string
+	for _, n := range ns {
+		s = append(s, n.Name())
+	}
+	return s
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/tlgo/tl/graph"
 	"github.com/tlgo/tl/tensor"
@@ -194,6 +195,19 @@ func (l *Layer) Trainable() []*graph.Node {
 	var ps []*graph.Node
 	for _, p := range l.AllParams() {
 		if _, tr := p.IsVariable(); tr {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
+// TrainableUnder returns the trainable parameters of the network whose names
+// start with prefix: the discriminator's ("d/") or the generator's ("g/") of a
+// GAN, each updated by its own optimizer.
+func (l *Layer) TrainableUnder(prefix string) []*graph.Node {
+	var ps []*graph.Node
+	for _, p := range l.Trainable() {
+		if strings.HasPrefix(p.Name(), prefix) {
 			ps = append(ps, p)
 		}
 	}
