@@ -35,15 +35,20 @@
 // # Nothing hidden
 //
 // A network is a thin layer over the graph. Each layer exposes its Output node,
-// its Inputs, its own Params and its Config; the last layer exposes the whole
-// network: Layers (in build order), Nodes (every layer's output), AllParams
-// and Trainable (each shared parameter once), ParamsByLayer, InputLayers, and
-// Graph. A loss, the gradients and the optimizer are written against the graph
-// directly:
+// its Inputs, its own Params, its Config and the other nodes it built (Aux: a
+// recurrent layer's final state, word2vec's loss); the last layer exposes the
+// whole network: Layers (in build order), Nodes (every layer's output),
+// AllParams and Trainable (each shared parameter once), TrainableUnder a name
+// prefix, ParamsByLayer, InputLayers, and Graph. A loss, the gradients and the
+// optimizer are written against the graph directly, and compiled twice for the
+// two modes:
 //
 //	y := g.Placeholder("y", tensor.Int32, -1)
 //	loss := graph.SparseSoftmaxCrossEntropy(net.Output(), y)
 //	step, err := optim.Minimize(optim.NewSGD(g, "sgd", 0.01), loss, net.Trainable()...)
+//	train, err := g.NewExecutor(graph.Options{Training: true}, loss, step)
+//	eval, err := g.NewExecutor(graph.Options{}, net.Output())
+//	_, err = train.Run(x.Feed(images), graph.Feed{Node: y, Value: labels})
 //
 // Any graph node can start a network (InputNode), and any Go function over
 // graph nodes can be a layer (Lambda, LambdaN): the paper's LambdaLayer, the
