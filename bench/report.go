@@ -73,8 +73,12 @@ func WriteMarkdown(w io.Writer, rows []Row, peakGFLOPS float64) {
 		if r.GFLOPPerItem > 0 && peakGFLOPS > 0 {
 			peak = fmt.Sprintf("%.0f%%", 100*max(r.Layers, r.Graph)*r.GFLOPPerItem/peakGFLOPS)
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %+.1f%% | %s | %s | %s |\n",
-			r.Workload, r.Mode, r.Unit, fmtRate(r.Layers), fmtRate(r.Graph), r.Overhead(), peer, ratio, peak)
+		over := "—"
+		if r.Layers > 0 && r.Graph > 0 {
+			over = fmt.Sprintf("%+.1f%%", r.Overhead())
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			r.Workload, r.Mode, r.Unit, fmtRate(r.Layers), fmtRate(r.Graph), over, peer, ratio, peak)
 	}
 }
 

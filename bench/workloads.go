@@ -228,29 +228,23 @@ func newPTB(api API, mode string, c ptbConfig) (Step, error) {
 		ids, logits = in.Output(), net.Output()
 		targets = g.Placeholder("targets", tensor.Int32, c.batch*c.steps)
 	} else {
-		// Time-major ids, so that each step's embeddings are a zero-copy view.
+		// Time-major ids; each layer is one fused sequence op (graph.LSTM): the
+		// input projections of all steps are one matrix product.
 		ids = g.Placeholder("inputs", tensor.Int32, c.steps, c.batch)
 		targets = g.Placeholder("targets", tensor.Int32, c.steps*c.batch)
 		emb := g.Variable("embedding", init, c.vocab, c.hidden)
 		x := drop(graph.Gather(emb, ids)) // (steps, batch, hidden)
-		in := make([]*graph.Node, c.steps)
-		for t := range in {
-			in[t] = graph.Index(x, t)
-		}
 		for l := 0; l < c.layers; l++ {
 			w := g.Variable(fmt.Sprintf("lstm%d/W", l), init, 2*c.hidden, 4*c.hidden)
 			b := g.Variable(fmt.Sprintf("lstm%d/b", l), tensor.Zeros(), 4*c.hidden)
-			h := g.Placeholder(fmt.Sprintf("lstm%d/h0", l), tensor.Float32, c.batch, c.hidden)
-			cs := g.Placeholder(fmt.Sprintf("lstm%d/c0", l), tensor.Float32, c.batch, c.hidden)
-			states = append(states, h, cs)
-			for t := range in {
-				cell := graph.LSTMCell(in[t], h, cs, w, b, 0)
-				h, cs = graph.LSTMState(cell)
-				in[t] = drop(h)
-			}
+			h0 := g.Placeholder(fmt.Sprintf("lstm%d/h0", l), tensor.Float32, c.batch, c.hidden)
+			c0 := g.Placeholder(fmt.Sprintf("lstm%d/c0", l), tensor.Float32, c.batch, c.hidden)
+			states = append(states, h0, c0)
+			hs, h, cs := graph.LSTMOutputs(graph.LSTM(x, h0, c0, w, b, 0))
 			finals = append(finals, h, cs)
+			x = drop(hs)
 		}
-		out := graph.Concat(0, in...) // (steps·batch, hidden)
+		out := graph.Reshape(x, -1, c.hidden) // (steps·batch, hidden)
 		sw := g.Variable("softmax/W", init, c.hidden, c.vocab)
 		sb := g.Variable("softmax/b", tensor.Zeros(), c.vocab)
 		logits = graph.BiasAdd(graph.MatMul(out, sw), sb)
