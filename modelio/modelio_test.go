@@ -66,6 +66,11 @@ func TestSaveLoadRebuildsTheModelFromItsFiles(t *testing.T) {
 	if got := forward(t, g2, net2); !slices.Equal(got, want) {
 		t.Fatalf("rebuilt model computes %v, want %v", got, want)
 	}
+	for _, name := range []string{WeightsFile, ArchitectureFile} {
+		if st, err := os.Stat(filepath.Join(dir, name)); err != nil || st.Mode().Perm() != 0o644 {
+			t.Fatalf("%s: %v, mode %v; want an ordinary 0644 file", name, err, st.Mode())
+		}
+	}
 	f, err := safetensors.ReadFile(ctx, filepath.Join(dir, WeightsFile))
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,7 @@
 // the input pipeline, a progress bar and an evaluation on the 10,000 test images
 // after every epoch.
 //
-//	go run ./examples/fashionmnist --model cnn --epochs 15
+//	go run ./examples/fashionmnist --model cnn --epochs 12
 //
 // Flags:
 //
@@ -189,7 +189,7 @@ func run(ctx context.Context, o options) (*result, error) {
 func main() {
 	var o options
 	flag.StringVar(&o.Model, "model", "cnn", "network: mlp or cnn")
-	flag.IntVar(&o.Epochs, "epochs", 15, "epochs over the training set")
+	flag.IntVar(&o.Epochs, "epochs", 12, "epochs over the training set")
 	flag.IntVar(&o.Batch, "batch", 64, "batch size")
 	flag.Float64Var(&o.LR, "lr", 1e-3, "Adam's learning rate (cosine-decayed to 1% over the run)")
 	flag.StringVar(&o.DataDir, "data", datasets.FashionMNISTDir, "folder of the Fashion-MNIST IDX files (apt-get install dataset-fashion-mnist)")

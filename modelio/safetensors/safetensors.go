@@ -514,6 +514,11 @@ func WriteFile(ctx context.Context, path string, tensors []Tensor, metadata map[
 		tmp.Close()
 		return fmt.Errorf("safetensors: %s: %w", path, err)
 	}
+	// CreateTemp makes the file private; a weights file is an ordinary file.
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("safetensors: %s: %w", path, err)
+	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
 		return fmt.Errorf("safetensors: %s: %w", path, err)
