@@ -219,3 +219,77 @@ func names(ns []*graph.Node) []string {
 	}
 	return s
 }
+
+// Convolutions: NHWC images, HWIO filters, TensorFlow's padding rules.
+func ExampleConv2D() {
+	g := graph.New(1)
+	x := layers.Input(g, "x", -1, 32, 32, 3)
+	net := layers.Conv2D(x, "conv", 16, 3, 3, layers.Stride(2), layers.Same, layers.ReLU)
+	fmt.Println(net.Shape(), net.Params()[0].Name(), net.Params()[0].Shape())
+	up := layers.DeConv2D(net, "deconv", 3, 3, 3, layers.Stride(2), layers.Same, layers.Tanh)
+	fmt.Println(up.Shape(), up.Params()[0].Name(), up.Params()[0].Shape())
+	// Output:
+	// (?, 16, 16, 16) conv/W (3, 3, 3, 16)
+	// (?, 32, 32, 3) deconv/W (3, 3, 3, 16)
+}
+
+// A residual block: two branches joined by Elementwise.
+func ExampleElementwise() {
+	g := graph.New(1)
+	x := layers.Input(g, "x", -1, 8, 8, 16)
+	f := layers.Conv2D(x, "res/conv1", 16, 3, 3, layers.Same, layers.NoBias())
+	f = layers.BatchNorm(f, "res/bn1", layers.ReLU)
+	f = layers.Conv2D(f, "res/conv2", 16, 3, 3, layers.Same, layers.NoBias())
+	f = layers.BatchNorm(f, "res/bn2")
+	net := layers.Elementwise("res/add", layers.Add, x, f)
+	net = layers.Activate(net, "res/relu", layers.ReLU)
+	fmt.Print(net.Summary())
+	// Output:
+	// layer      kind         output shape   params  inputs
+	// x          Input        (?, 8, 8, 16)  0
+	// res/conv1  Conv2D       (?, 8, 8, 16)  2,304   x
+	// res/bn1    BatchNorm    (?, 8, 8, 16)  64      res/conv1
+	// res/conv2  Conv2D       (?, 8, 8, 16)  2,304   res/bn1
+	// res/bn2    BatchNorm    (?, 8, 8, 16)  64      res/conv2
+	// res/add    Elementwise  (?, 8, 8, 16)  0       x, res/bn2
+	// res/relu   Activation   (?, 8, 8, 16)  0       res/add
+	// params: 4,736 (trainable 4,672, other 64), in 10 variables
+}
+
+// Word2vec: the layer outputs the embeddings and builds the NCE loss.
+func ExampleWord2vecEmbedding() {
+	g := graph.New(1)
+	words := layers.IntInput(g, "words", -1)
+	context := layers.IntInput(g, "context", -1)
+	w2v := layers.Word2vecEmbedding(words, context, "word2vec", 50000, 128, 64)
+	loss := w2v.Aux("nce_loss")
+	step, err := optim.Minimize(optim.NewSGD(g, "sgd", 1), loss, w2v.Trainable()...)
+	fmt.Println(w2v.Shape(), loss.Shape(), err == nil && step != nil)
+	for _, p := range w2v.Params() {
+		fmt.Println(p.Name(), p.Shape())
+	}
+	// Output:
+	// (?, 128) () true
+	// word2vec/embeddings (50000, 128)
+	// word2vec/nce_W (50000, 128)
+	// word2vec/nce_b (50000,)
+}
+
+// TimeDistributed applies layers to every step of a sequence.
+func ExampleTimeDistributed() {
+	g := graph.New(1)
+	x := layers.Input(g, "frames", -1, 10, 64)
+	net := layers.TimeDistributed(x, "td", func(step *layers.Layer) *layers.Layer {
+		return layers.Dense(step, "td/fc", 32, layers.ReLU)
+	})
+	net = layers.GRU(net, "gru", 16, layers.ReturnLast())
+	fmt.Print(net.Summary())
+	// Output:
+	// layer     kind       output shape  params  inputs
+	// frames    Input      (?, 10, 64)   0
+	// td/merge  TimeMerge  (?, 64)       0       frames
+	// td/fc     Dense      (?, 32)       2,080   td/merge
+	// td        TimeSplit  (?, 10, 32)   0       td/fc
+	// gru       GRU        (?, 16)       2,352   td
+	// params: 4,432 (trainable 4,432, other 0), in 6 variables
+}
