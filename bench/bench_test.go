@@ -1,0 +1,91 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Every workload builds with both APIs and runs steps without error, so tlbench
+// cannot rot unnoticed.
+func TestWorkloadsRun(t *testing.T) {
+	for _, w := range Workloads() {
+		for _, api := range []API{Graph, Layers} {
+			for _, mode := range []string{"train", "infer"} {
+				if testing.Short() && w.Name == "ptb-medium" {
+					continue
+				}
+				s, err := w.Build(api, mode)
+				if err != nil {
+					t.Fatalf("%s %s %s: %v", w.Name, api, mode, err)
+				}
+				for i := 0; i < 2; i++ {
+					if err := s.Run(); err != nil {
+						t.Fatalf("%s %s %s step %d: %v", w.Name, api, mode, i, err)
+					}
+				}
+				s.Close()
+			}
+		}
+	}
+}
+
+func TestMeasureAndMedian(t *testing.T) {
+	if got := Median([]float64{5, 1, 3}); got != 3 {
+		t.Errorf("Median(5,1,3) = %v", got)
+	}
+	if got := Median([]float64{4, 1, 3, 2}); got != 2.5 {
+		t.Errorf("Median(4,1,3,2) = %v", got)
+	}
+	n := 0
+	rates, err := Measure(context.Background(), stepFunc(func() error { n++; time.Sleep(time.Millisecond); return nil }), 10,
+		Timing{Window: 20 * time.Millisecond, Windows: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rates) != 3 || n < 6 {
+		t.Fatalf("%d windows, %d steps", len(rates), n)
+	}
+	for _, r := range rates {
+		// At most one step per millisecond, 10 items a step.
+		if r <= 0 || r > 10000 {
+			t.Errorf("rate %v items/s is impossible for 1 ms steps of 10 items", r)
+		}
+	}
+}
+
+type stepFunc func() error
+
+func (f stepFunc) Run() error { return f() }
+func (f stepFunc) Close()     {}
+
+func TestReport(t *testing.T) {
+	rows := []Row{
+		{Workload: "cifar10-cnn", Mode: "train", Unit: "images/s", Layers: 990, Graph: 1000, Peer: 500, GFLOPPerItem: 0.1},
+		{Workload: "word2vec", Mode: "train", Unit: "words/s", Layers: 400000, Graph: 410000},
+	}
+	var b bytes.Buffer
+	WriteMarkdown(&b, rows, 200)
+	out := b.String()
+	for _, want := range []string{"| cifar10-cnn | train | images/s | 990.0 | 1,000 |", "+1.0%", "500.0", "2.00x", "50%", "400,000", "410,000"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	b.Reset()
+	if err := WriteJSON(&b, rows); err != nil || strings.Count(b.String(), "\n") != 2 {
+		t.Fatalf("JSON lines: %v %q", err, b.String())
+	}
+	png := filepath.Join(t.TempDir(), "t.png")
+	if err := Plot(png, rows, "test"); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(png)
+	if err != nil || !bytes.HasPrefix(data, []byte("\x89PNG")) {
+		t.Fatalf("plot is not a PNG: %v", err)
+	}
+}

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestHelpExplainsFlags(t *testing.T) {
+	var out, errb bytes.Buffer
+	err := run(context.Background(), []string{"--help"}, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "help") {
+		t.Fatalf("--help: err = %v", err)
+	}
+	for _, flag := range []string{"-peers", "-workloads", "-json", "-plot", "-seconds", "-threads", "-device"} {
+		if !strings.Contains(errb.String(), flag) {
+			t.Errorf("--help does not explain %s", flag)
+		}
+	}
+}
+
+func TestBadArguments(t *testing.T) {
+	for _, args := range [][]string{{"--workloads", "nope"}, {"--apis", "tensorflow"}, {"--device", "tpu"}} {
+		var out, errb bytes.Buffer
+		if err := run(context.Background(), args, &out, &errb); err == nil {
+			t.Errorf("%v: want an error", args)
+		}
+	}
+}
+
+func TestOneShortRun(t *testing.T) {
+	var out, errb bytes.Buffer
+	err := run(context.Background(), []string{"--workloads", "word2vec", "--seconds", "0.05", "--windows", "1", "--warmup", "0", "--json"}, &out, &errb)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	if !strings.Contains(out.String(), `"workload":"word2vec"`) {
+		t.Fatalf("JSON output lacks the row: %s", out.String())
+	}
+}
