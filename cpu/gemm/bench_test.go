@@ -131,7 +131,8 @@ func cpuTime() time.Duration {
 // batch it sleeps 100 ms (not timed) so that OpenBLAS's idle threads, which
 // spin a while after a call, do not take the cores from the next native
 // batch. Metrics: GFLOP/s of each (wall clock over all batches) and the
-// median over rounds of the ratio native/OpenBLAS. Run it with
+// median over rounds of the ratio native/OpenBLAS, and on one thread the
+// GFLOP/s per second of the thread's CPU time. Run it with
 // -benchtime 20x or so (one iteration is one round).
 func BenchmarkCompare(b *testing.B) {
 	info := OpenBLASInfo()
@@ -148,6 +149,11 @@ func BenchmarkCompare(b *testing.B) {
 }
 
 func compareShape(b *testing.B, threads int, transA, transB bool, m, n, k int) {
+	// One OS thread for the calling goroutine: OpenBLAS keeps per-thread
+	// state, and a goroutine that moves between threads (after each sleep)
+	// makes it slower than it is.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	r := rand.New(rand.NewPCG(1, 1))
 	lda, ldb := k, n
 	if transA {
@@ -173,17 +179,18 @@ func compareShape(b *testing.B, threads int, transA, transB bool, m, n, k int) {
 	t0 := time.Now()
 	call(es[0])
 	reps := max(1, int(20*time.Millisecond/max(time.Since(t0), time.Microsecond)))
-	var total [2]time.Duration
+	var total, cpu [2]time.Duration
 	var ratios []float64
 	for b.Loop() {
 		var d [2]time.Duration
 		for i, e := range es {
-			t := time.Now()
+			t, c0 := time.Now(), threadCPUTime()
 			for range reps {
 				call(e)
 			}
 			d[i] = time.Since(t)
 			total[i] += d[i]
+			cpu[i] += threadCPUTime() - c0
 		}
 		ratios = append(ratios, d[1].Seconds()/d[0].Seconds())
 		b.StopTimer()
@@ -193,7 +200,22 @@ func compareShape(b *testing.B, threads int, transA, transB bool, m, n, k int) {
 	flops := 2 * float64(m) * float64(n) * float64(k) * float64(reps*b.N)
 	b.ReportMetric(flops/total[0].Seconds()/1e9, "native-GFLOP/s")
 	b.ReportMetric(flops/total[1].Seconds()/1e9, "openblas-GFLOP/s")
+	if threads == 1 {
+		// On one thread both run entirely on the calling OS thread, so its
+		// CPU time is the time on the core, whatever else the machine runs.
+		b.ReportMetric(flops/cpu[0].Seconds()/1e9, "native-GFLOP/cpu-s")
+		b.ReportMetric(flops/cpu[1].Seconds()/1e9, "openblas-GFLOP/cpu-s")
+	}
 	sort.Float64s(ratios)
 	b.ReportMetric(ratios[len(ratios)/2], "native/openblas")
 	b.ReportMetric(0, "ns/op")
+}
+
+// threadCPUTime is the CPU time of the calling OS thread.
+func threadCPUTime() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
 }

@@ -26,14 +26,15 @@
 // step it loads one row of nr values of B and broadcasts mr values of A,
 // one fused multiply-add per register. The AVX-512 kernel holds a 14×32 tile
 // in 28 of the 32 zmm registers (two vectors per row of C, so rows of the
-// row-major C are loaded and stored as whole vectors); the AVX2+FMA kernel
-// a 6×16 tile in 12 of the 16 ymm registers; a 4×4 kernel in plain Go runs
+// row-major C are loaded and stored as whole vectors), and a 14×16 variant
+// serves products with at most 16 columns; the AVX2+FMA kernel holds a 6×16
+// tile in 12 of the 16 ymm registers; a 4×4 kernel in plain Go runs
 // anywhere. The kernel is picked once, from CPUID, when the package starts.
 //
 // Around the kernel, three loops keep its operands in cache. The inner
-// dimension is cut into slices of kc (256) so that a kc×nr micro-panel of B
+// dimension is cut into slices of kc (384) so that a kc×nr micro-panel of B
 // stays in L1 while the micro-panels of A stream past it; an mc×kc block of
-// A (mc = 168 rows, 168 KiB) stays in L2; a kc×nc block of B (nc = 2048)
+// A (mc = 168 rows, 252 KiB) stays in L2; a kc×nc block of B (nc = 2048)
 // stays in L2/L3. Each block is first packed: copied into the exact order
 // the kernel reads, zero-padded to whole tiles, with alpha folded in, so the
 // kernel reads memory with unit stride whatever the transposes and strides
