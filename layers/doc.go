@@ -111,7 +111,7 @@
 //	norm         BatchNorm, LayerNorm, LocalResponseNorm
 //	shape        Flatten, Reshape, Transpose, Concat, TimeDistributed
 //	merge        Elementwise (Add, Mul, Max), Concat
-//	recurrent    RNN, LSTM, GRU (masks, ReturnLast, Bidirectional)
+//	recurrent    RNN, LSTM, GRU (masks, ReturnLast, Bidirectional), SequenceMask
 //	activation   Activate, PReLU
 //	foreign      Lambda, LambdaN
 //

@@ -169,6 +169,8 @@ func NewConfig(kind string) (Config, error) {
 		c = &ResampleConfig{kind: kind}
 	case "RNN", "LSTM", "GRU":
 		c = &RecurrentConfig{kind: kind}
+	case "SequenceMask":
+		c = &SequenceMaskConfig{}
 	case "TimeMerge":
 		c = &TimeMergeConfig{}
 	case "TimeSplit":

@@ -180,3 +180,35 @@ func (o *bilinearGradOp) Compile(c *graph.KernelCtx, in []*tensor.Tensor, out *t
 	}
 	return graph.KernelFunc(func() { c.Pool.For(n, 1, body) }), nil
 }
+
+// seqMaskOp turns int32 sequence lengths (B,) into a float32 mask (B, steps):
+// 1 for the steps before each length, 0 after.
+type seqMaskOp struct{ steps int }
+
+func (o *seqMaskOp) Type() string { return "SequenceMask" }
+
+func (o *seqMaskOp) Infer(in []graph.Value) (graph.Value, error) {
+	if len(in[0].Shape) != 1 || in[0].DType != tensor.Int32 {
+		return graph.Value{}, &tensor.ShapeError{Op: o.Type(), Arg: "lengths", Got: in[0].Shape, Want: "int32 (batch,)"}
+	}
+	return graph.F32(in[0].Shape[0], o.steps), nil
+}
+
+func (o *seqMaskOp) Compile(_ *graph.KernelCtx, in []*tensor.Tensor, out *tensor.Tensor) (graph.Kernel, error) {
+	lens, d := in[0].Int32s(), out.Float32s()
+	steps := o.steps
+	return graph.KernelFunc(func() {
+		for b, n := range lens {
+			row := d[b*steps : (b+1)*steps]
+			for t := range row {
+				row[t] = 0
+				if t < int(n) {
+					row[t] = 1
+				}
+			}
+		}
+	}), nil
+}
+
+// Grad: lengths are integers; nothing flows back.
+func (o *seqMaskOp) Grad(n, dy *graph.Node) []*graph.Node { return []*graph.Node{nil} }

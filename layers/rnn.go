@@ -362,3 +362,32 @@ func TimeDistributed(in *Layer, name string, body func(x *Layer) *Layer) *Layer 
 	}
 	return newLayer(name, &TimeSplitConfig{Steps: in.Shape()[1]}, nil, nil, nil, body(merged))
 }
+
+// SequenceMaskConfig is the config of a SequenceMask layer.
+type SequenceMaskConfig struct {
+	Steps int `json:"steps"`
+}
+
+// Kind implements Config.
+func (*SequenceMaskConfig) Kind() string { return "SequenceMask" }
+
+func (c *SequenceMaskConfig) build(b *builder) (*graph.Node, error) {
+	if c.Steps <= 0 {
+		return nil, fmt.Errorf("%w: steps must be positive, got %d", ErrBadConfig, c.Steps)
+	}
+	if v := b.ins[0].Value(); v.DType != tensor.Int32 || len(v.Shape) != 1 {
+		return nil, fmt.Errorf("%w: lengths %q are %v, want int32 (batch,)", ErrBadConfig, b.layers[0].name, v)
+	}
+	return b.g.Apply(&seqMaskOp{steps: c.Steps}, b.ins[0]), nil
+}
+
+// SequenceMask turns int32 sequence lengths (batch,) into the float32 mask
+// (batch, steps) that recurrent layers take (Mask): 1 for the first length
+// steps of each sequence, 0 for the padding after.
+//
+//	lengths := layers.IntInput(g, "lengths", -1)
+//	mask := layers.SequenceMask(lengths, "mask", 35)
+//	net = layers.LSTM(net, "lstm", 200, layers.Mask(mask))
+func SequenceMask(lengths *Layer, name string, steps int) *Layer {
+	return newLayer(name, &SequenceMaskConfig{Steps: steps}, nil, nil, nil, lengths)
+}

@@ -260,3 +260,25 @@ func TestRecurrentInitialState(t *testing.T) {
 		t.Fatal("initial state of the wrong width: no error")
 	}
 }
+
+func TestSequenceMask(t *testing.T) {
+	g := graph.New(1)
+	lens := layers.IntInput(g, "lens", -1)
+	m := layers.SequenceMask(lens, "mask", 4)
+	wantShape(t, m, -1, 4)
+	near(t, "mask", run(t, m, false, feed{lens, ints([]int32{0, 2, 4, 9}, 4)}),
+		[]float32{0, 0, 0, 0, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1}, 0)
+	// Lengths drive a masked GRU like an explicit mask.
+	x := layers.Input(g, "x", -1, 4, 2)
+	mf := layers.Input(g, "mf", -1, 4)
+	a := layers.GRU(x, "gru", 3, layers.Mask(m), layers.ReturnLast())
+	b := layers.GRU(x, "gru", 3, layers.Mask(mf), layers.ReturnLast())
+	in := rnd(1, 2, 4, 2)
+	near(t, "lengths = mask", run(t, a, false, feed{x, in}, feed{lens, ints([]int32{3, 1}, 2)}),
+		run(t, b, false, feed{x, in}, feed{mf, f32([]float32{1, 1, 1, 0, 1, 0, 0, 0}, 2, 4)}).Float32s(), 1e-6)
+	checkGrads(t, a, false, feed{x, in}, feed{lens, ints([]int32{3, 1}, 2)})
+	roundTrip(t, a, []feed{{x, in}, {lens, ints([]int32{2, 4}, 2)}})
+	if l := layers.SequenceMask(x, "bad", 4); l.Err() == nil {
+		t.Fatal("float lengths: no error")
+	}
+}
