@@ -93,6 +93,16 @@ func TestWord2vec(t *testing.T) {
 	if net2.Aux("nce_loss") == nil {
 		t.Fatal("rebuilt word2vec has no loss")
 	}
+	// A second word2vec layer of the same name shares the tables.
+	again := layers.Word2vecEmbedding(layers.IntInput(g, "ids2", -1), layers.IntInput(g, "labels2", -1), "w2v", vocab, dim, numSampled)
+	for i, p := range again.Params() {
+		if p != w2v.Params()[i] {
+			t.Fatalf("parameter %s not shared", p.Name())
+		}
+	}
+	if l := layers.Word2vecEmbedding(ids, labels, "w2v2", vocab, dim, 2); l.Err() != nil {
+		t.Fatal(l.Err())
+	}
 	if l := layers.Word2vecEmbedding(labels, layers.Input(g, "f", -1), "bad", vocab, dim, 2); l.Err() == nil {
 		t.Fatal("float labels: no error")
 	}
