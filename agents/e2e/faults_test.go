@@ -234,14 +234,15 @@ tasks:
 		if err := retryPlan(e, id); err != nil {
 			t.Fatal(err)
 		}
+		// The master saves the tasks, then the plan: wait for the plan.
 		e.eventually("the retried plan to fail again", 120*time.Second, func() (bool, string) {
+			p, err := e.status.Plan(context.Background(), id)
+			if err != nil || p.Status != plan.Failed || p.Finished.Before(bad.Updated) {
+				return false, e.describe(id)
+			}
 			ts := e.tasks(id)
 			return ts["bad"].Attempt == 6 && ts["bad"].Status == plan.Failed && ts["next"].Status == plan.Blocked, e.describe(id)
 		})
-		p2, _ := e.status.Plan(context.Background(), id)
-		if p2.Status != plan.Failed {
-			t.Errorf("after retry the plan is %s, want failed", p2.Status)
-		}
 	})
 }
 

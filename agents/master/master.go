@@ -52,14 +52,17 @@ type planState struct {
 	rec   *status.Plan
 	spec  *plan.Spec
 	tasks map[string]*status.Task
+	// st mirrors each task's status; kept by adopt so that the rules of package
+	// plan run without building a map per event.
+	st map[string]plan.Status
 }
 
-func (p *planState) states() map[string]plan.Status {
-	m := make(map[string]plan.Status, len(p.tasks))
-	for id, t := range p.tasks {
-		m[id] = t.Status
-	}
-	return m
+func (p *planState) states() map[string]plan.Status { return p.st }
+
+// adopt makes t the task's record in hand.
+func (p *planState) adopt(t *status.Task) {
+	p.tasks[t.ID] = t
+	p.st[t.ID] = t.Status
 }
 
 // New connects to NATS and creates the streams.
@@ -180,9 +183,9 @@ func (m *Master) load(ctx context.Context, id string) (*planState, error) {
 	if err != nil {
 		return nil, err
 	}
-	ps := &planState{rec: rec, spec: &spec, tasks: map[string]*status.Task{}}
+	ps := &planState{rec: rec, spec: &spec, tasks: map[string]*status.Task{}, st: map[string]plan.Status{}}
 	for _, t := range ts {
-		ps.tasks[t.ID] = t
+		ps.adopt(t)
 	}
 	for _, t := range spec.Tasks {
 		if ps.tasks[t.ID] == nil {
@@ -386,7 +389,7 @@ func (m *Master) save(ctx context.Context, ps *planState, t *status.Task) error 
 	if err := m.cfg.Store.SaveTask(ctx, t); err != nil {
 		return err
 	}
-	ps.tasks[t.ID] = t
+	ps.adopt(t)
 	return nil
 }
 

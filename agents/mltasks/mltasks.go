@@ -1,0 +1,357 @@
+// Package mltasks holds the machine-learning task kinds agents run: train and
+// evaluate. They join the four modules of the library: a task names an input
+// dataset (the dataset module), a model (the model module) and parameters; the
+// kind reads the samples, builds the network from the layers catalogue or from an
+// architecture JSON, trains it with the train loop, and saves the result as a new
+// version of the model, with its metrics and lineage, in the same store.
+//
+// The kinds need the agent's store: an agent started with a MongoDB URL (or the
+// local master's endpoints) hands its *store.DB to every task function.
+//
+//	train     Input: dataset name; Model: model name to save; params: TrainParams.
+//	          Output: {"model", "version", "accuracy", "loss", "examples", "seconds"}.
+//	evaluate  Input: dataset name; Model: model name (latest version, or
+//	          params.version / params.alias). Output: {"accuracy", "loss", "examples"};
+//	          the metrics are also recorded on the model version as "<input>_accuracy".
+//
+// Both are idempotent per task key in their effect on what readers see: a train
+// task that runs twice saves two versions, each whole, and lineage names the task.
+package mltasks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/tlgo/tl/agents/task"
+	"github.com/tlgo/tl/data"
+	"github.com/tlgo/tl/dataset"
+	"github.com/tlgo/tl/graph"
+	"github.com/tlgo/tl/layers"
+	"github.com/tlgo/tl/modelio"
+	"github.com/tlgo/tl/optim"
+	"github.com/tlgo/tl/store"
+	"github.com/tlgo/tl/store/models"
+	"github.com/tlgo/tl/tensor"
+	"github.com/tlgo/tl/train"
+)
+
+// Register adds the kinds "train" and "evaluate" to r.
+func Register(r *task.Registry) error {
+	if err := r.Register("train", Train); err != nil {
+		return err
+	}
+	return r.Register("evaluate", Evaluate)
+}
+
+// TrainParams are the parameters of a train task.
+type TrainParams struct {
+	// Arch is a built-in network for 28×28×1 images in 10 classes: "mlp" or
+	// "cnn". Architecture, a layers JSON, is used instead when given.
+	Arch         string          `json:"arch"`
+	Architecture json.RawMessage `json:"architecture,omitempty"`
+	Epochs       int             `json:"epochs"`
+	Batch        int             `json:"batch"`
+	LR           float64         `json:"lr"`
+	Seed         uint64          `json:"seed"`
+	// Limit trains on at most this many samples (0: all).
+	Limit int `json:"limit"`
+	// Alias, if set, is pointed at the saved version ("latest-train", "best").
+	Alias string `json:"alias"`
+}
+
+// EvalParams are the parameters of an evaluate task.
+type EvalParams struct {
+	Version int64  `json:"version"`
+	Alias   string `json:"alias"`
+	Limit   int    `json:"limit"`
+}
+
+func storeOf(run *task.Run) (*store.DB, error) {
+	db, ok := run.Services.(*store.DB)
+	if !ok || db == nil {
+		return nil, fmt.Errorf("mltasks: task %s (%s) needs the agent's store: start the agent with --mongo or next to a local master", run.Task.ID, run.Task.Kind)
+	}
+	return db, nil
+}
+
+// Train is the "train" kind.
+func Train(ctx context.Context, run *task.Run) (json.RawMessage, error) {
+	t := run.Task
+	p := TrainParams{Arch: "mlp", Epochs: 1, Batch: 64, LR: 1e-3, Seed: 1}
+	if err := run.Params(&p); err != nil {
+		return nil, err
+	}
+	if t.Input == "" || t.Model == "" {
+		return nil, fmt.Errorf("mltasks: train task %s needs an input dataset and a model name (got input %q, model %q)", t.ID, t.Input, t.Model)
+	}
+	if p.Epochs < 1 || p.Batch < 1 || p.LR <= 0 {
+		return nil, fmt.Errorf("mltasks: train task %s: epochs %d, batch %d and lr %g must be positive", t.ID, p.Epochs, p.Batch, p.LR)
+	}
+	db, err := storeOf(run)
+	if err != nil {
+		return nil, err
+	}
+	g := graph.New(p.Seed)
+	net, err := network(g, p)
+	if err != nil {
+		return nil, fmt.Errorf("mltasks: train task %s: %w", t.ID, err)
+	}
+	x, y, err := readDataset(ctx, db, t.Input, net.InputLayers()[0].Shape(), p.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("mltasks: train task %s: %w", t.ID, err)
+	}
+	labels := g.Placeholder("label", tensor.Int32, -1)
+	loss := graph.SparseSoftmaxCrossEntropy(net.Output(), labels)
+	update, err := optim.Minimize(optim.NewAdam(g, "adam", float32(p.LR), 0.9, 0.999, 1e-8), loss, net.Trainable()...)
+	if err != nil {
+		return nil, err
+	}
+	src, err := data.FromTensors(x, y)
+	if err != nil {
+		return nil, err
+	}
+	loader, err := data.NewLoader(src, p.Batch, data.Shuffle(p.Seed))
+	if err != nil {
+		return nil, err
+	}
+	loop, err := train.New(train.Config{Inputs: []*graph.Node{net.InputLayers()[0].Output(), labels},
+		Loss: loss, Update: update, Logits: net.Output(), Labels: labels})
+	if err != nil {
+		return nil, err
+	}
+	defer loop.Close()
+	start := time.Now()
+	st, err := loop.Run(ctx, loader, p.Epochs)
+	if err != nil {
+		return nil, fmt.Errorf("mltasks: train task %s: %w", t.ID, err)
+	}
+	secs := time.Since(start).Seconds()
+	ms, err := models.New(ctx, db, models.Options{})
+	if err != nil {
+		return nil, err
+	}
+	arch, err := net.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	weights, cleanup, err := weightsFile(ctx, net.AllParams())
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	acc, lossV := st.Values["accuracy"], st.Values["loss"]
+	m, err := ms.Save(ctx, models.Spec{
+		Name: t.Model, Architecture: arch,
+		Params:  map[string]any{"arch": p.Arch, "epochs": p.Epochs, "batch": p.Batch, "lr": p.LR, "seed": p.Seed},
+		Metrics: map[string]float64{"train_accuracy": acc, "train_loss": lossV},
+		Lineage: models.Lineage{Dataset: t.Input, Task: t.Key()},
+	}, weights)
+	if err != nil {
+		return nil, fmt.Errorf("mltasks: saving model %s: %w", t.Model, err)
+	}
+	if p.Alias != "" {
+		if err := ms.Alias(ctx, t.Model, p.Alias, m.Version); err != nil {
+			return nil, err
+		}
+	}
+	return json.Marshal(map[string]any{"model": m.Name, "version": m.Version, "accuracy": acc, "loss": lossV,
+		"examples": x.Shape()[0], "seconds": secs})
+}
+
+// Evaluate is the "evaluate" kind.
+func Evaluate(ctx context.Context, run *task.Run) (json.RawMessage, error) {
+	t := run.Task
+	var p EvalParams
+	if err := run.Params(&p); err != nil {
+		return nil, err
+	}
+	if t.Input == "" || t.Model == "" {
+		return nil, fmt.Errorf("mltasks: evaluate task %s needs an input dataset and a model (got input %q, model %q)", t.ID, t.Input, t.Model)
+	}
+	db, err := storeOf(run)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := models.New(ctx, db, models.Options{})
+	if err != nil {
+		return nil, err
+	}
+	m, err := ms.Load(ctx, models.Ref{Name: t.Model, Version: p.Version, Alias: p.Alias})
+	if err != nil {
+		return nil, fmt.Errorf("mltasks: evaluate task %s: %w", t.ID, err)
+	}
+	g := graph.New(1)
+	net, err := layers.FromJSON(g, m.Architecture)
+	if err != nil {
+		return nil, fmt.Errorf("mltasks: model %s v%d: rebuilding its architecture: %w", m.Name, m.Version, err)
+	}
+	if err := loadWeights(ctx, m.Weights, net.AllParams()); err != nil {
+		return nil, fmt.Errorf("mltasks: model %s v%d: %w", m.Name, m.Version, err)
+	}
+	x, y, err := readDataset(ctx, db, t.Input, net.InputLayers()[0].Shape(), p.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("mltasks: evaluate task %s: %w", t.ID, err)
+	}
+	labels := g.Placeholder("label", tensor.Int32, -1)
+	loss := graph.SparseSoftmaxCrossEntropy(net.Output(), labels)
+	ev, err := train.NewEvaluator(train.Config{Inputs: []*graph.Node{net.InputLayers()[0].Output(), labels},
+		Loss: loss, Logits: net.Output(), Labels: labels})
+	if err != nil {
+		return nil, err
+	}
+	defer ev.Close()
+	src, err := data.FromTensors(x, y)
+	if err != nil {
+		return nil, err
+	}
+	loader, err := data.NewLoader(src, 256)
+	if err != nil {
+		return nil, err
+	}
+	res, err := ev.Evaluate(ctx, loader)
+	if err != nil {
+		return nil, err
+	}
+	metrics := map[string]float64{t.Input + "_accuracy": res.Accuracy, t.Input + "_loss": res.Loss}
+	if err := ms.SetMetrics(ctx, m.Name, m.Version, metrics); err != nil {
+		return nil, err
+	}
+	return json.Marshal(map[string]any{"model": m.Name, "version": m.Version, "accuracy": res.Accuracy, "loss": res.Loss, "examples": res.Examples})
+}
+
+// network builds the model a train task asks for.
+func network(g *graph.Graph, p TrainParams) (*layers.Layer, error) {
+	if len(p.Architecture) > 0 {
+		return layers.FromJSON(g, p.Architecture)
+	}
+	x := layers.Input(g, "image", -1, 28, 28, 1)
+	var net *layers.Layer
+	switch p.Arch {
+	case "mlp":
+		h := layers.Flatten(x, "flatten")
+		h = layers.Dense(h, "fc1", 256, layers.ReLU)
+		h = layers.Dropout(h, "drop1", 0.8)
+		h = layers.Dense(h, "fc2", 128, layers.ReLU)
+		net = layers.Dense(h, "logits", 10)
+	case "cnn":
+		h := layers.Conv2D(x, "conv1", 32, 3, 3, layers.Same, layers.ReLU)
+		h = layers.MaxPool2D(h, "pool1", 2, 2)
+		h = layers.Conv2D(h, "conv2", 64, 3, 3, layers.Same, layers.ReLU)
+		h = layers.MaxPool2D(h, "pool2", 2, 2)
+		h = layers.Flatten(h, "flatten")
+		h = layers.Dense(h, "fc1", 128, layers.ReLU)
+		h = layers.Dropout(h, "drop1", 0.5)
+		net = layers.Dense(h, "logits", 10)
+	default:
+		return nil, fmt.Errorf("unknown arch %q: want mlp, cnn, or an architecture JSON", p.Arch)
+	}
+	return net, net.Err()
+}
+
+// readDataset reads a dataset's samples into an input tensor shaped like the
+// network's input (uint8 payloads scaled to [0, 1]) and an int32 label tensor.
+func readDataset(ctx context.Context, db *store.DB, name string, in tensor.Shape, limit int) (*tensor.Tensor, *tensor.Tensor, error) {
+	coll, err := dataset.FromStore(ctx, db, dataset.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	ds, err := coll.Dataset(ctx, name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("dataset %q: %w", name, err)
+	}
+	row := tensor.Shape(in[1:]).Size()
+	var xs []float32
+	var ys []int32
+	for s, err := range ds.Samples(ctx, dataset.ReadOptions{Limit: limit}) {
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading dataset %q: %w", name, err)
+		}
+		v, err := values(s)
+		if err != nil {
+			return nil, nil, fmt.Errorf("dataset %q sample %q: %w", name, s.Key, err)
+		}
+		if len(v) != row {
+			return nil, nil, fmt.Errorf("dataset %q sample %q has %d values, the network's input %v takes %d", name, s.Key, len(v), in, row)
+		}
+		xs = append(xs, v...)
+		ys = append(ys, int32(s.Label))
+	}
+	if len(ys) == 0 {
+		return nil, nil, fmt.Errorf("dataset %q has no samples", name)
+	}
+	x, err := tensor.FromFloat32(xs, append([]int{len(ys)}, in[1:]...)...)
+	if err != nil {
+		return nil, nil, err
+	}
+	y, err := tensor.FromInt32(ys, len(ys))
+	return x, y, err
+}
+
+func values(s dataset.Sample) ([]float32, error) {
+	if s.Tensor == nil {
+		if s.Bytes == nil {
+			return nil, errors.New("no payload")
+		}
+		v := make([]float32, len(s.Bytes))
+		for i, b := range s.Bytes {
+			v[i] = float32(b) / 255
+		}
+		return v, nil
+	}
+	switch t := s.Tensor; {
+	case t.Float32 != nil:
+		return t.Float32, nil
+	case t.Uint8 != nil:
+		v := make([]float32, len(t.Uint8))
+		for i, b := range t.Uint8 {
+			v[i] = float32(b) / 255
+		}
+		return v, nil
+	case t.Int32 != nil:
+		v := make([]float32, len(t.Int32))
+		for i, b := range t.Int32 {
+			v[i] = float32(b)
+		}
+		return v, nil
+	}
+	return nil, errors.New("empty tensor payload")
+}
+
+// weightsFile writes vars as safetensors to a temporary file and opens it.
+func weightsFile(ctx context.Context, vars []*graph.Node) (*os.File, func(), error) {
+	dir, err := os.MkdirTemp("", "tl-weights-")
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	path := filepath.Join(dir, "model.safetensors")
+	if err := modelio.SaveWeights(ctx, path, vars, nil); err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return f, func() { f.Close(); cleanup() }, nil
+}
+
+func loadWeights(ctx context.Context, weights []byte, vars []*graph.Node) error {
+	dir, err := os.MkdirTemp("", "tl-weights-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "model.safetensors")
+	if err := os.WriteFile(path, weights, 0o600); err != nil {
+		return err
+	}
+	_, err = modelio.LoadWeights(ctx, path, vars)
+	return err
+}
