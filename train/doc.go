@@ -21,6 +21,7 @@
 //		train.Evaluate(ev, testLoader, "val_"),
 //		train.EarlyStopping("val_loss", true, 3, 0),
 //		train.Checkpoint("ckpt", g.Variables(), 1, 3),
+//		train.SaveBest("best", net, "val_accuracy", false),
 //		train.Logger(slog.Default(), 100),
 //		train.ProgressBar(os.Stderr),
 //	)
@@ -45,6 +46,11 @@
 // compare each label's logit with the others, without sorting), and the loader
 // reuses its batches. Hooks may allocate (logging does), usually only every few
 // steps. A loss that becomes NaN or infinite ends Run with ErrDiverged.
+//
+// Checkpoint saves variables (a graph's Variables, optimizer state included)
+// every few epochs, and RunFrom resumes from one: the resumed run ends with the
+// same weights as a run that was never interrupted. SaveBest keeps the best
+// network so far as a model folder (modelio.Save).
 //
 // # Evaluation
 //

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/tlgo/tl/graph"
+	"github.com/tlgo/tl/layers"
 	"github.com/tlgo/tl/modelio"
 	"github.com/tlgo/tl/optim"
 )
@@ -162,4 +163,27 @@ func Checkpoints(dir string) ([]string, error) {
 	}
 	slices.Sort(out) // zero-padded epochs sort by name
 	return out, nil
+}
+
+// SaveBest saves the network into dir with modelio.Save (architecture and
+// weights) at the end of every epoch where metric improves on its best so far
+// (lower is better for a loss, higher for an accuracy), so that dir always holds
+// the best model of the run. Put it after the hook that computes the metric.
+func SaveBest(dir string, net *layers.Layer, metric string, lower bool) Hook {
+	best := math.Inf(1)
+	if !lower {
+		best = math.Inf(-1)
+	}
+	return Hook{Name: "save-best", EpochEnd: func(ctx context.Context, s *State) error {
+		v, ok := s.Values[metric]
+		if !ok {
+			return fmt.Errorf("no metric %q (have %v); put the hook that computes it first", metric, keys(s.Values))
+		}
+		if (lower && v >= best) || (!lower && v <= best) {
+			return nil
+		}
+		best = v
+		meta := map[string]string{"epoch": strconv.Itoa(s.Epoch + 1), "step": strconv.Itoa(s.Step), metric: strconv.FormatFloat(v, 'g', -1, 64)}
+		return modelio.Save(ctx, dir, net, meta)
+	}}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tlgo/tl/data"
 	"github.com/tlgo/tl/graph"
+	"github.com/tlgo/tl/layers"
 	"github.com/tlgo/tl/modelio"
 	"github.com/tlgo/tl/optim"
 	"github.com/tlgo/tl/tensor"
@@ -378,5 +379,49 @@ func TestRunFromCheckpointMatchesAnUninterruptedRun(t *testing.T) {
 	}
 	if !slices.Equal(resumed.w.Tensor().Float32s(), straight.w.Tensor().Float32s()) {
 		t.Fatalf("resumed weights %v, straight %v", resumed.w.Tensor().Float32s(), straight.w.Tensor().Float32s())
+	}
+}
+
+func TestSaveBestKeepsTheBestEpoch(t *testing.T) {
+	g := graph.New(1)
+	x := layers.Input(g, "x", -1, 2)
+	net := layers.Dense(x, "fc", 3)
+	y := g.Placeholder("y", tensor.Int32, -1)
+	loss := graph.SparseSoftmaxCrossEntropy(net.Output(), y)
+	step, err := optim.Minimize(optim.NewSGD(g, "sgd", 0.1), loss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newProblem(t, 32)
+	loop, err := New(Config{Inputs: []*graph.Node{x.Output(), y}, Loss: loss, Update: step, Options: graph.Options{Threads: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loop.Close()
+	dir := filepath.Join(t.TempDir(), "best")
+	scores := []float64{0.5, 0.7, 0.6, 0.65}
+	var bestW []float32
+	loop.Use(
+		Hook{Name: "score", EpochEnd: func(_ context.Context, s *State) error {
+			s.Values["score"] = scores[s.Epoch]
+			if s.Epoch == 1 {
+				bestW = slices.Clone(g.VariableByName("fc/W").Tensor().Float32s())
+			}
+			return nil
+		}},
+		SaveBest(dir, net, "score", false),
+	)
+	if _, err := loop.Run(context.Background(), p.train, 4); err != nil {
+		t.Fatal(err)
+	}
+	back, meta, err := modelio.Load(context.Background(), dir, graph.New(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta["epoch"] != "2" || meta["score"] != "0.7" {
+		t.Fatalf("saved metadata %v, want epoch 2 with score 0.7", meta)
+	}
+	if got := back.Find("fc").Params()[0].Tensor().Float32s(); !slices.Equal(got, bestW) {
+		t.Fatalf("saved weights are not epoch 2's")
 	}
 }
