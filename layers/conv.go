@@ -158,11 +158,14 @@ func (c *ConvConfig) build(b *builder) (*graph.Node, error) {
 	return c.Act.biasAct(y, bias), nil
 }
 
-var convOptions = []string{"act", "padding", "stride", "dilation", "w_init", "b_init", "no_bias"}
+// convOptions are the options convolutions take.
+func convOptions() []string {
+	return []string{"act", "padding", "stride", "dilation", "w_init", "b_init", "no_bias"}
+}
 
 func newConv(in *Layer, name, kind string, filters int, kernel []int, opts []Option) *Layer {
 	c := &ConvConfig{kind: kind, Filters: filters, Kernel: kernel}
-	return newLayer(name, c, opts, convOptions, func(s *settings) error {
+	return newLayer(name, c, opts, convOptions(), func(s *settings) error {
 		var err error
 		if c.Strides, err = perAxis("stride", s.stride, len(kernel), 1); err != nil {
 			return err

@@ -10,11 +10,14 @@ import (
 	"github.com/tlgo/tl/tensor"
 )
 
-var img4 = []float32{ // one 4×4 single-channel image
-	1, 2, 3, 4,
-	5, 6, 7, 8,
-	9, 10, 11, 12,
-	13, 14, 15, 16,
+// img4 is one 4×4 single-channel image.
+func img4() []float32 {
+	return []float32{
+		1, 2, 3, 4,
+		5, 6, 7, 8,
+		9, 10, 11, 12,
+		13, 14, 15, 16,
+	}
 }
 
 func TestConv2D(t *testing.T) {
@@ -26,7 +29,7 @@ func TestConv2D(t *testing.T) {
 		t.Fatalf("params %v", ps)
 	}
 	setParam(t, net, "conv/b", -20)
-	near(t, "conv valid", run(t, net, false, feed{x, f32(img4, 1, 4, 4, 1)}),
+	near(t, "conv valid", run(t, net, false, feed{x, f32(img4(), 1, 4, 4, 1)}),
 		[]float32{-6, -2, 2, 10, 14, 18, 26, 30, 34}, 1e-5)
 	same := layers.Conv2D(x, "same", 3, 3, 3, layers.Same, layers.Stride(2), layers.ReLU)
 	wantShape(t, same, -1, 2, 2, 3)
@@ -76,7 +79,7 @@ func TestDeConv2D(t *testing.T) {
 func TestPools(t *testing.T) {
 	g := graph.New(1)
 	x := layers.Input(g, "x", -1, 4, 4, 1)
-	in := f32(img4, 1, 4, 4, 1)
+	in := f32(img4(), 1, 4, 4, 1)
 	for _, c := range []struct {
 		l     *layers.Layer
 		shape []int
@@ -160,7 +163,7 @@ func TestResampling(t *testing.T) {
 	wantShape(t, down, -1, 2, 2, 2)
 	near(t, "down(up(x))", run(t, down, false, feed{x, in}), in.Float32s(), 0)
 	y := layers.Input(g, "y", -1, 4, 4, 1)
-	near(t, "down", run(t, layers.DownSampling2D(y, "d2", 2, 2), false, feed{y, f32(img4, 1, 4, 4, 1)}), []float32{1, 3, 9, 11}, 0)
+	near(t, "down", run(t, layers.DownSampling2D(y, "d2", 2, 2), false, feed{y, f32(img4(), 1, 4, 4, 1)}), []float32{1, 3, 9, 11}, 0)
 	checkGrads(t, layers.Conv2D(down, "c", 1, 2, 2), false, feed{x, rnd(1, 2, 2, 2, 2)})
 	roundTrip(t, down, []feed{{x, in}})
 	if l := layers.DownSampling2D(y, "d3", 3, 3); !errors.Is(l.Err(), layers.ErrBadConfig) {
@@ -195,7 +198,7 @@ func TestBilinearResampling(t *testing.T) {
 	y := layers.Input(g, "y", -1, 4, 4, 1)
 	down := layers.DownSampling2D(y, "down", 2, 2, layers.Bilinear)
 	wantShape(t, down, -1, 2, 2, 1)
-	near(t, "bilinear down", run(t, down, false, feed{y, f32(img4, 1, 4, 4, 1)}), []float32{3.5, 5.5, 11.5, 13.5}, 1e-6)
+	near(t, "bilinear down", run(t, down, false, feed{y, f32(img4(), 1, 4, 4, 1)}), []float32{3.5, 5.5, 11.5, 13.5}, 1e-6)
 	z := layers.Input(g, "z", -1, 3, 5, 2)
 	odd := layers.UpSampling2D(z, "odd", 3, 2, layers.Bilinear)
 	wantShape(t, odd, -1, 9, 10, 2)

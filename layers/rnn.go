@@ -252,11 +252,14 @@ func project(x, w, b *graph.Node, steps, in, width int) func(t int) *graph.Node 
 	return func(t int) *graph.Node { return graph.Reshape(graph.Slice(all, 1, t, t+1), -1, width) }
 }
 
-var rnnOptions = []string{"mask", "initial_state", "return_last", "bidirectional", "w_init"}
+// rnnOptions are the options every recurrent layer takes.
+func rnnOptions() []string {
+	return []string{"mask", "initial_state", "return_last", "bidirectional", "w_init"}
+}
 
 func newRecurrent(in *Layer, name, kind string, units int, opts []Option, allowed ...string) *Layer {
 	c := &RecurrentConfig{kind: kind, Units: units}
-	return newLayer(name, c, opts, append(allowed, rnnOptions...), func(s *settings) error {
+	return newLayer(name, c, opts, append(allowed, rnnOptions()...), func(s *settings) error {
 		c.Act, c.ReturnLast, c.Bidirectional = s.act, s.last, s.bidi
 		c.Masked, c.InitialState = s.mask != nil, len(s.states) > 0
 		if n := len(s.states); n > 0 && n != map[bool]int{true: 2, false: 1}[kind == "LSTM"] {
