@@ -305,3 +305,24 @@ func TestTextRejectsBinary(t *testing.T) {
 		t.Fatalf("empty text8: %v", err)
 	}
 }
+
+// FuzzDecodeIDX: no input makes the IDX decoder panic, and what it accepts has
+// exactly the data its dimensions describe.
+func FuzzDecodeIDX(f *testing.F) {
+	f.Add([]byte{0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2, 3, 4})
+	f.Add([]byte{0, 0, 0x0d, 1, 0, 0, 0, 1, 0x3f, 0x80, 0, 0})
+	f.Add([]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		im, err := DecodeIDX(context.Background(), bytes.NewReader(b), "fuzz")
+		if err != nil {
+			var fe *FormatError
+			if !errors.As(err, &fe) {
+				t.Fatalf("error %v is not a *FormatError", err)
+			}
+			return
+		}
+		if len(im.Data) != im.Len()*im.Type.Size() {
+			t.Fatalf("%d bytes for dimensions %v of %v", len(im.Data), im.Dims, im.Type)
+		}
+	})
+}
