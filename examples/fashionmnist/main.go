@@ -23,6 +23,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -49,7 +50,8 @@ type options struct {
 	SaveDir  string
 	Limit    int
 	Seed     uint64
-	Progress *os.File // nil: no progress bar
+	Progress *os.File  // nil: no progress bar
+	Summary  io.Writer // nil: no network summary
 	Log      *slog.Logger
 }
 
@@ -133,9 +135,9 @@ func run(ctx context.Context, o options) (*result, error) {
 	if err := net.Err(); err != nil {
 		return nil, err
 	}
-	params := 0
-	for _, p := range net.AllParams() {
-		params += p.Shape().Size()
+	params := net.ParamCount()
+	if o.Summary != nil {
+		fmt.Fprint(o.Summary, net.Summary())
 	}
 	o.Log.Info("network", "model", o.Model, "params", params, "train", trainSet.N, "test", testSet.N, "batch", o.Batch, "epochs", o.Epochs)
 
@@ -204,6 +206,7 @@ func main() {
 	flag.Parse()
 	o.Seed = *seed
 	o.Progress = os.Stderr
+	o.Summary = os.Stderr
 	o.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if o.Epochs <= 0 || o.Batch <= 0 || o.LR <= 0 {
 		fmt.Fprintln(os.Stderr, "fashionmnist: --epochs, --batch and --lr must be positive")
