@@ -293,3 +293,20 @@ func ExampleTimeDistributed() {
 	// gru       GRU        (?, 16)       2,352   td
 	// params: 4,432 (trainable 4,432, other 0), in 6 variables
 }
+
+// ParamSummary lists the parameters with statistics of their values.
+func ExampleLayer_ParamSummary() {
+	g := graph.New(1)
+	x := layers.Input(g, "x", -1, 4)
+	net := layers.Dense(x, "fc", 3, layers.WInit(tensor.Constant(0.5)), layers.BInit(tensor.Constant(-1)))
+	net = layers.BatchNorm(net, "bn")
+	fmt.Print(net.ParamSummary())
+	// Output:
+	// param               shape   values  trainable  mean  std
+	// fc/W                (4, 3)  12      true       0.5   0
+	// fc/b                (3,)    3       true       -1    0
+	// bn/gamma            (3,)    3       true       1     0
+	// bn/beta             (3,)    3       true       0     0
+	// bn/moving_mean      (3,)    3       false      0     0
+	// bn/moving_variance  (3,)    3       false      1     0
+}

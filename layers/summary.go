@@ -2,6 +2,7 @@ package layers
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"text/tabwriter"
 
@@ -57,6 +58,34 @@ func (l *Layer) Summary() string {
 	}
 	fmt.Fprintf(&sb, "params: %s (trainable %s, other %s), in %d variables\n",
 		thousands(total), thousands(trainable), thousands(total-trainable), len(all))
+	return sb.String()
+}
+
+// ParamSummary describes every parameter of the network, each once, one a
+// line: its name, shape, number of values, whether optimizers train it, and
+// the mean and standard deviation of its current values (TensorLayer's
+// print_params), to see at a glance what was initialised or loaded.
+func (l *Layer) ParamSummary() string {
+	var sb strings.Builder
+	tw := tabwriter.NewWriter(&sb, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "param\tshape\tvalues\ttrainable\tmean\tstd")
+	for _, p := range l.AllParams() {
+		_, tr := p.IsVariable()
+		var mean, std float64
+		if t := p.Tensor(); t != nil {
+			d := t.Float32s()
+			for _, v := range d {
+				mean += float64(v)
+			}
+			mean /= float64(max(len(d), 1))
+			for _, v := range d {
+				std += (float64(v) - mean) * (float64(v) - mean)
+			}
+			std = math.Sqrt(std / float64(max(len(d), 1)))
+		}
+		fmt.Fprintf(tw, "%s\t%v\t%s\t%v\t%.4g\t%.4g\n", p.Name(), p.Shape(), thousands(p.Shape().Size()), tr, mean, std)
+	}
+	tw.Flush()
 	return sb.String()
 }
 
