@@ -28,6 +28,7 @@ func BenchmarkBlob(b *testing.B) {
 			}
 			b.Run(fmt.Sprintf("put/chunk=%dK", cs>>10), func(b *testing.B) {
 				b.SetBytes(size)
+				defer storetest.CPUTimer(b, size)()
 				for b.Loop() {
 					if _, err := bk.Put(ctx, "f", nil, bytes.NewReader(data)); err != nil {
 						b.Fatal(err)
@@ -36,6 +37,7 @@ func BenchmarkBlob(b *testing.B) {
 			})
 			b.Run(fmt.Sprintf("read/chunk=%dK", cs>>10), func(b *testing.B) {
 				b.SetBytes(size)
+				defer storetest.CPUTimer(b, size)()
 				for b.Loop() {
 					r, err := bk.Open(ctx, info.ID)
 					if err != nil {

@@ -2,9 +2,12 @@ package events_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/tlgo/tl/store"
 	"github.com/tlgo/tl/store/events"
@@ -149,6 +152,36 @@ func TestWriterSurvivesServerRestart(t *testing.T) {
 		}
 		if b.Name == "postgresql" {
 			_ = client.Database().Drop(context.Background())
+		}
+	})
+}
+
+func TestCorruptEventIsReported(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		ctx := storetest.Context(t)
+		db := b.Open(t)
+		w, err := events.NewWriter(db, events.Options{Run: "r"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Step(1, map[string]float64{"loss": 1})
+		if err := w.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(ctx); !errors.Is(err, events.ErrClosed) {
+			t.Fatalf("Flush after Close = %v, want ErrClosed", err)
+		}
+		if _, err := db.Collection(events.Collection).InsertOne(ctx, bson.D{
+			{Key: "project", Value: db.Project()}, {Key: "run", Value: "r"}, {Key: "step", Value: "two"}}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = events.Find(ctx, db, events.Query{Run: "r"})
+		if err == nil || !strings.Contains(err.Error(), "not an event") {
+			t.Fatalf("Find over a corrupt event = %v, want an error naming it", err)
+		}
+		// The good event is still there.
+		if evs, err := events.Find(ctx, db, events.Query{Run: "r", FromStep: 1, ToStep: 1}); err != nil || len(evs) != 1 {
+			t.Fatalf("Find(step 1) = %d, %v; want the stored event", len(evs), err)
 		}
 	})
 }

@@ -9,7 +9,8 @@ import (
 	"github.com/tlgo/tl/store/storetest"
 )
 
-// Model save and load throughput, 16 MiB of weights, no local cache.
+// Model save and load throughput, 16 MiB of weights, without and with the
+// local cache.
 // "crowded" loads one model out of a bucket holding others too, since
 // FerretDB over SQLite scans the whole chunks collection for any filter
 // that is not on _id alone.
@@ -22,6 +23,7 @@ func BenchmarkModel(b *testing.B) {
 		w := randomBytes(b, size)
 		b.Run("save", func(b *testing.B) {
 			b.SetBytes(size)
+			defer storetest.CPUTimer(b, size)()
 			for b.Loop() {
 				if _, err := s.Save(ctx, models.Spec{Name: "bench-save"}, bytes.NewReader(w)); err != nil {
 					b.Fatal(err)
@@ -31,6 +33,7 @@ func BenchmarkModel(b *testing.B) {
 		m := save(b, s, models.Spec{Name: "bench-load"}, w)
 		load := func(b *testing.B) {
 			b.SetBytes(size)
+			defer storetest.CPUTimer(b, size)()
 			for b.Loop() {
 				l, err := s.Load(ctx, models.Ref{Name: m.Name, Version: m.Version})
 				if err != nil || len(l.Weights) != size {
@@ -50,6 +53,7 @@ func BenchmarkModel(b *testing.B) {
 		}
 		b.Run("load-cached", func(b *testing.B) {
 			b.SetBytes(size)
+			defer storetest.CPUTimer(b, size)()
 			for b.Loop() {
 				l, err := cached.Load(ctx, models.Ref{Name: m.Name, Version: m.Version})
 				if err != nil || !l.FromCache {

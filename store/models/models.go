@@ -414,6 +414,11 @@ func (s *Store) Top(ctx context.Context, q TopQuery) ([]*Model, error) {
 	if k < 0 {
 		return nil, fmt.Errorf("models: top: K %d, expected >= 0", q.K)
 	}
+	for _, e := range q.Filter {
+		if e.Key == "project" || e.Key == "_id" {
+			return nil, fmt.Errorf("models: top: filter on %q, expected fields of the model (name, params.*, metrics.*, lineage.*)", e.Key)
+		}
+	}
 	ctx, cancel := store.Detach(ctx)
 	defer cancel()
 	field := "metrics." + q.Metric

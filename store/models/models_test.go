@@ -251,6 +251,9 @@ func TestTop(t *testing.T) {
 		if err != nil || len(top) != 1 || top[0].Version != 1 {
 			t.Fatalf("after SetMetrics top = %v, %v; want v1", versions(top), err)
 		}
+		if _, err := s.Top(ctx, models.TopQuery{Metric: "accuracy", Filter: bson.D{{Key: "project", Value: "other"}}}); err == nil {
+			t.Fatal("Top with a filter on project: want an error, not another project's models")
+		}
 		if _, err := s.Top(ctx, models.TopQuery{Metric: "a.b"}); err == nil {
 			t.Fatal("Top with metric a.b: want an error")
 		}
