@@ -346,3 +346,34 @@ func TestLoaderAugmentTutorial(t *testing.T) {
 		t.Fatal("augmenting a (2,) component: want an error")
 	}
 }
+
+// The case of TensorFlow's reader_test for ptb_producer.
+func TestLanguageModelMatchesPTBProducer(t *testing.T) {
+	raw := []int32{4, 3, 2, 1, 0, 5, 6, 1, 1, 1, 1, 0, 3, 4, 1}
+	src, err := NewLanguageModel(raw, 3, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src.Windows() != 2 {
+		t.Fatalf("%d windows, want 2", src.Windows())
+	}
+	l, err := NewLoader(src, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][2][]int32{
+		{{4, 3, 5, 6, 1, 0}, {3, 2, 6, 1, 0, 3}},
+		{{2, 1, 1, 1, 3, 4}, {1, 0, 1, 1, 4, 1}},
+	}
+	it := l.Epoch(context.Background(), 0)
+	defer it.Close()
+	for i := 0; it.Next(); i++ {
+		b := it.Batch()
+		if !slices.Equal(b.Tensors[0].Shape(), tensor.Shape{3, 2}) || !slices.Equal(b.Tensors[0].Int32s(), want[i][0]) || !slices.Equal(b.Tensors[1].Int32s(), want[i][1]) {
+			t.Fatalf("batch %d: x %v y %v, want %v", i, b.Tensors[0].Int32s(), b.Tensors[1].Int32s(), want[i])
+		}
+	}
+	if _, err := NewLanguageModel(raw, 5, 3); err == nil {
+		t.Fatal("15 words in 5 rows of 3: no window of 3 steps; want an error")
+	}
+}

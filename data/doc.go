@@ -20,6 +20,10 @@
 //		if err := it.Err(); err != nil { ... }
 //	}
 //
+// For recurrent language models, NewLanguageModel cuts a text's word ids into
+// (batch, steps) windows in the order of TensorFlow's ptb_producer, so that a
+// loader without shuffling hands an LSTM consecutive windows of each row.
+//
 // # Reuse and prefetch
 //
 // The loader allocates Prefetch()+2 full batches and, without DropRemainder, one
