@@ -14,6 +14,7 @@ type Spec struct {
 	DType tensor.DType
 }
 
+// String formats a spec as dtype(shape).
 func (s Spec) String() string { return fmt.Sprintf("%v%v", s.DType, s.Shape) }
 
 // Source is a data set of Len examples, each made of len(Specs()) components (an

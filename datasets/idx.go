@@ -39,6 +39,7 @@ func (t IDXType) Size() int {
 	return 0
 }
 
+// String names the type ("uint8").
 func (t IDXType) String() string {
 	switch t {
 	case IDXUint8:
@@ -269,6 +270,7 @@ type FormatError struct {
 	Err    error  // the underlying error (io.ErrUnexpectedEOF for a truncated file), or nil
 }
 
+// Error says where the file breaks its format and what was expected.
 func (e *FormatError) Error() string {
 	s := fmt.Sprintf("datasets: %s: offset %d: want %s", e.File, e.Offset, e.Want)
 	if e.Err != nil {

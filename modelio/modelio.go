@@ -34,6 +34,7 @@ type MismatchError struct {
 	Types      []string // "name: file I64, network float32"
 }
 
+// Error lists every mismatch.
 func (e *MismatchError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "modelio: %s does not match the network:", e.File)

@@ -190,6 +190,7 @@ type Error struct {
 	Err    error
 }
 
+// Error names the file, the offset and the problem.
 func (e *Error) Error() string {
 	where := "safetensors: "
 	if e.File != "" {
