@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/tlgo/tl/dataset"
 	"github.com/tlgo/tl/store/storetest"
@@ -27,7 +28,7 @@ func fashion(n, offset int) []dataset.Sample {
 func BenchmarkIngest(b *testing.B) {
 	for _, be := range storetest.Backends() {
 		b.Run(be.Name, func(b *testing.B) {
-			ctx := storetest.Context(b)
+			ctx := benchContext(b)
 			c := open(b, be, dataset.Options{})
 			src := fashion(256, 0)
 			b.ResetTimer()
@@ -52,7 +53,7 @@ func BenchmarkIngest(b *testing.B) {
 func BenchmarkRead(b *testing.B) {
 	const n = 10000
 	for _, be := range storetest.Backends() {
-		ctx := storetest.Context(b)
+		ctx := benchContext(b)
 		c := open(b, be, dataset.Options{CacheDir: b.TempDir()})
 		for i := 0; i < n; i += 1000 {
 			if _, err := c.Insert(ctx, fashion(1000, i)...); err != nil {
@@ -96,12 +97,12 @@ func readAll(b *testing.B, ctx context.Context, d *dataset.Dataset, o dataset.Re
 	}
 }
 
-// BenchmarkReadBlobs reads 32 samples of 1 MiB (256x1024 float32), stored in
+// BenchmarkReadBlobs reads 16 samples of 1 MiB (256x1024 float32), stored in
 // GridFS, from the server and from the cache.
 func BenchmarkReadBlobs(b *testing.B) {
-	const n = 32
+	const n = 16
 	for _, be := range storetest.Backends() {
-		ctx := storetest.Context(b)
+		ctx := benchContext(b)
 		c := open(b, be, dataset.Options{CacheDir: b.TempDir()})
 		vals := make([]float32, 256*1024)
 		for i := range vals {
@@ -133,4 +134,12 @@ func BenchmarkReadBlobs(b *testing.B) {
 			})
 		}
 	}
+}
+
+// benchContext bounds a benchmark generously: FerretDB is slow on a loaded
+// machine, and storetest.Context's 5 minutes are meant for tests.
+func benchContext(b *testing.B) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	b.Cleanup(cancel)
+	return ctx
 }

@@ -18,11 +18,12 @@ import (
 // answers by scanning every chunk of the bucket, and reading one 1 MiB blob
 // from a bucket of 32 took about a second that way.
 
-// blobChunkSize is GridFS's default chunk size.
-const blobChunkSize = 255 << 10
+// blobChunkSize is bigger than GridFS's default (255 KiB): each chunk costs
+// FerretDB a lookup, and few big documents are cheaper than many small ones.
+const blobChunkSize = 1 << 20
 
-// chunksPerInsert bounds one insert of chunks to about 4 MiB.
-const chunksPerInsert = 16
+// chunksPerInsert bounds one insert of chunks to 8 MiB.
+const chunksPerInsert = 8
 
 func chunkID(file bson.ObjectID, n int) string { return fmt.Sprintf("%s/%d", file.Hex(), n) }
 
