@@ -215,7 +215,12 @@ func newPTB(api API, mode string, c ptbConfig) (Step, error) {
 			net = layers.Dropout(net, "embedding_dropout", c.keep)
 		}
 		for l := 0; l < c.layers; l++ {
-			net = layers.LSTM(net, fmt.Sprintf("lstm%d", l), c.hidden, layers.ForgetBias(0), layers.WInit(init))
+			name := fmt.Sprintf("lstm%d", l)
+			h0 := layers.Input(g, name+"/h0", c.batch, c.hidden)
+			c0 := layers.Input(g, name+"/c0", c.batch, c.hidden)
+			net = layers.LSTM(net, name, c.hidden, layers.ForgetBias(0), layers.WInit(init), layers.InitialState(h0, c0))
+			states = append(states, h0.Output(), c0.Output())
+			finals = append(finals, net.Aux("h"), net.Aux("c"))
 			if c.keep < 1 {
 				net = layers.Dropout(net, fmt.Sprintf("lstm%d_dropout", l), c.keep)
 			}
