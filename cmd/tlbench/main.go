@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -55,6 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	jsonOut := fs.Bool("json", false, "print JSON lines instead of the Markdown table")
 	plotPath := fs.String("plot", "", "write a PNG bar chart of the table to this file")
 	device := fs.String("device", "cpu", "device: cpu (cuda is not built into this binary yet)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the whole run to this file")
 	peak := fs.Float64("peak-gflops", 0, "the CPU's float32 peak in GFLOP/s, for the % of peak column (0: estimate from the core count and AVX-512)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: tlbench [flags]\n\n"+
@@ -69,6 +71,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if *device != "cpu" {
 		return fmt.Errorf("--device %s: only cpu is available in this build (the CUDA backend is not implemented yet)", *device)
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
