@@ -116,6 +116,11 @@ func Dispatch(ctx context.Context, natsURL string, st status.Store, agents, n in
 	if err != nil {
 		return DispatchResult{}, err
 	}
+	// Poll the records gently: on FerretDB (SQLite) reads compete with the master's writes.
+	poll := 10 * time.Millisecond
+	if _, mem := st.(*status.Memory); !mem {
+		poll = 100 * time.Millisecond
+	}
 	start := time.Now()
 	id, err := master.Submit(ctx, js, spec)
 	if err != nil {
@@ -135,7 +140,7 @@ func Dispatch(ctx context.Context, natsURL string, st status.Store, agents, n in
 		select {
 		case <-ctx.Done():
 			return DispatchResult{}, ctx.Err()
-		case <-time.After(10 * time.Millisecond):
+		case <-time.After(poll):
 		}
 	}
 }
