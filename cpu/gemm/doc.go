@@ -10,14 +10,16 @@
 //
 // Every convolution, dense layer and LSTM step of a network ends in a GEMM,
 // so its speed is the speed of training on a CPU. gonum's pure-Go sgemm,
-// the natural dependency, runs at 5-14 GFLOP/s on the development machine
-// (an AVX-512 AMD EPYC), a few percent of the hardware. OpenBLAS is fast but
+// the natural dependency, runs at 9-12 GFLOP/s per core on the development
+// machine (an AVX-512 AMD EPYC, about 210 GFLOP/s per core), a few percent of
+// the hardware. OpenBLAS is fast but
 // is a system library that is not always installed, and Debian's build
 // misdetects recent CPUs and silently runs an SSE3 kernel several times
 // slower. So the package has its own blocked GEMM with SIMD micro-kernels in
-// Go assembly, which needs no cgo and no library, and reaches OpenBLAS's
-// speed on the shapes the engine runs (docs/BENCHMARKS.md, "CPU GEMM");
-// OpenBLAS stays available, loaded at run time, as a second backend.
+// Go assembly, which needs no cgo and no library, and runs at 0.8-1.7 times
+// OpenBLAS's speed on the shapes the engine runs, ahead on the convolutions
+// (docs/BENCHMARKS.md, "CPU GEMM"); OpenBLAS stays available, loaded at run
+// time, as a second backend.
 //
 // # How the product is blocked
 //
@@ -82,11 +84,11 @@
 //
 // [Auto], the default, runs the native kernels whenever the CPU has a SIMD
 // kernel, and OpenBLAS (when it loads) only in place of the scalar kernel.
-// The benchmarks show the native kernels level with OpenBLAS's SkylakeX
-// kernel on the convolution and dense shapes of the CIFAR-10 network, and
-// OpenBLAS's idle threads spin for a while after each call, taking the cores
-// from native threads that would follow, so the two are not mixed per
-// shape. The environment variable TL_BLAS=native|openblas|auto sets the
+// The benchmarks put the native kernels at 0.8-1.0 times OpenBLAS's SkylakeX
+// kernel on square and dense-layer shapes and 1.2-1.7 times on the
+// convolution shapes of the CIFAR-10 network, per core; and OpenBLAS's idle
+// threads spin for a while after each call, taking the cores from native
+// threads that would follow, so the two are not mixed per shape. The environment variable TL_BLAS=native|openblas|auto sets the
 // default engine's backend, and TL_GEMM_KERNEL=avx512|avx2|scalar its
 // kernel; [Options] does the same for an engine of one's own.
 //
