@@ -3,6 +3,7 @@ package train_test
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/tlgo/tl/data"
 	"github.com/tlgo/tl/graph"
@@ -62,4 +63,11 @@ func ExampleCorrectTopK() {
 	labels := []int32{2, 0}
 	fmt.Println(train.Correct(logits, labels, 3), train.CorrectTopK(logits, labels, 3, 2))
 	// Output: 1 2
+}
+
+// The line a progress bar draws (on a terminal only): done/total, the rate and
+// the time left.
+func ExampleBar() {
+	fmt.Println(train.Bar("epoch 1/12", 15000, 60000, "samples", 10*time.Second, 90))
+	// Output: epoch 1/12 [=======>                      ] 15000/60000  25% 1500 samples/s ETA 0:30
 }
