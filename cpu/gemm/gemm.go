@@ -133,8 +133,11 @@ func (e *Engine) Backend() Backend { return e.backend }
 func (e *Engine) HasOpenBLAS() bool { return e.blas != nil }
 
 // Close stops the engine's worker goroutines. The engine must not be used
-// afterwards. The default engine is never closed.
+// afterwards. Closing the default engine does nothing: it is shared.
 func (e *Engine) Close() {
+	if e == defaultEngine {
+		return
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if !e.closed {
