@@ -69,9 +69,12 @@ type Engine struct {
 	kernel  *microKernel
 	blas    *openBLAS // nil when OpenBLAS is not loaded
 
+	// mu guards free, workers and closed. It is held only for those
+	// fields, never while computing and never together with another lock
+	// (the OpenBLAS argument free list has its own mutex, taken alone).
 	mu      sync.Mutex
-	free    []*call
-	workers int
+	free    []*call // recycled per-product state, buffers included
+	workers int     // worker goroutines started, reading tasks
 	closed  bool
 	tasks   chan task
 }
