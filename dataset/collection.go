@@ -14,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/tlgo/tl/store"
+	"github.com/tlgo/tl/store/blob"
 )
 
 // Defaults for Options.
@@ -61,15 +62,16 @@ type Collection struct {
 	coll     *mongo.Collection
 	counters *mongo.Collection
 	views    *mongo.Collection
-	bucket   *mongo.GridFSBucket
+	blobs    *blob.Bucket
 	enc      *zstd.Encoder
 	dec      *zstd.Decoder
 	log      *slog.Logger
 }
 
-// Open returns the samples of project in db, creating the indexes that
-// queries use. It does not take ownership of db.
-func Open(ctx context.Context, db *mongo.Database, project string, opts Options) (*Collection, error) {
+// Open returns the samples of s's project in s's database, creating the
+// indexes that queries use. It does not take ownership of s.
+func Open(ctx context.Context, s *store.DB, opts Options) (*Collection, error) {
+	db, project := s.Database(), s.Project()
 	if project == "" || strings.ContainsAny(project, "/\x00") {
 		return nil, fmt.Errorf("dataset: project %q: expected a non-empty name without '/'", project)
 	}
@@ -84,7 +86,7 @@ func Open(ctx context.Context, db *mongo.Database, project string, opts Options)
 	}
 	log := opts.Logger
 	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+		log = s.Logger()
 	}
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
 	if err != nil {
@@ -99,8 +101,15 @@ func Open(ctx context.Context, db *mongo.Database, project string, opts Options)
 		coll:     db.Collection(opts.Collection),
 		counters: db.Collection(countersCollection),
 		views:    db.Collection(viewsCollection),
-		bucket:   db.GridFSBucket(options.GridFSBucket().SetName(opts.Collection + "_blobs")),
 		enc:      enc, dec: dec, log: log,
+	}
+	// Lookups by _id (samples by key, the counter, views) must not scan on
+	// FerretDB over SQLite; see store.DB.IndexIDs.
+	if err := s.IndexIDs(ctx, c.name, countersCollection, viewsCollection); err != nil {
+		return nil, fmt.Errorf("dataset: open %q: %w", c.name, err)
+	}
+	if c.blobs, err = blob.NewBucket(ctx, s, c.name+"_blobs", 0); err != nil {
+		return nil, fmt.Errorf("dataset: open %q: %w", c.name, err)
 	}
 	// Indexes for what queries and the stream controller filter on. FerretDB
 	// on SQLite still scans; PostgreSQL and MongoDB use them. One at a time:
@@ -385,7 +394,7 @@ func (c *Collection) Delete(ctx context.Context, keys ...string) error {
 		// The document goes first: a blob without a document is garbage, a
 		// document without its blob is an error for readers.
 		if oid, ok := raw.Lookup(fBlob).ObjectIDOK(); ok {
-			if err := c.bucket.Delete(ctx, oid); err != nil && !errors.Is(err, mongo.ErrFileNotFound) {
+			if err := c.deleteBlob(ctx, oid); err != nil {
 				c.log.Warn("dataset: remove blob", "key", key, "blob", oid.Hex(), "err", err)
 			}
 		}
@@ -420,12 +429,4 @@ func (c *Collection) resolve(ctx context.Context, st *stored) (Sample, error) {
 		data = raw
 	}
 	return st.finish(c.name, data)
-}
-
-// FromStore opens the samples of s's project in s's database (see Open).
-func FromStore(ctx context.Context, s *store.DB, opts Options) (*Collection, error) {
-	if opts.Logger == nil {
-		opts.Logger = s.Logger()
-	}
-	return Open(ctx, s.Database(), s.Project(), opts)
 }

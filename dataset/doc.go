@@ -13,10 +13,12 @@
 // Each document also carries the project, an insertion sequence number and a
 // hash of the key (see KeyHash). Payloads bigger than Options.BlobThreshold
 // go to a GridFS bucket (collection+"_blobs") and the document points to
-// them; readers do not see the difference. The blobs are in GridFS's format,
-// readable by any GridFS client, but their chunks have _ids derived from the
-// file id, so that this package reads a blob by _id lookups instead of the
-// files_id query that FerretDB answers by scanning the whole bucket. With Options.Compress, payloads
+// them; readers do not see the difference. The blobs are written by package
+// store/blob: GridFS's format, readable by any GridFS client, with chunks
+// addressed by _id, so that a blob is read by _id lookups instead of the
+// files_id query that FerretDB answers by scanning the whole bucket. Open
+// also indexes _id lookups of its collections on FerretDB over SQLite
+// (store.DB.IndexIDs), without which every lookup by key scans. With Options.Compress, payloads
 // are stored zstd-compressed when that makes them smaller.
 //
 // # Insertion sequence without transactions

@@ -22,7 +22,7 @@ func Example() {
 	}
 	defer db.Close(ctx)
 
-	samples, err := dataset.FromStore(ctx, db, dataset.Options{CacheDir: dir + "/cache"})
+	samples, err := dataset.Open(ctx, db, dataset.Options{CacheDir: dir + "/cache"})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -78,7 +78,7 @@ func ExampleDataset_Samples_shards() {
 		return
 	}
 	defer db.Close(ctx)
-	samples, _ := dataset.FromStore(ctx, db, dataset.Options{})
+	samples, _ := dataset.Open(ctx, db, dataset.Options{})
 	for i := range 100 {
 		samples.Insert(ctx, dataset.Sample{Key: fmt.Sprint(i), Bytes: []byte{byte(i)}})
 	}

@@ -21,10 +21,10 @@ func Example() {
 		return
 	}
 	defer db.Close(ctx)
-	samples, _ := dataset.FromStore(ctx, db, dataset.Options{})
+	samples, _ := dataset.Open(ctx, db, dataset.Options{})
 	train, _ := samples.Define(ctx, "train", dataset.Query{Tags: []string{"train"}})
 
-	ctl, err := stream.New(ctx, db.Database(), db.Project(), stream.Config{
+	ctl, err := stream.New(ctx, db, stream.Config{
 		Name:     "retrain",
 		Sources:  []stream.Source{{Name: "samples", Dataset: train}},
 		MinCount: 5,

@@ -17,6 +17,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/tlgo/tl/dataset"
+	"github.com/tlgo/tl/store"
 )
 
 // positionsCollection holds one document per controller: its position.
@@ -148,9 +149,11 @@ type positionDoc struct {
 	Triggers  int64            `bson:"triggers"`
 }
 
-// New returns a controller for project in db, loading its stored position
-// (or starting at zero: every existing sample is new).
-func New(ctx context.Context, db *mongo.Database, project string, cfg Config) (*Controller, error) {
+// New returns a controller for s's project, keeping its position in s's
+// database, loading the stored position (or starting at zero: every existing
+// sample is new).
+func New(ctx context.Context, s *store.DB, cfg Config) (*Controller, error) {
+	db, project := s.Database(), s.Project()
 	if cfg.Name == "" || strings.ContainsAny(cfg.Name, "\x00") {
 		return nil, fmt.Errorf("stream: controller name %q: expected a non-empty name", cfg.Name)
 	}
@@ -161,17 +164,17 @@ func New(ctx context.Context, db *mongo.Database, project string, cfg Config) (*
 		return nil, fmt.Errorf("stream: controller %q: no Sources", cfg.Name)
 	}
 	seen := map[string]bool{}
-	for i, s := range cfg.Sources {
-		if s.Name == "" || strings.ContainsAny(s.Name, ".$\x00") || seen[s.Name] {
-			return nil, fmt.Errorf("stream: controller %q: source %d name %q: expected a unique non-empty name without '.' or '$'", cfg.Name, i, s.Name)
+	for i, src := range cfg.Sources {
+		if src.Name == "" || strings.ContainsAny(src.Name, ".$\x00") || seen[src.Name] {
+			return nil, fmt.Errorf("stream: controller %q: source %d name %q: expected a unique non-empty name without '.' or '$'", cfg.Name, i, src.Name)
 		}
-		if s.Dataset == nil {
-			return nil, fmt.Errorf("stream: controller %q: source %q has no Dataset", cfg.Name, s.Name)
+		if src.Dataset == nil {
+			return nil, fmt.Errorf("stream: controller %q: source %q has no Dataset", cfg.Name, src.Name)
 		}
-		if s.Dataset.Collection().Project() != project {
-			return nil, fmt.Errorf("stream: controller %q: source %q belongs to project %q, controller to %q", cfg.Name, s.Name, s.Dataset.Collection().Project(), project)
+		if src.Dataset.Collection().Project() != project {
+			return nil, fmt.Errorf("stream: controller %q: source %q belongs to project %q, controller to %q", cfg.Name, src.Name, src.Dataset.Collection().Project(), project)
 		}
-		seen[s.Name] = true
+		seen[src.Name] = true
 	}
 	if cfg.MinCount <= 0 {
 		cfg.MinCount = 1
@@ -193,7 +196,12 @@ func New(ctx context.Context, db *mongo.Database, project string, cfg Config) (*
 	}
 	log := cfg.Logger
 	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+		log = s.Logger()
+	}
+	// The position is read by _id; on FerretDB over SQLite that scans
+	// without the index store.DB.IndexIDs adds.
+	if err := s.IndexIDs(ctx, positionsCollection); err != nil {
+		return nil, fmt.Errorf("stream: controller %q: %w", cfg.Name, err)
 	}
 	c := &Controller{db: db, project: project, cfg: cfg, pos: db.Collection(positionsCollection),
 		log: log.With("controller", cfg.Name), gaps: map[string]map[int64]time.Time{}}

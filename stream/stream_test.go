@@ -57,7 +57,7 @@ type env struct {
 func setup(t *testing.T, b storetest.Backend) *env {
 	ctx := storetest.Context(t)
 	db := b.Open(t)
-	c, err := dataset.FromStore(ctx, db, dataset.Options{})
+	c, err := dataset.Open(ctx, db, dataset.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func (e *env) controller(t *testing.T, cfg stream.Config) *stream.Controller {
 	if cfg.Sources == nil {
 		cfg.Sources = []stream.Source{{Name: "samples", Dataset: e.train}}
 	}
-	ctl, err := stream.New(e.ctx, e.db.Database(), e.db.Project(), cfg)
+	ctl, err := stream.New(e.ctx, e.db, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +262,7 @@ func TestInsertInFlightHoldsPosition(t *testing.T) {
 func TestSamplesAndPredictions(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
 		e := setup(t, b)
-		preds, err := dataset.FromStore(e.ctx, e.db, dataset.Options{Collection: "predictions"})
+		preds, err := dataset.Open(e.ctx, e.db, dataset.Options{Collection: "predictions"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -310,7 +310,11 @@ func TestRunLoop(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	e := setup(t, storetest.Backends()[0])
-	other, err := dataset.Open(e.ctx, e.db.Database(), "elsewhere", dataset.Options{})
+	elsewhere, err := e.db.WithProject("elsewhere")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := dataset.Open(e.ctx, elsewhere, dataset.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +324,7 @@ func TestConfigErrors(t *testing.T) {
 		"dotted source": {Name: "x", Trigger: &recorder{}, Sources: []stream.Source{{Name: "a.b", Dataset: e.train}}},
 		"other project": {Name: "x", Trigger: &recorder{}, Sources: []stream.Source{{Name: "s", Dataset: other.All()}}},
 	} {
-		if _, err := stream.New(e.ctx, e.db.Database(), e.db.Project(), cfg); err == nil {
+		if _, err := stream.New(e.ctx, e.db, cfg); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
