@@ -1,6 +1,10 @@
 // Package nn holds the engine's raw CPU kernels for convolutional networks:
 // im2col and col2im for convolutions, max and average pooling with their
-// gradients, and local response normalisation with its gradient.
+// gradients, and local response normalisation with its gradient, over a few
+// slice kernels (add, add+ReLU, max, multiply, ReLU gradient) written in AVX2
+// assembly on amd64 CPUs that have it and in plain Go elsewhere. They replace
+// per-element branches that mispredict on activations: see the "CNN ops"
+// section of docs/BENCHMARKS.md.
 //
 // The kernels work on plain float32 slices in the layouts TensorFlow uses on the
 // CPU: images are NHWC (channels innermost, so a pixel's channels are one
