@@ -39,6 +39,7 @@
 // With Options.CacheDir, weights are kept on local disk under their
 // checksum: a second Load of the same weights (by any name or version)
 // reads the disk, and a damaged cache file is noticed and fetched again.
+// Options.CacheMaxBytes bounds the cache, least recently used files first.
 //
 // Rebuilding a network from the architecture JSON belongs to the layers
 // package; this package stores and returns the JSON as given.

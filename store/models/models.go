@@ -112,6 +112,9 @@ type Options struct {
 	// CacheDir keeps downloaded weights, one file per SHA-256, so a reload
 	// reads the disk instead of the server. Empty disables the cache.
 	CacheDir string
+	// CacheMaxBytes bounds the cache: after each fill, the least recently
+	// used files go until the rest fit. 0 means no bound.
+	CacheMaxBytes int64
 	// ChunkSize of the weights' GridFS chunks; default blob.DefaultChunkSize.
 	ChunkSize int
 }
@@ -124,6 +127,7 @@ type Store struct {
 	aliases  *mongo.Collection
 	bucket   *blob.Bucket
 	cacheDir string
+	cacheMax int64
 }
 
 // New returns a Store over db's project and creates the indexes it needs.
@@ -142,6 +146,7 @@ func New(ctx context.Context, db *store.DB, opts Options) (*Store, error) {
 		aliases:  d.Collection(AliasesCollection),
 		bucket:   bucket,
 		cacheDir: opts.CacheDir,
+		cacheMax: opts.CacheMaxBytes,
 	}
 	// Versions, aliases and counters are looked up by _id.
 	if err := db.IndexIDs(ctx, ModelsCollection, CountersCollection, AliasesCollection); err != nil {
@@ -680,6 +685,8 @@ func (s *Store) readCache(m *Model) ([]byte, bool) {
 		_ = os.Remove(p)
 		return nil, false
 	}
+	now := time.Now()
+	_ = os.Chtimes(p, now, now) // recently used: pruned last
 	return b, true
 }
 
@@ -704,7 +711,58 @@ func (s *Store) writeCache(m *Model, b []byte) {
 	}
 	if err != nil {
 		s.db.Logger().Warn("models: cannot cache weights", "model", m.ID, "err", err)
+		return
 	}
+	if s.cacheMax > 0 {
+		if _, err := s.PruneCache(s.cacheMax); err != nil {
+			s.db.Logger().Warn("models: cannot prune cache", "err", err)
+		}
+	}
+}
+
+// PruneCache removes the least recently used cached weights until the
+// cache holds at most maxBytes, and returns how many files it removed.
+// Several processes may share a cache directory: a file removed under
+// another's feet is only fetched again.
+func (s *Store) PruneCache(maxBytes int64) (int, error) {
+	if s.cacheDir == "" {
+		return 0, nil
+	}
+	ents, err := os.ReadDir(s.cacheDir)
+	if err != nil {
+		return 0, fmt.Errorf("models: prune cache: %w", err)
+	}
+	type file struct {
+		path string
+		size int64
+		used time.Time
+	}
+	var files []file
+	var total int64
+	for _, e := range ents {
+		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), ".bin") {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue // removed meanwhile
+		}
+		files = append(files, file{filepath.Join(s.cacheDir, e.Name()), info.Size(), info.ModTime()})
+		total += info.Size()
+	}
+	slices.SortFunc(files, func(a, b file) int { return a.used.Compare(b.used) })
+	removed := 0
+	for _, f := range files {
+		if total <= maxBytes {
+			break
+		}
+		if err := os.Remove(f.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return removed, fmt.Errorf("models: prune cache: %w", err)
+		}
+		total -= f.size
+		removed++
+	}
+	return removed, nil
 }
 
 // CacheDir is the local cache directory ("" when caching is off).

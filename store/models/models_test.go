@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -351,6 +352,43 @@ func TestInterruptedSaveLeavesNothing(t *testing.T) {
 		}
 		if l, err := s.Load(ctx, models.Ref{Name: "m"}); err != nil || !bytes.Equal(l.Weights, keep) {
 			t.Fatalf("v1 after failed save: %v", err)
+		}
+	})
+}
+
+func TestCacheBound(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		ctx := storetest.Context(t)
+		cache := t.TempDir()
+		s := newStore(t, b.Open(t), models.Options{CacheDir: cache, CacheMaxBytes: 2500})
+		for _, name := range []string{"a", "b", "c"} {
+			save(t, s, models.Spec{Name: name}, randomBytes(t, 1000))
+		}
+		load := func(name string) bool {
+			t.Helper()
+			l, err := s.Load(ctx, models.Ref{Name: name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return l.FromCache
+		}
+		load("a")
+		load("b")
+		time.Sleep(20 * time.Millisecond) // distinct modification times
+		if !load("a") {                   // a is now the most recently used
+			t.Fatal("a not cached")
+		}
+		time.Sleep(20 * time.Millisecond)
+		load("c") // 3000 bytes > 2500: b, the least recently used, goes
+		files, _ := filepath.Glob(filepath.Join(cache, "*.bin"))
+		if len(files) != 2 {
+			t.Fatalf("cache holds %d files, want 2", len(files))
+		}
+		if !load("a") || !load("c") {
+			t.Fatal("a or c evicted instead of b")
+		}
+		if load("b") {
+			t.Fatal("b still cached")
 		}
 	})
 }
