@@ -1,8 +1,11 @@
+//go:build unix
+
 package dataset_test
 
 import (
 	"context"
 	"fmt"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,6 +35,7 @@ func BenchmarkIngest(b *testing.B) {
 			c := open(b, be, dataset.Options{})
 			src := fashion(256, 0)
 			b.ResetTimer()
+			cpu := cpuTime(b)
 			n := 0
 			for n < b.N {
 				batch := src[:min(256, b.N-n)]
@@ -44,6 +48,7 @@ func BenchmarkIngest(b *testing.B) {
 				n += len(batch)
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "samples/s")
+			b.ReportMetric(cpu()/float64(b.N)*1e6, "cpu-µs/sample")
 		})
 	}
 }
@@ -74,11 +79,13 @@ func BenchmarkRead(b *testing.B) {
 					readAll(b, ctx, train, mode.o, n) // fill the cache
 				}
 				b.ResetTimer()
+				cpu := cpuTime(b)
 				for i := range b.N {
 					mode.o.Seed = uint64(i)
 					readAll(b, ctx, train, mode.o, n)
 				}
 				b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "samples/s")
+				b.ReportMetric(cpu()/float64(n*b.N)*1e6, "cpu-µs/sample")
 			})
 		}
 	}
@@ -127,10 +134,12 @@ func BenchmarkReadBlobs(b *testing.B) {
 				}
 				b.SetBytes(n << 20)
 				b.ResetTimer()
+				cpu := cpuTime(b)
 				for range b.N {
 					readAll(b, ctx, c.All(), mode.o, n)
 				}
 				b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "samples/s")
+				b.ReportMetric(cpu()/float64(n*b.N)*1e3, "cpu-ms/sample")
 			})
 		}
 	}
@@ -142,4 +151,19 @@ func benchContext(b *testing.B) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	b.Cleanup(cancel)
 	return ctx
+}
+
+// cpuTime returns a function giving the process CPU time (user + system,
+// all threads, the embedded FerretDB included) in seconds since the call:
+// on a shared machine it is steadier than wall time.
+func cpuTime(b *testing.B) func() float64 {
+	now := func() float64 {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			b.Fatal(err)
+		}
+		return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+	}
+	start := now()
+	return func() float64 { return now() - start }
 }
