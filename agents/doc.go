@@ -28,7 +28,8 @@
 //	queue      NATS: the embedded server, streams, consumers, subjects
 //	status     where the master records plans and tasks (MongoDB, or memory)
 //	endpoints  the file through which a local master tells agents where it is
-//	agent      the agent runtime behind cmd/tl-agent
+//	agent      the agent runtime behind cmd/tl-agent (agent.Main: build your own agent)
+//	builtin    kinds every agent here has: noop, sleep, fail
 //	master     the master runtime behind `tl master`
 //	e2e        tests with real servers and real processes
 //	bench      dispatch throughput, failure detection, the paper's Figure 2

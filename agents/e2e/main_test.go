@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -219,7 +220,7 @@ func (e *env) waitAgents(n int) {
 		as, err := queue.ListAgents(context.Background(), e.js)
 		k := 0
 		for _, a := range as {
-			if len(a.Queues) > 0 && a.Queues[0] == e.queue {
+			if slices.Contains(a.Queues, e.queue) {
 				k++
 			}
 		}

@@ -1,11 +1,13 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/tlgo/tl/agents/plan"
+	"github.com/tlgo/tl/agents/queue"
 )
 
 // The paper's two-stage plan: train A, then train B on A's output.
@@ -79,4 +81,42 @@ func TestFanOutPlan(t *testing.T) {
 		}
 		t.Logf("tasks per agent: %v", agents)
 	})
+}
+
+// Routing by capability: tasks on the cuda queue go only to the agent that announces
+// cuda; cpu tasks may go to either.
+func TestRoutingByCapability(t *testing.T) {
+	e := newEnv(t, false)
+	e.runMaster()
+	cpuQ, cudaQ := e.queue, e.queue+"cuda"
+	e.agent("cpu-node", "TL_QUEUES="+cpuQ)
+	e.agent("gpu-node", "TL_QUEUES="+cudaQ+","+cpuQ)
+	e.waitAgents(2)
+	agents, err := queue.ListAgents(context.Background(), e.js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	announced := map[string]string{}
+	for _, a := range agents {
+		announced[a.ID] = strings.Join(a.Queues, ",")
+	}
+	if announced["gpu-node"] != cudaQ+","+cpuQ || announced["cpu-node"] != cpuQ {
+		t.Errorf("announced queues %v", announced)
+	}
+	var b strings.Builder
+	b.WriteString("name: routed\ntasks:\n")
+	for i := range 3 {
+		fmt.Fprintf(&b, "  - {id: gpu%d, kind: work, queue: %s, params: {ms: 200}}\n", i, cudaQ)
+		fmt.Fprintf(&b, "  - {id: cpu%d, kind: work, queue: %s, params: {ms: 200}}\n", i, cpuQ)
+	}
+	id := e.submit(b.String())
+	p, ts := e.waitPlan(id)
+	if p.Status != plan.Succeeded {
+		t.Fatalf("plan %s: %s; tasks: %s", id, p.Status, e.describe(id))
+	}
+	for i := range 3 {
+		if a := ts[fmt.Sprintf("gpu%d", i)].Agent; a != "gpu-node" {
+			t.Errorf("gpu%d ran on %s; cuda tasks must run on gpu-node", i, a)
+		}
+	}
 }
