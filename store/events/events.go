@@ -86,6 +86,8 @@ type Writer struct {
 	flushes chan chan error
 	stop    chan struct{}
 	done    chan struct{}
+	ctx     context.Context // of the writes; abort cancels it
+	abort   context.CancelFunc
 
 	closeOnce sync.Once
 	closed    atomic.Bool
@@ -123,6 +125,7 @@ func NewWriter(db *store.DB, opts Options) (*Writer, error) {
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
+	w.ctx, w.abort = context.WithCancel(context.Background())
 	go w.loop()
 	return w, nil
 }
@@ -212,7 +215,13 @@ func (w *Writer) Close(ctx context.Context) error {
 		w.closed.Store(true)
 		err = w.Flush(ctx)
 		close(w.stop)
-		<-w.done
+		select {
+		case <-w.done:
+		case <-ctx.Done():
+			w.abort() // a write stuck on a dead server must not outlive ctx
+			<-w.done
+		}
+		w.abort()
 		if _, d := w.Stats(); d > 0 {
 			w.logger.Warn("events: dropped events", "run", w.run, "dropped", d)
 		}
@@ -236,7 +245,7 @@ func (w *Writer) loop() {
 	write := func() error {
 		for len(pending) > 0 {
 			n := min(len(pending), w.batch)
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			ctx, cancel := context.WithTimeout(w.ctx, 2*time.Minute)
 			dctx, dcancel := store.Detach(ctx)
 			_, err := w.coll.InsertMany(dctx, pending[:n], options.InsertMany().SetOrdered(true))
 			dcancel()

@@ -185,3 +185,45 @@ func TestCorruptEventIsReported(t *testing.T) {
 		}
 	})
 }
+
+// Close is bounded by its context even when the server has gone for good,
+// and every event it could not write is counted as dropped.
+func TestCloseWithServerGone(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		ctx := storetest.Context(t)
+		srv, err := store.Open(ctx, b.ServerConfig(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		client, err := store.Open(ctx, store.Config{URL: srv.URL(), Database: storetest.TempName("gone_")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer client.Close(context.Background())
+		w, err := events.NewWriter(client, events.Options{Interval: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 10 {
+			w.Step(int64(i), map[string]float64{"loss": 1})
+		}
+		short, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- w.Close(short) }()
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Fatal("Close with the server gone returned nil")
+			}
+		case <-time.After(2 * time.Minute):
+			t.Fatal("Close did not return long after its context ended")
+		}
+		if written, dropped := w.Stats(); written != 0 || dropped != 10 {
+			t.Fatalf("Stats = %d written, %d dropped; want 0, 10", written, dropped)
+		}
+	})
+}

@@ -41,8 +41,8 @@
 // reads the disk, and a damaged cache file is noticed and fetched again.
 // Options.CacheMaxBytes bounds the cache, least recently used files first.
 //
-// Rebuilding a network from the architecture JSON belongs to the layers
-// package; this package stores and returns the JSON as given.
+// This package stores and returns the architecture JSON as given; package
+// netstore below it saves a layers network and rebuilds it from the store.
 //
 // Every record carries the project of the store.DB it was made from;
 // queries never cross projects.
