@@ -24,6 +24,10 @@ type microKernel struct {
 	tpose bool
 	// masked: the kernels handle cols < nr themselves.
 	masked bool
+	// half, if set, runs on the first halfRows rows of a packed panel only:
+	// the bottom edge tile when at most halfRows rows are left.
+	half     kernFn
+	halfRows int
 	// narrow, if set, is the same kernel with half the width, for C of at
 	// most its nr columns (a 32-wide tile would be mostly padding).
 	narrow *microKernel

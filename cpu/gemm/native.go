@@ -187,7 +187,11 @@ func (c *call) macro(buf *threadBuf, ic, jc, pc, mc, nc, kc int, cs []float32, l
 				fn, ap, as = kn.rowA, &a[(ic+ir)*lda+pc], lda
 			}
 			off := (ic+ir)*ldc + jc + jr
-			if rows == mr && (cols == nr || kn.masked) {
+			kr := mr // rows the kernel computes
+			if rows < mr && kn.half != nil && rows <= kn.halfRows {
+				fn, kr = kn.half, kn.halfRows
+			}
+			if rows == kr && (cols == nr || kn.masked) {
 				fn(kc, ap, as, bp, &cs[off], ldc, beta, mode, cols)
 				continue
 			}

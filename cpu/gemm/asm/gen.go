@@ -35,6 +35,8 @@ type kernel struct {
 	//   rs:     a + i*as*4 + p*4           (rows of a row-major A, stride as)
 	//   cs:     a + p*as*4 + i*4           (columns of Aᵀ: packed with any step)
 	alayout string
+	// pstride is the step of a packed A panel in floats (mr when 0).
+	pstride int
 }
 
 func main() {
@@ -56,6 +58,14 @@ func main() {
 				k.name += a
 			}
 			gen(&w, k)
+		}
+		if k.reg == "Z" {
+			// The same width on the first 7 rows of a 14-row packed panel:
+			// the bottom edge of C when at most 7 rows are left.
+			h := k
+			h.name += "h"
+			h.alayout, h.pstride, h.mr = "packed", k.mr, 7
+			gen(&w, h)
 		}
 	}
 	genTranspose(&w)
@@ -230,11 +240,19 @@ func gen(w *bytes.Buffer, k kernel) {
 	p("RET")
 }
 
+// step is the distance in floats between two steps of a packed A panel.
+func (k kernel) step() int {
+	if k.pstride > 0 {
+		return k.pstride
+	}
+	return k.mr
+}
+
 // aAddr is the operand for A(i, step u of the unrolled group).
 func aAddr(k kernel, u, i int) string {
 	switch k.alayout {
 	case "packed":
-		return fmt.Sprintf("%d(SI)", (u*k.mr+i)*4)
+		return fmt.Sprintf("%d(SI)", (u*k.step()+i)*4)
 	case "cs":
 		idx := []string{"", "(R10*1)", "(R10*2)", "(R11*1)"}[u]
 		return fmt.Sprintf("%d(SI)%s", i*4, idx)
@@ -253,7 +271,7 @@ func aAddr(k kernel, u, i int) string {
 func aAdvance(p func(string, ...any), k kernel, n int) {
 	switch k.alayout {
 	case "packed":
-		p("ADDQ $%d, SI", n*k.mr*4)
+		p("ADDQ $%d, SI", n*k.step()*4)
 	case "cs":
 		if n == 1 {
 			p("ADDQ R10, SI")
