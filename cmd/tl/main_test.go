@@ -150,6 +150,24 @@ tasks:
 	if err == nil || !strings.Contains(string(out), "task a failed after 2 attempts: no GPU today; it blocks b") {
 		t.Errorf("failing plan: err %v, output:\n%s", err, out)
 	}
+	// tl retry: two more attempts (3 and 4 of 4), failing again, b still blocked.
+	badID := strings.Fields(strings.SplitN(string(out), "submitted plan ", 2)[1])[0]
+	retry := exec.Command(tl, "retry", badID)
+	retry.Env = env
+	if out, err := retry.CombinedOutput(); err != nil || !strings.Contains(string(out), "retry of "+badID+" sent") {
+		t.Fatalf("tl retry: %v %s", err, out)
+	}
+	waitFor(t, env, tl, badID, "4/4", 60*time.Second)
+	final := waitFor(t, env, tl, badID, "failed, 0/2 done, 1 failed, 1 blocked", 60*time.Second)
+	if !strings.Contains(final, "blocked by a") {
+		t.Errorf("after retry, status does not show b blocked by a:\n%s", final)
+	}
+	// An unknown plan id is a clear error.
+	unknown := exec.Command(tl, "status", "nosuchplan")
+	unknown.Env = env
+	if out, err := unknown.CombinedOutput(); err == nil || !strings.Contains(string(out), "plan nosuchplan is not recorded") {
+		t.Errorf("tl status nosuchplan: %v %s", err, out)
+	}
 
 	// Cancel a running plan: the agent stops the task at once.
 	os.WriteFile(planFile, []byte("name: long\ntasks:\n  - {id: wait, kind: sleep, params: {duration: 10m}}\n  - {id: after, kind: noop, deps: [wait]}\n"), 0o644)

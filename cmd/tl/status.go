@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -48,6 +49,9 @@ lists the agents that are up, and warns about queues that no agent serves.`, std
 	}
 	id := fs.Arg(0)
 	p, err := st.Plan(ctx, id)
+	if errors.Is(err, status.ErrNotFound) {
+		return fmt.Errorf("plan %s is not recorded: a wrong id, or the master has not taken it yet (is `tl master` running?): %w", id, err)
+	}
 	if err != nil {
 		return fmt.Errorf("status of %s: %w", id, err)
 	}
