@@ -13,6 +13,9 @@
 // own _id lookups on SQLite also scan; NewBucket has store.DB.IndexIDs fix
 // that for its collections.)
 //
+// Every file and chunk document also carries the project of the store.DB
+// the bucket was made from (GridFS readers ignore extra fields).
+//
 // Put writes all chunks first and the file document last, so a blob whose
 // writer died has no file document: Open does not see it, and Orphans finds
 // its chunks for removal. Open reads chunks ahead in parallel and checks
@@ -50,6 +53,7 @@ const DefaultChunkSize = 1 << 20
 // Bucket is a pair of GridFS collections. Safe for concurrent use.
 type Bucket struct {
 	name      string
+	project   string
 	files     *mongo.Collection
 	chunks    *mongo.Collection
 	chunkSize int
@@ -77,6 +81,7 @@ func NewBucket(ctx context.Context, db *store.DB, name string, chunkSize int) (*
 	}
 	return &Bucket{
 		name:      name,
+		project:   db.Project(),
 		files:     db.Collection(name + ".files"),
 		chunks:    db.Collection(name + ".chunks"),
 		chunkSize: chunkSize,
@@ -138,6 +143,7 @@ func (b *Bucket) Put(ctx context.Context, filename string, metadata any, r io.Re
 			batch = append(batch, bson.D{
 				{Key: "_id", Value: ChunkID(id, n)},
 				{Key: "files_id", Value: id},
+				{Key: "project", Value: b.project},
 				{Key: "n", Value: n},
 				{Key: "data", Value: bson.Binary{Data: buf[:k]}},
 			})
@@ -163,6 +169,7 @@ func (b *Bucket) Put(ctx context.Context, filename string, metadata any, r io.Re
 	doc := bson.D{
 		{Key: "_id", Value: id}, {Key: "length", Value: length}, {Key: "chunkSize", Value: int32(b.chunkSize)},
 		{Key: "uploadDate", Value: info.Uploaded}, {Key: "filename", Value: filename},
+		{Key: "project", Value: b.project},
 	}
 	if metadata != nil {
 		doc = append(doc, bson.E{Key: "metadata", Value: metadata})

@@ -60,6 +60,12 @@ func TestPutOpenAndGridFSCompatibility(t *testing.T) {
 				t.Fatalf("driver GridFS read of %d bytes: %d bytes, %v", size, buf.Len(), err)
 			}
 		}
+		for _, c := range []string{"bk.files", "bk.chunks"} {
+			n, err := db.Collection(c).CountDocuments(ctx, bson.D{{Key: "project", Value: bson.D{{Key: "$ne", Value: db.Project()}}}})
+			if err != nil || n != 0 {
+				t.Fatalf("%s: %d documents without the project (%v)", c, n, err)
+			}
+		}
 		if _, err := bk.Open(ctx, bson.NewObjectID()); !errors.Is(err, blob.ErrNotFound) {
 			t.Fatalf("Open(unknown) = %v, want ErrNotFound", err)
 		}
