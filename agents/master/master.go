@@ -452,12 +452,16 @@ func (m *Master) event(ctx context.Context, e *task.Event) error {
 		return fmt.Errorf("%w: event %s: plan %s has no task %s", status.ErrNotFound, e.MsgID(), e.Plan, e.Task)
 	}
 	log := m.log.With("task", cur.Key, "attempt", e.Attempt, "agent", e.Agent)
-	if cur.Status.Terminal() || e.Dispatch < cur.Dispatch {
-		// A repeat, or news from an older dispatch: already accounted for.
+	if cur.Status.Terminal() || e.Dispatch < cur.Dispatch || (cur.Status == plan.Pending && e.Dispatch == cur.Dispatch) {
+		// A repeat, or news from a dispatch that is over (a retried task waits as
+		// pending with its old dispatch number): already accounted for.
 		log.Debug("stale event ignored", "event", e.Type, "status", cur.Status)
 		return nil
 	}
 	t := cloneTask(cur)
+	// A dispatch newer than the record: the master stopped between publishing it
+	// and recording it, and the record catches up here.
+	t.Dispatch = max(t.Dispatch, e.Dispatch)
 	t.Attempt = max(t.Attempt, e.Attempt)
 	t.Agent = e.Agent
 	t.Updated = time.Now().UTC()
