@@ -1,0 +1,41 @@
+package endpoints_test
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tlgo/tl/agents/endpoints"
+)
+
+func TestWriteReadRemove(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := endpoints.Read(dir); !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "start `tl master`") {
+		t.Fatalf("Read of a missing file = %v; want ErrNotExist and a hint", err)
+	}
+	e := endpoints.Endpoints{NATS: "nats://127.0.0.1:7422", Mongo: "mongodb://127.0.0.1:7427/", PID: 42, Started: time.Now().UTC().Truncate(time.Second)}
+	if err := endpoints.Write(dir, e); err != nil {
+		t.Fatal(err)
+	}
+	got, err := endpoints.Read(dir)
+	if err != nil || got != e {
+		t.Fatalf("Read = %+v, %v; want %+v", got, err, e)
+	}
+	endpoints.Remove(dir, 7) // another process's file stays
+	if _, err := endpoints.Read(dir); err != nil {
+		t.Fatal("Remove deleted another master's file")
+	}
+	endpoints.Remove(dir, 42)
+	if _, err := endpoints.Read(dir); err == nil {
+		t.Fatal("Remove left the file")
+	}
+}
+
+func TestHome(t *testing.T) {
+	t.Setenv("TL_HOME", "/x/y")
+	if h, err := endpoints.Home(); err != nil || h != "/x/y" {
+		t.Fatalf("Home = %q, %v", h, err)
+	}
+}
