@@ -311,7 +311,7 @@ func describeRejected(rs []task.Event) string {
 func TestAgentSIGTERM(t *testing.T) {
 	e := newEnv(t, false)
 	e.runMaster()
-	a := e.agent("leaving", "TL_GRACE=3s")
+	a := e.agent("leaving", "TL_GRACE=20s")
 	e.waitAgents(1)
 	id := e.submit(`
 name: term

@@ -34,7 +34,7 @@ import (
 const NATSEnv = "TL_TEST_NATS_URL"
 
 // ackWait is short so that redelivery tests are quick; heartbeats keep long tasks.
-const ackWait = 2 * time.Second
+const ackWait = 3 * time.Second
 
 func TestMain(m *testing.M) {
 	switch os.Getenv("TL_E2E_ROLE") {
