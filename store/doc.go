@@ -34,6 +34,11 @@
 // filter but one on _id scans the collection. Code above this package is
 // written for that subset, which real MongoDB also serves.
 //
+// FerretDB v1 over SQLite indexes _id under one expression and queries it
+// under another, so even lookups by _id scan the table; DB.IndexIDs adds
+// the index its queries can use (see there). Packages that look documents
+// up by _id (models, blob) call it for their collections.
+//
 // Two traps are handled here. FerretDB logs every error reply it sends at
 // WARN, so its logger passes only ERROR records on, unless
 // Config.ServerLogLevel says otherwise. And the driver turns a context
