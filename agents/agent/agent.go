@@ -68,20 +68,21 @@ var errPlanCancelled = errors.New("plan cancelled")
 // errHandBack is the cause given to a function still running when Grace ends.
 var errHandBack = errors.New("agent shutting down: task handed back")
 
-// New validates cfg, connects, and prepares the queues' consumers.
-func New(ctx context.Context, cfg Config) (*Agent, error) {
+// Check validates cfg and fills in its defaults (all but ID and Log); New calls it.
+// Its errors are usage errors: retrying cannot help.
+func (cfg *Config) Check() error {
 	if cfg.NATSURL == "" {
-		return nil, errors.New("agent: no NATS URL (flag --nats, or TL_NATS_URL, or a local master's endpoints file)")
+		return errors.New("agent: no NATS URL (flag --nats, or TL_NATS_URL, or a local master's endpoints file)")
 	}
 	if cfg.Registry == nil || len(cfg.Registry.Kinds()) == 0 {
-		return nil, errors.New("agent: no task functions registered")
+		return errors.New("agent: no task functions registered")
 	}
 	if len(cfg.Queues) == 0 {
 		cfg.Queues = []string{"cpu"}
 	}
 	for _, q := range cfg.Queues {
 		if !task.ValidName(q) {
-			return nil, fmt.Errorf("agent: queue %q: not a queue name (letters, digits, '-', '_')", q)
+			return fmt.Errorf("agent: queue %q: not a queue name (letters, digits, '-', '_')", q)
 		}
 	}
 	if cfg.Slots <= 0 {
@@ -98,6 +99,14 @@ func New(ctx context.Context, cfg Config) (*Agent, error) {
 	}
 	if cfg.PollWait <= 0 {
 		cfg.PollWait = max(2*time.Second/time.Duration(len(cfg.Queues)), 250*time.Millisecond)
+	}
+	return nil
+}
+
+// New validates cfg, connects, and prepares the queues' consumers.
+func New(ctx context.Context, cfg Config) (*Agent, error) {
+	if err := cfg.Check(); err != nil {
+		return nil, err
 	}
 	host, _ := os.Hostname()
 	if cfg.ID == "" {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tlgo/tl/agents/endpoints"
+	"github.com/tlgo/tl/agents/queue"
 	"github.com/tlgo/tl/agents/task"
 	"github.com/tlgo/tl/store"
 )
@@ -72,6 +73,7 @@ func Main(ctx context.Context, prog string, args []string, reg *task.Registry, s
 		id       = fs.String("id", env("TL_AGENT_ID", ""), "agent name (default host-pid) [TL_AGENT_ID]")
 		level    = fs.String("log-level", env("TL_LOG_LEVEL", "info"), "debug, info, warn or error [TL_LOG_LEVEL]")
 		kinds    = fs.Bool("kinds", false, "list the task kinds this binary can run and exit")
+		connWait = fs.Duration("connect-wait", durEnv("TL_CONNECT_WAIT", time.Minute), "how long to keep trying to reach NATS at start [TL_CONNECT_WAIT]")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, Usage, prog)
@@ -129,9 +131,23 @@ func Main(ctx context.Context, prog string, args []string, reg *task.Registry, s
 		defer db.Close(context.WithoutCancel(ctx))
 		services = db
 	}
-	a, err := New(ctx, Config{
+	cfg := Config{
 		NATSURL: *natsURL, Queues: splitList(*queues), Slots: *nslots, AckWait: *ackWait,
 		Grace: *grace, RetryDelay: *retry, ID: *id, Registry: reg, Services: services, Log: log,
+	}
+	if err := cfg.Check(); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
+		return 2
+	}
+	// An agent may start before its server (a GPU node booting before the master):
+	// keep trying for --connect-wait.
+	var a *Agent
+	err := queue.Retry(ctx, *connWait, func(ctx context.Context) error {
+		var err error
+		if a, err = New(ctx, cfg); err != nil {
+			log.Warn("cannot reach NATS yet; retrying", "url", cfg.NATSURL, "err", err)
+		}
+		return err
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", prog, err)

@@ -29,7 +29,8 @@ func TestMainUsage(t *testing.T) {
 		{[]string{"extra"}, 2, `unexpected argument "extra"`},
 		{[]string{"--log-level", "loud"}, 2, `--log-level "loud"`},
 		{nil, 2, "no local master"},
-		{[]string{"--nats", "nats://127.0.0.1:1", "--queues", "gpu.0"}, 1, `queue "gpu.0"`},
+		{[]string{"--nats", "nats://127.0.0.1:1", "--queues", "gpu.0"}, 2, `queue "gpu.0"`},
+		{[]string{"--nats", "nats://127.0.0.1:1", "--connect-wait", "300ms"}, 1, "connect to nats at nats://127.0.0.1:1"},
 	} {
 		var out bytes.Buffer
 		code := agent.Main(context.Background(), "tl-agent", c.args, reg, &out)
