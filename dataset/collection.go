@@ -430,3 +430,8 @@ func (c *Collection) resolve(ctx context.Context, st *stored) (Sample, error) {
 	}
 	return st.finish(c.name, data)
 }
+
+// FromStore is Open; kept because callers use both names.
+func FromStore(ctx context.Context, s *store.DB, opts Options) (*Collection, error) {
+	return Open(ctx, s, opts)
+}
