@@ -15,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/tlgo/tl/store"
+	"github.com/tlgo/tl/store/blob"
 	"github.com/tlgo/tl/store/models"
 	"github.com/tlgo/tl/store/storetest"
 )
@@ -266,6 +267,38 @@ func TestServerGoneMidRead(t *testing.T) {
 		l, err := newStore(t, client2, models.Options{ChunkSize: 4096}).Load(ctx, models.Ref{Name: "m"})
 		if err != nil || !bytes.Equal(l.Weights, w) {
 			t.Fatalf("load after restart: %v", err)
+		}
+	})
+}
+
+// A save that died after its weights were whole but before its document:
+// the blob is unreferenced, and GC removes it and nothing else.
+func TestGCRemovesUnreferencedWeights(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		ctx := storetest.Context(t)
+		db := b.Open(t)
+		s := newStore(t, db, models.Options{})
+		keep := randomBytes(t, 2000)
+		save(t, s, models.Spec{Name: "m"}, keep)
+		bk, err := blob.NewBucket(ctx, db, models.WeightsBucket, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stray, err := bk.Put(ctx, "m", bson.D{{Key: "project", Value: db.Project()}}, bytes.NewReader(randomBytes(t, 3000)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.GC(ctx, time.Hour); err != nil || n != 0 {
+			t.Fatalf("GC(1h) = %d, %v; want nothing removed (the stray blob is too young)", n, err)
+		}
+		if n, err := s.GC(ctx, -time.Minute); err != nil || n != 1 {
+			t.Fatalf("GC = %d, %v; want the stray blob removed", n, err)
+		}
+		if _, err := bk.Stat(ctx, stray.ID); !errors.Is(err, blob.ErrNotFound) {
+			t.Fatalf("stray blob after GC: %v, want ErrNotFound", err)
+		}
+		if l, err := s.Load(ctx, models.Ref{Name: "m"}); err != nil || !bytes.Equal(l.Weights, keep) {
+			t.Fatalf("model after GC: %v", err)
 		}
 	})
 }
