@@ -95,3 +95,35 @@ func ExampleDataset_Samples_shards() {
 	fmt.Println("samples read by 4 workers:", total)
 	// Output: samples read by 4 workers: 100
 }
+
+// Import any Go iterator of samples; the progress bar goes to stderr when it
+// is a terminal (Quiet turns it off).
+func ExampleImport() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "example")
+	defer os.RemoveAll(dir)
+	db, err := store.Open(ctx, store.Config{DataDir: dir})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer db.Close(ctx)
+	samples, _ := dataset.Open(ctx, db, dataset.Options{})
+
+	readings := func(yield func(dataset.Sample, error) bool) {
+		for i := range 1000 {
+			v := []float32{float32(i), float32(i * i)}
+			if !yield(dataset.Sample{Key: fmt.Sprintf("r%04d", i), Tensor: dataset.Float32Tensor([]int{2}, v)}, nil) {
+				return
+			}
+		}
+	}
+	st, err := dataset.Import(ctx, samples, readings, dataset.ImportOptions{Tags: []string{"sensor"}, Total: 1000, Quiet: true})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	n, _ := samples.View(dataset.Query{Tags: []string{"sensor"}}).Count(ctx)
+	fmt.Println("inserted", st.Inserted, "counted", n)
+	// Output: inserted 1000 counted 1000
+}
