@@ -232,6 +232,19 @@ func TestViews(t *testing.T) {
 				t.Errorf("%s: Count = %d, %v; want %d", tc.name, n, err, len(tc.want))
 			}
 		}
+		specs, err := c.Mongo().Indexes().ListSpecifications(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var indexed []string
+		for _, sp := range specs {
+			indexed = append(indexed, sp.Name)
+		}
+		for _, want := range []string{"project_1_seq_1", "project_1_tags_1", "project_1_label_1", "project_1_fields.src_1"} {
+			if !slices.Contains(indexed, want) {
+				t.Errorf("indexes %v lack %s", indexed, want)
+			}
+		}
 		names, err := c.Datasets(ctx)
 		if err != nil || len(names) != len(cases) {
 			t.Fatalf("Datasets = %v, %v", names, err)

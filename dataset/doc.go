@@ -41,8 +41,9 @@
 // "datasets" collection, so it can be listed and reopened by name; it copies
 // no sample, and a sample inserted later is in every view whose query it
 // matches. Open creates indexes on (project, seq), (project, tags) and
-// (project, label); FerretDB over PostgreSQL and MongoDB use them, FerretDB
-// over SQLite scans anyway.
+// (project, label), and Define one on (project, fields.<name>) for each user
+// field its query selects on; FerretDB over PostgreSQL and MongoDB use them,
+// FerretDB over SQLite scans anyway.
 //
 // # Reading
 //

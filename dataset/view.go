@@ -113,6 +113,14 @@ func (c *Collection) Define(ctx context.Context, name string, q Query) (*Dataset
 			return nil, fmt.Errorf("dataset: define %q: field name %q: expected a non-empty name without '.' or '$'", name, k)
 		}
 	}
+	// Index the user fields the query selects on, next to the fixed indexes
+	// Open made (project with seq, tags, label). One at a time: see Open.
+	for k := range q.Fields {
+		keys := bson.D{{Key: fProject, Value: 1}, {Key: fFields + "." + k, Value: 1}}
+		if _, err := c.coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: keys}); err != nil {
+			return nil, fmt.Errorf("dataset: define %q: index field %q: %w", name, k, err)
+		}
+	}
 	doc := viewDoc{ID: c.viewID(name), Project: c.project, Name: name, Collection: c.name, Query: q, Updated: time.Now().UTC()}
 	_, err := c.views.ReplaceOne(ctx, bson.D{{Key: fID, Value: doc.ID}}, doc, options.Replace().SetUpsert(true))
 	if err != nil {
