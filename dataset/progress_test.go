@@ -2,9 +2,12 @@ package dataset
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/term"
 )
 
 func TestProgressShowsRateAndETA(t *testing.T) {
@@ -22,6 +25,11 @@ func TestProgressShowsRateAndETA(t *testing.T) {
 	p.finish()
 	if !strings.HasSuffix(b.String(), "\n") {
 		t.Error("finish does not end the line")
+	}
+	if !term.IsTerminal(int(os.Stderr.Fd())) {
+		if p := newProgress(nil, false, "piped", 10); p.w != nil {
+			t.Error("progress bar drawn on a stderr that is not a terminal")
+		}
 	}
 	q := newProgress(nil, true, "quiet", 10)
 	q.add(5)
