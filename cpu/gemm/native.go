@@ -2,6 +2,7 @@ package gemm
 
 import (
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -18,15 +19,22 @@ type call struct {
 	kn      *microKernel
 	split   int  // splitM, splitN or splitK
 	directA bool // the kernel reads A in place instead of packed panels
-	parts   int
+	parts   int  // threads taking part (the caller and parts-1 workers)
+	chunks  int  // pieces of work, claimed in turn by whichever thread is free
 	bufs    []*threadBuf
-	wg      sync.WaitGroup
+
+	// Chunks are claimed from next by whichever thread is free: a worker
+	// that the machine starts late finds the work done by the others, so a
+	// product is never slower than the busiest thread allows. wg counts the
+	// workers still looking at the call.
+	next atomic.Int64
+	wg   sync.WaitGroup
 }
 
 const (
-	splitM = iota // parts take rows of C
-	splitN        // parts take columns of C
-	splitK        // parts take slices of the inner dimension; partial sums are added
+	splitM = iota // chunks take rows of C
+	splitN        // chunks take columns of C
+	splitK        // chunks take slices of the inner dimension; partial sums are added
 )
 
 // threadBuf is one thread's packing space.
@@ -57,9 +65,9 @@ type task struct {
 	part int
 }
 
-// partRange returns the rows, columns or inner indices that part i computes:
-// whole units (tiles) are dealt out as evenly as possible.
-func (c *call) partRange(i int) (lo, hi int) {
+// chunkRange returns the rows, columns or inner indices of chunk i: whole
+// units (tiles) are dealt out as evenly as possible.
+func (c *call) chunkRange(i int) (lo, hi int) {
 	var dim, unit int
 	switch c.split {
 	case splitM:
@@ -70,14 +78,25 @@ func (c *call) partRange(i int) (lo, hi int) {
 		dim, unit = c.k, 16
 	}
 	units := (dim + unit - 1) / unit
-	lo = i * units / c.parts * unit
-	hi = min((i+1)*units/c.parts*unit, dim)
+	lo = i * units / c.chunks * unit
+	hi = min((i+1)*units/c.chunks*unit, dim)
 	return lo, hi
 }
 
-func (c *call) runPart(i int) {
-	lo, hi := c.partRange(i)
-	buf := c.bufs[i]
+// participate claims and computes chunks until none is left, packing into
+// buf.
+func (c *call) participate(buf *threadBuf) {
+	for {
+		i := int(c.next.Add(1)) - 1
+		if i >= c.chunks {
+			return
+		}
+		c.runChunk(i, buf)
+	}
+}
+
+func (c *call) runChunk(i int, buf *threadBuf) {
+	lo, hi := c.chunkRange(i)
 	switch c.split {
 	case splitM:
 		if lo < hi {
@@ -92,7 +111,7 @@ func (c *call) runPart(i int) {
 			c.block(buf, 0, c.m, 0, c.n, lo, hi, c.c, c.ldc, c.beta)
 			return
 		}
-		sum := buf.sum[:c.m*c.n]
+		sum := c.bufs[i].sum[:c.m*c.n] // partial sums by chunk, not by thread
 		if lo < hi {
 			c.block(buf, 0, c.m, 0, c.n, lo, hi, sum, c.n, 0)
 		} else {
@@ -101,11 +120,11 @@ func (c *call) runPart(i int) {
 	}
 }
 
-// reduce adds the partial sums of parts 1.. into C (splitK).
+// reduce adds the partial sums of chunks 1.. into C (splitK).
 func (c *call) reduce() {
 	for i := 0; i < c.m; i++ {
 		row := c.c[i*c.ldc : i*c.ldc+c.n]
-		for part := 1; part < c.parts; part++ {
+		for part := 1; part < c.chunks; part++ {
 			s := c.bufs[part].sum[i*c.n : i*c.n+c.n]
 			for j, v := range s {
 				row[j] += v
@@ -283,31 +302,57 @@ func (e *Engine) native(transA, transB bool, m, n, k int, alpha float32, a []flo
 		cl.split = splitK
 	}
 	cl.parts = parts
-	for len(cl.bufs) < parts {
+	// More chunks than threads, so that a thread the machine delays leaves
+	// its share to the others; few enough that the operand each chunk packs
+	// again (B for rows, A for columns) stays a small cost (dim/64 keeps it
+	// under about 2%). A multiple of the threads, so none idles at the end
+	// on an idle machine. The inner-dimension split keeps one chunk per
+	// thread: each chunk has its partial sum.
+	switch cl.split {
+	case splitK:
+		cl.chunks = parts
+	case splitM:
+		cl.chunks = chunkCount(parts, tilesM, m)
+	default:
+		cl.chunks = chunkCount(parts, tilesN, n)
+	}
+	for len(cl.bufs) < max(parts, cl.chunks) {
 		cl.bufs = append(cl.bufs, new(threadBuf))
 	}
 	if cl.split == splitK {
-		for _, b := range cl.bufs[1:parts] {
+		for _, b := range cl.bufs[1:cl.chunks] {
 			if len(b.sum) < m*n {
 				b.sum = make([]float32, m*n)
 			}
 		}
 	}
-	if parts > 1 {
-		e.startWorkers(parts - 1)
-		cl.wg.Add(parts - 1)
-		for i := 1; i < parts; i++ {
-			e.tasks <- task{cl, i}
+	if parts == 1 {
+		for i := range cl.chunks {
+			cl.runChunk(i, cl.bufs[0])
 		}
+		e.putCall(cl)
+		return
 	}
-	cl.runPart(0)
-	if parts > 1 {
-		cl.wg.Wait()
-		if cl.split == splitK {
-			cl.reduce()
-		}
+	cl.next.Store(0)
+	e.startWorkers(parts - 1)
+	cl.wg.Add(parts - 1)
+	for i := 1; i < parts; i++ {
+		e.tasks <- task{cl, i}
+	}
+	cl.participate(cl.bufs[0])
+	cl.wg.Wait()
+	if cl.split == splitK {
+		cl.reduce()
 	}
 	e.putCall(cl)
+}
+
+// chunkCount is the number of chunks for a split of dim (tiles units) among
+// parts threads.
+func chunkCount(parts, tiles, dim int) int {
+	c := max(parts, min(4*parts, dim/64))
+	c = c / parts * parts
+	return max(1, min(c, tiles))
 }
 
 func (e *Engine) getCall() *call {
@@ -343,7 +388,7 @@ func (e *Engine) startWorkers(n int) {
 
 func worker(tasks <-chan task) {
 	for t := range tasks {
-		t.c.runPart(t.part)
+		t.c.participate(t.c.bufs[t.part])
 		t.c.wg.Done()
 	}
 }
