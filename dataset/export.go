@@ -1,11 +1,16 @@
 package dataset
 
 import (
+	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"os"
 	"slices"
+	"strings"
 
-	"github.com/tlgo/tl/dataset/idx"
+	"github.com/tlgo/tl/datasets"
 )
 
 // ExportIDX writes the dataset's samples, in insertion order, as an IDX
@@ -35,18 +40,40 @@ func ExportIDX(ctx context.Context, d *Dataset, imagesPath, labelsPath string) (
 	}
 	slices.SortFunc(all, func(a, b Sample) int { return int(a.Seq - b.Seq) })
 	shape := all[0].Tensor.Shape
-	images := &idx.File{Type: idx.Uint8, Dims: append([]int{len(all)}, shape...)}
-	labels := &idx.File{Type: idx.Uint8, Dims: []int{len(all)}, Data: make([]byte, len(all))}
+	images := &datasets.IDX{Type: datasets.IDXUint8, Dims: append([]int{len(all)}, shape...)}
+	labels := &datasets.IDX{Type: datasets.IDXUint8, Dims: []int{len(all)}, Data: make([]byte, len(all))}
 	images.Data = make([]byte, 0, len(all)*all[0].Tensor.Len())
 	for i, s := range all {
 		images.Data = append(images.Data, s.Tensor.Uint8...)
 		labels.Data[i] = byte(s.Label)
 	}
-	if err := idx.WriteFile(imagesPath, images); err != nil {
-		return 0, fmt.Errorf("dataset: export: %w", err)
+	if err := writeIDX(imagesPath, images); err != nil {
+		return 0, err
 	}
-	if err := idx.WriteFile(labelsPath, labels); err != nil {
-		return 0, fmt.Errorf("dataset: export: %w", err)
+	if err := writeIDX(labelsPath, labels); err != nil {
+		return 0, err
 	}
 	return len(all), nil
+}
+
+// writeIDX writes f to path, gzip-compressed when path ends in ".gz".
+func writeIDX(path string, f *datasets.IDX) error {
+	fh, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("dataset: export: %w", err)
+	}
+	var w io.Writer = fh
+	var zw *gzip.Writer
+	if strings.HasSuffix(path, ".gz") {
+		zw = gzip.NewWriter(fh)
+		w = zw
+	}
+	err = datasets.EncodeIDX(w, f)
+	if zw != nil {
+		err = errors.Join(err, zw.Close())
+	}
+	if err = errors.Join(err, fh.Close()); err != nil {
+		return fmt.Errorf("dataset: export %s: %w", path, err)
+	}
+	return nil
 }

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tlgo/tl/dataset/idx"
+	"github.com/tlgo/tl/datasets"
 )
 
 // ImportOptions configure the import helpers.
@@ -129,41 +129,29 @@ func allDuplicates(ie *InsertError) bool {
 }
 
 // FashionMNISTClasses returns the names of Fashion-MNIST's ten classes, by label.
-func FashionMNISTClasses() []string {
-	return []string{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}
-}
+func FashionMNISTClasses() []string { return datasets.FashionMNISTClasses() }
 
 // IDXSamples reads an images file and a labels file in IDX format (MNIST,
-// Fashion-MNIST; gzip or not) and returns their samples: uint8 tensors of
-// the item shape (28x28), keyed by index ("00042"), labelled, with
-// LabelName from classes when given. The count is returned for progress.
-func IDXSamples(imagesPath, labelsPath string, classes []string) (iter.Seq2[Sample, error], int, error) {
-	images, err := idx.ReadFile(imagesPath)
+// Fashion-MNIST; gzip or not; read by package datasets) and returns their
+// samples: uint8 tensors of the image shape (28x28, or HxWxC), keyed by
+// index ("00042"), labelled, with LabelName from classes when given. The
+// count is returned for progress.
+func IDXSamples(ctx context.Context, imagesPath, labelsPath string, classes []string) (iter.Seq2[Sample, error], int, error) {
+	im, err := datasets.ReadIDXImages(ctx, imagesPath, labelsPath)
 	if err != nil {
 		return nil, 0, fmt.Errorf("dataset: %w", err)
 	}
-	labels, err := idx.ReadFile(labelsPath)
-	if err != nil {
-		return nil, 0, fmt.Errorf("dataset: %w", err)
+	shape := []int{im.H, im.W}
+	if im.C != 1 {
+		shape = append(shape, im.C)
 	}
-	if images.Type != idx.Uint8 || len(images.Dims) < 2 {
-		return nil, 0, fmt.Errorf("dataset: %s: %s with dimensions %v: expected uint8 images (n, rows, cols...)", imagesPath, images.Type, images.Dims)
-	}
-	if labels.Type != idx.Uint8 || len(labels.Dims) != 1 {
-		return nil, 0, fmt.Errorf("dataset: %s: %s with dimensions %v: expected uint8 labels (n)", labelsPath, labels.Type, labels.Dims)
-	}
-	n := images.Items()
-	if labels.Items() != n {
-		return nil, 0, fmt.Errorf("dataset: %s has %d images but %s has %d labels", imagesPath, n, labelsPath, labels.Items())
-	}
-	width := len(fmt.Sprint(n - 1))
-	shape := images.ItemShape()
+	width := len(fmt.Sprint(im.N - 1))
 	seq := func(yield func(Sample, error) bool) {
-		for i := range n {
-			l := int(labels.Data[i])
+		for i := range im.N {
+			l := int(im.Labels[i])
 			s := Sample{
 				Key:    fmt.Sprintf("%0*d", width, i),
-				Tensor: Uint8Tensor(slices.Clone(shape), slices.Clone(images.Item(i))),
+				Tensor: Uint8Tensor(slices.Clone(shape), slices.Clone(im.Image(i))),
 				Label:  l,
 			}
 			if l < len(classes) {
@@ -174,13 +162,13 @@ func IDXSamples(imagesPath, labelsPath string, classes []string) (iter.Seq2[Samp
 			}
 		}
 	}
-	return seq, n, nil
+	return seq, im.N, nil
 }
 
 // ImportIDX imports an IDX images/labels pair into c (see IDXSamples).
 // Use o.KeyPrefix and o.Tags to tell splits apart ("train-", "train").
 func ImportIDX(ctx context.Context, c *Collection, imagesPath, labelsPath string, classes []string, o ImportOptions) (ImportStats, error) {
-	src, n, err := IDXSamples(imagesPath, labelsPath, classes)
+	src, n, err := IDXSamples(ctx, imagesPath, labelsPath, classes)
 	if err != nil {
 		return ImportStats{}, err
 	}

@@ -1,6 +1,9 @@
 package dataset_test
 
 import (
+	"bytes"
+	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"iter"
@@ -11,7 +14,7 @@ import (
 	"testing"
 
 	"github.com/tlgo/tl/dataset"
-	"github.com/tlgo/tl/dataset/idx"
+	"github.com/tlgo/tl/datasets"
 	"github.com/tlgo/tl/store/storetest"
 )
 
@@ -33,13 +36,38 @@ func writeIDX(t *testing.T, dir string, n int, gz bool) (images, labels string) 
 		ext = ".gz"
 	}
 	images, labels = filepath.Join(dir, "images-idx3-ubyte"+ext), filepath.Join(dir, "labels-idx1-ubyte"+ext)
-	if err := idx.WriteFile(images, &idx.File{Type: idx.Uint8, Dims: []int{n, 3, 2}, Data: px}); err != nil {
-		t.Fatal(err)
-	}
-	if err := idx.WriteFile(labels, &idx.File{Type: idx.Uint8, Dims: []int{n}, Data: ls}); err != nil {
-		t.Fatal(err)
-	}
+	put(t, images, &datasets.IDX{Type: datasets.IDXUint8, Dims: []int{n, 3, 2}, Data: px})
+	put(t, labels, &datasets.IDX{Type: datasets.IDXUint8, Dims: []int{n}, Data: ls})
 	return images, labels
+}
+
+// put writes an IDX file, gzip-compressed when path ends in ".gz".
+func put(t *testing.T, path string, f *datasets.IDX) {
+	t.Helper()
+	var b bytes.Buffer
+	if err := datasets.EncodeIDX(&b, f); err != nil {
+		t.Fatal(err)
+	}
+	data := b.Bytes()
+	if strings.HasSuffix(path, ".gz") {
+		var z bytes.Buffer
+		zw := gzip.NewWriter(&z)
+		zw.Write(data)
+		zw.Close()
+		data = z.Bytes()
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readIDX(t *testing.T, path string) *datasets.IDX {
+	t.Helper()
+	f, err := datasets.ReadIDX(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
 
 func TestImportIDX(t *testing.T) {
@@ -77,13 +105,11 @@ func TestImportIDX(t *testing.T) {
 		if err != nil || n != 120 {
 			t.Fatalf("export: %d, %v", n, err)
 		}
-		orig, _ := idx.ReadFile(images)
-		back, err := idx.ReadFile(filepath.Join(dir, "img.gz"))
-		if err != nil || !slices.Equal(back.Dims, orig.Dims) || string(back.Data) != string(orig.Data) {
-			t.Fatalf("exported images differ from the imported ones (%v)", err)
+		orig, back := readIDX(t, images), readIDX(t, filepath.Join(dir, "img.gz"))
+		if !slices.Equal(back.Dims, orig.Dims) || string(back.Data) != string(orig.Data) {
+			t.Fatal("exported images differ from the imported ones")
 		}
-		lorig, _ := idx.ReadFile(labels)
-		lback, _ := idx.ReadFile(filepath.Join(dir, "lab"))
+		lorig, lback := readIDX(t, labels), readIDX(t, filepath.Join(dir, "lab"))
 		if string(lback.Data) != string(lorig.Data) {
 			t.Fatal("exported labels differ")
 		}
