@@ -3,8 +3,9 @@
 // functions compiled into it, and reports to the master. See `tl-agent --help`.
 //
 // It runs only functions registered in this binary (no code is loaded from the
-// queue or the database): today the built-in kinds of package agents/builtin. To
-// run your own kinds, build your own agent around agents/agent.Main.
+// queue or the database): the built-in kinds of package agents/builtin and the
+// machine-learning kinds train and evaluate of package agents/mltasks. To run your
+// own kinds, build your own agent around agents/agent.Main.
 package main
 
 import (
@@ -16,14 +17,17 @@ import (
 
 	"github.com/tlgo/tl/agents/agent"
 	"github.com/tlgo/tl/agents/builtin"
+	"github.com/tlgo/tl/agents/mltasks"
 	"github.com/tlgo/tl/agents/task"
 )
 
 func main() {
 	reg := task.NewRegistry()
-	if err := builtin.Register(reg); err != nil {
-		fmt.Fprintln(os.Stderr, "tl-agent:", err)
-		os.Exit(1)
+	for _, register := range []func(*task.Registry) error{builtin.Register, mltasks.Register} {
+		if err := register(reg); err != nil {
+			fmt.Fprintln(os.Stderr, "tl-agent:", err)
+			os.Exit(1)
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
