@@ -49,14 +49,16 @@
 //
 // # Threads
 //
-// A product is split between the engine's threads (runtime.GOMAXPROCS by
-// default) by rows or by columns of C, whichever makes the threads share the
-// smaller operand, since each thread packs its own copy of it; when C is
-// small and the inner dimension long (the weight gradient of a convolution)
-// the inner dimension is split and the partial products added. The threads
-// are long-lived worker goroutines of the engine; the calling goroutine
-// computes one part itself. Products under about two million multiply-adds
-// run on the calling goroutine alone.
+// A product is cut into chunks by rows or by columns of C, whichever makes
+// the chunks share the smaller operand, since each chunk packs its own copy
+// of it; there are up to four chunks per thread, and the threads
+// (runtime.GOMAXPROCS by default) claim them in turn, so a thread that the
+// machine delays leaves its share to the others. When C is small and the
+// inner dimension long (the weight gradient of a convolution), the inner
+// dimension is split instead, one chunk per thread, and the partial
+// products added. The threads are long-lived worker goroutines of the
+// engine; the calling goroutine works too. Products under about two million
+// multiply-adds run on the calling goroutine alone.
 //
 // # Allocation and concurrency
 //
