@@ -47,7 +47,7 @@ func slowSave(url, database string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	_, err = s.Save(ctx, models.Spec{Name: "m"}, io.MultiReader(&failingReader{n: 10 << 20}, hang{}))
+	_, err = s.Save(ctx, models.Spec{Name: "m"}, io.MultiReader(io.LimitReader(&failingReader{n: 11 << 20}, 10<<20), hang{}))
 	fmt.Fprintln(os.Stderr, "save returned:", err)
 	return 3
 }
