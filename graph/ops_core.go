@@ -14,6 +14,10 @@ func (*fillOp) Infer(in []Value) (Value, error) {
 	return Value{Shape: in[0].Shape.Clone(), DType: tensor.Float32}, nil
 }
 func (*fillOp) ShapeOnly(int) bool { return true }
+
+// Grad: the output does not depend on the input's values, so no gradient flows
+// (this lets a gradient that contains a Fill be differentiated again).
+func (*fillOp) Grad(n, dy *Node) []*Node { return []*Node{nil} }
 func (o *fillOp) Compile(_ *KernelCtx, _ []*tensor.Tensor, out *tensor.Tensor) (Kernel, error) {
 	d := out.Float32s()
 	return KernelFunc(func() {

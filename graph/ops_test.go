@@ -205,3 +205,32 @@ func abs(x float64) float64 {
 	}
 	return x
 }
+
+// A gradient can be differentiated again: d/dx Σ c·(d/dx Σ x²) = 2c.
+func TestSecondOrderThroughFill(t *testing.T) {
+	g := graph.New(1)
+	x := g.Placeholder("x", tensor.Float32, 3)
+	c := g.Const(mustF32(t, []float32{1, -2, 3}, 3))
+	gx, err := graph.Gradients(graph.ReduceSum(graph.Square(x)), x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ggx, err := graph.Gradients(graph.ReduceSum(graph.Mul(gx[0], c)), x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := g.Compile(graph.Options{}, map[*graph.Node]tensor.Shape{x: {3}}, ggx[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	copy(p.Input(x).Float32s(), []float32{0.5, 1, -4})
+	if err := p.Run(); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []float64{2, -4, 6} {
+		if got := p.Outputs()[0].At(i); abs(got-want) > 1e-6 {
+			t.Errorf("second derivative [%d] = %v, want %v", i, got, want)
+		}
+	}
+}
