@@ -3,10 +3,7 @@ package dataset_test
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -112,64 +109,13 @@ func TestMissingBlob(t *testing.T) {
 	})
 }
 
-// proxy forwards loopback TCP connections to target until closed, so a test
-// can make the server go away under a client.
-type proxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	conns  []net.Conn
-}
-
-func newProxy(t *testing.T, target string) *proxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln, target: target}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, s)
-			p.mu.Unlock()
-			go func() { io.Copy(s, c); s.Close() }()
-			go func() { io.Copy(c, s); c.Close() }()
-		}
-	}()
-	t.Cleanup(p.close)
-	return p
-}
-
-func (p *proxy) close() {
-	p.ln.Close()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
 func TestServerGoneMidRead(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
 		ctx := storetest.Context(t)
 		direct := b.Open(t)
-		host := strings.TrimSuffix(strings.TrimPrefix(direct.URL(), "mongodb://"), "/")
-		if i := strings.IndexAny(host, "/?"); i >= 0 {
-			host = host[:i]
-		}
-		p := newProxy(t, host)
+		p := storetest.NewProxy(t, direct)
 		viaProxy, err := store.Open(ctx, store.Config{
-			URL:      "mongodb://" + p.ln.Addr().String() + "/?serverSelectionTimeoutMS=2000&connectTimeoutMS=2000",
+			URL:      p.URL(),
 			Database: direct.Database().Name(),
 		})
 		if err != nil {
@@ -193,7 +139,7 @@ func TestServerGoneMidRead(t *testing.T) {
 			}
 			n += len(batch)
 			if batches++; batches == 1 {
-				p.close()
+				p.Cut()
 			}
 		}
 		if rerr == nil || n >= 200 {

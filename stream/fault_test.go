@@ -2,10 +2,6 @@ package stream_test
 
 import (
 	"context"
-	"io"
-	"net"
-	"strings"
-	"sync"
 	"testing"
 
 	"github.com/tlgo/tl/dataset"
@@ -14,61 +10,12 @@ import (
 	"github.com/tlgo/tl/stream"
 )
 
-// cutProxy forwards loopback TCP to target until cut.
-type cutProxy struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-}
-
-func newCutProxy(t *testing.T, target string) *cutProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{ln: ln}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, s)
-			p.mu.Unlock()
-			go func() { io.Copy(s, c); s.Close() }()
-			go func() { io.Copy(c, s); c.Close() }()
-		}
-	}()
-	t.Cleanup(p.cut)
-	return p
-}
-
-func (p *cutProxy) cut() {
-	p.ln.Close()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
 func TestServerGoneThenResume(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
 		e := setup(t, b)
-		host := strings.TrimPrefix(e.db.URL(), "mongodb://")
-		if i := strings.IndexAny(host, "/?"); i >= 0 {
-			host = host[:i]
-		}
-		p := newCutProxy(t, host)
+		p := storetest.NewProxy(t, e.db)
 		remote, err := store.Open(e.ctx, store.Config{
-			URL:      "mongodb://" + p.ln.Addr().String() + "/?serverSelectionTimeoutMS=2000&connectTimeoutMS=2000",
+			URL:      p.URL(),
 			Database: e.db.Database().Name(),
 		})
 		if err != nil {
@@ -94,7 +41,7 @@ func TestServerGoneThenResume(t *testing.T) {
 			t.Fatalf("event %+v", ev)
 		}
 		e.add(t, e.samples, 3, "train")
-		p.cut() // the server goes away
+		p.Cut() // the server goes away
 		if ev, err := ctl.Step(e.ctx); err == nil || ev != nil {
 			t.Fatalf("step without a server: %+v, %v; want an error", ev, err)
 		}
