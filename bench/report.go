@@ -151,9 +151,17 @@ func Plot(path string, rows []Row, title string) error {
 	if err := add(peer, 1, color.RGBA{R: 255, G: 127, B: 14, A: 255}, "PyTorch"); err != nil {
 		return err
 	}
+	top := 1.0
+	for _, v := range [][]float64{ours, graphV, peer} {
+		for _, x := range v {
+			top = max(top, x)
+		}
+	}
+	p.Y.Min, p.Y.Max = 0, top*1.3 // room for the legend above the bars
 	p.Legend.Top = true
+	p.Legend.Left = true
 	p.NominalX(names...)
 	p.X.Tick.Label.Rotation = 0.4
 	p.X.Tick.Label.XAlign = -0.9
-	return p.Save(vg.Length(120+60*len(names))*vg.Millimeter/4, 110*vg.Millimeter, path)
+	return p.Save(vg.Length(60+30*len(names))*vg.Millimeter, 110*vg.Millimeter, path)
 }
