@@ -218,7 +218,7 @@ func ResolveReshape(op string, from Shape, to []int) (Shape, error) {
 		case d == -1 && infer < 0:
 			infer = i
 		case d < 0:
-			return nil, &ShapeError{Op: op, Arg: "shape", Got: s, Want: "at most one -1 and no other negative dimension"}
+			return nil, &ShapeError{Op: op, Arg: "shape", Got: s, Want: fmt.Sprintf("at most one -1 and no other negative dimension (input %v)", from)}
 		default:
 			known *= d
 		}
