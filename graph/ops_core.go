@@ -300,14 +300,7 @@ func (o *concatOp) Infer(in []Value) (Value, error) {
 }
 func (o *concatOp) Compile(_ *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor) (Kernel, error) {
 	s := out.Shape()
-	outer := 1
-	for _, d := range s[:o.axis] {
-		outer *= d
-	}
-	inner := 1
-	for _, d := range s[o.axis+1:] {
-		inner *= d
-	}
+	outer, inner := aroundAxis(s, o.axis)
 	widths := make([]int, len(in))
 	for i, t := range in {
 		widths[i] = t.Shape()[o.axis] * inner
@@ -374,13 +367,7 @@ func (o *concatGradOp) Infer(in []Value) (Value, error) {
 }
 func (o *concatGradOp) Compile(_ *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor) (Kernel, error) {
 	s := in[0].Shape()
-	outer, inner := 1, 1
-	for _, d := range s[:o.axis] {
-		outer *= d
-	}
-	for _, d := range s[o.axis+1:] {
-		inner *= d
-	}
+	outer, inner := aroundAxis(s, o.axis)
 	start := 0
 	for _, t := range in[1 : 1+o.part] {
 		start += t.Shape()[o.axis] * inner
@@ -409,13 +396,7 @@ func (o *sliceOp) Infer(in []Value) (Value, error) {
 }
 func (o *sliceOp) Compile(_ *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor) (Kernel, error) {
 	s := in[0].Shape()
-	outer, inner := 1, 1
-	for _, d := range s[:o.axis] {
-		outer *= d
-	}
-	for _, d := range s[o.axis+1:] {
-		inner *= d
-	}
+	outer, inner := aroundAxis(s, o.axis)
 	total, w, start := s[o.axis]*inner, (o.hi-o.lo)*inner, o.lo*inner
 	if out.DType() == tensor.Int32 {
 		src, d := in[0].Int32s(), out.Int32s()
@@ -465,13 +446,7 @@ func (o *padSliceOp) Infer(in []Value) (Value, error) {
 }
 func (o *padSliceOp) Compile(_ *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor) (Kernel, error) {
 	s := out.Shape()
-	outer, inner := 1, 1
-	for _, d := range s[:o.axis] {
-		outer *= d
-	}
-	for _, d := range s[o.axis+1:] {
-		inner *= d
-	}
+	outer, inner := aroundAxis(s, o.axis)
 	total, w, start := s[o.axis]*inner, in[0].Shape()[o.axis]*inner, o.lo*inner
 	src, d := in[0].Float32s(), out.Float32s()
 	return KernelFunc(func() {
@@ -483,4 +458,17 @@ func (o *padSliceOp) Compile(_ *KernelCtx, in []*tensor.Tensor, out *tensor.Tens
 }
 func (o *padSliceOp) Grad(n, dy *Node) []*Node {
 	return []*Node{Slice(dy, o.axis, o.lo, o.lo+n.inputs[0].value.Shape[o.axis]), nil}
+}
+
+// aroundAxis returns the number of elements before and after axis: a tensor of
+// shape s is outer blocks of s[axis] rows of inner elements.
+func aroundAxis(s tensor.Shape, axis int) (outer, inner int) {
+	outer, inner = 1, 1
+	for _, d := range s[:axis] {
+		outer *= d
+	}
+	for _, d := range s[axis+1:] {
+		inner *= d
+	}
+	return outer, inner
 }
