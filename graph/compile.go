@@ -57,9 +57,20 @@ type place struct {
 	offset int
 }
 
-// Compile builds a plan that computes targets given placeholders of the shapes in
-// feeds. Targets may be any nodes, including updaters (optimizer steps).
-func (g *Graph) Compile(opts Options, feeds map[*Node]tensor.Shape, targets ...*Node) (*Plan, error) {
+// layout is the part of compiling shared by every backend: the nodes needed in
+// order, their concrete values, and where each node's output lives (a slab of the
+// memory plan at an offset, a leaf's own storage, or nothing).
+type layout struct {
+	order    []*Node
+	vals     map[*Node]Value
+	root     map[*Node]*Node // the node owning the memory n views (n unless an alias)
+	places   map[*Node]place
+	slabs    []*slab
+	isTarget map[*Node]bool
+	naive    int64
+}
+
+func (g *Graph) layout(feeds map[*Node]tensor.Shape, targets []*Node) (*layout, error) {
 	if g.err != nil {
 		return nil, fmt.Errorf("graph: cannot compile a graph with a building error: %w", g.err)
 	}
@@ -104,20 +115,16 @@ func (g *Graph) Compile(opts Options, feeds map[*Node]tensor.Shape, targets ...*
 		}
 	}
 
-	p := &Plan{g: g, opts: opts, tensors: make(map[*Node]*tensor.Tensor, len(order))}
-	if p.opts.Pool == nil {
-		p.opts.Pool = par.NewPool(opts.Threads)
-		p.ownPool = true
-	}
+	l := &layout{order: order, vals: vals}
 	isTarget := make(map[*Node]bool, len(targets))
 	for _, t := range targets {
 		isTarget[t] = true
 	}
+	l.isTarget = isTarget
 	step := make(map[*Node]int, len(order))
 	for i, n := range order {
 		step[n] = i
 	}
-	// root[n]: the node owning the memory n views (itself unless n is an alias).
 	root := make(map[*Node]*Node, len(order))
 	offset := make(map[*Node]int, len(order))
 	lastUse := make(map[*Node]int, len(order))
@@ -145,6 +152,7 @@ func (g *Graph) Compile(opts Options, feeds map[*Node]tensor.Shape, targets ...*
 	for t := range isTarget {
 		lastUse[root[t]] = -1 // pinned
 	}
+	l.root = root
 
 	places := make(map[*Node]place, len(order))
 	var slabs, active, free []*slab
@@ -177,7 +185,7 @@ func (g *Graph) Compile(opts Options, feeds map[*Node]tensor.Shape, targets ...*
 	}
 	for i, n := range order {
 		v := vals[n]
-		p.naive += int64(max(v.Shape.Size(), 0)) * 4
+		l.naive += int64(max(v.Shape.Size(), 0)) * 4
 		switch {
 		case isLeaf(n.op):
 			if n.data != nil {
@@ -216,7 +224,24 @@ func (g *Graph) Compile(opts Options, feeds map[*Node]tensor.Shape, targets ...*
 			return false
 		})
 	}
-	for _, s := range slabs {
+	l.places, l.slabs = places, slabs
+	return l, nil
+}
+
+// Compile builds a plan that computes targets given placeholders of the shapes in
+// feeds. Targets may be any nodes, including updaters (optimizer steps).
+func (g *Graph) Compile(opts Options, feeds map[*Node]tensor.Shape, targets ...*Node) (*Plan, error) {
+	l, err := g.layout(feeds, targets)
+	if err != nil {
+		return nil, err
+	}
+	order, vals, root, places := l.order, l.vals, l.root, l.places
+	p := &Plan{g: g, opts: opts, tensors: make(map[*Node]*tensor.Tensor, len(order)), naive: l.naive}
+	if p.opts.Pool == nil {
+		p.opts.Pool = par.NewPool(opts.Threads)
+		p.ownPool = true
+	}
+	for _, s := range l.slabs {
 		p.planned += int64(s.size) * 4
 		switch s.dt {
 		case tensor.Float32:

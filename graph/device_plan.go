@@ -1,14 +1,139 @@
 package graph
 
 import (
+	"errors"
+	"fmt"
+	"unsafe"
+
 	"github.com/tlgo/tl/tensor"
 )
 
+// OnDevice holds a graph's variables and constants in one device's memory,
+// shared by every plan compiled on that device. Optimizer updates change the
+// device copies only: Pull copies them back into the variables' host tensors
+// (before saving a model), Push the other way (after loading one).
+type OnDevice struct {
+	g     *Graph
+	dev   Device
+	mem   map[*Node]DevicePtr // variables and constants
+	order []*Node             // in upload order, for Pull and Push
+	plans []*DevicePlan
+}
+
+// OnDevice prepares to run the graph on dev. Variables are uploaded when a plan
+// first needs them.
+func (g *Graph) OnDevice(dev Device) *OnDevice {
+	return &OnDevice{g: g, dev: dev, mem: map[*Node]DevicePtr{}}
+}
+
+// Device returns the device.
+func (s *OnDevice) Device() Device { return s.dev }
+
+func hostPtr(t *tensor.Tensor) unsafe.Pointer {
+	if t.Size() == 0 {
+		return nil
+	}
+	if t.DType() == tensor.Int32 {
+		return unsafe.Pointer(&t.Int32s()[0])
+	}
+	return unsafe.Pointer(&t.Float32s()[0])
+}
+
+// leaf returns the device copy of a variable or constant, uploading it once.
+func (s *OnDevice) leaf(n *Node) (DevicePtr, error) {
+	if p, ok := s.mem[n]; ok {
+		return p, nil
+	}
+	bytes := 4 * n.data.Size()
+	p, err := s.dev.Alloc(max(bytes, 4))
+	if err != nil {
+		return 0, fmt.Errorf("graph: device memory for %s %v: %w", n.name, n.value, err)
+	}
+	if bytes > 0 {
+		if err := s.dev.CopyToDevice(p, hostPtr(n.data), bytes); err != nil {
+			s.dev.Free(p)
+			return 0, fmt.Errorf("graph: uploading %s %v: %w", n.name, n.value, err)
+		}
+	}
+	s.mem[n] = p
+	s.order = append(s.order, n)
+	return p, nil
+}
+
+// Pull copies every variable's device value into its host tensor.
+func (s *OnDevice) Pull() error {
+	for _, n := range s.order {
+		if _, isVar := n.op.(*variableOp); !isVar || n.data.Size() == 0 {
+			continue
+		}
+		if err := s.dev.CopyFromDevice(hostPtr(n.data), s.mem[n], 4*n.data.Size()); err != nil {
+			return fmt.Errorf("graph: reading %s from the device: %w", n.name, err)
+		}
+	}
+	return nil
+}
+
+// Push copies every variable's host tensor to its device copy.
+func (s *OnDevice) Push() error {
+	for _, n := range s.order {
+		if _, isVar := n.op.(*variableOp); !isVar || n.data.Size() == 0 {
+			continue
+		}
+		if err := s.dev.CopyToDevice(s.mem[n], hostPtr(n.data), 4*n.data.Size()); err != nil {
+			return fmt.Errorf("graph: writing %s to the device: %w", n.name, err)
+		}
+	}
+	return nil
+}
+
+// Read returns a host copy of a variable's or constant's device value (its host
+// tensor itself if it was never uploaded).
+func (s *OnDevice) Read(n *Node) (*tensor.Tensor, error) {
+	p, ok := s.mem[n]
+	if !ok {
+		if n.data == nil {
+			return nil, fmt.Errorf("graph: Read: %s is not a variable or constant", n.name)
+		}
+		return n.data.Clone(), nil
+	}
+	t := tensor.New(n.value.DType, n.value.Shape...)
+	if t.Size() > 0 {
+		if err := s.dev.CopyFromDevice(hostPtr(t), p, 4*t.Size()); err != nil {
+			return nil, fmt.Errorf("graph: reading %s from the device: %w", n.name, err)
+		}
+	}
+	return t, nil
+}
+
+// Close releases the plans and the device copies (without pulling them).
+func (s *OnDevice) Close() {
+	for _, p := range s.plans {
+		p.Close()
+	}
+	s.plans = nil
+	for _, n := range s.order {
+		s.dev.Free(s.mem[n])
+	}
+	s.mem, s.order = map[*Node]DevicePtr{}, nil
+}
+
+// DeviceOptions configure a device plan.
+type DeviceOptions struct {
+	// Training selects the training behaviour of ops that have two.
+	Training bool
+	// NoCapture runs the kernels one launch at a time on every Run. By default the
+	// first Run launches them one at a time and later runs replay a device graph
+	// recorded on the second Run: one launch per step.
+	NoCapture bool
+}
+
 // DevicePlan is a Plan on a Device: the same nodes, order and memory plan, with
-// every intermediate in device memory and every kernel queued on the device.
+// every intermediate in one device arena and every kernel queued on the device.
+// Run copies the feeds in, runs the step and copies the targets out.
 type DevicePlan struct {
+	s       *OnDevice
 	dev     Device
-	opts    Options
+	opts    DeviceOptions
 	kernels []Kernel
 	knodes  []*Node
 	tensors map[*Node]DeviceTensor
@@ -20,18 +145,399 @@ type DevicePlan struct {
 	targetH []*tensor.Tensor // host copies of the targets after Run
 	targetD []DeviceTensor
 
-	counter  DevicePtr // uint64 step counter
-	slots    DevicePtr // int32 error slots
-	slotNode []*Node
-	slotFmt  []func(int32) error
-	slotHost []int32
-	owned    []DevicePtr // memory freed on Close
-	graph    DeviceGraph
-	runErr   error
+	arena      DevicePtr
+	arenaBytes int
+	counter    DevicePtr // uint64 step counter
+	slots      DevicePtr // int32 error slots
+	slotNode   []*Node
+	slotFmt    []func(int32) error
+	slotHost   []int32
+	owned      []DevicePtr // memory freed on Close
+	graph      DeviceGraph
+	runs       int
+	runErr     error
+	closed     bool
 }
 
 func (p *DevicePlan) newSlot(n *Node, format func(int32) error) int {
 	p.slotNode = append(p.slotNode, n)
 	p.slotFmt = append(p.slotFmt, format)
 	return len(p.slotNode) - 1
+}
+
+func (p *DevicePlan) alloc(bytes int) (DevicePtr, error) {
+	ptr, err := p.dev.Alloc(max(bytes, 4))
+	if err != nil {
+		return 0, err
+	}
+	p.owned = append(p.owned, ptr)
+	return ptr, nil
+}
+
+// Compile builds a device plan computing targets for placeholders of the fed
+// shapes. Every op the targets need must implement DeviceOp.
+func (s *OnDevice) Compile(opts DeviceOptions, feeds map[*Node]tensor.Shape, targets ...*Node) (*DevicePlan, error) {
+	if s.g.err != nil {
+		return nil, fmt.Errorf("graph: cannot compile a graph with a building error: %w", s.g.err)
+	}
+	if len(targets) == 0 {
+		return nil, errors.New("graph: device Compile: no targets")
+	}
+	l, err := s.g.layout(feeds, targets)
+	if err != nil {
+		return nil, err
+	}
+	// Every op first, so that a missing kernel is reported before any memory is
+	// taken.
+	var missing []string
+	seen := map[string]bool{}
+	for _, n := range l.order {
+		if isLeaf(n.op) || l.root[n] != n {
+			continue
+		}
+		if _, ok := n.op.(DeviceOp); !ok && !seen[n.op.Type()] {
+			seen[n.op.Type()] = true
+			missing = append(missing, fmt.Sprintf("%s (%s)", n.op.Type(), n.name))
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("graph: no device kernel for %v", missing)
+	}
+
+	p := &DevicePlan{s: s, dev: s.dev, opts: opts, tensors: make(map[*Node]DeviceTensor, len(l.order))}
+	fail := func(err error) (*DevicePlan, error) {
+		p.Close()
+		return nil, err
+	}
+	// One arena for every slab, each slab 256-byte aligned.
+	slabOff := make(map[*slab]int, len(l.slabs))
+	for _, sl := range l.slabs {
+		slabOff[sl] = p.arenaBytes
+		p.arenaBytes += (4*sl.size + 255) &^ 255
+	}
+	if p.arena, err = p.alloc(p.arenaBytes); err != nil {
+		return fail(fmt.Errorf("graph: device arena of %d bytes: %w", p.arenaBytes, err))
+	}
+	if p.counter, err = p.alloc(8); err != nil {
+		return fail(err)
+	}
+	if err := p.dev.Memset32(p.counter, 0, 2); err != nil {
+		return fail(err)
+	}
+	if p.slots, err = p.alloc(4 * max(len(l.order), 1)); err != nil {
+		return fail(err)
+	}
+	if err := p.dev.Memset32(p.slots, 0, max(len(l.order), 1)); err != nil {
+		return fail(err)
+	}
+
+	base := make(map[*Node]DevicePtr) // device address of each root's memory
+	for _, n := range l.order {
+		v := l.vals[n]
+		if v.DType == 0 {
+			continue
+		}
+		r := l.root[n]
+		rp, ok := base[r]
+		if !ok {
+			switch {
+			case isLeaf(r.op) && r.data != nil:
+				if rp, err = s.leaf(r); err != nil {
+					return fail(err)
+				}
+			case isLeaf(r.op): // placeholder
+				if rp, err = p.alloc(4 * l.vals[r].Shape.Size()); err != nil {
+					return fail(fmt.Errorf("graph: device memory for feed %s: %w", r.name, err))
+				}
+			default:
+				rp = p.arena + DevicePtr(slabOff[l.places[r].s])
+			}
+			base[r] = rp
+		}
+		p.tensors[n] = DeviceTensor{Ptr: rp + DevicePtr(4*l.places[n].offset), Shape: v.Shape, DType: v.DType}
+		if _, ok := n.op.(placeholderOp); ok {
+			p.feeds = append(p.feeds, n)
+			p.feedH = append(p.feedH, l.places[n].ext)
+			p.feedD = append(p.feedD, p.tensors[n])
+		}
+	}
+
+	step, err := (&DeviceCtx{Dev: p.dev, p: p, Node: targets[0], slot: -1}).Launch1D("tl_step", max(len(l.order), 1), p.counter, p.slots, max(len(l.order), 1))
+	if err != nil {
+		return fail(fmt.Errorf("graph: device plan: %w", err))
+	}
+	p.kernels = append(p.kernels, step)
+	p.knodes = append(p.knodes, nil)
+	for _, n := range l.order {
+		if isLeaf(n.op) || l.root[n] != n {
+			continue
+		}
+		in := make([]DeviceTensor, len(n.inputs))
+		for i, x := range n.inputs {
+			in[i] = p.tensors[x]
+		}
+		h := uint64(n.id+1) * 0x9e3779b97f4a7c15
+		ctx := &DeviceCtx{Dev: p.dev, Training: opts.Training, Seed: s.g.seed ^ h, Node: n, p: p, slot: -1}
+		k, err := n.op.(DeviceOp).CompileDevice(ctx, in, p.tensors[n])
+		if err != nil {
+			return fail(fmt.Errorf("graph: compiling device kernel of %s (%s) on %s: %w", n.name, n.op.Type(), describeD(in), err))
+		}
+		if k != nil {
+			p.kernels = append(p.kernels, k)
+			p.knodes = append(p.knodes, n)
+		}
+	}
+	p.slotHost = make([]int32, len(p.slotNode))
+	for _, t := range targets {
+		p.targets = append(p.targets, t)
+		d := p.tensors[t]
+		p.targetD = append(p.targetD, d)
+		if d.DType == 0 {
+			p.targetH = append(p.targetH, nil)
+		} else {
+			p.targetH = append(p.targetH, tensor.New(d.DType, d.Shape...))
+		}
+	}
+	if err := p.dev.Synchronize(); err != nil {
+		return fail(fmt.Errorf("graph: device plan setup: %w", err))
+	}
+	s.plans = append(s.plans, p)
+	return p, nil
+}
+
+func describeD(ts []DeviceTensor) string {
+	str := ""
+	for i, t := range ts {
+		if i > 0 {
+			str += ", "
+		}
+		if t.DType == 0 {
+			str += "none"
+		} else {
+			str += t.String()
+		}
+	}
+	return str
+}
+
+// queue queues every kernel; it stops at the first launch error.
+func (p *DevicePlan) queue() error {
+	for i, k := range p.kernels {
+		k.Run()
+		if p.runErr != nil {
+			err := p.runErr
+			p.runErr = nil
+			if n := p.knodes[i]; n != nil {
+				return fmt.Errorf("graph: device run of %s (%s): %w", n.name, n.op.Type(), err)
+			}
+			return fmt.Errorf("graph: device run: %w", err)
+		}
+	}
+	return nil
+}
+
+// Run copies the feeds (written through Input) to the device, runs the step and
+// copies the targets back (Outputs). Bad input met by a kernel (an index out of
+// range) returns an error naming the node; variables may then have been updated
+// by nodes that ran after it, unlike on the CPU, where the step stops.
+func (p *DevicePlan) Run() error {
+	if p.closed {
+		return errors.New("graph: Run on a closed device plan")
+	}
+	for i, f := range p.feedD {
+		if h := p.feedH[i]; h.Size() > 0 {
+			if err := p.dev.CopyToDevice(f.Ptr, hostPtr(h), 4*h.Size()); err != nil {
+				return fmt.Errorf("graph: feeding %s: %w", p.feeds[i].name, err)
+			}
+		}
+	}
+	p.runs++
+	switch {
+	case p.graph != nil:
+		if err := p.graph.Launch(); err != nil {
+			return fmt.Errorf("graph: launching the step's device graph: %w", err)
+		}
+	case p.runs >= 2 && !p.opts.NoCapture:
+		g, err := p.dev.Capture(p.queue)
+		if err != nil {
+			return fmt.Errorf("graph: capturing the step as a device graph: %w", err)
+		}
+		p.graph = g
+		if err := g.Launch(); err != nil {
+			return fmt.Errorf("graph: launching the step's device graph: %w", err)
+		}
+	default:
+		if err := p.queue(); err != nil {
+			return err
+		}
+	}
+	if err := p.dev.Synchronize(); err != nil {
+		return fmt.Errorf("graph: device step: %w", err)
+	}
+	if len(p.slotHost) > 0 {
+		if err := p.dev.CopyFromDevice(unsafe.Pointer(&p.slotHost[0]), p.slots, 4*len(p.slotHost)); err != nil {
+			return fmt.Errorf("graph: reading the step's error slots: %w", err)
+		}
+		for i, code := range p.slotHost {
+			if code == 0 {
+				continue
+			}
+			n := p.slotNode[i]
+			err := fmt.Errorf("kernel reported error code %d", code)
+			if f := p.slotFmt[i]; f != nil {
+				err = f(code)
+			}
+			return fmt.Errorf("graph: running %s (%s) on %s: %w", n.name, n.op.Type(), p.dev.Name(), err)
+		}
+	}
+	for i, h := range p.targetH {
+		if h == nil || h.Size() == 0 {
+			continue
+		}
+		if err := p.dev.CopyFromDevice(hostPtr(h), p.targetD[i].Ptr, 4*h.Size()); err != nil {
+			return fmt.Errorf("graph: reading target %s: %w", p.targets[i].name, err)
+		}
+	}
+	return nil
+}
+
+// Input returns the host tensor to write a placeholder's value into before Run.
+func (p *DevicePlan) Input(n *Node) *tensor.Tensor {
+	for i, f := range p.feeds {
+		if f == n {
+			return p.feedH[i]
+		}
+	}
+	return nil
+}
+
+// Outputs returns host copies of the targets (nil for updaters) made by the last
+// Run, in the order given to Compile.
+func (p *DevicePlan) Outputs() []*tensor.Tensor { return p.targetH }
+
+// Tensor returns where a node's value lives on the device (valid, for
+// intermediates, only until a later node reuses the memory).
+func (p *DevicePlan) Tensor(n *Node) (DeviceTensor, bool) {
+	t, ok := p.tensors[n]
+	return t, ok
+}
+
+// Nodes lists the nodes that run kernels, in order.
+func (p *DevicePlan) Nodes() []*Node { return p.knodes[1:] }
+
+// ArenaBytes is the device memory of the plan's intermediates.
+func (p *DevicePlan) ArenaBytes() int { return p.arenaBytes }
+
+// Captured reports whether runs replay a recorded device graph.
+func (p *DevicePlan) Captured() bool { return p.graph != nil }
+
+// Poison fills the plan's intermediates with NaN (all bits set), so that a test
+// finds any element a kernel failed to write.
+func (p *DevicePlan) Poison() error {
+	if p.arenaBytes > 0 {
+		if err := p.dev.Memset32(p.arena, 0xFFFFFFFF, p.arenaBytes/4); err != nil {
+			return err
+		}
+	}
+	return p.dev.Synchronize()
+}
+
+// Close frees the plan's device memory and graph. Variables stay on the device
+// (OnDevice owns them).
+func (p *DevicePlan) Close() {
+	if p.closed {
+		return
+	}
+	p.closed = true
+	if p.graph != nil {
+		p.graph.Close()
+		p.graph = nil
+	}
+	for _, ptr := range p.owned {
+		p.dev.Free(ptr)
+	}
+	p.owned = nil
+}
+
+// DeviceExecutor is Executor's twin on a device: one DevicePlan per set of fed
+// shapes, compiled on first use.
+type DeviceExecutor struct {
+	s       *OnDevice
+	opts    DeviceOptions
+	targets []*Node
+	plans   []*DevicePlan
+}
+
+// NewExecutor prepares to run targets on the device.
+func (s *OnDevice) NewExecutor(opts DeviceOptions, targets ...*Node) *DeviceExecutor {
+	return &DeviceExecutor{s: s, opts: opts, targets: append([]*Node(nil), targets...)}
+}
+
+// Run copies feeds into the plan for their shapes, runs it on the device and
+// returns host copies of the targets, overwritten by the next Run.
+func (e *DeviceExecutor) Run(feeds ...Feed) ([]*tensor.Tensor, error) {
+	p, err := e.Plan(feeds...)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range feeds {
+		dst := p.Input(f.Node)
+		if dst == nil {
+			continue
+		}
+		if err := dst.CopyFrom(f.Value); err != nil {
+			return nil, fmt.Errorf("graph: feeding %s: %w", f.Node.name, err)
+		}
+	}
+	if err := p.Run(); err != nil {
+		return nil, err
+	}
+	return p.targetH, nil
+}
+
+// Plan returns the plan for these feeds, compiling it if needed.
+func (e *DeviceExecutor) Plan(feeds ...Feed) (*DevicePlan, error) {
+	for _, p := range e.plans {
+		if deviceMatches(p, feeds) {
+			return p, nil
+		}
+	}
+	shapes := make(map[*Node]tensor.Shape, len(feeds))
+	for _, f := range feeds {
+		if f.Node == nil || f.Value == nil {
+			return nil, fmt.Errorf("graph: Run: a Feed has a nil node or value")
+		}
+		if _, ok := f.Node.op.(placeholderOp); !ok {
+			return nil, fmt.Errorf("graph: Run: %s is fed but is not a placeholder", f.Node.name)
+		}
+		if f.Value.DType() != f.Node.value.DType {
+			return nil, fmt.Errorf("graph: Run: %s is %v, fed a %v tensor", f.Node.name, f.Node.value.DType, f.Value.DType())
+		}
+		shapes[f.Node] = f.Value.Shape()
+	}
+	p, err := e.s.Compile(e.opts, shapes, e.targets...)
+	if err != nil {
+		return nil, err
+	}
+	e.plans = append(e.plans, p)
+	return p, nil
+}
+
+func deviceMatches(p *DevicePlan, feeds []Feed) bool {
+	for i, n := range p.feeds {
+		found := false
+		for _, f := range feeds {
+			if f.Node == n {
+				if !f.Value.Shape().Equal(p.feedH[i].Shape()) {
+					return false
+				}
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
