@@ -1,0 +1,37 @@
+package kernels_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/tlgo/tl/cuda"
+	"github.com/tlgo/tl/kernels"
+)
+
+// TestNVRTC compiles the whole kernel set with the real NVRTC, as cuda.Device
+// does on a GPU: for sm_90 (a CUBIN) and compute_90 (PTX). Errors come with
+// the compiler's log, whose lines name the .cu file and line.
+func TestNVRTC(t *testing.T) {
+	nv, err := cuda.LoadNVRTC()
+	if err != nil {
+		t.Skipf("NVRTC not found, kernels not compiled: %v", err)
+	}
+	major, minor := nv.Version()
+	t.Logf("NVRTC %d.%d from %s", major, minor, nv.Path())
+	src := kernels.Source()
+	for _, arch := range []string{"sm_90", "compute_90"} {
+		img, log, err := nv.Compile(src, "kernels.cu", arch)
+		if err != nil {
+			t.Fatalf("kernel set does not compile for %s:\n%v", arch, err)
+		}
+		if log != "" {
+			t.Logf("%s warnings:\n%s", arch, log)
+		}
+		if len(img) == 0 {
+			t.Fatalf("%s: empty image", arch)
+		}
+		if arch == "compute_90" && !strings.Contains(string(img), ".entry tl_step") {
+			t.Errorf("PTX for %s has no tl_step entry", arch)
+		}
+	}
+}
