@@ -19,7 +19,7 @@ func TestWorkloadsRun(t *testing.T) {
 				if testing.Short() && w.Name == "ptb-medium" {
 					continue
 				}
-				s, err := w.Build(api, mode)
+				s, err := w.Build(api, mode, nil)
 				if err != nil {
 					t.Fatalf("%s %s %s: %v", w.Name, api, mode, err)
 				}

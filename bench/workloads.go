@@ -29,7 +29,8 @@ type Workload struct {
 	GFLOPPerItem map[string]float64 // by mode, where known
 	Peer         Peer
 	PeerThreads  int // the peer's best thread count here (0: --threads)
-	Build        func(api API, mode string) (Step, error)
+	// Build makes one step of the workload; dev nil runs it on the CPU.
+	Build func(api API, mode string, dev graph.Device) (Step, error)
 }
 
 // Workloads lists the rows in table order.
@@ -44,26 +45,29 @@ func Workloads() []Workload {
 	return []Workload{
 		{Name: "cifar10-cnn", Unit: "images/s", Items: 128, GFLOPPerItem: cnnGF(true),
 			Peer:  Peer{Script: "cifar10_cnn.py", Args: []string{"--lrn", "on"}},
-			Build: func(api API, mode string) (Step, error) { return newCIFAR(api, mode, true, 128) }},
+			Build: func(api API, mode string, dev graph.Device) (Step, error) { return newCIFAR(api, mode, true, 128, dev) }},
 		{Name: "cifar10-cnn-nolrn", Unit: "images/s", Items: 128, GFLOPPerItem: cnnGF(false),
-			Peer:  Peer{Script: "cifar10_cnn.py", Args: []string{"--lrn", "off"}},
-			Build: func(api API, mode string) (Step, error) { return newCIFAR(api, mode, false, 128) }},
+			Peer: Peer{Script: "cifar10_cnn.py", Args: []string{"--lrn", "off"}},
+			Build: func(api API, mode string, dev graph.Device) (Step, error) {
+				return newCIFAR(api, mode, false, 128, dev)
+			}},
 		{Name: "ptb-small", Unit: "words/s", Items: 20 * 20,
 			Peer:  Peer{Script: "ptb_lstm.py", Args: []string{"--config", "small"}},
-			Build: func(api API, mode string) (Step, error) { return newPTB(api, mode, ptbSmall) }},
+			Build: func(api API, mode string, dev graph.Device) (Step, error) { return newPTB(api, mode, ptbSmall, dev) }},
 		{Name: "ptb-medium", Unit: "words/s", Items: 20 * 35,
 			Peer:  Peer{Script: "ptb_lstm.py", Args: []string{"--config", "medium"}},
-			Build: func(api API, mode string) (Step, error) { return newPTB(api, mode, ptbMedium) }},
+			Build: func(api API, mode string, dev graph.Device) (Step, error) { return newPTB(api, mode, ptbMedium, dev) }},
 		{Name: "word2vec", Unit: "words/s", Items: 128, PeerThreads: 1,
 			Peer:  Peer{Script: "word2vec.py"},
-			Build: func(api API, mode string) (Step, error) { return newWord2vec(api, mode) }},
+			Build: func(api API, mode string, dev graph.Device) (Step, error) { return newWord2vec(api, mode, dev) }},
 	}
 }
 
 // execStep runs an executor with fixed feeds; carry copies outputs into feeds
 // after each step (recurrent state).
 type execStep struct {
-	exe   *graph.Executor
+	exe   runner
+	close func()
 	feeds []graph.Feed
 	carry []carry
 	next  func() // prepares the next batch, if any
@@ -88,13 +92,28 @@ func (s *execStep) Run() error {
 	return nil
 }
 
-func (s *execStep) Close() { s.exe.Close() }
+func (s *execStep) Close() { s.close() }
 
-func newExec(g *graph.Graph, mode string, targets ...*graph.Node) (*graph.Executor, error) {
+// runner is a graph.Executor or a graph.DeviceExecutor.
+type runner interface {
+	Run(feeds ...graph.Feed) ([]*tensor.Tensor, error)
+}
+
+// newExec returns an executor of targets on the CPU (dev nil) or on dev, and the
+// function that releases it.
+func newExec(g *graph.Graph, mode string, dev graph.Device, targets ...*graph.Node) (runner, func(), error) {
 	if err := g.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return g.NewExecutor(graph.Options{Training: mode == "train"}, targets...)
+	if dev != nil {
+		od := g.OnDevice(dev)
+		return od.NewExecutor(graph.DeviceOptions{Training: mode == "train"}, targets...), od.Close, nil
+	}
+	exe, err := g.NewExecutor(graph.Options{Training: mode == "train"}, targets...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return exe, exe.Close, nil
 }
 
 // ---- CIFAR-10 CNN (TensorFlow's cifar10.py) ----
@@ -106,7 +125,7 @@ const (
 	lrnBeta   = 0.75
 )
 
-func newCIFAR(api API, mode string, lrn bool, batch int) (Step, error) {
+func newCIFAR(api API, mode string, lrn bool, batch int, dev graph.Device) (Step, error) {
 	g := graph.New(1)
 	var x, y, logits *graph.Node
 	if api == Layers {
@@ -165,22 +184,22 @@ func newCIFAR(api API, mode string, lrn bool, batch int) (Step, error) {
 		yt.Int32s()[i] = int32(i % 10)
 	}
 	if mode == "infer" {
-		exe, err := newExec(g, mode, logits)
+		exe, done, err := newExec(g, mode, dev, logits)
 		if err != nil {
 			return nil, err
 		}
-		return &execStep{exe: exe, feeds: []graph.Feed{{Node: x, Value: xt}}}, nil
+		return &execStep{exe: exe, close: done, feeds: []graph.Feed{{Node: x, Value: xt}}}, nil
 	}
 	loss := graph.SparseSoftmaxCrossEntropy(logits, y)
 	update, err := optim.Minimize(optim.NewSGD(g, "sgd", 0.1), loss)
 	if err != nil {
 		return nil, err
 	}
-	exe, err := newExec(g, mode, loss, update)
+	exe, done, err := newExec(g, mode, dev, loss, update)
 	if err != nil {
 		return nil, err
 	}
-	return &execStep{exe: exe, feeds: []graph.Feed{{Node: x, Value: xt}, {Node: y, Value: yt}}}, nil
+	return &execStep{exe: exe, close: done, feeds: []graph.Feed{{Node: x, Value: xt}, {Node: y, Value: yt}}}, nil
 }
 
 // ---- PTB LSTM (TensorFlow's ptb_word_lm.py) ----
@@ -195,7 +214,7 @@ var (
 	ptbMedium = ptbConfig{hidden: 650, steps: 35, batch: 20, vocab: 10000, layers: 2, keep: 0.5}
 )
 
-func newPTB(api API, mode string, c ptbConfig) (Step, error) {
+func newPTB(api API, mode string, c ptbConfig, dev graph.Device) (Step, error) {
 	g := graph.New(1)
 	init := tensor.Uniform(-0.05, 0.05)
 	train := mode == "train"
@@ -278,11 +297,11 @@ func newPTB(api API, mode string, c ptbConfig) (Step, error) {
 		feeds = append(feeds, graph.Feed{Node: s, Value: v})
 		step.carry = append(step.carry, carry{out: len(targetsOut) + i, into: v})
 	}
-	exe, err := newExec(g, mode, append(targetsOut, finals...)...)
+	exe, done, err := newExec(g, mode, dev, append(targetsOut, finals...)...)
 	if err != nil {
 		return nil, err
 	}
-	step.exe, step.feeds = exe, feeds
+	step.exe, step.close, step.feeds = exe, done, feeds
 	return step, nil
 }
 
@@ -297,7 +316,7 @@ func zipfFill(d []int32, n int, rng interface{ Float64() float64 }) {
 
 // ---- word2vec skip-gram with NCE (TensorFlow's word2vec_basic.py) ----
 
-func newWord2vec(api API, mode string) (Step, error) {
+func newWord2vec(api API, mode string, dev graph.Device) (Step, error) {
 	const vocab, dim, batch, sampled = 50000, 128, 128, 64
 	g := graph.New(1)
 	var ids, labels, loss *graph.Node
@@ -344,9 +363,9 @@ func newWord2vec(api API, mode string) (Step, error) {
 		}
 		targets = append(targets, update)
 	}
-	exe, err := newExec(g, mode, targets...)
+	exe, done, err := newExec(g, mode, dev, targets...)
 	if err != nil {
 		return nil, err
 	}
-	return &execStep{exe: exe, feeds: []graph.Feed{{Node: ids, Value: it}, {Node: labels, Value: lt}}, next: next}, nil
+	return &execStep{exe: exe, close: done, feeds: []graph.Feed{{Node: ids, Value: it}, {Node: labels, Value: lt}}, next: next}, nil
 }

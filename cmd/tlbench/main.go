@@ -149,7 +149,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				if !useAPI[a] {
 					continue
 				}
-				s, err := w.Build(a, mode)
+				s, err := w.Build(a, mode, nil)
 				if err != nil {
 					return fmt.Errorf("%s %s (%s): %w", w.Name, mode, a, err)
 				}
