@@ -1,4 +1,4 @@
-"""Shared set-up and timing for tlbench's PyTorch peers (CPU).
+"""Shared set-up and timing for tlbench's PyTorch peers (CPU, or CUDA with --device cuda).
 
 The peers run PyTorch at its best configuration on this CPU: OpenBLAS's kernel
 type forced (Debian's 0.3.21 misdetects recent CPUs and falls back to SSE3),
@@ -22,6 +22,10 @@ def args_for(description, **defaults):
     p.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds (at least 3 steps)")
     p.add_argument("--mode", choices=["train", "infer"], default="train")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="cuda: run on the GPU (eager mode, cuDNN autotuning on)")
+    p.add_argument("--tf32", choices=["on", "off"], default="off",
+                   help="let cuBLAS/cuDNN use TF32 tensor cores for float32 (GPU only; off matches tlbench's default)")
     return p
 
 
@@ -56,7 +60,21 @@ def torch_for(a):
     except RuntimeError:
         pass
     torch.manual_seed(a.seed)
+    if a.device == "cuda":
+        if not torch.cuda.is_available():
+            sys.exit("peer: --device cuda but torch.cuda.is_available() is False")
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = a.tf32 == "on"
+        torch.backends.cudnn.allow_tf32 = a.tf32 == "on"
+        torch.set_default_device("cuda")
     return torch
+
+
+def sync(a):
+    """Wait for queued GPU work, so that a window's clock covers it."""
+    if a.device == "cuda":
+        import torch
+        torch.cuda.synchronize()
 
 
 def measure(a, step, items_per_step):
@@ -65,15 +83,18 @@ def measure(a, step, items_per_step):
     while n < 3 or time.perf_counter() - t0 < a.warmup:
         step()
         n += 1
+    sync(a)
     rates = []
     for _ in range(a.windows):
         t0, n = time.perf_counter(), 0
         while True:
             step()
             n += 1
-            dt = time.perf_counter() - t0
-            if dt >= a.seconds:
-                break
+            if n % 8 == 0 or a.device == "cpu":
+                sync(a)
+                dt = time.perf_counter() - t0
+                if dt >= a.seconds:
+                    break
         rates.append(n * items_per_step / dt)
     return rates
 
@@ -82,7 +103,10 @@ def report(a, torch, workload, unit, rates, **extra):
     d = {"peer": "pytorch", "torch": torch.__version__, "workload": workload, "mode": a.mode,
          "unit": unit, "median": round(statistics.median(rates), 2),
          "windows": [round(r, 2) for r in rates], "threads": a.threads,
-         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE")}
+         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"), "device": a.device}
+    if a.device == "cuda":
+        d["gpu"] = torch.cuda.get_device_name()
+        d["tf32"] = a.tf32
     d.update(extra)
     sys.stdout.write(json.dumps(d) + "\n")
     sys.stdout.flush()
