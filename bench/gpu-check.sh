@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The GPU check (issue 7): parity of every op on the GPU against the CPU, then
+# tlbench on CUDA for the Table 1 workloads, then the PyTorch peers on the same GPU.
+#
+#   bench/gpu-check.sh build         # here (Go, no GPU): static binaries into gpucheck/
+#   bench/gpu-check.sh run [quick]   # on the GPU machine (no Go): writes $OUT, prints a table last
+#
+# The GPU machines have CUDA (driver, cuBLAS, NVRTC) and PyTorch but no Go, so the
+# binaries are built here with CGO_ENABLED=0 and travel in gpucheck/ (git-ignored;
+# pass it as the device tool's carry). tlbench embeds no servers, so it stays small.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=gpucheck
+
+case "${1:-}" in
+build)
+  mkdir -p "$dir"
+  export CGO_ENABLED=0
+  go test -c -o "$dir/parity.test" ./cuda/parity
+  go test -c -o "$dir/cuda.test" ./cuda
+  go build -o "$dir/tlbench" ./cmd/tlbench
+  git rev-parse --short HEAD >"$dir/commit" 2>/dev/null || true
+  ls -la "$dir"
+  ;;
+run)
+  out=${OUT:-$dir/out}
+  mkdir -p "$out"
+  quick=${2:-}
+  secs=3; windows=3
+  [ "$quick" = quick ] && { secs=1; windows=2; }
+  {
+    echo "commit $(cat "$dir/commit" 2>/dev/null || echo ?)  date $(date -u +%FT%TZ)"
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader || true
+    python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' || true
+  } | tee "$out/machine.txt"
+  export XDG_CACHE_HOME=/tmp/tl-cache  # compiled kernels (NVRTC) and nothing else
+  echo "== parity (CPU vs GPU, every op)"
+  (cd cuda/parity && timeout 240 "../../$dir/parity.test" -test.count=1 -test.v 2>&1) >"$out/parity.log" && pstat=PASS || pstat=FAIL
+  grep -E '^(--- FAIL|FAIL|ok|PASS)' "$out/parity.log" | tail -20 || true
+  echo "== cuda package tests"
+  (cd cuda && timeout 120 "../$dir/cuda.test" -test.count=1 -test.v 2>&1) >"$out/cuda.log" && cstat=PASS || cstat=FAIL
+  grep -E '^(--- FAIL|FAIL|ok|PASS)' "$out/cuda.log" | tail -10 || true
+  echo "== tlbench on CUDA with the PyTorch peers on the same GPU"
+  timeout 420 "$dir/tlbench" --device cuda --peers --peers-dir bench/peers --modes train,infer \
+    --seconds "$secs" --windows "$windows" --warmup 2 --json >"$out/tlbench.jsonl" 2>"$out/tlbench.log" && bstat=PASS || bstat=FAIL
+  tail -5 "$out/tlbench.log"
+  echo
+  echo "parity: $pstat   cuda tests: $cstat   tlbench: $bstat"
+  python3 - "$out/tlbench.jsonl" <<'EOF' || true
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+print(f"{'workload':20} {'mode':5} {'graph':>12} {'layers':>12} {'pytorch':>12} {'ratio':>6}")
+for r in rows:
+    g, l, p = r.get("graph", 0), r.get("layers", 0), r.get("pytorch", 0)
+    ratio = g / p if p else 0
+    print(f"{r['workload']:20} {r['mode']:5} {g:12.0f} {l:12.0f} {p:12.0f} {ratio:6.2f}")
+EOF
+  ;;
+*)
+  echo "usage: $0 build | run [quick]" >&2
+  exit 2
+  ;;
+esac
