@@ -252,12 +252,14 @@ func newPTB(api API, mode string, c ptbConfig, dev graph.Device) (Step, error) {
 		ids, logits = in.Output(), net.Output()
 		targets = g.Placeholder("targets", tensor.Int32, c.batch*c.steps)
 	} else {
-		// Time-major ids; each layer is one fused sequence op (graph.LSTM): the
-		// input projections of all steps are one matrix product.
-		ids = g.Placeholder("inputs", tensor.Int32, c.steps, c.batch)
-		targets = g.Placeholder("targets", tensor.Int32, c.steps*c.batch)
+		// As ptb_word_lm.py's cuDNN/block model: batch-major ids, one transpose to
+		// time-major before the LSTM stack and one back after it; each layer is
+		// one fused sequence op (the input projections of all steps are one
+		// matrix product).
+		ids = g.Placeholder("inputs", tensor.Int32, c.batch, c.steps)
+		targets = g.Placeholder("targets", tensor.Int32, c.batch*c.steps)
 		emb := g.Variable("embedding", init, c.vocab, c.hidden)
-		x := drop(graph.Gather(emb, ids)) // (steps, batch, hidden)
+		x := graph.Transpose(drop(graph.Gather(emb, ids)), 1, 0, 2) // (steps, batch, hidden)
 		for l := 0; l < c.layers; l++ {
 			w := g.Variable(fmt.Sprintf("lstm%d/W", l), init, 2*c.hidden, 4*c.hidden)
 			b := g.Variable(fmt.Sprintf("lstm%d/b", l), tensor.Zeros(), 4*c.hidden)
@@ -268,7 +270,7 @@ func newPTB(api API, mode string, c ptbConfig, dev graph.Device) (Step, error) {
 			finals = append(finals, h, cs)
 			x = drop(hs)
 		}
-		out := graph.Reshape(x, -1, c.hidden) // (steps·batch, hidden)
+		out := graph.Reshape(graph.Transpose(x, 1, 0, 2), -1, c.hidden) // (batch·steps, hidden)
 		sw := g.Variable("softmax/W", init, c.hidden, c.vocab)
 		sb := g.Variable("softmax/b", tensor.Zeros(), c.vocab)
 		logits = graph.BiasAdd(graph.MatMul(out, sw), sb)

@@ -154,5 +154,20 @@ func Transpose(x *Node, perm ...int) *Node {
 			perm[i] = r - 1 - i
 		}
 	}
+	// A transpose of a transpose that restores the original order is the
+	// original: layers that each convert between batch-major and time-major
+	// (stacked LSTMs) then cost no kernel, and neither do their gradients.
+	if t, ok := x.op.(*transposeOp); ok && x.err == nil && len(t.perm) == len(perm) {
+		identity := true
+		for i, p := range perm {
+			if p < 0 || p >= len(t.perm) || t.perm[p] != i {
+				identity = false
+				break
+			}
+		}
+		if identity {
+			return x.inputs[0]
+		}
+	}
 	return x.g.Apply(&transposeOp{perm: append([]int(nil), perm...)}, x)
 }

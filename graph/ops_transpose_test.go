@@ -118,3 +118,24 @@ func ExampleTranspose() {
 	fmt.Println(graph.Transpose(x, 1, 0, 2).Shape(), graph.Transpose(x).Shape())
 	// Output: (20, ?, 8) (8, 20, ?)
 }
+
+// Transposing back to the original order returns the original node (no kernel);
+// any other composition stays two transposes.
+func TestTransposeOfTransposeCancels(t *testing.T) {
+	g := graph.New(1)
+	x := g.Placeholder("x", tensor.Float32, 2, 3, 4)
+	y := graph.Transpose(x, 1, 0, 2)
+	if back := graph.Transpose(y, 1, 0, 2); back != x {
+		t.Errorf("graph.Transpose(graph.Transpose(x, 1,0,2), 1,0,2) = %v, want x itself", back)
+	}
+	z := graph.Transpose(x, 1, 2, 0)
+	if back := graph.Transpose(z, 2, 0, 1); back != x {
+		t.Errorf("graph.Transpose(graph.Transpose(x, 1,2,0), 2,0,1) = %v, want x itself", back)
+	}
+	if other := graph.Transpose(z, 1, 2, 0); other == x || other.Op().Type() != "Transpose" {
+		t.Errorf("a non-inverse composition was simplified: %v", other)
+	}
+	if err := g.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
