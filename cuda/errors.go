@@ -6,7 +6,7 @@ import (
 )
 
 // ErrNoDevice is wrapped by Open's error when there is no NVIDIA driver or no GPU.
-var ErrNoDevice = errors.New("cuda: no device")
+var ErrNoDevice = errors.New("cuda: no NVIDIA driver/GPU was found")
 
 // Error is a failed driver, cuBLAS or NVRTC call.
 type Error struct {
