@@ -29,6 +29,9 @@ func (g *Graph) OnDevice(dev Device) *OnDevice {
 // Device returns the device.
 func (s *OnDevice) Device() Device { return s.dev }
 
+// Graph returns the graph whose variables this holds.
+func (s *OnDevice) Graph() *Graph { return s.g }
+
 func hostPtr(t *tensor.Tensor) unsafe.Pointer {
 	if t.Size() == 0 {
 		return nil

@@ -13,7 +13,8 @@ import (
 // shares the graph's variables, so it sees the weights as trained so far.
 type Evaluator struct {
 	cfg     Config
-	exe     *graph.Executor
+	exe     runner
+	cpuExe  *graph.Executor
 	feeds   []graph.Feed
 	label   int
 	classes int
@@ -36,11 +37,11 @@ func NewEvaluator(cfg Config) (*Evaluator, error) {
 		ev.label = labelIndex(&cfg)
 		ev.classes = cfg.Logits.Shape()[1]
 	}
-	exe, err := cfg.Loss.Graph().NewExecutor(opts, targets...)
+	exe, cpuExe, err := newRunner(cfg, opts, targets)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	ev.exe = exe
+	ev.exe, ev.cpuExe = exe, cpuExe
 	for _, in := range cfg.Inputs {
 		ev.feeds = append(ev.feeds, graph.Feed{Node: in})
 	}
@@ -48,7 +49,11 @@ func NewEvaluator(cfg Config) (*Evaluator, error) {
 }
 
 // Close stops the evaluator's executor.
-func (ev *Evaluator) Close() { ev.exe.Close() }
+func (ev *Evaluator) Close() {
+	if ev.cpuExe != nil {
+		ev.cpuExe.Close()
+	}
+}
 
 // Result is what Evaluate measures: the mean loss, and the accuracies when the
 // config has logits and labels, over Examples examples.

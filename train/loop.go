@@ -38,6 +38,31 @@ type Config struct {
 	// Options compile the plans; Training is set for the loop and cleared for
 	// evaluators. A nil Pool: the loop starts one, shared with its evaluators.
 	Options graph.Options
+	// Device, when set, runs the steps on a device (a GPU: Loss.Graph().OnDevice
+	// of a cuda.Device) instead of the CPU. The variables then live on the
+	// device: call Device.Pull before reading or saving them on the host, and
+	// Device.Push after changing them there. Close does neither.
+	Device *graph.OnDevice
+}
+
+// runner is a graph.Executor or a graph.DeviceExecutor.
+type runner interface {
+	Run(feeds ...graph.Feed) ([]*tensor.Tensor, error)
+}
+
+// newRunner compiles targets on the CPU or on cfg.Device; done releases it.
+func newRunner(cfg Config, opts graph.Options, targets []*graph.Node) (r runner, cpu *graph.Executor, err error) {
+	if cfg.Device != nil {
+		if cfg.Device.Graph() != cfg.Loss.Graph() {
+			return nil, nil, errors.New("train: Config.Device holds another graph than the Loss's")
+		}
+		return cfg.Device.NewExecutor(graph.DeviceOptions{Training: opts.Training}, targets...), nil, nil
+	}
+	exe, err := cfg.Loss.Graph().NewExecutor(opts, targets...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return exe, exe, nil
 }
 
 func (c *Config) check(training bool) error {
@@ -114,7 +139,8 @@ type Hook struct {
 // allocates nothing per step.
 type Loop struct {
 	cfg     Config
-	exe     *graph.Executor
+	exe     runner
+	cpuExe  *graph.Executor // exe on the CPU, else nil
 	pool    *par.Pool
 	ownPool bool
 	hooks   []Hook
@@ -143,12 +169,12 @@ func New(cfg Config) (*Loop, error) {
 		l.classes = cfg.Logits.Shape()[1]
 	}
 	targets = append(targets, cfg.Update)
-	exe, err := cfg.Loss.Graph().NewExecutor(opts, targets...)
+	exe, cpuExe, err := newRunner(cfg, opts, targets)
 	if err != nil {
 		l.Close()
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	l.exe = exe
+	l.exe, l.cpuExe = exe, cpuExe
 	for _, in := range cfg.Inputs {
 		l.feeds = append(l.feeds, graph.Feed{Node: in})
 	}
@@ -161,13 +187,15 @@ func (l *Loop) Use(hooks ...Hook) *Loop {
 	return l
 }
 
-// Executor is the training executor (to reach its plans).
-func (l *Loop) Executor() *graph.Executor { return l.exe }
+// Executor is the training executor (to reach its plans); nil when the loop
+// runs on a Device.
+func (l *Loop) Executor() *graph.Executor { return l.cpuExe }
 
-// Close stops the loop's executor and worker pool.
+// Close stops the loop's executor and worker pool. A device's plans stay with
+// the OnDevice (its Close releases them).
 func (l *Loop) Close() {
-	if l.exe != nil {
-		l.exe.Close()
+	if l.cpuExe != nil {
+		l.cpuExe.Close()
 	}
 	if l.ownPool {
 		l.pool.Close()
