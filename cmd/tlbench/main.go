@@ -23,6 +23,8 @@ import (
 
 	"github.com/tlgo/tl/bench"
 	"github.com/tlgo/tl/cpu/gemm"
+	"github.com/tlgo/tl/cuda"
+	"github.com/tlgo/tl/graph"
 )
 
 func main() {
@@ -55,7 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	warmup := fs.Float64("warmup", 2, "warm-up seconds before timing")
 	jsonOut := fs.Bool("json", false, "print JSON lines instead of the Markdown table")
 	plotPath := fs.String("plot", "", "write a PNG bar chart of the table to this file")
-	device := fs.String("device", "cpu", "device: cpu (cuda is not built into this binary yet)")
+	device := fs.String("device", "cpu", "where our engine runs: cpu, or cuda (GPU 0 through the driver, cuBLAS and NVRTC found at run time; the peers then run on the GPU too)")
+	tf32 := fs.Bool("tf32", false, "with --device cuda: let cuBLAS use TF32 tensor cores for float32 products (faster, ~1e-3 relative error; the peers get the same setting)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the whole run to this file")
 	peak := fs.Float64("peak-gflops", 0, "the CPU's float32 peak in GFLOP/s, for the % of peak column (0: estimate from the core count and AVX-512)")
 	fs.Usage = func() {
@@ -69,8 +72,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *device != "cpu" {
-		return fmt.Errorf("--device %s: only cpu is available in this build (the CUDA backend is not implemented yet)", *device)
+	var dev graph.Device
+	switch *device {
+	case "cpu":
+	case "cuda":
+		d, err := cuda.Open(cuda.Config{TF32: *tf32})
+		if err != nil {
+			return fmt.Errorf("--device cuda: %w", err)
+		}
+		defer d.Close()
+		dev = d
+	default:
+		return fmt.Errorf("--device %q: want cpu or cuda", *device)
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -127,6 +140,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *peak == 0 {
 		*peak = bench.EstimatePeakGFLOPS(*threads)
 	}
+	if dev != nil {
+		log.Info("device", "name", dev.Name(), "tf32", *tf32)
+	}
 	log.Info("tlbench", "threads", *threads, "gemm", gemm.Default().Kernel(), "blas", gemm.Default().Backend().String(),
 		"window", timing.Window, "windows", timing.Windows, "rounds", *rounds, "peers", *peers)
 
@@ -149,7 +165,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				if !useAPI[a] {
 					continue
 				}
-				s, err := w.Build(a, mode, nil)
+				s, err := w.Build(a, mode, dev)
 				if err != nil {
 					return fmt.Errorf("%s %s (%s): %w", w.Name, mode, a, err)
 				}
@@ -180,7 +196,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 							pt = *threads
 						}
 					}
-					res, err := bench.RunPeer(ctx, dir, w.Peer, mode, pt, timing)
+					peer := w.Peer
+					if dev != nil {
+						tf := "off"
+						if *tf32 {
+							tf = "on"
+						}
+						peer.Args = append(append([]string(nil), peer.Args...), "--device", "cuda", "--tf32", tf)
+					}
+					res, err := bench.RunPeer(ctx, dir, peer, mode, pt, timing)
 					if err != nil {
 						row.PeerNote = "failed"
 						log.Warn("peer failed", "workload", w.Name, "err", err)
@@ -206,12 +230,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	} else {
-		fmt.Fprintf(stdout, "\n%s, %d threads, %s; median of %d windows of %gs (warm-up %gs); peak %.0f GFLOP/s\n\n",
-			bench.CPUName(), *threads, time.Now().UTC().Format("2006-01-02"), *windows**rounds, *seconds, *warmup, *peak)
+		where := fmt.Sprintf("%s, %d threads", bench.CPUName(), *threads)
+		if dev != nil {
+			where = dev.Name() + fmt.Sprintf(" (TF32 %v)", *tf32)
+		}
+		fmt.Fprintf(stdout, "\n%s, %s; median of %d windows of %gs (warm-up %gs); peak %.0f GFLOP/s\n\n",
+			where, time.Now().UTC().Format("2006-01-02"), *windows**rounds, *seconds, *warmup, *peak)
 		bench.WriteMarkdown(stdout, rows, *peak)
 	}
 	if *plotPath != "" {
-		if err := bench.Plot(*plotPath, rows, "tlbench: TensorLayer Table 1 on "+bench.CPUName()); err != nil {
+		on := bench.CPUName()
+		if dev != nil {
+			on = dev.Name()
+		}
+		if err := bench.Plot(*plotPath, rows, "tlbench: TensorLayer Table 1 on "+on); err != nil {
 			return fmt.Errorf("plot: %w", err)
 		}
 		log.Info("wrote plot", "path", *plotPath)
