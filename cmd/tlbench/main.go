@@ -137,7 +137,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	if *peak == 0 {
+	if *peak == 0 && dev == nil { // a GPU's peak is left to --peak-gflops
 		*peak = bench.EstimatePeakGFLOPS(*threads)
 	}
 	if dev != nil {
