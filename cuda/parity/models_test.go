@@ -1,0 +1,180 @@
+package parity
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/tlgo/tl/cuda/cudatest"
+	"github.com/tlgo/tl/graph"
+	"github.com/tlgo/tl/optim"
+	"github.com/tlgo/tl/tensor"
+)
+
+// trainParity trains the same graph for steps steps on the CPU and on the device
+// from the same initial variables and batches, and compares the loss of every
+// step and the variables at the end. It covers what the op cases cannot: ops
+// chained through a memory plan, gradients summed across uses, and updates
+// seen by the next step, on eager, captured and replayed runs.
+func trainParity(t *testing.T, g *graph.Graph, loss, update *graph.Node, feed func(step int, rng *rand.Rand) map[*graph.Node]*tensor.Tensor, steps int, tol float64) {
+	t.Helper()
+	if err := g.Err(); err != nil {
+		t.Fatal(err)
+	}
+	dev := cudatest.Open(t)
+	rng := rand.New(rand.NewPCG(7, 11))
+	first := feed(0, rng)
+	shapes := map[*graph.Node]tensor.Shape{}
+	for n, v := range first {
+		shapes[n] = v.Shape()
+	}
+	od := g.OnDevice(dev)
+	defer od.Close()
+	dp, err := od.Compile(graph.DeviceOptions{Training: true}, shapes, loss, update)
+	if err != nil {
+		t.Fatalf("device compile: %v", err)
+	}
+	cp, err := g.Compile(graph.Options{Training: true, Threads: 1}, shapes, loss, update)
+	if err != nil {
+		t.Fatalf("cpu compile: %v", err)
+	}
+	defer cp.Close()
+	for s := 0; s < steps; s++ {
+		batch := first
+		if s > 0 {
+			batch = feed(s, rng)
+		}
+		for n, v := range batch {
+			if err := cp.Input(n).CopyFrom(v); err != nil {
+				t.Fatal(err)
+			}
+			if err := dp.Input(n).CopyFrom(v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := cp.Run(); err != nil {
+			t.Fatalf("step %d: cpu: %v", s, err)
+		}
+		if err := dp.Poison(); err != nil {
+			t.Fatal(err)
+		}
+		if err := dp.Run(); err != nil {
+			t.Fatalf("step %d: device: %v", s, err)
+		}
+		compare(t, fmt.Sprintf("step %d: loss", s), cp.Outputs()[0], dp.Outputs()[0], tol)
+	}
+	if !dp.Captured() {
+		t.Errorf("the training step was never captured as a device graph")
+	}
+	for _, v := range g.Variables() {
+		got, err := od.Read(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		compare(t, fmt.Sprintf("after %d steps: %s", steps, v.Name()), v.Tensor(), got, tol)
+	}
+}
+
+func uniform(rng *rand.Rand, shape ...int) *tensor.Tensor {
+	t := tensor.New(tensor.Float32, shape...)
+	fillFloat(t, rng, -1, 1)
+	return t
+}
+
+func ints(rng *rand.Rand, n int, shape ...int) *tensor.Tensor {
+	t := tensor.New(tensor.Int32, shape...)
+	for i := range t.Int32s() {
+		t.Int32s()[i] = int32(rng.IntN(n))
+	}
+	return t
+}
+
+// The CIFAR-10 CNN of Table 1, scaled down: conv, max-pool, LRN, conv, LRN,
+// max-pool, two dense layers, softmax cross-entropy, SGD.
+func TestTrainCNN(t *testing.T) {
+	g := graph.New(3)
+	x := g.Placeholder("images", tensor.Float32, -1, 12, 12, 3)
+	y := g.Placeholder("labels", tensor.Int32, -1)
+	same := graph.Conv2DOpts{Padding: graph.Same}
+	pool := graph.PoolOpts{Size: [2]int{3, 3}, Strides: [2]int{2, 2}, Padding: graph.Same}
+	norm := graph.LRNOpts{DepthRadius: 4, Bias: 1, Alpha: 0.001 / 9, Beta: 0.75}
+	w1 := g.Variable("conv1/W", tensor.TruncatedNormal(0, 5e-2), 5, 5, 3, 16)
+	b1 := g.Variable("conv1/b", tensor.Zeros(), 16)
+	h := graph.LocalResponseNorm(graph.MaxPool2D(graph.Conv2DBiasAct(x, w1, b1, graph.ReluAct, same), pool), norm)
+	w2 := g.Variable("conv2/W", tensor.TruncatedNormal(0, 5e-2), 5, 5, 16, 16)
+	b2 := g.Variable("conv2/b", tensor.Constant(0.1), 16)
+	h = graph.MaxPool2D(graph.LocalResponseNorm(graph.Conv2DBiasAct(h, w2, b2, graph.ReluAct, same), norm), pool)
+	h = graph.Reshape(h, -1, 3*3*16)
+	w3 := g.Variable("local3/W", tensor.TruncatedNormal(0, 0.04), 144, 24)
+	b3 := g.Variable("local3/b", tensor.Constant(0.1), 24)
+	w4 := g.Variable("softmax/W", tensor.TruncatedNormal(0, 1/24.0), 24, 10)
+	b4 := g.Variable("softmax/b", tensor.Zeros(), 10)
+	logits := graph.BiasAct(graph.MatMul(graph.BiasAct(graph.MatMul(h, w3), b3, graph.ReluAct), w4), b4, graph.Identity)
+	loss := graph.SparseSoftmaxCrossEntropy(logits, y)
+	update, err := optim.Minimize(optim.NewSGD(g, "sgd", 0.1), loss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trainParity(t, g, loss, update, func(_ int, rng *rand.Rand) map[*graph.Node]*tensor.Tensor {
+		return map[*graph.Node]*tensor.Tensor{x: uniform(rng, 6, 12, 12, 3), y: ints(rng, 10, 6)}
+	}, 4, 1e-4)
+}
+
+// The PTB language model of Table 1, scaled down: embedding, two fused LSTM
+// layers between the batch-major and time-major layouts, softmax, gradients
+// clipped by global norm, SGD with a sparse embedding update.
+func TestTrainLSTM(t *testing.T) {
+	const vocab, hidden, steps, batch = 40, 12, 5, 3
+	g := graph.New(4)
+	init := tensor.Uniform(-0.1, 0.1)
+	ids := g.Placeholder("inputs", tensor.Int32, batch, steps)
+	targets := g.Placeholder("targets", tensor.Int32, batch*steps)
+	emb := g.Variable("embedding", init, vocab, hidden)
+	x := graph.Transpose(graph.Gather(emb, ids), 1, 0, 2)
+	var h0s []*graph.Node
+	for l := 0; l < 2; l++ {
+		w := g.Variable(fmt.Sprintf("lstm%d/W", l), init, 2*hidden, 4*hidden)
+		b := g.Variable(fmt.Sprintf("lstm%d/b", l), tensor.Zeros(), 4*hidden)
+		h0 := g.Placeholder(fmt.Sprintf("lstm%d/h0", l), tensor.Float32, batch, hidden)
+		c0 := g.Placeholder(fmt.Sprintf("lstm%d/c0", l), tensor.Float32, batch, hidden)
+		h0s = append(h0s, h0, c0)
+		x, _, _ = graph.LSTMOutputs(graph.LSTM(x, h0, c0, w, b, 0))
+	}
+	out := graph.Reshape(graph.Transpose(x, 1, 0, 2), -1, hidden)
+	sw := g.Variable("softmax/W", init, hidden, vocab)
+	sb := g.Variable("softmax/b", tensor.Zeros(), vocab)
+	loss := graph.SparseSoftmaxCrossEntropy(graph.BiasAdd(graph.MatMul(out, sw), sb), targets)
+	st, err := optim.MinimizeWith(optim.NewSGD(g, "sgd", 1), loss, optim.MinimizeOptions{ClipNorm: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	trainParity(t, g, loss, st.Update, func(_ int, rng *rand.Rand) map[*graph.Node]*tensor.Tensor {
+		f := map[*graph.Node]*tensor.Tensor{ids: ints(rng, vocab, batch, steps), targets: ints(rng, vocab, batch*steps)}
+		for _, s := range h0s {
+			f[s] = uniform(rng, batch, hidden)
+		}
+		return f
+	}, 4, 1e-4)
+}
+
+// word2vec of Table 1, scaled down: skip-gram with NCE over fed negative samples
+// (the sampler's draws differ between backends by design), SGD with sparse
+// updates of the embedding and the NCE weights; repeated ids in a batch.
+func TestTrainWord2vec(t *testing.T) {
+	const vocab, dim, batch, sampled = 60, 8, 16, 6
+	g := graph.New(5)
+	ids := g.Placeholder("inputs", tensor.Int32, batch)
+	labels := g.Placeholder("labels", tensor.Int32, batch)
+	neg := g.Placeholder("sampled", tensor.Int32, sampled)
+	emb := g.Variable("embeddings", tensor.Uniform(-1, 1), vocab, dim)
+	w := g.Variable("nce_W", tensor.TruncatedNormal(0, 0.3), vocab, dim)
+	b := g.Variable("nce_b", tensor.Zeros(), vocab)
+	loss := graph.NCELoss(w, b, graph.Gather(emb, ids), labels, neg)
+	update, err := optim.Minimize(optim.NewSGD(g, "sgd", 1), loss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trainParity(t, g, loss, update, func(_ int, rng *rand.Rand) map[*graph.Node]*tensor.Tensor {
+		return map[*graph.Node]*tensor.Tensor{ids: ints(rng, 10, batch), labels: ints(rng, vocab, batch), neg: ints(rng, vocab, sampled)}
+	}, 4, 1e-4)
+}
