@@ -106,13 +106,13 @@ func (d *Device) memAlloc(size int) (graph.DevicePtr, error) {
 	return graph.DevicePtr(p), nil
 }
 
-// Free returns memory from Alloc to the cache (no device call). Freeing 0 does
-// nothing; freeing anything else Alloc did not return, or freeing twice, is a
+// Free returns memory from Alloc to the cache (no device call). Freeing 0, or
+// anything after Close, does nothing; freeing anything else Alloc did not return, or freeing twice, is a
 // programming error and panics. Work already queued may still use the block:
 // it is safe because all work runs in order on the device's one stream.
 func (d *Device) Free(p graph.DevicePtr) {
-	if p == 0 {
-		return
+	if p == 0 || d.closed.Load() {
+		return // Close released everything already
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()

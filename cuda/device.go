@@ -1,6 +1,7 @@
 package cuda
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -115,7 +116,10 @@ func (d *Device) open() error {
 	if err := drv.check("cuDeviceGetName", call(drv.deviceGetName, uintptr(unsafe.Pointer(&name[0])), uintptr(len(name)), uintptr(d.dev))); err != nil {
 		return err
 	}
-	d.name = strings.TrimRight(string(name[:max(0, strings.IndexByte(string(name), 0))]), " ")
+	if i := bytes.IndexByte(name, 0); i >= 0 {
+		name = name[:i]
+	}
+	d.name = strings.TrimSpace(string(name))
 	var err error
 	if d.ccMajor, err = drv.attribute(d.dev, attrComputeCapabilityMajor); err != nil {
 		return err
@@ -239,18 +243,33 @@ func (d *Device) loadModuleLocked() error {
 		if src == "" {
 			src = kernels.Source()
 		}
-		img, err := CompileCached(nv, src, d.Arch(), d.cfg.CacheDir)
+		img, cached, err := compileCached(nv, src, d.Arch(), d.cfg.CacheDir, false)
 		if err != nil {
 			return fmt.Errorf("cuda: compiling the kernel set for %s: %w", d.Name(), err)
 		}
-		var mod uintptr
-		if err := d.drv.check("cuModuleLoadData", call(d.drv.moduleLoadData, uintptr(unsafe.Pointer(&mod)), uintptr(unsafe.Pointer(&img[0])))); err != nil {
+		mod, err := d.loadData(img)
+		if err != nil && cached {
+			// A cached image the driver refuses (an emulator image whose
+			// object file is gone): compile afresh and replace the entry.
+			if img, _, err = compileCached(nv, src, d.Arch(), d.cfg.CacheDir, true); err != nil {
+				return fmt.Errorf("cuda: compiling the kernel set for %s: %w", d.Name(), err)
+			}
+			mod, err = d.loadData(img)
+		}
+		if err != nil {
 			return fmt.Errorf("cuda: loading the kernel set compiled for %s by NVRTC %s: %w", d.Arch(), nv.Path(), err)
 		}
 		d.module = mod
 		return nil
 	}()
 	return d.moduleErr
+}
+
+func (d *Device) loadData(img []byte) (uintptr, error) {
+	var mod uintptr
+	err := d.drv.check("cuModuleLoadData", call(d.drv.moduleLoadData, uintptr(unsafe.Pointer(&mod)), uintptr(unsafe.Pointer(&img[0]))))
+	runtime.KeepAlive(img)
+	return mod, err
 }
 
 // NVRTC returns the run-time compiler this device uses, loading it on first use.

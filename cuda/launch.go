@@ -112,9 +112,11 @@ const defaultSharedLimit = 48 << 10
 
 // Launch queues kernel f on the stream. params holds one pointer per kernel
 // parameter, pointing at its value; they are read when Launch is called (and,
-// under Capture, copied into the graph). An empty params passes NULL.
+// under Capture, copied into the graph). An empty params passes NULL. Y and Z
+// sizes of 0 mean 1.
 func (d *Device) Launch(f graph.DeviceFunc, grid, block graph.Dim3, sharedBytes int, params []unsafe.Pointer) error {
-	if f == 0 || grid.X == 0 || grid.Y == 0 || grid.Z == 0 || block.X == 0 || block.Y == 0 || block.Z == 0 || sharedBytes < 0 {
+	grid.Y, grid.Z, block.Y, block.Z = max(grid.Y, 1), max(grid.Z, 1), max(block.Y, 1), max(block.Z, 1)
+	if f == 0 || grid.X == 0 || block.X == 0 || sharedBytes < 0 {
 		return fmt.Errorf("cuda: launch of %#x with grid %v, block %v, %d shared bytes: bad arguments", uintptr(f), grid, block, sharedBytes)
 	}
 	if err := d.enter(); err != nil {

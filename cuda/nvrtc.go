@@ -149,10 +149,17 @@ func DefaultCacheDir() (string, error) {
 }
 
 // CacheKey identifies a compilation: the source, the architecture, the
-// compiler (version and file) and the options.
+// compiler (version, and its file's path, size and time, which tell a rebuilt
+// emulator apart) and the options.
 func CacheKey(nv *NVRTC, src, arch string) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "arch=%s\nnvrtc=%d.%d %s\noptions=%s\n", arch, nv.major, nv.minor, nv.Path(),
+	lib := nv.Path()
+	var size int64
+	var mtime int64
+	if st, err := os.Stat(lib); err == nil {
+		size, mtime = st.Size(), st.ModTime().UnixNano()
+	}
+	fmt.Fprintf(h, "arch=%s\nnvrtc=%d.%d %s %d %d\noptions=%s\n", arch, nv.major, nv.minor, lib, size, mtime,
 		strings.Join(nvrtcOptions, " "))
 	h.Write([]byte(src))
 	return hex.EncodeToString(h.Sum(nil))
@@ -164,23 +171,29 @@ func CacheKey(nv *NVRTC, src, arch string) string {
 // compiled again and replaced. Failing to write the cache is not an error (the
 // kernels are compiled again next time).
 func CompileCached(nv *NVRTC, src, arch, cacheDir string) ([]byte, error) {
+	img, _, err := compileCached(nv, src, arch, cacheDir, false)
+	return img, err
+}
+
+// compileCached is CompileCached; fresh skips the cache's entry (replacing it),
+// and cached says whether the image came from the cache.
+func compileCached(nv *NVRTC, src, arch, cacheDir string, fresh bool) (img []byte, cached bool, err error) {
 	if cacheDir == "" {
-		d, err := DefaultCacheDir()
-		if err != nil {
-			return nil, err
+		if cacheDir, err = DefaultCacheDir(); err != nil {
+			return nil, false, err
 		}
-		cacheDir = d
 	}
 	path := filepath.Join(cacheDir, CacheKey(nv, src, arch)+".bin")
-	if img, ok := readCacheEntry(path); ok {
-		return img, nil
+	if !fresh {
+		if img, ok := readCacheEntry(path); ok {
+			return img, true, nil
+		}
 	}
-	img, _, err := nv.Compile(src, "kernels.cu", arch)
-	if err != nil {
-		return nil, err
+	if img, _, err = nv.Compile(src, "kernels.cu", arch); err != nil {
+		return nil, false, err
 	}
 	_ = writeCacheEntry(path, img)
-	return img, nil
+	return img, false, nil
 }
 
 func readCacheEntry(path string) ([]byte, bool) {
