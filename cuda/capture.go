@@ -49,7 +49,18 @@ func (d *Device) capture(run func() error) (*Graph, error) {
 	if err := d.drv.check("cuStreamBeginCapture_v2", call(d.drv.streamBeginCapture, d.stream, relaxed)); err != nil {
 		return nil, fmt.Errorf("cuda: starting a capture: %w", err)
 	}
+	ended := false
+	defer func() {
+		if !ended { // run panicked or called runtime.Goexit (t.Fatal): end the capture anyway
+			var gr uintptr
+			call(d.drv.streamEndCapture, d.stream, uintptr(unsafe.Pointer(&gr)))
+			if gr != 0 {
+				call(d.drv.graphDestroy, gr)
+			}
+		}
+	}()
 	runErr := run()
+	ended = true
 	g := &Graph{d: d}
 	endErr := d.drv.check("cuStreamEndCapture", call(d.drv.streamEndCapture, d.stream, uintptr(unsafe.Pointer(&g.graph))))
 	if runErr != nil || endErr != nil {

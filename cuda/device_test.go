@@ -251,13 +251,16 @@ func gemmRef(a graph.GemmArgs, A, B, C []float32) {
 		for j := 0; j < a.N; j++ {
 			var s float64
 			for k := 0; k < a.K; k++ {
-				av := A[i*a.LDA+k]
+				var av, bv float32
 				if a.TransA {
 					av = A[k*a.LDA+i]
+				} else {
+					av = A[i*a.LDA+k]
 				}
-				bv := B[k*a.LDB+j]
 				if a.TransB {
 					bv = B[j*a.LDB+k]
+				} else {
+					bv = B[k*a.LDB+j]
 				}
 				s += float64(av) * float64(bv)
 			}

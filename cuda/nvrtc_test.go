@@ -14,6 +14,7 @@ const testKernel = `extern "C" __global__ void tl_test_add(float* x, float v, in
 
 func loadNVRTC(t *testing.T) *NVRTC {
 	t.Helper()
+	t.Setenv(EnvEmulator, "") // the real compiler: these tests check CUBIN and PTX
 	nv, err := LoadNVRTC()
 	if err != nil {
 		t.Skipf("no NVRTC on this machine: %v", err)
