@@ -14,6 +14,11 @@
 //	          params.version / params.alias). Output: {"accuracy", "loss", "examples"};
 //	          the metrics are also recorded on the model version as "<input>_accuracy".
 //
+// Tasks on the "cuda" queue (an agent started with --queues cuda on a GPU node)
+// train and evaluate on the GPU: the network runs on the CUDA backend, the
+// weights are pulled back to the host before they are saved. One device per
+// agent process, opened on the first such task; device tasks run one at a time.
+//
 // Both are idempotent per task key in their effect on what readers see: a train
 // task that runs twice saves two versions, each whole, and lineage names the task.
 package mltasks
@@ -25,9 +30,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/tlgo/tl/agents/task"
+	"github.com/tlgo/tl/cuda"
 	"github.com/tlgo/tl/data"
 	"github.com/tlgo/tl/dataset"
 	"github.com/tlgo/tl/graph"
@@ -40,12 +47,69 @@ import (
 	"github.com/tlgo/tl/train"
 )
 
+// GPUQueue is the queue whose tasks run on the GPU.
+const GPUQueue = "cuda"
+
+// Options configure the kinds.
+type Options struct {
+	// OpenDevice opens the device for tasks on GPUQueue; nil means GPU 0
+	// through cuda.Open (or the emulator named by TL_CUDA_EMULATOR).
+	OpenDevice func() (graph.Device, error)
+}
+
 // Register adds the kinds "train" and "evaluate" to r.
-func Register(r *task.Registry) error {
-	if err := r.Register("train", Train); err != nil {
+func Register(r *task.Registry) error { return RegisterWith(r, Options{}) }
+
+// RegisterWith adds the kinds with options.
+func RegisterWith(r *task.Registry, o Options) error {
+	k := &kinds{open: o.OpenDevice}
+	if k.open == nil {
+		k.open = func() (graph.Device, error) { return cuda.Open(cuda.Config{}) }
+	}
+	if err := r.Register("train", k.train); err != nil {
 		return err
 	}
-	return r.Register("evaluate", Evaluate)
+	return r.Register("evaluate", k.evaluate)
+}
+
+// kinds holds the device the GPU tasks share.
+type kinds struct {
+	open func() (graph.Device, error)
+	// mu serialises GPU tasks: they share one stream, and a plan captured while
+	// another task launches would record that task's work.
+	mu     sync.Mutex
+	dev    graph.Device
+	devErr error
+	tried  bool
+}
+
+// device returns the GPU for a task on GPUQueue (locking k.mu: call release), or
+// nil for any other queue.
+func (k *kinds) device(t *task.Task) (graph.Device, func(), error) {
+	if t.Queue != GPUQueue {
+		return nil, func() {}, nil
+	}
+	k.mu.Lock()
+	if !k.tried {
+		k.tried = true
+		k.dev, k.devErr = k.open()
+	}
+	if k.devErr != nil {
+		k.mu.Unlock()
+		return nil, nil, fmt.Errorf("mltasks: task %s is on the %s queue but this agent has no usable GPU: %w", t.ID, GPUQueue, k.devErr)
+	}
+	return k.dev, k.mu.Unlock, nil
+}
+
+// Train runs a train task on the CPU, or on a GPU opened for it when the task
+// is on GPUQueue.
+func Train(ctx context.Context, run *task.Run) (json.RawMessage, error) {
+	return (&kinds{open: func() (graph.Device, error) { return cuda.Open(cuda.Config{}) }}).train(ctx, run)
+}
+
+// Evaluate runs an evaluate task, as Train.
+func Evaluate(ctx context.Context, run *task.Run) (json.RawMessage, error) {
+	return (&kinds{open: func() (graph.Device, error) { return cuda.Open(cuda.Config{}) }}).evaluate(ctx, run)
 }
 
 // TrainParams are the parameters of a train task.
@@ -79,8 +143,8 @@ func storeOf(run *task.Run) (*store.DB, error) {
 	return db, nil
 }
 
-// Train is the "train" kind.
-func Train(ctx context.Context, run *task.Run) (json.RawMessage, error) {
+// train is the "train" kind.
+func (k *kinds) train(ctx context.Context, run *task.Run) (json.RawMessage, error) {
 	t := run.Task
 	p := TrainParams{Arch: "mlp", Epochs: 1, Batch: 64, LR: 1e-3, Seed: 1}
 	if err := run.Params(&p); err != nil {
@@ -119,8 +183,18 @@ func Train(ctx context.Context, run *task.Run) (json.RawMessage, error) {
 	if err != nil {
 		return nil, err
 	}
-	loop, err := train.New(train.Config{Inputs: []*graph.Node{net.InputLayers()[0].Output(), labels},
-		Loss: loss, Update: update, Logits: net.Output(), Labels: labels})
+	dev, release, err := k.device(t)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	cfg := train.Config{Inputs: []*graph.Node{net.InputLayers()[0].Output(), labels},
+		Loss: loss, Update: update, Logits: net.Output(), Labels: labels}
+	if dev != nil {
+		cfg.Device = g.OnDevice(dev)
+		defer cfg.Device.Close()
+	}
+	loop, err := train.New(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -129,6 +203,11 @@ func Train(ctx context.Context, run *task.Run) (json.RawMessage, error) {
 	st, err := loop.Run(ctx, loader, p.Epochs)
 	if err != nil {
 		return nil, fmt.Errorf("mltasks: train task %s: %w", t.ID, err)
+	}
+	if cfg.Device != nil { // the trained weights are on the GPU
+		if err := cfg.Device.Pull(); err != nil {
+			return nil, fmt.Errorf("mltasks: train task %s: %w", t.ID, err)
+		}
 	}
 	secs := time.Since(start).Seconds()
 	ms, err := models.New(ctx, db, models.Options{})
@@ -163,8 +242,8 @@ func Train(ctx context.Context, run *task.Run) (json.RawMessage, error) {
 		"examples": x.Shape()[0], "seconds": secs})
 }
 
-// Evaluate is the "evaluate" kind.
-func Evaluate(ctx context.Context, run *task.Run) (json.RawMessage, error) {
+// evaluate is the "evaluate" kind.
+func (k *kinds) evaluate(ctx context.Context, run *task.Run) (json.RawMessage, error) {
 	t := run.Task
 	var p EvalParams
 	if err := run.Params(&p); err != nil {
@@ -199,8 +278,18 @@ func Evaluate(ctx context.Context, run *task.Run) (json.RawMessage, error) {
 	}
 	labels := g.Placeholder("label", tensor.Int32, -1)
 	loss := graph.SparseSoftmaxCrossEntropy(net.Output(), labels)
-	ev, err := train.NewEvaluator(train.Config{Inputs: []*graph.Node{net.InputLayers()[0].Output(), labels},
-		Loss: loss, Logits: net.Output(), Labels: labels})
+	dev, release, err := k.device(t)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	cfg := train.Config{Inputs: []*graph.Node{net.InputLayers()[0].Output(), labels},
+		Loss: loss, Logits: net.Output(), Labels: labels}
+	if dev != nil {
+		cfg.Device = g.OnDevice(dev)
+		defer cfg.Device.Close()
+	}
+	ev, err := train.NewEvaluator(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -2,12 +2,15 @@ package mltasks
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/tlgo/tl/agents/task"
+	"github.com/tlgo/tl/cuda/cudatest"
 	"github.com/tlgo/tl/dataset"
+	"github.com/tlgo/tl/graph"
 	"github.com/tlgo/tl/store"
 	"github.com/tlgo/tl/store/models"
 	"github.com/tlgo/tl/store/storetest"
@@ -122,6 +125,69 @@ func TestClearErrors(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("task %s: error %v, want one containing %q", c.run.Task.ID, err, c.want)
 			}
+		}
+	})
+}
+
+// A train task on the GPU queue trains on the device (a GPU, or the CPU
+// emulator), and the weights it saves are the trained ones: an evaluation on
+// the CPU reaches the same accuracy.
+func TestTrainOnGPUQueue(t *testing.T) {
+	dev := cudatest.Open(t)
+	reg := task.NewRegistry()
+	if err := RegisterWith(reg, Options{OpenDevice: func() (graph.Device, error) { return dev, nil }}); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		db := b.Open(t)
+		ctx := storetest.Context(t)
+		synthetic(t, db, "train", 300, 1)
+		synthetic(t, db, "test", 100, 2)
+		run := &task.Run{Task: &task.Task{ID: "g1", Kind: "train", Queue: GPUQueue, Input: "train", Model: "bands",
+			Params: json.RawMessage(`{"arch":"mlp","epochs":3,"batch":32,"lr":0.003}`)}, Attempt: 1, Services: db}
+		f, err := reg.Lookup("train")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := f(ctx, run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res struct{ Accuracy float64 }
+		if err := json.Unmarshal(out, &res); err != nil || res.Accuracy < 0.85 {
+			t.Fatalf("train on %s: %s (%v): want training accuracy over 0.85", dev.Name(), out, err)
+		}
+		ev := &task.Run{Task: &task.Task{ID: "e1", Kind: "evaluate", Input: "test", Model: "bands"}, Attempt: 1, Services: db}
+		out, err = Evaluate(ctx, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var er struct{ Accuracy float64 }
+		if err := json.Unmarshal(out, &er); err != nil || er.Accuracy < 0.85 {
+			t.Fatalf("the saved model evaluated on the CPU: %s (%v): want over 0.85", out, err)
+		}
+	})
+}
+
+// A task on the GPU queue on an agent whose GPU does not open fails with the
+// reason, and trains nothing on the CPU instead.
+func TestGPUQueueWithoutDevice(t *testing.T) {
+	reg := task.NewRegistry()
+	if err := RegisterWith(reg, Options{OpenDevice: func() (graph.Device, error) { return nil, errors.New("no GPU here") }}); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		db := b.Open(t)
+		ctx := storetest.Context(t)
+		synthetic(t, db, "train", 20, 1)
+		run := &task.Run{Task: &task.Task{ID: "g2", Kind: "train", Queue: GPUQueue, Input: "train", Model: "m"}, Attempt: 1, Services: db}
+		f, err := reg.Lookup("train")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = f(ctx, run)
+		if err == nil || !strings.Contains(err.Error(), "no usable GPU") || !strings.Contains(err.Error(), "no GPU here") {
+			t.Fatalf("err = %v, want it to say the agent has no usable GPU and why", err)
 		}
 	})
 }
