@@ -12,6 +12,7 @@ import (
 // does on a GPU: for sm_90 (a CUBIN) and compute_90 (PTX). Errors come with
 // the compiler's log, whose lines name the .cu file and line.
 func TestNVRTC(t *testing.T) {
+	t.Setenv(cuda.EnvEmulator, "") // NVIDIA's compiler, not the emulator's
 	nv, err := cuda.LoadNVRTC()
 	if err != nil {
 		t.Skipf("NVRTC not found, kernels not compiled: %v", err)
