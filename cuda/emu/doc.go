@@ -1,0 +1,81 @@
+// Package emu is a CPU emulator of the CUDA driver API, cuBLAS and NVRTC
+// subset that package cuda uses, so that the real Go CUDA code path (purego)
+// and the real kernels (package kernels) run in CI on machines without a GPU.
+// It is a test instrument: it aims at correct results and clear failures, and
+// is only as fast as tests need.
+//
+// Build compiles the C++ sources embedded here (csrc/) with g++ into one
+// shared library, libtlcudaemu-<hash>.so, that exports the driver, cuBLAS and
+// NVRTC symbols at once; package cuda loads it in place of libcuda, libcublas
+// and libnvrtc when Config.Emulator or $TL_CUDA_EMULATOR names it. Libraries
+// are cached in the cache directory under a hash of the sources and the
+// compiler's version; compiled kernel modules under its kernels/ folder.
+// $TL_EMU_CXX names another compiler; $TL_EMU_THREADS (1-64) the number of OS
+// threads that run blocks; $TL_EMU_KERNEL_CACHE another kernel cache folder.
+//
+// # What is emulated faithfully
+//
+//   - One device, "tl CPU emulator", compute capability 9.0, 132 SMs, 48 KiB of
+//     shared memory per block (up to 227 KiB with cuFuncSetAttribute), warps of
+//     32, at most 1024 threads per block; memory is host memory.
+//   - Contexts are current per OS thread, as in CUDA: calls on a thread without
+//     cuCtxSetCurrent fail with CUDA_ERROR_INVALID_CONTEXT (201). cuInit first.
+//   - cuMemAlloc fills memory with 0xFF bytes (NaN as float32) so an output no
+//     kernel wrote shows, and puts 256-byte canary zones right before and right
+//     after each allocation (not after a rounded size: a write one element past
+//     the end is caught). After every launch, gemm and on free the canaries of
+//     all live allocations are checked; damage fails that call with
+//     CUDA_ERROR_ILLEGAL_ADDRESS (700) naming the kernel and allocation, and
+//     the canary is repaired (the error is not sticky, unlike on a GPU).
+//     Copies, memsets and gemm operands outside a live allocation fail
+//     (CUDA_ERROR_INVALID_VALUE, or CUBLAS_STATUS_EXECUTION_FAILED for gemm).
+//   - Work on a stream runs at once, in order (a valid schedule of an in-order
+//     stream). Between cuStreamBeginCapture_v2 and cuStreamEndCapture, launches,
+//     async copies, memsets, event records and cuBLAS calls on the capturing
+//     stream are recorded, not run, with the kernel parameters' values copied
+//     (sized by the kernel's parameter types) and gemm's alpha and beta read at
+//     the call; cuGraphLaunch replays them. A synchronous call during a capture
+//     (cuStreamSynchronize, cuCtxSynchronize, sync copies, cuMemAlloc,
+//     cuMemFree, work on the NULL stream) returns
+//     CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED (900) and invalidates the capture;
+//     later captured calls and cuStreamEndCapture return 901. This is stricter
+//     than the driver in relaxed mode, which allows cuMemAlloc.
+//   - NVRTC compiles with g++ (-O1, TL_EMULATOR defined, csrc/emu_cuda.h
+//     force-included) into a cached .so; the program log is g++'s output, with
+//     the program's name and lines (#line directives are honoured); a failure
+//     is NVRTC_ERROR_COMPILATION. Options -D, -U, -I pass through, the others
+//     (architecture, -std) are ignored. The "CUBIN" and "PTX" are the same
+//     image: "TLEMU-MODULE-1\n" and the .so's path. Each extern "C" __global__
+//     function gets a launcher; cuModuleGetFunction of another name fails with
+//     CUDA_ERROR_NOT_FOUND (500).
+//   - Each block runs its threads as fibers on one OS thread; __syncthreads is
+//     a block barrier; warp shuffles (idx, up, down, xor, with width; CUDA's
+//     out-of-range rule: the caller's own value), __syncwarp and
+//     __ballot/__any/__all_sync are warp barriers over an exchange buffer.
+//     A block whose threads can no longer all proceed (some wait at a barrier
+//     that others, exited or waiting elsewhere, never reach) fails the launch
+//     with CUDA_ERROR_LAUNCH_FAILED (719) and says so, instead of hanging.
+//   - Blocks run in parallel on up to min(4, CPUs) OS threads, so atomics are
+//     real (GCC __atomic builtins) and float atomicAdd orders vary as on a GPU.
+//   - Dynamic shared memory (TL_DYN_SHARED) is poisoned with 0xFF for each
+//     block; __shared__ variables are thread_local statics, per block.
+//   - cublasSgemm_v2, cublasSgemmStridedBatched and cublasSgemmBatched are
+//     column-major, accumulate in double, and do not read C when beta is 0.
+//
+// # What is not
+//
+//   - No memory model: threads of a block interleave only at barriers and
+//     shuffles, so races between threads, missing __syncthreads between a
+//     shared-memory write and another thread's read within a warp, and missing
+//     __threadfence go unseen. Warps are in lock-step only at shuffles and
+//     barriers. Masks of the *_sync functions are not checked.
+//   - Reads out of bounds are not detected, nor writes that skip over the
+//     256-byte canaries; a wild pointer crashes the process (no fault handler).
+//   - No timing, no occupancy or register limits, no concurrency between
+//     streams, no asynchronous errors: errors come back from the call itself.
+//   - Float math is the host libm's (expf, erff...), not CUDA's ulp bounds; no
+//     FMA contraction, no TF32 (the math mode is accepted and ignored).
+//   - Deleting the kernel cache leaves images cached elsewhere (package cuda's
+//     disk cache) pointing to a missing .so: cuModuleLoadData then fails with
+//     CUDA_ERROR_INVALID_IMAGE.
+package emu
