@@ -50,18 +50,18 @@ type api struct {
 	cuGetErrorString         func(int32, **byte) int32
 	tlLastError              func() string
 
-	cublasCreate              func(*uintptr) int32
-	cublasSetStream           func(uintptr, uintptr) int32
-	cublasSgemm               func(h uintptr, ta, tb, m, n, k int32, alpha *float32, a uintptr, lda int32, b uintptr, ldb int32, beta *float32, c uintptr, ldc int32) int32
-	cublasSgemmBatched        func(h uintptr, ta, tb, m, n, k int32, alpha *float32, a uintptr, lda int32, b uintptr, ldb int32, beta *float32, c uintptr, ldc int32, batch int32) int32
-	nvrtcCreateProgram        func(*uintptr, string, string, int32, uintptr, uintptr) int32
-	nvrtcCompileProgram       func(uintptr, int32, unsafe.Pointer) int32
-	nvrtcGetProgramLogSize    func(uintptr, *uintptr) int32
-	nvrtcGetProgramLog        func(uintptr, unsafe.Pointer) int32
-	nvrtcGetCUBINSize         func(uintptr, *uintptr) int32
-	nvrtcGetCUBIN             func(uintptr, unsafe.Pointer) int32
-	nvrtcDestroyProgram       func(*uintptr) int32
-	primaryContext            uintptr
+	cublasCreate           func(*uintptr) int32
+	cublasSetStream        func(uintptr, uintptr) int32
+	cublasSgemm            func(h uintptr, ta, tb, m, n, k int32, alpha *float32, a uintptr, lda int32, b uintptr, ldb int32, beta *float32, c uintptr, ldc int32) int32
+	cublasSgemmBatched     func(h uintptr, ta, tb, m, n, k int32, alpha *float32, a uintptr, lda int32, b uintptr, ldb int32, beta *float32, c uintptr, ldc int32, batch int32) int32
+	nvrtcCreateProgram     func(*uintptr, string, string, int32, uintptr, uintptr) int32
+	nvrtcCompileProgram    func(uintptr, int32, unsafe.Pointer) int32
+	nvrtcGetProgramLogSize func(uintptr, *uintptr) int32
+	nvrtcGetProgramLog     func(uintptr, unsafe.Pointer) int32
+	nvrtcGetCUBINSize      func(uintptr, *uintptr) int32
+	nvrtcGetCUBIN          func(uintptr, unsafe.Pointer) int32
+	nvrtcDestroyProgram    func(*uintptr) int32
+	primaryContext         uintptr
 }
 
 var loadAPI = sync.OnceValues(func() (*api, error) {
