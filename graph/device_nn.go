@@ -291,6 +291,10 @@ func (o *softmaxGradOp) CompileDevice(c *DeviceCtx, in []DeviceTensor, out Devic
 // written (deterministic), with more each block adds its share atomically.
 const xentBlocks = 256
 
+// xentOneBlock is the most elements a loss kernel reads with a single block: for
+// small batches (the CIFAR-10 model's 128×10) one block beats a fill and atomics.
+const xentOneBlock = 1 << 16
+
 // CompileDevice: softmax, the loss of each row and their mean in one kernel
 // (after a fill when several blocks add to the result). A label out of range
 // fails the run, naming its row.
@@ -308,6 +312,9 @@ func (xentOp) CompileDevice(c *DeviceCtx, in []DeviceTensor, out DeviceTensor) (
 		per = BlockSize / 32
 	}
 	blocks := int(blocksFor(rows, per, xentBlocks))
+	if rows*w <= xentOneBlock {
+		blocks = 1
+	}
 	atomic := blocks > 1
 	inv := float32(1 / float64(rows))
 	k, err := c.Launch("tl_nn_xent", Dim3{X: uint32(blocks)}, Dim3{X: BlockSize}, 0,
@@ -340,6 +347,9 @@ func (sigmoidXentOp) CompileDevice(c *DeviceCtx, in []DeviceTensor, out DeviceTe
 		return c.Fill(out.Ptr, 0, 1), nil
 	}
 	blocks := int(blocksFor(n, BlockSize*4, xentBlocks))
+	if n <= xentOneBlock {
+		blocks = 1
+	}
 	atomic := blocks > 1
 	inv := float32(1 / float64(n))
 	k, err := c.Launch("tl_nn_sigmoid_xent", Dim3{X: uint32(blocks)}, Dim3{X: BlockSize}, 0,
