@@ -26,6 +26,12 @@ func seqIn(t, b, i, h int) []In {
 	return append([]In{{Shape: []int{t, b, i}}}, cellIn(b, i, h)[1:]...)
 }
 
+// noX marks the first input (x, empty when I = 0) as not differentiated.
+func noX(in []In) []In {
+	in[0].NoGrad = true
+	return in
+}
+
 func TestLSTMCell(t *testing.T) {
 	cell := func(fb float32) func(g *graph.Graph, in []*graph.Node) *graph.Node {
 		return func(g *graph.Graph, in []*graph.Node) *graph.Node {
@@ -43,6 +49,8 @@ func TestLSTMCell(t *testing.T) {
 				h, c := graph.LSTMState(graph.LSTMCell(in[0], in[1], in[2], in[3], in[4], 1))
 				return graph.Add(h, graph.Mul(c, c))
 			}},
+		// No input features (I = 0): the recurrent product alone.
+		Case{Name: "NoInput", In: noX(cellIn(3, 0, 10)), Build: cell(1), Tol: lstmTol},
 		// Two chained cells: the second reads the first's packed output as h and c.
 		Case{Name: "Chained", In: cellIn(5, 8, 11), Tol: lstmTol,
 			Build: func(g *graph.Graph, in []*graph.Node) *graph.Node {
@@ -65,6 +73,7 @@ func TestLSTMSequence(t *testing.T) {
 		Case{Name: "Long", In: seqIn(7, 20, 17, 33), Build: seq(1), Tol: lstmTol},
 		// PTB's shape, scaled down: hidden 200 is wider than a block.
 		Case{Name: "PTBLike", In: seqIn(5, 6, 200, 200), Build: seq(1), Tol: lstmTol},
+		Case{Name: "NoInput", In: noX(seqIn(3, 2, 0, 10)), Build: seq(1), Tol: lstmTol},
 		// The views LSTMOutputs gives: all hidden states and the final state.
 		Case{Name: "Outputs", In: seqIn(4, 3, 5, 13), Tol: lstmTol,
 			Build: func(g *graph.Graph, in []*graph.Node) *graph.Node {

@@ -86,3 +86,28 @@ func TestOptimSparse(t *testing.T) {
 	}
 	Run(t, cases...)
 }
+
+// One word2vec step, scaled down: embedding lookup, NCE loss with fed sampled
+// ids, sparse SGD on the embedding and on NCE's weights and biases (rows
+// labels then sampled, with repeats); then the same with Adam (lazy).
+func TestOptimWord2VecStep(t *testing.T) {
+	const vocab, dim, batch, sampled = 300, 32, 24, 16
+	step := func(mk newOpt) func(g *graph.Graph, in []*graph.Node) *graph.Node {
+		return func(g *graph.Graph, in []*graph.Node) *graph.Node {
+			emb := g.Variable("emb", tensor.Uniform(-1, 1), vocab, dim)
+			w := g.Variable("nce_w", tensor.Uniform(-0.5, 0.5), vocab, dim)
+			b := g.Variable("nce_b", tensor.Zeros(), vocab)
+			loss := graph.NCELoss(w, b, graph.Gather(emb, in[0]), in[1], in[2])
+			up, err := optim.Minimize(mk(g), loss, emb, w, b)
+			if err != nil {
+				panic(err)
+			}
+			return up
+		}
+	}
+	in := []In{{Shape: []int{batch}, Int: vocab}, {Shape: []int{batch}, Int: 40}, {Shape: []int{sampled}, Int: 40}}
+	Run(t,
+		Case{Name: "SGD", Update: true, Tol: optimTol, In: in, Build: step(optimizers[0].make)},
+		Case{Name: "Adam", Update: true, Tol: optimTol, In: in, Build: step(optimizers[3].make)},
+	)
+}
