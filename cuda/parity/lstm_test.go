@@ -5,6 +5,8 @@ import (
 
 	"github.com/tlgo/tl/graph"
 	"github.com/tlgo/tl/layers"
+	"github.com/tlgo/tl/optim"
+	"github.com/tlgo/tl/tensor"
 )
 
 // Parity of ops_lstm.go: LSTMCell and its fused gradient LSTMCellGrad, the
@@ -93,4 +95,26 @@ func TestLSTMLayer(t *testing.T) {
 				return layers.LSTM(layers.InputNode("x", in[0]), "lstm", 19).Output()
 			}},
 	)
+}
+
+// Two stacked LSTMs trained one SGD step per round (PTB's shape, scaled down):
+// the variables after each step must agree.
+func TestLSTMTrainStep(t *testing.T) {
+	const steps, batch, in, hid = 6, 4, 10, 24
+	Run(t, Case{Name: "TwoLayers", Update: true, Tol: lstmTol,
+		In: []In{{Shape: []int{steps, batch, in}}, {Shape: []int{batch, hid}}, {Shape: []int{batch, hid}}},
+		Build: func(g *graph.Graph, x []*graph.Node) *graph.Node {
+			w1 := g.Variable("w1", tensor.Uniform(-0.3, 0.3), in+hid, 4*hid)
+			b1 := g.Variable("b1", tensor.Uniform(-0.1, 0.1), 4*hid)
+			w2 := g.Variable("w2", tensor.Uniform(-0.3, 0.3), 2*hid, 4*hid)
+			b2 := g.Variable("b2", tensor.Uniform(-0.1, 0.1), 4*hid)
+			hs1, _, _ := graph.LSTMOutputs(graph.LSTM(x[0], x[1], x[2], w1, b1, 1))
+			hs2, h, c := graph.LSTMOutputs(graph.LSTM(hs1, x[1], x[2], w2, b2, 0))
+			loss := graph.Add(graph.ReduceSum(graph.Mul(hs2, hs2)), graph.ReduceSum(graph.Mul(h, c)))
+			up, err := optim.Minimize(optim.NewSGD(g, "sgd", 0.5), loss, w1, b1, w2, b2)
+			if err != nil {
+				panic(err)
+			}
+			return up
+		}})
 }
