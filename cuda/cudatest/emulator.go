@@ -1,13 +1,16 @@
 package cudatest
 
 import (
-	"errors"
+	"fmt"
 
-	"github.com/tlgo/tl/cuda"
+	"github.com/tlgo/tl/cuda/emu"
 )
 
-// emulator builds the CPU emulator library. Until cuda/emu provides
-// emu.Build, the emulator is reached only through TL_CUDA_EMULATOR.
+// emulator builds (or finds, cached) the CPU emulator library with g++.
 func emulator() (string, error) {
-	return "", errors.New("cudatest: no emulator: set " + cuda.EnvEmulator + " to libtlcudaemu.so (cuda/emu has no Build yet)")
+	lib, err := emu.Build("")
+	if err != nil {
+		return "", fmt.Errorf("cudatest: building the CPU emulator: %w", err)
+	}
+	return lib, nil
 }
