@@ -1,6 +1,9 @@
 package graph
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Device kernels of the LSTM ops (ops_lstm.go): the products run in cuBLAS, the
 // gates of a step in one fused kernel (kernels/lstm.cu). Every launch of a
@@ -13,6 +16,14 @@ func lstmGemm(c *DeviceCtx, ta, tb bool, m, n, k int, a DevicePtr, lda int, b De
 		A: a, B: b, C: cp, LDA: lda, LDB: ldb, LDC: ldc})
 }
 
+// lstmFits checks that n elements index in 32 bits, as the gate kernels do.
+func lstmFits(op string, n int) error {
+	if n > math.MaxInt32 {
+		return fmt.Errorf("%s: %d elements per step, more than the device kernels index (2^31-1)", op, n)
+	}
+	return nil
+}
+
 // lstmOff returns p advanced by n 4-byte elements.
 func lstmOff(p DevicePtr, n int) DevicePtr { return p + DevicePtr(4*n) }
 
@@ -21,6 +32,9 @@ func (o *lstmOp) CompileDevice(c *DeviceCtx, in []DeviceTensor, out DeviceTensor
 	bsz, inp, hid := x.Shape[0], x.Shape[1], h.Shape[1]
 	if bsz*hid == 0 {
 		return nil, nil
+	}
+	if err := lstmFits("LSTMCell", bsz*hid); err != nil {
+		return nil, err
 	}
 	g4 := 4 * hid
 	gates, err := c.Scratch(4 * bsz * g4)
@@ -52,6 +66,9 @@ func (lstmGradOp) CompileDevice(c *DeviceCtx, in []DeviceTensor, out DeviceTenso
 	g4, sz := 4*hid, bsz*hid
 	if sz == 0 {
 		return c.Fill(out.Ptr, 0, out.Size()), nil
+	}
+	if err := lstmFits("LSTMCellGrad", sz); err != nil {
+		return nil, err
 	}
 	dx := out.Ptr
 	dh := lstmOff(dx, bsz*inp)
@@ -92,6 +109,9 @@ func (o *lstmSeqOp) CompileDevice(c *DeviceCtx, in []DeviceTensor, out DeviceTen
 	if sz == 0 {
 		return nil, nil
 	}
+	if err := lstmFits("LSTM", bh); err != nil {
+		return nil, err
+	}
 	gates, err := c.Scratch(4 * steps * bsz * g4)
 	if err != nil {
 		return nil, fmt.Errorf("LSTM gates: %w", err)
@@ -126,6 +146,9 @@ func (lstmSeqGradOp) CompileDevice(c *DeviceCtx, in []DeviceTensor, out DeviceTe
 	sz := steps * bh
 	if sz == 0 {
 		return c.Fill(out.Ptr, 0, out.Size()), nil
+	}
+	if err := lstmFits("LSTMGrad", bh); err != nil {
+		return nil, err
 	}
 	nx := steps * bsz * inp
 	dx := out.Ptr

@@ -44,18 +44,16 @@ static __device__ void layers_lerp(int i, int in, int out, int* lo, int* hi, flo
 // tl_layers_resize: NHWC x (n, h, w, ch) to d (n, oh, ow, ch).
 extern "C" __global__ void tl_layers_resize(float* d, const float* x, int n, int h, int w, int ch, int oh, int ow) {
   TL_FOR(e, (long long)n * oh * ow * ch) {
-    long long p = e / ch;
-    int k = (int)(e - p * ch);
-    int ox = (int)(p % ow);
-    long long r = p / ow;  // image·oh + output row
-    int oy = (int)(r % oh);
-    long long img = r / oh;
+    // Sizes < 2^31 (checked by the caller): 32-bit index arithmetic.
+    int p = (int)e / ch, k = (int)e - p * ch;
+    int r = p / ow, ox = p - r * ow;  // r = image·oh + output row
+    int img = r / oh, oy = r - img * oh;
     int y0, y1, x0, x1;
     float ly, lx;
     layers_lerp(oy, h, oh, &y0, &y1, &ly);
     layers_lerp(ox, w, ow, &x0, &x1, &lx);
-    const float* top = x + (img * h + y0) * (long long)w * ch;
-    const float* bot = x + (img * h + y1) * (long long)w * ch;
+    const float* top = x + ((long long)img * h + y0) * w * ch;
+    const float* bot = x + ((long long)img * h + y1) * w * ch;
     int a = x0 * ch + k, b = x1 * ch + k;
     float t = top[a] + (top[b] - top[a]) * lx;
     float u = bot[a] + (bot[b] - bot[a]) * lx;
@@ -93,12 +91,9 @@ static __device__ void layers_range(int i, int in, int out, int* first, int* las
 extern "C" __global__ void tl_layers_resize_grad(float* d, const float* dy, int n, int h, int w, int ch, int oh,
                                                  int ow) {
   TL_FOR(e, (long long)n * h * w * ch) {
-    long long p = e / ch;
-    int k = (int)(e - p * ch);
-    int ix = (int)(p % w);
-    long long r = p / w;
-    int iy = (int)(r % h);
-    long long img = r / h;
+    int p = (int)e / ch, k = (int)e - p * ch;
+    int r = p / w, ix = p - r * w;
+    int img = r / h, iy = r - img * h;
     int oy0, oy1, ox0, ox1;
     layers_range(iy, h, oh, &oy0, &oy1);
     layers_range(ix, w, ow, &ox0, &ox1);
@@ -106,7 +101,7 @@ extern "C" __global__ void tl_layers_resize_grad(float* d, const float* dy, int 
     for (int oy = oy0; oy <= oy1; oy++) {
       float wy = layers_weight(oy, iy, h, oh);
       if (wy == 0.0f) continue;
-      const float* src = dy + (img * oh + oy) * (long long)ow * ch + k;
+      const float* src = dy + ((long long)img * oh + oy) * ow * ch + k;
       float row = 0.0f;
       for (int ox = ox0; ox <= ox1; ox++) {
         float wx = layers_weight(ox, ix, w, ow);
@@ -121,8 +116,7 @@ extern "C" __global__ void tl_layers_resize_grad(float* d, const float* dy, int 
 // tl_layers_seqmask: d (b, steps) is 1 before each length, 0 after.
 extern "C" __global__ void tl_layers_seqmask(float* d, const int* lens, int b, int steps) {
   TL_FOR(e, (long long)b * steps) {
-    long long r = e / steps;
-    int t = (int)(e - r * steps);
+    int r = (int)e / steps, t = (int)e - r * steps;
     d[e] = t < lens[r] ? 1.0f : 0.0f;
   }
 }

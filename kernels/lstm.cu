@@ -14,9 +14,8 @@ static __device__ __forceinline__ float lstm_tanh(float z) { return 2.0f / (1.0f
 extern "C" __global__ void tl_lstm_fwd(const float* gates, const float* b, const float* cprev, float* d,
                                        int bsz, int hid, long long sz, float fb) {
   TL_FOR(i, (long long)bsz * hid) {
-    long long r = i / hid;
-    int j = (int)(i - r * hid);
-    const float* g = gates + r * 4 * hid;
+    int r = (int)i / hid, j = (int)i - r * hid;  // B·H < 2^31 (checked by the caller)
+    const float* g = gates + (long long)r * 4 * hid;
     float iv = lstm_sigmoid(g[j] + b[j]);
     float fv = lstm_sigmoid(g[hid + j] + b[hid + j] + fb);
     float gv = lstm_tanh(g[2 * hid + j] + b[2 * hid + j]);
@@ -42,8 +41,7 @@ extern "C" __global__ void tl_lstm_bwd(float* dg, const float* dh, const float* 
                                        const float* pk, const float* cprev, float* dcOut, int bsz, int hid,
                                        long long sz) {
   TL_FOR(i, (long long)bsz * hid) {
-    long long r = i / hid;
-    int j = (int)(i - r * hid);
+    int r = (int)i / hid, j = (int)i - r * hid;  // B·H < 2^31 (checked by the caller)
     float iv = pk[2 * sz + i], fv = pk[3 * sz + i], gv = pk[4 * sz + i], ov = pk[5 * sz + i],
           tv = pk[6 * sz + i];
     float dhv = dy[i] + (dh ? dh[i] : 0.0f);
@@ -55,7 +53,7 @@ extern "C" __global__ void tl_lstm_bwd(float* dg, const float* dh, const float* 
     float dfv = dcv * cprev[i] + dy[3 * sz + i];
     float dgv = dcv * iv + dy[4 * sz + i];
     dcOut[i] = dcv * fv;
-    float* g = dg + r * 4 * hid;
+    float* g = dg + (long long)r * 4 * hid;
     g[j] = div * iv * (1.0f - iv);
     g[hid + j] = dfv * fv * (1.0f - fv);
     g[2 * hid + j] = dgv * (1.0f - gv * gv);

@@ -90,8 +90,7 @@ extern "C" __global__ void tl_optim_sgd_sparse(float* w, const int* idx, const f
                                                int width, int rows) {
   float r = -lr[0];
   TL_FOR(e, (long long)n * width) {
-    long long i = e / width;
-    int q = (int)(e - i * width);
+    int i = (int)e / width, q = (int)e - i * width;  // n·width < 2^31 (checked by the caller)
     int row = idx[i];
     if (row >= 0 && row < rows) atomicAdd(w + (long long)row * width + q, r * val[e]);
   }
@@ -111,8 +110,7 @@ extern "C" __global__ void tl_optim_first(int* pos, const int* idx, int n, int r
 extern "C" __global__ void tl_optim_sum(float* sums, const int* pos, const int* idx, const float* val, int n,
                                         int width, int rows) {
   TL_FOR(e, (long long)n * width) {
-    long long i = e / width;
-    int q = (int)(e - i * width);
+    int i = (int)e / width, q = (int)e - i * width;  // n·width < 2^31 (checked by the caller)
     int row = idx[i];
     if (row >= 0 && row < rows) atomicAdd(sums + (long long)pos[row] * width + q, val[e]);
   }
@@ -125,10 +123,9 @@ extern "C" __global__ void tl_optim_sparse(int rule, float* w, const int* idx, c
                                            float k1, float k2, float k3, int n, int width, int rows) {
   float r = optim_rate(rule, lr, step, hasStep, k1, k2);
   TL_FOR(e, (long long)n * width) {
-    long long i = e / width;
-    int q = (int)(e - i * width);
+    int i = (int)e / width, q = (int)e - i * width;  // n·width < 2^31 (checked by the caller)
     int row = idx[i];
-    if (row < 0 || row >= rows || pos[row] != (int)i) continue;
+    if (row < 0 || row >= rows || pos[row] != i) continue;
     long long o = (long long)row * width + q;
     optim_apply(rule, r, k1, k2, k3, w + o, sums[e], s0 ? s0 + o : 0, s1 ? s1 + o : 0);
   }

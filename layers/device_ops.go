@@ -1,6 +1,11 @@
 package layers
 
-import "github.com/tlgo/tl/graph"
+import (
+	"fmt"
+	"math"
+
+	"github.com/tlgo/tl/graph"
+)
 
 // Device kernels of the layers' own ops (kernels/layers.cu).
 
@@ -28,6 +33,9 @@ func (o *bilinearOp) CompileDevice(c *graph.DeviceCtx, in []graph.DeviceTensor, 
 	if out.Size() == 0 {
 		return nil, nil
 	}
+	if err := fits32(o.Type(), in[0].Size(), out.Size()); err != nil {
+		return nil, err
+	}
 	return c.Launch1D("tl_layers_resize", out.Size(), out.Ptr, in[0].Ptr, n, h, w, ch, o.oh, o.ow)
 }
 
@@ -37,6 +45,9 @@ func (o *bilinearGradOp) CompileDevice(c *graph.DeviceCtx, in []graph.DeviceTens
 	if out.Size() == 0 {
 		return nil, nil
 	}
+	if err := fits32(o.Type(), in[0].Size(), out.Size()); err != nil {
+		return nil, err
+	}
 	return c.Launch1D("tl_layers_resize_grad", out.Size(), out.Ptr, in[0].Ptr, n, h, w, ch, o.oh, o.ow)
 }
 
@@ -44,5 +55,18 @@ func (o *seqMaskOp) CompileDevice(c *graph.DeviceCtx, in []graph.DeviceTensor, o
 	if out.Size() == 0 {
 		return nil, nil
 	}
+	if err := fits32(o.Type(), out.Size()); err != nil {
+		return nil, err
+	}
 	return c.Launch1D("tl_layers_seqmask", out.Size(), out.Ptr, in[0].Ptr, in[0].Shape[0], o.steps)
+}
+
+// fits32 checks that tensors of sizes ns index in 32 bits, as the kernels do.
+func fits32(op string, ns ...int) error {
+	for _, n := range ns {
+		if n > math.MaxInt32 {
+			return fmt.Errorf("layers: %s: %d elements, more than the device kernels index (2^31-1)", op, n)
+		}
+	}
+	return nil
 }

@@ -91,6 +91,9 @@ func (o *sparseUpdateOp) CompileDevice(c *graph.DeviceCtx, in []graph.DeviceTens
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", o.Type(), err)
 	}
+	if err := fits32(o.Type(), n*width); err != nil {
+		return nil, err
+	}
 	pos, sums := scr.Ptr, scr.Ptr+graph.DevicePtr(4*rows)
 	first, err := c.Launch1D("tl_optim_first", n, pos, idx.Ptr, n, rows)
 	if err != nil {
@@ -129,9 +132,21 @@ func (sgdSparseOp) CompileDevice(c *graph.DeviceCtx, in []graph.DeviceTensor, _ 
 	if n*width == 0 {
 		return nil, nil
 	}
+	if err := fits32("SGDSparseUpdate", n*width); err != nil {
+		return nil, err
+	}
 	return c.Launch1D("tl_optim_sgd_sparse", n*width, v.Ptr, idx.Ptr, val.Ptr, lr.Ptr, n, width, rows)
 }
 
 func (incrementOp) CompileDevice(c *graph.DeviceCtx, in []graph.DeviceTensor, _ graph.DeviceTensor) (graph.Kernel, error) {
 	return c.Launch("tl_optim_increment", graph.Dim3{X: 1}, graph.Dim3{X: 32}, 0, in[0].Ptr)
+}
+
+// fits32 checks that a sparse gradient's n elements index in 32 bits, as the
+// sparse kernels do.
+func fits32(op string, n int) error {
+	if n > math.MaxInt32 {
+		return fmt.Errorf("optim: %s: a sparse gradient of %d elements, more than the device kernels index (2^31-1)", op, n)
+	}
+	return nil
 }
