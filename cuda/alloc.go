@@ -40,6 +40,10 @@ func roundSize(n int) int {
 // allocator keeps freed blocks in per-size free lists; a plan allocates the
 // same sizes every step, so after the first step no device call is made.
 type allocator struct {
+	// exact keeps requested sizes unrounded (on the emulator), so that the
+	// emulator's guard bytes right after each block catch a kernel writing
+	// past the end of a tensor.
+	exact bool
 	free  map[int][]graph.DevicePtr
 	live  map[graph.DevicePtr]int
 	stats Stats
@@ -53,7 +57,7 @@ func (a *allocator) init() {
 func (a *allocator) held() int64 { return a.stats.InUse + a.stats.Cached }
 
 // Alloc returns at least bytes of device memory, from the cache when a block
-// of the rounded size is free. Out of memory, it releases the cache (Trim) and
+// of the rounded size is free (on the emulator, sizes are not rounded). Out of memory, it releases the cache (Trim) and
 // tries once more.
 func (d *Device) Alloc(bytes int) (graph.DevicePtr, error) {
 	if bytes < 0 {
@@ -67,6 +71,9 @@ func (d *Device) Alloc(bytes int) (graph.DevicePtr, error) {
 func (d *Device) allocLocked(bytes int) (graph.DevicePtr, error) {
 	a := &d.alloc
 	size := roundSize(bytes)
+	if a.exact {
+		size = max(bytes, 1)
+	}
 	if list := a.free[size]; len(list) > 0 {
 		p := list[len(list)-1]
 		a.free[size] = list[:len(list)-1]

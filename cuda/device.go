@@ -138,6 +138,7 @@ func (d *Device) open() error {
 	if strings.Contains(d.name, "emulator") {
 		d.emulated = true
 	}
+	d.alloc.exact = d.emulated
 
 	// The primary context: CUDA 13 changed cuCtxCreate's signature, and the
 	// primary context is the one the runtime API and other libraries share.

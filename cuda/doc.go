@@ -47,7 +47,9 @@
 // because the work that reuses it is queued after it on the same stream. Stats
 // reports the counters; Trim gives the cache back to the device, and an
 // allocation that runs out of memory trims and retries once. Freeing a pointer
-// Alloc did not return panics: it is a bug in the caller.
+// Alloc did not return panics: it is a bug in the caller. On the emulator sizes
+// are not rounded, so that its guard bytes after each block catch a kernel that
+// writes past the end of a tensor.
 //
 // # Matrix products
 //
