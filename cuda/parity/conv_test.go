@@ -133,9 +133,16 @@ func TestPool(t *testing.T) {
 			p1(k+"1DValid", max, []int{3, 31, 6}, graph.Pool1DOpts{Size: 4}),
 		)
 	}
-	// Ties: windows of zeros after a ReLU; the gradient goes to the first.
-	cases = append(cases, Case{Name: "MaxTies", In: []In{{Shape: []int{2, 11, 11, 9}}},
-		Build: func(g *graph.Graph, in []*graph.Node) *graph.Node { return graph.MaxPool2D(graph.Relu(in[0]), cifar) }},
+	// Ties: an input of 0.5 everywhere (Lo = Hi) ties every window, and its
+	// maximum with a random one ties some; the gradient goes to the first
+	// maximum of each window, a position the gradient of the constant input shows.
+	tied := In{Shape: []int{2, 11, 11, 9}, Lo: 0.5, Hi: 0.5}
+	cases = append(cases, Case{Name: "MaxAllTied", In: []In{tied},
+		Build: func(g *graph.Graph, in []*graph.Node) *graph.Node { return graph.MaxPool2D(in[0], cifar) }},
+		Case{Name: "MaxSomeTied", In: []In{{Shape: tied.Shape}, tied},
+			Build: func(g *graph.Graph, in []*graph.Node) *graph.Node {
+				return graph.MaxPool2D(graph.Maximum(in[0], in[1]), graph.PoolOpts{Size: [2]int{3, 2}, Strides: [2]int{1, 2}, Padding: graph.Same})
+			}},
 		// The ReLU-fused max-pool gradient (MaxPoolReluGrad) behind a conv.
 		Case{Name: "ConvReluMaxPool", Tol: convTol, In: []In{{Shape: []int{2, 12, 12, 3}}, {Shape: []int{3, 3, 3, 16}}, {Shape: []int{16}}},
 			Build: func(g *graph.Graph, in []*graph.Node) *graph.Node {
@@ -143,4 +150,14 @@ func TestPool(t *testing.T) {
 				return graph.MaxPool2D(y, cifar)
 			}})
 	Run(t, cases...)
+}
+
+// TestConvChunked: an im2col matrix over the device's bound (2^25 floats), so
+// that the forward and both gradients run as several products over chunks of
+// images.
+func TestConvChunked(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a 140 MB im2col (about 40 s on the emulator)")
+	}
+	Run(t, conv2D("Chunked", []int{27, 64, 64, 4}, []int{9, 9, 4, 2}, graph.Conv2DOpts{Padding: graph.Same}))
 }
