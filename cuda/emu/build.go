@@ -24,6 +24,10 @@ var ErrNoCompiler = errors.New("emu: no C++ compiler (g++, or $TL_EMU_CXX)")
 // EnvCXX names the compiler Build and the emulator's NVRTC run (default g++).
 const EnvCXX = "TL_EMU_CXX"
 
+// EnvCXXFlags adds flags (space-separated) to the emulator's own compile, for
+// debugging it (-O0 -g, -DTL_EMU_UCONTEXT); they are part of the cache key.
+const EnvCXXFlags = "TL_EMU_CXXFLAGS"
+
 // LibName is the file name of the built library, before its hash suffix.
 const LibName = "libtlcudaemu"
 
@@ -68,8 +72,9 @@ func BuildContext(ctx context.Context, cacheDir string) (string, error) {
 		return "", errors.New("emu: emu_cuda.h contains the raw-string delimiter )tlemu\"")
 	}
 	kernelCache := filepath.Join(cacheDir, "kernels")
+	extra := strings.Fields(os.Getenv(EnvCXXFlags))
 	h := sha256.New()
-	for _, part := range [][]byte{runtime, header, version, []byte(cxxPath), []byte(kernelCache)} {
+	for _, part := range [][]byte{runtime, header, version, []byte(cxxPath), []byte(kernelCache), []byte(strings.Join(extra, "\x00"))} {
 		fmt.Fprintf(h, "%d:", len(part))
 		h.Write(part)
 	}
@@ -103,11 +108,13 @@ func BuildContext(ctx context.Context, cacheDir string) (string, error) {
 		}
 	}
 	out := filepath.Join(tmp, LibName+".so")
-	cmd := exec.CommandContext(ctx, cxxPath, "-std=c++17", "-O2", "-shared", "-fPIC", "-pthread",
+	args := []string{"-std=c++17", "-O2", "-shared", "-fPIC", "-pthread",
 		"-fvisibility=hidden", "-fdiagnostics-color=never",
-		"-DTL_EMU_BUILD_ID="+cString(id), "-DTL_EMU_KERNEL_CACHE="+cString(kernelCache),
-		"-DTL_EMU_CXX="+cString(cxxPath),
-		"-o", out, filepath.Join(tmp, "emu_runtime.cpp"), "-ldl")
+		"-DTL_EMU_BUILD_ID=" + cString(id), "-DTL_EMU_KERNEL_CACHE=" + cString(kernelCache),
+		"-DTL_EMU_CXX=" + cString(cxxPath)}
+	args = append(args, extra...)
+	args = append(args, "-o", out, filepath.Join(tmp, "emu_runtime.cpp"), "-ldl")
+	cmd := exec.CommandContext(ctx, cxxPath, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {

@@ -85,6 +85,19 @@ extern "C" __global__ void t_scale(float* x, float s, int n) {
   TL_FOR(i, n) x[i] *= s;
 }
 
+extern "C" __global__ void t_math(const float* x, float* out, int n) {
+  TL_FOR(i, n) {
+    float v = x[i], a = fabsf(v) + 0.5f;
+    float* o = out + 16 * i;
+    o[0] = expf(v); o[1] = logf(a); o[2] = log1pf(a); o[3] = tanhf(v);
+    o[4] = sqrtf(a); o[5] = rsqrtf(a); o[6] = powf(a, 1.5f); o[7] = fmaxf(v, 0.25f);
+    o[8] = fminf(v, 0.25f); o[9] = floorf(v) + ceilf(v); o[10] = erff(v); o[11] = fmaf(v, 2.0f, 1.0f);
+    o[12] = __expf(v) + __logf(a); o[13] = __fdividef(v, a);
+    o[14] = (float)(min((int)i, 3) + max((int)i, 3)) + __int_as_float(__float_as_int(v)) - __uint_as_float(__float_as_uint(v));
+    o[15] = v > 100.0f ? INFINITY : __ldg(x + i);
+  }
+}
+
 extern "C" __global__ void t_deadlock(float* out) {
   if (threadIdx.x < 16) __syncthreads();
   out[threadIdx.x] = 1.0f;
@@ -327,6 +340,28 @@ func TestShuffleSemantics(t *testing.T) {
 		want := [4]int32{down, up, 70, lane ^ 1}
 		if got != want {
 			t.Fatalf("thread %d: down/up/idx/xor = %v, want %v", tid, got, want)
+		}
+	}
+}
+
+func TestMath(t *testing.T) {
+	a := open(t)
+	f := a.function(t, loadTestKernels(t, a), "t_math")
+	x := []float32{-2.5, -1, -0.1, 0, 0.3, 1, 2.7}
+	n := int32(len(x))
+	dx, dout := a.upload(t, x), a.alloc(t, 4*16*len(x))
+	a.check(t, "launch", a.launch(f, 1, 32, 0, 0, unsafe.Pointer(&dx), unsafe.Pointer(&dout), unsafe.Pointer(&n)))
+	got := a.download(t, dout, 16*len(x))
+	for i, v32 := range x {
+		v := float64(v32)
+		ab := math.Abs(v) + 0.5
+		want := []float64{math.Exp(v), math.Log(ab), math.Log1p(ab), math.Tanh(v), math.Sqrt(ab), 1 / math.Sqrt(ab),
+			math.Pow(ab, 1.5), math.Max(v, 0.25), math.Min(v, 0.25), math.Floor(v) + math.Ceil(v), math.Erf(v), v*2 + 1,
+			math.Exp(v) + math.Log(ab), v / ab, float64(min(i, 3) + max(i, 3)), v}
+		for k, w := range want {
+			if d := math.Abs(float64(got[16*i+k]) - w); d > 1e-5*math.Max(1, math.Abs(w)) {
+				t.Errorf("x=%v: result %d = %v, want %v", v, k, got[16*i+k], w)
+			}
 		}
 	}
 }

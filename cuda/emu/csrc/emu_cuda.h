@@ -52,7 +52,6 @@ struct tl_emu_api {
 
 #include <math.h>
 #include <stddef.h>
-#include <string.h>
 
 #define __global__
 #define __device__
@@ -61,10 +60,23 @@ struct tl_emu_api {
 #define __noinline__ __attribute__((noinline))
 #define __restrict__ __restrict
 #define __launch_bounds__(...)
-#define __constant__ static
+#define __constant__
 // Blocks run one at a time per OS thread, all of a block's threads (fibers) on
 // that OS thread, so a thread_local is exactly per block.
 #define __shared__ static thread_local
+
+// Vector types, aligned as CUDA aligns them.
+struct __attribute__((aligned(8))) float2 { float x, y; };
+struct __attribute__((aligned(16))) float4 { float x, y, z, w; };
+struct __attribute__((aligned(8))) int2 { int x, y; };
+struct __attribute__((aligned(16))) int4 { int x, y, z, w; };
+struct __attribute__((aligned(8))) uint2 { unsigned x, y; };
+struct __attribute__((aligned(16))) uint4 { unsigned x, y, z, w; };
+static inline float2 make_float2(float x, float y) { return {x, y}; }
+static inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
+static inline int2 make_int2(int x, int y) { return {x, y}; }
+static inline int4 make_int4(int x, int y, int z, int w) { return {x, y, z, w}; }
+static inline uint3 make_uint3(unsigned x, unsigned y, unsigned z) { return {x, y, z}; }
 
 static const tl_emu_api* tl_emu_rt;
 static thread_local tl_emu_thread* tl_emu_cur;

@@ -315,7 +315,7 @@ struct Stack {
   size_t size;
 };
 
-const size_t kStackSize = 64 * 1024;
+const size_t kStackSize = 128 * 1024;  // address space only: pages are touched lazily
 
 Stack* newStack() {
   long page = sysconf(_SC_PAGESIZE);
@@ -431,8 +431,9 @@ struct Worker {
   std::vector<Thread> threads;
   std::vector<Warp> warps;
   std::vector<unsigned char> dyn;
-  Thread* cur = nullptr;
+  Thread* cur = nullptr;  // the fiber running, or last run
   Launch* L = nullptr;
+  tl_emu_thread** slot = nullptr;  // the kernel module's current-thread pointer
   bool abort = false;
 
   ~Worker() {
@@ -501,6 +502,8 @@ void toFiber(Worker* w, Thread* t) {
 #endif
 }
 
+bool prepare(Worker* w, Thread* t);
+
 // toScheduler suspends the calling fiber.
 void toScheduler(Thread* t) {
   Worker* w = t->blk->w;
@@ -509,6 +512,29 @@ void toScheduler(Thread* t) {
 #else
   tl_emu_ctx_switch(&t->ctx.sp, w->sched.sp);
 #endif
+}
+
+// yieldAmong suspends t (already marked waiting) and runs the next runnable
+// thread of [first, first+n) after it, switching fiber to fiber without the
+// scheduler: a warp's lanes pass each shuffle in one switch each. With none
+// runnable, the scheduler decides (another warp, the next pass, or deadlock).
+void yieldAmong(Thread* t, Thread* first, int n) {
+  Worker* w = t->blk->w;
+  int at = (int)(t - first);
+  for (int d = 1; d < n; d++) {
+    Thread* c = first + (at + d) % n;
+    if (c->state == T_NEW && !prepare(w, c)) break;
+    if (c->state != T_READY) continue;
+    w->cur = c;
+    *w->slot = &c->pub;
+#ifdef TL_EMU_USE_UCONTEXT
+    swapcontext(&t->ctx.uc, &c->ctx.uc);
+#else
+    tl_emu_ctx_switch(&t->ctx.sp, c->ctx.sp);
+#endif
+    return;
+  }
+  toScheduler(t);
 }
 
 // ---- the block operations kernels call through tl_emu_api ----
@@ -523,7 +549,7 @@ void apiSyncthreads(tl_emu_thread* pt) {
     return;
   }
   t->state = T_WAIT_BLOCK;
-  toScheduler(t);
+  yieldAmong(t, b->threads, b->n);
 }
 
 // warpBarrier returns once every lane of t's warp has arrived.
@@ -538,7 +564,7 @@ void warpBarrier(Thread* t) {
     return;
   }
   t->state = T_WAIT_WARP;
-  toScheduler(t);
+  yieldAmong(t, t - t->lane, w->nlanes);
 }
 
 void apiFail(tl_emu_thread* pt, const char* msg) {
@@ -602,7 +628,16 @@ const tl_emu_api kApi = {TL_EMU_ABI, apiSyncthreads, apiShfl, apiSyncwarp, apiBa
 
 // ---- running blocks ----
 
-void runBlock(Worker* w, Launch* L, long long bi, tl_emu_thread** slot) {
+// prepare gives a new thread its stack and context.
+bool prepare(Worker* w, Thread* t) {
+  t->stack = w->takeStack();
+  if (!t->stack) return false;
+  makeCtx(t);
+  t->state = T_READY;
+  return true;
+}
+
+void runBlock(Worker* w, Launch* L, long long bi) {
   unsigned gx = L->g[0], gy = L->g[1];
   uint3 bid = {(unsigned)(bi % gx), (unsigned)((bi / gx) % gy), (unsigned)(bi / ((long long)gx * gy))};
   int bx = (int)L->b[0], by = (int)L->b[1], bz = (int)L->b[2];
@@ -639,23 +674,19 @@ void runBlock(Worker* w, Launch* L, long long bi, tl_emu_thread** slot) {
     bool progressed = false;
     for (int i = 0; i < n && !w->abort; i++) {
       Thread& t = w->threads[i];
-      if (t.state == T_NEW) {
-        t.stack = w->takeStack();
-        if (!t.stack) {
-          L->setError(CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES, "cannot map a fiber stack");
-          w->abort = true;
-          break;
-        }
-        makeCtx(&t);
-        t.state = T_READY;
+      if (t.state == T_NEW && !prepare(w, &t)) {
+        L->setError(CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES, "cannot map a fiber stack");
+        w->abort = true;
+        break;
       }
       if (t.state != T_READY) continue;
-      *slot = &t.pub;
+      *w->slot = &t.pub;
       toFiber(w, &t);
       progressed = true;
-      if (t.state == T_DONE) {
-        w->freeStacks.push_back(t.stack);
-        t.stack = nullptr;
+      Thread* r = w->cur;  // fibers hand over to each other: the one that returned
+      if (r->state == T_DONE) {
+        w->freeStacks.push_back(r->stack);
+        r->stack = nullptr;
         done++;
       }
     }
@@ -681,17 +712,17 @@ void runBlock(Worker* w, Launch* L, long long bi, tl_emu_thread** slot) {
       t.stack = nullptr;
     }
   }
-  *slot = nullptr;
+  *w->slot = nullptr;
 }
 
 void workerLoop(Launch* L) {
   Worker* w = &tw;
   w->L = L;
-  tl_emu_thread** slot = L->f->mod->slot();
+  w->slot = L->f->mod->slot();
   while (!L->failed) {
     long long b = L->next.fetch_add(1);
     if (b >= L->nblocks) break;
-    runBlock(w, L, b, slot);
+    runBlock(w, L, b);
   }
   w->L = nullptr;
 }
