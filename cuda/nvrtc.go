@@ -139,13 +139,13 @@ func (nv *NVRTC) programLog(prog uintptr) string {
 const cacheMagic = "tlkernel1\n"
 
 // DefaultCacheDir is where CompileCached keeps kernels when given "":
-// os.UserCacheDir()/tl/kernels.
+// os.UserCacheDir()/tl/kernels, or, where there is no user cache folder (no
+// $HOME, as on some batch machines), os.TempDir()/tl-<uid>/kernels.
 func DefaultCacheDir() (string, error) {
-	d, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("cuda: no cache folder for kernels (set Config.CacheDir): %w", err)
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "tl", "kernels"), nil
 	}
-	return filepath.Join(d, "tl", "kernels"), nil
+	return filepath.Join(os.TempDir(), fmt.Sprintf("tl-%d", os.Getuid()), "kernels"), nil
 }
 
 // CacheKey identifies a compilation: the source, the architecture, the

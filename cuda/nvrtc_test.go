@@ -106,3 +106,12 @@ func TestCompileCached(t *testing.T) {
 		t.Errorf("temporary files left behind: %v", tmp)
 	}
 }
+
+func TestDefaultCacheDirWithoutHome(t *testing.T) {
+	t.Setenv("HOME", "")
+	t.Setenv("XDG_CACHE_HOME", "")
+	d, err := DefaultCacheDir()
+	if err != nil || !strings.HasPrefix(d, os.TempDir()) {
+		t.Errorf("DefaultCacheDir without $HOME: %q, %v; want a folder under %s", d, err, os.TempDir())
+	}
+}
