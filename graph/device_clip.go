@@ -1,5 +1,10 @@
 package graph
 
+import (
+	"fmt"
+	"unsafe"
+)
+
 // Device kernels of ops_clip.go; the CUDA C is in kernels/reduce_clip.cu and
 // kernels/elementwise.cu (ScaleBy).
 
@@ -54,7 +59,38 @@ func (o *globalNormOp) CompileDevice(c *DeviceCtx, in []DeviceTensor, out Device
 	if o.halfSquare {
 		finish = devRCHalf
 	}
-	return devReduce(c, devRCSumSq, finish, in, nil, out)
+	if len(in) == 1 {
+		return devReduce(c, devRCSumSq, finish, in, nil, out)
+	}
+	// Many tensors (a model's gradients): one launch for all the partial sums,
+	// through a table of (address, size, first block) uploaded here.
+	table := make([]uint64, 0, 3*len(in))
+	np := 0
+	for _, t := range in {
+		table = append(table, uint64(t.Ptr), uint64(t.Size()), uint64(np))
+		np += min(max(ceilDiv(t.Size(), BlockSize*devRCPerThread), 1), devRCMaxBlocks)
+	}
+	tab, err := c.Scratch(8 * len(table))
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Dev.CopyToDevice(tab.Ptr, unsafe.Pointer(&table[0]), 8*len(table)); err != nil {
+		return nil, fmt.Errorf("%s: uploading the table of %d tensors: %w", o.Type(), len(in), err)
+	}
+	partial, err := c.Scratch(4 * np)
+	if err != nil {
+		return nil, err
+	}
+	sums, err := c.Launch("tl_rc_sumsq_multi", Dim3{X: uint32(min(np, 65535*4))}, Dim3{X: BlockSize}, 32*4,
+		tab.Ptr, len(in), np, partial.Ptr)
+	if err != nil {
+		return nil, err
+	}
+	fin, err := c.Launch("tl_rc_finish", Dim3{X: 1}, Dim3{X: BlockSize}, 32*4, partial.Ptr, np, out.Ptr, finish)
+	if err != nil {
+		return nil, err
+	}
+	return Seq(sums, fin), nil
 }
 
 func (*globalDotOp) CompileDevice(c *DeviceCtx, in []DeviceTensor, out DeviceTensor) (Kernel, error) {

@@ -70,3 +70,33 @@ extern "C" __global__ void tl_rc_clip_scale(const float* x, const float* norm, f
   float f = clip / reduce_clip_max(norm[0], clip);
   TL_FOR(i, n) out[i] = x[i] * f;
 }
+
+// tl_rc_sumsq_multi: the partial sums of squares of several tensors in one
+// launch. table holds per tensor its address, its size and its first block
+// (ascending, block 0 first); partial[b] = block b's share of its tensor's Σx².
+// 32 floats of dynamic shared memory.
+extern "C" __global__ void tl_rc_sumsq_multi(const unsigned long long* table, int ntensors, int nblocks,
+                                             float* partial) {
+  TL_DYN_SHARED(float, sh);
+  for (int b = blockIdx.x; b < nblocks; b += gridDim.x) {
+    // The tensor holding block b: the last whose first block is ≤ b.
+    int lo = 0, hi = ntensors - 1;
+    while (lo < hi) {
+      int mid = (lo + hi + 1) / 2;
+      if ((long long)table[3 * mid + 2] <= b) lo = mid;
+      else hi = mid - 1;
+    }
+    const float* x = (const float*)table[3 * lo];
+    long long n = (long long)table[3 * lo + 1];
+    int first = (int)table[3 * lo + 2];
+    int end = lo + 1 < ntensors ? (int)table[3 * (lo + 1) + 2] : nblocks;
+    long long stride = (long long)(end - first) * blockDim.x;
+    float s = 0.0f;
+    for (long long i = (long long)(b - first) * blockDim.x + threadIdx.x; i < n; i += stride) {
+      float v = x[i];
+      s += v * v;
+    }
+    s = tl_block_sum(s, sh);
+    if (threadIdx.x == 0) partial[b] = s;
+  }
+}
