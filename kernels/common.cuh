@@ -27,6 +27,11 @@
 
 #define TL_WARP 32
 
+// NVRTC has no <math.h> macros.
+#ifndef INFINITY
+#define INFINITY __int_as_float(0x7f800000)
+#endif
+
 static __device__ __forceinline__ float tl_warp_sum(float v) {
   for (int d = 16; d > 0; d >>= 1) v += __shfl_xor_sync(0xffffffffu, v, d);
   return v;
