@@ -347,3 +347,49 @@ func TestGemmValidation(t *testing.T) {
 		}
 	}
 }
+
+// TestOwnSourceNoParams compiles a kernel set of the test's own and launches
+// a kernel without parameters (params is NULL) and one that needs more than
+// the default 48 KiB of dynamic shared memory.
+func TestOwnSourceNoParams(t *testing.T) {
+	src := `
+#ifdef TL_EMULATOR
+#define TL_DYN_SHARED(T, name) T* name = (T*)tl_emu_dynamic_shared()
+#else
+#define TL_DYN_SHARED(T, name) extern __shared__ T name[]
+#endif
+extern "C" __global__ void tl_test_nothing() {}
+extern "C" __global__ void tl_test_shared(float* out) {
+  TL_DYN_SHARED(float, buf);
+  buf[threadIdx.x] = (float)threadIdx.x;
+  __syncthreads();
+  if (threadIdx.x == 0) out[0] = buf[blockDim.x - 1];
+}
+`
+	d := cudatest.OpenConfig(t, cuda.Config{Source: src})
+	f, err := d.Function("tl_test_nothing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Launch(f, graph.Dim3{X: 1}, graph.Dim3{X: 32}, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	g, err := d.Function("tl_test_shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := alloc(t, d, 4)
+	const shared = 64 << 10 // above 48 KiB: needs the opt-in attribute
+	if err := d.Launch(g, graph.Dim3{X: 1}, graph.Dim3{X: 128}, shared, []unsafe.Pointer{unsafe.Pointer(&out)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Synchronize(); err != nil {
+		t.Fatal(err)
+	}
+	if v := download[float32](t, d, out, 1)[0]; v != 127 {
+		t.Errorf("tl_test_shared wrote %v, want 127", v)
+	}
+	if _, err := d.Function("tl_step"); err == nil {
+		t.Error("tl_step found in a kernel set without it")
+	}
+}

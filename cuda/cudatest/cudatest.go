@@ -14,18 +14,28 @@ import (
 //
 //  1. a GPU, if cuda.Open(cuda.Config{}) works (with TL_CUDA_EMULATOR set,
 //     that is already the emulator);
-//  2. else the emulator built by cuda/emu (see emulator);
+//  2. else the CPU emulator, built (and cached) by cuda/emu's Build;
 //  3. else it skips t, saying why each failed.
 func Open(t testing.TB) *cuda.Device {
 	t.Helper()
-	d, gpuErr := cuda.Open(cuda.Config{})
-	if gpuErr != nil && os.Getenv(cuda.EnvEmulator) == "" {
+	return OpenConfig(t, cuda.Config{})
+}
+
+// OpenConfig is Open with a configuration (TF32, a kernel Source of the test's
+// own); the emulator is used when cfg does not open a GPU.
+func OpenConfig(t testing.TB, cfg cuda.Config) *cuda.Device {
+	t.Helper()
+	d, gpuErr := cuda.Open(cfg)
+	if gpuErr != nil && cfg.Emulator == "" && os.Getenv(cuda.EnvEmulator) == "" {
 		if lib, err := emulator(); err != nil {
 			gpuErr = errors.Join(gpuErr, err)
-		} else if d, err = cuda.Open(cuda.Config{Emulator: lib}); err != nil {
-			gpuErr = errors.Join(gpuErr, err)
 		} else {
-			gpuErr = nil
+			cfg.Emulator = lib
+			if d, err = cuda.Open(cfg); err != nil {
+				gpuErr = errors.Join(gpuErr, err)
+			} else {
+				gpuErr = nil
+			}
 		}
 	}
 	if gpuErr != nil {
