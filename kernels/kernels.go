@@ -17,6 +17,7 @@ var files embed.FS
 func Source() string {
 	var b strings.Builder
 	head, _ := files.ReadFile("common.cuh")
+	b.WriteString("#line 1 \"common.cuh\"\n")
 	b.Write(head)
 	names, _ := fs.Glob(files, "*.cu")
 	slices.Sort(names)

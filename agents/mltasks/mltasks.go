@@ -64,7 +64,7 @@ func Register(r *task.Registry) error { return RegisterWith(r, Options{}) }
 func RegisterWith(r *task.Registry, o Options) error {
 	k := &kinds{open: o.OpenDevice}
 	if k.open == nil {
-		k.open = func() (graph.Device, error) { return cuda.Open(cuda.Config{}) }
+		k.open = openGPU
 	}
 	if err := r.Register("train", k.train); err != nil {
 		return err
@@ -104,12 +104,22 @@ func (k *kinds) device(t *task.Task) (graph.Device, func(), error) {
 // Train runs a train task on the CPU, or on a GPU opened for it when the task
 // is on GPUQueue.
 func Train(ctx context.Context, run *task.Run) (json.RawMessage, error) {
-	return (&kinds{open: func() (graph.Device, error) { return cuda.Open(cuda.Config{}) }}).train(ctx, run)
+	return (&kinds{open: openGPU}).train(ctx, run)
 }
 
 // Evaluate runs an evaluate task, as Train.
 func Evaluate(ctx context.Context, run *task.Run) (json.RawMessage, error) {
-	return (&kinds{open: func() (graph.Device, error) { return cuda.Open(cuda.Config{}) }}).evaluate(ctx, run)
+	return (&kinds{open: openGPU}).evaluate(ctx, run)
+}
+
+// openGPU opens GPU 0; it returns a nil interface, not a nil *cuda.Device, on
+// failure.
+func openGPU() (graph.Device, error) {
+	d, err := cuda.Open(cuda.Config{})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 // TrainParams are the parameters of a train task.
