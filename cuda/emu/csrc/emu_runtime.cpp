@@ -398,6 +398,7 @@ struct Block {
   Worker* w;
   int n;
   int barCount;
+  int done;  // threads finished
   Thread* threads;
   Warp* warps;
   int nwarps;
@@ -454,11 +455,26 @@ struct Worker {
 
 thread_local Worker tw;
 
+// fiberMain runs thread t and then, on the same fiber and stack, each next
+// thread not yet started: a kernel that never waits runs a whole block in one
+// fiber. A thread that waits keeps the fiber; the threads after it get their own.
 void fiberMain(void* arg) {
   Thread* t = (Thread*)arg;
-  Worker* w = t->blk->w;
-  w->L->f->launch(w->L->params);
-  t->state = T_DONE;
+  Block* b = t->blk;
+  Worker* w = b->w;
+  for (;;) {
+    w->L->f->launch(w->L->params);
+    t->state = T_DONE;
+    b->done++;
+    Thread* next = t + 1;
+    if (next >= b->threads + b->n || next->state != T_NEW || w->abort) break;
+    next->stack = t->stack;
+    t->stack = nullptr;
+    next->state = T_READY;
+    t = next;
+    w->cur = t;
+    *w->slot = &t->pub;
+  }
 #ifdef TL_EMU_USE_UCONTEXT
   swapcontext(&t->ctx.uc, &w->sched.uc);
 #else
@@ -647,7 +663,7 @@ void runBlock(Worker* w, Launch* L, long long bi) {
   if ((int)w->warps.size() < nw) w->warps.resize(nw);
   if (w->dyn.size() < L->shared + 16) w->dyn.resize(L->shared + 16);
   memset(w->dyn.data(), 0xFF, L->shared);  // poisoned, like fresh device memory
-  Block blk{w, n, 0, w->threads.data(), w->warps.data(), nw};
+  Block blk{w, n, 0, 0, w->threads.data(), w->warps.data(), nw};
   for (int i = 0; i < nw; i++) {
     Warp& wp = w->warps[i];
     wp.nlanes = (i == nw - 1) ? n - 32 * i : 32;
@@ -668,7 +684,6 @@ void runBlock(Worker* w, Launch* L, long long bi) {
     t.state = T_NEW;
     t.stack = nullptr;
   }
-  int done = 0;
   w->abort = false;
   for (;;) {
     bool progressed = false;
@@ -684,13 +699,12 @@ void runBlock(Worker* w, Launch* L, long long bi) {
       toFiber(w, &t);
       progressed = true;
       Thread* r = w->cur;  // fibers hand over to each other: the one that returned
-      if (r->state == T_DONE) {
+      if (r->state == T_DONE) {  // the fiber ended: its last thread holds the stack
         w->freeStacks.push_back(r->stack);
         r->stack = nullptr;
-        done++;
       }
     }
-    if (w->abort || done == n) break;
+    if (w->abort || blk.done == n) break;
     if (!progressed) {
       int atBlock = 0, atWarp = 0;
       for (int i = 0; i < n; i++) {
@@ -701,7 +715,7 @@ void runBlock(Worker* w, Launch* L, long long bi) {
                   format("kernel %s, block (%u,%u,%u) of %d threads: deadlock: %d threads wait at __syncthreads, "
                          "%d at a warp shuffle/__syncwarp/ballot, %d have exited (every thread of a block must reach "
                          "each __syncthreads, every lane of a warp each shuffle)",
-                         L->f->name.c_str(), bid.x, bid.y, bid.z, n, atBlock, atWarp, done));
+                         L->f->name.c_str(), bid.x, bid.y, bid.z, n, atBlock, atWarp, blk.done));
       break;
     }
   }
