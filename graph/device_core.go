@@ -3,6 +3,7 @@ package graph
 import (
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/tlgo/tl/tensor"
 )
@@ -12,7 +13,8 @@ import (
 
 // devMaxDims is the most merged dimensions a strided kernel takes (TL_EW_MAXD,
 // TL_SHAPE_MAXD): any tensor of rank ≤ 6, and higher ranks whose broadcast or
-// permutation merges to 6 runs of axes.
+// permutation merges to 6 runs of axes. Beyond, the kernels read index maps
+// uploaded at compile time (devOffsets).
 const devMaxDims = 6
 
 // devMerge merges the axes of a strided iteration. size[i] is axis i's length
@@ -96,6 +98,46 @@ func devDimArgs(op string, dims []int, strides ...[]int) ([]any, error) {
 	return args, nil
 }
 
+// devOffsets returns the offset of every element of a strided iteration over
+// merged dims (innermost first): the index map the kernels take beyond
+// devMaxDims dimensions.
+func devOffsets(dims, stride []int) []int32 {
+	n := 1
+	for _, d := range dims {
+		n *= d
+	}
+	m := make([]int32, n)
+	idx := make([]int, len(dims))
+	off := 0
+	for i := range m {
+		m[i] = int32(off)
+		for k := range dims {
+			idx[k]++
+			off += stride[k]
+			if idx[k] < dims[k] {
+				break
+			}
+			off -= stride[k] * dims[k]
+			idx[k] = 0
+		}
+	}
+	return m
+}
+
+// devUpload copies host int32s to scratch memory of the plan, once, here.
+func devUpload(c *DeviceCtx, what string, m []int32) (DevicePtr, error) {
+	sc, err := c.Scratch(4 * len(m))
+	if err != nil {
+		return 0, err
+	}
+	if len(m) > 0 {
+		if err := c.Dev.CopyToDevice(sc.Ptr, unsafe.Pointer(&m[0]), 4*len(m)); err != nil {
+			return 0, fmt.Errorf("uploading the index map of %s (%d elements): %w", what, len(m), err)
+		}
+	}
+	return sc.Ptr, nil
+}
+
 // devStrided prepares out[i] = x at i's offset given the out-axis lengths and x's
 // stride along each (a broadcast or a permutation); 32-bit words, any dtype.
 func devStrided(c *DeviceCtx, op string, x, out DeviceTensor, size, stride []int) (Kernel, error) {
@@ -103,6 +145,13 @@ func devStrided(c *DeviceCtx, op string, x, out DeviceTensor, size, stride []int
 	n := out.Size()
 	if len(dims) == 1 && st[0][0] == 1 {
 		return c.Copy(out.Ptr, x.Ptr, n), nil
+	}
+	if len(dims) > devMaxDims {
+		m, err := devUpload(c, op, devOffsets(dims, st[0]))
+		if err != nil {
+			return nil, err
+		}
+		return c.Launch1D("tl_ew_gather_map", n, x.Ptr, out.Ptr, m, n)
 	}
 	da, err := devDimArgs(op, dims, st[0])
 	if err != nil {
@@ -307,6 +356,19 @@ func (sumToOp) CompileDevice(c *DeviceCtx, in []DeviceTensor, out DeviceTensor) 
 	}
 	kd, kst := devMerge(ksize, [][]int{kstr})
 	rd, rst := devMerge(rsize, [][]int{rstr})
+	if len(kd) > devMaxDims || len(rd) > devMaxDims {
+		// Each element of src adds itself to its output through an index map.
+		dims, st := devMerge(ds, [][]int{devBroadcastStrides(ds, ls)})
+		m, err := devUpload(c, "SumTo", devOffsets(dims, st[0]))
+		if err != nil {
+			return nil, err
+		}
+		add, err := c.Launch1D("tl_shape_sum_map", n, src.Ptr, out.Ptr, m, n)
+		if err != nil {
+			return nil, err
+		}
+		return Seq(c.Fill(out.Ptr, 0, K), add), nil
+	}
 	R := n / K
 	ka, err := devDimArgs("SumTo", kd, kst[0])
 	if err != nil {

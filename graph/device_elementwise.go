@@ -22,18 +22,33 @@ func (o *binaryOp) CompileDevice(c *DeviceCtx, in []DeviceTensor, out DeviceTens
 		// b repeats along the leading axes of a (bias-like).
 		return c.Launch1D("tl_ew_binary_rows", n, kind, a.Ptr, b.Ptr, out.Ptr, n, max(b.Size(), 1))
 	}
-	args, err := devBinaryArgs(o.Type(), out.Shape, a.Shape, b.Shape)
+	args, maps, err := devBinaryArgs(c, o.Type(), out.Shape, a.Shape, b.Shape)
 	if err != nil {
 		return nil, err
+	}
+	if maps != nil {
+		return c.Launch1D("tl_ew_binary_map", n, kind, a.Ptr, b.Ptr, out.Ptr, maps[0], maps[1], n)
 	}
 	return c.Launch1D("tl_ew_binary_bcast", n, append([]any{kind, a.Ptr, b.Ptr, out.Ptr, n}, args...)...)
 }
 
 // devBinaryArgs packs the merged dimensions of out and the strides of a and b
-// broadcast to it.
-func devBinaryArgs(op string, out, a, b tensor.Shape) ([]any, error) {
+// broadcast to it; beyond devMaxDims dimensions it uploads their index maps
+// instead.
+func devBinaryArgs(c *DeviceCtx, op string, out, a, b tensor.Shape) (args []any, maps []DevicePtr, err error) {
 	dims, st := devMerge(out, [][]int{devBroadcastStrides(out, a), devBroadcastStrides(out, b)})
-	return devDimArgs(op, dims, st[0], st[1])
+	if len(dims) <= devMaxDims {
+		args, err = devDimArgs(op, dims, st[0], st[1])
+		return args, nil, err
+	}
+	for _, s := range st {
+		m, err := devUpload(c, op, devOffsets(dims, s))
+		if err != nil {
+			return nil, nil, err
+		}
+		maps = append(maps, m)
+	}
+	return nil, maps, nil
 }
 
 func (maxGradOp) CompileDevice(c *DeviceCtx, in []DeviceTensor, out DeviceTensor) (Kernel, error) {
@@ -41,9 +56,12 @@ func (maxGradOp) CompileDevice(c *DeviceCtx, in []DeviceTensor, out DeviceTensor
 	if n == 0 {
 		return nil, nil
 	}
-	args, err := devBinaryArgs("MaximumGrad", out.Shape, in[1].Shape, in[2].Shape)
+	args, maps, err := devBinaryArgs(c, "MaximumGrad", out.Shape, in[1].Shape, in[2].Shape)
 	if err != nil {
 		return nil, err
+	}
+	if maps != nil {
+		return c.Launch1D("tl_ew_max_grad_map", n, in[0].Ptr, in[1].Ptr, in[2].Ptr, out.Ptr, maps[0], maps[1], n)
 	}
 	return c.Launch1D("tl_ew_max_grad", n, append([]any{in[0].Ptr, in[1].Ptr, in[2].Ptr, out.Ptr, n}, args...)...)
 }

@@ -228,3 +228,23 @@ extern "C" __global__ void tl_ew_dropout(float* out, int n, unsigned long long s
     out[i] = r < thresh ? scale : 0.0f;
   }
 }
+
+// Beyond TL_EW_MAXD merged dimensions the host uploads each operand's offsets
+// (one int per output element) instead of strides.
+
+// tl_ew_binary_map: out[i] = a[ma[i]] ∘ b[mb[i]].
+extern "C" __global__ void tl_ew_binary_map(int kind, const float* a, const float* b, float* out,
+                                            const int* ma, const int* mb, int n) {
+  TL_FOR(i, n) out[i] = elementwise_bin(kind, a[ma[i]], b[mb[i]]);
+}
+
+// tl_ew_max_grad_map: out[i] = dy[i] where a[ma[i]] >= b[mb[i]], else 0.
+extern "C" __global__ void tl_ew_max_grad_map(const float* dy, const float* a, const float* b, float* out,
+                                              const int* ma, const int* mb, int n) {
+  TL_FOR(i, n) out[i] = a[ma[i]] >= b[mb[i]] ? dy[i] : 0.0f;
+}
+
+// tl_ew_gather_map: out[i] = x[m[i]] (32-bit words).
+extern "C" __global__ void tl_ew_gather_map(const unsigned* x, unsigned* out, const int* m, int n) {
+  TL_FOR(i, n) out[i] = x[m[i]];
+}

@@ -144,3 +144,9 @@ extern "C" __global__ void tl_shape_sum_chunks(const float* partial, float* out,
     out[k] = s;
   }
 }
+
+// tl_shape_sum_map: out[m[i]] += x[i] over n elements (out zero before): SumTo
+// beyond TL_SHAPE_MAXD merged dimensions.
+extern "C" __global__ void tl_shape_sum_map(const float* x, float* out, const int* m, int n) {
+  TL_FOR(i, n) atomicAdd(&out[m[i]], x[i]);
+}

@@ -148,6 +148,11 @@ func TestCoreBroadcast(t *testing.T) {
 		Case{Name: "SumToSameSize", NoGrad: true, In: []In{{Shape: []int{3, 1, 5}}, {Shape: []int{3, 5}, NoGrad: true}},
 			Build: func(g *graph.Graph, in []*graph.Node) *graph.Node { return graph.SumTo(in[0], in[1]) }},
 		sumTo("SumToRankDrop", []int{2, 3, 5}, []int{5}),
+		// Seven runs of axes: beyond the strided kernels, index maps.
+		Case{Name: "BroadcastLikeRank7", In: []In{{Shape: []int{2, 1, 3, 1, 2, 1, 3}}, {Shape: []int{2, 3, 3, 2, 2, 3, 3}, NoGrad: true}},
+			Build: func(g *graph.Graph, in []*graph.Node) *graph.Node { return graph.BroadcastLike(in[0], in[1]) }},
+		sumTo("SumToRank7", []int{2, 3, 3, 2, 2, 3, 3}, []int{2, 1, 3, 1, 2, 1, 3}),
+		sumTo("SumToRank7Kept", []int{3, 2, 3, 2, 2, 3, 3, 2}, []int{1, 2, 1, 2, 1, 3, 1, 2}),
 	)
 }
 
@@ -197,6 +202,7 @@ func TestCoreTranspose(t *testing.T) {
 		tr("UnitAxes", []int{3, 1, 40, 1}, 2, 1, 3, 0),
 		tr("Identity", []int{3, 4}, 0, 1),
 		tr("Rank6", []int{2, 3, 2, 3, 2, 3}, 5, 3, 1, 4, 2, 0),
+		tr("Rank7", []int{2, 3, 2, 3, 2, 3, 2}, 6, 5, 4, 3, 2, 1, 0),
 		Case{Name: "Int32", In: []In{{Shape: []int{35, 17}, Int: 1 << 20}},
 			Build: func(g *graph.Graph, in []*graph.Node) *graph.Node { return graph.Transpose(in[0]) }},
 		Case{Name: "Int32Rank3", In: []In{{Shape: []int{3, 4, 5}, Int: 1 << 20}},
