@@ -92,5 +92,5 @@ func (o *dropoutMaskOp) CompileDevice(c *DeviceCtx, _ []DeviceTensor, out Device
 	}
 	// As on the CPU: keep when the top 24 bits of a draw are below keep·2²⁴.
 	thresh := uint32(float64(o.keep) * (1 << 24))
-	return c.Launch1D("tl_ew_dropout", n, out.Ptr, n, c.Seed, c.Counter(), thresh, 1/o.keep)
+	return c.Launch1D("tl_ew_dropout", (n+1)/2, out.Ptr, n, c.Seed, c.Counter(), thresh, 1/o.keep)
 }

@@ -218,14 +218,18 @@ extern "C" __global__ void tl_ew_scale_by(const float* x, const float* s, float*
   TL_FOR(i, n) out[i] = x[i] * f;
 }
 
-// tl_ew_dropout: out[i] = scale where the top 24 bits of draw (seed, step, i)
-// are below thresh (= keep·2²⁴), else 0.
+// tl_ew_dropout: out[i] = scale where 24 bits of a draw are below thresh (=
+// keep·2²⁴), else 0. One 64-bit hash per pair of elements (as the CPU kernel):
+// the low and high halves decide elements 2p and 2p+1; the step's base is
+// drawn from (seed, counter) once per thread.
 extern "C" __global__ void tl_ew_dropout(float* out, int n, unsigned long long seed,
                                          const unsigned long long* counter, unsigned thresh, float scale) {
-  unsigned long long step = *counter;
-  TL_FOR(i, n) {
-    unsigned r = (unsigned)(tl_rand64(seed, step, (unsigned long long)i) >> 40);
-    out[i] = r < thresh ? scale : 0.0f;
+  unsigned long long base = tl_mix64(seed ^ tl_mix64(*counter));
+  TL_FOR(p, ((long long)n + 1) / 2) {
+    unsigned long long h = tl_mix64(base + (unsigned long long)p * 0x9e3779b97f4a7c15ull);
+    long long i = 2 * p;
+    out[i] = ((unsigned)h >> 8) < thresh ? scale : 0.0f;
+    if (i + 1 < n) out[i + 1] = ((unsigned)(h >> 32) >> 8) < thresh ? scale : 0.0f;
   }
 }
 

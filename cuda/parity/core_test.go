@@ -106,6 +106,11 @@ func TestCoreConcatSlice(t *testing.T) {
 			Build: func(g *graph.Graph, in []*graph.Node) *graph.Node { return graph.Slice(in[0], 2, 1, 3) }},
 		Case{Name: "SliceLastEmptyish", In: []In{{Shape: []int{5, 9}}},
 			Build: func(g *graph.Graph, in []*graph.Node) *graph.Node { return graph.Slice(in[0], -1, 8, 9) }},
+		// An empty slice: no kernel, and its gradient is zeros.
+		Case{Name: "SliceEmpty", In: []In{{Shape: []int{5, 4}}},
+			Build: func(g *graph.Graph, in []*graph.Node) *graph.Node {
+				return graph.Concat(1, graph.Slice(in[0], 1, 3, 3), in[0])
+			}},
 		Case{Name: "SliceInt32", In: []In{{Shape: []int{9, 11}, Int: 1000}},
 			Build: func(g *graph.Graph, in []*graph.Node) *graph.Node { return graph.Slice(in[0], 1, 2, 7) }},
 		Case{Name: "Split", In: []In{{Shape: []int{12, 50}}},
