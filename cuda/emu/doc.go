@@ -45,7 +45,9 @@
 //     the program's name and lines (#line directives are honoured); a failure
 //     is NVRTC_ERROR_COMPILATION. Options -D, -U, -I pass through, the others
 //     (architecture, -std) are ignored. The "CUBIN" and "PTX" are the same
-//     image: "TLEMU-MODULE-1\n" and the .so's path. Each extern "C" __global__
+//     image: "TLEMU-MODULE-2\n" and the compile's input (source with
+//     launchers, options, headers), from which cuModuleLoadData finds the .so
+//     in the kernel cache or builds it again. Each extern "C" __global__
 //     function gets a launcher; cuModuleGetFunction of another name fails with
 //     CUDA_ERROR_NOT_FOUND (500).
 //   - Each block runs its threads as fibers on one OS thread; __syncthreads is
@@ -75,7 +77,5 @@
 //     streams, no asynchronous errors: errors come back from the call itself.
 //   - Float math is the host libm's (expf, erff...), not CUDA's ulp bounds; no
 //     FMA contraction, no TF32 (the math mode is accepted and ignored).
-//   - Deleting the kernel cache leaves images cached elsewhere (package cuda's
-//     disk cache) pointing to a missing .so: cuModuleLoadData then fails with
-//     CUDA_ERROR_INVALID_IMAGE.
+//   - The kernel cache is never pruned (one .so per distinct kernel source).
 package emu

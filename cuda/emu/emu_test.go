@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -505,6 +506,32 @@ func TestCompileErrorNamesLine(t *testing.T) {
 	}
 	if !strings.Contains(log, "bad.cu:3") || !strings.Contains(log, "undefined_name") {
 		t.Errorf("log does not name bad.cu:3:\n%s", log)
+	}
+}
+
+func TestImageRebuildsMissingModule(t *testing.T) {
+	a := open(t)
+	dir := t.TempDir()
+	t.Setenv("TL_EMU_KERNEL_CACHE", dir) // read by the library at each compile
+	src := "extern \"C\" __global__ void one(float* x) { x[threadIdx.x] = 1.0f; }\n"
+	img, log, rc := a.compile(src, "one.cu")
+	if rc != 0 {
+		t.Fatalf("compile: %d\n%s", rc, log)
+	}
+	sos, _ := filepath.Glob(filepath.Join(dir, "k-*.so"))
+	if len(sos) != 1 {
+		t.Fatalf("kernel cache %s holds %v, want one module", dir, sos)
+	}
+	if err := os.Remove(sos[0]); err != nil {
+		t.Fatal(err)
+	}
+	var mod uintptr
+	a.check(t, "cuModuleLoadData after the module left the cache", a.cuModuleLoadData(&mod, unsafe.Pointer(&img[0])))
+	f := a.function(t, mod, "one")
+	d := a.alloc(t, 4*32)
+	a.check(t, "launch", a.launch(f, 1, 32, 0, 0, unsafe.Pointer(&d)))
+	if v := a.download(t, d, 32)[31]; v != 1 {
+		t.Errorf("x[31] = %v, want 1", v)
 	}
 }
 

@@ -1185,7 +1185,141 @@ int runCompiler(const std::vector<std::string>& args, const std::string& logPath
   return -1;
 }
 
-const char kImageMagic[] = "TLEMU-MODULE-1\n";
+// An image ("CUBIN") is the compile's whole input, so that cuModuleLoadData can
+// rebuild a module whose .so left the cache (package cuda keeps images on disk
+// longer than this cache may live), and always loads one built by this runtime.
+const char kImageMagic[] = "TLEMU-MODULE-2\n";
+
+struct Unit {
+  std::string text;               // the translation unit: #line, source, launchers
+  std::vector<std::string> defs;  // -D, -U and -I options
+  std::vector<std::pair<std::string, std::string>> headers;  // name, content
+};
+
+// launchers generates, for each extern "C" __global__ function, the entry points
+// the runtime looks up: tl_emu_launcher_NAME and tl_emu_sizes_NAME.
+std::string launchers(const std::string& src) {
+  std::string out = "\n// ---- tl emulator launchers ----\n";
+  for (const std::string& k : kernelNames(src)) {
+    out += "extern \"C\" __attribute__((visibility(\"default\"))) void tl_emu_launcher_" + k +
+           "(void** p) { tl_emu_invoke(&" + k + ", p); }\n";
+    out += "extern \"C\" __attribute__((visibility(\"default\"))) int tl_emu_sizes_" + k +
+           "(unsigned* s, int n) { return tl_emu_param_sizes(&" + k + ", s, n); }\n";
+  }
+  return out;
+}
+
+void putField(std::string* out, const std::string& f) {
+  *out += std::to_string(f.size()) + ":" + f;
+}
+
+bool getField(const char** p, const char* end, std::string* f) {
+  char* colon = nullptr;
+  unsigned long long n = strtoull(*p, &colon, 10);
+  if (colon == *p || colon >= end || *colon != ':' || n > (unsigned long long)(end - colon - 1)) return false;
+  f->assign(colon + 1, n);
+  *p = colon + 1 + n;
+  return true;
+}
+
+std::string encodeUnit(const Unit& u) {
+  std::string out = kImageMagic;
+  putField(&out, u.text);
+  putField(&out, std::to_string(u.defs.size()));
+  for (auto& d : u.defs) putField(&out, d);
+  putField(&out, std::to_string(u.headers.size()));
+  for (auto& h : u.headers) {
+    putField(&out, h.first);
+    putField(&out, h.second);
+  }
+  return out;
+}
+
+bool decodeUnit(const char* img, Unit* u) {
+  size_t ml = strlen(kImageMagic);
+  if (strncmp(img, kImageMagic, ml) != 0) return false;
+  const char* p = img + ml;
+  const char* end = p + strlen(p);
+  std::string n;
+  if (!getField(&p, end, &u->text) || !getField(&p, end, &n)) return false;
+  for (long i = atol(n.c_str()); i > 0; i--) {
+    std::string d;
+    if (!getField(&p, end, &d)) return false;
+    u->defs.push_back(d);
+  }
+  if (!getField(&p, end, &n)) return false;
+  for (long i = atol(n.c_str()); i > 0; i--) {
+    std::string name, content;
+    if (!getField(&p, end, &name) || !getField(&p, end, &content)) return false;
+    u->headers.push_back({name, content});
+  }
+  return p == end;
+}
+
+// buildUnit compiles u with g++ into the kernel cache, unless it is there, and
+// sets *so to the module's path; *log gets the compiler's output.
+int buildUnit(const Unit& u, std::string* so, std::string* log) {
+  std::string keyData = std::string(TL_EMU_BUILD_ID) + '\0' + tl_emu_header_src + '\0' + u.text;
+  for (auto& d : u.defs) keyData += '\0' + d;
+  for (auto& h : u.headers) keyData += '\0' + h.first + '\0' + h.second;
+  std::string dir = kernelCacheDir();
+  if (!mkdirAll(dir)) {
+    *log = "tl emulator: cannot create the kernel cache directory " + dir + "\n";
+    return 11;
+  }
+  *so = dir + "/k-" + hashHex(keyData) + ".so";
+  struct stat sb;
+  if (stat(so->c_str(), &sb) == 0) return 0;
+  std::string tmpl = dir + "/tmp-XXXXXX";
+  std::vector<char> tb(tmpl.begin(), tmpl.end());
+  tb.push_back(0);
+  if (!mkdtemp(tb.data())) {
+    *log = "tl emulator: mkdtemp in " + dir + ": " + strerror(errno) + "\n";
+    return 11;
+  }
+  std::string tmp = tb.data();
+  bool ok = writeFile(tmp + "/emu_cuda.h", tl_emu_header_src) && writeFile(tmp + "/unit.cu", u.text);
+  for (auto& h : u.headers) {
+    if (h.first.empty() || h.first.find('/') != std::string::npos || h.first.find("..") != std::string::npos) {
+      *log = "tl emulator: header name " + h.first + " must be a plain file name\n";
+      removeTree(tmp);
+      return 3;
+    }
+    ok = ok && writeFile(tmp + "/" + h.first, h.second);
+  }
+  if (!ok) {
+    *log = "tl emulator: cannot write the sources into " + tmp + "\n";
+    removeTree(tmp);
+    return 11;
+  }
+  const char* cxx = getenv("TL_EMU_CXX");
+  std::vector<std::string> args = {cxx && *cxx ? cxx : TL_EMU_CXX,
+                                   "-std=c++17",
+                                   "-O1",
+                                   "-shared",
+                                   "-fPIC",
+                                   "-fno-strict-aliasing",
+                                   "-fdiagnostics-color=never",
+                                   "-DTL_EMULATOR",
+                                   "-I" + tmp};
+  for (auto& d : u.defs) args.push_back(d);
+  args.insert(args.end(), {"-include", tmp + "/emu_cuda.h", "-x", "c++", "-o", tmp + "/out.so", tmp + "/unit.cu"});
+  std::string why;
+  int rc = runCompiler(args, tmp + "/log", &why);
+  *log = readFile(tmp + "/log");
+  if (rc != 0) {
+    if (rc < 0) *log += "tl emulator: " + why + "\n";
+    removeTree(tmp);
+    return rc < 0 ? 11 : 6;  // NVRTC_ERROR_INTERNAL_ERROR, NVRTC_ERROR_COMPILATION
+  }
+  if (rename((tmp + "/out.so").c_str(), so->c_str()) != 0) {
+    *log += "tl emulator: rename into " + *so + ": " + strerror(errno) + "\n";
+    removeTree(tmp);
+    return 11;
+  }
+  removeTree(tmp);
+  return 0;
+}
 
 }  // namespace
 
@@ -1415,13 +1549,14 @@ API CUresult cuModuleLoadData(void** mod, const void* image) {
   LOCK();
   NEED_CTX();
   if (!mod || !image) return CUDA_ERROR_INVALID_VALUE;
-  const char* img = (const char*)image;
-  size_t ml = strlen(kImageMagic);
-  if (strncmp(img, kImageMagic, ml) != 0)
+  Unit u;
+  if (!decodeUnit((const char*)image, &u))
     return fail(CUDA_ERROR_INVALID_IMAGE,
-                "cuModuleLoadData: not an image from the emulator's NVRTC (PTX and cubins cannot run on the CPU "
+                "cuModuleLoadData: not an image from this emulator's NVRTC (PTX and cubins cannot run on the CPU "
                 "emulator)");
-  std::string path(img + ml);
+  std::string path, log;
+  if (buildUnit(u, &path, &log) != 0)
+    return fail(CUDA_ERROR_INVALID_IMAGE, "cuModuleLoadData: rebuilding the module failed: %.2000s", log.c_str());
   void* dl = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!dl) return fail(CUDA_ERROR_INVALID_IMAGE, "cuModuleLoadData: dlopen %s: %s", path.c_str(), dlerror());
   auto init = (int (*)(const tl_emu_api*))dlsym(dl, "tl_emu_module_init");
@@ -1961,79 +2096,14 @@ API int nvrtcCompileProgram(void* prog, int nopt, const char* const* opts) {
     else if (o.rfind("--include-path=", 0) == 0)
       defs.push_back("-I" + o.substr(15));
   }
-  // Valid identifiers only, so the launcher name is too.
-  std::string launchers = "\n// ---- tl emulator launchers ----\n";
-  for (const std::string& k : kernelNames(p->src)) {
-    launchers += "extern \"C\" __attribute__((visibility(\"default\"))) void tl_emu_launcher_" + k +
-                 "(void** p) { tl_emu_invoke(&" + k + ", p); }\n";
-    launchers += "extern \"C\" __attribute__((visibility(\"default\"))) int tl_emu_sizes_" + k +
-                 "(unsigned* s, int n) { return tl_emu_param_sizes(&" + k + ", s, n); }\n";
-  }
-  std::string unit = "#line 1 \"" + p->name + "\"\n" + p->src + "\n#line 1 \"<tl emulator launchers>\"\n" + launchers;
-  std::string keyData = std::string(TL_EMU_BUILD_ID) + '\0' + tl_emu_header_src + '\0' + unit;
-  for (auto& d : defs) keyData += '\0' + d;
-  for (auto& h : p->headers) keyData += '\0' + h.first + '\0' + h.second;
-  std::string dir = kernelCacheDir();
-  if (!mkdirAll(dir)) {
-    p->log = "tl emulator: cannot create the kernel cache directory " + dir + "\n";
-    return NVRTC_ERROR_INTERNAL_ERROR;
-  }
-  std::string so = dir + "/k-" + hashHex(keyData) + ".so";
-  struct stat sb;
-  if (stat(so.c_str(), &sb) == 0) {
-    p->image = std::string(kImageMagic) + so;
-    return 0;
-  }
-  std::string tmpl = dir + "/tmp-XXXXXX";
-  std::vector<char> tb(tmpl.begin(), tmpl.end());
-  tb.push_back(0);
-  if (!mkdtemp(tb.data())) {
-    p->log = "tl emulator: mkdtemp in " + dir + ": " + strerror(errno) + "\n";
-    return NVRTC_ERROR_INTERNAL_ERROR;
-  }
-  std::string tmp = tb.data();
-  bool ok = writeFile(tmp + "/emu_cuda.h", tl_emu_header_src) && writeFile(tmp + "/unit.cu", unit);
-  for (auto& h : p->headers) {
-    if (h.first.find('/') != std::string::npos || h.first.find("..") != std::string::npos) {
-      p->log = "tl emulator: header name " + h.first + " must be a plain file name\n";
-      removeTree(tmp);
-      return NVRTC_ERROR_INVALID_INPUT;
-    }
-    ok = ok && writeFile(tmp + "/" + h.first, h.second);
-  }
-  if (!ok) {
-    p->log = "tl emulator: cannot write the sources into " + tmp + "\n";
-    removeTree(tmp);
-    return NVRTC_ERROR_INTERNAL_ERROR;
-  }
-  const char* cxx = getenv("TL_EMU_CXX");
-  std::vector<std::string> args = {cxx && *cxx ? cxx : TL_EMU_CXX,
-                                   "-std=c++17",
-                                   "-O1",
-                                   "-shared",
-                                   "-fPIC",
-                                   "-fno-strict-aliasing",
-                                   "-fdiagnostics-color=never",
-                                   "-DTL_EMULATOR",
-                                   "-I" + tmp};
-  for (auto& d : defs) args.push_back(d);
-  args.insert(args.end(), {"-include", tmp + "/emu_cuda.h", "-x", "c++", "-o", tmp + "/out.so", tmp + "/unit.cu"});
-  std::string why;
-  int rc = runCompiler(args, tmp + "/log", &why);
-  p->log = readFile(tmp + "/log");
-  if (rc != 0) {
-    if (rc < 0) p->log += "tl emulator: " + why + "\n";
-    removeTree(tmp);
-    return rc < 0 ? NVRTC_ERROR_INTERNAL_ERROR : NVRTC_ERROR_COMPILATION;
-  }
-  if (rename((tmp + "/out.so").c_str(), so.c_str()) != 0) {
-    p->log += "tl emulator: rename into " + so + ": " + strerror(errno) + "\n";
-    removeTree(tmp);
-    return NVRTC_ERROR_INTERNAL_ERROR;
-  }
-  removeTree(tmp);
-  p->image = std::string(kImageMagic) + so;
-  return 0;
+  Unit u;
+  u.defs = defs;
+  u.headers = p->headers;
+  u.text = "#line 1 \"" + p->name + "\"\n" + p->src + "\n#line 1 \"<tl emulator launchers>\"\n" + launchers(p->src);
+  std::string so;
+  int rc = buildUnit(u, &so, &p->log);
+  if (rc == 0) p->image = encodeUnit(u);
+  return rc;
 }
 
 API int nvrtcGetProgramLogSize(void* prog, size_t* n) {
