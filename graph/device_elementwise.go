@@ -20,7 +20,9 @@ func (o *binaryOp) CompileDevice(c *DeviceCtx, in []DeviceTensor, out DeviceTens
 		return c.Launch1D("tl_ew_binary", n, kind, a.Ptr, b.Ptr, out.Ptr, n)
 	case a.Size() == n && suffix(out.Shape, b.Shape):
 		// b repeats along the leading axes of a (bias-like).
-		return c.Launch1D("tl_ew_binary_rows", n, kind, a.Ptr, b.Ptr, out.Ptr, n, max(b.Size(), 1))
+		return c.Launch1D("tl_ew_binary_rows", n, kind, a.Ptr, b.Ptr, out.Ptr, n, b.Size(), false)
+	case b.Size() == n && suffix(out.Shape, a.Shape):
+		return c.Launch1D("tl_ew_binary_rows", n, kind, a.Ptr, b.Ptr, out.Ptr, n, a.Size(), true)
 	}
 	args, maps, err := devBinaryArgs(c, o.Type(), out.Shape, a.Shape, b.Shape)
 	if err != nil {

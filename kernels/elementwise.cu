@@ -130,11 +130,15 @@ extern "C" __global__ void tl_ew_binary(int kind, const float* a, const float* b
   }
 }
 
-// tl_ew_binary_rows: out = a ∘ b with b of w elements repeated along a's rows
-// (bias-like), a and out of n elements.
+// tl_ew_binary_rows: out = a ∘ b with one operand of w elements repeated along
+// the other's rows (bias-like): b when rowsA is 0, else a; out has n elements.
 extern "C" __global__ void tl_ew_binary_rows(int kind, const float* a, const float* b, float* out, int n,
-                                             int w) {
-  TL_FOR(i, n) out[i] = elementwise_bin(kind, a[i], b[(unsigned)i % (unsigned)w]);
+                                             int w, int rowsA) {
+  if (rowsA) {
+    TL_FOR(i, n) out[i] = elementwise_bin(kind, a[(unsigned)i % (unsigned)w], b[i]);
+  } else {
+    TL_FOR(i, n) out[i] = elementwise_bin(kind, a[i], b[(unsigned)i % (unsigned)w]);
+  }
 }
 
 // tl_ew_binary_bcast: out = a ∘ b with general broadcasting.

@@ -27,6 +27,7 @@ func TestElementwiseBinary(t *testing.T) {
 		{"Large", []int{70001}, []int{70001}},
 		{"Bias", []int{300, 37}, []int{37}},
 		{"BiasRank3", []int{4, 9, 37}, []int{1, 37}},
+		{"BiasA", []int{37}, []int{300, 37}},
 		{"ScalarB", []int{5, 301}, []int{1}},
 		{"ScalarA", []int{1}, []int{5, 301}},
 		{"Column", []int{300, 37}, []int{300, 1}},
