@@ -200,15 +200,15 @@ func (addNOp) CompileDevice(c *DeviceCtx, in []DeviceTensor, out DeviceTensor) (
 	rest := in
 	for len(rest) > 0 {
 		var group []DeviceTensor
-		if ks == nil {
-			group = rest[:min(len(rest), devAddNMax)]
-		} else {
-			group = append([]DeviceTensor{out}, rest[:min(len(rest), devAddNMax-1)]...)
+		take := devAddNMax
+		if ks != nil {
+			group, take = []DeviceTensor{out}, devAddNMax-1
 		}
-		rest = rest[len(group)-boolInt(ks != nil):]
+		take = min(take, len(rest))
+		group, rest = append(group, rest[:take]...), rest[take:]
 		args := []any{out.Ptr, n, len(group)}
 		for i := range devAddNMax {
-			p := group[0].Ptr
+			p := group[0].Ptr // unused slots
 			if i < len(group) {
 				p = group[i].Ptr
 			}
@@ -221,13 +221,6 @@ func (addNOp) CompileDevice(c *DeviceCtx, in []DeviceTensor, out DeviceTensor) (
 		ks = append(ks, k)
 	}
 	return Seq(ks...), nil
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 func (o *unindexOp) CompileDevice(c *DeviceCtx, in []DeviceTensor, out DeviceTensor) (Kernel, error) {
