@@ -57,6 +57,12 @@
 //     A block whose threads can no longer all proceed (some wait at a barrier
 //     that others, exited or waiting elsewhere, never reach) fails the launch
 //     with CUDA_ERROR_LAUNCH_FAILED (719) and says so, instead of hanging.
+//   - A fault in a kernel (a wild pointer, a fiber stack overflow: 128 KiB per
+//     emulated thread) fails the launch with CUDA_ERROR_ILLEGAL_ADDRESS, naming
+//     the kernel, block, thread, address and the nearest allocation, instead
+//     of ending the process: a SIGSEGV/SIGBUS handler installed at the first
+//     launch runs before Go's and passes on every fault that is not in a
+//     kernel's fiber. TL_EMU_FAULTS=0 leaves the handlers alone.
 //   - Blocks run in parallel on up to min(4, CPUs) OS threads, so atomics are
 //     real (GCC __atomic builtins) and float atomicAdd orders vary as on a GPU.
 //   - Dynamic shared memory (TL_DYN_SHARED) is poisoned with 0xFF for each
@@ -72,7 +78,7 @@
 //     __threadfence go unseen. Warps are in lock-step only at shuffles and
 //     barriers. Masks of the *_sync functions are not checked.
 //   - Reads out of bounds are not detected, nor writes that skip over the
-//     256-byte canaries; a wild pointer crashes the process (no fault handler).
+//     256-byte canaries into other memory of the process.
 //   - No timing, no occupancy or register limits, no concurrency between
 //     streams, no asynchronous errors: errors come back from the call itself.
 //   - Float math is the host libm's (expf, erff...), not CUDA's ulp bounds; no

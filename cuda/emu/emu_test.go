@@ -1,6 +1,7 @@
 package emu
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -98,6 +99,19 @@ extern "C" __global__ void t_math(const float* x, float* out, int n) {
     o[15] = v > 100.0f ? INFINITY : __ldg(x + i);
   }
 }
+
+extern "C" __global__ void t_wild(float* out) {
+  if (threadIdx.x == 7) ((float*)16)[0] = 1.0f;
+  out[threadIdx.x] = 2.0f;
+}
+
+static __device__ float t_deep(int d) {
+  volatile float buf[1024];
+  buf[d % 1024] = (float)d;
+  return d == 0 ? buf[0] : t_deep(d - 1) + buf[d % 1024];
+}
+
+extern "C" __global__ void t_overflow(float* out, int depth) { out[threadIdx.x] = t_deep(depth); }
 
 extern "C" __global__ void t_deadlock(float* out) {
   if (threadIdx.x < 16) __syncthreads();
@@ -382,6 +396,35 @@ func TestOutOfBoundsWrite(t *testing.T) {
 	// The canary was repaired: the next launch is clean.
 	n = 9
 	a.check(t, "in-bounds launch", a.launch(f, 1, 32, 0, 0, unsafe.Pointer(&d), unsafe.Pointer(&n)))
+}
+
+func TestFaultFailsTheLaunch(t *testing.T) {
+	a := open(t)
+	mod := loadTestKernels(t, a)
+	d := a.alloc(t, 4*64)
+	if rc := a.launch(a.function(t, mod, "t_wild"), 4, 64, 0, 0, unsafe.Pointer(&d)); rc != 700 {
+		t.Fatalf("write to address 16: %d, want 700", rc)
+	}
+	if msg := a.tlLastError(); !strings.Contains(msg, "t_wild") || !strings.Contains(msg, "0x10") || !strings.Contains(msg, "thread (7,0,0)") {
+		t.Errorf("message %q does not name the kernel, thread and address", msg)
+	}
+	depth := int32(200)
+	if rc := a.launch(a.function(t, mod, "t_overflow"), 2, 64, 0, 0, unsafe.Pointer(&d), unsafe.Pointer(&depth)); rc != 700 {
+		t.Fatalf("stack overflow: %d, want 700", rc)
+	}
+	if msg := a.tlLastError(); !strings.Contains(msg, "stack overflowed") {
+		t.Errorf("message %q does not say the stack overflowed", msg)
+	}
+	depth = 3
+	a.check(t, "shallow recursion", a.launch(a.function(t, mod, "t_overflow"), 2, 64, 0, 0, unsafe.Pointer(&d), unsafe.Pointer(&depth)))
+	// Go's own faults still reach Go's handler: a nil dereference panics.
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "nil pointer") {
+			t.Errorf("recovered %v, want a nil pointer panic", r)
+		}
+	}()
+	var p *int
+	_ = *p
 }
 
 func TestUnwrittenOutputIsNaN(t *testing.T) {

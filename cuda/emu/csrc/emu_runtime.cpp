@@ -18,8 +18,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#if !defined(__x86_64__) || defined(TL_EMU_UCONTEXT)
 #include <ucontext.h>
+#if !defined(__x86_64__) || defined(TL_EMU_UCONTEXT)
 #define TL_EMU_USE_UCONTEXT 1
 #endif
 
@@ -308,22 +308,53 @@ int checkAllGuards(State& s, const char* who) {
 // ---------------------------------------------------------------------------
 // Fibers: each emulated thread of a block is a fiber on its worker's OS thread.
 
+struct Worker;
+
 struct Stack {
   void* mem;
   size_t len;
   char* lo;  // usable range [lo, lo+size)
   size_t size;
+  int reg;   // index in the stack registry, or -1
 };
+
+// The stack registry maps a stack address to the worker whose fibers use it,
+// for the fault handler, which must not touch thread-local storage.
+struct StackRec {
+  std::atomic<uintptr_t> lo, hi;
+  std::atomic<Worker*> w;
+};
+const int kMaxStacks = 1 << 15;
+StackRec stackRegistry[kMaxStacks];
+std::atomic<int> stackCount{0};
 
 const size_t kStackSize = 128 * 1024;  // address space only: pages are touched lazily
 
-Stack* newStack() {
+Stack* newStack(Worker* w) {
   long page = sysconf(_SC_PAGESIZE);
   size_t len = kStackSize + (size_t)page;
   void* mem = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED) return nullptr;
   mprotect(mem, (size_t)page, PROT_NONE);  // a stack overflow faults instead of corrupting
-  return new Stack{mem, len, (char*)mem + page, kStackSize};
+  int reg = stackCount.fetch_add(1);
+  if (reg < kMaxStacks) {
+    stackRegistry[reg].w = w;
+    stackRegistry[reg].lo = (uintptr_t)mem;
+    stackRegistry[reg].hi = (uintptr_t)mem + len;
+  } else {
+    reg = -1;
+  }
+  return new Stack{mem, len, (char*)mem + page, kStackSize, reg};
+}
+
+void freeStack(Stack* s) {
+  if (s->reg >= 0) {
+    stackRegistry[s->reg].hi = 0;
+    stackRegistry[s->reg].lo = 0;
+    stackRegistry[s->reg].w = nullptr;
+  }
+  munmap(s->mem, s->len);
+  delete s;
 }
 
 #ifdef TL_EMU_USE_UCONTEXT
@@ -432,16 +463,14 @@ struct Worker {
   std::vector<Thread> threads;
   std::vector<Warp> warps;
   std::vector<unsigned char> dyn;
+  volatile sig_atomic_t inFiber = 0;  // a fiber of this worker is running
   Thread* cur = nullptr;  // the fiber running, or last run
   Launch* L = nullptr;
   tl_emu_thread** slot = nullptr;  // the kernel module's current-thread pointer
   bool abort = false;
 
   ~Worker() {
-    for (Stack* s : freeStacks) {
-      munmap(s->mem, s->len);
-      delete s;
-    }
+    for (Stack* s : freeStacks) freeStack(s);
   }
   Stack* takeStack() {
     if (!freeStacks.empty()) {
@@ -449,7 +478,7 @@ struct Worker {
       freeStacks.pop_back();
       return s;
     }
-    return newStack();
+    return newStack(this);
   }
 };
 
@@ -696,7 +725,9 @@ void runBlock(Worker* w, Launch* L, long long bi) {
       }
       if (t.state != T_READY) continue;
       *w->slot = &t.pub;
+      w->inFiber = 1;
       toFiber(w, &t);
+      w->inFiber = 0;
       progressed = true;
       Thread* r = w->cur;  // fibers hand over to each other: the one that returned
       if (r->state == T_DONE) {  // the fiber ended: its last thread holds the stack
@@ -741,6 +772,109 @@ void workerLoop(Launch* L) {
   w->L = nullptr;
 }
 
+// ---- faults: a kernel's bad access fails its launch instead of the process ----
+
+struct sigaction prevFault[2];  // SIGSEGV, SIGBUS handlers before ours
+
+void forwardFault(int sig, siginfo_t* si, void* uc) {
+  struct sigaction* prev = &prevFault[sig == SIGBUS];
+  if ((prev->sa_flags & SA_SIGINFO) && prev->sa_sigaction) {
+    prev->sa_sigaction(sig, si, uc);
+    return;
+  }
+  if (!(prev->sa_flags & SA_SIGINFO) && prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN) {
+    prev->sa_handler(sig);
+    return;
+  }
+  signal(sig, SIG_DFL);  // the access repeats and ends the process, as without us
+}
+
+uintptr_t faultSP(void* uc) {
+#if defined(__x86_64__)
+  return (uintptr_t)((ucontext_t*)uc)->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+  return (uintptr_t)((ucontext_t*)uc)->uc_mcontext.sp;
+#else
+  (void)uc;
+  return 0;
+#endif
+}
+
+void describeAddress(uintptr_t a, char* buf, size_t n) {
+  State& s = st();  // the launching thread holds s.mu; the map does not change during a launch
+  auto it = s.allocs.upper_bound(a);
+  if (it != s.allocs.begin()) {
+    auto prev = std::prev(it);
+    if (a < prev->first + prev->second.size + 65536) {
+      snprintf(buf, n, "%llu bytes past the start of allocation 0x%llx of %zu bytes",
+               (unsigned long long)(a - prev->first), (unsigned long long)prev->first, prev->second.size);
+      return;
+    }
+  }
+  if (it != s.allocs.end() && it->first - a < 65536) {
+    snprintf(buf, n, "%llu bytes before allocation 0x%llx of %zu bytes", (unsigned long long)(it->first - a),
+             (unsigned long long)it->first, it->second.size);
+    return;
+  }
+  snprintf(buf, n, "not near any live allocation");
+}
+
+void onFault(int sig, siginfo_t* si, void* uc) {
+  uintptr_t sp = faultSP(uc);
+  Worker* w = nullptr;
+  const StackRec* rec = nullptr;
+  int n = stackCount.load();
+  if (n > kMaxStacks) n = kMaxStacks;
+  for (int i = 0; i < n && sp; i++) {
+    if (sp >= stackRegistry[i].lo && sp < stackRegistry[i].hi) {
+      w = stackRegistry[i].w;
+      rec = &stackRegistry[i];
+      break;
+    }
+  }
+  if (!w || !w->inFiber || !w->cur || !w->L) {
+    forwardFault(sig, si, uc);
+    return;
+  }
+  w->inFiber = 0;
+  Thread* t = w->cur;
+  uintptr_t addr = (uintptr_t)si->si_addr;
+  char where[200];
+  long page = sysconf(_SC_PAGESIZE);
+  if (addr >= rec->lo && addr < rec->lo + (uintptr_t)page)
+    snprintf(where, sizeof where, "the thread's stack overflowed (%zu KiB per emulated thread: a large local array?)",
+             kStackSize / 1024);
+  else
+    describeAddress(addr, where, sizeof where);
+  char msg[512];
+  const tl_emu_thread& p = t->pub;
+  snprintf(msg, sizeof msg, "kernel %s, block (%u,%u,%u), thread (%u,%u,%u): %s at address 0x%llx, %s",
+           w->L->f->name.c_str(), p.blockIdx.x, p.blockIdx.y, p.blockIdx.z, p.threadIdx.x, p.threadIdx.y,
+           p.threadIdx.z, sig == SIGBUS ? "bus error" : "invalid memory access", (unsigned long long)addr, where);
+  w->L->setError(CUDA_ERROR_ILLEGAL_ADDRESS, msg);
+  w->abort = true;
+  toScheduler(t);  // the fiber is abandoned; the scheduler ends the launch
+}
+
+// installFaultHandler puts onFault before the handlers already there (Go's),
+// which get every fault that is not in a kernel's fiber. TL_EMU_FAULTS=0 skips it.
+void installFaultHandler() {
+#if defined(__x86_64__) || defined(__aarch64__)
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const char* e = getenv("TL_EMU_FAULTS");
+    if (e && strcmp(e, "0") == 0) return;
+    struct sigaction act;
+    memset(&act, 0, sizeof act);
+    act.sa_sigaction = onFault;
+    act.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER | SA_RESTART;
+    sigemptyset(&act.sa_mask);
+    sigaction(SIGSEGV, &act, &prevFault[0]);
+    sigaction(SIGBUS, &act, &prevFault[1]);
+  });
+#endif
+}
+
 // Pool: persistent OS threads that run blocks alongside the launching thread.
 struct Pool {
   std::mutex mu;
@@ -766,6 +900,11 @@ Pool& pool() {
 }
 
 void poolThread(Pool* p) {
+  stack_t ss;
+  memset(&ss, 0, sizeof ss);
+  ss.ss_size = 64 * 1024;
+  ss.ss_sp = malloc(ss.ss_size);
+  if (ss.ss_sp) sigaltstack(&ss, nullptr);  // the fault handler runs here when a fiber's stack overflowed
   unsigned long seen = 0;
   std::unique_lock<std::mutex> lk(p->mu);
   for (;;) {
@@ -783,6 +922,7 @@ void poolThread(Pool* p) {
 }
 
 void runLaunch(Launch* L) {
+  installFaultHandler();
   Pool& p = pool();
   long long helpers = L->nblocks - 1;
   if (helpers > p.size - 1) helpers = p.size - 1;
