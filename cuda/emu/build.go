@@ -32,7 +32,7 @@ const EnvCXXFlags = "TL_EMU_CXXFLAGS"
 const LibName = "libtlcudaemu"
 
 // Build returns the path of the emulator library, compiling it with g++ into
-// cacheDir (default os.UserCacheDir()/tl/emu) unless a library built from the
+// cacheDir (default os.UserCacheDir()/tl/emu, else $TMPDIR/tl-emu-UID) unless a library built from the
 // same sources by the same compiler is there. Concurrent Builds, also from
 // several processes, are safe: one compiles, the others wait for its file.
 // The library's compiled kernels are cached under cacheDir/kernels.
@@ -43,11 +43,11 @@ func Build(cacheDir string) (string, error) {
 // BuildContext is Build with a context for the compiler process.
 func BuildContext(ctx context.Context, cacheDir string) (string, error) {
 	if cacheDir == "" {
-		base, err := os.UserCacheDir()
-		if err != nil {
-			return "", fmt.Errorf("emu: no cache directory given and none found: %w", err)
+		if base, err := os.UserCacheDir(); err == nil {
+			cacheDir = filepath.Join(base, "tl", "emu")
+		} else { // no $HOME (some CI containers): a per-user folder in the temporary directory
+			cacheDir = filepath.Join(os.TempDir(), fmt.Sprintf("tl-emu-%d", os.Getuid()))
 		}
-		cacheDir = filepath.Join(base, "tl", "emu")
 	}
 	abs, err := filepath.Abs(cacheDir)
 	if err != nil {

@@ -66,7 +66,9 @@
 //   - Blocks run in parallel on up to min(4, CPUs) OS threads, so atomics are
 //     real (GCC __atomic builtins) and float atomicAdd orders vary as on a GPU.
 //   - Dynamic shared memory (TL_DYN_SHARED) is poisoned with 0xFF for each
-//     block; __shared__ variables are thread_local statics, per block.
+//     block. __shared__ variables are thread_local statics: per block, but not
+//     poisoned (zero at first, then what the previous block on that OS thread
+//     left), so reading them before writing goes unseen.
 //   - cublasSgemm_v2, cublasSgemmStridedBatched and cublasSgemmBatched are
 //     column-major, accumulate in double, and do not read C when beta is 0.
 //

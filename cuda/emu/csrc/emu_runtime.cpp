@@ -31,6 +31,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <map>
 #include <mutex>
 #include <set>
@@ -1288,6 +1289,22 @@ void removeTree(const std::string& dir) {
   rmdir(dir.c_str());
 }
 
+// removeStaleTemps deletes compile folders older than an hour, left by killed processes.
+void removeStaleTemps(const std::string& dir) {
+  DIR* d = opendir(dir.c_str());
+  if (!d) return;
+  std::vector<std::string> old;
+  time_t now = time(nullptr);
+  while (dirent* e = readdir(d)) {
+    if (strncmp(e->d_name, "tmp-", 4) != 0) continue;
+    std::string path = dir + "/" + e->d_name;
+    struct stat sb;
+    if (stat(path.c_str(), &sb) == 0 && S_ISDIR(sb.st_mode) && now - sb.st_mtime > 3600) old.push_back(path);
+  }
+  closedir(d);
+  for (auto& p : old) removeTree(p);
+}
+
 // runCompiler runs argv with stdout and stderr to logPath; returns the exit status or -1.
 int runCompiler(const std::vector<std::string>& args, const std::string& logPath, std::string* why) {
   std::vector<char*> argv;
@@ -1410,6 +1427,7 @@ int buildUnit(const Unit& u, std::string* so, std::string* log) {
   *so = dir + "/k-" + hashHex(keyData) + ".so";
   struct stat sb;
   if (stat(so->c_str(), &sb) == 0) return 0;
+  removeStaleTemps(dir);
   std::string tmpl = dir + "/tmp-XXXXXX";
   std::vector<char> tb(tmpl.begin(), tmpl.end());
   tb.push_back(0);
@@ -2146,8 +2164,8 @@ API int cublasSgemmStridedBatched(void* h, int ta, int tb, int m, int n, int k, 
   return gemmSubmit(g, h, alpha, beta, "cublasSgemmStridedBatched");
 }
 
-// cublasSgemmBatched takes device arrays of matrix pointers. It has 15
-// arguments, which purego can pass (the strided form has 18).
+// cublasSgemmBatched takes device arrays of matrix pointers (not in the agreed
+// subset; here because it costs nothing).
 API int cublasSgemmBatched(void* h, int ta, int tb, int m, int n, int k, const float* alpha,
                            const float* const* Aarray, int lda, const float* const* Barray, int ldb, const float* beta,
                            float* const* Carray, int ldc, int batch) {
