@@ -11,7 +11,8 @@
 // are cached in the cache directory under a hash of the sources and the
 // compiler's version; compiled kernel modules under its kernels/ folder.
 // $TL_EMU_CXX names another compiler; $TL_EMU_THREADS (1-64) the number of OS
-// threads that run blocks; $TL_EMU_KERNEL_CACHE another kernel cache folder.
+// threads that run blocks; $TL_EMU_KERNEL_CACHE another kernel cache folder;
+// $TL_EMU_SCHEDULE and $TL_EMU_FAULTS are described below.
 //
 // # What is emulated faithfully
 //
@@ -57,6 +58,10 @@
 //     A block whose threads can no longer all proceed (some wait at a barrier
 //     that others, exited or waiting elsewhere, never reach) fails the launch
 //     with CUDA_ERROR_LAUNCH_FAILED (719) and says so, instead of hanging.
+//   - Between barriers a block's threads run one after another, in index order
+//     on one launch and in reverse order on the next (any order is valid), so
+//     that a missing __syncthreads or __syncwarp tends to change results.
+//     TL_EMU_SCHEDULE=forward or reverse pins the order.
 //   - A fault in a kernel (a wild pointer, a fiber stack overflow: 128 KiB per
 //     emulated thread) fails the launch with CUDA_ERROR_ILLEGAL_ADDRESS, naming
 //     the kernel, block, thread, address and the nearest allocation, instead

@@ -113,6 +113,12 @@ static __device__ float t_deep(int d) {
 
 extern "C" __global__ void t_overflow(float* out, int depth) { out[threadIdx.x] = t_deep(depth); }
 
+extern "C" __global__ void t_order(int* counter, int* out) {
+  out[threadIdx.x] = atomicAdd(counter, 1);
+  __syncthreads();
+  out[blockDim.x + threadIdx.x] = atomicAdd(counter, 1);
+}
+
 extern "C" __global__ void t_deadlock(float* out) {
   if (threadIdx.x < 16) __syncthreads();
   out[threadIdx.x] = 1.0f;
@@ -425,6 +431,42 @@ func TestFaultFailsTheLaunch(t *testing.T) {
 	}()
 	var p *int
 	_ = *p
+}
+
+// TestScheduleAlternates: consecutive launches run a block's threads in
+// opposite orders between barriers, so that a missing barrier shows.
+func TestScheduleAlternates(t *testing.T) {
+	if os.Getenv("TL_EMU_SCHEDULE") != "" {
+		t.Skip("TL_EMU_SCHEDULE pins the order")
+	}
+	a := open(t)
+	f := a.function(t, loadTestKernels(t, a), "t_order")
+	const n = 64
+	d := a.alloc(t, 4*(1+2*n))
+	counter, out := d, d+4
+	orders := map[string]bool{}
+	for range 2 {
+		a.check(t, "memset", a.cuMemsetD32Async(counter, 0, 1, 0))
+		a.check(t, "launch", a.launch(f, 1, n, 0, 0, unsafe.Pointer(&counter), unsafe.Pointer(&out)))
+		var got [2 * n]int32
+		a.check(t, "copy", a.cuMemcpyDtoH(unsafe.Pointer(&got[0]), out, 4*2*n))
+		forward, reverse := true, true
+		for i := range n {
+			forward = forward && got[i] == int32(i)
+			reverse = reverse && got[i] == int32(n-1-i)
+		}
+		switch {
+		case forward:
+			orders["forward"] = true
+		case reverse:
+			orders["reverse"] = true
+		default:
+			t.Fatalf("order %v is neither forward nor reverse", got)
+		}
+	}
+	if len(orders) != 2 { // (after the barrier, the last to arrive goes on first)
+		t.Errorf("two launches ran in the orders %v, want both", orders)
+	}
 }
 
 func TestUnwrittenOutputIsNaN(t *testing.T) {

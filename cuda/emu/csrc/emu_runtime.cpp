@@ -431,6 +431,7 @@ struct Block {
   int n;
   int barCount;
   int done;  // threads finished
+  int dir;   // +1: threads run in index order between barriers; -1: in reverse
   Thread* threads;
   Warp* warps;
   int nwarps;
@@ -442,6 +443,7 @@ struct Launch {
   size_t shared;
   void** params;
   long long nblocks;
+  int dir = 1;  // the order threads run in between barriers (see scheduleDir)
   std::atomic<long long> next{0};
   std::atomic<bool> failed{false};
   std::mutex mu;
@@ -496,8 +498,8 @@ void fiberMain(void* arg) {
     w->L->f->launch(w->L->params);
     t->state = T_DONE;
     b->done++;
-    Thread* next = t + 1;
-    if (next >= b->threads + b->n || next->state != T_NEW || w->abort) break;
+    Thread* next = t + b->dir;
+    if (next < b->threads || next >= b->threads + b->n || next->state != T_NEW || w->abort) break;
     next->stack = t->stack;
     t->stack = nullptr;
     next->state = T_READY;
@@ -566,9 +568,9 @@ void toScheduler(Thread* t) {
 // runnable, the scheduler decides (another warp, the next pass, or deadlock).
 void yieldAmong(Thread* t, Thread* first, int n) {
   Worker* w = t->blk->w;
-  int at = (int)(t - first);
+  int at = (int)(t - first), dir = t->blk->dir;
   for (int d = 1; d < n; d++) {
-    Thread* c = first + (at + d) % n;
+    Thread* c = first + ((at + dir * d) % n + n) % n;
     if (c->state == T_NEW && !prepare(w, c)) break;
     if (c->state != T_READY) continue;
     w->cur = c;
@@ -693,7 +695,7 @@ void runBlock(Worker* w, Launch* L, long long bi) {
   if ((int)w->warps.size() < nw) w->warps.resize(nw);
   if (w->dyn.size() < L->shared + 16) w->dyn.resize(L->shared + 16);
   memset(w->dyn.data(), 0xFF, L->shared);  // poisoned, like fresh device memory
-  Block blk{w, n, 0, 0, w->threads.data(), w->warps.data(), nw};
+  Block blk{w, n, 0, 0, L->dir, w->threads.data(), w->warps.data(), nw};
   for (int i = 0; i < nw; i++) {
     Warp& wp = w->warps[i];
     wp.nlanes = (i == nw - 1) ? n - 32 * i : 32;
@@ -717,8 +719,8 @@ void runBlock(Worker* w, Launch* L, long long bi) {
   w->abort = false;
   for (;;) {
     bool progressed = false;
-    for (int i = 0; i < n && !w->abort; i++) {
-      Thread& t = w->threads[i];
+    for (int k = 0; k < n && !w->abort; k++) {
+      Thread& t = w->threads[blk.dir > 0 ? k : n - 1 - k];
       if (t.state == T_NEW && !prepare(w, &t)) {
         L->setError(CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES, "cannot map a fiber stack");
         w->abort = true;
@@ -969,6 +971,22 @@ int checkLaunchShape(Function* f, const unsigned g[3], const unsigned b[3], unsi
   return CUDA_SUCCESS;
 }
 
+// scheduleDir picks the order threads run in between barriers for the next
+// launch. Any order is valid for a correct kernel; alternating them (the
+// default) makes a missing __syncthreads or __syncwarp change results.
+// TL_EMU_SCHEDULE=forward or reverse pins it.
+int scheduleDir() {
+  static std::atomic<unsigned long long> launches{0};
+  static const int mode = [] {
+    const char* e = getenv("TL_EMU_SCHEDULE");
+    if (e && strcmp(e, "forward") == 0) return 1;
+    if (e && strcmp(e, "reverse") == 0) return -1;
+    return 0;
+  }();
+  if (mode != 0) return mode;
+  return launches.fetch_add(1) % 2 == 0 ? 1 : -1;
+}
+
 int runKernel(State& s, Op& op) {
   Function* f = op.f;
   if (f->dead) return fail(CUDA_ERROR_INVALID_HANDLE, "launch of %s: its module was unloaded", f->name.c_str());
@@ -981,6 +999,7 @@ int runKernel(State& s, Op& op) {
   L.shared = op.shared;
   L.params = params.data();
   L.nblocks = (long long)op.g[0] * op.g[1] * op.g[2];
+  L.dir = scheduleDir();
   runLaunch(&L);
   std::string who = "kernel " + f->name;
   int guards = checkAllGuards(s, who.c_str());
