@@ -399,7 +399,14 @@ func TestOutOfBoundsWrite(t *testing.T) {
 	if msg := a.errorString(700); !strings.Contains(msg, "t_oob") || !strings.Contains(msg, "past the end") {
 		t.Errorf("error string %q does not name the kernel and the overrun", msg)
 	}
-	// The canary was repaired: the next launch is clean.
+	n = -1
+	if rc := a.launch(f, 1, 32, 0, 0, unsafe.Pointer(&d), unsafe.Pointer(&n)); rc != 700 {
+		t.Fatalf("write before the start: %d, want 700", rc)
+	}
+	if msg := a.tlLastError(); !strings.Contains(msg, "before the start") {
+		t.Errorf("message %q does not say before the start", msg)
+	}
+	// The canaries were repaired: the next launch is clean.
 	n = 9
 	a.check(t, "in-bounds launch", a.launch(f, 1, 32, 0, 0, unsafe.Pointer(&d), unsafe.Pointer(&n)))
 }

@@ -271,11 +271,18 @@ int checkRange(State& s, uintptr_t p, size_t n, const char* what) {
 
 // checkGuards checks one allocation's canaries and repairs them.
 bool checkGuards(uintptr_t user, const Alloc& a, std::string* msg, const char* who) {
+  static const struct Pattern {
+    unsigned char b[kGuard];
+    Pattern() {
+      for (size_t i = 0; i < kGuard; i++) b[i] = canary(i);
+    }
+  } pattern;
   const unsigned char* front = a.base;
   const unsigned char* back = a.base + kGuard + a.size;
+  if (memcmp(front, pattern.b, kGuard) == 0 && memcmp(back, pattern.b, kGuard) == 0) return true;
   for (size_t i = 0; i < kGuard; i++) {
     if (front[i] != canary(i)) {
-      *msg = format("%s wrote %zu bytes before the start of allocation 0x%llx of %zu bytes", who, kGuard - i,
+      *msg = format("%s wrote at %zu bytes before the start of allocation 0x%llx of %zu bytes", who, kGuard - i,
                     (unsigned long long)user, a.size);
       for (size_t j = 0; j < kGuard; j++) a.base[j] = canary(j);
       return false;
