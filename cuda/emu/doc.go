@@ -10,6 +10,8 @@
 // and libnvrtc when Config.Emulator or $TL_CUDA_EMULATOR names it. Libraries
 // are cached in the cache directory under a hash of the sources and the
 // compiler's version; compiled kernel modules under its kernels/ folder.
+// Linux only: x86-64 switches fibers with a few instructions of assembly,
+// other architectures with ucontext (slower, less tested).
 // $TL_EMU_CXX names another compiler; $TL_EMU_THREADS (1-64) the number of OS
 // threads that run blocks; $TL_EMU_KERNEL_CACHE another kernel cache folder;
 // $TL_EMU_SCHEDULE and $TL_EMU_FAULTS are described below.
@@ -74,16 +76,21 @@
 //     block. __shared__ variables are thread_local statics: per block, but not
 //     poisoned (zero at first, then what the previous block on that OS thread
 //     left), so reading them before writing goes unseen.
+//   - Events record the host's monotonic clock; cuEventElapsedTime is in ms.
+//   - cuGetErrorString appends the emulator's detail of the last failure with
+//     that code ("... (tl emulator: kernel tl_x wrote past the end of ...)");
+//     the extra export tl_emu_last_error() returns the last failure's detail.
 //   - cublasSgemm_v2, cublasSgemmStridedBatched and cublasSgemmBatched are
 //     column-major, accumulate in double, and do not read C when beta is 0.
 //
 // # What is not
 //
 //   - No memory model: threads of a block interleave only at barriers and
-//     shuffles, so races between threads, missing __syncthreads between a
-//     shared-memory write and another thread's read within a warp, and missing
-//     __threadfence go unseen. Warps are in lock-step only at shuffles and
-//     barriers. Masks of the *_sync functions are not checked.
+//     shuffles, so a race shows only when the two thread orders give different
+//     results, and missing __threadfence never does. Warps are in lock-step
+//     only at shuffles and barriers. Masks of the *_sync functions are not
+//     checked; a shuffle from a lane a partial warp lacks returns the caller's
+//     own value.
 //   - Reads out of bounds are not detected, nor writes that skip over the
 //     256-byte canaries into other memory of the process.
 //   - No timing, no occupancy or register limits, no concurrency between
