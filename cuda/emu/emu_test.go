@@ -627,6 +627,18 @@ func TestImageRebuildsMissingModule(t *testing.T) {
 	}
 }
 
+func TestSystemIncludeRefused(t *testing.T) {
+	a := open(t)
+	src := "// #include <vector> in a comment is fine\n#line 10 \"x.cu\"\n\n  #  include <cstdio>\nextern \"C\" __global__ void k(float* x) {}\n"
+	_, log, rc := a.compile(src, "inc.cu")
+	if rc != 6 {
+		t.Fatalf("#include <cstdio>: %d, want 6", rc)
+	}
+	if !strings.Contains(log, "x.cu:11: error: #include <cstdio>") || strings.Contains(log, "vector") {
+		t.Errorf("log %q does not name x.cu:11 and cstdio alone", log)
+	}
+}
+
 func TestUnknownFunction(t *testing.T) {
 	a := open(t)
 	mod := loadTestKernels(t, a)

@@ -2262,6 +2262,46 @@ API int nvrtcDestroyProgram(void** prog) {
   return 0;
 }
 
+namespace {
+// systemIncludes returns an error line for each #include <...> of a header not
+// given to nvrtcCreateProgram: NVRTC has no system headers, and g++ would
+// quietly find the host's. Lines are counted as #line directives say.
+std::string systemIncludes(const Program& p) {
+  std::string s = stripComments(p.src), log, file = p.name;
+  long line = 1;
+  for (size_t i = 0; i < s.size(); line++) {
+    size_t e = s.find('\n', i);
+    if (e == std::string::npos) e = s.size();
+    size_t start = i;  // stripComments keeps offsets: the same line of p.src starts here too
+    std::string l = s.substr(start, e - start);
+    i = e + 1;
+    size_t k = l.find_first_not_of(" \t");
+    if (k == std::string::npos || l[k] != '#') continue;
+    k = l.find_first_not_of(" \t", k + 1);
+    if (k == std::string::npos) continue;
+    if (l.compare(k, 4, "line") == 0) {
+      long n = atol(l.c_str() + k + 4);
+      std::string orig = p.src.substr(start, e - start);  // the file name, blanked in s
+      size_t q1 = orig.find('"'), q2 = q1 == std::string::npos ? q1 : orig.find('"', q1 + 1);
+      if (q2 != std::string::npos) file = orig.substr(q1 + 1, q2 - q1 - 1);
+      if (n > 0) line = n - 1;
+      continue;
+    }
+    if (l.compare(k, 7, "include") != 0) continue;
+    k = l.find_first_not_of(" \t", k + 7);
+    if (k == std::string::npos || l[k] != '<') continue;
+    size_t close = l.find('>', k);
+    std::string name = l.substr(k + 1, close == std::string::npos ? std::string::npos : close - k - 1);
+    bool given = false;
+    for (auto& h : p.headers) given = given || h.first == name;
+    if (!given)
+      log += file + ":" + std::to_string(line) + ": error: #include <" + name +
+             ">: NVRTC has no system headers (the emulator refuses them as NVRTC does)\n";
+  }
+  return log;
+}
+}  // namespace
+
 API int nvrtcCompileProgram(void* prog, int nopt, const char* const* opts) {
   if (!prog) return NVRTC_ERROR_INVALID_PROGRAM;
   Program* p = (Program*)prog;
@@ -2280,6 +2320,8 @@ API int nvrtcCompileProgram(void* prog, int nopt, const char* const* opts) {
     else if (o.rfind("--include-path=", 0) == 0)
       defs.push_back("-I" + o.substr(15));
   }
+  p->log = systemIncludes(*p);
+  if (!p->log.empty()) return NVRTC_ERROR_COMPILATION;
   Unit u;
   u.defs = defs;
   u.headers = p->headers;
