@@ -46,7 +46,10 @@
 //   - NVRTC compiles with g++ (-O1, TL_EMULATOR defined, csrc/emu_cuda.h
 //     force-included) into a cached .so; the program log is g++'s output, with
 //     the program's name and lines (#line directives are honoured); a failure
-//     is NVRTC_ERROR_COMPILATION. Options -D, -U, -I pass through, the others
+//     is NVRTC_ERROR_COMPILATION. As NVRTC would, it refuses #include <...>
+//     of system headers, throw, typeid and variable-length arrays; otherwise
+//     it accepts what g++ accepts (host-only functions of libm included).
+//     Options -D, -U, -I pass through, the others
 //     (architecture, -std) are ignored. The "CUBIN" and "PTX" are the same
 //     image: "TLEMU-MODULE-2\n" and the compile's input (source with
 //     launchers, options, headers), from which cuModuleLoadData finds the .so

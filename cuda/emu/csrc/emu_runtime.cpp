@@ -1483,6 +1483,9 @@ int buildUnit(const Unit& u, std::string* so, std::string* log) {
                                    "-shared",
                                    "-fPIC",
                                    "-fno-strict-aliasing",
+                                   "-fno-exceptions",  // as NVRTC: no throw, no typeid,
+                                   "-fno-rtti",
+                                   "-Werror=vla",  // no variable-length arrays
                                    "-fdiagnostics-color=never",
                                    "-DTL_EMULATOR",
                                    "-I" + tmp};
