@@ -703,9 +703,15 @@ func TestSgemm(t *testing.T) {
 		}
 		return v
 	}
-	for trial := range 12 {
+	for trial := range 16 {
 		ta, tb := trial%2 == 1, trial/2%2 == 1
 		m, n, k := 1+rng.IntN(40), 1+rng.IntN(40), 1+rng.IntN(40)
+		if trial >= 12 { // large enough to be split over threads, by rows or by columns
+			m, n, k = 300+rng.IntN(200), 20+rng.IntN(20), 400+rng.IntN(100)
+			if trial%2 == 0 {
+				m, n = n, m
+			}
+		}
 		rowsA, colsA := m, k
 		if ta {
 			rowsA, colsA = k, m
@@ -735,7 +741,7 @@ func TestSgemm(t *testing.T) {
 		got := a.download(t, dC, len(C))
 		for j := range n {
 			for i := range m {
-				if d := math.Abs(float64(got[i+j*ldc] - C[i+j*ldc])); d > 1e-4 || math.IsNaN(float64(got[i+j*ldc])) {
+				if d := math.Abs(float64(got[i+j*ldc] - C[i+j*ldc])); d > 1e-4*math.Max(1, math.Abs(float64(C[i+j*ldc]))) || math.IsNaN(float64(got[i+j*ldc])) {
 					t.Fatalf("trial %d (ta=%v tb=%v m=%d n=%d k=%d): C[%d,%d] = %v, want %v", trial, ta, tb, m, n, k, i, j, got[i+j*ldc], C[i+j*ldc])
 				}
 			}

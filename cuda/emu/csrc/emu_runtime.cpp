@@ -32,6 +32,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -931,6 +932,8 @@ void poolThread(Pool* p) {
   }
 }
 
+int poolSize() { return pool().size; }
+
 void runLaunch(Launch* L) {
   installFaultHandler();
   Pool& p = pool();
@@ -1014,35 +1017,60 @@ int runKernel(State& s, Op& op) {
   return guards;
 }
 
-void gemmOne(const GemmOp& g, const float* A, const float* B, float* C) {
-  int m = g.m, n = g.n, k = g.k;
-  std::vector<double> acc(m), bcol(k);
-  for (int j = 0; j < n; j++) {
-    for (int i = 0; i < m; i++) acc[i] = 0;
+// gemmPart computes rows [i0, i1) of columns [j0, j1) of C.
+void gemmPart(const GemmOp& g, const float* A, const float* B, float* C, int i0, int i1, int j0, int j1) {
+  int k = g.k, rows = i1 - i0;
+  std::vector<double> acc(rows), bcol(k);
+  for (int j = j0; j < j1; j++) {
+    for (int i = 0; i < rows; i++) acc[i] = 0;
     if (g.alpha != 0 && k > 0) {
       for (int l = 0; l < k; l++) bcol[l] = g.tb == 0 ? B[l + (long long)j * g.ldb] : B[j + (long long)l * g.ldb];
       if (g.ta == 0) {
         for (int l = 0; l < k; l++) {
-          const float* a = A + (long long)l * g.lda;
+          const float* a = A + (long long)l * g.lda + i0;
           double bv = bcol[l];
-          for (int i = 0; i < m; i++) acc[i] += (double)a[i] * bv;
+          for (int i = 0; i < rows; i++) acc[i] += (double)a[i] * bv;
         }
       } else {
-        for (int i = 0; i < m; i++) {
-          const float* a = A + (long long)i * g.lda;
+        for (int i = 0; i < rows; i++) {
+          const float* a = A + (long long)(i0 + i) * g.lda;
           double sum = 0;
           for (int l = 0; l < k; l++) sum += (double)a[l] * bcol[l];
           acc[i] = sum;
         }
       }
     }
-    float* c = C + (long long)j * g.ldc;
-    for (int i = 0; i < m; i++) {
+    float* c = C + (long long)j * g.ldc + i0;
+    for (int i = 0; i < rows; i++) {
       double v = (double)g.alpha * acc[i];
       if (g.beta != 0) v += (double)g.beta * c[i];  // beta == 0: C is not read (it may hold NaN)
       c[i] = (float)v;
     }
   }
+}
+
+int poolSize();
+
+// gemmOne splits a large product over threads, along its longer side of C.
+void gemmOne(const GemmOp& g, const float* A, const float* B, float* C) {
+  double work = (double)g.m * g.n * (g.k > 0 ? g.k : 1);
+  int nt = work < (1 << 22) ? 1 : poolSize();
+  bool byCols = g.n >= g.m;
+  int len = byCols ? g.n : g.m;
+  if (nt > len) nt = len;
+  if (nt <= 1) {
+    gemmPart(g, A, B, C, 0, g.m, 0, g.n);
+    return;
+  }
+  std::vector<std::thread> ts;
+  for (int t = 0; t < nt; t++) {
+    int lo = (int)((long long)len * t / nt), hi = (int)((long long)len * (t + 1) / nt);
+    if (byCols)
+      ts.emplace_back(gemmPart, std::cref(g), A, B, C, 0, g.m, lo, hi);
+    else
+      ts.emplace_back(gemmPart, std::cref(g), A, B, C, lo, hi, 0, g.n);
+  }
+  for (auto& t : ts) t.join();
 }
 
 // gemmExtent: bytes from a matrix's first element to the end of its last.
