@@ -89,3 +89,24 @@ func TestReport(t *testing.T) {
 		t.Fatalf("plot is not a PNG: %v", err)
 	}
 }
+
+// MeasurePaired reports b's step time over a's, per window, with the steps
+// alternated.
+func TestMeasurePaired(t *testing.T) {
+	var na, nb int
+	a := stepFunc(func() error { na++; time.Sleep(time.Millisecond); return nil })
+	b := stepFunc(func() error { nb++; time.Sleep(3 * time.Millisecond); return nil })
+	ratios, err := MeasurePaired(context.Background(), a, b, Timing{Window: 40 * time.Millisecond, Windows: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ratios) != 3 || na != nb {
+		t.Fatalf("%d windows, %d a steps and %d b steps: want 3 windows and as many of each", len(ratios), na, nb)
+	}
+	if r := Median(ratios); r < 1.5 || r > 6 {
+		t.Errorf("b (3 ms) over a (1 ms) = %.2f, want about 3", r)
+	}
+	if r := (Row{PairedRuns: []float64{1.02, 0.99, 1.01}}).Overhead(); r < 0.99 || r > 1.01 {
+		t.Errorf("Overhead from paired runs = %.3f%%, want 1%%", r)
+	}
+}

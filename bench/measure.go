@@ -62,3 +62,48 @@ func Median(xs []float64) float64 {
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
+
+// MeasurePaired compares two steps that do the same work: it alternates them
+// step by step (a, b, a, b, ...) and returns, for each of t.Windows windows, b's
+// total step time over a's. The machine's speed drifts here by 20-30% within
+// minutes; alternating single steps puts both under the same drift, so the
+// ratio keeps only their difference (and the noise of single steps, which the
+// windows' median averages out). Both are warmed up first.
+func MeasurePaired(ctx context.Context, a, b Step, t Timing) ([]float64, error) {
+	start := time.Now()
+	for n := 0; n < 3 || time.Since(start) < t.Warmup; n++ {
+		if err := a.Run(); err != nil {
+			return nil, fmt.Errorf("bench: warm-up step: %w", err)
+		}
+		if err := b.Run(); err != nil {
+			return nil, fmt.Errorf("bench: warm-up step: %w", err)
+		}
+	}
+	ratios := make([]float64, 0, t.Windows)
+	for w := 0; w < t.Windows; w++ {
+		if err := ctx.Err(); err != nil {
+			return ratios, err
+		}
+		var ta, tb time.Duration
+		t0 := time.Now()
+		for i := 0; time.Since(t0) < t.Window || i < 2; i++ {
+			// Alternate which goes first, so neither always follows the other.
+			first, second, tf, ts := a, b, &ta, &tb
+			if i%2 == 1 {
+				first, second, tf, ts = b, a, &tb, &ta
+			}
+			s := time.Now()
+			if err := first.Run(); err != nil {
+				return ratios, fmt.Errorf("bench: step: %w", err)
+			}
+			m := time.Now()
+			if err := second.Run(); err != nil {
+				return ratios, fmt.Errorf("bench: step: %w", err)
+			}
+			*tf += m.Sub(s)
+			*ts += time.Since(m)
+		}
+		ratios = append(ratios, float64(tb)/float64(ta))
+	}
+	return ratios, nil
+}

@@ -28,10 +28,18 @@ type Row struct {
 	LayersRuns   []float64 `json:"layers_windows,omitempty"`
 	GraphRuns    []float64 `json:"graph_windows,omitempty"`
 	PeerRuns     []float64 `json:"pytorch_windows,omitempty"`
+	// PairedRuns are the layers step's time over the graph step's, per window of
+	// a step-by-step alternation (MeasurePaired); when present they give the
+	// overhead.
+	PairedRuns []float64 `json:"paired_windows,omitempty"`
 }
 
-// Overhead is the layers API's cost relative to the graph, in percent.
+// Overhead is the layers API's cost relative to the graph, in percent: from the
+// paired measurement when there is one, else from the two medians.
 func (r Row) Overhead() float64 {
+	if len(r.PairedRuns) > 0 {
+		return (Median(r.PairedRuns) - 1) * 100
+	}
 	if r.Graph == 0 || r.Layers == 0 {
 		return 0
 	}

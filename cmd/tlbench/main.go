@@ -54,6 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	seconds := fs.Float64("seconds", 5, "length of one timed window in seconds")
 	windows := fs.Int("windows", 3, "timed windows per implementation; the median is reported")
 	rounds := fs.Int("rounds", 1, "rounds of interleaving: each round times every implementation once (windows per round)")
+	paired := fs.Int("paired", 0, "windows of a paired measurement of the layers overhead: the layers and graph steps alternated step by step, immune to the machine's drift (0: --windows x --rounds; -1: none, the overhead then compares the two medians)")
 	warmup := fs.Float64("warmup", 2, "warm-up seconds before timing")
 	jsonOut := fs.Bool("json", false, "print JSON lines instead of the Markdown table")
 	plotPath := fs.String("plot", "", "write a PNG bar chart of the table to this file")
@@ -213,6 +214,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 						log.Info("timed", "workload", w.Name, "mode", mode, "api", "pytorch "+res.Torch, "threads", res.Threads, "median", fmt.Sprintf("%.1f %s", res.Median, w.Unit))
 					}
 				}
+			}
+			if pw := *paired; pw >= 0 && steps[bench.Graph] != nil && steps[bench.Layers] != nil {
+				if pw == 0 {
+					pw = *windows * *rounds
+				}
+				pt := timing
+				pt.Windows = pw
+				ratios, err := bench.MeasurePaired(ctx, steps[bench.Graph], steps[bench.Layers], pt)
+				if err != nil {
+					return fmt.Errorf("%s %s (paired): %w", w.Name, mode, err)
+				}
+				row.PairedRuns = ratios
+				log.Info("paired", "workload", w.Name, "mode", mode, "layers/graph step time", fmt.Sprintf("%.4f", bench.Median(ratios)), "windows", len(ratios))
 			}
 			for _, s := range steps {
 				s.Close()
