@@ -505,18 +505,9 @@ func (e *DeviceExecutor) Plan(feeds ...Feed) (*DevicePlan, error) {
 			return p, nil
 		}
 	}
-	shapes := make(map[*Node]tensor.Shape, len(feeds))
-	for _, f := range feeds {
-		if f.Node == nil || f.Value == nil {
-			return nil, fmt.Errorf("graph: Run: a Feed has a nil node or value")
-		}
-		if _, ok := f.Node.op.(placeholderOp); !ok {
-			return nil, fmt.Errorf("graph: Run: %s is fed but is not a placeholder", f.Node.name)
-		}
-		if f.Value.DType() != f.Node.value.DType {
-			return nil, fmt.Errorf("graph: Run: %s is %v, fed a %v tensor", f.Node.name, f.Node.value.DType, f.Value.DType())
-		}
-		shapes[f.Node] = f.Value.Shape()
+	shapes, err := feedShapes(feeds)
+	if err != nil {
+		return nil, err
 	}
 	p, err := e.s.Compile(e.opts, shapes, e.targets...)
 	if err != nil {
@@ -526,21 +517,4 @@ func (e *DeviceExecutor) Plan(feeds ...Feed) (*DevicePlan, error) {
 	return p, nil
 }
 
-func deviceMatches(p *DevicePlan, feeds []Feed) bool {
-	for i, n := range p.feeds {
-		found := false
-		for _, f := range feeds {
-			if f.Node == n {
-				if !f.Value.Shape().Equal(p.feedH[i].Shape()) {
-					return false
-				}
-				found = true
-				break
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
-}
+func deviceMatches(p *DevicePlan, feeds []Feed) bool { return feedsMatch(p.feeds, p.feedH, feeds) }

@@ -83,12 +83,16 @@ func (e *Executor) find(feeds []Feed) *Plan {
 	return nil
 }
 
-func matches(p *Plan, feeds []Feed) bool {
-	for i, n := range p.feeds {
+func matches(p *Plan, feeds []Feed) bool { return feedsMatch(p.feeds, p.feedT, feeds) }
+
+// feedsMatch reports whether feeds give every plan input (nodes, with host
+// tensors ts) a value of the plan's shape.
+func feedsMatch(nodes []*Node, ts []*tensor.Tensor, feeds []Feed) bool {
+	for i, n := range nodes {
 		found := false
 		for _, f := range feeds {
 			if f.Node == n {
-				if !f.Value.Shape().Equal(p.feedT[i].Shape()) {
+				if !f.Value.Shape().Equal(ts[i].Shape()) {
 					return false
 				}
 				found = true
@@ -102,7 +106,8 @@ func matches(p *Plan, feeds []Feed) bool {
 	return true
 }
 
-func (e *Executor) compile(feeds []Feed) (*Plan, error) {
+// feedShapes checks feeds and returns their shapes, for compiling a plan.
+func feedShapes(feeds []Feed) (map[*Node]tensor.Shape, error) {
 	shapes := make(map[*Node]tensor.Shape, len(feeds))
 	for _, f := range feeds {
 		if f.Node == nil || f.Value == nil {
@@ -115,6 +120,14 @@ func (e *Executor) compile(feeds []Feed) (*Plan, error) {
 			return nil, fmt.Errorf("graph: Run: %s is %v, fed a %v tensor", f.Node.name, f.Node.value.DType, f.Value.DType())
 		}
 		shapes[f.Node] = f.Value.Shape()
+	}
+	return shapes, nil
+}
+
+func (e *Executor) compile(feeds []Feed) (*Plan, error) {
+	shapes, err := feedShapes(feeds)
+	if err != nil {
+		return nil, err
 	}
 	opts := e.opts
 	p, err := e.g.Compile(opts, shapes, e.targets...)
