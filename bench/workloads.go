@@ -237,12 +237,13 @@ func newPTB(api API, mode string, c ptbConfig, dev graph.Device) (Step, error) {
 			name := fmt.Sprintf("lstm%d", l)
 			h0 := layers.Input(g, name+"/h0", c.batch, c.hidden)
 			c0 := layers.Input(g, name+"/c0", c.batch, c.hidden)
-			net = layers.LSTM(net, name, c.hidden, layers.ForgetBias(0), layers.WInit(init), layers.InitialState(h0, c0))
+			opts := []layers.Option{layers.ForgetBias(0), layers.WInit(init), layers.InitialState(h0, c0)}
+			if c.keep < 1 {
+				opts = append(opts, layers.OutputDropout(c.keep)) // ptb_word_lm.py's DropoutWrapper
+			}
+			net = layers.LSTM(net, name, c.hidden, opts...)
 			states = append(states, h0.Output(), c0.Output())
 			finals = append(finals, net.Aux("h"), net.Aux("c"))
-			if c.keep < 1 {
-				net = layers.Dropout(net, fmt.Sprintf("lstm%d_dropout", l), c.keep)
-			}
 		}
 		net = layers.Reshape(net, "flatten_steps", -1, c.hidden)
 		net = layers.Dense(net, "softmax", c.vocab, layers.WInit(init))

@@ -37,6 +37,7 @@ type settings struct {
 	momentum   float32
 	bidi       bool
 	forgetBias float32
+	outKeep    float32
 	used       []string
 }
 

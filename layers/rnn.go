@@ -17,6 +17,7 @@ type RecurrentConfig struct {
 	Bidirectional bool       `json:"bidirectional,omitempty"`
 	Masked        bool       `json:"masked,omitempty"`        // the second input is the mask
 	InitialState  bool       `json:"initial_state,omitempty"` // the last inputs are h0 (and c0)
+	OutputKeep    float32    `json:"output_keep,omitempty"`   // dropout on the outputs (0: none)
 	WInit         Init       `json:"w_init"`
 }
 
@@ -42,6 +43,17 @@ func InitialState(states ...*Layer) Option { return stateOpt(states) }
 func (stateOpt) key() string               { return "initial_state" }
 func (o stateOpt) apply(s *settings)       { s.states = o }
 
+type outDropOpt float32
+
+// OutputDropout applies dropout, keeping each output with probability keep, to
+// every output of a recurrent layer, in training plans (TensorFlow's
+// DropoutWrapper with output_keep_prob). It equals a Dropout layer after the
+// layer, but on the fused LSTM it runs in the sequence op's time-major layout,
+// so that stacked layers pass their sequences on without transposing them.
+func OutputDropout(keep float32) Option { return outDropOpt(keep) }
+func (outDropOpt) key() string          { return "output_dropout" }
+func (o outDropOpt) apply(s *settings)  { s.outKeep = float32(o) }
+
 type forgetOpt float32
 
 // ForgetBias sets the constant an LSTM adds to its forget gate (default 1, as
@@ -53,6 +65,9 @@ func (o forgetOpt) apply(s *settings) { s.forgetBias = float32(o) }
 func (c *RecurrentConfig) build(b *builder) (*graph.Node, error) {
 	if c.Units <= 0 {
 		return nil, fmt.Errorf("%w: units must be positive, got %d", ErrBadConfig, c.Units)
+	}
+	if c.OutputKeep < 0 || c.OutputKeep > 1 {
+		return nil, fmt.Errorf("%w: output_keep must be in (0, 1], got %g", ErrBadConfig, c.OutputKeep)
 	}
 	if err := c.Act.check(); err != nil {
 		return nil, err
@@ -102,6 +117,9 @@ func (c *RecurrentConfig) build(b *builder) (*graph.Node, error) {
 	b.aux = map[string]*graph.Node{}
 	if !c.Bidirectional {
 		return c.direction(b, "", b.ins[0], mask, init, s[1], s[2], false)
+	}
+	if c.OutputKeep > 0 && c.OutputKeep < 1 {
+		return nil, fmt.Errorf("%w: output_dropout is for one direction; put a Dropout layer after a bidirectional one", ErrBadConfig)
 	}
 	fw, err := c.direction(b, "fw/", b.ins[0], mask, nil, s[1], s[2], false)
 	if err != nil {
@@ -199,13 +217,19 @@ func (c *RecurrentConfig) direction(b *builder, prefix string, x, mask *graph.No
 			cs = init[1]
 		}
 	}
+	drop := func(x *graph.Node) *graph.Node {
+		if c.OutputKeep > 0 && c.OutputKeep < 1 {
+			return graph.Dropout(x, c.OutputKeep)
+		}
+		return x
+	}
 	if fused != nil {
 		seq, hN, cN := fused(hs, cs)
 		b.aux[prefix+"h"], b.aux[prefix+"c"] = hN, cN
 		if c.ReturnLast {
-			return hN, nil
+			return drop(hN), nil
 		}
-		return graph.Transpose(seq, 1, 0, 2), nil
+		return graph.Transpose(drop(seq), 1, 0, 2), nil
 	}
 	outs := make([]*graph.Node, steps)
 	for i := 0; i < steps; i++ {
@@ -236,12 +260,12 @@ func (c *RecurrentConfig) direction(b *builder, prefix string, x, mask *graph.No
 		b.aux[prefix+"c"] = cs
 	}
 	if c.ReturnLast {
-		return hs, nil
+		return drop(hs), nil
 	}
 	for t, o := range outs {
 		outs[t] = graph.Reshape(o, -1, 1, h)
 	}
-	return graph.Concat(1, outs...), nil
+	return drop(graph.Concat(1, outs...)), nil
 }
 
 // project computes x_t·w + b for every step at once, one product over
@@ -254,7 +278,7 @@ func project(x, w, b *graph.Node, steps, in, width int) func(t int) *graph.Node 
 
 // rnnOptions are the options every recurrent layer takes.
 func rnnOptions() []string {
-	return []string{"mask", "initial_state", "return_last", "bidirectional", "w_init"}
+	return []string{"mask", "initial_state", "return_last", "bidirectional", "w_init", "output_dropout"}
 }
 
 func newRecurrent(in *Layer, name, kind string, units int, opts []Option, allowed ...string) *Layer {
@@ -266,6 +290,12 @@ func newRecurrent(in *Layer, name, kind string, units int, opts []Option, allowe
 			return fmt.Errorf("%w: %s takes %d initial state layers, got %d", ErrBadOption, kind, map[bool]int{true: 2, false: 1}[kind == "LSTM"], n)
 		}
 		c.WInit = orDefault(s.wInit, tensor.GlorotUniform())
+		if s.has("output_dropout") {
+			if s.outKeep <= 0 || s.outKeep > 1 {
+				return fmt.Errorf("%w: OutputDropout keep must be in (0, 1], got %g", ErrBadOption, s.outKeep)
+			}
+			c.OutputKeep = s.outKeep
+		}
 		if kind == "LSTM" {
 			c.ForgetBias = 1
 			if s.has("forget_bias") {
@@ -285,7 +315,7 @@ func newRecurrent(in *Layer, name, kind string, units int, opts []Option, allowe
 // and "<name>/b"; with Bidirectional, "<name>/fw/..." and "<name>/bw/...".
 // The final state is Aux("h") (Aux("fw/h") and Aux("bw/h") when
 // bidirectional; LSTMs add "c"). Options: Mask, InitialState, ReturnLast,
-// Bidirectional, WInit, an Activation.
+// Bidirectional, WInit, OutputDropout, an Activation.
 func RNN(in *Layer, name string, units int, opts ...Option) *Layer {
 	return newRecurrent(in, name, "RNN", units, opts, "act")
 }
@@ -297,7 +327,7 @@ func RNN(in *Layer, name string, units int, opts ...Option) *Layer {
 // masked or running backwards. Outputs, masks and directions as RNN.
 // Parameters "<name>/W" (features+units, 4·units) and "<name>/b" (4·units).
 // Options: Mask, InitialState (h and c), ReturnLast, Bidirectional, WInit,
-// ForgetBias.
+// ForgetBias, OutputDropout.
 func LSTM(in *Layer, name string, units int, opts ...Option) *Layer {
 	return newRecurrent(in, name, "LSTM", units, opts, "forget_bias")
 }

@@ -2,6 +2,7 @@ package layers_test
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/tlgo/tl/graph"
@@ -280,5 +281,60 @@ func TestSequenceMask(t *testing.T) {
 	roundTrip(t, a, []feed{{x, in}, {lens, ints([]int32{2, 4}, 2)}})
 	if l := layers.SequenceMask(x, "bad", 4); l.Err() == nil {
 		t.Fatal("float lengths: no error")
+	}
+}
+
+// OutputDropout drops outputs in training (zeros, the rest scaled by 1/keep, the
+// same elements in every copy of the run's mask) and is the identity in
+// inference; it survives the JSON round trip.
+func TestRecurrentOutputDropout(t *testing.T) {
+	for _, unrolled := range []bool{false, true} {
+		g := graph.New(1)
+		x := layers.Input(g, "x", -1, 6, 3)
+		opts := []layers.Option{layers.OutputDropout(0.5)}
+		if unrolled { // a mask sends the LSTM down the step-by-step path
+			opts = append(opts, layers.Mask(layers.Input(g, "m", -1, 6)))
+		}
+		net := layers.LSTM(x, "lstm", 8, opts...)
+		plain := layers.LSTM(x, "lstm", 8, append(opts[1:], layers.Reuse())...)
+		wantShape(t, net, -1, 6, 8)
+		xs := make([]float32, 4*6*3)
+		for i := range xs {
+			xs[i] = float32(i%7)/7 - 0.4
+		}
+		fs := []feed{{x, f32(xs, 4, 6, 3)}}
+		if unrolled {
+			ones := make([]float32, 24)
+			for i := range ones {
+				ones[i] = 1
+			}
+			fs = append(fs, feed{net.Inputs()[1], f32(ones, 4, 6)})
+		}
+		ref := run(t, plain, false, fs...).Float32s()
+		near(t, "inference output against the layer without dropout", run(t, net, false, fs...), ref, 1e-6)
+		got := run(t, net, true, fs...).Float32s()
+		zeros := 0
+		for i, v := range got {
+			switch {
+			case v == 0:
+				zeros++
+			case math.Abs(float64(v-2*ref[i])) > 1e-5:
+				t.Fatalf("unrolled=%v: element %d = %g, want 0 or %g (2x the plain output)", unrolled, i, v, 2*ref[i])
+			}
+		}
+		if zeros < len(got)/4 || zeros > 3*len(got)/4 {
+			t.Errorf("unrolled=%v: %d of %d outputs dropped at keep 0.5", unrolled, zeros, len(got))
+		}
+		if !unrolled {
+			roundTrip(t, net, fs)
+			js, err := net.MarshalJSON()
+			if err != nil || !strings.Contains(string(js), `"output_keep":0.5`) {
+				t.Errorf("the architecture JSON does not keep output_keep: %s (%v)", js, err)
+			}
+		}
+	}
+	g := graph.New(1)
+	if l := layers.LSTM(layers.Input(g, "x", -1, 4, 2), "bad", 3, layers.OutputDropout(1.5)); l.Err() == nil {
+		t.Error("OutputDropout(1.5) was accepted")
 	}
 }
