@@ -5,6 +5,9 @@
 #   bench/gpu-check.sh build         # here (Go, no GPU): static binaries into gpucheck/
 #   bench/gpu-check.sh run [quick]   # on the GPU machine (no Go): writes $OUT, prints a table last
 #
+# WORKLOADS=word2vec,ptb-small limits tlbench's rows (a dry run on the CPU emulator:
+# TL_CUDA_EMULATOR=<libtlcudaemu.so> bench/gpu-check.sh run quick).
+#
 # The GPU machines have CUDA (driver, cuBLAS, NVRTC) and PyTorch but no Go, so the
 # binaries are built here with CGO_ENABLED=0 and travel in gpucheck/ (git-ignored;
 # pass it as the device tool's carry). tlbench embeds no servers, so it stays small.
@@ -41,7 +44,9 @@ run)
   (cd cuda && timeout 120 "../$dir/cuda.test" -test.count=1 -test.v 2>&1) >"$out/cuda.log" && cstat=PASS || cstat=FAIL
   grep -E '^(--- FAIL|FAIL|ok|PASS)' "$out/cuda.log" | tail -10 || true
   echo "== tlbench on CUDA with the PyTorch peers on the same GPU"
-  timeout 420 "$dir/tlbench" --device cuda --peers --peers-dir bench/peers --modes train,infer \
+  wl=()
+  [ -n "${WORKLOADS:-}" ] && wl=(--workloads "$WORKLOADS")
+  timeout 420 "$dir/tlbench" --device cuda --peers --peers-dir bench/peers --python "$(command -v python3)" --modes train,infer "${wl[@]}" \
     --seconds "$secs" --windows "$windows" --warmup 2 --json >"$out/tlbench.jsonl" 2>"$out/tlbench.log" && bstat=PASS || bstat=FAIL
   tail -5 "$out/tlbench.log"
   echo

@@ -27,30 +27,31 @@ type PeerResult struct {
 }
 
 // ErrNoPyTorch says the peers cannot run here.
-var ErrNoPyTorch = errors.New("PyTorch is not importable by /usr/bin/python3 (apt-get install python3-torch)")
+var ErrNoPyTorch = errors.New("PyTorch is not importable (on Debian: apt-get install python3-torch)")
 
-// Python is the interpreter the peers run with: Debian's, which sees Debian's
-// python3-torch (a python3 earlier on PATH may not).
-const Python = "/usr/bin/python3"
+// DefaultPython is the interpreter the peers run with unless told otherwise:
+// Debian's, which sees Debian's python3-torch (a python3 earlier on PATH may not).
+// On the GPU machines the python3 on PATH has a CUDA PyTorch: pass that one.
+const DefaultPython = "/usr/bin/python3"
 
-// CheckPyTorch reports whether the peers can run.
-func CheckPyTorch(ctx context.Context) error {
-	out, err := exec.CommandContext(ctx, Python, "-c", "import torch; print(torch.__version__)").CombinedOutput()
+// CheckPyTorch reports whether the peers can run with python.
+func CheckPyTorch(ctx context.Context, python string) error {
+	out, err := exec.CommandContext(ctx, python, "-c", "import torch; print(torch.__version__)").CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("%w: %s", ErrNoPyTorch, strings.TrimSpace(lastLine(string(out))))
+		return fmt.Errorf("%w by %s: %s", ErrNoPyTorch, python, strings.TrimSpace(lastLine(string(out))))
 	}
 	return nil
 }
 
-// RunPeer runs one peer script from dir with a timing and thread count.
-func RunPeer(ctx context.Context, dir string, p Peer, mode string, threads int, t Timing) (PeerResult, error) {
+// RunPeer runs one peer script from dir with python, a timing and a thread count.
+func RunPeer(ctx context.Context, python, dir string, p Peer, mode string, threads int, t Timing) (PeerResult, error) {
 	args := append([]string{filepath.Join(dir, p.Script)}, p.Args...)
 	args = append(args, "--mode", mode, "--seconds", fmt.Sprint(t.Window.Seconds()),
 		"--windows", fmt.Sprint(t.Windows), "--warmup", fmt.Sprint(t.Warmup.Seconds()))
 	if threads > 0 {
 		args = append(args, "--threads", fmt.Sprint(threads))
 	}
-	cmd := exec.CommandContext(ctx, Python, args...)
+	cmd := exec.CommandContext(ctx, python, args...)
 	cmd.Env = os.Environ()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -48,6 +48,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	modes := fs.String("modes", "train", "comma-separated modes: train, infer")
 	apis := fs.String("apis", "layers,graph", "implementations to time: layers (the layers API), graph (written directly on the graph)")
 	peers := fs.Bool("peers", false, "also run the PyTorch peers (bench/peers, Debian's python3-torch), interleaved with ours, and print ratios")
+	python := fs.String("python", bench.DefaultPython, "the Python interpreter that runs the peers (it must import torch; on GPU machines, the python3 on PATH)")
 	peersDir := fs.String("peers-dir", "", "directory of the peer scripts (default: bench/peers above the working directory)")
 	threads := fs.Int("threads", runtime.GOMAXPROCS(0), "threads for our engine and the peers (word2vec peers use 1 thread, their best here, unless --peer-threads is set)")
 	peerThreads := fs.Int("peer-threads", 0, "threads for every peer (0: each peer's best configuration)")
@@ -134,7 +135,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				return err
 			}
 		}
-		if err := bench.CheckPyTorch(ctx); err != nil {
+		if err := bench.CheckPyTorch(ctx, *python); err != nil {
 			return err
 		}
 	}
@@ -205,7 +206,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 						}
 						peer.Args = append(append([]string(nil), peer.Args...), "--device", "cuda", "--tf32", tf)
 					}
-					res, err := bench.RunPeer(ctx, dir, peer, mode, pt, timing)
+					res, err := bench.RunPeer(ctx, *python, dir, peer, mode, pt, timing)
 					if err != nil {
 						row.PeerNote = "failed"
 						log.Warn("peer failed", "workload", w.Name, "err", err)
