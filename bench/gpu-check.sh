@@ -37,6 +37,9 @@ run)
     python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' || true
   } | tee "$out/machine.txt"
   export XDG_CACHE_HOME=/tmp/tl-cache  # compiled kernels (NVRTC) and nothing else
+  # The tests must run on the GPU, never fall back to the emulator (unless this is
+  # a dry run with TL_CUDA_EMULATOR set).
+  [ -z "${TL_CUDA_EMULATOR:-}" ] && export TL_REQUIRE_GPU=1
   echo "== parity (CPU vs GPU, every op)"
   (cd cuda/parity && timeout 240 "../../$dir/parity.test" -test.count=1 -test.v 2>&1) >"$out/parity.log" && pstat=PASS || pstat=FAIL
   grep -E '^(--- FAIL|FAIL|ok|PASS)' "$out/parity.log" | tail -20 || true

@@ -16,6 +16,9 @@ import (
 //     that is already the emulator);
 //  2. else the CPU emulator, built (and cached) by cuda/emu's Build;
 //  3. else it skips t, saying why each failed.
+//
+// With TL_REQUIRE_GPU=1 (the GPU check sets it) a GPU that does not open fails
+// the test instead: a parity run meant for the GPU must not pass on the emulator.
 func Open(t testing.TB) *cuda.Device {
 	t.Helper()
 	return OpenConfig(t, cuda.Config{})
@@ -26,6 +29,15 @@ func Open(t testing.TB) *cuda.Device {
 func OpenConfig(t testing.TB, cfg cuda.Config) *cuda.Device {
 	t.Helper()
 	d, gpuErr := cuda.Open(cfg)
+	if os.Getenv(EnvRequireGPU) == "1" {
+		if gpuErr != nil {
+			t.Fatalf("%s=1 but no GPU opened: %v", EnvRequireGPU, gpuErr)
+		}
+		if d.Emulated() {
+			d.Close()
+			t.Fatalf("%s=1 but %s is the emulator", EnvRequireGPU, d.Name())
+		}
+	}
 	if gpuErr != nil && cfg.Emulator == "" && os.Getenv(cuda.EnvEmulator) == "" {
 		if lib, err := emulator(); err != nil {
 			gpuErr = errors.Join(gpuErr, err)
@@ -48,6 +60,9 @@ func OpenConfig(t testing.TB, cfg cuda.Config) *cuda.Device {
 	})
 	return d
 }
+
+// EnvRequireGPU, set to 1, makes Open fail rather than fall back or skip.
+const EnvRequireGPU = "TL_REQUIRE_GPU"
 
 // Kind says what d is: "gpu" or "emulator".
 func Kind(d *cuda.Device) string {
