@@ -102,12 +102,18 @@ type runner interface {
 // newExec returns an executor of targets on the CPU (dev nil) or on dev, and the
 // function that releases it.
 func newExec(g *graph.Graph, mode string, dev graph.Device, targets ...*graph.Node) (runner, func(), error) {
+	return newExecCarry(g, mode, dev, nil, targets...)
+}
+
+// newExecCarry is newExec with recurrent state carried from targets to
+// placeholders on the device (on the CPU the step copies it; see execStep).
+func newExecCarry(g *graph.Graph, mode string, dev graph.Device, carry map[*graph.Node]*graph.Node, targets ...*graph.Node) (runner, func(), error) {
 	if err := g.Err(); err != nil {
 		return nil, nil, err
 	}
 	if dev != nil {
 		od := g.OnDevice(dev)
-		return od.NewExecutor(graph.DeviceOptions{Training: mode == "train"}, targets...), od.Close, nil
+		return od.NewExecutor(graph.DeviceOptions{Training: mode == "train", Carry: carry}, targets...), od.Close, nil
 	}
 	exe, err := g.NewExecutor(graph.Options{Training: mode == "train"}, targets...)
 	if err != nil {
@@ -294,13 +300,20 @@ func newPTB(api API, mode string, c ptbConfig, dev graph.Device) (Step, error) {
 	} else {
 		targetsOut = []*graph.Node{logits}
 	}
+	// The state is carried from each step to the next: on the device without
+	// leaving it, on the CPU by copying the outputs into the feeds.
 	step := &execStep{}
+	onDevice := map[*graph.Node]*graph.Node{}
 	for i, s := range states {
 		v := tensor.New(tensor.Float32, c.batch, c.hidden)
 		feeds = append(feeds, graph.Feed{Node: s, Value: v})
-		step.carry = append(step.carry, carry{out: len(targetsOut) + i, into: v})
+		if dev != nil {
+			onDevice[finals[i]] = s
+		} else {
+			step.carry = append(step.carry, carry{out: len(targetsOut) + i, into: v})
+		}
 	}
-	exe, done, err := newExec(g, mode, dev, append(targetsOut, finals...)...)
+	exe, done, err := newExecCarry(g, mode, dev, onDevice, append(targetsOut, finals...)...)
 	if err != nil {
 		return nil, err
 	}

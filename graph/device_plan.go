@@ -3,6 +3,7 @@ package graph
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"unsafe"
 
 	"github.com/tlgo/tl/tensor"
@@ -128,6 +129,13 @@ type DeviceOptions struct {
 	// first Run launches them one at a time and later runs replay a device graph
 	// recorded on the second Run: one launch per step.
 	NoCapture bool
+	// Carry maps targets to placeholders of the same shape: at the end of each
+	// run the target's value is copied, on the device, into the placeholder,
+	// which the next run reads instead of its host Input. It keeps a recurrent
+	// state (an LSTM's h and c) on the device from step to step. The first run,
+	// and the first after ResetCarry, read the host Input. Carried targets are
+	// not copied to the host: their Outputs entries are nil.
+	Carry map[*Node]*Node
 }
 
 // DevicePlan is a Plan on a Device: the same nodes, order and memory plan, with
@@ -157,6 +165,8 @@ type DevicePlan struct {
 	slotHost   []int32
 	owned      []DevicePtr // memory freed on Close
 	graph      DeviceGraph
+	carried    []bool // per feed: read from the device after the first run
+	carryLive  bool
 	runs       int
 	runErr     error
 	closed     bool
@@ -301,6 +311,25 @@ func (s *OnDevice) Compile(opts DeviceOptions, feeds map[*Node]tensor.Shape, tar
 			p.targetH = append(p.targetH, tensor.New(d.DType, d.Shape...))
 		}
 	}
+	p.carried = make([]bool, len(p.feeds))
+	for from, to := range opts.Carry {
+		ti, fi := slices.Index(p.targets, from), slices.Index(p.feeds, to)
+		switch {
+		case ti < 0:
+			return fail(fmt.Errorf("graph: Carry from %v: not a target of the plan", from))
+		case fi < 0:
+			return fail(fmt.Errorf("graph: Carry into %v: not a placeholder the plan reads", to))
+		case !p.targetD[ti].Shape.Equal(p.feedD[fi].Shape) || p.targetD[ti].DType != p.feedD[fi].DType:
+			return fail(fmt.Errorf("graph: Carry from %s %v into %s %v: the shapes differ", from.name, p.targetD[ti], to.name, p.feedD[fi]))
+		case p.carried[fi]:
+			return fail(fmt.Errorf("graph: Carry into %s twice", to.name))
+		}
+		p.carried[fi] = true
+		p.targetH[ti] = nil
+		ctx := &DeviceCtx{Dev: p.dev, p: p, Node: from, slot: -1}
+		p.kernels = append(p.kernels, ctx.Copy(p.feedD[fi].Ptr, p.targetD[ti].Ptr, p.feedD[fi].Size()))
+		p.knodes = append(p.knodes, from)
+	}
 	if err := p.dev.Synchronize(); err != nil {
 		return fail(fmt.Errorf("graph: device plan setup: %w", err))
 	}
@@ -348,6 +377,9 @@ func (p *DevicePlan) Run() error {
 		return errors.New("graph: Run on a closed device plan")
 	}
 	for i, f := range p.feedD {
+		if p.carried[i] && p.carryLive {
+			continue
+		}
 		if h := p.feedH[i]; h.Size() > 0 {
 			if err := p.dev.CopyToDevice(f.Ptr, hostPtr(h), 4*h.Size()); err != nil {
 				return fmt.Errorf("graph: feeding %s: %w", p.feeds[i].name, err)
@@ -401,8 +433,13 @@ func (p *DevicePlan) Run() error {
 			return fmt.Errorf("graph: reading target %s: %w", p.targets[i].name, err)
 		}
 	}
+	p.carryLive = true
 	return nil
 }
+
+// ResetCarry makes the next Run read the carried placeholders from their host
+// Input again (a new sequence: write the initial state there first).
+func (p *DevicePlan) ResetCarry() { p.carryLive = false }
 
 // Input returns the host tensor to write a placeholder's value into before Run.
 func (p *DevicePlan) Input(n *Node) *tensor.Tensor {
@@ -515,6 +552,14 @@ func (e *DeviceExecutor) Plan(feeds ...Feed) (*DevicePlan, error) {
 	}
 	e.plans = append(e.plans, p)
 	return p, nil
+}
+
+// ResetCarry makes every plan's next Run read its carried placeholders from the
+// host (see DeviceOptions.Carry).
+func (e *DeviceExecutor) ResetCarry() {
+	for _, p := range e.plans {
+		p.ResetCarry()
+	}
 }
 
 func deviceMatches(p *DevicePlan, feeds []Feed) bool { return feedsMatch(p.feeds, p.feedH, feeds) }

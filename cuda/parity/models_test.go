@@ -178,3 +178,84 @@ func TestTrainWord2vec(t *testing.T) {
 		return map[*graph.Node]*tensor.Tensor{ids: ints(rng, 10, batch), labels: ints(rng, vocab, batch), neg: ints(rng, vocab, sampled)}
 	}, 4, 1e-4)
 }
+
+// A language model whose LSTM state is carried from step to step: on the CPU
+// through the host (the final states copied into the next step's feeds), on the
+// device by DeviceOptions.Carry, without leaving it. The losses of every step
+// must agree, and ResetCarry must start again from the host's state.
+func TestTrainLSTMCarry(t *testing.T) {
+	const vocab, hidden, steps, batch = 30, 10, 4, 3
+	g := graph.New(6)
+	init := tensor.Uniform(-0.1, 0.1)
+	ids := g.Placeholder("inputs", tensor.Int32, batch, steps)
+	targets := g.Placeholder("targets", tensor.Int32, batch*steps)
+	emb := g.Variable("embedding", init, vocab, hidden)
+	x := graph.Transpose(graph.Gather(emb, ids), 1, 0, 2)
+	var states, finals []*graph.Node
+	for l := 0; l < 2; l++ {
+		w := g.Variable(fmt.Sprintf("lstm%d/W", l), init, 2*hidden, 4*hidden)
+		b := g.Variable(fmt.Sprintf("lstm%d/b", l), tensor.Zeros(), 4*hidden)
+		h0 := g.Placeholder(fmt.Sprintf("lstm%d/h0", l), tensor.Float32, batch, hidden)
+		c0 := g.Placeholder(fmt.Sprintf("lstm%d/c0", l), tensor.Float32, batch, hidden)
+		var h, c *graph.Node
+		x, h, c = graph.LSTMOutputs(graph.LSTM(x, h0, c0, w, b, 0))
+		states, finals = append(states, h0, c0), append(finals, h, c)
+	}
+	out := graph.Reshape(graph.Transpose(x, 1, 0, 2), -1, hidden)
+	sw := g.Variable("softmax/W", init, hidden, vocab)
+	loss := graph.SparseSoftmaxCrossEntropy(graph.MatMul(out, sw), targets)
+	update, err := optim.Minimize(optim.NewSGD(g, "sgd", 1), loss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := append([]*graph.Node{loss, update}, finals...)
+	shapes := map[*graph.Node]tensor.Shape{ids: {batch, steps}, targets: {batch * steps}}
+	carry := map[*graph.Node]*graph.Node{}
+	for i, s := range states {
+		shapes[s] = tensor.Shape{batch, hidden}
+		carry[finals[i]] = s
+	}
+	dev := cudatest.Open(t)
+	od := g.OnDevice(dev)
+	defer od.Close()
+	dp, err := od.Compile(graph.DeviceOptions{Training: true, Carry: carry}, shapes, all...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := g.Compile(graph.Options{Training: true, Threads: 1}, shapes, all...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	rng := rand.New(rand.NewPCG(3, 4))
+	for step := 0; step < 6; step++ {
+		if step == 0 || step == 4 { // a new sequence from a random state
+			if step == 4 {
+				dp.ResetCarry()
+			}
+			for _, s := range states {
+				v := uniform(rng, batch, hidden)
+				cp.Input(s).CopyFrom(v)
+				dp.Input(s).CopyFrom(v)
+			}
+		}
+		in, tg := ints(rng, vocab, batch, steps), ints(rng, vocab, batch*steps)
+		for _, p := range []interface{ Input(*graph.Node) *tensor.Tensor }{cp, dp} {
+			p.Input(ids).CopyFrom(in)
+			p.Input(targets).CopyFrom(tg)
+		}
+		if err := cp.Run(); err != nil {
+			t.Fatal(err)
+		}
+		if err := dp.Run(); err != nil {
+			t.Fatal(err)
+		}
+		compare(t, fmt.Sprintf("step %d: loss", step), cp.Outputs()[0], dp.Outputs()[0], 1e-4)
+		for i, s := range states { // the CPU carries through the host
+			cp.Input(s).CopyFrom(cp.Outputs()[2+i])
+			if dp.Outputs()[2+i] != nil {
+				t.Fatalf("a carried target was copied to the host")
+			}
+		}
+	}
+}
