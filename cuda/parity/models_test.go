@@ -240,7 +240,9 @@ func TestTrainLSTMCarry(t *testing.T) {
 			}
 		}
 		in, tg := ints(rng, vocab, batch, steps), ints(rng, vocab, batch*steps)
-		for _, p := range []interface{ Input(*graph.Node) *tensor.Tensor }{cp, dp} {
+		for _, p := range []interface {
+			Input(*graph.Node) *tensor.Tensor
+		}{cp, dp} {
 			p.Input(ids).CopyFrom(in)
 			p.Input(targets).CopyFrom(tg)
 		}
