@@ -53,4 +53,13 @@
 // planner more: InPlacer (may overwrite an input), Aliaser (a view),
 // ShapeOnlyInputs (reads only an input's shape), Updater (side effects on
 // variables, run last). Check the gradient with package gradcheck.
+//
+// # Devices
+//
+// The same graph runs on a Device (a GPU: package cuda): OnDevice holds the
+// variables in device memory, and its Compile makes a DevicePlan with the same
+// node order and memory plan, every intermediate in one device arena, each op
+// bound through DeviceOp.CompileDevice to kernels queued on the device. From its
+// second run a DevicePlan replays the step as one recorded device graph.
+// DeviceOptions.Carry keeps recurrent state on the device between steps.
 package graph
