@@ -3,7 +3,8 @@
 # tlbench on CUDA for the Table 1 workloads, then the PyTorch peers on the same GPU.
 #
 #   bench/gpu-check.sh build         # here (Go, no GPU): static binaries into gpucheck/
-#   bench/gpu-check.sh run [quick]   # on the GPU machine (no Go): writes $OUT, prints a table last
+#   bench/gpu-check.sh run [quick]   # on the GPU machine (no Go): writes $OUT, prints a table last;
+#                                    # at most 540 s (give the device call timeout_s 590)
 #
 # WORKLOADS=word2vec,ptb-small limits tlbench's rows (a dry run on the CPU emulator:
 # TL_CUDA_EMULATOR=<libtlcudaemu.so> bench/gpu-check.sh run quick).
@@ -29,8 +30,10 @@ run)
   out=${OUT:-$dir/out}
   mkdir -p "$out"
   quick=${2:-}
-  secs=3; windows=3
-  [ "$quick" = quick ] && { secs=1; windows=2; }
+  # Sized for one device call (600 s at most, 15 device minutes a task): about
+  # 30 s a row with the peer, 10 rows.
+  secs=2; windows=2
+  [ "$quick" = quick ] && { secs=1; windows=1; }
   {
     echo "commit $(cat "$dir/commit" 2>/dev/null || echo ?)  date $(date -u +%FT%TZ)"
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader || true
@@ -41,16 +44,16 @@ run)
   # a dry run with TL_CUDA_EMULATOR set).
   [ -z "${TL_CUDA_EMULATOR:-}" ] && export TL_REQUIRE_GPU=1
   echo "== parity (CPU vs GPU, every op)"
-  (cd cuda/parity && timeout 240 "../../$dir/parity.test" -test.count=1 -test.v 2>&1) >"$out/parity.log" && pstat=PASS || pstat=FAIL
+  (cd cuda/parity && timeout 120 "../../$dir/parity.test" -test.count=1 -test.v 2>&1) >"$out/parity.log" && pstat=PASS || pstat=FAIL
   grep -E '^(--- FAIL|FAIL|ok|PASS)' "$out/parity.log" | tail -20 || true
   echo "== cuda package tests"
-  (cd cuda && timeout 120 "../$dir/cuda.test" -test.count=1 -test.v 2>&1) >"$out/cuda.log" && cstat=PASS || cstat=FAIL
+  (cd cuda && timeout 60 "../$dir/cuda.test" -test.count=1 -test.v 2>&1) >"$out/cuda.log" && cstat=PASS || cstat=FAIL
   grep -E '^(--- FAIL|FAIL|ok|PASS)' "$out/cuda.log" | tail -10 || true
   echo "== tlbench on CUDA with the PyTorch peers on the same GPU"
   wl=()
   [ -n "${WORKLOADS:-}" ] && wl=(--workloads "$WORKLOADS")
-  timeout 420 "$dir/tlbench" --device cuda --peers --peers-dir bench/peers --python "$(command -v python3)" --modes train,infer "${wl[@]}" \
-    --seconds "$secs" --windows "$windows" --warmup 2 --json >"$out/tlbench.jsonl" 2>"$out/tlbench.log" && bstat=PASS || bstat=FAIL
+  timeout 360 "$dir/tlbench" --device cuda --peers --peers-dir bench/peers --python "$(command -v python3)" --modes train,infer "${wl[@]}" \
+    --seconds "$secs" --windows "$windows" --warmup 1 --paired 4 --json >"$out/tlbench.jsonl" 2>"$out/tlbench.log" && bstat=PASS || bstat=FAIL
   tail -5 "$out/tlbench.log"
   echo
   echo "parity: $pstat   cuda tests: $cstat   tlbench: $bstat"
