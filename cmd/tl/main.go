@@ -5,6 +5,7 @@
 //	tl status [PLAN]       list plans, or show one plan's tasks; also the agents
 //	tl cancel PLAN         cancel a plan: queued tasks are removed, running ones stopped
 //	tl retry PLAN [TASK]   run failed, blocked or cancelled tasks again
+//	tl doctor              what this machine offers: CPU kernels, OpenBLAS, GPU, NVRTC
 //
 // Every command takes --help. Without --nats/--mongo (or TL_NATS_URL/TL_MONGO_URL),
 // the commands use the local master's servers, found in $TL_HOME/endpoints.json.
@@ -33,6 +34,7 @@ Commands:
   status [PLAN]       list plans, or show one plan's tasks, attempts, errors; and agents
   cancel PLAN         cancel a plan
   retry PLAN [TASK...] run a plan's failed, blocked or cancelled tasks again
+  doctor              report the CPU kernels, OpenBLAS, the GPU (or why none), NVRTC
 
 Run 'tl COMMAND --help' for a command's flags.
 `
@@ -67,6 +69,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdCancel(ctx, rest, stdout, stderr)
 	case "retry":
 		err = cmdRetry(ctx, rest, stdout, stderr)
+	case "doctor":
+		err = cmdDoctor(ctx, rest, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "tl: unknown command %q\n\n%s", cmd, usage)
 		return 2

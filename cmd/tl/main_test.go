@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/tlgo/tl/agents/endpoints"
+	"github.com/tlgo/tl/cuda"
+	"github.com/tlgo/tl/cuda/emu"
 )
 
 func runTL(args ...string) (int, string, string) {
@@ -24,7 +27,7 @@ func TestHelpEverywhere(t *testing.T) {
 	if code, out, _ := runTL("--help"); code != 0 || !strings.Contains(out, "submit PLAN") {
 		t.Errorf("tl --help: %d %q", code, out)
 	}
-	for _, cmd := range []string{"master", "submit", "status", "cancel", "retry"} {
+	for _, cmd := range []string{"master", "submit", "status", "cancel", "retry", "doctor"} {
 		code, _, errOut := runTL(cmd, "--help")
 		if code != 0 || !strings.Contains(errOut, "Usage: tl "+cmd) || !strings.Contains(errOut, "Flags:") {
 			t.Errorf("tl %s --help: exit %d, %q", cmd, code, errOut)
@@ -220,4 +223,34 @@ func waitFor(t *testing.T, env []string, tl, id, want string, patience time.Dura
 	}
 	t.Fatalf("tl status %s never showed %q; last:\n%s", id, want, last)
 	return ""
+}
+
+// tl doctor reports the CPU side always, and either a GPU or why there is none;
+// with the emulator named by TL_CUDA_EMULATOR it says it is the emulator.
+func TestDoctor(t *testing.T) {
+	code, out, errOut := runTL("doctor", "--json")
+	if code != 0 {
+		t.Fatalf("tl doctor: exit %d: %s", code, errOut)
+	}
+	var r struct {
+		CPU      string `json:"cpu"`
+		GPU      string `json:"gpu"`
+		GPUError string `json:"gpu_error"`
+		Kernels  string `json:"kernels"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("tl doctor --json: %v\n%s", err, out)
+	}
+	if r.CPU == "" || r.Kernels == "" || (r.GPU == "") == (r.GPUError == "") {
+		t.Errorf("tl doctor --json: want the CPU, the kernel set, and a GPU or the reason for none:\n%s", out)
+	}
+	lib, err := emu.Build("")
+	if err != nil {
+		t.Skipf("no emulator to check the GPU line with: %v", err)
+	}
+	t.Setenv(cuda.EnvEmulator, lib)
+	code, out, errOut = runTL("doctor")
+	if code != 0 || !strings.Contains(out, "emulator") || !strings.Contains(out, "tl CPU emulator") {
+		t.Errorf("tl doctor with %s set: exit %d\n%s%s", cuda.EnvEmulator, code, out, errOut)
+	}
 }
