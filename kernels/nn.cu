@@ -75,6 +75,22 @@ static __device__ __forceinline__ float nn_gmax(float v, float* sh, int warp) {
   return warp ? tl_warp_max(v) : tl_block_max(v, sh);
 }
 
+// nn_row_stats gives every thread of a row group the row's maximum m and
+// Σ exp(x - m), the two reductions of a stable softmax. Every thread of the
+// block calls it (ok false for groups past the last row).
+static __device__ void nn_row_stats(const float* xr, int w, bool ok, nn_rows g, float* sh, int warp,
+                                    float* m_out, float* s_out) {
+  float m = nn_ninf();
+  if (ok)
+    for (int j = g.lane; j < w; j += g.size) m = fmaxf(m, xr[j]);
+  m = nn_gmax(m, sh, warp);
+  float s = 0.0f;
+  if (ok)
+    for (int j = g.lane; j < w; j += g.size) s += expf(xr[j] - m);
+  *m_out = m;
+  *s_out = nn_gsum(s, sh, warp);
+}
+
 // tl_nn_bias_act: y = act(x + b[i mod w]) (b may be null); y may be x.
 extern "C" __global__ void tl_nn_bias_act(const float* x, const float* b, float* y, long long n, int w,
                                           int act) {
@@ -253,14 +269,8 @@ extern "C" __global__ void tl_nn_softmax(const float* x, float* y, long long row
     bool ok = row < rows;
     const float* xr = x + row * w;
     float* yr = y + row * w;
-    float m = nn_ninf();
-    if (ok)
-      for (int j = g.lane; j < w; j += g.size) m = fmaxf(m, xr[j]);
-    m = nn_gmax(m, sh, warp);
-    float s = 0.0f;
-    if (ok)
-      for (int j = g.lane; j < w; j += g.size) s += expf(xr[j] - m);
-    s = nn_gsum(s, sh, warp);
+    float m, s;
+    nn_row_stats(xr, w, ok, g, sh, warp, &m, &s);
     if (!ok) continue;
     if (logm) {
       float lse = m + logf(s);
@@ -304,14 +314,8 @@ extern "C" __global__ void tl_nn_xent(const float* logits, const int* labels, fl
     long long row = base + g.grp;
     bool ok = row < rows;
     const float* xr = logits + row * w;
-    float m = nn_ninf();
-    if (ok)
-      for (int j = g.lane; j < w; j += g.size) m = fmaxf(m, xr[j]);
-    m = nn_gmax(m, sh, warp);
-    float s = 0.0f;
-    if (ok)
-      for (int j = g.lane; j < w; j += g.size) s += expf(xr[j] - m);
-    s = nn_gsum(s, sh, warp);
+    float m, s;
+    nn_row_stats(xr, w, ok, g, sh, warp, &m, &s);
     if (ok && g.lane == 0) {
       int lab = labels[row];
       if (lab < 0 || lab >= w)
@@ -340,14 +344,8 @@ extern "C" __global__ void tl_nn_xent_grad(const float* dy, const float* logits,
     bool ok = row < rows;
     const float* xr = logits + row * w;
     float* gr = d + row * w;
-    float m = nn_ninf();
-    if (ok)
-      for (int j = g.lane; j < w; j += g.size) m = fmaxf(m, xr[j]);
-    m = nn_gmax(m, sh, warp);
-    float s = 0.0f;
-    if (ok)
-      for (int j = g.lane; j < w; j += g.size) s += expf(xr[j] - m);
-    s = nn_gsum(s, sh, warp);
+    float m, s;
+    nn_row_stats(xr, w, ok, g, sh, warp, &m, &s);
     if (!ok) continue;
     float f = scale / s;
     int lab = labels[row];
