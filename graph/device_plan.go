@@ -165,6 +165,7 @@ type DevicePlan struct {
 	slotHost   []int32
 	owned      []DevicePtr // memory freed on Close
 	graph      DeviceGraph
+	captureErr error
 	carried    []bool // per feed: read from the device after the first run
 	carryLive  bool
 	runs       int
@@ -395,7 +396,13 @@ func (p *DevicePlan) Run() error {
 	case p.runs >= 2 && !p.opts.NoCapture:
 		g, err := p.dev.Capture(p.queue)
 		if err != nil {
-			return fmt.Errorf("graph: capturing the step as a device graph: %w", err)
+			// Run on without graphs (slower, as correct); CaptureError says why.
+			p.captureErr = fmt.Errorf("graph: capturing the step as a device graph: %w", err)
+			p.opts.NoCapture = true
+			if err := p.queue(); err != nil {
+				return err
+			}
+			break
 		}
 		p.graph = g
 		if err := g.Launch(); err != nil {
@@ -470,6 +477,10 @@ func (p *DevicePlan) ArenaBytes() int { return p.arenaBytes }
 
 // Captured reports whether runs replay a recorded device graph.
 func (p *DevicePlan) Captured() bool { return p.graph != nil }
+
+// CaptureError is why the step could not be recorded as a device graph (the plan
+// then launches its kernels one by one), or nil.
+func (p *DevicePlan) CaptureError() error { return p.captureErr }
 
 // Poison fills the plan's intermediates with NaN (all bits set), so that a test
 // finds any element a kernel failed to write.

@@ -141,7 +141,7 @@ func runCase(t *testing.T, dev graph.Device, c Case, seed uint64) {
 			t.Fatalf("round %d: device run: %v", r, err)
 		}
 		if r == 2 && !dp.Captured() {
-			t.Errorf("round %d: the device plan did not capture a graph", r)
+			t.Errorf("round %d: the device plan did not capture a graph: %v", r, dp.CaptureError())
 		}
 		if c.Check != nil {
 			c.Check(t, clones(cp.Outputs()), clones(dp.Outputs()))

@@ -1,8 +1,10 @@
 package parity
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/tlgo/tl/cuda/cudatest"
@@ -259,5 +261,48 @@ func TestTrainLSTMCarry(t *testing.T) {
 				t.Fatalf("a carried target was copied to the host")
 			}
 		}
+	}
+}
+
+// noCapture is a device whose graph capture fails.
+type noCapture struct{ graph.Device }
+
+func (noCapture) Capture(func() error) (graph.DeviceGraph, error) {
+	return nil, errors.New("capture refused for the test")
+}
+
+// A device that cannot record graphs still runs the plan, one launch at a time,
+// with the same results, and says why it did not capture.
+func TestCaptureFailureFallsBack(t *testing.T) {
+	g := graph.New(8)
+	x := g.Placeholder("x", tensor.Float32, 4, 5)
+	w := g.Variable("w", tensor.Uniform(-1, 1), 5, 3)
+	y := graph.Tanh(graph.MatMul(x, w))
+	od := g.OnDevice(noCapture{cudatest.Open(t)})
+	defer od.Close()
+	dp, err := od.Compile(graph.DeviceOptions{}, map[*graph.Node]tensor.Shape{x: {4, 5}}, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := g.Compile(graph.Options{Threads: 1}, map[*graph.Node]tensor.Shape{x: {4, 5}}, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for r := 0; r < 3; r++ {
+		v := uniform(rng, 4, 5)
+		cp.Input(x).CopyFrom(v)
+		dp.Input(x).CopyFrom(v)
+		if err := cp.Run(); err != nil {
+			t.Fatal(err)
+		}
+		if err := dp.Run(); err != nil {
+			t.Fatalf("run %d: %v", r, err)
+		}
+		compare(t, fmt.Sprintf("run %d", r), cp.Outputs()[0], dp.Outputs()[0], 1e-5)
+	}
+	if dp.Captured() || dp.CaptureError() == nil || !strings.Contains(dp.CaptureError().Error(), "capture refused") {
+		t.Errorf("Captured %v, CaptureError %v: want no graph and the reason", dp.Captured(), dp.CaptureError())
 	}
 }
