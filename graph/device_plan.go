@@ -90,6 +90,23 @@ func (s *OnDevice) Push() error {
 	return nil
 }
 
+// PushVars copies the host tensors of the given variables to their device
+// copies: after a host-side change of a few (a learning rate set by a
+// schedule), cheaper than Push. Variables not on the device yet are skipped:
+// they are uploaded from the host when a plan first needs them.
+func (s *OnDevice) PushVars(nodes ...*Node) error {
+	for _, n := range nodes {
+		p, ok := s.mem[n]
+		if !ok || n.data == nil || n.data.Size() == 0 {
+			continue
+		}
+		if err := s.dev.CopyToDevice(p, hostPtr(n.data), 4*n.data.Size()); err != nil {
+			return fmt.Errorf("graph: writing %s to the device: %w", n.name, err)
+		}
+	}
+	return nil
+}
+
 // Read returns a host copy of a variable's or constant's device value (its host
 // tensor itself if it was never uploaded).
 func (s *OnDevice) Read(n *Node) (*tensor.Tensor, error) {

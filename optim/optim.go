@@ -29,7 +29,9 @@ func Minimize(opt Optimizer, loss *graph.Node, vars ...*graph.Node) (*graph.Node
 	return opt.Apply(grads, vars)
 }
 
-// SetLearningRate writes a new learning rate, effective from the next step.
+// SetLearningRate writes a new learning rate, effective from the next step. When
+// the graph runs on a device, push it there too (OnDevice.PushVars of
+// opt.LearningRate(); train's schedule hooks do).
 func SetLearningRate(opt Optimizer, lr float32) { opt.LearningRate().Tensor().Float32s()[0] = lr }
 
 // learningRate creates (or finds) the optimizer's learning-rate variable.

@@ -58,7 +58,7 @@ func Logger(log *slog.Logger, every int) Hook {
 func LearningRate(opt optim.Optimizer, sched optim.Schedule) Hook {
 	return Hook{Name: "learning-rate", StepStart: func(_ context.Context, s *State) error {
 		s.Values["lr"] = float64(optim.ApplySchedule(opt, sched, s.Step))
-		return nil
+		return s.Changed(opt.LearningRate())
 	}}
 }
 
@@ -68,7 +68,7 @@ func LearningRate(opt optim.Optimizer, sched optim.Schedule) Hook {
 func EpochSchedule(opt optim.Optimizer, sched optim.Schedule) Hook {
 	return Hook{Name: "epoch-schedule", EpochStart: func(_ context.Context, s *State) error {
 		s.Values["lr"] = float64(optim.ApplySchedule(opt, sched, s.Epoch))
-		return nil
+		return s.Changed(opt.LearningRate())
 	}}
 }
 

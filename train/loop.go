@@ -40,8 +40,10 @@ type Config struct {
 	Options graph.Options
 	// Device, when set, runs the steps on a device (a GPU: Loss.Graph().OnDevice
 	// of a cuda.Device) instead of the CPU. The variables then live on the
-	// device: call Device.Pull before reading or saving them on the host, and
-	// Device.Push after changing them there. Close does neither.
+	// device; the loop copies them to the host at the end of every epoch (before
+	// the epoch-end hooks: checkpoints save the trained weights) and of Run.
+	// Hooks that change variables on the host call State.Changed (the
+	// learning-rate hooks do); outside Run, use Device.Push and Device.Pull.
 	Device *graph.OnDevice
 }
 
@@ -119,6 +121,18 @@ type State struct {
 	Start         time.Time // when Run started
 	EpochStart    time.Time
 	Stopped       bool // a hook returned ErrStop
+
+	device *graph.OnDevice // the loop's device, or nil
+}
+
+// Changed tells the loop that a hook changed these variables on the host (a
+// learning rate): when the loop runs on a device, their device copies are
+// updated before the next step. On the CPU it does nothing.
+func (s *State) Changed(vars ...*graph.Node) error {
+	if s.device == nil {
+		return nil
+	}
+	return s.device.PushVars(vars...)
 }
 
 // Hook reacts to the events of a Loop. Every function may be nil. Hooks run in
@@ -287,7 +301,7 @@ func (l *Loop) RunFrom(ctx context.Context, loader *data.Loader, first, epochs i
 	if first < 0 || first > epochs {
 		return nil, fmt.Errorf("train: RunFrom epoch %d of %d", first, epochs)
 	}
-	s := &State{Epochs: epochs, StepsPerEpoch: loader.Batches(), Step: first * loader.Batches(), Values: map[string]float64{}, Start: time.Now()}
+	s := &State{Epochs: epochs, StepsPerEpoch: loader.Batches(), Step: first * loader.Batches(), Values: map[string]float64{}, Start: time.Now(), device: l.cfg.Device}
 	var loss, acc, topk Mean
 	topName := ""
 	if l.cfg.TopK > 1 {
@@ -353,12 +367,32 @@ func (l *Loop) RunFrom(ctx context.Context, loader *data.Loader, first, epochs i
 		if err := ctx.Err(); err != nil {
 			return s, fmt.Errorf("train: epoch %d: %w", e, err)
 		}
+		if err := l.pull(); err != nil {
+			return s, err
+		}
 		if err := l.fire(ctx, evEpochEnd, s); err != nil {
 			return s, err
 		}
+	}
+	if err := l.pull(); err != nil {
+		return s, err
 	}
 	if err := l.fire(ctx, evTrainEnd, s); err != nil {
 		return s, err
 	}
 	return s, nil
+}
+
+// pull brings a device's variables to the host before the epoch-end and
+// train-end hooks, which save and evaluate them (Checkpoint, SaveBest), and
+// before Run returns. Hooks at other events see the host copies of the last
+// epoch's end.
+func (l *Loop) pull() error {
+	if l.cfg.Device == nil {
+		return nil
+	}
+	if err := l.cfg.Device.Pull(); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	return nil
 }
