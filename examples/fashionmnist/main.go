@@ -30,6 +30,7 @@ import (
 	"runtime/pprof"
 	"time"
 
+	"github.com/tlgo/tl/cuda"
 	"github.com/tlgo/tl/data"
 	"github.com/tlgo/tl/datasets"
 	"github.com/tlgo/tl/graph"
@@ -50,8 +51,9 @@ type options struct {
 	SaveDir  string
 	Limit    int
 	Seed     uint64
-	Progress *os.File  // nil: no progress bar
-	Summary  io.Writer // nil: no network summary
+	Device   graph.Device // nil: the CPU
+	Progress *os.File     // nil: no progress bar
+	Summary  io.Writer    // nil: no network summary
 	Log      *slog.Logger
 }
 
@@ -148,10 +150,15 @@ func run(ctx context.Context, o options) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	loop, err := train.New(train.Config{
+	cfg := train.Config{
 		Inputs: []*graph.Node{net.InputLayers()[0].Output(), labels},
 		Loss:   loss, Update: update, Logits: net.Output(), Labels: labels,
-	})
+	}
+	if o.Device != nil {
+		cfg.Device = g.OnDevice(o.Device)
+		defer cfg.Device.Close()
+	}
+	loop, err := train.New(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -199,6 +206,7 @@ func main() {
 	flag.IntVar(&o.Limit, "limit", 0, "train on the first N images only (0: all 60,000)")
 	seed := flag.Uint64("seed", 1, "seed of initialisation, shuffling and dropout")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file")
+	device := flag.String("device", "cpu", "where to train: cpu, or cuda (GPU 0; the driver, cuBLAS and NVRTC are found at run time)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "Usage: fashionmnist [flags]\n\nTrains an MLP or a CNN on Fashion-MNIST and reports the test accuracy.\n\n")
 		flag.PrintDefaults()
@@ -220,6 +228,21 @@ func main() {
 		}
 		pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
+	}
+	switch *device {
+	case "cpu":
+	case "cuda":
+		d, err := cuda.Open(cuda.Config{})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fashionmnist: --device cuda:", err)
+			os.Exit(1)
+		}
+		defer d.Close()
+		o.Device = d
+		o.Log.Info("device", "name", d.Name())
+	default:
+		fmt.Fprintf(os.Stderr, "fashionmnist: --device %q: want cpu or cuda\n", *device)
+		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/tlgo/tl/cuda/cudatest"
 	"github.com/tlgo/tl/data"
 	"github.com/tlgo/tl/datasets"
 	"github.com/tlgo/tl/graph"
@@ -98,5 +100,51 @@ func TestUnknownModel(t *testing.T) {
 func TestMissingData(t *testing.T) {
 	if _, err := run(context.Background(), options{Model: "mlp", Epochs: 1, Batch: 64, LR: 1e-3, DataDir: t.TempDir(), Log: quiet()}); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("an empty data folder: %v", err)
+	}
+}
+
+// The same program on a device (a GPU, or the CPU emulator): the MLP trained on
+// 3,000 images learns, and the model it saves — pulled from the device — scores
+// on the CPU what it scored on the device.
+func TestMLPOnDevice(t *testing.T) {
+	needData(t)
+	dev := cudatest.Open(t)
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "model")
+	res, err := run(ctx, options{Model: "mlp", Epochs: 1, Batch: 64, LR: 1e-3, Limit: 3000, DataDir: datasets.FashionMNISTDir,
+		SaveDir: dir, Seed: 1, Log: quiet(), Device: dev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("MLP on %s, 1 epoch of 3,000 images: test accuracy %.2f%%", dev.Name(), 100*res.TestAccuracy)
+	if res.TestAccuracy < 0.6 {
+		t.Fatalf("test accuracy %.4f on the device, want over 0.6", res.TestAccuracy)
+	}
+	g := graph.New(42)
+	net, _, err := modelio.Load(ctx, dir, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testSet, err := datasets.FashionMNIST(ctx, datasets.FashionMNISTDir, datasets.Test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _ := data.FromImages(testSet)
+	loader, _ := data.NewLoader(src, 1000)
+	labels := g.Placeholder("label", tensor.Int32, -1)
+	ev, err := train.NewEvaluator(train.Config{
+		Inputs: []*graph.Node{net.InputLayers()[0].Output(), labels},
+		Loss:   graph.SparseSoftmaxCrossEntropy(net.Output(), labels), Logits: net.Output(), Labels: labels,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ev.Close()
+	r, err := ev.Evaluate(ctx, loader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(r.Accuracy-res.TestAccuracy) > 0.002 {
+		t.Fatalf("the saved model scores %.4f on the CPU, %.4f on the device", r.Accuracy, res.TestAccuracy)
 	}
 }
