@@ -5,5 +5,10 @@
 //
 // Measurement: warm-up, then timed windows; the figure is the median window. The
 // machines are shared and noisy, so comparisons are ratios of figures measured in
-// the same run, with peers interleaved with our own windows.
+// the same run, with peers interleaved with our own windows. The layers overhead
+// is measured paired (MeasurePaired): the two builds' steps alternated one by one,
+// so that the machine's drift, which is slower than a step, cancels.
+//
+// A workload builds on the CPU or on a graph.Device (a GPU through package cuda),
+// where the PTB model keeps its LSTM state on the device between steps.
 package bench

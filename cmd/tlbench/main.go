@@ -5,6 +5,7 @@
 //
 //	go run ./cmd/tlbench --peers
 //	go run ./cmd/tlbench --workloads word2vec --seconds 3 --json
+//	tlbench --device cuda --peers --python python3   # on a GPU machine
 package main
 
 import (
