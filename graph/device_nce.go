@@ -14,6 +14,11 @@ import (
 
 func (o *logUniformSamplerOp) CompileDevice(c *DeviceCtx, _ []DeviceTensor, out DeviceTensor) (Kernel, error) {
 	logRange := float32(math.Log(float64(o.rangeMax) + 1))
+	if o.unique {
+		// One thread draws and drops repeats (a scan of the ids found so far):
+		// cheap for the tens to hundreds of samples NCE takes.
+		return c.Launch("tl_nce_sample_unique", Dim3{X: 1}, Dim3{X: 32}, 0, out.Ptr, o.num, o.rangeMax, logRange, c.Seed, c.Counter())
+	}
 	return c.Launch1D("tl_nce_sample", o.num, out.Ptr, o.num, o.rangeMax, logRange, c.Seed, c.Counter())
 }
 
@@ -49,8 +54,12 @@ func (o nceFwdOp) CompileDevice(c *DeviceCtx, in []DeviceTensor, out DeviceTenso
 	}
 	logS := float32(math.Log(float64(s)))
 	logLogRange := float32(math.Log(math.Log(float64(v) + 1)))
+	var tries DevicePtr // unique sampling: the sampler's number of draws
+	if len(in) == 6 {
+		tries = in[5].Ptr
+	}
 	fwd, err := c.Launch("tl_nce_fwd", Dim3{X: uint32(bs)}, Dim3{X: 256}, 0,
-		out.Ptr, w.Ptr, bias.Ptr, x.Ptr, lab.Ptr, smp.Ptr, rowLoss, slot, vals, v, dim, bs, s, logS, logLogRange, o.softmax)
+		out.Ptr, w.Ptr, bias.Ptr, x.Ptr, lab.Ptr, smp.Ptr, rowLoss, slot, vals, v, dim, bs, s, logS, logLogRange, o.softmax, tries)
 	if err != nil {
 		return nil, err
 	}

@@ -15,12 +15,23 @@ import (
 // logUniformSamplerOp draws S ids in [0, V) with replacement from the log-uniform
 // (Zipfian) distribution P(k) = (log(k+2) - log(k+1)) / log(V+1), new ones at each
 // run, from a generator seeded by the node.
-type logUniformSamplerOp struct{ num, rangeMax int }
+type logUniformSamplerOp struct {
+	num, rangeMax int
+	// unique draws until num distinct ids are found (TensorFlow's unique=True)
+	// and appends the number of draws it took: the output is (num+1,).
+	unique bool
+}
 
 func (o *logUniformSamplerOp) Type() string { return "LogUniformSampler" }
 func (o *logUniformSamplerOp) Infer(in []Value) (Value, error) {
 	if o.num < 1 || o.rangeMax < 1 {
 		return Value{}, fmt.Errorf("LogUniformSampler: numSampled %d and rangeMax %d must be positive", o.num, o.rangeMax)
+	}
+	if o.unique {
+		if o.num > o.rangeMax {
+			return Value{}, fmt.Errorf("LogUniformSamplerUnique: %d distinct ids cannot be drawn from [0, %d)", o.num, o.rangeMax)
+		}
+		return I32(o.num + 1), nil
 	}
 	return I32(o.num), nil
 }
@@ -44,11 +55,35 @@ func (o *logUniformSamplerOp) Compile(c *KernelCtx, _ []*tensor.Tensor, out *ten
 	rng := &splitmix{s: c.Seed}
 	logRange := math.Log(float64(o.rangeMax) + 1)
 	v := o.rangeMax
+	draw := func() int32 {
+		// Inverse CDF: F(k) = log(k+2)/log(V+1) for the ids 0..k.
+		k := int(math.Exp(rng.float()*logRange)) - 1
+		return int32(min(max(k, 0), v-1))
+	}
+	if !o.unique {
+		return KernelFunc(func() {
+			for i := range d {
+				d[i] = draw()
+			}
+		}), nil
+	}
+	seen := make([]uint64, (v+63)/64) // a bit per id, cleared after each run
+	ids := d[:o.num]
 	return KernelFunc(func() {
-		for i := range d {
-			// Inverse CDF: F(k) = log(k+2)/log(V+1) for the ids 0..k.
-			k := int(math.Exp(rng.float()*logRange)) - 1
-			d[i] = int32(min(max(k, 0), v-1))
+		tries := 0
+		for n := 0; n < len(ids); {
+			k := draw()
+			tries++
+			if seen[k>>6]&(1<<(k&63)) != 0 {
+				continue
+			}
+			seen[k>>6] |= 1 << (k & 63)
+			ids[n] = k
+			n++
+		}
+		d[o.num] = int32(min(tries, math.MaxInt32))
+		for _, k := range ids {
+			seen[k>>6] = 0
 		}
 	}), nil
 }
@@ -61,6 +96,33 @@ func (o *logUniformSamplerOp) Compile(c *KernelCtx, _ []*tensor.Tensor, out *ten
 // compiled again repeats them.
 func LogUniformSampler(g *Graph, numSampled, rangeMax int) *Node {
 	return g.Apply(&logUniformSamplerOp{num: numSampled, rangeMax: rangeMax})
+}
+
+// LogUniformSamplerUnique draws numSampled distinct ids in [0, rangeMax) at
+// every run from the log-uniform distribution, by drawing with replacement and
+// dropping repeats (TensorFlow's log_uniform_candidate_sampler with unique=True,
+// the default of its nce_loss and sampled_softmax_loss). tries is the number of
+// draws it took, an int32 scalar that NCELossUnique and SampledSoftmaxLossUnique
+// need for the expected counts.
+func LogUniformSamplerUnique(g *Graph, numSampled, rangeMax int) (sampled, tries *Node) {
+	packed := g.Apply(&logUniformSamplerOp{num: numSampled, rangeMax: rangeMax, unique: true})
+	return g.Apply(&prefixOp{n: numSampled}, packed), Index(packed, numSampled)
+}
+
+// prefixOp views the first n elements of a vector.
+type prefixOp struct{ n int }
+
+func (o *prefixOp) Type() string { return "Prefix" }
+func (o *prefixOp) Infer(in []Value) (Value, error) {
+	s := in[0].Shape
+	if len(s) != 1 || (s[0] >= 0 && s[0] < o.n) {
+		return Value{}, &tensor.ShapeError{Op: "Prefix", Arg: "x", Got: s, Want: fmt.Sprintf("a vector of at least %d elements", o.n)}
+	}
+	return Value{Shape: tensor.Shape{o.n}, DType: in[0].DType}, nil
+}
+func (o *prefixOp) Alias([]Value, Value) (int, int) { return 0, 0 }
+func (o *prefixOp) Compile(*KernelCtx, []*tensor.Tensor, *tensor.Tensor) (Kernel, error) {
+	return nil, nil
 }
 
 // LogUniformProb is the probability the log-uniform sampler over [0, rangeMax)
@@ -102,6 +164,9 @@ func (o nceFwdOp) Infer(in []Value) (Value, error) {
 	}
 	if len(smp.Shape) != 1 || smp.DType != tensor.Int32 || smp.Shape[0] == 0 {
 		return Value{}, &tensor.ShapeError{Op: o.name(), Arg: "sampled", Got: smp.Shape, Want: "int32 (S,) with S > 0"}
+	}
+	if len(in) == 6 && (in[5].DType != tensor.Int32 || in[5].Shape.Size() != 1) {
+		return Value{}, &tensor.ShapeError{Op: o.name(), Arg: "tries", Got: in[5].Shape, Want: "an int32 scalar (the sampler's number of draws)"}
 	}
 	bs, s := x.Shape[0], smp.Shape[0]
 	if bs < 0 || s < 0 {
@@ -151,6 +216,11 @@ func (o nceFwdOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor)
 			rowLoss[r] = float64(sp) + softplusRow(ls[r*s:(r+1)*s], scr.F32[s*dim+r*s:s*dim+(r+1)*s], smp, bias, lq)
 		}
 	}
+	var tries []int32
+	if len(in) == 6 {
+		tries = in[5].Int32s()
+	}
+	logRange := math.Log(float64(v) + 1)
 	return KernelFunc(func() {
 		if err := checkIDs(o.name(), "labels", lab, v); err != nil {
 			c.Fail(err)
@@ -159,6 +229,21 @@ func (o nceFwdOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor)
 		if err := checkIDs(o.name(), "sampled", smp, v); err != nil {
 			c.Fail(err)
 			return
+		}
+		if tries != nil {
+			// Unique sampling: id k's expected count in t draws is the chance
+			// it was drawn at all, 1 - (1 - P(k))^t, for the ids in use.
+			t := float64(tries[0])
+			if t < 1 {
+				c.Fail(fmt.Errorf("%s: tries = %d, want at least 1 (the sampler's draws)", o.name(), tries[0]))
+				return
+			}
+			for _, ids := range [][]int32{lab, smp} {
+				for _, k := range ids {
+					p := math.Log1p(1/(float64(k)+1)) / logRange
+					lq[k] = float32(math.Log(-math.Expm1(t * math.Log1p(-p))))
+				}
+			}
 		}
 		wsm := scr.F32[:s*dim]
 		for j, k := range smp {
@@ -321,6 +406,24 @@ func (nceLossOp) Grad(n, dy *Node) []*Node {
 func NCELoss(weights, biases, inputs, labels, sampled *Node) *Node {
 	g := weights.g
 	fwd := g.Apply(nceFwdOp{}, weights, biases, inputs, labels, sampled)
+	return g.Apply(nceLossOp{}, fwd, weights, biases, inputs, labels, sampled)
+}
+
+// NCELossUnique is NCELoss with ids from LogUniformSamplerUnique, as TensorFlow's
+// nce_loss by default: the expected count of id k is 1 - (1 - P(k))^tries
+// instead of S·P(k).
+func NCELossUnique(weights, biases, inputs, labels, sampled, tries *Node) *Node {
+	g := weights.g
+	fwd := g.Apply(nceFwdOp{}, weights, biases, inputs, labels, sampled, tries)
+	return g.Apply(nceLossOp{}, fwd, weights, biases, inputs, labels, sampled)
+}
+
+// SampledSoftmaxLossUnique is SampledSoftmaxLoss with ids from
+// LogUniformSamplerUnique (TensorFlow's default), expected counts as
+// NCELossUnique.
+func SampledSoftmaxLossUnique(weights, biases, inputs, labels, sampled, tries *Node) *Node {
+	g := weights.g
+	fwd := g.Apply(nceFwdOp{softmax: true}, weights, biases, inputs, labels, sampled, tries)
 	return g.Apply(nceLossOp{}, fwd, weights, biases, inputs, labels, sampled)
 }
 

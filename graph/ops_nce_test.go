@@ -256,3 +256,120 @@ func TestSampledSoftmaxLoss(t *testing.T) {
 		t.Fatalf("inputs of width 6 for weights of width 5: got %v", bad.Err())
 	}
 }
+
+// nceUniqueRef is nceRef with TensorFlow's expected counts for unique sampling:
+// id k's is 1 - (1 - P(k))^tries.
+func nceUniqueRef(w, b, x []float32, lab, smp []int32, v, d, tries int) float64 {
+	bs := len(lab)
+	logit := func(r int, k int32) float64 {
+		z := float64(b[k])
+		for j := 0; j < d; j++ {
+			z += float64(x[r*d+j]) * float64(w[int(k)*d+j])
+		}
+		q := 1 - math.Pow(1-graph.LogUniformProb(int(k), v), float64(tries))
+		return z - math.Log(q)
+	}
+	var loss float64
+	for r := 0; r < bs; r++ {
+		loss += softplus64(-logit(r, lab[r]))
+		for _, k := range smp {
+			loss += softplus64(logit(r, k))
+		}
+	}
+	return loss / float64(bs)
+}
+
+// The unique sampler draws distinct ids, counts its draws, redraws every run,
+// and allocates nothing.
+func TestLogUniformSamplerUnique(t *testing.T) {
+	const v, s = 30, 12
+	g := graph.New(3)
+	smp, tries := graph.LogUniformSamplerUnique(g, s, v)
+	p, err := g.Compile(graph.Options{}, nil, smp, tries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	var first []int32
+	zero := 0
+	for run := 0; run < 200; run++ {
+		if err := p.Run(); err != nil {
+			t.Fatal(err)
+		}
+		ids, n := p.Outputs()[0].Int32s(), int(p.Outputs()[1].Int32s()[0])
+		if len(ids) != s || n < s {
+			t.Fatalf("%d ids after %d draws, want %d ids after at least as many draws", len(ids), n, s)
+		}
+		seen := map[int32]bool{}
+		for _, k := range ids {
+			if k < 0 || k >= v || seen[k] {
+				t.Fatalf("ids %v: want %d distinct ids in [0, %d)", ids, s, v)
+			}
+			seen[k] = true
+		}
+		if seen[0] {
+			zero++
+		}
+		if run == 0 {
+			first = slices.Clone(ids)
+		} else if run == 1 && slices.Equal(first, ids) {
+			t.Fatal("two runs drew the same ids")
+		}
+	}
+	// Id 0, the likeliest (P = 0.2 here), is in almost every set of 12.
+	if zero < 180 {
+		t.Errorf("id 0 in %d of 200 sets, want nearly all", zero)
+	}
+	if allocs := testing.AllocsPerRun(20, func() { _ = p.Run() }); allocs != 0 {
+		t.Errorf("sampler allocated %v times per run", allocs)
+	}
+	if _, _ = graph.LogUniformSamplerUnique(g, v+1, v); g.Err() == nil {
+		t.Error("more distinct ids than the range holds was accepted")
+	}
+}
+
+// NCELossUnique and SampledSoftmaxLossUnique use the unique sampler's expected
+// counts: the loss matches a float64 reference, the gradients finite
+// differences, and tries below 1 is an error.
+func TestNCELossUnique(t *testing.T) {
+	const v, d, bs, tries = 40, 5, 4, 9
+	wt, bt, xt := gradcheck.Rand(1, -1, 1, v, d), gradcheck.Rand(2, -1, 1, v), gradcheck.Rand(3, -1, 1, bs, d)
+	lab := gradcheck.RandInt(4, v, bs)
+	smp := ints(3, 0, 17, 8, 21, 1)
+	g := graph.New(1)
+	tr := g.Placeholder("tries", tensor.Int32)
+	loss := graph.NCELossUnique(g.Const(wt), g.Const(bt), g.Const(xt), g.Const(lab), g.Const(smp), tr)
+	p, err := g.Compile(graph.Options{}, map[*graph.Node]tensor.Shape{tr: {}}, loss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.Input(tr).Int32s()[0] = tries
+	if err := p.Run(); err != nil {
+		t.Fatal(err)
+	}
+	want := nceUniqueRef(wt.Float32s(), bt.Float32s(), xt.Float32s(), lab.Int32s(), smp.Int32s(), v, d, tries)
+	if got := p.Outputs()[0].At(); math.Abs(got-want) > 1e-5*math.Max(1, want) {
+		t.Errorf("loss %v, want %v", got, want)
+	}
+	p.Input(tr).Int32s()[0] = 0
+	if err := p.Run(); err == nil || !strings.Contains(err.Error(), "tries = 0") {
+		t.Errorf("tries 0: err = %v", err)
+	}
+	for _, softmax := range []bool{false, true} {
+		err := gradcheck.Check(gradcheck.Case{
+			Inputs: []*tensor.Tensor{wt, bt, xt, lab, smp, ints(tries)},
+			Seed:   9,
+			Build: func(g *graph.Graph, in []*graph.Node) *graph.Node {
+				tr := graph.Reshape(in[5], []int{}...)
+				if softmax {
+					return graph.SampledSoftmaxLossUnique(in[0], in[1], in[2], in[3], in[4], tr)
+				}
+				return graph.NCELossUnique(in[0], in[1], in[2], in[3], in[4], tr)
+			},
+		})
+		if err != nil {
+			t.Fatalf("softmax %v: %v", softmax, err)
+		}
+	}
+}

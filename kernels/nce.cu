@@ -13,9 +13,33 @@ extern "C" __global__ void tl_nce_sample(int* out, int n, int range, float logRa
   }
 }
 
-// nce_logq is log(S·P(k)) = logS + log(log1p(1/(k+1))) - log(log(V+1)).
-static __device__ __forceinline__ float nce_logq(int k, float logS, float logLogRange) {
-  return logS + logf(log1pf(1.0f / ((float)k + 1.0f))) - logLogRange;
+// tl_nce_sample_unique: n distinct ids in [0, range), drawn as tl_nce_sample
+// does and repeats dropped (TensorFlow's unique=True); out[n] gets the number of
+// draws. One thread works, the others wait: n is small (tens to hundreds).
+extern "C" __global__ void tl_nce_sample_unique(int* out, int n, int range, float logRange, unsigned long long seed,
+                                                const unsigned long long* counter) {
+  if (blockIdx.x != 0 || threadIdx.x != 0) return;
+  unsigned long long step = *counter;
+  int found = 0;
+  unsigned long long tries = 0;
+  while (found < n) {
+    float u = tl_uniform(seed, step, tries);
+    tries++;
+    int k = min(max((int)expf(u * logRange) - 1, 0), range - 1);
+    bool dup = false;
+    for (int j = 0; j < found && !dup; j++) dup = out[j] == k;
+    if (!dup) out[found++] = k;
+  }
+  out[n] = (int)min(tries, 2147483647ull);
+}
+
+// nce_logq is log(S·P(k)) = logS + log(log1p(1/(k+1))) - log(log(V+1)): the log
+// of id k's expected count in S draws. With unique sampling (tries non-null) the
+// expected count is the chance of being drawn at all, 1 - (1 - P(k))^tries.
+static __device__ __forceinline__ float nce_logq(int k, float logS, float logLogRange, const int* tries) {
+  float lp = logf(log1pf(1.0f / ((float)k + 1.0f))) - logLogRange;  // log P(k)
+  if (tries) return logf(-expm1f((float)*tries * log1pf(-expf(lp))));
+  return logS + lp;
 }
 
 // nce_bad records an id outside [0, v) at position pos (labels first, then the
@@ -31,7 +55,8 @@ static __device__ void nce_bad(int* slot, int* vals, int pos, int id) {
 // (B) and of the sampled logits (B, S). rowLoss (B) gets each example's loss.
 extern "C" __global__ void tl_nce_fwd(float* d, const float* w, const float* bias, const float* x, const int* lab,
                                       const int* smp, float* rowLoss, int* slot, int* vals, int v, int dim,
-                                      int bsz, int s, float logS, float logLogRange, int softmax) {
+                                      int bsz, int s, float logS, float logLogRange, int softmax,
+                                      const int* tries) {
   __shared__ float red[32];
   __shared__ float sharedZt;
   int r = blockIdx.x;
@@ -52,7 +77,7 @@ extern "C" __global__ void tl_nce_fwd(float* d, const float* w, const float* bia
     if (lane == 0) {
       float z = 0.0f;
       if (ok)
-        z = dot + bias[k] - nce_logq(k, logS, logLogRange);
+        z = dot + bias[k] - nce_logq(k, logS, logLogRange, tries);
       else if (j < s)
         nce_bad(slot, vals, bsz + j, k);
       else

@@ -38,6 +38,7 @@ type settings struct {
 	bidi       bool
 	forgetBias float32
 	outKeep    float32
+	unique     bool
 	used       []string
 }
 

@@ -15,7 +15,19 @@ type Word2vecConfig struct {
 	NumSampled int  `json:"num_sampled"`
 	Init       Init `json:"init"`
 	NCEInit    Init `json:"nce_init"`
+	// Unique draws distinct negative ids (TensorFlow's default); false draws
+	// with replacement.
+	Unique bool `json:"unique,omitempty"`
 }
+
+type uniqueOpt struct{}
+
+// UniqueSampling makes a Word2vecEmbedding draw its negative samples without
+// repeats, with the matching expected counts, as TensorFlow's nce_loss does by
+// default (graph.LogUniformSamplerUnique, graph.NCELossUnique).
+func UniqueSampling() Option        { return uniqueOpt{} }
+func (uniqueOpt) key() string       { return "unique_sampling" }
+func (uniqueOpt) apply(s *settings) { s.unique = true }
 
 // Kind implements Config.
 func (*Word2vecConfig) Kind() string { return "Word2vecEmbedding" }
@@ -47,6 +59,14 @@ func (c *Word2vecConfig) build(b *builder) (*graph.Node, error) {
 		return nil, err
 	}
 	x := graph.Gather(emb, ids)
+	if c.Unique {
+		if c.NumSampled > c.Vocab {
+			return nil, fmt.Errorf("%w: %d distinct negative samples from a vocabulary of %d", ErrBadConfig, c.NumSampled, c.Vocab)
+		}
+		sampled, tries := graph.LogUniformSamplerUnique(b.g, c.NumSampled, c.Vocab)
+		b.aux = map[string]*graph.Node{"nce_loss": graph.NCELossUnique(w, bias, x, labels, sampled, tries), "sampled": sampled, "tries": tries}
+		return x, nil
+	}
 	sampled := graph.LogUniformSampler(b.g, c.NumSampled, c.Vocab)
 	b.aux = map[string]*graph.Node{"nce_loss": graph.NCELoss(w, bias, x, labels, sampled), "sampled": sampled}
 	return x, nil
@@ -61,10 +81,12 @@ func (c *Word2vecConfig) build(b *builder) (*graph.Node, error) {
 // Minimise l.Aux("nce_loss"); l.Aux("sampled") holds the ids drawn.
 // Parameters "<name>/embeddings" (vocab, dim), "<name>/nce_W" (vocab, dim),
 // "<name>/nce_b" (vocab); their gradients are sparse. Options: WInit for the
-// embeddings (default uniform(-1, 1)).
+// embeddings (default uniform(-1, 1)), UniqueSampling (distinct negatives, as
+// TensorFlow's default; l.Aux("tries") then counts the draws).
 func Word2vecEmbedding(ids, labels *Layer, name string, vocab, dim, numSampled int, opts ...Option) *Layer {
 	c := &Word2vecConfig{Vocab: vocab, Dim: dim, NumSampled: numSampled}
-	return newLayer(name, c, opts, []string{"w_init"}, func(s *settings) error {
+	return newLayer(name, c, opts, []string{"w_init", "unique_sampling"}, func(s *settings) error {
+		c.Unique = s.unique
 		c.Init = orDefault(s.wInit, tensor.Uniform(-1, 1))
 		c.NCEInit = Init{tensor.TruncatedNormal(0, 1/math.Sqrt(float64(max(dim, 1))))}
 		return nil

@@ -2,6 +2,7 @@ package layers_test
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/tlgo/tl/graph"
@@ -105,5 +106,68 @@ func TestWord2vec(t *testing.T) {
 	}
 	if l := layers.Word2vecEmbedding(labels, layers.Input(g, "f", -1), "bad", vocab, dim, 2); l.Err() == nil {
 		t.Fatal("float labels: no error")
+	}
+}
+
+// With UniqueSampling the layer draws distinct negatives, counts the draws, and
+// uses TensorFlow's expected counts for them; the option survives JSON.
+func TestWord2vecUniqueSampling(t *testing.T) {
+	const vocab, dim, numSampled = 12, 3, 5
+	g := graph.New(2)
+	ids := layers.IntInput(g, "ids", -1)
+	labels := layers.IntInput(g, "labels", -1)
+	w2v := layers.Word2vecEmbedding(ids, labels, "w2v", vocab, dim, numSampled, layers.UniqueSampling())
+	if err := w2v.Err(); err != nil {
+		t.Fatal(err)
+	}
+	loss, sampled, tries := w2v.Aux("nce_loss"), w2v.Aux("sampled"), w2v.Aux("tries")
+	if tries == nil {
+		t.Fatalf("aux nodes %v: want tries", w2v.AuxNames())
+	}
+	e, err := g.NewExecutor(graph.Options{Training: true, Threads: 1}, loss, sampled, tries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	idv, labv := []int32{3, 0, 7}, []int32{5, 2, 7}
+	out, err := e.Run(graph.Feed{Node: ids.Output(), Value: ints(idv, 3)}, graph.Feed{Node: labels.Output(), Value: ints(labv, 3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	smp, n := out[1].Int32s(), int(out[2].Int32s()[0])
+	seen := map[int32]bool{}
+	for _, k := range smp {
+		if seen[k] {
+			t.Fatalf("sampled %v has a repeat", smp)
+		}
+		seen[k] = true
+	}
+	params := w2v.Trainable()
+	emb, w, b := params[0].Tensor().Float32s(), params[1].Tensor().Float32s(), params[2].Tensor().Float32s()
+	logit := func(row int, k int32) float64 {
+		q := 1 - math.Pow(1-graph.LogUniformProb(int(k), vocab), float64(n))
+		v := float64(b[k]) - math.Log(q)
+		for d := 0; d < dim; d++ {
+			v += float64(emb[int(idv[row])*dim+d]) * float64(w[int(k)*dim+d])
+		}
+		return v
+	}
+	want := 0.0
+	for r := range idv {
+		want += softplus(-logit(r, labv[r]))
+		for _, s := range smp {
+			want += softplus(logit(r, s))
+		}
+	}
+	want /= float64(len(idv))
+	if got := float64(out[0].Float32s()[0]); math.Abs(got-want) > 1e-4*math.Max(1, want) {
+		t.Fatalf("loss %g, by hand %g (%d draws)", got, want, n)
+	}
+	js, err := w2v.MarshalJSON()
+	if err != nil || !strings.Contains(string(js), `"unique":true`) {
+		t.Fatalf("JSON %s (%v): want unique", js, err)
+	}
+	if l := layers.Word2vecEmbedding(ids, labels, "too_many", 4, 2, 5, layers.UniqueSampling()); l.Err() == nil {
+		t.Error("5 distinct negatives from a vocabulary of 4 was accepted")
 	}
 }

@@ -14,7 +14,8 @@ import (
 // In is one input of a case: a placeholder fed fresh random values every round.
 type In struct {
 	Shape  []int
-	Int    int     // > 0: an int32 input with values in [0, Int)
+	Int    int // > 0: an int32 input with values in [IntMin, Int)
+	IntMin int
 	Lo, Hi float32 // range of a float input; both 0: [-1, 1)
 	NoGrad bool    // do not check the gradient with respect to this input
 }
@@ -118,7 +119,7 @@ func runCase(t *testing.T, dev graph.Device, c Case, seed uint64) {
 			ct, dt := cp.Input(in[i]), dp.Input(in[i])
 			if x.Int > 0 {
 				for j := range ct.Int32s() {
-					ct.Int32s()[j] = int32(rng.IntN(x.Int))
+					ct.Int32s()[j] = int32(x.IntMin + rng.IntN(x.Int-x.IntMin))
 				}
 			} else {
 				lo, hi := x.Lo, x.Hi

@@ -142,3 +142,52 @@ func TestNCEBadIDs(t *testing.T) {
 		})
 	}
 }
+
+// The losses with unique sampling's expected counts, tries from an int input
+// (at least the number of samples, as the sampler gives).
+func TestNCELossUnique(t *testing.T) {
+	in := func(v, d, b, s int) []In {
+		return append(nceIn(v, d, b, s, false), In{Shape: []int{}, IntMin: s, Int: 4 * s})
+	}
+	nce := func(g *graph.Graph, in []*graph.Node) *graph.Node {
+		return graph.NCELossUnique(in[0], in[1], in[2], in[3], in[4], in[5])
+	}
+	softmax := func(g *graph.Graph, in []*graph.Node) *graph.Node {
+		return graph.SampledSoftmaxLossUnique(in[0], in[1], in[2], in[3], in[4], in[5])
+	}
+	Run(t,
+		Case{Name: "NCE", In: in(17, 5, 3, 4), Build: nce, Tol: nceTol},
+		Case{Name: "NCEWord2VecLike", In: in(501, 67, 37, 64), Build: nce, Tol: nceTol},
+		Case{Name: "SampledSoftmax", In: in(17, 5, 3, 4), Build: softmax, Tol: nceTol},
+	)
+}
+
+// The unique sampler on the device: distinct ids in range, the draws counted,
+// new ids every run.
+func TestLogUniformSamplerUnique(t *testing.T) {
+	const n, v = 64, 500
+	var prev []int32
+	check := func(t *testing.T, _, dev []*tensor.Tensor) {
+		packed := dev[0].Int32s()
+		ids, tries := packed[:n], packed[n]
+		seen := map[int32]bool{}
+		for _, k := range ids {
+			if k < 0 || k >= v || seen[k] {
+				t.Fatalf("ids %v: want %d distinct ids in [0, %d)", ids, n, v)
+			}
+			seen[k] = true
+		}
+		if tries < n || !seen[0] {
+			t.Errorf("%d draws for %d ids, id 0 drawn %v: want at least %d draws and id 0 (P = 0.11) among them", tries, n, seen[0], n)
+		}
+		if prev != nil && slices.Equal(prev, ids) {
+			t.Errorf("two runs drew the same ids")
+		}
+		prev = slices.Clone(ids)
+	}
+	Run(t, Case{Name: "UniqueSampler", NoGrad: true, Check: check,
+		Build: func(g *graph.Graph, _ []*graph.Node) *graph.Node {
+			sampled, _ := graph.LogUniformSamplerUnique(g, n, v)
+			return sampled.Inputs()[0] // the packed ids and draws
+		}})
+}
