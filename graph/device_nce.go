@@ -34,7 +34,18 @@ func (o nceFwdOp) CompileDevice(c *DeviceCtx, in []DeviceTensor, out DeviceTenso
 	}
 	rowLoss, vals := scr.Ptr, lstmOff(scr.Ptr, bs)
 	dev, name := c.Dev, o.name()
+	var tries DevicePtr // unique sampling: the sampler's number of draws
+	if len(in) == 6 {
+		tries = in[5].Ptr
+	}
 	slot := c.ErrorSlot(func(code int32) error {
+		if code == -1 { // tries below 1 (the kernel writes -1 only then)
+			var t int32
+			if err := dev.CopyFromDevice(unsafe.Pointer(&t), tries, 4); err != nil {
+				return fmt.Errorf("%s: tries below 1 (reading it back: %w)", name, err)
+			}
+			return fmt.Errorf("%s: tries = %d, want at least 1 (the sampler's draws)", name, t)
+		}
 		pos := math.MaxInt32 - int(code)
 		if pos < 0 || pos >= bs+s {
 			return fmt.Errorf("%s: bad id (device code %d)", name, code)
@@ -54,10 +65,6 @@ func (o nceFwdOp) CompileDevice(c *DeviceCtx, in []DeviceTensor, out DeviceTenso
 	}
 	logS := float32(math.Log(float64(s)))
 	logLogRange := float32(math.Log(math.Log(float64(v) + 1)))
-	var tries DevicePtr // unique sampling: the sampler's number of draws
-	if len(in) == 6 {
-		tries = in[5].Ptr
-	}
 	fwd, err := c.Launch("tl_nce_fwd", Dim3{X: uint32(bs)}, Dim3{X: 256}, 0,
 		out.Ptr, w.Ptr, bias.Ptr, x.Ptr, lab.Ptr, smp.Ptr, rowLoss, slot, vals, v, dim, bs, s, logS, logLogRange, o.softmax, tries)
 	if err != nil {

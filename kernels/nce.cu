@@ -64,6 +64,9 @@ extern "C" __global__ void tl_nce_fwd(float* d, const float* w, const float* bia
   const float* xr = x + (long long)r * dim;
   float* ls = d + 1 + bsz + (long long)r * s;
   int label = lab[r];
+  // Unique sampling needs at least one draw; -1 in the slot says so (a bad id,
+  // a positive code written with atomicMax, takes precedence).
+  if (tries && *tries < 1 && r == 0 && threadIdx.x == 0) atomicCAS(slot, 0, -1);
   // Item j < s is sampled id j, item s the label: one warp per dot product.
   for (int j = warp; j <= s; j += nw) {
     int k = j < s ? smp[j] : label;

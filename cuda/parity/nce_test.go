@@ -191,3 +191,33 @@ func TestLogUniformSamplerUnique(t *testing.T) {
 			return sampled.Inputs()[0] // the packed ids and draws
 		}})
 }
+
+// Unique sampling's tries below 1 fails the device run as it fails the CPU's.
+func TestNCEUniqueBadTries(t *testing.T) {
+	dev := cudatest.Open(t)
+	g := graph.New(1)
+	w := g.Placeholder("w", tensor.Float32, 5, 4)
+	b := g.Placeholder("b", tensor.Float32, 5)
+	x := g.Placeholder("x", tensor.Float32, 3, 4)
+	lab := g.Placeholder("lab", tensor.Int32, 3)
+	smp := g.Placeholder("smp", tensor.Int32, 2)
+	tries := g.Placeholder("tries", tensor.Int32)
+	loss := graph.NCELossUnique(w, b, x, lab, smp, tries)
+	od := g.OnDevice(dev)
+	defer od.Close()
+	p, err := od.Compile(graph.DeviceOptions{}, map[*graph.Node]tensor.Shape{
+		w: {5, 4}, b: {5}, x: {3, 4}, lab: {3}, smp: {2}, tries: {}}, loss)
+	if err != nil {
+		t.Fatalf("device compile: %v", err)
+	}
+	copy(p.Input(lab).Int32s(), []int32{1, 2, 3})
+	copy(p.Input(smp).Int32s(), []int32{0, 4})
+	p.Input(tries).Int32s()[0] = 0
+	if err := p.Run(); err == nil || !strings.Contains(err.Error(), "tries = 0") {
+		t.Fatalf("run with tries 0: %v, want an error naming tries", err)
+	}
+	p.Input(tries).Int32s()[0] = 3
+	if err := p.Run(); err != nil {
+		t.Fatalf("run with tries 3: %v", err)
+	}
+}
