@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/tlgo/tl/cuda/cudatest"
+	"github.com/tlgo/tl/graph"
 )
 
 // The sequence workloads run on a device (a GPU, or the CPU emulator): the PTB
@@ -27,6 +28,32 @@ func TestWorkloadsRunOnDevice(t *testing.T) {
 				}
 			}
 			s.Close()
+		}
+	}
+}
+
+// On a device the workloads' steps are recorded as device graphs (tlbench warns
+// when one is not).
+func TestDeviceStepsAreCaptured(t *testing.T) {
+	dev := cudatest.Open(t)
+	for _, w := range Workloads() {
+		if w.Name != "word2vec" {
+			continue
+		}
+		s, err := w.Build(Graph, "train", dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		for i := 0; i < 3; i++ {
+			if err := s.Run(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		es := s.(*execStep)
+		plans := es.exe.(*graph.DeviceExecutor).Plans()
+		if len(plans) != 1 || !plans[0].Captured() || es.CaptureError() != nil {
+			t.Fatalf("%d plans, captured %v, capture error %v", len(plans), len(plans) == 1 && plans[0].Captured(), es.CaptureError())
 		}
 	}
 }

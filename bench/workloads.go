@@ -94,6 +94,19 @@ func (s *execStep) Run() error {
 
 func (s *execStep) Close() { s.close() }
 
+// CaptureError says why a device step could not be recorded as a device graph
+// (it then runs launch by launch, slower), or nil: on the CPU always nil.
+func (s *execStep) CaptureError() error {
+	if de, ok := s.exe.(*graph.DeviceExecutor); ok {
+		for _, p := range de.Plans() {
+			if err := p.CaptureError(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // runner is a graph.Executor or a graph.DeviceExecutor.
 type runner interface {
 	Run(feeds ...graph.Feed) ([]*tensor.Tensor, error)

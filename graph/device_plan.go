@@ -582,6 +582,9 @@ func (e *DeviceExecutor) Plan(feeds ...Feed) (*DevicePlan, error) {
 	return p, nil
 }
 
+// Plans returns the plans compiled so far.
+func (e *DeviceExecutor) Plans() []*DevicePlan { return e.plans }
+
 // ResetCarry makes every plan's next Run read its carried placeholders from the
 // host (see DeviceOptions.Carry).
 func (e *DeviceExecutor) ResetCarry() {

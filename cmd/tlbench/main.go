@@ -184,6 +184,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 					if err != nil {
 						return fmt.Errorf("%s %s (%s): %w", w.Name, mode, a, err)
 					}
+					if ce, ok := s.(interface{ CaptureError() error }); ok && ce.CaptureError() != nil {
+						log.Warn("the device step runs launch by launch", "workload", w.Name, "api", a, "err", ce.CaptureError())
+					}
 					if a == bench.Graph {
 						row.GraphRuns = append(row.GraphRuns, rates...)
 					} else {
