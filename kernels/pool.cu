@@ -16,20 +16,29 @@ static __device__ __forceinline__ void pool_window(int o, int stride, int pad, i
   *i0 = i;
 }
 
+// pool_output splits the flat NHWC output index e into its image n (returned)
+// and channel c, and gives the window of its (oh, ow) along each axis.
+static __device__ __forceinline__ long long pool_output(long long e, int C, int OW, int OH, int H, int W, int KH,
+                                                        int KW, int SH, int SW, int DH, int DW, int PT, int PL,
+                                                        int* c, int* h0, int* h1, int* ih0, int* w0, int* w1,
+                                                        int* iw0) {
+  *c = (int)(e % C);
+  long long t = e / C;
+  int ow = (int)(t % OW);
+  t /= OW;
+  int oh = (int)(t % OH);
+  pool_window(oh, SH, PT, DH, KH, H, h0, h1, ih0);
+  pool_window(ow, SW, PL, DW, KW, W, w0, w1, iw0);
+  return t / OH;
+}
+
 // tl_pool_fwd: y (N·OH·OW·C) = the max (kind 0) or mean (kind 1) of each window.
 extern "C" __global__ void tl_pool_fwd(const float* x, float* y, long long total, int H, int W, int C, int KH,
                                        int KW, int SH, int SW, int DH, int DW, int PT, int PL, int OH, int OW,
                                        int kind) {
   TL_FOR(e, total) {
-    int c = (int)(e % C);
-    long long t = e / C;
-    int ow = (int)(t % OW);
-    t /= OW;
-    int oh = (int)(t % OH);
-    long long n = t / OH;
-    int h0, h1, ih0, w0, w1, iw0;
-    pool_window(oh, SH, PT, DH, KH, H, &h0, &h1, &ih0);
-    pool_window(ow, SW, PL, DW, KW, W, &w0, &w1, &iw0);
+    int c, h0, h1, ih0, w0, w1, iw0;
+    long long n = pool_output(e, C, OW, OH, H, W, KH, KW, SH, SW, DH, DW, PT, PL, &c, &h0, &h1, &ih0, &w0, &w1, &iw0);
     const float* xn = x + n * H * W * C + c;
     float a = 0.0f;
     bool first = true;
@@ -58,15 +67,8 @@ extern "C" __global__ void tl_pool_max_grad(const float* x, const float* dy, flo
                                             int W, int C, int KH, int KW, int SH, int SW, int DH, int DW, int PT,
                                             int PL, int OH, int OW, int relu) {
   TL_FOR(e, total) {
-    int c = (int)(e % C);
-    long long t = e / C;
-    int ow = (int)(t % OW);
-    t /= OW;
-    int oh = (int)(t % OH);
-    long long n = t / OH;
-    int h0, h1, ih0, w0, w1, iw0;
-    pool_window(oh, SH, PT, DH, KH, H, &h0, &h1, &ih0);
-    pool_window(ow, SW, PL, DW, KW, W, &w0, &w1, &iw0);
+    int c, h0, h1, ih0, w0, w1, iw0;
+    long long n = pool_output(e, C, OW, OH, H, W, KH, KW, SH, SW, DH, DW, PT, PL, &c, &h0, &h1, &ih0, &w0, &w1, &iw0);
     long long base = n * H * W * C + c, arg = -1;
     float best = 0.0f;
     for (int kh = h0; kh < h1; kh++) {
