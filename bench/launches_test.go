@@ -12,6 +12,22 @@ import (
 type counting struct {
 	graph.Device
 	launches, gemms, copies int
+	toDevice, toHost, syncs int // host round trips
+}
+
+func (c *counting) CopyToDevice(dst graph.DevicePtr, src unsafe.Pointer, bytes int) error {
+	c.toDevice++
+	return c.Device.CopyToDevice(dst, src, bytes)
+}
+
+func (c *counting) CopyFromDevice(dst unsafe.Pointer, src graph.DevicePtr, bytes int) error {
+	c.toHost++
+	return c.Device.CopyFromDevice(dst, src, bytes)
+}
+
+func (c *counting) Synchronize() error {
+	c.syncs++
+	return c.Device.Synchronize()
 }
 
 func (c *counting) Launch(f graph.DeviceFunc, grid, block graph.Dim3, shared int, params []unsafe.Pointer) error {
@@ -54,11 +70,23 @@ func TestDeviceWorkPerStep(t *testing.T) {
 		if err := s.Run(); err != nil { // eager: every launch goes through c
 			t.Fatal(err)
 		}
-		s.Close()
 		total := c.launches + c.gemms + c.copies
 		t.Logf("%s train: %d launches, %d gemms, %d copies/fills per step", w.Name, c.launches, c.gemms, c.copies)
 		if total > limit {
 			t.Errorf("%s: %d device operations per step, want at most %d", w.Name, total, limit)
+		}
+		// A replayed step waits for the host twice: the feeds in, the results out.
+		for range 2 { // the second run records the graph, the third replays it
+			c.toDevice, c.toHost, c.syncs = 0, 0, 0
+			if err := s.Run(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.Close()
+		t.Logf("%s train: %d copies in, %d out, %d waits per replayed step", w.Name, c.toDevice, c.toHost, c.syncs)
+		if c.toDevice > 1 || c.toHost != 1 || c.syncs != 0 {
+			t.Errorf("%s: a replayed step made %d copies to the device, %d to the host and %d waits, want at most 1, 1 and 0",
+				w.Name, c.toDevice, c.toHost, c.syncs)
 		}
 	}
 }

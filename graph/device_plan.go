@@ -167,11 +167,24 @@ type DevicePlan struct {
 	tensors map[*Node]DeviceTensor
 
 	feeds   []*Node
-	feedH   []*tensor.Tensor // host side of each feed
-	feedD   []DeviceTensor
+	feedH   []*tensor.Tensor // host side of each feed, views of feedHost
+	feedD   []DeviceTensor   // views of feedBlock
 	targets []*Node
-	targetH []*tensor.Tensor // host copies of the targets after Run
+	targetH []*tensor.Tensor // host copies of the targets after Run, views of outHost
 	targetD []DeviceTensor
+
+	// One copy in and one copy out per step: every feed lives in feedBlock
+	// (carried feeds last, so that a step with live carries copies the prefix
+	// feedLive), mirrored by feedHost; the step ends by copying each target
+	// into outBlock, ahead of the error slots, and outHost receives both at
+	// once. A host round trip costs more than a small kernel, and small
+	// models (word2vec) run steps of a few kernels.
+	feedBlock DevicePtr
+	feedHost  []uint32
+	feedLive  int // bytes of the feeds that are not carried
+	outBlock  DevicePtr
+	outHost   []uint32
+	outSlots  int // word offset of the error slots in outBlock
 
 	arena      DevicePtr
 	arenaBytes int
@@ -255,12 +268,29 @@ func (s *OnDevice) Compile(opts DeviceOptions, feeds map[*Node]tensor.Shape, tar
 	if err := p.dev.Memset32(p.counter, 0, 2); err != nil {
 		return fail(err)
 	}
-	if p.slots, err = p.alloc(4 * max(len(l.order), 1)); err != nil {
-		return fail(err)
+	// The feed block: every placeholder the plan reads, the carried ones last.
+	carriedFeed := map[*Node]bool{}
+	for _, to := range opts.Carry {
+		carriedFeed[to] = true
 	}
-	if err := p.dev.Memset32(p.slots, 0, max(len(l.order), 1)); err != nil {
-		return fail(err)
+	feedOff := map[*Node]int{} // word offset in feedBlock
+	words := 0
+	for _, carried := range []bool{false, true} {
+		if carried {
+			p.feedLive = 4 * words
+		}
+		for _, n := range l.order {
+			if _, ok := n.op.(placeholderOp); !ok || l.root[n] != n || l.vals[n].DType == 0 || carriedFeed[n] != carried {
+				continue
+			}
+			feedOff[n] = words
+			words += (l.vals[n].Shape.Size() + 63) &^ 63 // 256-byte aligned
+		}
 	}
+	if p.feedBlock, err = p.alloc(4 * words); err != nil {
+		return fail(fmt.Errorf("graph: device memory for the feeds (%d bytes): %w", 4*words, err))
+	}
+	p.feedHost = make([]uint32, words)
 
 	base := make(map[*Node]DevicePtr) // device address of each root's memory
 	for _, n := range l.order {
@@ -277,9 +307,7 @@ func (s *OnDevice) Compile(opts DeviceOptions, feeds map[*Node]tensor.Shape, tar
 					return fail(err)
 				}
 			case isLeaf(r.op): // placeholder
-				if rp, err = p.alloc(4 * l.vals[r].Shape.Size()); err != nil {
-					return fail(fmt.Errorf("graph: device memory for feed %s: %w", r.name, err))
-				}
+				rp = p.feedBlock + DevicePtr(4*feedOff[r])
 			default:
 				rp = p.arena + DevicePtr(slabOff[l.places[r].s])
 			}
@@ -288,12 +316,69 @@ func (s *OnDevice) Compile(opts DeviceOptions, feeds map[*Node]tensor.Shape, tar
 		p.tensors[n] = DeviceTensor{Ptr: rp + DevicePtr(4*l.places[n].offset), Shape: v.Shape, DType: v.DType}
 		if _, ok := n.op.(placeholderOp); ok {
 			p.feeds = append(p.feeds, n)
-			p.feedH = append(p.feedH, l.places[n].ext)
+			p.feedH = append(p.feedH, hostView(p.feedHost[feedOff[n]:], v.DType, v.Shape))
 			p.feedD = append(p.feedD, p.tensors[n])
 		}
 	}
 
-	step, err := (&DeviceCtx{Dev: p.dev, p: p, Node: targets[0], slot: -1}).Launch1D("tl_step", max(len(l.order), 1), p.counter, p.slots, max(len(l.order), 1))
+	for _, t := range targets {
+		p.targets = append(p.targets, t)
+		p.targetD = append(p.targetD, p.tensors[t])
+	}
+	p.carried = make([]bool, len(p.feeds))
+	carriedTarget := make([]bool, len(p.targets))
+	type carry struct{ fi, ti int }
+	var carries []carry
+	for from, to := range opts.Carry {
+		ti, fi := slices.Index(p.targets, from), slices.Index(p.feeds, to)
+		switch {
+		case ti < 0:
+			return fail(fmt.Errorf("graph: Carry from %v: not a target of the plan", from))
+		case fi < 0:
+			return fail(fmt.Errorf("graph: Carry into %v: not a placeholder the plan reads", to))
+		case !p.targetD[ti].Shape.Equal(p.feedD[fi].Shape) || p.targetD[ti].DType != p.feedD[fi].DType:
+			return fail(fmt.Errorf("graph: Carry from %s %v into %s %v: the shapes differ", from.name, p.targetD[ti], to.name, p.feedD[fi]))
+		case p.carried[fi]:
+			return fail(fmt.Errorf("graph: Carry into %s twice", to.name))
+		}
+		p.carried[fi], carriedTarget[ti] = true, true
+		carries = append(carries, carry{fi, ti})
+	}
+	slices.SortFunc(carries, func(a, b carry) int { return a.ti - b.ti }) // map order is random
+
+	// The out block: the targets copied to the host, then the error slots.
+	outOff := make([]int, len(p.targets))
+	words = 0
+	for i, d := range p.targetD {
+		outOff[i] = -1
+		if d.DType == 0 || carriedTarget[i] || d.Size() == 0 {
+			continue
+		}
+		outOff[i] = words
+		words += (d.Size() + 3) &^ 3
+	}
+	p.outSlots = words
+	nslots := max(len(l.order), 1) // at most one per node
+	if p.outBlock, err = p.alloc(4 * (words + nslots)); err != nil {
+		return fail(fmt.Errorf("graph: device memory for the results (%d bytes): %w", 4*(words+nslots), err))
+	}
+	p.slots = p.outBlock + DevicePtr(4*words)
+	if err := p.dev.Memset32(p.slots, 0, nslots); err != nil {
+		return fail(err)
+	}
+	p.outHost = make([]uint32, words+nslots)
+	for i, d := range p.targetD {
+		switch {
+		case d.DType == 0 || carriedTarget[i]:
+			p.targetH = append(p.targetH, nil)
+		case outOff[i] < 0:
+			p.targetH = append(p.targetH, tensor.New(d.DType, d.Shape...))
+		default:
+			p.targetH = append(p.targetH, hostView(p.outHost[outOff[i]:], d.DType, d.Shape))
+		}
+	}
+
+	step, err := (&DeviceCtx{Dev: p.dev, p: p, Node: targets[0], slot: -1}).Launch1D("tl_step", nslots, p.counter, p.slots, nslots)
 	if err != nil {
 		return fail(fmt.Errorf("graph: device plan: %w", err))
 	}
@@ -318,41 +403,65 @@ func (s *OnDevice) Compile(opts DeviceOptions, feeds map[*Node]tensor.Shape, tar
 			p.knodes = append(p.knodes, n)
 		}
 	}
-	p.slotHost = make([]int32, len(p.slotNode))
-	for _, t := range targets {
-		p.targets = append(p.targets, t)
-		d := p.tensors[t]
-		p.targetD = append(p.targetD, d)
-		if d.DType == 0 {
-			p.targetH = append(p.targetH, nil)
-		} else {
-			p.targetH = append(p.targetH, tensor.New(d.DType, d.Shape...))
-		}
-	}
-	p.carried = make([]bool, len(p.feeds))
-	for from, to := range opts.Carry {
-		ti, fi := slices.Index(p.targets, from), slices.Index(p.feeds, to)
-		switch {
-		case ti < 0:
-			return fail(fmt.Errorf("graph: Carry from %v: not a target of the plan", from))
-		case fi < 0:
-			return fail(fmt.Errorf("graph: Carry into %v: not a placeholder the plan reads", to))
-		case !p.targetD[ti].Shape.Equal(p.feedD[fi].Shape) || p.targetD[ti].DType != p.feedD[fi].DType:
-			return fail(fmt.Errorf("graph: Carry from %s %v into %s %v: the shapes differ", from.name, p.targetD[ti], to.name, p.feedD[fi]))
-		case p.carried[fi]:
-			return fail(fmt.Errorf("graph: Carry into %s twice", to.name))
-		}
-		p.carried[fi] = true
-		p.targetH[ti] = nil
+	p.slotHost = unsafe.Slice((*int32)(unsafe.Pointer(&p.outHost[p.outSlots])), len(p.slotNode))
+	for _, c := range carries {
+		from := p.targets[c.ti]
 		ctx := &DeviceCtx{Dev: p.dev, p: p, Node: from, slot: -1}
-		p.kernels = append(p.kernels, ctx.Copy(p.feedD[fi].Ptr, p.targetD[ti].Ptr, p.feedD[fi].Size()))
+		p.kernels = append(p.kernels, ctx.Copy(p.feedD[c.fi].Ptr, p.targetD[c.ti].Ptr, p.feedD[c.fi].Size()))
 		p.knodes = append(p.knodes, from)
+	}
+	for i, off := range outOff {
+		if off < 0 {
+			continue
+		}
+		ctx := &DeviceCtx{Dev: p.dev, p: p, Node: p.targets[i], slot: -1}
+		p.kernels = append(p.kernels, ctx.Copy(p.outBlock+DevicePtr(4*off), p.targetD[i].Ptr, p.targetD[i].Size()))
+		p.knodes = append(p.knodes, p.targets[i])
 	}
 	if err := p.dev.Synchronize(); err != nil {
 		return fail(fmt.Errorf("graph: device plan setup: %w", err))
 	}
 	s.plans = append(s.plans, p)
 	return p, nil
+}
+
+// feedBytes is how much of the feed block a Run copies: all of it, or the
+// feeds that are not carried once the carried ones live on the device.
+func (p *DevicePlan) feedBytes() int {
+	if p.carryLive {
+		return p.feedLive
+	}
+	return 4 * len(p.feedHost)
+}
+
+// hostView returns a tensor of dtype and shape over the first words of w.
+func hostView(w []uint32, dt tensor.DType, shape tensor.Shape) *tensor.Tensor {
+	n := shape.Size()
+	if n == 0 {
+		return tensor.New(dt, shape...)
+	}
+	var t *tensor.Tensor
+	var err error
+	if dt == tensor.Int32 {
+		t, err = tensor.FromInt32(unsafe.Slice((*int32)(unsafe.Pointer(&w[0])), n), shape...)
+	} else {
+		t, err = tensor.FromFloat32(unsafe.Slice((*float32)(unsafe.Pointer(&w[0])), n), shape...)
+	}
+	if err != nil {
+		panic(err) // n is the shape's size
+	}
+	return t
+}
+
+func nodeNames(ns []*Node) string {
+	s := ""
+	for i, n := range ns {
+		if i > 0 {
+			s += ", "
+		}
+		s += n.name
+	}
+	return s
 }
 
 func describeD(ts []DeviceTensor) string {
@@ -394,14 +503,9 @@ func (p *DevicePlan) Run() error {
 	if p.closed {
 		return errors.New("graph: Run on a closed device plan")
 	}
-	for i, f := range p.feedD {
-		if p.carried[i] && p.carryLive {
-			continue
-		}
-		if h := p.feedH[i]; h.Size() > 0 {
-			if err := p.dev.CopyToDevice(f.Ptr, hostPtr(h), 4*h.Size()); err != nil {
-				return fmt.Errorf("graph: feeding %s: %w", p.feeds[i].name, err)
-			}
+	if n := p.feedBytes(); n > 0 {
+		if err := p.dev.CopyToDevice(p.feedBlock, unsafe.Pointer(&p.feedHost[0]), n); err != nil {
+			return fmt.Errorf("graph: copying the feeds (%s) to the device: %w", nodeNames(p.feeds), err)
 		}
 	}
 	p.runs++
@@ -430,32 +534,24 @@ func (p *DevicePlan) Run() error {
 			return err
 		}
 	}
-	if err := p.dev.Synchronize(); err != nil {
+	// One copy back: the targets and the error slots; it waits for the step.
+	if n := p.outSlots + len(p.slotHost); n > 0 {
+		if err := p.dev.CopyFromDevice(unsafe.Pointer(&p.outHost[0]), p.outBlock, 4*n); err != nil {
+			return fmt.Errorf("graph: device step: %w", err)
+		}
+	} else if err := p.dev.Synchronize(); err != nil {
 		return fmt.Errorf("graph: device step: %w", err)
 	}
-	if len(p.slotHost) > 0 {
-		if err := p.dev.CopyFromDevice(unsafe.Pointer(&p.slotHost[0]), p.slots, 4*len(p.slotHost)); err != nil {
-			return fmt.Errorf("graph: reading the step's error slots: %w", err)
-		}
-		for i, code := range p.slotHost {
-			if code == 0 {
-				continue
-			}
-			n := p.slotNode[i]
-			err := fmt.Errorf("kernel reported error code %d", code)
-			if f := p.slotFmt[i]; f != nil {
-				err = f(code)
-			}
-			return fmt.Errorf("graph: running %s (%s) on %s: %w", n.name, n.op.Type(), p.dev.Name(), err)
-		}
-	}
-	for i, h := range p.targetH {
-		if h == nil || h.Size() == 0 {
+	for i, code := range p.slotHost {
+		if code == 0 {
 			continue
 		}
-		if err := p.dev.CopyFromDevice(hostPtr(h), p.targetD[i].Ptr, 4*h.Size()); err != nil {
-			return fmt.Errorf("graph: reading target %s: %w", p.targets[i].name, err)
+		n := p.slotNode[i]
+		err := fmt.Errorf("kernel reported error code %d", code)
+		if f := p.slotFmt[i]; f != nil {
+			err = f(code)
 		}
+		return fmt.Errorf("graph: running %s (%s) on %s: %w", n.name, n.op.Type(), p.dev.Name(), err)
 	}
 	p.carryLive = true
 	return nil
