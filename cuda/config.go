@@ -15,6 +15,10 @@ type Config struct {
 	// Emulator is the path of the CPU emulator library (cuda/emu) to load
 	// instead of CUDA; "" means $TL_CUDA_EMULATOR, if set.
 	Emulator string
+	// EmulatorMemory makes the emulator's device this many bytes large, to test
+	// what running out of device memory does; 0 means the host's memory. A GPU
+	// ignores it.
+	EmulatorMemory int64
 	// LibCUDA, LibCUBLAS and LibNVRTC, when set, are the only files tried for
 	// each library.
 	LibCUDA, LibCUBLAS, LibNVRTC string

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/ebitengine/purego"
 	"github.com/tlgo/tl/graph"
 	"github.com/tlgo/tl/kernels"
 )
@@ -130,14 +131,22 @@ func (d *Device) open() error {
 	if d.sms, err = drv.attribute(d.dev, attrMultiprocessorCount); err != nil {
 		return err
 	}
+	if strings.Contains(d.name, "emulator") {
+		d.emulated = true
+	}
+	if d.emulated {
+		// Always set, so that an earlier Open's limit does not carry over.
+		var limit uintptr
+		if err := d.drv.lib.syms(map[string]*uintptr{"tl_emu_set_memory_limit": &limit}); err != nil {
+			return fmt.Errorf("cuda: the emulator %s: %w", d.drv.lib.path, err)
+		}
+		purego.SyscallN(limit, uintptr(max(d.cfg.EmulatorMemory, 0)))
+	}
 	var total uintptr
 	if err := drv.check("cuDeviceTotalMem_v2", call(drv.deviceTotalMem, uintptr(unsafe.Pointer(&total)), uintptr(d.dev))); err != nil {
 		return err
 	}
 	d.totalMem = int64(total)
-	if strings.Contains(d.name, "emulator") {
-		d.emulated = true
-	}
 	d.alloc.exact = d.emulated
 
 	// The primary context: CUDA 13 changed cuCtxCreate's signature, and the

@@ -82,7 +82,8 @@
 //   - Events record the host's monotonic clock; cuEventElapsedTime is in ms.
 //   - cuGetErrorString appends the emulator's detail of the last failure with
 //     that code ("... (tl emulator: kernel tl_x wrote past the end of ...)");
-//     the extra export tl_emu_last_error() returns the last failure's detail.
+//     the extra exports tl_emu_last_error() returns the last failure's detail, and
+//     tl_emu_set_memory_limit(bytes) sizes the device (cuda.Config.EmulatorMemory);
 //   - cublasSgemm_v2, cublasSgemmStridedBatched and cublasSgemmBatched are
 //     column-major, accumulate in double, and do not read C when beta is 0.
 //

@@ -229,6 +229,8 @@ struct State {
   std::set<void*> streams, events, graphs, execs, modules, cublas;
   std::set<Function*> funcs;
   int capturing = 0;  // streams now capturing
+  size_t memLimit = 0;  // device memory, bytes (tl_emu_set_memory_limit); 0: the host's
+  size_t memInUse = 0;  // bytes of live allocations
 };
 
 State& st() {
@@ -1545,6 +1547,13 @@ API const char* tl_emu_last_error(void) {
   return intern(lastDetail());
 }
 
+// tl_emu_set_memory_limit makes the device that many bytes large (0: the host's
+// memory), so that tests can run out of it; live allocations stay.
+API void tl_emu_set_memory_limit(size_t bytes) {
+  LOCK();
+  s.memLimit = bytes;
+}
+
 API CUresult cuInit(unsigned flags) {
   LOCK();
   if (flags != 0) return fail(CUDA_ERROR_INVALID_VALUE, "cuInit flags must be 0, got %u", flags);
@@ -1620,7 +1629,7 @@ API CUresult cuDeviceTotalMem_v2(size_t* bytes, int dev) {
   NEED_INIT();
   if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
   if (!bytes) return CUDA_ERROR_INVALID_VALUE;
-  *bytes = hostMemory();
+  *bytes = s.memLimit ? s.memLimit : hostMemory();
   return 0;
 }
 
@@ -1662,12 +1671,16 @@ API CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t n) {
   if (n == 0) return fail(CUDA_ERROR_INVALID_VALUE, "cuMemAlloc of 0 bytes");
   size_t total = kGuard + n + kGuard;
   if (total < n) return fail(CUDA_ERROR_OUT_OF_MEMORY, "cuMemAlloc of %zu bytes", n);
+  if (s.memLimit && (n > s.memLimit || s.memInUse > s.memLimit - n))
+    return fail(CUDA_ERROR_OUT_OF_MEMORY, "cuMemAlloc of %zu bytes: %zu of the emulated device's %zu bytes in use", n,
+                s.memInUse, s.memLimit);
   unsigned char* base = (unsigned char*)aligned_alloc(256, (total + 255) & ~(size_t)255);
   if (!base) return fail(CUDA_ERROR_OUT_OF_MEMORY, "cuMemAlloc of %zu bytes: out of host memory", n);
   for (size_t i = 0; i < kGuard; i++) base[i] = base[kGuard + n + i] = canary(i);
   memset(base + kGuard, 0xFF, n);  // NaN as float32: an output nobody wrote shows
   uintptr_t user = (uintptr_t)(base + kGuard);
   s.allocs[user] = Alloc{base, n};
+  s.memInUse += n;
   *p = user;
   return 0;
 }
@@ -1682,6 +1695,7 @@ API CUresult cuMemFree_v2(CUdeviceptr p) {
   std::string msg;
   bool ok = checkGuards(it->first, it->second, &msg, "some kernel or copy");
   free(it->second.base);
+  s.memInUse -= it->second.size;
   s.allocs.erase(it);
   if (!ok) return fail(CUDA_ERROR_ILLEGAL_ADDRESS, "found at cuMemFree: %s", msg.c_str());
   return 0;
@@ -1693,6 +1707,7 @@ API CUresult cuMemGetInfo_v2(size_t* freeB, size_t* total) {
   if (!freeB || !total) return CUDA_ERROR_INVALID_VALUE;
   *total = hostMemory();
   *freeB = (size_t)sysconf(_SC_AVPHYS_PAGES) * (size_t)sysconf(_SC_PAGESIZE);
+  if (s.memLimit) *total = s.memLimit, *freeB = s.memInUse < s.memLimit ? s.memLimit - s.memInUse : 0;
   return 0;
 }
 
