@@ -49,6 +49,7 @@ run)
   echo "== cuda package tests"
   (cd cuda && timeout 60 "../$dir/cuda.test" -test.count=1 -test.v 2>&1) >"$out/cuda.log" && cstat=PASS || cstat=FAIL
   grep -E '^(--- FAIL|FAIL|ok|PASS)' "$out/cuda.log" | tail -10 || true
+  grep -h 'TF32' "$out/parity.log" "$out/cuda.log" | grep -v '^=== ' || true  # TF32's accuracy on this card
   echo "== tlbench on CUDA with the PyTorch peers on the same GPU"
   wl=()
   [ -n "${WORKLOADS:-}" ] && wl=(--workloads "$WORKLOADS")

@@ -7,8 +7,8 @@ type Config struct {
 	Ordinal int
 	// CacheDir holds compiled kernels; "" means os.UserCacheDir()/tl/kernels.
 	CacheDir string
-	// TF32 lets cuBLAS multiply on TF32 tensor cores: faster, ~1e-3 relative
-	// error on products (TF32 keeps a 10-bit mantissa).
+	// TF32 lets cuBLAS multiply on TF32 tensor cores: faster, a few 1e-4
+	// relative error on products (TF32 keeps a 10-bit mantissa).
 	TF32 bool
 	// Source is the kernel set's CUDA C; "" means kernels.Source().
 	Source string

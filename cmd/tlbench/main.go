@@ -61,7 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	jsonOut := fs.Bool("json", false, "print JSON lines instead of the Markdown table")
 	plotPath := fs.String("plot", "", "write a PNG bar chart of the table to this file")
 	device := fs.String("device", "cpu", "where our engine runs: cpu, or cuda (GPU 0 through the driver, cuBLAS and NVRTC found at run time; the peers then run on the GPU too)")
-	tf32 := fs.Bool("tf32", false, "with --device cuda: let cuBLAS use TF32 tensor cores for float32 products (faster, ~1e-3 relative error; the peers get the same setting)")
+	tf32 := fs.Bool("tf32", false, "with --device cuda: let cuBLAS use TF32 tensor cores for float32 products (faster, a few 1e-4 relative error on a product; the peers get the same setting)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the whole run to this file")
 	peak := fs.Float64("peak-gflops", 0, "the CPU's float32 peak in GFLOP/s, for the % of peak column (0: estimate from the core count and AVX-512)")
 	fs.Usage = func() {

@@ -85,7 +85,9 @@
 //     the extra exports tl_emu_last_error() returns the last failure's detail, and
 //     tl_emu_set_memory_limit(bytes) sizes the device (cuda.Config.EmulatorMemory);
 //   - cublasSgemm_v2, cublasSgemmStridedBatched and cublasSgemmBatched are
-//     column-major, accumulate in double, and do not read C when beta is 0.
+//     column-major, accumulate in double, and do not read C when beta is 0;
+//     in CUBLAS_TF32_TENSOR_OP_MATH they first round A and B to TF32, as tensor
+//     cores do, so that TF32's accuracy can be measured without a GPU.
 //
 // # What is not
 //

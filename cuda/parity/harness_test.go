@@ -191,27 +191,27 @@ func fillFloat(t *tensor.Tensor, rng *rand.Rand, lo, hi float32) {
 
 // compare fails unless dev matches cpu: same shape, no NaN where the CPU has none
 // (an unwritten element keeps the poison), relative L2 error within tol; int32
-// tensors must be equal.
-func compare(t *testing.T, what string, cpu, dev *tensor.Tensor, tol float64) {
+// tensors must be equal. It returns the relative error (0 for int32).
+func compare(t *testing.T, what string, cpu, dev *tensor.Tensor, tol float64) float64 {
 	t.Helper()
 	if cpu == nil || dev == nil {
 		if cpu != dev {
 			t.Errorf("%s: one side is missing (cpu %v, device %v)", what, cpu, dev)
 		}
-		return
+		return 0
 	}
 	if !cpu.Shape().Equal(dev.Shape()) || cpu.DType() != dev.DType() {
 		t.Errorf("%s: cpu %v%v, device %v%v", what, cpu.DType(), cpu.Shape(), dev.DType(), dev.Shape())
-		return
+		return 0
 	}
 	if cpu.DType() == tensor.Int32 {
 		for i, v := range cpu.Int32s() {
 			if dev.Int32s()[i] != v {
 				t.Errorf("%s: element %d: cpu %d, device %d", what, i, v, dev.Int32s()[i])
-				return
+				return 0
 			}
 		}
-		return
+		return 0
 	}
 	var num, den float64
 	for i, c := range cpu.Float32s() {
@@ -219,7 +219,7 @@ func compare(t *testing.T, what string, cpu, dev *tensor.Tensor, tol float64) {
 		cNaN, dNaN := math.IsNaN(float64(c)), math.IsNaN(float64(d))
 		if dNaN && !cNaN {
 			t.Errorf("%s: element %d of %v is NaN on the device (unwritten?), cpu %g", what, i, cpu.Shape(), c)
-			return
+			return math.NaN()
 		}
 		if cNaN || math.IsInf(float64(c), 0) {
 			continue
@@ -241,4 +241,5 @@ func compare(t *testing.T, what string, cpu, dev *tensor.Tensor, tol float64) {
 		}
 		t.Errorf("%s: relative error %.3g > %.3g (worst element %d: cpu %g, device %g)", what, rel, tol, wi, cpu.Float32s()[wi], dev.Float32s()[wi])
 	}
+	return rel
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tlgo/tl/cuda"
 	"github.com/tlgo/tl/cuda/cudatest"
 	"github.com/tlgo/tl/graph"
 	"github.com/tlgo/tl/optim"
@@ -20,10 +21,25 @@ import (
 // seen by the next step, on eager, captured and replayed runs.
 func trainParity(t *testing.T, g *graph.Graph, loss, update *graph.Node, feed func(step int, rng *rand.Rand) map[*graph.Node]*tensor.Tensor, steps int, tol float64) {
 	t.Helper()
+	trainParityOn(t, cuda.Config{}, model{g, loss, update, feed}, steps, tol)
+}
+
+// model is a training graph and its batches.
+type model struct {
+	g            *graph.Graph
+	loss, update *graph.Node
+	feed         func(step int, rng *rand.Rand) map[*graph.Node]*tensor.Tensor
+}
+
+// trainParityOn is trainParity on a device opened with cfg; it returns the
+// largest relative error of a loss and of a variable.
+func trainParityOn(t *testing.T, cfg cuda.Config, m model, steps int, tol float64) (lossErr, varErr float64) {
+	t.Helper()
+	g, loss, update, feed := m.g, m.loss, m.update, m.feed
 	if err := g.Err(); err != nil {
 		t.Fatal(err)
 	}
-	dev := cudatest.Open(t)
+	dev := cudatest.OpenConfig(t, cfg)
 	rng := rand.New(rand.NewPCG(7, 11))
 	first := feed(0, rng)
 	shapes := map[*graph.Node]tensor.Shape{}
@@ -63,7 +79,7 @@ func trainParity(t *testing.T, g *graph.Graph, loss, update *graph.Node, feed fu
 		if err := dp.Run(); err != nil {
 			t.Fatalf("step %d: device: %v", s, err)
 		}
-		compare(t, fmt.Sprintf("step %d: loss", s), cp.Outputs()[0], dp.Outputs()[0], tol)
+		lossErr = max(lossErr, compare(t, fmt.Sprintf("step %d: loss", s), cp.Outputs()[0], dp.Outputs()[0], tol))
 	}
 	if !dp.Captured() {
 		t.Errorf("the training step was never captured as a device graph")
@@ -73,8 +89,9 @@ func trainParity(t *testing.T, g *graph.Graph, loss, update *graph.Node, feed fu
 		if err != nil {
 			t.Fatal(err)
 		}
-		compare(t, fmt.Sprintf("after %d steps: %s", steps, v.Name()), v.Tensor(), got, tol)
+		varErr = max(varErr, compare(t, fmt.Sprintf("after %d steps: %s", steps, v.Name()), v.Tensor(), got, tol))
 	}
+	return lossErr, varErr
 }
 
 func uniform(rng *rand.Rand, shape ...int) *tensor.Tensor {
@@ -94,6 +111,11 @@ func ints(rng *rand.Rand, n int, shape ...int) *tensor.Tensor {
 // The CIFAR-10 CNN of Table 1, scaled down: conv, max-pool, LRN, conv, LRN,
 // max-pool, two dense layers, softmax cross-entropy, SGD.
 func TestTrainCNN(t *testing.T) {
+	m := cnnModel(t)
+	trainParity(t, m.g, m.loss, m.update, m.feed, 4, 1e-4)
+}
+
+func cnnModel(t *testing.T) model {
 	g := graph.New(3)
 	x := g.Placeholder("images", tensor.Float32, -1, 12, 12, 3)
 	y := g.Placeholder("labels", tensor.Int32, -1)
@@ -117,15 +139,20 @@ func TestTrainCNN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	trainParity(t, g, loss, update, func(_ int, rng *rand.Rand) map[*graph.Node]*tensor.Tensor {
+	return model{g, loss, update, func(_ int, rng *rand.Rand) map[*graph.Node]*tensor.Tensor {
 		return map[*graph.Node]*tensor.Tensor{x: uniform(rng, 6, 12, 12, 3), y: ints(rng, 10, 6)}
-	}, 4, 1e-4)
+	}}
 }
 
 // The PTB language model of Table 1, scaled down: embedding, two fused LSTM
 // layers between the batch-major and time-major layouts, softmax, gradients
 // clipped by global norm, SGD with a sparse embedding update.
 func TestTrainLSTM(t *testing.T) {
+	m := lstmModel(t)
+	trainParity(t, m.g, m.loss, m.update, m.feed, 4, 1e-4)
+}
+
+func lstmModel(t *testing.T) model {
 	const vocab, hidden, steps, batch = 40, 12, 5, 3
 	g := graph.New(4)
 	init := tensor.Uniform(-0.1, 0.1)
@@ -150,13 +177,33 @@ func TestTrainLSTM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	trainParity(t, g, loss, st.Update, func(_ int, rng *rand.Rand) map[*graph.Node]*tensor.Tensor {
+	return model{g, loss, st.Update, func(_ int, rng *rand.Rand) map[*graph.Node]*tensor.Tensor {
 		f := map[*graph.Node]*tensor.Tensor{ids: ints(rng, vocab, batch, steps), targets: ints(rng, vocab, batch*steps)}
 		for _, s := range h0s {
 			f[s] = uniform(rng, batch, hidden)
 		}
 		return f
-	}, 4, 1e-4)
+	}}
+}
+
+// TF32 (cuda.Config.TF32): the CNN and the language model, whose products run on
+// TF32 tensor cores, against the CPU's float32. This is the accuracy the mode
+// costs; on the emulator, which rounds the products' inputs to TF32 as tensor
+// cores do, it is a model of it, on a GPU the real figure. A float32 run of the
+// same models stays within 1e-4.
+func TestTrainTF32(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		build func(*testing.T) model
+	}{{"cnn", cnnModel}, {"lstm", lstmModel}} {
+		t.Run(c.name, func(t *testing.T) {
+			lossErr, varErr := trainParityOn(t, cuda.Config{TF32: true}, c.build(t), 4, 5e-2)
+			t.Logf("TF32, 4 training steps: losses within %.2g, variables within %.2g (relative)", lossErr, varErr)
+			if dev := cudatest.Open(t); dev.Emulated() && varErr < 1e-6 {
+				t.Errorf("variables within %.2g of float32: the products did not run in TF32", varErr)
+			}
+		})
+	}
 }
 
 // word2vec of Table 1, scaled down: skip-gram with NCE over fed negative samples

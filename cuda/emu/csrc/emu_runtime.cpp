@@ -168,6 +168,7 @@ struct GemmOp {
   int lda, ldb, ldc;
   long long sA, sB, sC;
   int batch;
+  int tf32 = 0;                      // CUBLAS_TF32_TENSOR_OP_MATH: inputs rounded to TF32
   const float* const* Ap = nullptr;  // pointer-array batched form
   const float* const* Bp = nullptr;
   float* const* Cp = nullptr;
@@ -1019,25 +1020,39 @@ int runKernel(State& s, Op& op) {
   return guards;
 }
 
+// tf32 rounds x to TF32 (8-bit exponent, 10-bit mantissa; to nearest, ties to
+// even), as tensor cores read their inputs in CUBLAS_TF32_TENSOR_OP_MATH.
+static inline float tf32(float x) {
+  uint32_t u;
+  memcpy(&u, &x, 4);
+  if ((u & 0x7f800000u) != 0x7f800000u) {  // finite: round off the low 13 bits
+    u += 0xfffu + ((u >> 13) & 1u);
+    u &= 0xffffe000u;
+  }
+  memcpy(&x, &u, 4);
+  return x;
+}
+
 // gemmPart computes rows [i0, i1) of columns [j0, j1) of C.
 void gemmPart(const GemmOp& g, const float* A, const float* B, float* C, int i0, int i1, int j0, int j1) {
   int k = g.k, rows = i1 - i0;
   std::vector<double> acc(rows), bcol(k);
+  auto in = [&g](float x) -> double { return g.tf32 ? tf32(x) : x; };
   for (int j = j0; j < j1; j++) {
     for (int i = 0; i < rows; i++) acc[i] = 0;
     if (g.alpha != 0 && k > 0) {
-      for (int l = 0; l < k; l++) bcol[l] = g.tb == 0 ? B[l + (long long)j * g.ldb] : B[j + (long long)l * g.ldb];
+      for (int l = 0; l < k; l++) bcol[l] = in(g.tb == 0 ? B[l + (long long)j * g.ldb] : B[j + (long long)l * g.ldb]);
       if (g.ta == 0) {
         for (int l = 0; l < k; l++) {
           const float* a = A + (long long)l * g.lda + i0;
           double bv = bcol[l];
-          for (int i = 0; i < rows; i++) acc[i] += (double)a[i] * bv;
+          for (int i = 0; i < rows; i++) acc[i] += in(a[i]) * bv;
         }
       } else {
         for (int i = 0; i < rows; i++) {
           const float* a = A + (long long)(i0 + i) * g.lda;
           double sum = 0;
-          for (int l = 0; l < k; l++) sum += (double)a[l] * bcol[l];
+          for (int l = 0; l < k; l++) sum += in(a[l]) * bcol[l];
           acc[i] = sum;
         }
       }
@@ -2175,7 +2190,7 @@ API int cublasSetStream_v2(void* h, void* stream) {
 API int cublasSetMathMode(void* h, int mode) {
   LOCK();
   if (!s.cublas.count(h)) return CUBLAS_NOT_INITIALIZED;
-  ((Cublas*)h)->mathMode = mode;  // accepted; the emulator always computes in double
+  ((Cublas*)h)->mathMode = mode;  // TF32 (3) rounds the inputs; the sums are in double
   return 0;
 }
 
@@ -2203,6 +2218,7 @@ int gemmSubmit(GemmOp g, void* h, const float* alpha, const float* beta, const c
   }
   g.alpha = *alpha;  // host pointer mode: the values are read now, also when captured
   g.beta = *beta;
+  g.tf32 = ((Cublas*)h)->mathMode == 3;  // CUBLAS_TF32_TENSOR_OP_MATH
   if (g.ta == 2) g.ta = 1;  // CUBLAS_OP_C is CUBLAS_OP_T for real matrices
   if (g.tb == 2) g.tb = 1;
   int rowsA = g.ta == 0 ? g.m : g.k, rowsB = g.tb == 0 ? g.k : g.n;
