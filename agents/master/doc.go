@@ -1,6 +1,6 @@
 // Package master is the runtime behind `tl master`: it runs training plans.
 //
-// The master reads one durable consumer on the TL_MASTER stream, which carries both
+// The leader (see below) reads one durable consumer on the TL_MASTER stream, which carries both
 // the agents' events and the CLI's commands (submit, cancel, retry), and handles them
 // one at a time in a single goroutine, so its scheduling state needs no lock. For
 // each message it updates the plan's records in a status.Store and acknowledges only
@@ -20,6 +20,42 @@
 // is down and the plan starts when it is back. Submit, Cancel and Retry are the
 // client side of those commands.
 //
+// Several masters, one leader: Run first campaigns for a lease, the key "leader" of
+// the JetStream key-value bucket LeaderBucket, whose value (LeaderInfo) names the
+// holder by Config.ID. KV Create succeeds only while the key is absent, so one
+// master wins; the others log that they stand by and who leads, and retry every
+// LeaseTTL/3, and at once when a watch on the key sees it deleted. The leader
+// renews the lease every LeaseTTL/3 by an Update against the revision it last
+// wrote. The bucket's MaxAge is the TTL, so a lease not renewed vanishes LeaseTTL
+// after its last write (per-key TTLs would need Update to carry one, and nats.go's
+// does not); the master that wins sets MaxAge to its own LeaseTTL, standbys never
+// touch it. Only the leader does what is described above, in a term: it clears
+// the plans in hand (another master may have led since its last term), resumes
+// from the store, consumes and ticks, under a context that ends when Run's ctx
+// ends or the lease is lost. Then it goes back to campaigning. When Run's ctx ends,
+// the leader deletes the key (only at its own revision) so that a standby takes
+// over at once instead of after the TTL. Leading and Leader tell who leads.
+//
+// The lease is lost when a renewal finds another revision (the key expired, or
+// another master took it), or when no renewal has succeeded for LeaseTTL counted
+// from when the last successful write was sent; the server stamped that write
+// later, so on clocks that run at the same rate the leader gives up no later than
+// a standby can take over. What this guarantees, and what not: it is a lease
+// without fencing. A leader paused (GC, SIGSTOP, a slow VM) past its TTL, and any
+// leader for the rest of the message in hand and of a pull (at most
+// min(Tick, LeaseTTL/3)) after it gave up, can still handle messages while the
+// new leader does. Such an overlap is harmless: both masters pull from the same
+// durable consumer, so each message goes to one of them and is acked after its
+// write; the records are written compare-and-set on their revision, so a write
+// from stale memory fails with status.ErrConflict and the message comes back;
+// task messages are published under their de-duplication id, so a task queued by
+// both is queued once; and the handlers are idempotent, so a message handled by
+// both is recorded once. The messages a master pulled but did not handle before
+// giving up are nak'd for the leader. A server restart of a file-backed bucket
+// keeps the lease; the leader renews it when it reconnects, if within the TTL.
+//
 // Lock order: Master.mu guards only the bounded list of rejected messages read by
-// Rejected; the plan state belongs to the Run goroutine.
+// Rejected; the plan state belongs to the Run goroutine, which runs each term in
+// turn; leading and holdLease are atomics. One goroutine per term renews the
+// lease and alone touches it until the term ends.
 package master

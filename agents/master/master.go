@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -32,17 +33,33 @@ type Config struct {
 	Batch int
 	// Log receives the master's log; default slog.Default().
 	Log *slog.Logger
+	// LeaseTTL is how long the leader lease lasts unrenewed; default 10s. The
+	// leader renews it every LeaseTTL/3; a standby takes over at most about
+	// LeaseTTL plus LeaseTTL/3 after a leader dies without releasing it.
+	LeaseTTL time.Duration
+	// ID names this master in the lease and the log; default host-pid-random.
+	// Each master needs its own.
+	ID string
 }
 
 // Master runs plans. Create it with New and start it with Run.
 type Master struct {
-	cfg Config
-	log *slog.Logger
-	nc  *nats.Conn
-	js  jetstream.JetStream
+	cfg  Config
+	log  *slog.Logger
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	host string
 
-	// plans is the state of the plans in hand; only the Run goroutine touches it.
+	// plans is the state of the plans in hand; only the Run goroutine touches it,
+	// and it is rebuilt from the store at the start of each leadership term.
 	plans map[string]*planState
+
+	// leading is true from winning the lease until the master stopped handling
+	// messages after losing or releasing it.
+	leading atomic.Bool
+	// holdLease is a test seam: while set, the master neither renews nor takes
+	// the lease, as if cut off from the server.
+	holdLease atomic.Bool
 
 	mu       sync.Mutex // guards rejected
 	rejected []task.Event
@@ -82,9 +99,15 @@ func New(ctx context.Context, cfg Config) (*Master, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	m := &Master{cfg: cfg, log: cfg.Log.With("component", "master"), plans: map[string]*planState{}}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = 10 * time.Second
+	}
+	if cfg.ID == "" {
+		cfg.ID = newID()
+	}
 	host, _ := os.Hostname()
-	nc, js, err := queue.Connect(ctx, cfg.NATSURL, fmt.Sprintf("tl-master %s-%d", host, os.Getpid()), m.log)
+	m := &Master{cfg: cfg, log: cfg.Log.With("component", "master"), host: host, plans: map[string]*planState{}}
+	nc, js, err := queue.Connect(ctx, cfg.NATSURL, "tl-master "+cfg.ID, m.log)
 	if err != nil {
 		return nil, fmt.Errorf("master: %w", err)
 	}
@@ -104,10 +127,62 @@ func (m *Master) Rejected() []task.Event {
 	return slices.Clone(m.rejected)
 }
 
-// Run resumes the unfinished plans in the store, then handles events and commands
-// until ctx ends. It closes the NATS connection when it returns.
+// ID returns the master's id, the one its lease carries.
+func (m *Master) ID() string { return m.cfg.ID }
+
+// Leading reports whether this master is the leader: it holds the lease and
+// handles the master stream's messages. At most one master leads at a time,
+// except for the brief overlap the package documentation describes.
+func (m *Master) Leading() bool { return m.leading.Load() }
+
+// Run campaigns for the leader lease and, while it holds it, resumes the
+// unfinished plans in the store and handles events and commands; when it loses
+// the lease it stands by and campaigns again. It returns when ctx ends, releasing
+// the lease if it holds it, and closes the NATS connection.
 func (m *Master) Run(ctx context.Context) error {
 	defer m.nc.Close()
+	m.log.Info("master started; campaigning for leadership", "id", m.cfg.ID, "lease_ttl", m.cfg.LeaseTTL)
+	for {
+		l, err := m.campaign(ctx)
+		if err != nil {
+			m.log.Info("master stopped", "id", m.cfg.ID)
+			return nil // ctx ended
+		}
+		if err := m.lead(ctx, l); err != nil {
+			return err
+		}
+	}
+}
+
+// lead runs one leadership term: it serves under a context that ends when ctx
+// ends or the lease is lost, and releases the lease unless it was lost.
+func (m *Master) lead(ctx context.Context, l *lease) error {
+	lctx, lost := context.WithCancelCause(ctx)
+	defer lost(nil)
+	kept := make(chan struct{})
+	go func() { defer close(kept); m.keep(lctx, l, lost) }()
+	m.leading.Store(true)
+	m.log.Info("leading", "id", m.cfg.ID)
+	err := m.serve(lctx)
+	lost(nil)
+	<-kept // l is ours again
+	m.leading.Store(false)
+	if cause := context.Cause(lctx); errors.Is(cause, ErrLeaseLost) {
+		m.log.Warn("lost the leader lease; standing by", "id", m.cfg.ID, "err", cause)
+		return nil
+	}
+	m.release(l)
+	if ctx.Err() != nil {
+		return nil // stopping; serve's error, if any, came from that
+	}
+	return err
+}
+
+// serve is a leadership term's work: it rebuilds the plan state from the store,
+// then handles events and commands until ctx ends.
+func (m *Master) serve(ctx context.Context) error {
+	// A previous term's state may be stale: another master may have led since.
+	clear(m.plans)
 	if err := m.resume(ctx); err != nil {
 		return err
 	}
@@ -116,6 +191,9 @@ func (m *Master) Run(ctx context.Context) error {
 		return fmt.Errorf("master: consumer %s: %w", queue.MasterConsumer, err)
 	}
 	m.log.Info("master running", "nats", m.cfg.NATSURL, "plans", len(m.plans))
+	// A fetch does not see ctx end (below); bounding its wait bounds how long a
+	// master that lost the lease goes on pulling messages.
+	wait := min(m.cfg.Tick, m.cfg.LeaseTTL/3)
 	lastTick := time.Now()
 	for ctx.Err() == nil {
 		if time.Since(lastTick) >= m.cfg.Tick {
@@ -124,7 +202,7 @@ func (m *Master) Run(ctx context.Context) error {
 		}
 		// FetchMaxWait, not FetchContext: a fetch cut short by its context drops
 		// messages the server already sent, which then wait out their ack deadline.
-		batch, err := cons.Fetch(m.cfg.Batch, jetstream.FetchMaxWait(m.cfg.Tick))
+		batch, err := cons.Fetch(m.cfg.Batch, jetstream.FetchMaxWait(wait))
 		if err != nil {
 			if ctx.Err() == nil {
 				m.log.Debug("fetch failed; retrying", "err", err)
@@ -140,7 +218,6 @@ func (m *Master) Run(ctx context.Context) error {
 			m.handleMsg(ctx, msg)
 		}
 	}
-	m.log.Info("master stopped")
 	return nil
 }
 

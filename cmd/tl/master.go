@@ -26,7 +26,13 @@ With no --nats it runs nats-server in this process (JetStream on disk under
 --home); with no --mongo it runs the store (embedded FerretDB, SQLite under
 --home). It then writes both addresses to --home/endpoints.json, where local
 agents (tl-agent) and the other tl commands find them. SIGTERM or Ctrl-C stops
-it; running tasks go on, and their results wait in the queue for the next start.`, stderr)
+it; running tasks go on, and their results wait in the queue for the next start.
+
+Several masters may run against one NATS (--nats) and one store (--mongo): one
+leads and runs the plans, the others stand by. The leader holds a lease in the
+NATS key-value bucket tl_master_leader and renews it every --lease-ttl/3; a
+standby takes over at once when the leader stops, or about --lease-ttl after
+it dies or loses the server.`, stderr)
 	home, _ := endpoints.Home()
 	var (
 		natsURL     = fs.String("nats", os.Getenv("TL_NATS_URL"), "NATS server URL of a cluster; empty runs one in-process [TL_NATS_URL]")
@@ -36,6 +42,8 @@ it; running tasks go on, and their results wait in the queue for the next start.
 		homeDir     = fs.String("home", home, "directory for the in-process servers' files and endpoints.json [TL_HOME]")
 		project     = fs.String("project", os.Getenv("TL_PROJECT"), "store project [TL_PROJECT]")
 		tick        = fs.Duration("tick", 2*time.Second, "how often tasks that could not be queued are retried")
+		leaseTTL    = fs.Duration("lease-ttl", 10*time.Second, "how long the leader's lease lasts unrenewed: the failover time after a leader dies")
+		id          = fs.String("id", "", "this master's id in the leader lease; empty: host-pid-random")
 		level       = fs.String("log-level", "info", "debug, info, warn or error")
 	)
 	if err := parse(fs, args, 0, 0); err != nil {
@@ -44,6 +52,9 @@ it; running tasks go on, and their results wait in the queue for the next start.
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(*level)); err != nil {
 		return fmt.Errorf("--log-level %q: expected debug, info, warn or error", *level)
+	}
+	if *leaseTTL <= 0 {
+		return fmt.Errorf("--lease-ttl %s: expected a positive duration", *leaseTTL)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
 	if *homeDir == "" {
@@ -80,7 +91,7 @@ it; running tasks go on, and their results wait in the queue for the next start.
 	if err != nil {
 		return err
 	}
-	m, err := master.New(ctx, master.Config{NATSURL: *natsURL, Store: st, Tick: *tick, Log: log})
+	m, err := master.New(ctx, master.Config{NATSURL: *natsURL, Store: st, Tick: *tick, LeaseTTL: *leaseTTL, ID: *id, Log: log})
 	if err != nil {
 		return err
 	}
