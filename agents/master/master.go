@@ -138,7 +138,8 @@ func (m *Master) Leading() bool { return m.leading.Load() }
 // Run campaigns for the leader lease and, while it holds it, resumes the
 // unfinished plans in the store and handles events and commands; when it loses
 // the lease it stands by and campaigns again. It returns when ctx ends, releasing
-// the lease if it holds it, and closes the NATS connection.
+// the lease if it holds it, and closes the NATS connection. An error means a term
+// could not start (the store could not be read); the lease is released first.
 func (m *Master) Run(ctx context.Context) error {
 	defer m.nc.Close()
 	m.log.Info("master started; campaigning for leadership", "id", m.cfg.ID, "lease_ttl", m.cfg.LeaseTTL)
