@@ -15,9 +15,21 @@ import (
 func (o *logUniformSamplerOp) CompileDevice(c *DeviceCtx, _ []DeviceTensor, out DeviceTensor) (Kernel, error) {
 	logRange := float32(math.Log(float64(o.rangeMax) + 1))
 	if o.unique {
-		// One thread draws and drops repeats (a scan of the ids found so far):
-		// cheap for the tens to hundreds of samples NCE takes.
-		return c.Launch("tl_nce_sample_unique", Dim3{X: 1}, Dim3{X: 32}, 0, out.Ptr, o.num, o.rangeMax, logRange, c.Seed, c.Counter())
+		// One warp draws 32 ids at a time and drops repeats through a hash set
+		// of at least twice the ids, in shared memory up to 32 KiB.
+		tsize := 64
+		for tsize < 2*o.num {
+			tsize *= 2
+		}
+		shared, table := 4*tsize, DevicePtr(0)
+		if shared > 32<<10 {
+			s, err := c.Scratch(4 * tsize)
+			if err != nil {
+				return nil, fmt.Errorf("unique sampler's hash set: %w", err)
+			}
+			shared, table = 0, s.Ptr
+		}
+		return c.Launch("tl_nce_sample_unique", Dim3{X: 1}, Dim3{X: 32}, shared, out.Ptr, o.num, o.rangeMax, logRange, c.Seed, c.Counter(), table, tsize)
 	}
 	return c.Launch1D("tl_nce_sample", o.num, out.Ptr, o.num, o.rangeMax, logRange, c.Seed, c.Counter())
 }

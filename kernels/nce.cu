@@ -14,23 +14,56 @@ extern "C" __global__ void tl_nce_sample(int* out, int n, int range, float logRa
 }
 
 // tl_nce_sample_unique: n distinct ids in [0, range), drawn as tl_nce_sample
-// does and repeats dropped (TensorFlow's unique=True); out[n] gets the number of
-// draws. One thread works, the others wait: n is small (tens to hundreds).
+// does and repeats dropped (TensorFlow's unique=True), in the order first drawn;
+// out[n] gets the number of draws up to the n-th distinct id. One warp draws 32
+// ids at a time: a lane keeps its id when no earlier lane drew it and the set of
+// ids found so far lacks it. The set is an open-addressing hash table of tsize
+// (a power of two, at least 2n) entries, in dynamic shared memory, or in gtable
+// when that is not null (too large for shared memory).
 extern "C" __global__ void tl_nce_sample_unique(int* out, int n, int range, float logRange, unsigned long long seed,
-                                                const unsigned long long* counter) {
-  if (blockIdx.x != 0 || threadIdx.x != 0) return;
-  unsigned long long step = *counter;
+                                                const unsigned long long* counter, int* gtable, int tsize) {
+  TL_DYN_SHARED(int, stable);
+  if (blockIdx.x != 0 || threadIdx.x >= TL_WARP) return;
+  int* table = gtable ? gtable : stable;
+  int lane = threadIdx.x;
+  unsigned hmask = (unsigned)tsize - 1u, below = (1u << lane) - 1u;
+  for (int i = lane; i < tsize; i += TL_WARP) table[i] = -1;
+  __syncwarp();
+  unsigned long long step = *counter, base = 0;
   int found = 0;
-  unsigned long long tries = 0;
-  while (found < n) {
-    float u = tl_uniform(seed, step, tries);
-    tries++;
+  while (found < n) {  // the same on every lane
+    float u = tl_uniform(seed, step, base + (unsigned long long)lane);
     int k = min(max((int)expf(u * logRange) - 1, 0), range - 1);
-    bool dup = false;
-    for (int j = 0; j < found && !dup; j++) dup = out[j] == k;
-    if (!dup) out[found++] = k;
+    bool fresh = true;
+    for (int j = 0; j < TL_WARP; j++) {
+      int kj = __shfl_sync(0xffffffffu, k, j);
+      if (j < lane && kj == k) fresh = false;
+    }
+    unsigned h = ((unsigned)k * 2654435761u) & hmask;
+    if (fresh)
+      for (int v; (v = table[h]) != -1; h = (h + 1u) & hmask)
+        if (v == k) {
+          fresh = false;
+          break;
+        }
+    unsigned take = __ballot_sync(0xffffffffu, fresh);
+    int rank = __popc(take & below), need = n - found;
+    __syncwarp();  // every lookup is done before any insert
+    if (fresh && rank < need) {
+      out[found + rank] = k;
+      while (atomicCAS(&table[h], -1, k) != -1) h = (h + 1u) & hmask;
+    }
+    if (__popc(take) >= need) {
+      unsigned m = take;  // the lane that drew the need-th new id
+      for (int i = 1; i < need; i++) m &= m - 1u;
+      if (lane == 0) out[n] = (int)min(base + (unsigned long long)(__ffs((int)m) - 1) + 1ull, 2147483647ull);
+      found = n;
+    } else {
+      found += __popc(take);
+    }
+    base += TL_WARP;
+    __syncwarp();  // the inserts are seen by the next round's lookups
   }
-  out[n] = (int)min(tries, 2147483647ull);
 }
 
 // nce_logq is log(S·P(k)) = logS + log(log1p(1/(k+1))) - log(log(V+1)): the log
