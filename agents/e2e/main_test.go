@@ -64,7 +64,8 @@ func masterMain() int {
 		log.Error("status", "err", err)
 		return 1
 	}
-	m, err := master.New(ctx, master.Config{NATSURL: os.Getenv("TL_NATS_URL"), Store: st, Tick: 500 * time.Millisecond, Log: log})
+	m, err := master.New(ctx, master.Config{NATSURL: os.Getenv("TL_NATS_URL"), Store: st, Tick: 500 * time.Millisecond, Log: log,
+		LeaseTTL: 2 * time.Second}) // a killed master's lease lapses soon: the next one leads
 	if err != nil {
 		log.Error("master", "err", err)
 		return 1
