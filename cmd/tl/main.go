@@ -1,4 +1,5 @@
-// Command tl runs and follows training plans: the master and the workflow CLI.
+// Command tl runs and follows training plans (the master and the workflow CLI)
+// and shows what the store holds: saved models and training curves.
 //
 //	tl master              run the master (embedded NATS and store unless given URLs)
 //	tl submit PLAN.yaml    send a plan to the master; --wait follows it to the end
@@ -6,6 +7,9 @@
 //	tl cancel PLAN         cancel a plan: queued tasks are removed, running ones stopped
 //	tl retry PLAN [TASK]   run failed, blocked or cancelled tasks again
 //	tl doctor              what this machine offers: CPU kernels, OpenBLAS, GPU, NVRTC
+//	tl models [NAME]       list the saved models, or one model's versions
+//	tl runs MODEL          a model's training runs: steps, time span, last metrics
+//	tl curve MODEL         draw a model's training curves to a PNG (--csv: the series)
 //
 // Every command takes --help. Without --nats/--mongo (or TL_NATS_URL/TL_MONGO_URL),
 // the commands use the local master's servers, found in $TL_HOME/endpoints.json.
@@ -26,7 +30,8 @@ const usage = `Usage: tl COMMAND [flags] [args]
 
 Runs training plans on the workflow module: a master schedules each plan's tasks
 (a DAG) on NATS JetStream queues, agents (tl-agent) run them, and the master
-records progress in MongoDB.
+records progress in MongoDB. It also shows what the store holds per project:
+model versions and their metrics, training runs and their curves.
 
 Commands:
   master              run the master; with no URLs it starts NATS and the store itself
@@ -35,6 +40,9 @@ Commands:
   cancel PLAN         cancel a plan
   retry PLAN [TASK...] run a plan's failed, blocked or cancelled tasks again
   doctor              report the CPU kernels, OpenBLAS, the GPU (or why none), NVRTC
+  models [NAME]       list the saved models, or one model's versions and metrics
+  runs MODEL          list a model's training runs: events, steps, last metric values
+  curve MODEL         draw a model's training curves to a PNG; --csv writes the series
 
 Run 'tl COMMAND --help' for a command's flags.
 `
@@ -71,6 +79,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdRetry(ctx, rest, stdout, stderr)
 	case "doctor":
 		err = cmdDoctor(ctx, rest, stdout, stderr)
+	case "models":
+		err = cmdModels(ctx, rest, stdout, stderr)
+	case "runs":
+		err = cmdRuns(ctx, rest, stdout, stderr)
+	case "curve":
+		err = cmdCurve(ctx, rest, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "tl: unknown command %q\n\n%s", cmd, usage)
 		return 2

@@ -1,0 +1,253 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tlgo/tl/store"
+	"github.com/tlgo/tl/store/events"
+	"github.com/tlgo/tl/store/events/eventplot"
+)
+
+// runInfo is a line of 'tl runs' and its JSON form.
+type runInfo struct {
+	Run       string    `json:"run"`
+	Events    int       `json:"events"`
+	Phases    []string  `json:"phases"`
+	FirstStep int64     `json:"first_step"`
+	LastStep  int64     `json:"last_step"`
+	Start     time.Time `json:"start"`
+	End       time.Time `json:"end"`
+	// Last holds the last value of each metric; other phases than train
+	// are prefixed ("validation/loss").
+	Last map[string]float64 `json:"last"`
+}
+
+func cmdRuns(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("runs", "[flags] MODEL", `Lists the training runs recorded for MODEL (its events), oldest first: the
+number of events, the phases, first and last step, time span, and the last
+value of each metric (validation and test values prefixed with the phase).`, stderr)
+	var c storeConn
+	c.flags(fs)
+	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	if err := parseAnywhere(fs, args, 1, 1); err != nil {
+		return err
+	}
+	model := fs.Arg(0)
+	if err := store.ValidateName("model", model); err != nil {
+		return err
+	}
+	db, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeDB(db)
+	// One query for all runs: Find orders by run, then step and time.
+	evs, err := events.Find(ctx, db, events.Query{Model: model})
+	if err != nil {
+		return fmt.Errorf("events of model %s: %w", model, err)
+	}
+	if len(evs) == 0 {
+		return noEvents(ctx, db, model, "")
+	}
+	runs := summarizeRuns(evs)
+	if *asJSON {
+		return writeJSON(stdout, map[string]any{"project": db.Project(), "model": model, "runs": runs})
+	}
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "RUN\tEVENTS\tPHASES\tSTEPS\tSTARTED\tDURATION\tLAST VALUES")
+	for _, r := range runs {
+		fmt.Fprintf(w, "%s\t%d\t%s\t%d-%d\t%s\t%v\t%s\n", r.Run, r.Events, strings.Join(r.Phases, ","),
+			r.FirstStep, r.LastStep, r.Start.Local().Format(time.DateTime), span(r.End.Sub(r.Start)),
+			dash(metricPairs(r.Last)))
+	}
+	return w.Flush()
+}
+
+// summarizeRuns groups events (ordered by run, step, time) into runs, sorted
+// by start time.
+func summarizeRuns(evs []events.Event) []runInfo {
+	var runs []runInfo
+	for i, e := range evs {
+		if i == 0 || e.Run != evs[i-1].Run {
+			runs = append(runs, runInfo{Run: e.Run, FirstStep: e.Step, Start: e.Time, End: e.Time, Last: map[string]float64{}})
+		}
+		r := &runs[len(runs)-1]
+		r.Events++
+		r.LastStep = e.Step
+		if e.Time.Before(r.Start) {
+			r.Start = e.Time
+		}
+		if e.Time.After(r.End) {
+			r.End = e.Time
+		}
+		if !slices.Contains(r.Phases, e.Phase) {
+			r.Phases = append(r.Phases, e.Phase)
+		}
+		for k, v := range e.Values {
+			if e.Phase != events.Train {
+				k = e.Phase + "/" + k
+			}
+			r.Last[k] = v
+		}
+	}
+	slices.SortStableFunc(runs, func(a, b runInfo) int { return a.Start.Compare(b.Start) })
+	return runs
+}
+
+// noEvents is the error for a model with no events; it names the models that
+// have some, since a typo is the likely cause. Nothing failed, so it wraps
+// nothing unless the listing did.
+func noEvents(ctx context.Context, db *store.DB, model, run string) error {
+	what := fmt.Sprintf("model %q", model)
+	if run != "" {
+		what += fmt.Sprintf(" run %q", run)
+	}
+	// Package events has no list of models; this is its Runs query by model.
+	// Detach: FerretDB rejects the maxTimeMS a deadline would add to distinct.
+	dctx, cancel := store.Detach(ctx)
+	defer cancel()
+	var names []string
+	err := db.Collection(events.Collection).Distinct(dctx, "model", db.Scope(nil)).Decode(&names)
+	names = slices.DeleteFunc(names, func(s string) bool { return s == "" })
+	slices.Sort(names)
+	switch {
+	case err != nil:
+		return fmt.Errorf("no training events for %s in project %q (listing the models with events failed: %w)", what, db.Project(), err)
+	case len(names) == 0:
+		return fmt.Errorf("no training events for %s in project %q, which has none for any model", what, db.Project())
+	}
+	return fmt.Errorf("no training events for %s in project %q; models with events: %s", what, db.Project(), strings.Join(names, ", "))
+}
+
+func cmdCurve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("curve", "[flags] MODEL", `Draws MODEL's training curves to a PNG: one panel per metric, one line per run
+and phase, steps along the x axis; prints the file's name. --csv writes the same
+series as CSV (step,run,phase,key,value; '-' is stdout): without -o, only the CSV.`, stderr)
+	var c storeConn
+	c.flags(fs)
+	run := fs.String("run", "", "only this run (default: every run of the model)")
+	phase := fs.String("phase", "", "only this phase: train, validation, test (default: all)")
+	keys := fs.String("keys", "", "comma-separated metrics to draw, e.g. loss,accuracy (default: all)")
+	outPNG := fs.String("o", "", "PNG file to write (default MODEL-curve.png, or MODEL-RUN-curve.png with --run)")
+	outCSV := fs.String("csv", "", "write the series as CSV to this file ('-': stdout); without -o, no PNG")
+	if err := parseAnywhere(fs, args, 1, 1); err != nil {
+		return err
+	}
+	model := fs.Arg(0)
+	if err := store.ValidateName("model", model); err != nil {
+		return err
+	}
+	explicitPNG := false
+	fs.Visit(func(f *flag.Flag) { explicitPNG = explicitPNG || f.Name == "o" })
+	writePNG := explicitPNG || *outCSV == ""
+	if *outPNG == "" {
+		*outPNG = model + "-curve.png"
+		if *run != "" {
+			*outPNG = model + "-" + *run + "-curve.png"
+		}
+	}
+	var values []string
+	for k := range strings.SplitSeq(*keys, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			values = append(values, k)
+		}
+	}
+
+	db, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeDB(db)
+	// One query serves both the PNG and the CSV, so they show the same series.
+	evs, err := events.Find(ctx, db, events.Query{Model: model, Run: *run, Phase: *phase})
+	if err != nil {
+		return fmt.Errorf("events of model %s: %w", model, err)
+	}
+	if len(evs) == 0 {
+		return noEvents(ctx, db, model, *run)
+	}
+	if writePNG {
+		var buf bytes.Buffer
+		title := ""
+		if *run == "" {
+			title = "model " + model
+		}
+		if err := eventplot.Render(evs, &buf, eventplot.Options{Values: values, Title: title}); err != nil {
+			return fmt.Errorf("draw the curves of %s: %w", model, err)
+		}
+		// Rendered in memory first, so a failure leaves no half-written file.
+		if err := os.WriteFile(*outPNG, buf.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("write the curves of %s: %w", model, err)
+		}
+		fmt.Fprintln(stdout, *outPNG)
+	}
+	if *outCSV != "" {
+		if err := writeCurveCSV(evs, values, *outCSV, stdout); err != nil {
+			return fmt.Errorf("write the CSV of %s: %w", model, err)
+		}
+		if *outCSV != "-" {
+			fmt.Fprintln(stdout, *outCSV)
+		}
+	}
+	return nil
+}
+
+// writeCurveCSV writes one row per event and value: step,run,phase,key,value.
+// Phase is there because train and validation share keys at the same steps.
+func writeCurveCSV(evs []events.Event, keys []string, path string, stdout io.Writer) error {
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	_ = w.Write([]string{"step", "run", "phase", "key", "value"})
+	seen := map[string]bool{}
+	for _, e := range evs {
+		names := keys
+		if len(names) == 0 {
+			names = slices.Sorted(maps.Keys(e.Values))
+		}
+		for _, k := range names {
+			v, ok := e.Values[k]
+			if !ok {
+				continue
+			}
+			seen[k] = true
+			_ = w.Write([]string{strconv.FormatInt(e.Step, 10), e.Run, e.Phase, k, strconv.FormatFloat(v, 'g', -1, 64)})
+		}
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if !seen[k] {
+			return fmt.Errorf("%w: no event has value %q", eventplot.ErrNoEvents, k)
+		}
+	}
+	if len(seen) == 0 {
+		return fmt.Errorf("%w: %d events carry no values", eventplot.ErrNoEvents, len(evs))
+	}
+	if path == "-" {
+		_, err := stdout.Write(buf.Bytes())
+		return err
+	}
+	return os.WriteFile(path, buf.Bytes(), 0o644)
+}
+
+// span rounds a run's duration to seconds, or milliseconds under a second.
+func span(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(time.Second)
+}
