@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -105,6 +106,19 @@ func (s *execStep) CaptureError() error {
 		}
 	}
 	return nil
+}
+
+// Profile runs one step on the device launch by launch and says where its
+// time went (graph.DevicePlan.Profile); on the CPU it is an error.
+func (s *execStep) Profile() (*graph.DeviceProfile, error) {
+	de, ok := s.exe.(*graph.DeviceExecutor)
+	if !ok {
+		return nil, errors.New("bench: a device profile of a step that runs on the CPU")
+	}
+	if s.next != nil {
+		s.next()
+	}
+	return de.Profile(s.feeds...)
 }
 
 // runner is a graph.Executor or a graph.DeviceExecutor.

@@ -171,3 +171,82 @@ func (t *Timer) Close() {
 	call(t.d.drv.eventDestroy, t.end)
 	t.start, t.end = 0, 0
 }
+
+var _ graph.DeviceProfiler = (*Device)(nil)
+
+// marks are CUDA events recorded between queued work (graph.DeviceMarks).
+type marks struct {
+	d  *Device
+	ev []uintptr
+}
+
+// NewMarks creates n events for timing the queue (graph.DeviceProfiler).
+func (d *Device) NewMarks(n int) (graph.DeviceMarks, error) {
+	if n < 1 {
+		return nil, fmt.Errorf("cuda: %d marks", n)
+	}
+	if err := d.enter(); err != nil {
+		return nil, err
+	}
+	defer runtime.UnlockOSThread()
+	m := &marks{d: d, ev: make([]uintptr, n)}
+	for i := range m.ev {
+		if err := d.drv.check("cuEventCreate", call(d.drv.eventCreate, uintptr(unsafe.Pointer(&m.ev[i])), 0)); err != nil {
+			m.closeLocked()
+			return nil, fmt.Errorf("cuda: mark %d of %d: %w", i, n, err)
+		}
+	}
+	return m, nil
+}
+
+func (m *marks) Record(i int) error {
+	if i < 0 || i >= len(m.ev) {
+		return fmt.Errorf("cuda: mark %d of %d", i, len(m.ev))
+	}
+	if err := m.d.enter(); err != nil {
+		return err
+	}
+	defer runtime.UnlockOSThread()
+	if err := m.d.drv.check("cuEventRecord", call(m.d.drv.eventRecord, m.ev[i], m.d.stream)); err != nil {
+		return fmt.Errorf("cuda: recording mark %d: %w", i, err)
+	}
+	return nil
+}
+
+func (m *marks) Elapsed(i, j int) (float32, error) {
+	if i < 0 || j < 0 || i >= len(m.ev) || j >= len(m.ev) {
+		return 0, fmt.Errorf("cuda: time from mark %d to %d of %d", i, j, len(m.ev))
+	}
+	if err := m.d.enter(); err != nil {
+		return 0, err
+	}
+	defer runtime.UnlockOSThread()
+	var ms float32
+	drv := m.d.drv
+	err := drv.check("cuEventSynchronize", call(drv.eventSynchronize, m.ev[j]))
+	if err == nil {
+		err = drv.check("cuEventElapsedTime", call(drv.eventElapsedTime, uintptr(unsafe.Pointer(&ms)), m.ev[i], m.ev[j]))
+	}
+	if err != nil {
+		return 0, fmt.Errorf("cuda: time from mark %d to %d: %w", i, j, err)
+	}
+	return ms, nil
+}
+
+func (m *marks) Close() {
+	if m.d.enter() != nil {
+		return
+	}
+	defer runtime.UnlockOSThread()
+	m.closeLocked()
+}
+
+// closeLocked destroys the events; the context is current.
+func (m *marks) closeLocked() {
+	for i, e := range m.ev {
+		if e != 0 {
+			call(m.d.drv.eventDestroy, e)
+			m.ev[i] = 0
+		}
+	}
+}

@@ -70,6 +70,23 @@ type DeviceGraph interface {
 	Close()
 }
 
+// DeviceProfiler is implemented by devices that can time their own queue
+// (cuda.Device, with CUDA events); DevicePlan.Profile needs it.
+type DeviceProfiler interface {
+	// NewMarks returns n marks to record between queued work.
+	NewMarks(n int) (DeviceMarks, error)
+}
+
+// DeviceMarks are timestamps recorded in a device's queue.
+type DeviceMarks interface {
+	// Record queues mark i: it is stamped when the work queued before it is done.
+	Record(i int) error
+	// Elapsed is the device time from mark i to mark j in milliseconds, once
+	// both are stamped (after a Synchronize).
+	Elapsed(i, j int) (float32, error)
+	Close()
+}
+
 // DeviceTensor is a tensor in device memory.
 type DeviceTensor struct {
 	Ptr   DevicePtr

@@ -159,12 +159,13 @@ type DeviceOptions struct {
 // every intermediate in one device arena and every kernel queued on the device.
 // Run copies the feeds in, runs the step and copies the targets out.
 type DevicePlan struct {
-	s       *OnDevice
-	dev     Device
-	opts    DeviceOptions
-	kernels []Kernel
-	knodes  []*Node
-	tensors map[*Node]DeviceTensor
+	s        *OnDevice
+	dev      Device
+	opts     DeviceOptions
+	kernels  []Kernel
+	knodes   []*Node // the node of each kernel, for errors; nil for tl_step
+	planTail int     // kernels from here on are the plan's: carries, result copies
+	tensors  map[*Node]DeviceTensor
 
 	feeds   []*Node
 	feedH   []*tensor.Tensor // host side of each feed, views of feedHost
@@ -404,6 +405,7 @@ func (s *OnDevice) Compile(opts DeviceOptions, feeds map[*Node]tensor.Shape, tar
 		}
 	}
 	p.slotHost = unsafe.Slice((*int32)(unsafe.Pointer(&p.outHost[p.outSlots])), len(p.slotNode))
+	p.planTail = len(p.kernels)
 	for _, c := range carries {
 		from := p.targets[c.ti]
 		ctx := &DeviceCtx{Dev: p.dev, p: p, Node: from, slot: -1}
@@ -499,7 +501,11 @@ func (p *DevicePlan) queue() error {
 // copies the targets back (Outputs). Bad input met by a kernel (an index out of
 // range) returns an error naming the node; variables may then have been updated
 // by nodes that ran after it, unlike on the CPU, where the step stops.
-func (p *DevicePlan) Run() error {
+func (p *DevicePlan) Run() error { return p.step(p.launch) }
+
+// step copies the feeds in, has exec queue the step's work, and copies the
+// results and the error slots out.
+func (p *DevicePlan) step(exec func() error) error {
 	if p.closed {
 		return errors.New("graph: Run on a closed device plan")
 	}
@@ -508,6 +514,35 @@ func (p *DevicePlan) Run() error {
 			return fmt.Errorf("graph: copying the feeds (%s) to the device: %w", nodeNames(p.feeds), err)
 		}
 	}
+	if err := exec(); err != nil {
+		return err
+	}
+	// One copy back: the targets and the error slots; it waits for the step.
+	if n := p.outSlots + len(p.slotHost); n > 0 {
+		if err := p.dev.CopyFromDevice(unsafe.Pointer(&p.outHost[0]), p.outBlock, 4*n); err != nil {
+			return fmt.Errorf("graph: device step: %w", err)
+		}
+	} else if err := p.dev.Synchronize(); err != nil {
+		return fmt.Errorf("graph: device step: %w", err)
+	}
+	for i, code := range p.slotHost {
+		if code == 0 {
+			continue
+		}
+		n := p.slotNode[i]
+		err := fmt.Errorf("kernel reported error code %d", code)
+		if f := p.slotFmt[i]; f != nil {
+			err = f(code)
+		}
+		return fmt.Errorf("graph: running %s (%s) on %s: %w", n.name, n.op.Type(), p.dev.Name(), err)
+	}
+	p.carryLive = true
+	return nil
+}
+
+// launch queues the step: launch by launch on the first run, recorded as a
+// device graph on the second, replayed after that.
+func (p *DevicePlan) launch() error {
 	p.runs++
 	switch {
 	case p.graph != nil:
@@ -530,30 +565,8 @@ func (p *DevicePlan) Run() error {
 			return fmt.Errorf("graph: launching the step's device graph: %w", err)
 		}
 	default:
-		if err := p.queue(); err != nil {
-			return err
-		}
+		return p.queue()
 	}
-	// One copy back: the targets and the error slots; it waits for the step.
-	if n := p.outSlots + len(p.slotHost); n > 0 {
-		if err := p.dev.CopyFromDevice(unsafe.Pointer(&p.outHost[0]), p.outBlock, 4*n); err != nil {
-			return fmt.Errorf("graph: device step: %w", err)
-		}
-	} else if err := p.dev.Synchronize(); err != nil {
-		return fmt.Errorf("graph: device step: %w", err)
-	}
-	for i, code := range p.slotHost {
-		if code == 0 {
-			continue
-		}
-		n := p.slotNode[i]
-		err := fmt.Errorf("kernel reported error code %d", code)
-		if f := p.slotFmt[i]; f != nil {
-			err = f(code)
-		}
-		return fmt.Errorf("graph: running %s (%s) on %s: %w", n.name, n.op.Type(), p.dev.Name(), err)
-	}
-	p.carryLive = true
 	return nil
 }
 
@@ -657,6 +670,23 @@ func (e *DeviceExecutor) Run(feeds ...Feed) ([]*tensor.Tensor, error) {
 		return nil, err
 	}
 	return p.targetH, nil
+}
+
+// Profile is Run with a device profile of the step instead of its results
+// (see DevicePlan.Profile).
+func (e *DeviceExecutor) Profile(feeds ...Feed) (*DeviceProfile, error) {
+	p, err := e.Plan(feeds...)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range feeds {
+		if dst := p.Input(f.Node); dst != nil {
+			if err := dst.CopyFrom(f.Value); err != nil {
+				return nil, fmt.Errorf("graph: feeding %s: %w", f.Node.name, err)
+			}
+		}
+	}
+	return p.Profile()
 }
 
 // Plan returns the plan for these feeds, compiling it if needed.

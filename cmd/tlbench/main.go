@@ -9,6 +9,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -19,6 +20,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"time"
 
@@ -62,6 +64,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	plotPath := fs.String("plot", "", "write a PNG bar chart of the table to this file")
 	device := fs.String("device", "cpu", "where our engine runs: cpu, or cuda (GPU 0 through the driver, cuBLAS and NVRTC found at run time; the peers then run on the GPU too)")
 	tf32 := fs.Bool("tf32", false, "with --device cuda: let cuBLAS use TF32 tensor cores for float32 products (faster, a few 1e-4 relative error on a product; the peers get the same setting)")
+	devProfile := fs.Int("device-profile", 0, "with --device cuda: after timing a workload, run its graph step launch by launch with device timestamps and print, to stderr, where the time goes: by op type and the N slowest nodes (0: no profile)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the whole run to this file")
 	peak := fs.Float64("peak-gflops", 0, "the CPU's float32 peak in GFLOP/s, for the % of peak column (0: estimate from the core count and AVX-512)")
 	fs.Usage = func() {
@@ -233,6 +236,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				row.PairedRuns = ratios
 				log.Info("paired", "workload", w.Name, "mode", mode, "layers/graph step time", fmt.Sprintf("%.4f", bench.Median(ratios)), "windows", len(ratios))
 			}
+			if *devProfile > 0 && dev != nil && steps[bench.Graph] != nil {
+				if err := deviceProfile(stderr, steps[bench.Graph], w.Name, mode, *devProfile); err != nil {
+					log.Warn("device profile failed", "workload", w.Name, "mode", mode, "err", err)
+				}
+			}
 			for _, s := range steps {
 				s.Close()
 			}
@@ -271,3 +279,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func secs(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// deviceProfile profiles three steps of s and prints the one of median device
+// time: by op type and its top slowest nodes.
+func deviceProfile(w io.Writer, s bench.Step, workload, mode string, top int) error {
+	ps, ok := s.(interface {
+		Profile() (*graph.DeviceProfile, error)
+	})
+	if !ok {
+		return fmt.Errorf("%s cannot be profiled", workload)
+	}
+	var profs []*graph.DeviceProfile
+	for range 3 {
+		p, err := ps.Profile()
+		if err != nil {
+			return err
+		}
+		profs = append(profs, p)
+	}
+	slices.SortFunc(profs, func(a, b *graph.DeviceProfile) int { return cmp.Compare(a.TotalMs, b.TotalMs) })
+	fmt.Fprintf(w, "\n== device profile: %s %s (median of 3 steps)\n", workload, mode)
+	return profs[1].Write(w, top)
+}
