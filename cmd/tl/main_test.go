@@ -27,7 +27,7 @@ func TestHelpEverywhere(t *testing.T) {
 	if code, out, _ := runTL("--help"); code != 0 || !strings.Contains(out, "submit PLAN") {
 		t.Errorf("tl --help: %d %q", code, out)
 	}
-	for _, cmd := range []string{"master", "submit", "status", "cancel", "retry", "doctor"} {
+	for _, cmd := range []string{"master", "submit", "status", "cancel", "retry", "doctor", "models", "runs", "curve"} {
 		code, _, errOut := runTL(cmd, "--help")
 		if code != 0 || !strings.Contains(errOut, "Usage: tl "+cmd) || !strings.Contains(errOut, "Flags:") {
 			t.Errorf("tl %s --help: exit %d, %q", cmd, code, errOut)
@@ -141,7 +141,8 @@ tasks:
 	st := exec.Command(tl, "status", id)
 	st.Env = env
 	out, err = st.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "succeeded, 3/3 done") || !strings.Contains(string(out), `{"rows":10}`) || !strings.Contains(string(out), "local-1") {
+	if err != nil || !strings.Contains(string(out), "succeeded, 3/3 done") || !strings.Contains(string(out), `{"rows":10}`) || !strings.Contains(string(out), "local-1") ||
+		!strings.Contains(string(out), "master: ") || !strings.Contains(string(out), " leads (host ") {
 		t.Errorf("tl status %s: %v\n%s", id, err, out)
 	}
 

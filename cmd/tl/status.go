@@ -19,7 +19,8 @@ import (
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("status", "[flags] [PLAN]", `Without PLAN, lists the plans (newest first) with their progress. With PLAN,
 shows each task: status, attempt, agent, error, and what a failure blocks. Also
-lists the agents that are up, and warns about queues that no agent serves.`, stderr)
+says which master leads, lists the agents that are up, and warns about queues
+that no agent serves.`, stderr)
 	var c conn
 	c.flags(fs)
 	asJSON := fs.Bool("json", false, "print JSON instead of tables")
@@ -33,8 +34,12 @@ lists the agents that are up, and warns about queues that no agent serves.`, std
 	}
 	defer closeDB(db)
 	var agents []queue.AgentInfo
+	var lead leadership
 	if nc, js, err := c.js(ctx); err == nil {
 		agents, _ = queue.ListAgents(ctx, js)
+		if l, err := master.Leader(ctx, js); err == nil {
+			lead = leadership{known: true, Leader: l}
+		}
 		nc.Close()
 	}
 	if fs.NArg() == 0 {
@@ -43,9 +48,13 @@ lists the agents that are up, and warns about queues that no agent serves.`, std
 			return err
 		}
 		if *asJSON {
-			return writeJSON(stdout, map[string]any{"plans": ps, "agents": agents})
+			return writeJSON(stdout, map[string]any{"plans": ps, "master": lead.Leader, "agents": agents})
 		}
-		return listPlans(ctx, st, ps, agents, stdout)
+		if err := listPlans(ctx, st, ps, agents, stdout); err != nil {
+			return err
+		}
+		lead.show(stdout)
+		return nil
 	}
 	id := fs.Arg(0)
 	p, err := st.Plan(ctx, id)
@@ -60,10 +69,28 @@ lists the agents that are up, and warns about queues that no agent serves.`, std
 		return err
 	}
 	if *asJSON {
-		return writeJSON(stdout, map[string]any{"plan": p, "tasks": ts, "agents": agents})
+		return writeJSON(stdout, map[string]any{"plan": p, "tasks": ts, "master": lead.Leader, "agents": agents})
 	}
 	showPlan(p, ts, agents, stdout)
+	lead.show(stdout)
 	return nil
+}
+
+// leadership is what the lease says of the masters (known: NATS answered).
+type leadership struct {
+	known  bool
+	Leader *master.LeaderInfo
+}
+
+func (l leadership) show(out io.Writer) {
+	switch {
+	case !l.known:
+		fmt.Fprintln(out, "master: unknown (NATS did not answer)")
+	case l.Leader == nil:
+		fmt.Fprintln(out, "master: none leads (start one with: tl master)")
+	default:
+		fmt.Fprintf(out, "master: %s leads (host %s, pid %d) since %s\n", l.Leader.ID, l.Leader.Host, l.Leader.PID, l.Leader.Since.Local().Format(time.DateTime))
+	}
 }
 
 func writeJSON(w io.Writer, v any) error {
