@@ -35,6 +35,9 @@ type Options struct {
 	Width, Height vg.Length
 	// DPI of the PNG; default 96.
 	DPI int
+	// Dots draws each point of a series of at most this many points as a dot
+	// too (a line through one point draws nothing); default 30, -1 never.
+	Dots int
 }
 
 // ErrNoEvents is returned when there is nothing to draw.
@@ -81,6 +84,10 @@ func Render(evs []events.Event, w io.Writer, opts Options) error {
 	if dpi == 0 {
 		dpi = 96
 	}
+	dotsUpTo := opts.Dots
+	if dotsUpTo == 0 {
+		dotsUpTo = 30
+	}
 	runs := map[string]bool{}
 	for _, e := range evs {
 		runs[e.Run] = true
@@ -126,6 +133,18 @@ func Render(evs []events.Event, w io.Writer, opts Options) error {
 			line.Color = lineColor(j)
 			line.Width = vg.Points(1.2)
 			p.Add(line)
+			if len(xy) <= dotsUpTo {
+				// A line through one point draws nothing; few points (a
+				// validation every epoch) read better as dots.
+				dots, err := plotter.NewScatter(xy)
+				if err != nil {
+					return fmt.Errorf("eventplot: %s of %s/%s: %w", name, k.run, k.phase, err)
+				}
+				dots.GlyphStyle.Color = lineColor(j)
+				dots.GlyphStyle.Shape = draw.CircleGlyph{}
+				dots.GlyphStyle.Radius = vg.Points(2.5)
+				p.Add(dots)
+			}
 			label := k.phase
 			if len(runs) > 1 {
 				label = k.run + " " + k.phase

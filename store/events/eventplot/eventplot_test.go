@@ -58,3 +58,36 @@ func TestPNGOfARun(t *testing.T) {
 		}
 	})
 }
+
+// A series of one point (a single validation) is drawn as a dot: the image has
+// more of its colour, the palette's second, than with dots off (where only the
+// legend's sample line has it).
+func TestOnePointIsVisible(t *testing.T) {
+	evs := []events.Event{{Run: "r", Phase: events.Train, Step: 1, Values: map[string]float64{"loss": 2}},
+		{Run: "r", Phase: events.Train, Step: 9, Values: map[string]float64{"loss": 1}},
+		{Run: "r", Phase: events.Validation, Step: 5, Values: map[string]float64{"loss": 1.5}}}
+	orange := func(opts eventplot.Options) int {
+		var buf bytes.Buffer
+		if err := eventplot.Render(evs, &buf, opts); err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(&buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0 // pixels near 0xff7f0e
+		for y := 0; y < img.Bounds().Dy(); y++ {
+			for x := 0; x < img.Bounds().Dx(); x++ {
+				r, g, b, _ := img.At(x, y).RGBA()
+				if r>>8 > 0xe0 && g>>8 > 0x60 && g>>8 < 0xa0 && b>>8 < 0x40 {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	dots, none := orange(eventplot.Options{}), orange(eventplot.Options{Dots: -1})
+	if dots < none+10 {
+		t.Errorf("%d orange pixels with dots, %d without: the one validation point is not drawn", dots, none)
+	}
+}
