@@ -17,6 +17,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 )
 
 // DefaultDatabase is the database name used when Config.Database is empty.
@@ -48,7 +49,8 @@ type Config struct {
 	// (a free loopback port). Other processes reach it through DB.URL.
 	ListenAddr string
 
-	// Database is the database name; default DefaultDatabase.
+	// Database is the database name; default the URL's
+	// (mongodb://host/NAME), else DefaultDatabase.
 	Database string
 
 	// Project tags every record, so several projects share a database;
@@ -108,6 +110,13 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, err
 	}
 	dbName := cfg.Database
+	if dbName == "" && strings.HasPrefix(cfg.URL, "mongodb") {
+		cs, err := connstring.Parse(cfg.URL)
+		if err != nil {
+			return nil, fmt.Errorf("store: URL %s: %w", redact(cfg.URL), err)
+		}
+		dbName = cs.Database
+	}
 	if dbName == "" {
 		dbName = DefaultDatabase
 	}

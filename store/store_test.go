@@ -64,6 +64,20 @@ func TestOpenRoundTrip(t *testing.T) {
 		if err := db.Client().Ping(ctx, nil); err != nil {
 			t.Fatalf("closing a project view closed the connection: %v", err)
 		}
+		// A URL's path names the database (mongodb://host/NAME), as for the
+		// MongoDB shell: a second client reaches the same records.
+		name := db.Database().Name()
+		other, err := store.Open(ctx, store.Config{URL: strings.TrimSuffix(db.URL(), "/") + "/" + name, Project: "p1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close(ctx)
+		if got := other.Database().Name(); got != name {
+			t.Fatalf("database of %s/%s: %q", db.URL(), name, got)
+		}
+		if n, err := other.Collection("things").CountDocuments(ctx, other.Scope(nil)); err != nil || n != 1 {
+			t.Fatalf("CountDocuments through the URL's database = %d, %v; want 1", n, err)
+		}
 	})
 }
 

@@ -85,7 +85,7 @@ func storeFixture(t *testing.T, b storetest.Backend) (*store.DB, []string) {
 			t.Fatal(err)
 		}
 	}
-	return db, []string{"--mongo", db.URL(), "--project", "vision"}
+	return db, []string{"--mongo", dbURL(db), "--project", "vision"}
 }
 
 func TestStoreCommands(t *testing.T) {
@@ -177,11 +177,11 @@ func TestStoreCommands(t *testing.T) {
 			if code != 1 || !strings.Contains(errOut, `"resnet"`) || !strings.Contains(errOut, "cnn, mlp") {
 				t.Errorf("tl models resnet: exit %d, %q; want exit 1 naming resnet and listing cnn, mlp", code, errOut)
 			}
-			code, _, errOut = runTL("models", "resnet", "--mongo", db.URL(), "--project", "empty")
+			code, _, errOut = runTL("models", "resnet", "--mongo", dbURL(db), "--project", "empty")
 			if code != 1 || !strings.Contains(errOut, `"resnet"`) || !strings.Contains(errOut, "no models") {
 				t.Errorf("tl models resnet in an empty project: exit %d, %q", code, errOut)
 			}
-			code, out, _ = runTL("models", "--mongo", db.URL(), "--project", "empty")
+			code, out, _ = runTL("models", "--mongo", dbURL(db), "--project", "empty")
 			if code != 0 || !strings.Contains(out, `no models in project "empty"`) {
 				t.Errorf("tl models in an empty project: exit %d, %q", code, out)
 			}
@@ -290,4 +290,9 @@ func TestStoreCommands(t *testing.T) {
 			}
 		})
 	})
+}
+
+// dbURL is the store's URL naming its database (each test has its own).
+func dbURL(db *store.DB) string {
+	return strings.TrimSuffix(db.URL(), "/") + "/" + db.Database().Name()
 }
