@@ -23,7 +23,7 @@ type conn struct {
 
 func (c *conn) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.nats, "nats", os.Getenv("TL_NATS_URL"), "NATS server URL (default: the local master's) [TL_NATS_URL]")
-	fs.StringVar(&c.mongo, "mongo", os.Getenv("TL_MONGO_URL"), "MongoDB URL of the master's records (default: the local master's) [TL_MONGO_URL]")
+	fs.StringVar(&c.mongo, "mongo", os.Getenv("TL_MONGO_URL"), "MongoDB URL of the master's records, mongodb://host[:port][/DATABASE] (default: the local master's) [TL_MONGO_URL]")
 	fs.StringVar(&c.project, "project", os.Getenv("TL_PROJECT"), "store project [TL_PROJECT]")
 }
 

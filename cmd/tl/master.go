@@ -37,7 +37,7 @@ it dies or loses the server.`, stderr)
 	var (
 		natsURL     = fs.String("nats", os.Getenv("TL_NATS_URL"), "NATS server URL of a cluster; empty runs one in-process [TL_NATS_URL]")
 		natsListen  = fs.String("nats-listen", "127.0.0.1:7422", "address of the in-process NATS server (port 0: any free one)")
-		mongoURL    = fs.String("mongo", os.Getenv("TL_MONGO_URL"), "MongoDB URL; empty runs the store in-process [TL_MONGO_URL]")
+		mongoURL    = fs.String("mongo", os.Getenv("TL_MONGO_URL"), "MongoDB URL, mongodb://host[:port][/DATABASE]; empty runs the store in-process [TL_MONGO_URL]")
 		mongoListen = fs.String("mongo-listen", "127.0.0.1:7427", "address of the in-process store (port 0: any free one)")
 		homeDir     = fs.String("home", home, "directory for the in-process servers' files and endpoints.json [TL_HOME]")
 		project     = fs.String("project", os.Getenv("TL_PROJECT"), "store project [TL_PROJECT]")

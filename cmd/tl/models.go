@@ -23,7 +23,7 @@ import (
 type storeConn struct{ conn }
 
 func (c *storeConn) flags(fs *flag.FlagSet) {
-	fs.StringVar(&c.mongo, "mongo", os.Getenv("TL_MONGO_URL"), "MongoDB URL (default: the local master's) [TL_MONGO_URL]")
+	fs.StringVar(&c.mongo, "mongo", os.Getenv("TL_MONGO_URL"), "MongoDB URL, mongodb://host[:port][/DATABASE] (default: the local master's) [TL_MONGO_URL]")
 	fs.StringVar(&c.project, "project", os.Getenv("TL_PROJECT"), "store project (default: the local master's, else \"default\") [TL_PROJECT]")
 }
 
