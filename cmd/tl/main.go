@@ -1,5 +1,5 @@
 // Command tl runs and follows training plans (the master and the workflow CLI)
-// and shows what the store holds: saved models and training curves.
+// and shows what the store holds: saved models, training curves and datasets.
 //
 //	tl master              run the master (embedded NATS and store unless given URLs)
 //	tl submit PLAN.yaml    send a plan to the master; --wait follows it to the end
@@ -10,6 +10,9 @@
 //	tl models [NAME]       list the saved models, or one model's versions
 //	tl runs MODEL          a model's training runs: steps, time span, last metrics
 //	tl curve MODEL         draw a model's training curves to a PNG (--csv: the series)
+//	tl datasets [NAME]     list the datasets (views) and their sample counts, or show one
+//	tl import idx|folder   import IDX files or an image folder as samples (--define NAME)
+//	tl export idx DATASET  write a dataset to IDX images and labels files
 //
 // Every command takes --help. Without --nats/--mongo (or TL_NATS_URL/TL_MONGO_URL),
 // the commands use the local master's servers, found in $TL_HOME/endpoints.json.
@@ -31,7 +34,8 @@ const usage = `Usage: tl COMMAND [flags] [args]
 Runs training plans on the workflow module: a master schedules each plan's tasks
 (a DAG) on NATS JetStream queues, agents (tl-agent) run them, and the master
 records progress in MongoDB. It also shows what the store holds per project:
-model versions and their metrics, training runs and their curves.
+model versions and their metrics, training runs and their curves, samples and
+the datasets defined over them.
 
 Commands:
   master              run the master; with no URLs it starts NATS and the store itself
@@ -43,6 +47,13 @@ Commands:
   models [NAME]       list the saved models, or one model's versions and metrics
   runs MODEL          list a model's training runs: events, steps, last metric values
   curve MODEL         draw a model's training curves to a PNG; --csv writes the series
+  datasets [NAME]     list the datasets and their sample counts, or one dataset's
+                      query, counts per label and tag, first keys
+  import idx IMAGES LABELS | import folder ROOT
+                      import IDX files or ROOT/CLASS/IMAGE files as samples;
+                      --tags, --prefix, --define NAME; rerunning skips them
+  export idx DATASET IMAGES LABELS
+                      write a dataset of uint8 images to IDX files
 
 Run 'tl COMMAND --help' for a command's flags.
 `
@@ -85,6 +96,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdRuns(ctx, rest, stdout, stderr)
 	case "curve":
 		err = cmdCurve(ctx, rest, stdout, stderr)
+	case "datasets":
+		err = cmdDatasets(ctx, rest, stdout, stderr)
+	case "import":
+		err = cmdImport(ctx, rest, stdout, stderr)
+	case "export":
+		err = cmdExport(ctx, rest, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "tl: unknown command %q\n\n%s", cmd, usage)
 		return 2

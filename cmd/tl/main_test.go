@@ -27,7 +27,7 @@ func TestHelpEverywhere(t *testing.T) {
 	if code, out, _ := runTL("--help"); code != 0 || !strings.Contains(out, "submit PLAN") {
 		t.Errorf("tl --help: %d %q", code, out)
 	}
-	for _, cmd := range []string{"master", "submit", "status", "cancel", "retry", "doctor", "models", "runs", "curve"} {
+	for _, cmd := range []string{"master", "submit", "status", "cancel", "retry", "doctor", "models", "runs", "curve", "datasets", "import", "export"} {
 		code, _, errOut := runTL(cmd, "--help")
 		if code != 0 || !strings.Contains(errOut, "Usage: tl "+cmd) || !strings.Contains(errOut, "Flags:") {
 			t.Errorf("tl %s --help: exit %d, %q", cmd, code, errOut)
