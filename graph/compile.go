@@ -287,8 +287,13 @@ func (g *Graph) Compile(opts Options, feeds map[*Node]tensor.Shape, targets ...*
 		}
 	}
 	var scratch []*Scratch
+	fused := fusedProducts(l)
+	products := map[*Node]bool{}
+	for _, m := range fused {
+		products[m] = true
+	}
 	for _, n := range order {
-		if isLeaf(n.op) || root[n] != n {
+		if isLeaf(n.op) || root[n] != n || products[n] {
 			continue
 		}
 		in := make([]*tensor.Tensor, len(n.inputs))
@@ -297,7 +302,13 @@ func (g *Graph) Compile(opts Options, feeds map[*Node]tensor.Shape, targets ...*
 		}
 		h := uint64(n.id+1) * 0x9e3779b97f4a7c15
 		ctx := &KernelCtx{Pool: p.opts.Pool, Training: opts.Training, Seed: g.seed ^ h, Node: n, errp: &p.runErr}
-		k, err := n.op.Compile(ctx, in, p.tensors[n])
+		var k Kernel
+		var err error
+		if m := fused[n]; m != nil {
+			k = n.op.(*biasActOp).compileWithProduct(ctx, m.op.(*matMulOp), p.tensors[m.inputs[0]], p.tensors[m.inputs[1]], in[1], p.tensors[n])
+		} else {
+			k, err = n.op.Compile(ctx, in, p.tensors[n])
+		}
 		if err != nil {
 			p.Close()
 			return nil, fmt.Errorf("graph: compiling kernel of %s (%s) on %s: %w", n.name, n.op.Type(), describeT(in), err)

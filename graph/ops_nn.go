@@ -65,6 +65,25 @@ func (o *biasActOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tenso
 	}
 	return KernelFunc(func() { c.Pool.For(rows, max(1, grain/max(w, 1)), body) }), nil
 }
+
+// actKernel applies the activation to d (rows of w) in place, or is nil for
+// the identity.
+func (o *biasActOp) actKernel(c *KernelCtx, d []float32, w int) func() {
+	var k unKind
+	switch o.act {
+	case ReluAct:
+		k = unRelu
+	case SigmoidAct:
+		k = unSigmoid
+	case TanhAct:
+		k = unTanh
+	default:
+		return nil
+	}
+	rows := len(d) / max(w, 1)
+	body := func(lo, hi int) { unLoop(k, 0, d[lo*w:hi*w], d[lo*w:hi*w]) }
+	return func() { c.Pool.For(rows, max(1, grain/max(w, 1)), body) }
+}
 func (o *biasActOp) Grad(n, dy *Node) []*Node {
 	dz := dy
 	switch o.act {

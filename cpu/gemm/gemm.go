@@ -179,6 +179,53 @@ func (e *Engine) Choose(m, n, k int) Backend {
 // Sgemm panics, naming the argument, on negative sizes, strides smaller than
 // a row, or slices too short for the matrices they hold.
 func (e *Engine) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if e.blas != nil && e.Choose(m, n, k) == OpenBLAS && k > 0 {
+		e.blas.sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	e.native(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
+}
+
+// SgemmBias computes C = alpha·op(A)·op(B) + 1·biasᵀ: the product with bias
+// (n values) added to every row; C is not read. The native kernels take the
+// bias as one more inner step of the product (a column of ones in A, the bias
+// as a row of B), so adding it costs no pass over C of its own; a dense
+// layer's output is written once.
+func (e *Engine) SgemmBias(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, bias, c []float32, ldc int) {
+	checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	if len(bias) < n {
+		panic(fmt.Sprintf("gemm: bias has %d values, want n=%d", len(bias), n))
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	switch {
+	case e.blas != nil && e.Choose(m, n, k) == OpenBLAS && k > 0:
+		for i := 0; i < m; i++ {
+			copy(c[i*ldc:i*ldc+n], bias[:n])
+		}
+		e.blas.sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, 1, c, ldc)
+	case alpha == 0 || k == 0 || n <= directAMaxN:
+		// A read in place (narrow C) has no column of ones: add afterwards,
+		// while the narrow C is still in cache.
+		e.native(transA, transB, m, n, k, alpha, a, lda, b, ldb, 0, c, ldc, nil)
+		for i := 0; i < m; i++ {
+			row := c[i*ldc : i*ldc+n]
+			for j, v := range bias[:n] {
+				row[j] += v
+			}
+		}
+	default:
+		e.native(transA, transB, m, n, k, alpha, a, lda, b, ldb, 0, c, ldc, bias[:n])
+	}
+}
+
+// checkArgs panics on arguments no product can have.
+func checkArgs(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
 	if m < 0 || n < 0 || k < 0 {
 		panic(fmt.Sprintf("gemm: negative size m=%d n=%d k=%d", m, n, k))
 	}
@@ -193,14 +240,6 @@ func (e *Engine) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []floa
 	checkMatrix("a", a, ar, ac, lda)
 	checkMatrix("b", b, br, bc, ldb)
 	checkMatrix("c", c, m, n, ldc)
-	if m == 0 || n == 0 {
-		return
-	}
-	if e.blas != nil && e.Choose(m, n, k) == OpenBLAS && k > 0 {
-		e.blas.sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-		return
-	}
-	e.native(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 func checkMatrix(name string, s []float32, rows, cols, ld int) {
@@ -261,6 +300,11 @@ func Default() *Engine {
 // Engine.Sgemm.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	Default().Sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// SgemmBias runs Engine.SgemmBias on the default engine.
+func SgemmBias(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, bias, c []float32, ldc int) {
+	Default().SgemmBias(transA, transB, m, n, k, alpha, a, lda, b, ldb, bias, c, ldc)
 }
 
 // Threads sets the number of goroutines the default engine uses when n > 0

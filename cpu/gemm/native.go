@@ -15,6 +15,9 @@ type call struct {
 	alpha, beta    float32
 	a, b, c        []float32
 	lda, ldb, ldc  int
+	// bias, when not nil, is added to every row of C as an extra inner step
+	// (k+1) where A is 1 and B is the bias: no pass over C of its own.
+	bias []float32
 
 	kn      *microKernel
 	split   int  // splitM, splitN or splitK
@@ -75,12 +78,20 @@ func (c *call) chunkRange(i int) (lo, hi int) {
 	case splitN:
 		dim, unit = c.n, c.kn.nr
 	default:
-		dim, unit = c.k, 16
+		dim, unit = c.kTotal(), 16
 	}
 	units := (dim + unit - 1) / unit
 	lo = i * units / c.chunks * unit
 	hi = min((i+1)*units/c.chunks*unit, dim)
 	return lo, hi
+}
+
+// kTotal is the inner dimension with the bias's extra step.
+func (c *call) kTotal() int {
+	if c.bias != nil {
+		return c.k + 1
+	}
+	return c.k
 }
 
 // participate claims and computes chunks until none is left, packing into
@@ -100,11 +111,11 @@ func (c *call) runChunk(i int, buf *threadBuf) {
 	switch c.split {
 	case splitM:
 		if lo < hi {
-			c.block(buf, lo, hi, 0, c.n, 0, c.k, c.c, c.ldc, c.beta)
+			c.block(buf, lo, hi, 0, c.n, 0, c.kTotal(), c.c, c.ldc, c.beta)
 		}
 	case splitN:
 		if lo < hi {
-			c.block(buf, 0, c.m, lo, hi, 0, c.k, c.c, c.ldc, c.beta)
+			c.block(buf, 0, c.m, lo, hi, 0, c.kTotal(), c.c, c.ldc, c.beta)
 		}
 	default:
 		if i == 0 {
@@ -161,7 +172,17 @@ func (c *call) block(buf *threadBuf, m0, m1, n0, n1, p0, p1 int, cs []float32, l
 			if c.directA {
 				alphaA, alphaB = 1, c.alpha
 			}
-			packB(buf.b, c.b, c.ldb, c.transB, pc, jc, kc, nc, nr, alphaB, kn.tpose)
+			// The bias's step, if any, is the last of the last slice.
+			real := kc
+			if c.bias != nil && pc+kc > c.k {
+				real = kc - 1
+			}
+			if real > 0 {
+				packB(buf.b, c.b, c.ldb, c.transB, pc, jc, real, kc, nc, nr, alphaB, kn.tpose)
+			}
+			if real < kc {
+				packBias(buf.b, c.bias, jc, real, nc, kc, nr)
+			}
 			beta, mode := beta0, 1
 			if pc > p0 {
 				beta = 1
@@ -171,11 +192,16 @@ func (c *call) block(buf *threadBuf, m0, m1, n0, n1, p0, p1 int, cs []float32, l
 			for ic := m0; ic < m1; ic += kn.mc {
 				mc := min(kn.mc, m1-ic)
 				if !c.directA {
-					packA(buf.a, c.a, c.lda, c.transA, ic, pc, mc, kc, mr, alphaA, kn.tpose)
+					if real > 0 {
+						packA(buf.a, c.a, c.lda, c.transA, ic, pc, mc, real, kc, mr, alphaA, kn.tpose)
+					}
+					if real < kc {
+						packOnes(buf.a, real, mc, kc, mr)
+					}
 				} else if full := mc / mr * mr; full < mc {
 					// The bottom edge panel is packed (zero-padded) so that
 					// the kernel never reads past A.
-					packA(buf.a, c.a, c.lda, c.transA, ic+full, pc, mc-full, kc, mr, alphaA, kn.tpose)
+					packA(buf.a, c.a, c.lda, c.transA, ic+full, pc, mc-full, kc, kc, mr, alphaA, kn.tpose)
 				}
 				c.macro(buf, ic, jc, pc, mc, nc, kc, cs, ldc, beta, mode)
 			}
@@ -257,7 +283,9 @@ const parallelMin = 1 << 21
 // directAMaxN is the widest C for which A is read in place (see call.block).
 var directAMaxN = 128
 
-func (e *Engine) native(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+// native runs the product on the engine's kernels; bias (nil, or n values for
+// beta 0 and a C wide enough that A is packed) is added to every row of C.
+func (e *Engine) native(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32) {
 	if alpha == 0 || k == 0 {
 		scaleC(m, n, beta, c, ldc)
 		return
@@ -272,6 +300,7 @@ func (e *Engine) native(transA, transB bool, m, n, k int, alpha float32, a []flo
 	cl.alpha, cl.beta = alpha, beta
 	cl.a, cl.b, cl.c = a, b, c
 	cl.lda, cl.ldb, cl.ldc = lda, ldb, ldc
+	cl.bias = bias
 	cl.kn = kn
 
 	// A is read in place when few columns reuse each packed panel, so
@@ -368,7 +397,7 @@ func (e *Engine) getCall() *call {
 }
 
 func (e *Engine) putCall(cl *call) {
-	cl.a, cl.b, cl.c = nil, nil, nil // do not keep the caller's memory alive
+	cl.a, cl.b, cl.c, cl.bias = nil, nil, nil, nil // do not keep the caller's memory alive
 	e.mu.Lock()
 	e.free = append(e.free, cl)
 	e.mu.Unlock()

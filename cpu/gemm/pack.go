@@ -6,13 +6,14 @@ package gemm
 // panel.
 
 // packA packs the mc×kc block of op(A) starting at row i0, column p0 into dst,
-// as ceil(mc/mr) panels of kc×mr floats, each element multiplied by alpha.
+// as ceil(mc/mr) panels of ks×mr floats (ks >= kc: the steps from kc on are
+// left to the caller), each element multiplied by alpha.
 // With tpose (AVX-512, mr <= 16) rows are transposed 16 steps at a time, and
 // columns copied with masked vector moves.
-func packA(dst []float32, a []float32, lda int, transA bool, i0, p0, mc, kc, mr int, alpha float32, tpose bool) {
+func packA(dst []float32, a []float32, lda int, transA bool, i0, p0, mc, kc, ks, mr int, alpha float32, tpose bool) {
 	for ip := 0; ip < mc; ip += mr {
 		rows := min(mr, mc-ip)
-		panel := dst[ip*kc : ip*kc+kc*mr]
+		panel := dst[ip*ks : ip*ks+ks*mr]
 		if !transA {
 			// op(A)[i][p] = a[i*lda+p]: read each row sequentially.
 			if tpose {
@@ -62,13 +63,14 @@ func packA(dst []float32, a []float32, lda int, transA bool, i0, p0, mc, kc, mr 
 }
 
 // packB packs the kc×nc block of op(B) starting at row p0, column j0 into dst,
-// as ceil(nc/nr) panels of kc×nr floats, each element multiplied by alpha.
+// as ceil(nc/nr) panels of ks×nr floats (ks >= kc, as for packA), each element
+// multiplied by alpha.
 // With tpose (AVX-512, nr 16 or 32) the rows of a transposed B are
 // transposed 16 steps at a time, and rows of B copied with masked moves.
-func packB(dst []float32, b []float32, ldb int, transB bool, p0, j0, kc, nc, nr int, alpha float32, tpose bool) {
+func packB(dst []float32, b []float32, ldb int, transB bool, p0, j0, kc, ks, nc, nr int, alpha float32, tpose bool) {
 	for jp := 0; jp < nc; jp += nr {
 		cols := min(nr, nc-jp)
-		panel := dst[jp*kc : jp*kc+kc*nr]
+		panel := dst[jp*ks : jp*ks+ks*nr]
 		if !transB {
 			// op(B)[p][j] = b[p*ldb+j]: each step is a contiguous run.
 			if tpose {
@@ -118,5 +120,32 @@ func packB(dst []float32, b []float32, ldb int, transB bool, p0, j0, kc, nc, nr 
 				panel[p*nr+j] = 0
 			}
 		}
+	}
+}
+
+// packOnes writes step p of the ceil(mc/mr) panels of ks×mr floats that packA
+// made: 1 for the mc rows, 0 for the padding. With packBias it adds a bias to
+// the product: an extra inner step where A is 1 and B the bias.
+func packOnes(dst []float32, p, mc, ks, mr int) {
+	for ip := 0; ip < mc; ip += mr {
+		d := dst[ip*ks+p*mr : ip*ks+p*mr+mr]
+		rows := min(mr, mc-ip)
+		for r := range d {
+			d[r] = 0
+			if r < rows {
+				d[r] = 1
+			}
+		}
+	}
+}
+
+// packBias writes step p of the ceil(nc/nr) panels of ks×nr floats that packB
+// made: bias[j0:j0+nc], 0 for the padding.
+func packBias(dst []float32, bias []float32, j0, p, nc, ks, nr int) {
+	for jp := 0; jp < nc; jp += nr {
+		d := dst[jp*ks+p*nr : jp*ks+p*nr+nr]
+		cols := min(nr, nc-jp)
+		copy(d, bias[j0+jp:j0+jp+cols])
+		clear(d[cols:])
 	}
 }

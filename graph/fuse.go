@@ -1,0 +1,61 @@
+package graph
+
+import (
+	"github.com/tlgo/tl/cpu/gemm"
+	"github.com/tlgo/tl/tensor"
+)
+
+// Fusion of a dense layer's product and bias on the CPU. BiasAct(MatMul(a, w),
+// b) writes the product, then reads and writes it again to add the bias: for
+// a language model's softmax layer (400×10,000 logits a step) that second pass
+// is a tenth of the step. When the product has no other reader, is not a
+// target, and nothing runs between the two, the BiasAct's kernel runs the
+// product itself with the bias inside it (gemm.SgemmBias: one more inner step,
+// A's ones times the bias) and the MatMul runs no kernel.
+
+// fusedProducts returns, for each BiasAct that computes its product, that
+// MatMul node.
+func fusedProducts(l *layout) map[*Node]*Node {
+	readers := map[*Node]int{}
+	for _, n := range l.order {
+		for _, x := range n.inputs {
+			readers[x]++
+		}
+	}
+	fused := map[*Node]*Node{}
+	var last *Node // the last node that runs a kernel
+	for _, n := range l.order {
+		if isLeaf(n.op) || l.root[n] != n {
+			continue
+		}
+		if o, ok := n.op.(*biasActOp); ok && o != nil {
+			m := n.inputs[0]
+			if _, ok := m.op.(*matMulOp); ok && m == last && readers[m] == 1 && !l.isTarget[m] &&
+				l.vals[m].DType == tensor.Float32 && len(l.vals[m].Shape) == 2 {
+				fused[n] = m
+			}
+		}
+		last = n
+	}
+	return fused
+}
+
+// compileWithProduct is the BiasAct kernel that also computes its input, the
+// product mm of a and w: out = act(op(a)·op(w) + bias).
+func (o *biasActOp) compileWithProduct(c *KernelCtx, mm *matMulOp, a, w, bias, out *tensor.Tensor) Kernel {
+	as, ws := a.Shape(), w.Shape()
+	m, n := out.Shape()[0], out.Shape()[1]
+	k := as[1]
+	if mm.transA {
+		k = as[0]
+	}
+	ad, wd, bd, d := a.Float32s(), w.Float32s(), bias.Float32s(), out.Float32s()
+	ta, tb, lda, ldw := mm.transA, mm.transB, as[1], ws[1]
+	act := o.actKernel(c, d, n)
+	return KernelFunc(func() {
+		gemm.SgemmBias(ta, tb, m, n, k, 1, ad, lda, wd, ldw, bd, d, n)
+		if act != nil {
+			act()
+		}
+	})
+}
