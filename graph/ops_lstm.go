@@ -333,6 +333,10 @@ func (o *lstmSeqOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tenso
 			lstmForwardRow(gt[r*g4:(r+1)*g4], b, cprev[r*hid:], dt, r*hid, sz, hid, fb)
 		}
 	}
+	// The recurrent weights are packed once per sequence: each step's product
+	// has only B rows of A, too few to pay for packing them again.
+	var whp gemm.PackedB
+	eng := gemm.Default()
 	return KernelFunc(func() {
 		gt := gates.F32
 		if inp > 0 {
@@ -340,12 +344,13 @@ func (o *lstmSeqOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tenso
 		} else {
 			clear(gt)
 		}
+		eng.PackB(&whp, false, hid, g4, wh, g4)
 		for t = 0; t < steps; t++ {
 			hprev := h0
 			if t > 0 {
 				hprev = d[(t-1)*bh : t*bh]
 			}
-			gemm.Sgemm(false, false, bsz, g4, hid, 1, hprev, hid, wh, g4, 1, gt[t*bsz*g4:], g4)
+			eng.SgemmPacked(false, bsz, 1, hprev, hid, &whp, 1, gt[t*bsz*g4:], g4)
 			c.Pool.For(bsz, max(1, 2048/max(hid, 1)), body)
 		}
 	}), nil
@@ -431,16 +436,19 @@ func (lstmSeqGradOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tens
 			lstmBackwardRow(dg[r*g4:(r+1)*g4], dh[off:], dc[off:], dyt, pkt, cprev[off:off+hid], dc[off:], off, sz, hid)
 		}
 	}
+	var whp gemm.PackedB // W[I:]ᵀ, packed once per sequence (see the forward)
+	eng := gemm.Default()
 	return KernelFunc(func() {
 		f := scr.F32
 		dg := f[:steps*bsz*g4]
 		dh, dc := f[steps*bsz*g4:steps*bsz*g4+bh], f[steps*bsz*g4+bh:steps*bsz*g4+2*bh]
 		clear(dh)
 		clear(dc)
+		eng.PackB(&whp, true, g4, hid, wh, g4)
 		for t = steps - 1; t >= 0; t-- {
 			c.Pool.For(bsz, max(1, 2048/max(hid, 1)), body)
 			// dh_{t-1} = dgates_t · W[I:]ᵀ
-			gemm.Sgemm(false, true, bsz, hid, g4, 1, dg[t*bsz*g4:], g4, wh, g4, 0, dh, hid)
+			eng.SgemmPacked(false, bsz, 1, dg[t*bsz*g4:], g4, &whp, 0, dh, hid)
 		}
 		t = 0
 		copy(dh0, dh)

@@ -47,6 +47,12 @@
 // through a row or column stride instead; and the AVX-512 kernels store the
 // right-hand edge tiles under masks, so odd widths cost no extra pass.
 //
+// [PackedB] keeps op(B) packed for products that share it: a recurrent
+// layer's steps each multiply a batch of a few rows by the same weights, and
+// packing those again every step cost more than the product (PTB medium's
+// recurrent weights are 650×2600). [Engine.PackB] packs once per sequence;
+// [Engine.SgemmPacked] runs each step on the packed panels.
+//
 // [Engine.SgemmBias] adds a bias to every row of C inside the product: the
 // packed A gets one more inner step of ones and the packed B the bias as that
 // step's row, so a dense layer's output is written once instead of written,

@@ -18,6 +18,8 @@ type call struct {
 	// bias, when not nil, is added to every row of C as an extra inner step
 	// (k+1) where A is 1 and B is the bias: no pass over C of its own.
 	bias []float32
+	// pb, when not nil, is B packed beforehand (SgemmPacked): b is unused.
+	pb *PackedB
 
 	kn      *microKernel
 	split   int  // splitM, splitN or splitK
@@ -79,6 +81,9 @@ func (c *call) chunkRange(i int) (lo, hi int) {
 		dim, unit = c.n, c.kn.nr
 	default:
 		dim, unit = c.kTotal(), 16
+		if c.pb != nil {
+			unit = c.pb.kcb // a chunk starts where a packed slice does
+		}
 	}
 	units := (dim + unit - 1) / unit
 	lo = i * units / c.chunks * unit
@@ -163,6 +168,9 @@ func (c *call) block(buf *threadBuf, m0, m1, n0, n1, p0, p1 int, cs []float32, l
 		kcb = kn.kcDirect
 		na = mr * min(kcb, p1-p0)
 	}
+	if c.pb != nil {
+		kcb = c.pb.kcb
+	}
 	buf.grow(na, min(kcb, p1-p0)*roundUp(min(kn.nc, n1-n0), nr), mr*nr)
 	for jc := n0; jc < n1; jc += kn.nc {
 		nc := min(kn.nc, n1-jc)
@@ -177,7 +185,11 @@ func (c *call) block(buf *threadBuf, m0, m1, n0, n1, p0, p1 int, cs []float32, l
 			if c.bias != nil && pc+kc > c.k {
 				real = kc - 1
 			}
-			if real > 0 {
+			bs := buf.b
+			switch {
+			case c.pb != nil:
+				bs = c.pb.data[pc*c.pb.width+jc*kc:]
+			case real > 0:
 				packB(buf.b, c.b, c.ldb, c.transB, pc, jc, real, kc, nc, nr, alphaB, kn.tpose)
 			}
 			if real < kc {
@@ -203,20 +215,21 @@ func (c *call) block(buf *threadBuf, m0, m1, n0, n1, p0, p1 int, cs []float32, l
 					// the kernel never reads past A.
 					packA(buf.a, c.a, c.lda, c.transA, ic+full, pc, mc-full, kc, kc, mr, alphaA, kn.tpose)
 				}
-				c.macro(buf, ic, jc, pc, mc, nc, kc, cs, ldc, beta, mode)
+				c.macro(buf, bs, ic, jc, pc, mc, nc, kc, cs, ldc, beta, mode)
 			}
 		}
 	}
 }
 
-// macro runs the micro-kernel over an mc×nc block of C.
-func (c *call) macro(buf *threadBuf, ic, jc, pc, mc, nc, kc int, cs []float32, ldc int, beta float32, mode int) {
+// macro runs the micro-kernel over an mc×nc block of C; bs holds the block's
+// packed B panels.
+func (c *call) macro(buf *threadBuf, bs []float32, ic, jc, pc, mc, nc, kc int, cs []float32, ldc int, beta float32, mode int) {
 	kn := c.kn
 	mr, nr := kn.mr, kn.nr
 	a, lda := c.a, c.lda
 	for jr := 0; jr < nc; jr += nr {
 		cols := min(nr, nc-jr)
-		bp := &buf.b[jr*kc]
+		bp := &bs[jr*kc]
 		for ir := 0; ir < mc; ir += mr {
 			rows := min(mr, mc-ir)
 			var ap *float32
@@ -290,9 +303,17 @@ func (e *Engine) native(transA, transB bool, m, n, k int, alpha float32, a []flo
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
+	e.run(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, nil)
+}
+
+// run is native's product, on B itself or on B packed beforehand (pb).
+func (e *Engine) run(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32, pb *PackedB) {
 	kn := e.kernel
 	if kn.narrow != nil && n <= kn.narrow.nr {
 		kn = kn.narrow
+	}
+	if pb != nil {
+		kn = pb.kn
 	}
 	cl := e.getCall()
 	cl.transA, cl.transB = transA, transB
@@ -300,12 +321,15 @@ func (e *Engine) native(transA, transB bool, m, n, k int, alpha float32, a []flo
 	cl.alpha, cl.beta = alpha, beta
 	cl.a, cl.b, cl.c = a, b, c
 	cl.lda, cl.ldb, cl.ldc = lda, ldb, ldc
-	cl.bias = bias
+	cl.bias, cl.pb = bias, pb
 	cl.kn = kn
 
 	// A is read in place when few columns reuse each packed panel, so
 	// packing would cost more than it saves; alpha then scales packed B.
 	cl.directA = n <= directAMaxN
+	if pb != nil {
+		cl.directA = pb.directA
+	}
 
 	// Split the product across threads. Each part packs its own copy of the
 	// operand it shares with the others, so prefer to share the smaller one:
@@ -397,7 +421,7 @@ func (e *Engine) getCall() *call {
 }
 
 func (e *Engine) putCall(cl *call) {
-	cl.a, cl.b, cl.c, cl.bias = nil, nil, nil, nil // do not keep the caller's memory alive
+	cl.a, cl.b, cl.c, cl.bias, cl.pb = nil, nil, nil, nil, nil // do not keep the caller's memory alive
 	e.mu.Lock()
 	e.free = append(e.free, cl)
 	e.mu.Unlock()
