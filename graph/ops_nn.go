@@ -37,14 +37,9 @@ func (o *biasActOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tenso
 	x, b, d := in[0].Float32s(), in[1].Float32s(), out.Float32s()
 	w := len(b)
 	rows := len(d) / max(w, 1)
-	k := unKind(255)
-	switch o.act {
-	case ReluAct:
-		k = unRelu
-	case SigmoidAct:
-		k = unSigmoid
-	case TanhAct:
-		k = unTanh
+	k, ok := o.kind()
+	if !ok {
+		k = 255
 	}
 	body := func(lo, hi int) {
 		for r := lo; r < hi; r++ {
@@ -66,18 +61,24 @@ func (o *biasActOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tenso
 	return KernelFunc(func() { c.Pool.For(rows, max(1, grain/max(w, 1)), body) }), nil
 }
 
+// kind is the elementwise kernel of the activation; false for the identity.
+func (o *biasActOp) kind() (unKind, bool) {
+	switch o.act {
+	case ReluAct:
+		return unRelu, true
+	case SigmoidAct:
+		return unSigmoid, true
+	case TanhAct:
+		return unTanh, true
+	}
+	return 0, false
+}
+
 // actKernel applies the activation to d (rows of w) in place, or is nil for
 // the identity.
 func (o *biasActOp) actKernel(c *KernelCtx, d []float32, w int) func() {
-	var k unKind
-	switch o.act {
-	case ReluAct:
-		k = unRelu
-	case SigmoidAct:
-		k = unSigmoid
-	case TanhAct:
-		k = unTanh
-	default:
+	k, ok := o.kind()
+	if !ok {
 		return nil
 	}
 	rows := len(d) / max(w, 1)

@@ -304,6 +304,12 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlags("import", "idx|folder [flags] ARGS", importAbout, stderr)
 	var f importFlags
 	f.flags(fs)
+	return noSubcommand(fs, args, "idx or folder")
+}
+
+// noSubcommand answers a command called without one of its subcommands (want):
+// its --help, or a usage error naming what came instead.
+func noSubcommand(fs *flag.FlagSet, args []string, want string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -314,7 +320,7 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if fs.NArg() > 0 {
 		what = strconv.Quote(fs.Arg(0))
 	}
-	fmt.Fprintf(stderr, "tl import: expected idx or folder as the first argument, got %s\n", what)
+	fmt.Fprintf(fs.Output(), "%s: expected %s as the first argument, got %s\n", fs.Name(), want, what)
 	fs.Usage()
 	return errUsage
 }
@@ -432,19 +438,7 @@ otherwise nothing is written. Prints the number of samples written.`
 	fs := newFlags("export", "idx [flags] DATASET IMAGES LABELS", about, stderr)
 	var f sampleFlags
 	f.flags(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
-	}
-	what := "nothing"
-	if fs.NArg() > 0 {
-		what = strconv.Quote(fs.Arg(0))
-	}
-	fmt.Fprintf(stderr, "tl export: expected idx as the first argument, got %s\n", what)
-	fs.Usage()
-	return errUsage
+	return noSubcommand(fs, args, "idx")
 }
 
 func exportIDX(ctx context.Context, f *sampleFlags, name, images, labels string, stdout io.Writer) error {
