@@ -145,7 +145,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := client.Ping(pingCtx, nil); err != nil {
+	if err := ping(pingCtx, client); err != nil {
 		_ = client.Disconnect(context.Background())
 		d.stopEmbedded()
 		return nil, fmt.Errorf("store: server %s does not answer: %w", redact(d.url), err)
@@ -154,6 +154,24 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	d.db = client.Database(dbName)
 	logger.Debug("store opened", "url", redact(d.url), "database", dbName, "project", project, "embedded", d.embedded != nil)
 	return d, nil
+}
+
+// ping checks that the server answers. FerretDB v1 over PostgreSQL reads every
+// database's metadata on its first request, and fails it ("relation ... does
+// not exist", SQLSTATE 42P01) when another client drops a database meanwhile:
+// that answer is tried again, a few times.
+func ping(ctx context.Context, client *mongo.Client) error {
+	for attempt := 1; ; attempt++ {
+		err := client.Ping(ctx, nil)
+		if err == nil || attempt == 10 || !strings.Contains(err.Error(), "SQLSTATE 42P01") {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt) * 20 * time.Millisecond):
+		}
+	}
 }
 
 func startEmbedded(cfg Config, logger *slog.Logger) (*embedded, string, error) {
