@@ -114,14 +114,7 @@ func noEvents(ctx context.Context, db *store.DB, model, run string) error {
 	if run != "" {
 		what += fmt.Sprintf(" run %q", run)
 	}
-	// Package events has no list of models; this is its Runs query by model.
-	// Detach: FerretDB rejects the maxTimeMS a deadline would add to distinct.
-	dctx, cancel := store.Detach(ctx)
-	defer cancel()
-	var names []string
-	err := db.Collection(events.Collection).Distinct(dctx, "model", db.Scope(nil)).Decode(&names)
-	names = slices.DeleteFunc(names, func(s string) bool { return s == "" })
-	slices.Sort(names)
+	names, err := events.Models(ctx, db)
 	switch {
 	case err != nil:
 		return fmt.Errorf("no training events for %s in project %q (listing the models with events failed: %w)", what, db.Project(), err)

@@ -418,6 +418,20 @@ func Runs(ctx context.Context, db *store.DB, model string) ([]string, error) {
 	return runs, nil
 }
 
+// Models returns the names of the models that have events, sorted (events
+// logged without a model are left out).
+func Models(ctx context.Context, db *store.DB) ([]string, error) {
+	ctx, cancel := store.Detach(ctx) // FerretDB rejects distinct's maxTimeMS
+	defer cancel()
+	var names []string
+	if err := db.Collection(Collection).Distinct(ctx, "model", db.Scope(nil)).Decode(&names); err != nil {
+		return nil, fmt.Errorf("events: models with events: %w", err)
+	}
+	names = slices.DeleteFunc(names, func(s string) bool { return s == "" })
+	slices.Sort(names)
+	return names, nil
+}
+
 // Delete removes the events a query selects and returns how many.
 func Delete(ctx context.Context, db *store.DB, q Query) (int64, error) {
 	if q.Run == "" && q.Model == "" {

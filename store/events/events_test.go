@@ -77,6 +77,9 @@ func TestWriteAndQuery(t *testing.T) {
 		if err != nil || len(runs) != 2 || runs[1] != "r2" {
 			t.Fatalf("Runs = %v, %v", runs, err)
 		}
+		if ms, err := events.Models(ctx, db); err != nil || strings.Join(ms, ",") != "cnn,rnn" {
+			t.Fatalf("Models = %v, %v; want cnn, rnn", ms, err)
+		}
 		if _, err := events.Find(ctx, db, events.Query{FromStep: 10, ToStep: 5}); err == nil || !strings.Contains(err.Error(), "empty") {
 			t.Fatalf("Find with an inverted range = %v, want an error", err)
 		}
