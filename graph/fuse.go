@@ -28,7 +28,7 @@ func fusedProducts(l *layout) map[*Node]*Node {
 		if isLeaf(n.op) || l.root[n] != n {
 			continue
 		}
-		if o, ok := n.op.(*biasActOp); ok && o != nil {
+		if _, ok := n.op.(*biasActOp); ok {
 			m := n.inputs[0]
 			if _, ok := m.op.(*matMulOp); ok && m == last && readers[m] == 1 && !l.isTarget[m] &&
 				l.vals[m].DType == tensor.Float32 && len(l.vals[m].Shape) == 2 {

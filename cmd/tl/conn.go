@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -60,13 +59,7 @@ func (c *conn) js(ctx context.Context) (*nats.Conn, jetstream.JetStream, error) 
 }
 
 func (c *conn) store(ctx context.Context) (*store.DB, status.Store, error) {
-	if err := c.resolve(); err != nil && c.mongo == "" {
-		return nil, nil, err
-	}
-	if c.mongo == "" {
-		return nil, nil, errors.New("no MongoDB URL: pass --mongo or TL_MONGO_URL")
-	}
-	db, err := store.Open(ctx, store.Config{URL: c.mongo, Project: c.project})
+	db, err := c.open(ctx)
 	if err != nil {
 		return nil, nil, err
 	}

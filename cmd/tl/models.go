@@ -27,9 +27,8 @@ func (c *storeConn) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.project, "project", os.Getenv("TL_PROJECT"), "store project (default: the local master's, else \"default\") [TL_PROJECT]")
 }
 
-// open connects to the store like conn.store does, without the status
-// collections, which these commands do not read.
-func (c *storeConn) open(ctx context.Context) (*store.DB, error) {
+// open connects to the store, without the status collections of conn.store.
+func (c *conn) open(ctx context.Context) (*store.DB, error) {
 	// An explicit --mongo needs no endpoints file.
 	if err := c.resolve(); err != nil && c.mongo == "" {
 		return nil, fmt.Errorf("find the store: %w", err)
