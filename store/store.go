@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,6 +17,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
+
+	"github.com/tlgo/tl/internal/redact"
 )
 
 // DefaultDatabase is the database name used when Config.Database is empty.
@@ -113,7 +114,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if dbName == "" && strings.HasPrefix(cfg.URL, "mongodb") {
 		cs, err := connstring.Parse(cfg.URL)
 		if err != nil {
-			return nil, fmt.Errorf("store: URL %s: %w", redact(cfg.URL), err)
+			return nil, fmt.Errorf("store: URL %s: %w", redact.URL(cfg.URL), redact.Error(err))
 		}
 		dbName = cs.Database
 	}
@@ -132,7 +133,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		}
 		d.embedded, d.url = emb, u
 	} else if !strings.HasPrefix(cfg.URL, "mongodb://") && !strings.HasPrefix(cfg.URL, "mongodb+srv://") {
-		return nil, fmt.Errorf("store: URL %q: expected a mongodb:// or mongodb+srv:// URL", cfg.URL)
+		return nil, fmt.Errorf("store: URL %q: expected a mongodb:// or mongodb+srv:// URL", redact.URL(cfg.URL))
 	}
 
 	// No client-wide Timeout: it makes the driver send maxTimeMS, which
@@ -141,18 +142,18 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	client, err := mongo.Connect(opts)
 	if err != nil {
 		d.stopEmbedded()
-		return nil, fmt.Errorf("store: connect to %s: %w", redact(d.url), err)
+		return nil, fmt.Errorf("store: connect to %s: %w", redact.URL(d.url), redact.Error(err))
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := ping(pingCtx, client); err != nil {
 		_ = client.Disconnect(context.Background())
 		d.stopEmbedded()
-		return nil, fmt.Errorf("store: server %s does not answer: %w", redact(d.url), err)
+		return nil, fmt.Errorf("store: server %s does not answer: %w", redact.URL(d.url), redact.Error(err))
 	}
 	d.client = client
 	d.db = client.Database(dbName)
-	logger.Debug("store opened", "url", redact(d.url), "database", dbName, "project", project, "embedded", d.embedded != nil)
+	logger.Debug("store opened", "url", redact.URL(d.url), "database", dbName, "project", project, "embedded", d.embedded != nil)
 	return d, nil
 }
 
@@ -183,6 +184,9 @@ func startEmbedded(cfg Config, logger *slog.Logger) (*embedded, string, error) {
 	if listen == "" {
 		listen = "127.0.0.1:0"
 	}
+	if err := checkLoopback(listen); err != nil {
+		return nil, "", err
+	}
 	fcfg := &ferretdb.Config{
 		Listener: ferretdb.ListenerConfig{TCP: listen},
 		Logger:   slog.New(levelHandler{min: level, h: logger.Handler()}).With("component", "ferretdb"),
@@ -199,8 +203,8 @@ func startEmbedded(cfg Config, logger *slog.Logger) (*embedded, string, error) {
 		if err != nil {
 			return nil, "", fmt.Errorf("store: data directory %q: %w", cfg.DataDir, err)
 		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, "", fmt.Errorf("store: create data directory: %w", err)
+		if err := privateDir(dir); err != nil {
+			return nil, "", err
 		}
 		lock, err := lockFile(filepath.Join(dir, "tl-store.lock"))
 		if err != nil {
@@ -217,7 +221,7 @@ func startEmbedded(cfg Config, logger *slog.Logger) (*embedded, string, error) {
 	ferretMu.Unlock()
 	if err != nil {
 		emb.unlock()
-		return nil, "", fmt.Errorf("store: start embedded FerretDB (%s): %w", fcfg.Handler, err)
+		return nil, "", fmt.Errorf("store: start embedded FerretDB (%s): %w", fcfg.Handler, redact.Error(err))
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	emb.cancel = cancel
@@ -248,6 +252,12 @@ func (d *DB) stopEmbedded() {
 	d.embedded.sqlMu.Unlock()
 	d.embedded.cancel()
 	<-d.embedded.done
+	if d.embedded.dataDir != "" {
+		// The files FerretDB created since Open (a database's first write).
+		if err := privateFiles(d.embedded.dataDir); err != nil {
+			d.logger.Warn("store: data files left readable by others", "err", err)
+		}
+	}
 	d.embedded.unlock()
 }
 
@@ -326,18 +336,6 @@ func ValidateName(what, name string) error {
 		return fmt.Errorf("store: %s name %q starts with %q, expected a letter or digit", what, name, name[:1])
 	}
 	return nil
-}
-
-// redact hides a password in a URL for error messages and logs.
-func redact(u string) string {
-	p, err := url.Parse(u)
-	if err != nil || p.User == nil {
-		return u
-	}
-	if _, ok := p.User.Password(); ok {
-		p.User = url.UserPassword(p.User.Username(), "xxxxx")
-	}
-	return p.String()
 }
 
 // levelHandler drops records below min. It applies WithAttrs and WithGroup

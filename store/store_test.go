@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -95,7 +96,18 @@ func TestDetachCancels(t *testing.T) {
 
 func TestEmbeddedLockAndReopen(t *testing.T) {
 	ctx := storetest.Context(t)
-	dir := t.TempDir()
+	// A folder and a file others could read, as a umask of 022 leaves them:
+	// Open narrows both.
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	db, err := store.Open(ctx, store.Config{DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
@@ -128,6 +140,8 @@ func TestEmbeddedLockAndReopen(t *testing.T) {
 	if err := db.Close(ctx); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
+	// The data stays private to this user: the folder 0700, its files 0600.
+	assertPrivate(t, dir)
 	// The lock is released and the data is still there.
 	db, err = store.Open(ctx, store.Config{DataDir: dir})
 	if err != nil {
@@ -149,12 +163,21 @@ func TestOpenErrors(t *testing.T) {
 	}{
 		{"no data dir", store.Config{}, "DataDir is required"},
 		{"bad scheme", store.Config{URL: "http://127.0.0.1:1"}, "expected a mongodb://"},
+		{"off loopback", store.Config{DataDir: t.TempDir(), ListenAddr: "0.0.0.0:0"}, "not a loopback address"},
+		{"bad listen", store.Config{DataDir: t.TempDir(), ListenAddr: "nohostport"}, "expected host:port"},
 		{"bad project", store.Config{URL: "mongodb://127.0.0.1:1", Project: "$x"}, "project name"},
 	}
 	for _, c := range cases {
 		_, err := store.Open(ctx, c.cfg)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: err = %v, want it to mention %q", c.name, err, c.want)
+		}
+	}
+	// A password never appears in an error, whatever the failure.
+	for _, u := range []string{"postgres://tl:hunter2@127.0.0.1:1/x", "mongodb://tl:hunter2@127.0.0.1:1/?serverSelectionTimeoutMS=500"} {
+		_, err := store.Open(ctx, store.Config{URL: u})
+		if err == nil || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("Open(%s): err = %v; want an error without the password", u, err)
 		}
 	}
 	// Nothing listens on port 1: Open must fail within ctx, saying where.
@@ -256,4 +279,37 @@ func TestIndexIDs(t *testing.T) {
 			t.Fatalf("query plan %q does not use an index", plan)
 		}
 	})
+}
+
+// assertPrivate fails unless dir is 0700 and every file in it 0600 or narrower.
+func assertPrivate(t *testing.T, dir string) {
+	t.Helper()
+	info, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := info.Mode().Perm(); perm != 0o700 {
+		t.Errorf("data directory %s has mode %o; want 700", dir, perm)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := 0
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		files++
+		fi, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("data file %s has mode %o; want 600", e.Name(), fi.Mode().Perm())
+		}
+	}
+	if files == 0 {
+		t.Errorf("no files in %s: the check checked nothing", dir)
+	}
 }
