@@ -5,11 +5,26 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 )
+
+// ErrNotLoopback is returned when the embedded server is asked to listen off
+// loopback: it has no users, so anyone who reached the port could publish
+// tasks and read every result.
+var ErrNotLoopback = errors.New("embedded nats: no authentication, so it listens on loopback only")
+
+// loopback reports whether host names this machine only.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
 
 // ServerConfig configures an embedded nats-server.
 type ServerConfig struct {
@@ -34,6 +49,17 @@ func StartServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	}
 	if cfg.Host == "" {
 		cfg.Host = "127.0.0.1"
+	}
+	if !loopback(cfg.Host) {
+		return nil, fmt.Errorf("%w: %q is not a loopback address; for several machines run nats-server with users "+
+			"and permissions (and TLS) and pass its nats:// URL", ErrNotLoopback, cfg.Host)
+	}
+	// JetStream's files hold every task and result: this user's only.
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("embedded nats: JetStream directory: %w", err)
+	}
+	if err := os.Chmod(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("embedded nats: JetStream directory: %w", err)
 	}
 	port := cfg.Port
 	if port == 0 {
