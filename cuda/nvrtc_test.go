@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tlgo/tl/internal/testenv"
 )
 
 const testKernel = `extern "C" __global__ void tl_test_add(float* x, float v, int n) {
@@ -17,7 +19,7 @@ func loadNVRTC(t *testing.T) *NVRTC {
 	t.Setenv(EnvEmulator, "") // the real compiler: these tests check CUBIN and PTX
 	nv, err := LoadNVRTC()
 	if err != nil {
-		t.Skipf("no NVRTC on this machine: %v", err)
+		testenv.Require(t, "NVRTC", err)
 	}
 	return nv
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tlgo/tl/dataset"
 	"github.com/tlgo/tl/datasets"
+	"github.com/tlgo/tl/internal/testenv"
 	"github.com/tlgo/tl/store/storetest"
 )
 
@@ -124,9 +125,8 @@ func TestImportIDX(t *testing.T) {
 func TestImportFashionMNIST(t *testing.T) {
 	dir := "/usr/share/datasets/fashion-mnist"
 	images, labels := filepath.Join(dir, "t10k-images-idx3-ubyte.gz"), filepath.Join(dir, "t10k-labels-idx1-ubyte.gz")
-	if _, err := os.Stat(images); err != nil {
-		t.Skipf("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist; .ci/run does): %v", err)
-	}
+	_, err := os.Stat(images)
+	testenv.Require(t, "Fashion-MNIST (apt-get install dataset-fashion-mnist; .ci/run does)", err)
 	ctx := storetest.Context(t)
 	c := open(t, storetest.Backends()[0], dataset.Options{})
 	st, err := dataset.ImportIDX(ctx, c, images, labels, dataset.FashionMNISTClasses(), dataset.ImportOptions{Tags: []string{"test"}, BatchSize: 1000})

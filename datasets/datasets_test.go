@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tlgo/tl/internal/testenv"
 )
 
 func writeFile(t *testing.T, path string, b []byte) {
@@ -147,9 +149,8 @@ func TestMNISTMismatchAndMissing(t *testing.T) {
 }
 
 func TestRealFashionMNIST(t *testing.T) {
-	if _, err := os.Stat(filepath.Join(FashionMNISTDir, "t10k-images-idx3-ubyte.gz")); err != nil {
-		t.Skipf("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist): %v", err)
-	}
+	_, err := os.Stat(filepath.Join(FashionMNISTDir, "t10k-images-idx3-ubyte.gz"))
+	testenv.Require(t, "Fashion-MNIST (apt-get install dataset-fashion-mnist)", err)
 	im, err := FashionMNIST(context.Background(), FashionMNISTDir, Test)
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/tlgo/tl/cuda"
+	"github.com/tlgo/tl/internal/testenv"
 	"github.com/tlgo/tl/kernels"
 )
 
@@ -15,7 +16,7 @@ func TestNVRTC(t *testing.T) {
 	t.Setenv(cuda.EnvEmulator, "") // NVIDIA's compiler, not the emulator's
 	nv, err := cuda.LoadNVRTC()
 	if err != nil {
-		t.Skipf("NVRTC not found, kernels not compiled: %v", err)
+		testenv.Require(t, "NVRTC (kernels not compiled)", err)
 	}
 	major, minor := nv.Version()
 	t.Logf("NVRTC %d.%d from %s", major, minor, nv.Path())

@@ -23,6 +23,7 @@ import (
 	"github.com/tlgo/tl/agents/plan"
 	"github.com/tlgo/tl/agents/queue"
 	"github.com/tlgo/tl/agents/status"
+	"github.com/tlgo/tl/internal/testenv"
 	"github.com/tlgo/tl/store"
 	"github.com/tlgo/tl/store/storetest"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -89,13 +90,11 @@ type env struct {
 }
 
 // variants runs body on the embedded server and on the external one (skipped, with
-// the reason, when NATSEnv is not set).
+// the reason, when NATSEnv is not set; failed under CI=true).
 func variants(t *testing.T, body func(t *testing.T, e *env)) {
 	t.Run("embedded", func(t *testing.T) { body(t, newEnv(t, false)) })
 	t.Run("external", func(t *testing.T) {
-		if os.Getenv(NATSEnv) == "" {
-			t.Skipf("no separately started nats-server: set %s=nats://127.0.0.1:4222 (.ci/run does) to run this variant", NATSEnv)
-		}
+		testenv.RequireEnv(t, "a separately started nats-server", NATSEnv, "nats://127.0.0.1:4222")
 		body(t, newEnv(t, true))
 	})
 }

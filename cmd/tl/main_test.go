@@ -15,6 +15,7 @@ import (
 	"github.com/tlgo/tl/agents/endpoints"
 	"github.com/tlgo/tl/cuda"
 	"github.com/tlgo/tl/cuda/emu"
+	"github.com/tlgo/tl/internal/testenv"
 )
 
 func runTL(args ...string) (int, string, string) {
@@ -247,7 +248,7 @@ func TestDoctor(t *testing.T) {
 	}
 	lib, err := emu.Build("")
 	if err != nil {
-		t.Skipf("no emulator to check the GPU line with: %v", err)
+		testenv.Require(t, "the CUDA emulator (to check the GPU line with)", err)
 	}
 	t.Setenv(cuda.EnvEmulator, lib)
 	code, out, errOut = runTL("doctor")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tlgo/tl/cuda"
 	"github.com/tlgo/tl/cuda/emu"
+	"github.com/tlgo/tl/internal/testenv"
 )
 
 func TestHelpExplainsFlags(t *testing.T) {
@@ -50,7 +51,7 @@ func TestDeviceRunWithProfile(t *testing.T) {
 	if os.Getenv(cuda.EnvEmulator) == "" {
 		lib, err := emu.Build("")
 		if err != nil {
-			t.Skipf("no emulator to run --device cuda on: %v", err)
+			testenv.Require(t, "the CUDA emulator (to run --device cuda on)", err)
 		}
 		t.Setenv(cuda.EnvEmulator, lib)
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/tlgo/tl/internal/testenv"
 )
 
 // refGemm is the float64 reference: it returns the full ldc-strided C.
@@ -216,7 +218,7 @@ func TestAlphaZeroAndKZero(t *testing.T) {
 func TestOpenBLAS(t *testing.T) {
 	info := OpenBLASInfo()
 	if !info.Loaded {
-		t.Skipf("OpenBLAS not available: %v", info.Err)
+		testenv.Require(t, "OpenBLAS", fmt.Errorf("not loaded: %v", info.Err))
 	}
 	t.Logf("OpenBLAS %s, core %s, config %s", info.Path, info.CoreName, info.Config)
 	core := strings.ToLower(info.CoreName)

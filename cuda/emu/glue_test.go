@@ -10,6 +10,8 @@ import (
 	"unsafe"
 
 	"github.com/ebitengine/purego"
+
+	"github.com/tlgo/tl/internal/testenv"
 )
 
 // api is the emulator's C API as the tests call it, through purego like package
@@ -127,7 +129,7 @@ func open(t *testing.T) *api {
 	t.Helper()
 	a, err := loadAPI()
 	if errors.Is(err, ErrNoCompiler) {
-		t.Skipf("no emulator: %v", err)
+		testenv.Require(t, "the CUDA emulator (a C++ compiler)", err)
 	}
 	if err != nil {
 		t.Fatalf("emulator: %v", err)

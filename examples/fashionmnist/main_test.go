@@ -14,6 +14,7 @@ import (
 	"github.com/tlgo/tl/data"
 	"github.com/tlgo/tl/datasets"
 	"github.com/tlgo/tl/graph"
+	"github.com/tlgo/tl/internal/testenv"
 	"github.com/tlgo/tl/modelio"
 	"github.com/tlgo/tl/tensor"
 	"github.com/tlgo/tl/train"
@@ -22,9 +23,8 @@ import (
 func needData(t *testing.T) {
 	t.Helper()
 	for _, f := range []string{"train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz"} {
-		if _, err := os.Stat(filepath.Join(datasets.FashionMNISTDir, f)); err != nil {
-			t.Skipf("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist; .ci/run does): %v", err)
-		}
+		_, err := os.Stat(filepath.Join(datasets.FashionMNISTDir, f))
+		testenv.Require(t, "Fashion-MNIST (apt-get install dataset-fashion-mnist; .ci/run does)", err)
 	}
 }
 

@@ -12,13 +12,13 @@ import (
 	"time"
 
 	"github.com/tlgo/tl/datasets"
+	"github.com/tlgo/tl/internal/testenv"
 )
 
 // The whole workflow on embedded servers: import, plan, train, evaluate, models.
 func TestPipelineEndToEnd(t *testing.T) {
-	if _, err := os.Stat(filepath.Join(datasets.FashionMNISTDir, "t10k-images-idx3-ubyte.gz")); err != nil {
-		t.Skipf("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist): %v", err)
-	}
+	_, err := os.Stat(filepath.Join(datasets.FashionMNISTDir, "t10k-images-idx3-ubyte.gz"))
+	testenv.Require(t, "Fashion-MNIST (apt-get install dataset-fashion-mnist)", err)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	var out bytes.Buffer

@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tlgo/tl/internal/testenv"
 	"github.com/tlgo/tl/store"
 )
 
@@ -62,7 +63,8 @@ func (b Backend) ServerConfig(t testing.TB) store.Config {
 }
 
 // Backends lists the backends available here. The PostgreSQL backend is
-// listed only when PostgresEnv is set; Run skips it with a reason otherwise.
+// listed only when PostgresEnv is set; Run skips it with a reason otherwise
+// (and fails it under CI=true, see internal/testenv).
 func Backends() []Backend {
 	bs := []Backend{{Name: "sqlite", open: openSQLite}}
 	if os.Getenv(PostgresEnv) != "" {
@@ -72,14 +74,13 @@ func Backends() []Backend {
 }
 
 // Run runs body once per backend as a subtest named after it. Without
-// PostgresEnv the "postgresql" subtest skips, saying why.
+// PostgresEnv the "postgresql" subtest skips, saying why; under CI=true it
+// fails instead (.ci/run starts PostgreSQL and sets PostgresEnv).
 func Run(t *testing.T, body func(t *testing.T, b Backend)) {
 	t.Helper()
 	t.Run("sqlite", func(t *testing.T) { body(t, Backend{Name: "sqlite", open: openSQLite}) })
 	t.Run("postgresql", func(t *testing.T) {
-		if os.Getenv(PostgresEnv) == "" {
-			t.Skipf("no PostgreSQL: set %s=postgres://user@127.0.0.1:5432/db (.ci/run does) to run this backend", PostgresEnv)
-		}
+		testenv.RequireEnv(t, "PostgreSQL", PostgresEnv, "postgres://user@127.0.0.1:5432/db")
 		body(t, Backend{Name: "postgresql", open: openPostgres})
 	})
 }
@@ -89,9 +90,7 @@ func RunBench(b *testing.B, body func(b *testing.B, be Backend)) {
 	b.Helper()
 	b.Run("sqlite", func(b *testing.B) { body(b, Backend{Name: "sqlite", open: openSQLite}) })
 	b.Run("postgresql", func(b *testing.B) {
-		if os.Getenv(PostgresEnv) == "" {
-			b.Skipf("no PostgreSQL: set %s to run this backend", PostgresEnv)
-		}
+		testenv.RequireEnv(b, "PostgreSQL", PostgresEnv, "postgres://user@127.0.0.1:5432/db")
 		body(b, Backend{Name: "postgresql", open: openPostgres})
 	})
 }
