@@ -120,7 +120,7 @@ func New(ctx context.Context, cfg Config) (*Agent, error) {
 		log: cfg.Log.With("agent", cfg.ID),
 		info: queue.AgentInfo{
 			ID: cfg.ID, Host: host, PID: os.Getpid(), Queues: cfg.Queues,
-			Kinds: cfg.Registry.Kinds(), Slots: cfg.Slots, Started: time.Now().UTC(),
+			Kinds: cfg.Registry.Kinds(), Specs: cfg.Registry.Specs(), Slots: cfg.Slots, Started: time.Now().UTC(),
 		},
 		cons:      map[string]jetstream.Consumer{},
 		running:   map[string]context.CancelCauseFunc{},

@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -46,22 +48,94 @@ func NewPlanID(name string, now time.Time) string {
 	return fmt.Sprintf("%s-%s-%s", name, now.UTC().Format("20060102-150405"), hex.EncodeToString(b[:]))
 }
 
+// ErrRejected is wrapped by the error of a plan the master refused: unknown
+// task kinds or parameter fields, or a plan that does not validate.
+var ErrRejected = errors.New("plan rejected by the master")
+
+// Verdict is the master's answer to a submit, published on
+// queue.VerdictSubject(plan) once the master has handled it.
+type Verdict struct {
+	Plan     string `json:"plan"`
+	Accepted bool   `json:"accepted"`
+	// Error says why a plan was rejected.
+	Error string `json:"error,omitempty"`
+	// Warnings of an accepted plan: no agent announced yet (kinds unchecked),
+	// a queue no agent serves.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
 // Submit validates spec and sends it to the master; it returns the plan's id. The
-// command waits in the stream if the master is down.
+// command waits in the stream if the master is down. It does not wait for the
+// master's verdict: SubmitChecked does.
 func Submit(ctx context.Context, js jetstream.JetStream, spec *plan.Spec) (string, error) {
-	spec.Defaults()
-	if err := spec.Validate(); err != nil {
-		return "", fmt.Errorf("plan %s: %w", spec.Name, err)
-	}
-	id := NewPlanID(spec.Name, time.Now())
-	data, err := json.Marshal(SubmitCmd{Plan: id, Spec: *spec})
+	id, data, err := submitCmd(spec)
 	if err != nil {
-		return "", fmt.Errorf("plan %s: params: %w", spec.Name, err)
+		return "", err
 	}
 	if err := send(ctx, js, CmdSubmit, id, data); err != nil {
 		return "", err
 	}
 	return id, nil
+}
+
+// SubmitChecked is Submit that then waits up to patience for the master's
+// verdict. A plan the master rejects (a kind no agent announced, a parameter
+// field its kind does not take) returns its id, the verdict and an error
+// wrapping ErrRejected that says what is wrong and what is valid. When no
+// verdict comes within patience (the master is down or busy), it returns the
+// id, a nil verdict and no error: the plan waits in the stream and is checked
+// when the master takes it (tl status shows a rejection then).
+func SubmitChecked(ctx context.Context, js jetstream.JetStream, spec *plan.Spec, patience time.Duration) (string, *Verdict, error) {
+	id, data, err := submitCmd(spec)
+	if err != nil {
+		return "", nil, err
+	}
+	nc := js.Conn()
+	sub, err := nc.SubscribeSync(queue.VerdictSubject(id))
+	if err != nil {
+		return "", nil, fmt.Errorf("plan %s: listen for the master's verdict: %w", spec.Name, err)
+	}
+	defer sub.Unsubscribe()
+	// The subscription must be at the server before the master can answer.
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err = nc.FlushWithContext(fctx)
+	cancel()
+	if err != nil {
+		return "", nil, fmt.Errorf("plan %s: listen for the master's verdict: %w", spec.Name, err)
+	}
+	if err := send(ctx, js, CmdSubmit, id, data); err != nil {
+		return "", nil, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, patience)
+	defer cancel()
+	msg, err := sub.NextMsgWithContext(wctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return id, nil, ctx.Err()
+		}
+		return id, nil, nil // no verdict yet: the plan waits for the master
+	}
+	var v Verdict
+	if err := json.Unmarshal(msg.Data, &v); err != nil {
+		return id, nil, fmt.Errorf("plan %s: the master's verdict %q: %w", id, msg.Data, err)
+	}
+	if !v.Accepted {
+		return id, &v, fmt.Errorf("%w: %s", ErrRejected, strings.TrimPrefix(v.Error, ErrRejected.Error()+": "))
+	}
+	return id, &v, nil
+}
+
+func submitCmd(spec *plan.Spec) (string, []byte, error) {
+	spec.Defaults()
+	if err := spec.Validate(); err != nil {
+		return "", nil, fmt.Errorf("plan %s: %w", spec.Name, err)
+	}
+	id := NewPlanID(spec.Name, time.Now())
+	data, err := json.Marshal(SubmitCmd{Plan: id, Spec: *spec})
+	if err != nil {
+		return "", nil, fmt.Errorf("plan %s: params: %w", spec.Name, err)
+	}
+	return id, data, nil
 }
 
 // Cancel asks the master to cancel plan id.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -261,6 +262,10 @@ func (m *Master) load(ctx context.Context, id string) (*planState, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(ts) == 0 && rec.Status == plan.Failed {
+		// Rejected at submit (see reject): retrying it cannot help.
+		return nil, fmt.Errorf("%w: plan %s was rejected when submitted, so none of its tasks ran: %s; submit a corrected plan", task.ErrMalformed, id, rec.Note)
+	}
 	ps := &planState{rec: rec, spec: &spec, tasks: map[string]*status.Task{}, st: map[string]plan.Status{}}
 	for _, t := range ts {
 		ps.adopt(t)
@@ -367,11 +372,15 @@ func (m *Master) submit(ctx context.Context, c *SubmitCmd) error {
 	}
 	c.Spec.Defaults()
 	if err := c.Spec.Validate(); err != nil {
-		return fmt.Errorf("%w: submit %s: %w", task.ErrMalformed, c.Plan, err)
+		return m.reject(ctx, c, fmt.Errorf("%w: plan %s: %w", ErrRejected, c.Plan, err))
+	}
+	warnings, err := m.checkKinds(ctx, &c.Spec)
+	if err != nil {
+		return m.reject(ctx, c, err)
 	}
 	specJSON, err := json.Marshal(c.Spec)
 	if err != nil {
-		return fmt.Errorf("%w: submit %s: %w", task.ErrMalformed, c.Plan, err)
+		return m.reject(ctx, c, fmt.Errorf("%w: plan %s: params: %w", ErrRejected, c.Plan, err))
 	}
 	now := time.Now().UTC()
 	rec := &status.Plan{ID: c.Plan, Name: c.Spec.Name, SpecJSON: string(specJSON), Status: plan.Running, Submitted: now, Updated: now}
@@ -387,16 +396,119 @@ func (m *Master) submit(ctx context.Context, c *SubmitCmd) error {
 	if err := m.cfg.Store.CreatePlan(ctx, rec, tasks); err != nil {
 		if errors.Is(err, status.ErrExists) {
 			m.log.Info("plan already submitted; ignoring the repeat", "plan", c.Plan)
+			m.answer(c.Plan, Verdict{Plan: c.Plan, Accepted: true, Warnings: warnings})
 			return nil
 		}
 		return err
 	}
 	m.log.Info("plan submitted", "plan", c.Plan, "tasks", len(tasks))
+	m.answer(c.Plan, Verdict{Plan: c.Plan, Accepted: true, Warnings: warnings})
 	ps, err := m.load(ctx, c.Plan)
 	if err != nil {
 		return err
 	}
 	return m.schedule(ctx, ps)
+}
+
+// reject records plan c as failed at submission, with why in its note, and
+// answers the submitter. The plan has no task records: none was ever queued.
+func (m *Master) reject(ctx context.Context, c *SubmitCmd, why error) error {
+	m.log.Warn("plan rejected", "plan", c.Plan, "err", why)
+	specJSON, _ := json.Marshal(c.Spec)
+	now := time.Now().UTC()
+	rec := &status.Plan{ID: c.Plan, Name: c.Spec.Name, SpecJSON: string(specJSON), Status: plan.Failed,
+		Submitted: now, Updated: now, Finished: now, Note: why.Error()}
+	if err := m.cfg.Store.CreatePlan(ctx, rec, nil); err != nil && !errors.Is(err, status.ErrExists) {
+		return err
+	}
+	m.answer(c.Plan, Verdict{Plan: c.Plan, Error: why.Error()})
+	return nil
+}
+
+// answer publishes the verdict on a submit; nobody may be listening (the
+// submitter gave up waiting, or did not wait), and that is fine.
+func (m *Master) answer(id string, v Verdict) {
+	data, err := json.Marshal(v)
+	if err == nil {
+		err = m.nc.Publish(queue.VerdictSubject(id), data)
+	}
+	if err != nil {
+		m.log.Warn("could not answer the submitter", "plan", id, "err", err)
+	}
+}
+
+// checkKinds checks spec's kinds and parameters against what the agents
+// announced: a kind no agent runs, or a parameter field a typed kind does not
+// take, rejects the plan (an error wrapping ErrRejected). With no agent
+// announced (or the announcements unreadable) the plan is accepted with a
+// warning, and the agents check the tasks when they run them. Warnings also
+// name the queues no agent running the kind serves now.
+func (m *Master) checkKinds(ctx context.Context, spec *plan.Spec) ([]string, error) {
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	agents, err := queue.ListAgents(lctx, m.js)
+	cancel()
+	if err != nil {
+		w := fmt.Sprintf("could not read the agents' announcements (%v): task kinds and parameters are checked when the tasks run", err)
+		m.log.Warn(w)
+		return []string{w}, nil
+	}
+	if len(agents) == 0 {
+		w := "no agent has announced itself yet: task kinds and parameters are checked when the tasks run"
+		m.log.Warn(w, "plan", spec.Name)
+		return []string{w}, nil
+	}
+	kinds := map[string]task.KindSpec{}
+	queues := map[string]map[string]bool{} // kind -> queues served by agents that run it
+	for _, a := range agents {
+		specs := map[string]task.KindSpec{}
+		for _, s := range a.Specs {
+			specs[s.Kind] = s
+		}
+		for _, k := range a.Kinds {
+			s, ok := specs[k]
+			if !ok {
+				s = task.KindSpec{Kind: k} // an agent that announces no fields: anything goes
+			}
+			cur, seen := kinds[k]
+			switch {
+			case !seen, cur.Typed && !s.Typed:
+				kinds[k] = s
+			case cur.Typed && s.Typed: // agents of different builds: the union of their fields
+				for _, f := range s.Params {
+					if !slices.Contains(cur.Params, f) {
+						cur.Params = append(cur.Params, f)
+					}
+				}
+				slices.Sort(cur.Params)
+				kinds[k] = cur
+			}
+			if queues[k] == nil {
+				queues[k] = map[string]bool{}
+			}
+			for _, q := range a.Queues {
+				queues[k][q] = true
+			}
+		}
+	}
+	known := slices.Sorted(maps.Keys(kinds))
+	var problems, warnings []string
+	for _, t := range spec.Tasks {
+		ks, ok := kinds[t.Kind]
+		if !ok {
+			problems = append(problems, fmt.Sprintf("task %q: kind %q is not run by any of the %d agents announced; the kinds they run: %s", t.ID, t.Kind, len(agents), strings.Join(known, ", ")))
+			continue
+		}
+		if err := ks.CheckParams(t.Params); err != nil {
+			problems = append(problems, fmt.Sprintf("task %q: %v", t.ID, err))
+		}
+		if !queues[t.Kind][t.Queue] {
+			warnings = append(warnings, fmt.Sprintf("task %q waits on queue %s: no agent running kind %s serves it now (they serve %s)", t.ID, t.Queue, t.Kind, strings.Join(slices.Sorted(maps.Keys(queues[t.Kind])), ", ")))
+		}
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("%w: plan %s: %s", ErrRejected, spec.Name, strings.Join(problems, "; "))
+	}
+	return warnings, nil
 }
 
 // schedule queues the plan's ready tasks and settles the plan's status.

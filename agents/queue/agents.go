@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/tlgo/tl/agents/task"
 )
 
 // AgentsBucket is the key-value bucket where agents announce themselves.
@@ -20,16 +21,20 @@ const AnnounceTTL = 15 * time.Second
 // AgentInfo is what an agent announces: who it is, the queues it serves (its
 // capabilities), the kinds it can run, and what it is doing now.
 type AgentInfo struct {
-	ID      string    `json:"id"`
-	Host    string    `json:"host"`
-	PID     int       `json:"pid"`
-	Queues  []string  `json:"queues"`
-	Kinds   []string  `json:"kinds"`
-	Slots   int       `json:"slots"`
-	Running []string  `json:"running"`
-	Done    int64     `json:"done"`
-	Started time.Time `json:"started"`
-	Seen    time.Time `json:"seen"`
+	ID     string   `json:"id"`
+	Host   string   `json:"host"`
+	PID    int      `json:"pid"`
+	Queues []string `json:"queues"`
+	Kinds  []string `json:"kinds"`
+	// Specs describe the kinds: for those registered with their params type,
+	// the parameter fields they accept (the master checks plans against them).
+	// Agents built before specs existed announce none.
+	Specs   []task.KindSpec `json:"specs,omitempty"`
+	Slots   int             `json:"slots"`
+	Running []string        `json:"running"`
+	Done    int64           `json:"done"`
+	Started time.Time       `json:"started"`
+	Seen    time.Time       `json:"seen"`
 }
 
 // AgentsKV opens (creating it if needed) the announcement bucket.

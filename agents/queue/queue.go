@@ -22,6 +22,7 @@ const (
 	tasksPrefix   = "tl.tasks."
 	eventPrefix   = "tl.master.event."
 	controlPrefix = "tl.master.control."
+	verdictPrefix = "tl.master.verdict."
 )
 
 // DedupWindow is how long the streams remember message ids.
@@ -42,6 +43,10 @@ func EventSubject(t task.EventType) string { return eventPrefix + string(t) }
 
 // ControlSubject is where the CLI publishes command cmd for the master.
 func ControlSubject(cmd string) string { return controlPrefix + cmd }
+
+// VerdictSubject is the core NATS subject (in no stream) on which the master
+// answers a submit of plan id: accepted, or rejected and why.
+func VerdictSubject(id string) string { return verdictPrefix + id }
 
 // IsControl reports whether subject carries a command, and which.
 func IsControl(subject string) (string, bool) {

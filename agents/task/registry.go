@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
+	"strings"
 )
 
 // ErrUnknownKind is returned for a task whose kind is not registered in the agent.
@@ -27,7 +29,11 @@ func (r *Run) Params(v any) error {
 		return nil
 	}
 	if err := strictUnmarshal(r.Task.Params, v); err != nil {
-		return Permanent(fmt.Errorf("task %s (%s): params: %w", r.Task.Key(), r.Task.Kind, err))
+		hint := ""
+		if fields, ferr := ParamFields(v); ferr == nil && strings.Contains(err.Error(), "unknown field") {
+			hint = fmt.Sprintf("; kind %s takes %s", r.Task.Kind, fieldList(fields))
+		}
+		return Permanent(fmt.Errorf("task %s (%s): params: %w%s", r.Task.Key(), r.Task.Kind, err, hint))
 	}
 	return nil
 }
@@ -41,10 +47,15 @@ type Func func(ctx context.Context, run *Run) (json.RawMessage, error)
 // the agent starts; it is read-only afterwards and then safe for concurrent use.
 type Registry struct {
 	funcs map[string]Func
+	// params holds, for the kinds registered with RegisterWithParams, the
+	// parameter fields their params type accepts.
+	params map[string][]string
 }
 
 // NewRegistry returns an empty registry.
-func NewRegistry() *Registry { return &Registry{funcs: map[string]Func{}} }
+func NewRegistry() *Registry {
+	return &Registry{funcs: map[string]Func{}, params: map[string][]string{}}
+}
 
 // Register adds kind. It fails on an invalid name, a nil function or a duplicate.
 func (r *Registry) Register(kind string, f Func) error {
@@ -57,6 +68,24 @@ func (r *Registry) Register(kind string, f Func) error {
 		return fmt.Errorf("register %q: already registered", kind)
 	}
 	r.funcs[kind] = f
+	return nil
+}
+
+// RegisterWithParams adds kind, whose function decodes its parameters into a
+// value of params's type (a struct, or a pointer to one, such as
+// TrainParams{}). The parameter fields are the type's JSON names (its
+// exported fields, json tags honoured, embedded structs flattened); agents
+// announce them, and the master rejects a plan that gives the kind any other
+// field when the plan is submitted instead of when the task runs.
+func (r *Registry) RegisterWithParams(kind string, f Func, params any) error {
+	fields, err := ParamFields(params)
+	if err != nil {
+		return fmt.Errorf("register %q: params type: %w", kind, err)
+	}
+	if err := r.Register(kind, f); err != nil {
+		return err
+	}
+	r.params[kind] = fields
 	return nil
 }
 
@@ -83,6 +112,112 @@ func (r *Registry) Kinds() []string {
 	}
 	slices.Sort(ks)
 	return ks
+}
+
+// KindSpec describes a registered kind for checks made before a task runs.
+type KindSpec struct {
+	Kind string `json:"kind"`
+	// Typed is true for a kind registered with RegisterWithParams: its
+	// parameters must be among Params. A kind registered with Register takes
+	// any parameters as far as the master can tell.
+	Typed bool `json:"typed,omitempty"`
+	// Params are the JSON names of the parameter fields, sorted.
+	Params []string `json:"params,omitempty"`
+}
+
+// Specs describes the registered kinds, sorted by kind.
+func (r *Registry) Specs() []KindSpec {
+	out := make([]KindSpec, 0, len(r.funcs))
+	for _, k := range r.Kinds() {
+		fields, typed := r.params[k]
+		out = append(out, KindSpec{Kind: k, Typed: typed, Params: slices.Clone(fields)})
+	}
+	return out
+}
+
+// CheckParams reports an error naming the unknown fields of params, and the
+// valid ones, for a typed kind; an untyped kind accepts anything.
+func (s KindSpec) CheckParams(params map[string]any) error {
+	if !s.Typed {
+		return nil
+	}
+	var unknown []string
+	for k := range params {
+		if !slices.Contains(s.Params, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	slices.Sort(unknown)
+	what := "field"
+	if len(unknown) > 1 {
+		what = "fields"
+	}
+	return fmt.Errorf("params: unknown %s %s for kind %s, which takes %s", what, quoteList(unknown), s.Kind, fieldList(s.Params))
+}
+
+// ParamFields returns the JSON names of the fields that encoding/json decodes
+// into v, a struct or a pointer to one (exported fields, json tags honoured,
+// "-" skipped, embedded structs without a tag flattened), sorted.
+func ParamFields(v any) ([]string, error) {
+	t := reflect.TypeOf(v)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return nil, fmt.Errorf("%v is not a struct: parameters are decoded from a JSON object into a struct", reflect.TypeOf(v))
+	}
+	seen := map[string]bool{}
+	var walk func(t reflect.Type, depth int)
+	walk = func(t reflect.Type, depth int) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			tag, hasTag := f.Tag.Lookup("json")
+			name, _, _ := strings.Cut(tag, ",")
+			if name == "-" && tag == "-" {
+				continue
+			}
+			ft := f.Type
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if f.Anonymous && (!hasTag || name == "") && ft.Kind() == reflect.Struct && depth < 8 {
+				walk(ft, depth+1)
+				continue
+			}
+			if !f.IsExported() {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			seen[name] = true
+		}
+	}
+	walk(t, 0)
+	out := make([]string, 0, len(seen))
+	for k := range seen {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func fieldList(fields []string) string {
+	if len(fields) == 0 {
+		return "no parameters"
+	}
+	return strings.Join(fields, ", ")
+}
+
+func quoteList(s []string) string {
+	q := make([]string, len(s))
+	for i, x := range s {
+		q[i] = fmt.Sprintf("%q", x)
+	}
+	return strings.Join(q, ", ")
 }
 
 type permanentError struct{ err error }
