@@ -1,32 +1,34 @@
 package bench
 
 import (
-	"bufio"
-	"os"
-	"strings"
-
 	"golang.org/x/sys/cpu"
+
+	"github.com/tlgo/tl/cpu/peak"
 )
 
-// CPUName is the model name from /proc/cpuinfo, or "unknown CPU".
-func CPUName() string {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
+// CPUName names the processor for a table's caption: its name, vendor, family
+// and model (and its core design where known), as package peak reads them.
+func CPUName() string { return peak.ReadProcessor().String() }
+
+// PeakGFLOPS is the float32 peak of threads threads, measured (package peak:
+// the widest FMA loop this processor runs, best of short windows) for the
+// "% of peak" column; measured says whether it was. Where no FMA loop exists
+// here it falls back to EstimatePeakGFLOPS.
+func PeakGFLOPS(threads int) (gflops float64, measured bool) {
+	res, err := peak.Measure(threads, peak.Options{})
+	if err != nil || len(res) == 0 {
+		return EstimatePeakGFLOPS(threads), false
 	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if k, v, ok := strings.Cut(s.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
+	best := res[0].GFLOPS
+	for _, r := range res[1:] {
+		best = max(best, r.GFLOPS)
 	}
-	return "unknown CPU"
+	return best, true
 }
 
 // EstimatePeakGFLOPS guesses the float32 peak: 2 FMA units of 16 (AVX-512) or 8
-// (AVX2) lanes per core at about 2.1 GHz. It is a rough figure for the % of peak
-// column; pass --peak-gflops when the real one is known.
+// (AVX2) lanes per core at about 2.1 GHz. It is wrong by 2x on Zen 4 (whose
+// 512-bit FMAs are split in two): use PeakGFLOPS, which measures.
 func EstimatePeakGFLOPS(cores int) float64 {
 	lanes := 4.0
 	switch {
