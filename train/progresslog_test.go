@@ -1,0 +1,47 @@
+package train
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+)
+
+// LogProgress says, inside an epoch, how far it is, how fast, and how long is
+// left; and once more at the end of each epoch.
+func TestLogProgressInsideAnEpoch(t *testing.T) {
+	p := newProblem(t, 320) // 20 steps of 16 an epoch
+	loop, err := New(p.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loop.Close()
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	loop.Use(LogProgress(log, 5))
+	if _, err := loop.Run(context.Background(), p.train, 2); err != nil {
+		t.Fatal(err)
+	}
+	var training, done int
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		switch {
+		case strings.Contains(line, "msg=training"):
+			training++
+			for _, want := range []string{"examples_per_s=", "epoch_eta=", "eta=", "steps=20", "loss="} {
+				if !strings.Contains(line, want) {
+					t.Errorf("progress line lacks %q: %s", want, line)
+				}
+			}
+		case strings.Contains(line, `msg="epoch done"`):
+			done++
+		}
+	}
+	// Steps 5, 10 and 15 of each epoch; step 20 is the epoch's end.
+	if training != 6 || done != 2 {
+		t.Fatalf("%d progress lines and %d epoch lines, want 6 and 2:\n%s", training, done, buf.String())
+	}
+	if !strings.Contains(buf.String(), "epoch=2 of=2 step=15") {
+		t.Fatalf("no line for step 15 of epoch 2:\n%s", buf.String())
+	}
+}
