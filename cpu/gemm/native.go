@@ -21,6 +21,10 @@ type call struct {
 	// pb, when not nil, is B packed beforehand (SgemmPacked): b is unused.
 	pb *PackedB
 
+	// shared is B packed once for all the chunks of a row split, so that
+	// each chunk does not pack it again (see Engine.run).
+	shared PackedB
+
 	kn      *microKernel
 	split   int  // splitM, splitN or splitK
 	directA bool // the kernel reads A in place instead of packed panels
@@ -293,6 +297,9 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 // thread: waking another goroutine costs several microseconds.
 const parallelMin = 1 << 21
 
+// sharedBMax is the most floats of B packed once for a whole product (16 MiB).
+const sharedBMax = 4 << 20
+
 // directAMaxN is the widest C for which A is read in place (see call.block).
 var directAMaxN = 128
 
@@ -368,6 +375,15 @@ func (e *Engine) run(transA, transB bool, m, n, k int, alpha float32, a []float3
 		cl.chunks = chunkCount(parts, tilesM, m)
 	default:
 		cl.chunks = chunkCount(parts, tilesN, n)
+	}
+	// Chunks of rows all multiply by the whole of B: pack it once for all of
+	// them, rather than once per chunk, when it is not too big to hold.
+	if cl.split == splitM && cl.chunks > 1 && pb == nil && bias == nil &&
+		(!cl.directA || alpha == 1) && k*roundUp(n, kn.nr) <= sharedBMax {
+		e.PackB(&cl.shared, transB, k, n, b, ldb)
+		if cl.shared.kn == kn {
+			cl.pb = &cl.shared
+		}
 	}
 	for len(cl.bufs) < max(parts, cl.chunks) {
 		cl.bufs = append(cl.bufs, new(threadBuf))
