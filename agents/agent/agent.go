@@ -333,7 +333,8 @@ func (a *Agent) run(work context.Context, msg jetstream.Msg, t *task.Task, attem
 			out, err = nil, fmt.Errorf("task function %q panicked: %v\n%s", t.Kind, r, debug.Stack())
 		}
 	}()
-	out, err = f(ctx, &task.Run{Task: t, Attempt: attempt, Agent: a.cfg.ID, Services: a.cfg.Services})
+	out, err = f(ctx, &task.Run{Task: t, Attempt: attempt, Agent: a.cfg.ID, Services: a.cfg.Services,
+		Log: a.log.With("task", t.Key(), "kind", t.Kind, "attempt", attempt)})
 	if cause := context.Cause(ctx); ctx.Err() != nil && (errors.Is(cause, errHandBack) || errors.Is(cause, errPlanCancelled)) {
 		return nil, cause
 	}

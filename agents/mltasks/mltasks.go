@@ -9,10 +9,27 @@
 // local master's endpoints) hands its *store.DB to every task function.
 //
 //	train     Input: dataset name; Model: model name to save; params: TrainParams.
-//	          Output: {"model", "version", "accuracy", "loss", "examples", "seconds"}.
+//	          Output: {"model", "version", "run", "accuracy", "loss", "examples", "seconds"}.
 //	evaluate  Input: dataset name; Model: model name (latest version, or
 //	          params.version / params.alias). Output: {"accuracy", "loss", "examples"};
 //	          the metrics are also recorded on the model version as "<input>_accuracy".
+//
+// Both are registered with their params types, so agents announce the
+// parameter fields and the master rejects a plan with an unknown one when it is
+// submitted.
+//
+// A train task records its run's curves as events (package events, through
+// package trainevents), under the model's name and a fresh run ID: loss and
+// speed every few steps, the epoch's accuracy, the validation loss and accuracy
+// per epoch when params.validation names a dataset. The saved version's lineage
+// names the run, and the run's last event names the version; an evaluate task
+// adds its result to that run as a test point. `tl runs MODEL` and `tl curve
+// MODEL` read them back. Inside an epoch the task logs its progress (examples/s,
+// ETA) on the agent's log.
+//
+// Errors that retrying cannot cure are task.Permanent, so the task fails at once
+// instead of using its attempts: a dataset or model that does not exist,
+// invalid parameters, samples the network cannot take.
 //
 // Tasks on the "cuda" queue (an agent started with --queues cuda on a GPU node)
 // train and evaluate on the GPU: the network runs on the CUDA backend, the
@@ -28,8 +45,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,6 +62,8 @@ import (
 	"github.com/tlgo/tl/modelio"
 	"github.com/tlgo/tl/optim"
 	"github.com/tlgo/tl/store"
+	"github.com/tlgo/tl/store/events"
+	"github.com/tlgo/tl/store/events/trainevents"
 	"github.com/tlgo/tl/store/models"
 	"github.com/tlgo/tl/tensor"
 	"github.com/tlgo/tl/train"
@@ -66,10 +88,10 @@ func RegisterWith(r *task.Registry, o Options) error {
 	if k.open == nil {
 		k.open = openGPU
 	}
-	if err := r.Register("train", k.train); err != nil {
+	if err := r.RegisterWithParams("train", k.train, TrainParams{}); err != nil {
 		return err
 	}
-	return r.Register("evaluate", k.evaluate)
+	return r.RegisterWithParams("evaluate", k.evaluate, EvalParams{})
 }
 
 // kinds holds the device the GPU tasks share.
@@ -136,6 +158,13 @@ type TrainParams struct {
 	Limit int `json:"limit"`
 	// Alias, if set, is pointed at the saved version ("latest-train", "best").
 	Alias string `json:"alias"`
+	// Validation names a dataset evaluated after every epoch: its loss and
+	// accuracy are recorded as the run's validation curve (and the last ones
+	// as the version's val_loss and val_accuracy metrics).
+	Validation string `json:"validation"`
+	// LogEvery is how many steps lie between the progress lines logged and the
+	// training events recorded; 0: about ten lines and fifty events an epoch.
+	LogEvery int `json:"log_every"`
 }
 
 // EvalParams are the parameters of an evaluate task.
@@ -148,12 +177,14 @@ type EvalParams struct {
 func storeOf(run *task.Run) (*store.DB, error) {
 	db, ok := run.Services.(*store.DB)
 	if !ok || db == nil {
-		return nil, fmt.Errorf("mltasks: task %s (%s) needs the agent's store: start the agent with --mongo or next to a local master", run.Task.ID, run.Task.Kind)
+		return nil, task.Permanent(fmt.Errorf("mltasks: task %s (%s) needs the agent's store: start the agent with --mongo or next to a local master", run.Task.ID, run.Task.Kind))
 	}
 	return db, nil
 }
 
-// train is the "train" kind.
+// train is the "train" kind. What cannot get better by retrying (no such
+// dataset, invalid parameters, a dataset the network cannot read) fails at
+// once: the error is task.Permanent.
 func (k *kinds) train(ctx context.Context, run *task.Run) (json.RawMessage, error) {
 	t := run.Task
 	p := TrainParams{Arch: "mlp", Epochs: 1, Batch: 64, LR: 1e-3, Seed: 1}
@@ -161,19 +192,23 @@ func (k *kinds) train(ctx context.Context, run *task.Run) (json.RawMessage, erro
 		return nil, err
 	}
 	if t.Input == "" || t.Model == "" {
-		return nil, fmt.Errorf("mltasks: train task %s needs an input dataset and a model name (got input %q, model %q)", t.ID, t.Input, t.Model)
+		return nil, task.Permanent(fmt.Errorf("mltasks: train task %s needs an input dataset and a model name (got input %q, model %q)", t.ID, t.Input, t.Model))
 	}
-	if p.Epochs < 1 || p.Batch < 1 || p.LR <= 0 {
-		return nil, fmt.Errorf("mltasks: train task %s: epochs %d, batch %d and lr %g must be positive", t.ID, p.Epochs, p.Batch, p.LR)
+	if p.Epochs < 1 || p.Batch < 1 || p.LR <= 0 || p.Limit < 0 || p.LogEvery < 0 {
+		return nil, task.Permanent(fmt.Errorf("mltasks: train task %s: params epochs %d, batch %d and lr %g must be positive, limit %d and log_every %d not negative", t.ID, p.Epochs, p.Batch, p.LR, p.Limit, p.LogEvery))
+	}
+	if err := store.ValidateName("model", t.Model); err != nil {
+		return nil, task.Permanent(fmt.Errorf("mltasks: train task %s: %w", t.ID, err))
 	}
 	db, err := storeOf(run)
 	if err != nil {
 		return nil, err
 	}
+	log := run.Logger()
 	g := graph.New(p.Seed)
 	net, err := network(g, p)
 	if err != nil {
-		return nil, fmt.Errorf("mltasks: train task %s: %w", t.ID, err)
+		return nil, task.Permanent(fmt.Errorf("mltasks: train task %s: %w", t.ID, err))
 	}
 	x, y, err := readDataset(ctx, db, t.Input, net.InputLayers()[0].Shape(), p.Limit)
 	if err != nil {
@@ -193,6 +228,20 @@ func (k *kinds) train(ctx context.Context, run *task.Run) (json.RawMessage, erro
 	if err != nil {
 		return nil, err
 	}
+	var valLoader *data.Loader
+	if p.Validation != "" {
+		vx, vy, err := readDataset(ctx, db, p.Validation, net.InputLayers()[0].Shape(), 0)
+		if err != nil {
+			return nil, fmt.Errorf("mltasks: train task %s: params.validation: %w", t.ID, err)
+		}
+		vsrc, err := data.FromTensors(vx, vy)
+		if err != nil {
+			return nil, err
+		}
+		if valLoader, err = data.NewLoader(vsrc, 256); err != nil {
+			return nil, err
+		}
+	}
 	dev, release, err := k.device(t)
 	if err != nil {
 		return nil, err
@@ -209,6 +258,31 @@ func (k *kinds) train(ctx context.Context, run *task.Run) (json.RawMessage, erro
 		return nil, err
 	}
 	defer loop.Close()
+	if valLoader != nil {
+		ev, err := loop.NewEvaluator()
+		if err != nil {
+			return nil, err
+		}
+		defer ev.Close()
+		loop.Use(train.Evaluate(ev, valLoader, "val_"))
+	}
+
+	// The run's curves: what tl runs and tl curve read back.
+	w, err := events.NewWriter(db, events.Options{Model: t.Model})
+	if err != nil {
+		return nil, fmt.Errorf("mltasks: train task %s: events: %w", t.ID, err)
+	}
+	defer closeEvents(ctx, w, log)
+	eventEvery := p.LogEvery
+	loop.Use(
+		trainevents.Hook(w, trainevents.Options{Every: eventEvery, Fields: map[string]any{
+			"task": t.Key(), "attempt": run.Attempt, "agent": run.Agent, "dataset": t.Input,
+			"arch": p.Arch, "epochs": p.Epochs, "batch": p.Batch, "lr": p.LR, "seed": p.Seed, "examples": x.Shape()[0],
+		}}),
+		train.LogProgress(log, p.LogEvery),
+	)
+	log.Info("training", "model", t.Model, "run", w.Run(), "dataset", t.Input, "examples", x.Shape()[0],
+		"epochs", p.Epochs, "steps_per_epoch", loader.Batches(), "arch", p.Arch)
 	start := time.Now()
 	st, err := loop.Run(ctx, loader, p.Epochs)
 	if err != nil {
@@ -234,23 +308,44 @@ func (k *kinds) train(ctx context.Context, run *task.Run) (json.RawMessage, erro
 	}
 	defer cleanup()
 	acc, lossV := st.Values["accuracy"], st.Values["loss"]
+	metrics := map[string]float64{"train_accuracy": acc, "train_loss": lossV}
+	for _, k := range []string{"val_accuracy", "val_loss"} {
+		if v, ok := st.Values[k]; ok {
+			metrics[k] = v
+		}
+	}
 	m, err := ms.Save(ctx, models.Spec{
 		Name: t.Model, Architecture: arch,
 		Params:  map[string]any{"arch": p.Arch, "epochs": p.Epochs, "batch": p.Batch, "lr": p.LR, "seed": p.Seed},
-		Metrics: map[string]float64{"train_accuracy": acc, "train_loss": lossV},
-		Lineage: models.Lineage{Dataset: t.Input, Task: t.Key()},
+		Metrics: metrics,
+		Lineage: models.Lineage{Dataset: t.Input, Task: t.Key(), Run: w.Run()},
 	}, weights)
 	if err != nil {
 		return nil, fmt.Errorf("mltasks: saving model %s: %w", t.Model, err)
 	}
+	// The run names the version it produced (and the version its run).
+	w.Log(events.Event{Phase: events.Train, Step: int64(st.Step), Fields: map[string]any{"model_version": m.Version, "task": t.Key()}})
 	if p.Alias != "" {
 		if err := ms.Alias(ctx, t.Model, p.Alias, m.Version); err != nil {
 			return nil, err
 		}
 	}
-	return json.Marshal(map[string]any{"model": m.Name, "version": m.Version, "accuracy": acc, "loss": lossV,
+	log.Info("trained", "model", m.Name, "version", m.Version, "run", w.Run(), "accuracy", round4(acc), "loss", round4(lossV), "seconds", math.Round(secs))
+	return json.Marshal(map[string]any{"model": m.Name, "version": m.Version, "run": w.Run(), "accuracy": acc, "loss": lossV,
 		"examples": x.Shape()[0], "seconds": secs})
 }
+
+// closeEvents writes the events still queued, even when the task was cancelled:
+// the curve up to the interruption is worth keeping.
+func closeEvents(ctx context.Context, w *events.Writer, log *slog.Logger) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if err := w.Close(cctx); err != nil {
+		log.Warn("training events not all written", "run", w.Run(), "err", err)
+	}
+}
+
+func round4(v float64) float64 { return math.Round(v*1e4) / 1e4 }
 
 // evaluate is the "evaluate" kind.
 func (k *kinds) evaluate(ctx context.Context, run *task.Run) (json.RawMessage, error) {
@@ -260,7 +355,10 @@ func (k *kinds) evaluate(ctx context.Context, run *task.Run) (json.RawMessage, e
 		return nil, err
 	}
 	if t.Input == "" || t.Model == "" {
-		return nil, fmt.Errorf("mltasks: evaluate task %s needs an input dataset and a model (got input %q, model %q)", t.ID, t.Input, t.Model)
+		return nil, task.Permanent(fmt.Errorf("mltasks: evaluate task %s needs an input dataset and a model (got input %q, model %q)", t.ID, t.Input, t.Model))
+	}
+	if p.Limit < 0 || p.Version < 0 {
+		return nil, task.Permanent(fmt.Errorf("mltasks: evaluate task %s: params version %d and limit %d must not be negative", t.ID, p.Version, p.Limit))
 	}
 	db, err := storeOf(run)
 	if err != nil {
@@ -271,13 +369,16 @@ func (k *kinds) evaluate(ctx context.Context, run *task.Run) (json.RawMessage, e
 		return nil, err
 	}
 	m, err := ms.Load(ctx, models.Ref{Name: t.Model, Version: p.Version, Alias: p.Alias})
+	if errors.Is(err, models.ErrNotFound) {
+		return nil, task.Permanent(fmt.Errorf("mltasks: evaluate task %s: %w (a train task saves it: list them with tl models)", t.ID, err))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("mltasks: evaluate task %s: %w", t.ID, err)
 	}
 	g := graph.New(1)
 	net, err := layers.FromJSON(g, m.Architecture)
 	if err != nil {
-		return nil, fmt.Errorf("mltasks: model %s v%d: rebuilding its architecture: %w", m.Name, m.Version, err)
+		return nil, task.Permanent(fmt.Errorf("mltasks: model %s v%d: rebuilding its architecture: %w", m.Name, m.Version, err))
 	}
 	if err := loadWeights(ctx, m.Weights, net.AllParams()); err != nil {
 		return nil, fmt.Errorf("mltasks: model %s v%d: %w", m.Name, m.Version, err)
@@ -320,7 +421,34 @@ func (k *kinds) evaluate(ctx context.Context, run *task.Run) (json.RawMessage, e
 	if err := ms.SetMetrics(ctx, m.Name, m.Version, metrics); err != nil {
 		return nil, err
 	}
+	logEvaluation(ctx, db, m.Model, t, res, run.Logger())
 	return json.Marshal(map[string]any{"model": m.Name, "version": m.Version, "accuracy": res.Accuracy, "loss": res.Loss, "examples": res.Examples})
+}
+
+// logEvaluation adds the evaluation to the curves of the run that trained the
+// version (phase test, at the run's last step), so that tl curve shows it
+// next to the training curve. A version saved without a run gets none.
+func logEvaluation(ctx context.Context, db *store.DB, m *models.Model, t *task.Task, res train.Result, log *slog.Logger) {
+	if m.Lineage.Run == "" {
+		return
+	}
+	evs, err := events.Find(ctx, db, events.Query{Model: m.Name, Run: m.Lineage.Run})
+	if err != nil {
+		log.Warn("evaluation not added to the training curves", "run", m.Lineage.Run, "err", err)
+		return
+	}
+	var step int64
+	for _, e := range evs {
+		step = max(step, e.Step)
+	}
+	w, err := events.NewWriter(db, events.Options{Model: m.Name, Run: m.Lineage.Run})
+	if err != nil {
+		log.Warn("evaluation not added to the training curves", "run", m.Lineage.Run, "err", err)
+		return
+	}
+	w.Log(events.Event{Phase: events.Test, Step: step, Values: map[string]float64{"accuracy": res.Accuracy, "loss": res.Loss},
+		Fields: map[string]any{"dataset": t.Input, "task": t.Key(), "model_version": m.Version}})
+	closeEvents(ctx, w, log)
 }
 
 // network builds the model a train task asks for.
@@ -360,6 +488,17 @@ func readDataset(ctx context.Context, db *store.DB, name string, in tensor.Shape
 		return nil, nil, err
 	}
 	ds, err := coll.Dataset(ctx, name)
+	if errors.Is(err, dataset.ErrNotFound) {
+		have, lerr := coll.Datasets(ctx)
+		hint := "there are none: import one with tl import ... --define " + name
+		switch {
+		case lerr != nil:
+			hint = "listing the datasets failed: " + lerr.Error()
+		case len(have) > 0:
+			hint = "the datasets there: " + strings.Join(have, ", ")
+		}
+		return nil, nil, task.Permanent(fmt.Errorf("dataset %q not found in project %q (%s): %w", name, db.Project(), hint, err))
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("dataset %q: %w", name, err)
 	}
@@ -372,16 +511,16 @@ func readDataset(ctx context.Context, db *store.DB, name string, in tensor.Shape
 		}
 		v, err := values(s)
 		if err != nil {
-			return nil, nil, fmt.Errorf("dataset %q sample %q: %w", name, s.Key, err)
+			return nil, nil, task.Permanent(fmt.Errorf("dataset %q sample %q: %w", name, s.Key, err))
 		}
 		if len(v) != row {
-			return nil, nil, fmt.Errorf("dataset %q sample %q has %d values, the network's input %v takes %d", name, s.Key, len(v), in, row)
+			return nil, nil, task.Permanent(fmt.Errorf("dataset %q sample %q has %d values, the network's input %v takes %d", name, s.Key, len(v), in, row))
 		}
 		xs = append(xs, v...)
 		ys = append(ys, int32(s.Label))
 	}
 	if len(ys) == 0 {
-		return nil, nil, fmt.Errorf("dataset %q has no samples", name)
+		return nil, nil, task.Permanent(fmt.Errorf("dataset %q has no samples", name))
 	}
 	x, err := tensor.FromFloat32(xs, append([]int{len(ys)}, in[1:]...)...)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"slices"
 	"strings"
@@ -21,6 +22,17 @@ type Run struct {
 	// Services is whatever the agent was configured to hand to its functions (for
 	// example a database handle); the registry does not look at it.
 	Services any
+	// Log is the agent's logger, with the task's key and attempt; nil in runs
+	// made by hand (see Logger).
+	Log *slog.Logger
+}
+
+// Logger returns r.Log, or slog.Default() when it is nil.
+func (r *Run) Logger() *slog.Logger {
+	if r.Log == nil {
+		return slog.Default()
+	}
+	return r.Log
 }
 
 // Params decodes the task's parameters into v, rejecting unknown fields.
