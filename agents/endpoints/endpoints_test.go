@@ -39,3 +39,21 @@ func TestHome(t *testing.T) {
 		t.Fatalf("Home = %q, %v", h, err)
 	}
 }
+
+func TestLock(t *testing.T) {
+	dir := t.TempDir() + "/home"
+	l, err := endpoints.Lock(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = endpoints.Lock(dir)
+	if !errors.Is(err, endpoints.ErrLocked) || !strings.Contains(err.Error(), "master.lock") || !strings.Contains(err.Error(), "pid ") {
+		t.Fatalf("second Lock = %v; want ErrLocked naming the lock file and the holder", err)
+	}
+	l.Release()
+	l2, err := endpoints.Lock(dir)
+	if err != nil {
+		t.Fatalf("Lock after Release: %v", err)
+	}
+	l2.Release()
+}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -15,6 +14,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/tlgo/tl/store"
 	"github.com/tlgo/tl/store/events"
 	"github.com/tlgo/tl/store/events/eventplot"
@@ -34,17 +35,28 @@ type runInfo struct {
 	Last map[string]float64 `json:"last"`
 }
 
-func cmdRuns(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("runs", "[flags] MODEL", `Lists the training runs recorded for MODEL (its events), oldest first: the
+func newRunsCmd(stdout, _ io.Writer) *cobra.Command {
+	var (
+		c      storeConn
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "runs MODEL",
+		Short: "list a model's training runs: events, steps, last metric values",
+		Long: `Lists the training runs recorded for MODEL (its events), oldest first: the
 number of events, the phases, first and last step, time span, and the last
-value of each metric (validation and test values prefixed with the phase).`, stderr)
-	var c storeConn
-	c.flags(fs)
-	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	if err := parseAnywhere(fs, args, 1, 1); err != nil {
-		return err
+value of each metric (validation and test values prefixed with the phase).`,
+		Args: nargs(1, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return listRuns(cmd.Context(), &c, args[0], asJSON, stdout)
+		},
 	}
-	model := fs.Arg(0)
+	c.flags(cmd.Flags())
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	return cmd
+}
+
+func listRuns(ctx context.Context, c *storeConn, model string, asJSON bool, stdout io.Writer) error {
 	if err := store.ValidateName("model", model); err != nil {
 		return err
 	}
@@ -62,7 +74,7 @@ value of each metric (validation and test values prefixed with the phase).`, std
 		return noEvents(ctx, db, model, "")
 	}
 	runs := summarizeRuns(evs)
-	if *asJSON {
+	if asJSON {
 		return writeJSON(stdout, map[string]any{"project": db.Project(), "model": model, "runs": runs})
 	}
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
@@ -124,74 +136,96 @@ func noEvents(ctx context.Context, db *store.DB, model, run string) error {
 	return fmt.Errorf("no training events for %s in project %q; models with events: %s", what, db.Project(), strings.Join(names, ", "))
 }
 
-func cmdCurve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("curve", "[flags] MODEL", `Draws MODEL's training curves to a PNG: one panel per metric, one line per run
+// curveFlags are the flags of tl curve.
+type curveFlags struct {
+	storeConn
+	run, phase, keys, outPNG, outCSV string
+}
+
+func newCurveCmd(stdout, _ io.Writer) *cobra.Command {
+	var f curveFlags
+	cmd := &cobra.Command{
+		Use:   "curve MODEL",
+		Short: "draw a model's training curves to a PNG; --csv writes the series",
+		Long: `Draws MODEL's training curves to a PNG: one panel per metric, one line per run
 and phase, steps along the x axis; prints the file's name. --csv writes the same
-series as CSV (step,run,phase,key,value; '-' is stdout): without -o, only the CSV.`, stderr)
-	var c storeConn
-	c.flags(fs)
-	run := fs.String("run", "", "only this run (default: every run of the model)")
-	phase := fs.String("phase", "", "only this phase: train, validation, test (default: all)")
-	keys := fs.String("keys", "", "comma-separated metrics to draw, e.g. loss,accuracy (default: all)")
-	outPNG := fs.String("o", "", "PNG file to write (default MODEL-curve.png, or MODEL-RUN-curve.png with --run)")
-	outCSV := fs.String("csv", "", "write the series as CSV to this file ('-': stdout); without -o, no PNG")
-	if err := parseAnywhere(fs, args, 1, 1); err != nil {
-		return err
+series as CSV (step,run,phase,key,value; '-' is stdout): without -o, only the CSV.`,
+		Example: "  tl curve fashion-cnn -o c.png\n  tl curve fashion-cnn --csv - --keys loss",
+		Args:    nargs(1, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return drawCurve(cmd.Context(), &f, args[0], cmd.Flags().Changed("output"), stdout)
+		},
 	}
-	model := fs.Arg(0)
+	fs := cmd.Flags()
+	f.flags(fs)
+	fs.StringVar(&f.run, "run", "", "only this run (default: every run of the model)")
+	fs.StringVar(&f.phase, "phase", "", "only this phase: train, validation, test (default: all)")
+	fs.StringVar(&f.keys, "keys", "", "comma-separated metrics to draw, e.g. loss,accuracy (default: all)")
+	fs.StringVarP(&f.outPNG, "output", "o", "", "PNG file to write (default MODEL-curve.png, or MODEL-RUN-curve.png with --run)")
+	fs.StringVar(&f.outCSV, "csv", "", "write the series as CSV to this file ('-': stdout); without -o, no PNG")
+	// --o, the name the flag had, still works.
+	fs.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		if name == "o" {
+			name = "output"
+		}
+		return pflag.NormalizedName(name)
+	})
+	return cmd
+}
+
+func drawCurve(ctx context.Context, f *curveFlags, model string, explicitPNG bool, stdout io.Writer) error {
 	if err := store.ValidateName("model", model); err != nil {
 		return err
 	}
-	explicitPNG := false
-	fs.Visit(func(f *flag.Flag) { explicitPNG = explicitPNG || f.Name == "o" })
-	writePNG := explicitPNG || *outCSV == ""
-	if *outPNG == "" {
-		*outPNG = model + "-curve.png"
-		if *run != "" {
-			*outPNG = model + "-" + *run + "-curve.png"
+	run, phase, keys, outPNG, outCSV := f.run, f.phase, f.keys, f.outPNG, f.outCSV
+	writePNG := explicitPNG || outCSV == ""
+	if outPNG == "" {
+		outPNG = model + "-curve.png"
+		if run != "" {
+			outPNG = model + "-" + run + "-curve.png"
 		}
 	}
 	var values []string
-	for k := range strings.SplitSeq(*keys, ",") {
+	for k := range strings.SplitSeq(keys, ",") {
 		if k = strings.TrimSpace(k); k != "" {
 			values = append(values, k)
 		}
 	}
 
-	db, err := c.open(ctx)
+	db, err := f.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer closeDB(db)
 	// One query serves both the PNG and the CSV, so they show the same series.
-	evs, err := events.Find(ctx, db, events.Query{Model: model, Run: *run, Phase: *phase})
+	evs, err := events.Find(ctx, db, events.Query{Model: model, Run: run, Phase: phase})
 	if err != nil {
 		return fmt.Errorf("events of model %s: %w", model, err)
 	}
 	if len(evs) == 0 {
-		return noEvents(ctx, db, model, *run)
+		return noEvents(ctx, db, model, run)
 	}
 	if writePNG {
 		var buf bytes.Buffer
 		title := ""
-		if *run == "" {
+		if run == "" {
 			title = "model " + model
 		}
 		if err := eventplot.Render(evs, &buf, eventplot.Options{Values: values, Title: title}); err != nil {
 			return fmt.Errorf("draw the curves of %s: %w", model, err)
 		}
 		// Rendered in memory first, so a failure leaves no half-written file.
-		if err := os.WriteFile(*outPNG, buf.Bytes(), 0o644); err != nil {
+		if err := os.WriteFile(outPNG, buf.Bytes(), 0o644); err != nil {
 			return fmt.Errorf("write the curves of %s: %w", model, err)
 		}
-		fmt.Fprintln(stdout, *outPNG)
+		fmt.Fprintln(stdout, outPNG)
 	}
-	if *outCSV != "" {
-		if err := writeCurveCSV(evs, values, *outCSV, stdout); err != nil {
+	if outCSV != "" {
+		if err := writeCurveCSV(evs, values, outCSV, stdout); err != nil {
 			return fmt.Errorf("write the CSV of %s: %w", model, err)
 		}
-		if *outCSV != "-" {
-			fmt.Fprintln(stdout, *outCSV)
+		if outCSV != "-" {
+			fmt.Fprintln(stdout, outCSV)
 		}
 	}
 	return nil

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -13,6 +12,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/tlgo/tl/dataset"
 )
 
@@ -30,7 +31,7 @@ type sampleFlags struct {
 	collection string
 }
 
-func (f *sampleFlags) flags(fs *flag.FlagSet) {
+func (f *sampleFlags) flags(fs *pflag.FlagSet) {
 	f.storeConn.flags(fs)
 	fs.StringVar(&f.collection, "collection", dataset.DefaultCollection, "MongoDB collection that holds the samples")
 }
@@ -69,27 +70,36 @@ type datasetInfo struct {
 	FirstKeys  []string             `json:"first_keys"`
 }
 
-func cmdDatasets(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("datasets", "[flags] [NAME]", `Without NAME, lists the datasets (named views) defined over the project's
-samples: name, query, and how many samples it matches now; the line `+allName+`
+func newDatasetsCmd(stdout, _ io.Writer) *cobra.Command {
+	var (
+		f      sampleFlags
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "datasets [NAME]",
+		Short: "list the datasets and their sample counts, or show one",
+		Long: `Without NAME, lists the datasets (named views) defined over the project's
+samples: name, query, and how many samples it matches now; the line ` + allName + `
 is the whole collection. With NAME, shows that dataset's query, its sample
 count, its samples per label and per tag, and its first keys in insertion
-order. The counts are computed by the database; no payload is read.`, stderr)
-	var f sampleFlags
-	f.flags(fs)
-	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	if err := parseAnywhere(fs, args, 0, 1); err != nil {
-		return err
+order. The counts are computed by the database; no payload is read.`,
+		Args: nargs(0, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			c, closeStore, err := f.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer closeStore()
+			if len(args) == 0 {
+				return listDatasets(ctx, c, asJSON, stdout)
+			}
+			return showDataset(ctx, c, args[0], asJSON, stdout)
+		},
 	}
-	c, closeStore, err := f.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeStore()
-	if fs.NArg() == 0 {
-		return listDatasets(ctx, c, *asJSON, stdout)
-	}
-	return showDataset(ctx, c, fs.Arg(0), *asJSON, stdout)
+	f.flags(cmd.Flags())
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	return cmd
 }
 
 func listDatasets(ctx context.Context, c *dataset.Collection, asJSON bool, out io.Writer) error {
@@ -240,7 +250,7 @@ type importFlags struct {
 	batch                int
 }
 
-func (f *importFlags) flags(fs *flag.FlagSet) {
+func (f *importFlags) flags(fs *pflag.FlagSet) {
 	f.sampleFlags.flags(fs)
 	fs.StringVar(&f.tags, "tags", "", "comma-separated tags added to every imported sample, e.g. train,v1")
 	fs.StringVar(&f.prefix, "prefix", "", "prefix of the imported samples' keys, e.g. train- (keeps another import of other files apart)")
@@ -252,7 +262,7 @@ func (f *importFlags) flags(fs *flag.FlagSet) {
 
 // options checks the flags and returns the import options, and the query
 // that --define stores.
-func (f *importFlags) options(fs *flag.FlagSet, stderr io.Writer) (dataset.ImportOptions, dataset.Query, error) {
+func (f *importFlags) options(stderr io.Writer) (dataset.ImportOptions, dataset.Query, error) {
 	var tags []string
 	for t := range strings.SplitSeq(f.tags, ",") {
 		if t = strings.TrimSpace(t); t != "" {
@@ -262,12 +272,10 @@ func (f *importFlags) options(fs *flag.FlagSet, stderr io.Writer) (dataset.Impor
 	q := dataset.Query{Tags: tags, KeyPrefix: f.prefix}
 	if f.define != "" && len(tags) == 0 && f.prefix == "" {
 		// The query would match every sample, not the imported ones.
-		fmt.Fprintf(stderr, "%s: --define needs --tags or --prefix, which select the imported samples\n", fs.Name())
-		return dataset.ImportOptions{}, q, errUsage
+		return dataset.ImportOptions{}, q, usageErrorf("--define needs --tags or --prefix, which select the imported samples")
 	}
 	if f.batch <= 0 {
-		fmt.Fprintf(stderr, "%s: --batch %d: expected a positive number\n", fs.Name(), f.batch)
-		return dataset.ImportOptions{}, q, errUsage
+		return dataset.ImportOptions{}, q, usageErrorf("--batch %d: expected a positive number", f.batch)
 	}
 	o := dataset.ImportOptions{BatchSize: f.batch, Tags: tags, KeyPrefix: f.prefix,
 		SkipExisting: f.skipExisting, Quiet: f.quiet, Progress: stderr}
@@ -292,65 +300,68 @@ its own --prefix. --skip-existing=false makes an existing key an error.
 --define NAME defines the dataset NAME as the samples with all of --tags (and
 --prefix); 'tl datasets NAME' shows it.`
 
-func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 {
-		switch args[0] {
-		case "idx":
-			return cmdImportIDX(ctx, args[1:], stdout, stderr)
-		case "folder":
-			return cmdImportFolder(ctx, args[1:], stdout, stderr)
-		}
+func newImportCmd(stdout, stderr io.Writer) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "import idx|folder ARGS",
+		Short: "import IDX files or ROOT/CLASS/IMAGE files as samples (--define NAME)",
+		Long:  importAbout,
+		Args:  subcommandArgs("idx or folder"),
+		RunE:  func(*cobra.Command, []string) error { return nil },
 	}
-	fs := newFlags("import", "idx|folder [flags] ARGS", importAbout, stderr)
-	var f importFlags
-	f.flags(fs)
-	return noSubcommand(fs, args, "idx or folder")
+	cmd.AddCommand(newImportIDXCmd(stdout, stderr), newImportFolderCmd(stdout, stderr))
+	return cmd
 }
 
-// noSubcommand answers a command called without one of its subcommands (want):
-// its --help, or a usage error naming what came instead.
-func noSubcommand(fs *flag.FlagSet, args []string, want string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+// subcommandArgs answers a command called without one of its subcommands
+// (want) with a usage error naming what came instead.
+func subcommandArgs(want string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		what := "nothing"
+		if len(args) > 0 {
+			what = strconv.Quote(args[0])
 		}
-		return errUsage
+		return usageErrorf("expected %s as the first argument, got %s", want, what)
 	}
-	what := "nothing"
-	if fs.NArg() > 0 {
-		what = strconv.Quote(fs.Arg(0))
-	}
-	fmt.Fprintf(fs.Output(), "%s: expected %s as the first argument, got %s\n", fs.Name(), want, what)
-	fs.Usage()
-	return errUsage
 }
 
-func cmdImportIDX(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("import idx", "[flags] IMAGES LABELS", importAbout, stderr)
-	var f importFlags
-	f.flags(fs)
-	classes := fs.String("classes", "", "label names: fashion-mnist, or comma-separated names by label (default: none)")
-	if err := parseAnywhere(fs, args, 2, 2); err != nil {
-		return err
+func newImportIDXCmd(stdout, stderr io.Writer) *cobra.Command {
+	var (
+		f       importFlags
+		classes string
+	)
+	cmd := &cobra.Command{
+		Use:     "idx IMAGES LABELS",
+		Short:   "import an IDX images file and its labels file",
+		Long:    importAbout,
+		Example: "  tl import idx train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz --tags train --define fashion-train --classes fashion-mnist",
+		Args:    nargs(2, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return importIDX(cmd.Context(), &f, classes, args[0], args[1], stdout, stderr)
+		},
 	}
-	o, q, err := f.options(fs, stderr)
+	f.flags(cmd.Flags())
+	cmd.Flags().StringVar(&classes, "classes", "", "label names: fashion-mnist, or comma-separated names by label (default: none)")
+	return cmd
+}
+
+func importIDX(ctx context.Context, f *importFlags, classes, images, labels string, stdout, stderr io.Writer) error {
+	o, q, err := f.options(stderr)
 	if err != nil {
 		return err
 	}
 	var names []string
-	switch *classes {
+	switch classes {
 	case "":
 	case "fashion-mnist":
 		names = dataset.FashionMNISTClasses()
 	default:
-		names = strings.Split(*classes, ",")
+		names = strings.Split(classes, ",")
 	}
 	c, closeStore, err := f.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
-	images, labels := fs.Arg(0), fs.Arg(1)
 	st, err := dataset.ImportIDX(ctx, c, images, labels, names, o)
 	if err != nil {
 		printStats(stdout, c, st)
@@ -359,14 +370,23 @@ func cmdImportIDX(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	return finishImport(ctx, c, st, f.define, q, stdout, stderr)
 }
 
-func cmdImportFolder(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("import folder", "[flags] ROOT", importAbout, stderr)
+func newImportFolderCmd(stdout, stderr io.Writer) *cobra.Command {
 	var f importFlags
-	f.flags(fs)
-	if err := parseAnywhere(fs, args, 1, 1); err != nil {
-		return err
+	cmd := &cobra.Command{
+		Use:   "folder ROOT",
+		Short: "import ROOT/CLASS/IMAGE files, labelled by class",
+		Long:  importAbout,
+		Args:  nargs(1, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return importFolder(cmd.Context(), &f, args[0], stdout, stderr)
+		},
 	}
-	o, q, err := f.options(fs, stderr)
+	f.flags(cmd.Flags())
+	return cmd
+}
+
+func importFolder(ctx context.Context, f *importFlags, root string, stdout, stderr io.Writer) error {
+	o, q, err := f.options(stderr)
 	if err != nil {
 		return err
 	}
@@ -375,7 +395,6 @@ func cmdImportFolder(ctx context.Context, args []string, stdout, stderr io.Write
 		return err
 	}
 	defer closeStore()
-	root := fs.Arg(0)
 	st, classes, err := dataset.ImportImageFolder(ctx, c, root, o)
 	if err != nil {
 		printStats(stdout, c, st)
@@ -421,24 +440,32 @@ func finishImport(ctx context.Context, c *dataset.Collection, st dataset.ImportS
 	return nil
 }
 
-func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	const about = `Writes DATASET's samples, in insertion order, as an IDX images file and an
+const exportAbout = `Writes DATASET's samples, in insertion order, as an IDX images file and an
 IDX labels file (gzipped when a name ends in .gz): the inverse of 'tl import
 idx'. Every sample must be a uint8 tensor of one shape with a label in 0..255;
 otherwise nothing is written. Prints the number of samples written.`
-	if len(args) > 0 && args[0] == "idx" {
-		fs := newFlags("export idx", "[flags] DATASET IMAGES LABELS", about, stderr)
-		var f sampleFlags
-		f.flags(fs)
-		if err := parseAnywhere(fs, args[1:], 3, 3); err != nil {
-			return err
-		}
-		return exportIDX(ctx, &f, fs.Arg(0), fs.Arg(1), fs.Arg(2), stdout)
+
+func newExportCmd(stdout, _ io.Writer) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "export idx ARGS",
+		Short: "write a dataset of uint8 images to IDX files",
+		Long:  exportAbout,
+		Args:  subcommandArgs("idx"),
+		RunE:  func(*cobra.Command, []string) error { return nil },
 	}
-	fs := newFlags("export", "idx [flags] DATASET IMAGES LABELS", about, stderr)
 	var f sampleFlags
-	f.flags(fs)
-	return noSubcommand(fs, args, "idx")
+	idx := &cobra.Command{
+		Use:   "idx DATASET IMAGES LABELS",
+		Short: "write a dataset to an IDX images file and an IDX labels file",
+		Long:  exportAbout,
+		Args:  nargs(3, 3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return exportIDX(cmd.Context(), &f, args[0], args[1], args[2], stdout)
+		},
+	}
+	f.flags(idx.Flags())
+	cmd.AddCommand(idx)
+	return cmd
 }
 
 func exportIDX(ctx context.Context, f *sampleFlags, name, images, labels string, stdout io.Writer) error {

@@ -70,13 +70,13 @@ func writePNG(t *testing.T, path string, c color.Gray) {
 func TestDatasetCommandsUsage(t *testing.T) {
 	for _, args := range [][]string{{"import", "idx", "--help"}, {"import", "folder", "--help"}, {"export", "idx", "--help"}} {
 		name := strings.Join(args[:2], " ")
-		code, _, errOut := runTL(args...)
-		if code != 0 || !strings.Contains(errOut, "Usage: tl "+name) || !strings.Contains(errOut, "-mongo") || !strings.Contains(errOut, "-collection") {
-			t.Errorf("tl %s --help: exit %d, %q", name, code, errOut)
+		code, out, _ := runTL(args...)
+		if code != 0 || !strings.Contains(out, "Usage:\n  tl "+name) || !strings.Contains(out, "--mongo") || !strings.Contains(out, "--collection") || !strings.Contains(out, "--home") {
+			t.Errorf("tl %s --help: exit %d, %q", name, code, out)
 		}
 	}
-	if _, _, errOut := runTL("import", "idx", "--help"); !strings.Contains(errOut, "-classes") || !strings.Contains(errOut, "-define") {
-		t.Errorf("tl import idx --help lacks --classes or --define: %q", errOut)
+	if _, out, _ := runTL("import", "idx", "--help"); !strings.Contains(out, "--classes") || !strings.Contains(out, "--define") {
+		t.Errorf("tl import idx --help lacks --classes or --define: %q", out)
 	}
 	for _, c := range []struct {
 		args []string

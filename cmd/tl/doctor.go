@@ -1,13 +1,15 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"runtime"
+	"strings"
 
+	"github.com/spf13/cobra"
 	"github.com/tlgo/tl/bench"
 	"github.com/tlgo/tl/cpu/gemm"
 	"github.com/tlgo/tl/cuda"
@@ -24,6 +26,12 @@ type report struct {
 	GEMMKernel string `json:"gemm_kernel"`
 	BLAS       string `json:"blas"`
 	CoreType   string `json:"openblas_coretype,omitempty"`
+	// OpenBLAS is the library loaded (its path), or empty with
+	// OpenBLASError saying why it is not usable.
+	OpenBLAS      string `json:"openblas,omitempty"`
+	OpenBLASCore  string `json:"openblas_core,omitempty"` // the kernel OpenBLAS runs, e.g. SkylakeX
+	OpenBLASError string `json:"openblas_error,omitempty"`
+	OpenBLASUsed  bool   `json:"openblas_used"` // the default engine multiplies with it
 
 	GPU         string  `json:"gpu,omitempty"`
 	GPUError    string  `json:"gpu_error,omitempty"`
@@ -41,20 +49,42 @@ type report struct {
 	Queues      string  `json:"agent_queues"`
 }
 
-func cmdDoctor(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("doctor", "[flags]",
-		"Reports what this machine offers the library: the CPU and its matrix kernel, OpenBLAS,\n"+
-			"the NVIDIA driver and GPU (or why none was found), cuBLAS, NVRTC and the kernel cache,\n"+
-			"and the queues an agent started here would serve. Use it on a new node before starting\n"+
-			"tl-agent.", stderr)
-	asJSON := fs.Bool("json", false, "print the report as JSON")
-	compile := fs.String("compile", "", "also compile the CUDA kernel set with NVRTC for this architecture (sm_90, ...), GPU or not")
-	if err := parse(fs, args, 0, 0); err != nil {
-		return err
+func newDoctorCmd(stdout, _ io.Writer) *cobra.Command {
+	var (
+		asJSON  bool
+		compile string
+	)
+	cmd := &cobra.Command{
+		Use:   "doctor",
+		Short: "report the CPU kernels, OpenBLAS, the GPU (or why none), NVRTC",
+		Long: `Reports what this machine offers the library: the CPU and its matrix kernel,
+whether OpenBLAS is usable (and which kernel it runs, or why it is not), the
+NVIDIA driver and GPU (or why none was found), cuBLAS, NVRTC (or why it does
+not load) and the kernel cache, and the queues an agent started here would
+serve. Use it on a new node before starting tl-agent.`,
+		Args: nargs(0, 0),
+		RunE: func(*cobra.Command, []string) error { return doctor(asJSON, compile, stdout) },
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	cmd.Flags().StringVar(&compile, "compile", "", "also compile the CUDA kernel set with NVRTC for this architecture (sm_90, ...), GPU or not")
+	return cmd
+}
+
+func doctor(asJSON bool, compile string, stdout io.Writer) error {
+	// The libraries are opened with dlopen, whose reason for a failure
+	// (dlerror) is kept per thread: a goroutine that moved to another thread
+	// in between reads an empty reason. Stay on one thread while probing.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	r := report{Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH, CPU: bench.CPUName(),
 		Cores: runtime.NumCPU(), GEMMKernel: gemm.Default().Kernel(), BLAS: gemm.Default().Backend().String(),
 		CoreType: os.Getenv("OPENBLAS_CORETYPE"), KernelsHash: kernels.Hash(), Queues: "cpu"}
+	if info := gemm.OpenBLASInfo(); info.Loaded {
+		r.OpenBLAS, r.OpenBLASCore = info.Path, info.CoreName
+		r.OpenBLASUsed = gemm.Default().HasOpenBLAS()
+	} else {
+		r.OpenBLASError = loadReason(info.Err)
+	}
 	if _, err := os.Stat("/dev/nvidiactl"); err == nil {
 		r.Queues = "cuda,cpu"
 	}
@@ -62,7 +92,7 @@ func cmdDoctor(_ context.Context, args []string, stdout, stderr io.Writer) error
 		r.KernelCache = dir
 	}
 	if d, err := cuda.Open(cuda.Config{}); err != nil {
-		r.GPUError = err.Error()
+		r.GPUError = loadReason(err)
 	} else {
 		r.GPU, r.Emulated, r.Driver, r.DriverVer = d.Name(), d.Emulated(), d.DriverPath(), d.DriverVersion()
 		r.MemoryGiB = float64(d.TotalMemory()) / (1 << 30)
@@ -72,20 +102,20 @@ func cmdDoctor(_ context.Context, args []string, stdout, stderr io.Writer) error
 		d.Close()
 	}
 	if nv, err := cuda.LoadNVRTC(); err != nil {
-		r.NVRTCError = err.Error()
+		r.NVRTCError = loadReason(err)
 	} else {
 		major, minor := nv.Version()
 		r.NVRTC = fmt.Sprintf("%d.%d (%s)", major, minor, nv.Path())
-		if *compile != "" {
-			img, log, err := nv.Compile(kernels.Source(), "kernels.cu", *compile)
+		if compile != "" {
+			img, log, err := nv.Compile(kernels.Source(), "kernels.cu", compile)
 			if err != nil {
 				r.CompileErr = fmt.Sprintf("%v\n%s", err, log)
 			} else {
-				r.Compiled = fmt.Sprintf("%s: %d bytes", *compile, len(img))
+				r.Compiled = fmt.Sprintf("%s: %d bytes", compile, len(img))
 			}
 		}
 	}
-	if *asJSON {
+	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(r)
@@ -98,7 +128,7 @@ func cmdDoctor(_ context.Context, args []string, stdout, stderr io.Writer) error
 	line("go", fmt.Sprintf("%s %s/%s", r.Go, r.OS, r.Arch))
 	line("cpu", fmt.Sprintf("%s, %d cores", r.CPU, r.Cores))
 	line("gemm", fmt.Sprintf("%s kernel, BLAS %s", r.GEMMKernel, r.BLAS))
-	line("openblas type", r.CoreType)
+	line("openblas", openBLASLine(r))
 	if r.GPU != "" {
 		kind := "GPU"
 		if r.Emulated {
@@ -121,7 +151,42 @@ func cmdDoctor(_ context.Context, args []string, stdout, stderr io.Writer) error
 	line("compile error", r.CompileErr)
 	line("agent queues", r.Queues)
 	if r.CompileErr != "" {
-		return fmt.Errorf("the kernel set does not compile for %s", *compile)
+		return fmt.Errorf("the kernel set does not compile for %s", compile)
 	}
 	return nil
+}
+
+// openBLASLine says whether OpenBLAS is usable, which kernel it runs, and
+// whether the engine uses it.
+func openBLASLine(r report) string {
+	if r.OpenBLAS == "" {
+		return "not usable: " + r.OpenBLASError
+	}
+	s := "usable: " + r.OpenBLAS
+	if r.OpenBLASCore != "" {
+		s += ", core type " + r.OpenBLASCore
+	}
+	if r.CoreType != "" {
+		s += " (OPENBLAS_CORETYPE=" + r.CoreType + ")"
+	}
+	if r.OpenBLASUsed {
+		return s + "; the engine multiplies with it"
+	}
+	return s + fmt.Sprintf("; the engine uses its own %s kernel (TL_BLAS=openblas to use OpenBLAS)", r.GEMMKernel)
+}
+
+// emptyReason matches a library named with an empty reason: "libx.so ()".
+var emptyReason = regexp.MustCompile(`\(\s*\)`)
+
+// loadReason is err's message, with an empty reason from the dynamic loader
+// replaced by what is known: whether the file exists at all.
+func loadReason(err error) string {
+	if err == nil {
+		return "unknown reason"
+	}
+	msg := strings.TrimSpace(err.Error())
+	if msg == "" {
+		return fmt.Sprintf("unknown reason (%T with an empty message)", err)
+	}
+	return emptyReason.ReplaceAllString(msg, "(the dynamic loader gave no reason; check its dependencies with ldd)")
 }

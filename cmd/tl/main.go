@@ -13,139 +13,183 @@
 //	tl datasets [NAME]     list the datasets (views) and their sample counts, or show one
 //	tl import idx|folder   import IDX files or an image folder as samples (--define NAME)
 //	tl export idx DATASET  write a dataset to IDX images and labels files
+//	tl completion SHELL    a completion script for bash, zsh, fish or powershell
 //
-// Every command takes --help. Without --nats/--mongo (or TL_NATS_URL/TL_MONGO_URL),
-// the commands use the local master's servers, found in $TL_HOME/endpoints.json.
+// Flags go before or after the arguments. Every command takes --help. Without
+// --nats/--mongo (or TL_NATS_URL/TL_MONGO_URL), the commands use the local
+// master's servers, found in HOME/endpoints.json (--home, default $TL_HOME, else
+// ~/.tl); with no master running, the store commands open HOME/store themselves.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
+	"strings"
 	"syscall"
+
+	"github.com/spf13/cobra"
 )
 
-const usage = `Usage: tl COMMAND [flags] [args]
-
-Runs training plans on the workflow module: a master schedules each plan's tasks
+const rootAbout = `Runs training plans on the workflow module: a master schedules each plan's tasks
 (a DAG) on NATS JetStream queues, agents (tl-agent) run them, and the master
 records progress in MongoDB. It also shows what the store holds per project:
 model versions and their metrics, training runs and their curves, samples and
 the datasets defined over them.
 
-Commands:
-  master              run the master; with no URLs it starts NATS and the store itself
-  submit PLAN         submit a plan file (YAML or JSON); --wait follows it to the end
-  status [PLAN]       list plans, or show one plan's tasks, attempts, errors; and agents
-  cancel PLAN         cancel a plan
-  retry PLAN [TASK...] run a plan's failed, blocked or cancelled tasks again
-  doctor              report the CPU kernels, OpenBLAS, the GPU (or why none), NVRTC
-  models [NAME]       list the saved models, or one model's versions and metrics
-  runs MODEL          list a model's training runs: events, steps, last metric values
-  curve MODEL         draw a model's training curves to a PNG; --csv writes the series
-  datasets [NAME]     list the datasets and their sample counts, or one dataset's
-                      query, counts per label and tag, first keys
-  import idx IMAGES LABELS | import folder ROOT
-                      import IDX files or ROOT/CLASS/IMAGE files as samples;
-                      --tags, --prefix, --define NAME; rerunning skips them
-  export idx DATASET IMAGES LABELS
-                      write a dataset of uint8 images to IDX files
+Without --nats/--mongo (or TL_NATS_URL/TL_MONGO_URL), the commands use the local
+master's servers, found in HOME/endpoints.json; HOME is --home, default $TL_HOME,
+else ~/.tl. With no master running, the store commands (models, runs, curve,
+datasets, import, export, status) open the store in HOME/store themselves.
+An explicit URL is always used: a command given one never falls back to the
+local master.`
 
-Run 'tl COMMAND --help' for a command's flags.
+// usageTemplate is the help of every command: the use line, the commands
+// with their arguments, the flags.
+const usageTemplate = `Usage:{{if .HasAvailableSubCommands}}
+  {{.CommandPath}} COMMAND [flags] [args]{{else if .Runnable}}
+  {{.UseLine}}{{end}}{{if .HasExample}}
+
+Examples:
+{{.Example}}{{end}}{{if .HasAvailableSubCommands}}
+
+Commands:{{range .Commands}}{{if (or .IsAvailableCommand (eq .Name "help"))}}
+  {{rpad .Use 24}} {{.Short}}{{end}}{{end}}{{end}}{{if .HasAvailableLocalFlags}}
+
+Flags:
+{{.LocalFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}{{if .HasAvailableInheritedFlags}}
+
+Global Flags:
+{{.InheritedFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}{{if .HasAvailableSubCommands}}
+
+Flags go before or after the arguments. Run '{{.CommandPath}} COMMAND --help' for a command's flags.{{end}}
 `
 
-// errUsage marks a usage error: exit code 2, the message already printed.
-var errUsage = errors.New("usage")
+// usageError marks a usage error (unknown command or flag, wrong number of
+// arguments, a bad flag value): exit code 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usageErrorf(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	interrupts(cancel, os.Stderr)
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// interrupts cancels the run on the first SIGINT or SIGTERM, so that a command
+// stops cleanly (the master says what it waits for), and exits at once on the
+// second: what the servers committed is on disk, the rest is let go.
+func interrupts(cancel context.CancelFunc, stderr io.Writer) {
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sig
+		fmt.Fprintf(stderr, "tl: %v: stopping (interrupt again to stop at once)\n", s)
+		cancel()
+		s = <-sig
+		fmt.Fprintf(stderr, "tl: %v again: stopping at once\n", s)
+		os.Exit(130)
+	}()
 }
 
 // run is the whole program, so that tests can call it.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+	root := newRoot(stdout, stderr)
+	root.SetArgs(goFlagStyle(args))
+	cmd, err := root.ExecuteContextC(ctx)
+	return exitCode("tl", cmd, err, stderr)
+}
+
+// exitCode prints err and returns the process's exit code: 0 on success, 2
+// for a usage error (with a pointer to the command's help), 1 otherwise.
+func exitCode(prog string, cmd *cobra.Command, err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		path := prog
+		if cmd != nil {
+			path = cmd.CommandPath()
+		}
+		fmt.Fprintf(stderr, "%s: %v\nRun '%s --help' for usage.\n", path, err, path)
 		return 2
 	}
-	var err error
-	switch cmd, rest := args[0], args[1:]; cmd {
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, usage)
-		return 0
-	case "master":
-		err = cmdMaster(ctx, rest, stdout, stderr)
-	case "submit":
-		err = cmdSubmit(ctx, rest, stdout, stderr)
-	case "status":
-		err = cmdStatus(ctx, rest, stdout, stderr)
-	case "cancel":
-		err = cmdCancel(ctx, rest, stdout, stderr)
-	case "retry":
-		err = cmdRetry(ctx, rest, stdout, stderr)
-	case "doctor":
-		err = cmdDoctor(ctx, rest, stdout, stderr)
-	case "models":
-		err = cmdModels(ctx, rest, stdout, stderr)
-	case "runs":
-		err = cmdRuns(ctx, rest, stdout, stderr)
-	case "curve":
-		err = cmdCurve(ctx, rest, stdout, stderr)
-	case "datasets":
-		err = cmdDatasets(ctx, rest, stdout, stderr)
-	case "import":
-		err = cmdImport(ctx, rest, stdout, stderr)
-	case "export":
-		err = cmdExport(ctx, rest, stdout, stderr)
-	default:
-		fmt.Fprintf(stderr, "tl: unknown command %q\n\n%s", cmd, usage)
-		return 2
-	}
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.Is(err, errUsage):
-		return 2
-	case errors.Is(err, errPlanFailed):
-		fmt.Fprintln(stderr, "tl:", err)
-		return 1
-	}
-	fmt.Fprintln(stderr, "tl:", err)
+	fmt.Fprintf(stderr, "%s: %v\n", prog, err)
 	return 1
 }
 
-// newFlags returns a flag set for a command whose usage line and description are given.
-func newFlags(name, synopsis, about string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("tl "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: tl %s %s\n\n%s\n\nFlags:\n", name, synopsis, about)
-		fs.PrintDefaults()
+// newRoot builds the command tree; every call returns a fresh one.
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "tl",
+		Short: "run training plans and look into the store",
+		Long:  rootAbout,
+		// A command name that is not one of ours: a usage error, not help.
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				hint := ""
+				if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+					hint = "; did you mean " + strings.Join(s, " or ") + "?"
+				}
+				return usageErrorf("unknown command %q%s", args[0], hint)
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cmd.SetOut(stderr)
+			_ = cmd.Usage()
+			return usageErrorf("no command given")
+		},
+		SilenceErrors: true,
+		SilenceUsage:  true,
 	}
-	return fs
+	setup(root, stdout, stderr)
+	root.AddCommand(
+		newMasterCmd(stdout, stderr),
+		newSubmitCmd(stdout, stderr),
+		newStatusCmd(stdout, stderr),
+		newCancelCmd(stdout, stderr),
+		newRetryCmd(stdout, stderr),
+		newDoctorCmd(stdout, stderr),
+		newModelsCmd(stdout, stderr),
+		newRunsCmd(stdout, stderr),
+		newCurveCmd(stdout, stderr),
+		newDatasetsCmd(stdout, stderr),
+		newImportCmd(stdout, stderr),
+		newExportCmd(stdout, stderr),
+	)
+	return root
 }
 
-// parse parses args and checks the number of positional arguments.
-func parse(fs *flag.FlagSet, args []string, minArgs, maxArgs int) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+// setup gives a root command the shared behaviour: output streams, the help
+// template, usage errors for bad flags.
+func setup(root *cobra.Command, stdout, stderr io.Writer) {
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetUsageTemplate(usageTemplate)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SilenceErrors, root.SilenceUsage = true, true
+}
+
+// nargs checks the number of positional arguments: from lo to hi (hi < 0:
+// no limit).
+func nargs(lo, hi int) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if n := len(args); n < lo || (hi >= 0 && n > hi) {
+			return usageErrorf("expected %s, got %d", argCount(lo, hi), n)
 		}
-		return errUsage
+		return nil
 	}
-	if n := fs.NArg(); n < minArgs || (maxArgs >= 0 && n > maxArgs) {
-		fmt.Fprintf(fs.Output(), "%s: expected %s, got %d argument(s)\n", fs.Name(), argCount(minArgs, maxArgs), n)
-		fs.Usage()
-		return errUsage
-	}
-	return nil
 }
 
 func argCount(lo, hi int) string {
@@ -156,4 +200,26 @@ func argCount(lo, hi int) string {
 		return fmt.Sprintf("at least %d argument(s)", lo)
 	}
 	return fmt.Sprintf("%d to %d arguments", lo, hi)
+}
+
+// singleDashLong matches a Go-style long flag written with one dash ("-wait",
+// "-log-level=debug").
+var singleDashLong = regexp.MustCompile(`^-[A-Za-z][A-Za-z0-9-]+(=.*)?$`)
+
+// goFlagStyle rewrites "-name" as "--name" before "--", so that the
+// single-dash long flags the earlier flag-package CLI took keep working.
+// No command has a shorthand that could be clustered into such a word.
+func goFlagStyle(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a == "--" {
+			copy(out[i:], args[i:])
+			break
+		}
+		if singleDashLong.MatchString(a) {
+			a = "-" + a
+		}
+		out[i] = a
+	}
+	return out
 }

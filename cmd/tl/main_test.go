@@ -29,9 +29,9 @@ func TestHelpEverywhere(t *testing.T) {
 		t.Errorf("tl --help: %d %q", code, out)
 	}
 	for _, cmd := range []string{"master", "submit", "status", "cancel", "retry", "doctor", "models", "runs", "curve", "datasets", "import", "export"} {
-		code, _, errOut := runTL(cmd, "--help")
-		if code != 0 || !strings.Contains(errOut, "Usage: tl "+cmd) || !strings.Contains(errOut, "Flags:") {
-			t.Errorf("tl %s --help: exit %d, %q", cmd, code, errOut)
+		code, out, _ := runTL(cmd, "--help")
+		if code != 0 || !strings.Contains(out, "Usage:\n  tl "+cmd) || !strings.Contains(out, "Flags:") {
+			t.Errorf("tl %s --help: exit %d, %q", cmd, code, out)
 		}
 	}
 	if code, _, errOut := runTL("frobnicate"); code != 2 || !strings.Contains(errOut, `unknown command "frobnicate"`) {

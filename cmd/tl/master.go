@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/tlgo/tl/agents/endpoints"
 	"github.com/tlgo/tl/agents/master"
 	"github.com/tlgo/tl/agents/queue"
@@ -18,89 +20,171 @@ import (
 	"github.com/tlgo/tl/store"
 )
 
-func cmdMaster(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("master", "[flags]", `Runs the master: schedules submitted plans on the task queues, follows the
+const masterAbout = `Runs the master: schedules submitted plans on the task queues, follows the
 agents' results, replays failures, and records progress in MongoDB.
 
 With no --nats it runs nats-server in this process (JetStream on disk under
 --home); with no --mongo it runs the store (embedded FerretDB, SQLite under
 --home). It then writes both addresses to --home/endpoints.json, where local
-agents (tl-agent) and the other tl commands find them. SIGTERM or Ctrl-C stops
-it; running tasks go on, and their results wait in the queue for the next start.
+agents (tl-agent) and the other tl commands find them. A master that runs a
+server takes the home's lock (--home/master.lock) first: a second master on
+the same home stops at once. SIGTERM or Ctrl-C stops it, saying what it waits
+for; a second Ctrl-C stops it at once (what the servers committed is kept).
+Running tasks go on, and their results wait in the queue for the next start.
 
 Several masters may run against one NATS (--nats) and one store (--mongo): one
 leads and runs the plans, the others stand by. The leader holds a lease in the
 NATS key-value bucket tl_master_leader and renews it every --lease-ttl/3; a
 standby takes over at once when the leader stops, or about --lease-ttl after
-it dies or loses the server.`, stderr)
-	home, _ := endpoints.Home()
-	var (
-		natsURL     = fs.String("nats", os.Getenv("TL_NATS_URL"), "NATS server URL of a cluster; empty runs one in-process [TL_NATS_URL]")
-		natsListen  = fs.String("nats-listen", "127.0.0.1:7422", "address of the in-process NATS server (port 0: any free one)")
-		mongoURL    = fs.String("mongo", os.Getenv("TL_MONGO_URL"), "MongoDB URL, mongodb://host[:port][/DATABASE]; empty runs the store in-process [TL_MONGO_URL]")
-		mongoListen = fs.String("mongo-listen", "127.0.0.1:7427", "address of the in-process store (port 0: any free one)")
-		homeDir     = fs.String("home", home, "directory for the in-process servers' files and endpoints.json [TL_HOME]")
-		project     = fs.String("project", os.Getenv("TL_PROJECT"), "store project [TL_PROJECT]")
-		tick        = fs.Duration("tick", 2*time.Second, "how often tasks that could not be queued are retried")
-		leaseTTL    = fs.Duration("lease-ttl", 10*time.Second, "how long the leader's lease lasts unrenewed: the failover time after a leader dies")
-		id          = fs.String("id", "", "this master's id in the leader lease; empty: host-pid-random")
-		level       = fs.String("log-level", "info", "debug, info, warn or error")
-	)
-	if err := parse(fs, args, 0, 0); err != nil {
-		return err
+it dies or loses the server.`
+
+// masterFlags are the flags of tl master.
+type masterFlags struct {
+	natsURL, natsListen, mongoURL, mongoListen string
+	home, project, id, level                   string
+	tick, leaseTTL, connectWait                time.Duration
+}
+
+func newMasterCmd(stdout, stderr io.Writer) *cobra.Command {
+	var f masterFlags
+	cmd := &cobra.Command{
+		Use:   "master",
+		Short: "run the master; with no URLs it starts NATS and the store itself",
+		Long:  masterAbout,
+		Args:  nargs(0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runMaster(cmd.Context(), f, stdout, stderr)
+		},
 	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.natsURL, "nats", "", "NATS server URL of a cluster; empty runs one in-process [TL_NATS_URL]")
+	fs.StringVar(&f.natsListen, "nats-listen", "127.0.0.1:7422", "address of the in-process NATS server (port 0: any free one)")
+	fs.StringVar(&f.mongoURL, "mongo", "", "MongoDB URL, mongodb://host[:port][/DATABASE]; empty runs the store in-process [TL_MONGO_URL]")
+	fs.StringVar(&f.mongoListen, "mongo-listen", "127.0.0.1:7427", "address of the in-process store (port 0: any free one)")
+	fs.StringVar(&f.home, "home", defaultHome(), "directory for the in-process servers' files, endpoints.json and the lock [TL_HOME]")
+	fs.StringVar(&f.project, "project", "", "store project [TL_PROJECT]")
+	fs.DurationVar(&f.tick, "tick", 2*time.Second, "how often tasks that could not be queued are retried")
+	fs.DurationVar(&f.leaseTTL, "lease-ttl", 10*time.Second, "how long the leader's lease lasts unrenewed: the failover time after a leader dies")
+	fs.StringVar(&f.id, "id", "", "this master's id in the leader lease; empty: host-pid-random")
+	fs.StringVar(&f.level, "log-level", "info", "debug, info, warn or error")
+	fs.DurationVar(&f.connectWait, "connect-wait", envDuration("TL_CONNECT_WAIT", 0),
+		"keep trying this long to reach --nats and --mongo (0: fail when nothing answers within 5s) [TL_CONNECT_WAIT]")
+	return cmd
+}
+
+func runMaster(ctx context.Context, f masterFlags, stdout, stderr io.Writer) error {
 	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(*level)); err != nil {
-		return fmt.Errorf("--log-level %q: expected debug, info, warn or error", *level)
+	if err := lv.UnmarshalText([]byte(f.level)); err != nil {
+		return usageErrorf("--log-level %q: expected debug, info, warn or error", f.level)
 	}
-	if *leaseTTL <= 0 {
-		return fmt.Errorf("--lease-ttl %s: expected a positive duration", *leaseTTL)
+	if f.leaseTTL <= 0 {
+		return usageErrorf("--lease-ttl %s: expected a positive duration", f.leaseTTL)
 	}
+	if f.home == "" {
+		return usageErrorf("no --home, no TL_HOME and no home directory: pass --home DIR")
+	}
+	c := conn{nats: f.natsURL, mongo: f.mongoURL, project: f.project, home: f.home, connectWait: f.connectWait}
+	// A master never reads the endpoints file: with no URL it runs its own servers.
+	c.fromEnv()
+	c.resolved = true
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
-	if *homeDir == "" {
-		return fmt.Errorf("no --home and no home directory")
+
+	// The home's lock comes first, before any server opens a file there.
+	if c.nats == "" || c.mongo == "" {
+		lock, err := endpoints.Lock(f.home)
+		if errors.Is(err, endpoints.ErrLocked) {
+			return fmt.Errorf("another master runs on home %s; use it (tl submit, tl status and tl-agent find it through %s), stop it first, or give this one another --home: %w",
+				f.home, filepath.Join(f.home, endpoints.File), err)
+		}
+		if err != nil {
+			return err
+		}
+		defer lock.Release()
 	}
 
-	if *natsURL == "" {
-		host, port, err := splitHostPort(*natsListen)
+	var srv *queue.Server
+	if c.nats == "" {
+		host, port, err := splitHostPort(f.natsListen)
 		if err != nil {
-			return fmt.Errorf("--nats-listen: %w", err)
+			return usageErrorf("--nats-listen: %w", err)
 		}
-		srv, err := queue.StartServer(ctx, queue.ServerConfig{Dir: filepath.Join(*homeDir, "nats"), Host: host, Port: port})
+		dir := filepath.Join(f.home, "nats")
+		srv, err = queue.StartServer(ctx, queue.ServerConfig{Dir: dir, Host: host, Port: port})
 		if err != nil {
-			return fmt.Errorf("embedded NATS (is another master running? pass --nats-listen or --nats): %w", err)
+			return fmt.Errorf("embedded NATS on %s (is another program listening there? --nats-listen 127.0.0.1:0 takes any free port): %w", f.natsListen, err)
 		}
-		defer srv.Shutdown()
-		*natsURL = srv.URL()
-		log.Info("embedded NATS started", "url", *natsURL, "dir", filepath.Join(*homeDir, "nats"))
+		defer stopping(log, "the embedded NATS server", srv.Shutdown)
+		c.nats, c.natsFrom = srv.URL(), "the embedded server"
+		log.Info("embedded NATS started", "url", c.nats, "dir", dir)
 	}
-	cfg := store.Config{URL: *mongoURL, Project: *project, Logger: log}
-	if *mongoURL == "" {
-		cfg.DataDir = filepath.Join(*homeDir, "store")
-		cfg.ListenAddr = *mongoListen
-	}
-	db, err := store.Open(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer closeDB(db)
-	if db.Embedded() {
+	var db *store.DB
+	if c.mongo == "" {
+		cfg := store.Config{Project: c.project, Logger: log, DataDir: filepath.Join(f.home, "store"), ListenAddr: f.mongoListen}
+		var err error
+		if db, err = store.Open(ctx, cfg); err != nil {
+			return err
+		}
 		log.Info("embedded store started", "url", db.URL(), "dir", cfg.DataDir)
+	} else {
+		var err error
+		if db, err = c.open(ctx); err != nil {
+			return err
+		}
 	}
+	defer stopping(log, "the store", func() { closeDB(db) })
 	st, err := status.NewMongo(ctx, db)
 	if err != nil {
 		return err
 	}
-	m, err := master.New(ctx, master.Config{NATSURL: *natsURL, Store: st, Tick: *tick, LeaseTTL: *leaseTTL, ID: *id, Log: log})
+	var m *master.Master
+	err = c.retry(ctx, func(ctx context.Context) error {
+		var err error
+		m, err = master.New(ctx, master.Config{NATSURL: c.nats, Store: st, Tick: f.tick, LeaseTTL: f.leaseTTL, ID: f.id, Log: log})
+		return err
+	})
 	if err != nil {
+		if srv == nil {
+			return c.unreachable("NATS", c.nats, c.natsFrom, err)
+		}
 		return err
 	}
-	if err := endpoints.Write(*homeDir, endpoints.Endpoints{NATS: *natsURL, Mongo: db.URL(), Project: db.Project(), PID: os.Getpid(), Started: time.Now().UTC()}); err != nil {
+	if err := endpoints.Write(f.home, endpoints.Endpoints{NATS: c.nats, Mongo: db.URL(), Project: db.Project(), PID: os.Getpid(), Started: time.Now().UTC()}); err != nil {
 		return err
 	}
-	defer endpoints.Remove(*homeDir, os.Getpid())
-	fmt.Fprintf(stdout, "master ready: nats %s, store %s (endpoints in %s)\n", *natsURL, db.URL(), filepath.Join(*homeDir, endpoints.File))
-	return m.Run(ctx)
+	defer endpoints.Remove(f.home, os.Getpid())
+	fmt.Fprintf(stdout, "master ready: nats %s, store %s (endpoints in %s)\n", redactURL(c.nats), redactURL(db.URL()), filepath.Join(f.home, endpoints.File))
+
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("stopping: the master gives up its lease; running tasks go on, their results wait in the queue for the next start")
+	var runErr error
+	stopping(log, "the master's scheduling loop", func() { runErr = <-done })
+	return runErr
+}
+
+// stopping runs stop, saying what it waits for, and again every few seconds
+// while it waits.
+func stopping(log *slog.Logger, what string, stop func()) {
+	log.Info("stopping: waiting for " + what)
+	done := make(chan struct{})
+	go func() { stop(); close(done) }()
+	start := time.Now()
+	tick := time.NewTicker(3 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			log.Info("stopped "+what, "after", time.Since(start).Round(time.Millisecond))
+			return
+		case <-tick.C:
+			log.Info("still waiting for "+what+" (interrupt again to stop at once)", "for", time.Since(start).Round(time.Second))
+		}
+	}
 }
 
 func splitHostPort(addr string) (string, int, error) {

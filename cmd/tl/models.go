@@ -2,67 +2,25 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/tlgo/tl/store"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/tlgo/tl/store/models"
 )
 
 // storeConn holds the flags of the commands that read only the store
-// (models, runs, curve): no NATS.
+// (models, runs, curve, datasets, import, export): no NATS.
 type storeConn struct{ conn }
 
-func (c *storeConn) flags(fs *flag.FlagSet) {
-	fs.StringVar(&c.mongo, "mongo", os.Getenv("TL_MONGO_URL"), "MongoDB URL, mongodb://host[:port][/DATABASE] (default: the local master's) [TL_MONGO_URL]")
-	fs.StringVar(&c.project, "project", os.Getenv("TL_PROJECT"), "store project (default: the local master's, else \"default\") [TL_PROJECT]")
-}
-
-// open connects to the store, without the status collections of conn.store.
-func (c *conn) open(ctx context.Context) (*store.DB, error) {
-	// An explicit --mongo needs no endpoints file.
-	if err := c.resolve(); err != nil && c.mongo == "" {
-		return nil, fmt.Errorf("find the store: %w", err)
-	}
-	if c.mongo == "" {
-		return nil, errors.New("no MongoDB URL: pass --mongo or TL_MONGO_URL")
-	}
-	db, err := store.Open(ctx, store.Config{URL: c.mongo, Project: c.project})
-	if err != nil {
-		return nil, fmt.Errorf("open the store at %s: %w", c.mongo, err)
-	}
-	return db, nil
-}
-
-// parseAnywhere is parse for commands whose flags may follow the positional
-// arguments ("tl curve cnn -o x.png"), which package flag alone stops at.
-func parseAnywhere(fs *flag.FlagSet, args []string, minArgs, maxArgs int) error {
-	var pos []string
-	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return err
-			}
-			return errUsage
-		}
-		rest = fs.Args()
-		if len(rest) == 0 {
-			break
-		}
-		pos, rest = append(pos, rest[0]), rest[1:]
-	}
-	// The flags are set; this only counts the positional arguments.
-	return parse(fs, append([]string{"--"}, pos...), minArgs, maxArgs)
-}
+func (c *storeConn) flags(fs *pflag.FlagSet) { c.conn.flags(fs, false) }
 
 // modelSummary is a line of 'tl models' and its JSON form.
 type modelSummary struct {
@@ -95,29 +53,39 @@ type lineageJSON struct {
 	Parent  string `json:"parent,omitempty"`
 }
 
-func cmdModels(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("models", "[flags] [NAME]", `Without NAME, lists the project's models: latest version, number of versions,
+func newModelsCmd(stdout, _ io.Writer) *cobra.Command {
+	var (
+		c      storeConn
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "models [NAME]",
+		Short: "list the saved models, or one model's versions and metrics",
+		Long: `Without NAME, lists the project's models: latest version, number of versions,
 aliases and the latest version's metrics. With NAME, lists each version of that
-model: created, weight size, metrics, the aliases that point at it, lineage.`, stderr)
-	var c storeConn
-	c.flags(fs)
-	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	if err := parseAnywhere(fs, args, 0, 1); err != nil {
-		return err
+model: created, weight size, metrics (rounded to 4 digits; --json has them
+whole), the aliases that point at it, lineage.`,
+		Args: nargs(0, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			db, err := c.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer closeDB(db)
+			ms, err := models.New(ctx, db, models.Options{})
+			if err != nil {
+				return fmt.Errorf("open the model store of project %q: %w", db.Project(), err)
+			}
+			if len(args) == 0 {
+				return listModels(ctx, ms, asJSON, stdout)
+			}
+			return showModel(ctx, ms, args[0], asJSON, stdout)
+		},
 	}
-	db, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeDB(db)
-	ms, err := models.New(ctx, db, models.Options{})
-	if err != nil {
-		return fmt.Errorf("open the model store of project %q: %w", db.Project(), err)
-	}
-	if fs.NArg() == 0 {
-		return listModels(ctx, ms, *asJSON, stdout)
-	}
-	return showModel(ctx, ms, fs.Arg(0), *asJSON, stdout)
+	c.flags(cmd.Flags())
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	return cmd
 }
 
 func listModels(ctx context.Context, ms *models.Store, asJSON bool, out io.Writer) error {

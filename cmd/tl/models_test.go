@@ -22,9 +22,9 @@ func TestStoreCommandsHelp(t *testing.T) {
 		if !strings.Contains(out, "\n  "+cmd+" ") {
 			t.Errorf("tl --help does not list %s:\n%s", cmd, out)
 		}
-		code, _, errOut := runTL(cmd, "--help")
-		if code != 0 || !strings.Contains(errOut, "Usage: tl "+cmd) || !strings.Contains(errOut, "Flags:") || !strings.Contains(errOut, "-mongo") {
-			t.Errorf("tl %s --help: exit %d, %q", cmd, code, errOut)
+		code, help, _ := runTL(cmd, "--help")
+		if code != 0 || !strings.Contains(help, "Usage:\n  tl "+cmd) || !strings.Contains(help, "Flags:") || !strings.Contains(help, "--mongo") || !strings.Contains(help, "--home") {
+			t.Errorf("tl %s --help: exit %d, %q", cmd, code, help)
 		}
 	}
 	if code, _, errOut := runTL("runs"); code != 2 || !strings.Contains(errOut, "expected 1 argument") {

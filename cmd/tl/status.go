@@ -6,48 +6,79 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
 	"github.com/tlgo/tl/agents/master"
 	"github.com/tlgo/tl/agents/plan"
 	"github.com/tlgo/tl/agents/queue"
 	"github.com/tlgo/tl/agents/status"
 )
 
-func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("status", "[flags] [PLAN]", `Without PLAN, lists the plans (newest first) with their progress. With PLAN,
-shows each task: status, attempt, agent, error, and what a failure blocks. Also
-says which master leads, lists the agents that are up, and warns about queues
-that no agent serves.`, stderr)
-	var c conn
-	c.flags(fs)
-	asJSON := fs.Bool("json", false, "print JSON instead of tables")
-	all := fs.Bool("all", true, "list finished plans too (--all=false: only running ones)")
-	if err := parse(fs, args, 0, 1); err != nil {
-		return err
+const statusAbout = `Without PLAN, lists the plans (newest first) with their progress. With PLAN,
+shows each task: status, attempt, agent, error or output (numbers rounded), and
+what a failure blocks. Also says which master leads, lists the agents that are
+up, and warns about queues that no agent serves. With no master running, it
+reads the plans from the store in HOME.`
+
+func newStatusCmd(stdout, _ io.Writer) *cobra.Command {
+	var (
+		c           conn
+		asJSON, all bool
+	)
+	cmd := &cobra.Command{
+		Use:   "status [PLAN]",
+		Short: "list plans, or show one plan's tasks, attempts, errors; and agents",
+		Long:  statusAbout,
+		Args:  nargs(0, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return showStatus(cmd.Context(), &c, args, asJSON, all, stdout)
+		},
 	}
+	c.flags(cmd.Flags(), true)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of tables")
+	cmd.Flags().BoolVar(&all, "all", true, "list finished plans too (--all=false: only running ones)")
+	return cmd
+}
+
+func showStatus(ctx context.Context, c *conn, args []string, asJSON, all bool, stdout io.Writer) error {
 	db, st, err := c.store(ctx)
 	if err != nil {
 		return err
 	}
 	defer closeDB(db)
 	var agents []queue.AgentInfo
-	var lead leadership
-	if nc, js, err := c.js(ctx); err == nil {
+	lead := leadership{home: c.home}
+	switch {
+	case c.nats == "":
+		// No master runs on HOME (the store was opened from its files).
+	default:
+		nc, js, err := c.js(ctx)
+		if err != nil {
+			if !c.local {
+				return err // an explicit --nats is used or the command fails
+			}
+			lead.err = err
+			break
+		}
 		agents, _ = queue.ListAgents(ctx, js)
 		if l, err := master.Leader(ctx, js); err == nil {
-			lead = leadership{known: true, Leader: l}
+			lead.known, lead.Leader = true, l
+		} else {
+			lead.err = err
 		}
 		nc.Close()
 	}
-	if fs.NArg() == 0 {
-		ps, err := st.Plans(ctx, !*all)
+	if len(args) == 0 {
+		ps, err := st.Plans(ctx, !all)
 		if err != nil {
 			return err
 		}
-		if *asJSON {
+		if asJSON {
 			return writeJSON(stdout, map[string]any{"plans": ps, "master": lead.Leader, "agents": agents})
 		}
 		if err := listPlans(ctx, st, ps, agents, stdout); err != nil {
@@ -56,7 +87,7 @@ that no agent serves.`, stderr)
 		lead.show(stdout)
 		return nil
 	}
-	id := fs.Arg(0)
+	id := args[0]
 	p, err := st.Plan(ctx, id)
 	if errors.Is(err, status.ErrNotFound) {
 		return fmt.Errorf("plan %s is not recorded: a wrong id, or the master has not taken it yet (is `tl master` running?): %w", id, err)
@@ -68,7 +99,7 @@ that no agent serves.`, stderr)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if asJSON {
 		return writeJSON(stdout, map[string]any{"plan": p, "tasks": ts, "master": lead.Leader, "agents": agents})
 	}
 	showPlan(p, ts, agents, stdout)
@@ -80,12 +111,16 @@ that no agent serves.`, stderr)
 type leadership struct {
 	known  bool
 	Leader *master.LeaderInfo
+	err    error  // why NATS told nothing; nil and !known: no master runs on home
+	home   string // --home
 }
 
 func (l leadership) show(out io.Writer) {
 	switch {
+	case !l.known && l.err != nil:
+		fmt.Fprintf(out, "master: unknown (%v)\n", l.err)
 	case !l.known:
-		fmt.Fprintln(out, "master: unknown (NATS did not answer)")
+		fmt.Fprintf(out, "master: none runs on %s (start one with: tl master --home %s)\n", l.home, l.home)
 	case l.Leader == nil:
 		fmt.Fprintln(out, "master: none leads (start one with: tl master)")
 	default:
@@ -157,7 +192,7 @@ func showPlan(p *status.Plan, ts []*status.Task, agents []queue.AgentInfo, out i
 		case t.Error != "" && t.Status != plan.Succeeded:
 			detail = oneLine(t.Error)
 		case t.Status == plan.Succeeded:
-			detail = oneLine(t.Output)
+			detail = oneLine(roundJSON(t.Output))
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Kind, t.Queue, t.Status, att, t.Agent, detail)
 	}
@@ -181,16 +216,12 @@ func oneLine(s string) string {
 
 // showAgents lists the agents and warns about queues with work and no agent.
 func showAgents(agents []queue.AgentInfo, waiting []string, out io.Writer) {
-	served := map[string]bool{}
 	fmt.Fprintln(out)
 	if len(agents) == 0 {
 		fmt.Fprintln(out, "agents: none up (start one with: tl-agent)")
 	} else {
 		fmt.Fprintln(out, "agents:")
 		for _, a := range agents {
-			for _, q := range a.Queues {
-				served[q] = true
-			}
 			doing := "idle"
 			if len(a.Running) > 0 {
 				doing = "running " + strings.Join(a.Running, ", ")
@@ -198,52 +229,133 @@ func showAgents(agents []queue.AgentInfo, waiting []string, out io.Writer) {
 			fmt.Fprintf(out, "  %s  queues %s, %d slot(s), %d done, %s\n", a.ID, strings.Join(a.Queues, ","), a.Slots, a.Done, doing)
 		}
 	}
-	warned := map[string]bool{}
-	for _, q := range waiting {
-		if !served[q] && !warned[q] {
-			warned[q] = true
-			fmt.Fprintf(out, "warning: tasks wait on queue %s, which no agent serves\n", q)
+	for _, q := range unservedQueues(agents, waiting) {
+		fmt.Fprintf(out, "warning: %s\n", noAgentWarning(q))
+	}
+}
+
+// unservedQueues returns the queues of waiting (once each, in order) that no
+// agent serves.
+func unservedQueues(agents []queue.AgentInfo, waiting []string) []string {
+	served := map[string]bool{}
+	for _, a := range agents {
+		for _, q := range a.Queues {
+			served[q] = true
 		}
 	}
+	var out []string
+	for _, q := range waiting {
+		if !served[q] && !slices.Contains(out, q) {
+			out = append(out, q)
+		}
+	}
+	return out
 }
 
-func cmdCancel(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("cancel", "[flags] PLAN", `Cancels a plan: its queued tasks are taken off the queues, running ones are
+// noAgentWarning says that tasks wait on a queue no agent serves.
+func noAgentWarning(q string) string {
+	return fmt.Sprintf("tasks wait on queue %s, which no agent serves", q)
+}
+
+func newCancelCmd(stdout, _ io.Writer) *cobra.Command {
+	var c conn
+	cmd := &cobra.Command{
+		Use:   "cancel PLAN",
+		Short: "cancel a plan",
+		Long: `Cancels a plan: its queued tasks are taken off the queues, running ones are
 stopped by their agents, and nothing more is scheduled. 'tl retry' runs the
-cancelled tasks again.`, stderr)
-	var c conn
-	c.flags(fs)
-	if err := parse(fs, args, 1, 1); err != nil {
-		return err
+cancelled tasks again.`,
+		Args: nargs(1, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := command(cmd.Context(), &c, func(ctx context.Context, js jetstream.JetStream) error {
+				return master.Cancel(ctx, js, args[0])
+			}); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "cancel of %s sent to the master\n", args[0])
+			return nil
+		},
 	}
-	nc, js, err := c.js(ctx)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	if err := master.Cancel(ctx, js, fs.Arg(0)); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "cancel of %s sent to the master\n", fs.Arg(0))
-	return nil
+	c.flags(cmd.Flags(), true)
+	return cmd
 }
 
-func cmdRetry(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("retry", "[flags] PLAN [TASK...]", `Runs a plan's failed, blocked and cancelled tasks again (only the TASKs named,
-and what they block, if any are given), each with a fresh attempt budget.`, stderr)
+func newRetryCmd(stdout, _ io.Writer) *cobra.Command {
 	var c conn
-	c.flags(fs)
-	if err := parse(fs, args, 1, -1); err != nil {
+	cmd := &cobra.Command{
+		Use:   "retry PLAN [TASK...]",
+		Short: "run a plan's failed, blocked or cancelled tasks again",
+		Long: `Runs a plan's failed, blocked and cancelled tasks again (only the TASKs named,
+and what they block, if any are given), each with a fresh attempt budget.`,
+		Args: nargs(1, -1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := command(cmd.Context(), &c, func(ctx context.Context, js jetstream.JetStream) error {
+				return master.Retry(ctx, js, args[0], args[1:])
+			}); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "retry of %s sent to the master\n", args[0])
+			return nil
+		},
+	}
+	c.flags(cmd.Flags(), true)
+	return cmd
+}
+
+// command sends a command to the master over NATS. A --mongo given with it
+// must answer too: an explicit URL is used or the command fails.
+func command(ctx context.Context, c *conn, send func(context.Context, jetstream.JetStream) error) error {
+	if err := c.resolve(); err != nil {
 		return err
+	}
+	if c.mongo != "" && !c.local {
+		db, err := c.open(ctx)
+		if err != nil {
+			return err
+		}
+		closeDB(db)
 	}
 	nc, js, err := c.js(ctx)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	if err := master.Retry(ctx, js, fs.Arg(0), fs.Args()[1:]); err != nil {
-		return err
+	return send(ctx, js)
+}
+
+// roundJSON rounds the fractional numbers of a JSON document to 4 significant
+// digits for people ({"accuracy":0.9123}); integers and anything that is not
+// JSON are left as they are.
+func roundJSON(s string) string {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil || dec.More() {
+		return s
 	}
-	fmt.Fprintf(stdout, "retry of %s sent to the master\n", fs.Arg(0))
-	return nil
+	b, err := json.Marshal(roundNumbers(v))
+	if err != nil {
+		return s
+	}
+	return string(b)
+}
+
+func roundNumbers(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = roundNumbers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = roundNumbers(e)
+		}
+	case json.Number:
+		if strings.ContainsAny(string(x), ".eE") {
+			if f, err := x.Float64(); err == nil {
+				return json.Number(formatMetric(f))
+			}
+		}
+	}
+	return v
 }

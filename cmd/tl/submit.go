@@ -6,36 +6,62 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
 	"github.com/tlgo/tl/agents/master"
 	"github.com/tlgo/tl/agents/plan"
+	"github.com/tlgo/tl/agents/queue"
 	"github.com/tlgo/tl/agents/status"
 )
 
 // errPlanFailed is returned by submit --wait when the plan does not succeed.
 var errPlanFailed = errors.New("plan did not succeed")
 
-func cmdSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("submit", "[flags] PLAN", `Submits a plan file (YAML or JSON) to the master and prints the plan's id. The
+const submitAbout = `Submits a plan file (YAML or JSON) to the master and prints the plan's id. The
 file is checked first: unknown fields, bad ids, unknown dependencies and cycles
 are reported with the task and field at fault. The plan waits in the queue if the
 master is down. With --wait, follows the plan's progress until it ends; the exit
-status is then 0 only if the plan succeeded.
+status is then 0 only if the plan succeeded. While nothing changes, --wait says
+what the plan waits for (the master, a queue no agent serves, a running task)
+at the start and every --report-every.
 
 A plan:
   name: caption
   tasks:
     - {id: cnn, kind: train, queue: cuda, input: images, model: cnn, output: features}
     - {id: rnn, kind: train, deps: [cnn], input: features, model: rnn, output: captions,
-       params: {epochs: 3}, max_attempts: 5, timeout: 2h}`, stderr)
-	var c conn
-	c.flags(fs)
-	wait := fs.Bool("wait", false, "follow the plan until it ends")
-	if err := parse(fs, args, 1, 1); err != nil {
-		return err
+       params: {epochs: 3}, max_attempts: 5, timeout: 2h}`
+
+func newSubmitCmd(stdout, _ io.Writer) *cobra.Command {
+	var (
+		c     conn
+		wait  bool
+		every time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:     "submit PLAN",
+		Short:   "submit a plan file (YAML or JSON); --wait follows it to the end",
+		Long:    submitAbout,
+		Example: "  tl submit plan.yaml --wait\n  tl submit --nats nats://host:4222 --mongo mongodb://host/tl plan.yaml",
+		Args:    nargs(1, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if every <= 0 {
+				return usageErrorf("--report-every %s: expected a positive duration", every)
+			}
+			return submit(cmd.Context(), &c, args[0], wait, every, stdout)
+		},
 	}
-	path := fs.Arg(0)
+	c.flags(cmd.Flags(), true)
+	cmd.Flags().BoolVar(&wait, "wait", false, "follow the plan until it ends")
+	cmd.Flags().DurationVar(&every, "report-every", 30*time.Second, "with --wait: while nothing changes, say this often what the plan waits for")
+	return cmd
+}
+
+func submit(ctx context.Context, c *conn, path string, wait bool, every time.Duration, stdout io.Writer) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("read plan: %w", err)
@@ -43,6 +69,20 @@ A plan:
 	spec, err := plan.Parse(data, path)
 	if err != nil {
 		return err
+	}
+	if err := c.resolve(); err != nil {
+		return err
+	}
+	// The store is opened first when it is needed (--wait) or named: a --mongo
+	// that does not answer fails the command before anything is sent.
+	var st status.Store
+	if wait || (c.mongo != "" && !c.local) {
+		db, s, err := c.store(ctx)
+		if err != nil {
+			return err
+		}
+		defer closeDB(db)
+		st = s
 	}
 	nc, js, err := c.js(ctx)
 	if err != nil {
@@ -54,40 +94,34 @@ A plan:
 		return err
 	}
 	fmt.Fprintf(stdout, "submitted plan %s (%d tasks)\n", id, len(spec.Tasks))
-	if !*wait {
+	if !wait {
 		return nil
 	}
-	db, st, err := c.store(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeDB(db)
-	return follow(ctx, st, id, stdout)
+	return follow(ctx, st, js, id, every, stdout)
 }
 
-// follow prints each task's changes until the plan ends.
-func follow(ctx context.Context, st status.Store, id string, out io.Writer) error {
+// follow prints each task's changes until the plan ends. While nothing
+// changes, it says what the plan waits for: at the start, a moment after each
+// change, then every every.
+func follow(ctx context.Context, st status.Store, js jetstream.JetStream, id string, every time.Duration, out io.Writer) error {
 	seen := map[string]string{}
-	announced := false
+	nextReport := time.Now() // at the start
 	for {
 		p, err := st.Plan(ctx, id)
 		if err != nil && !errors.Is(err, status.ErrNotFound) {
 			return err
 		}
-		if p == nil {
-			if !announced {
-				fmt.Fprintln(out, "waiting for the master to take the plan...")
-				announced = true
-			}
-		} else {
-			ts, err := st.Tasks(ctx, id)
-			if err != nil {
+		var ts []*status.Task
+		changed := false
+		if p != nil {
+			if ts, err = st.Tasks(ctx, id); err != nil {
 				return err
 			}
 			for _, t := range ts {
 				line := describeTask(t)
 				if seen[t.ID] != line {
 					seen[t.ID] = line
+					changed = true
 					fmt.Fprintf(out, "%s  %s: %s\n", time.Now().Format("15:04:05"), t.ID, line)
 				}
 			}
@@ -102,12 +136,88 @@ func follow(ctx context.Context, st status.Store, id string, out io.Writer) erro
 				return nil
 			}
 		}
+		if changed {
+			// Report again once the change has settled, then every every.
+			nextReport = time.Now().Add(min(every, 2*time.Second))
+		}
+		if !time.Now().Before(nextReport) {
+			nextReport = time.Now().Add(every)
+			for _, line := range waitReport(ctx, js, p, ts) {
+				fmt.Fprintf(out, "%s  %s\n", time.Now().Format("15:04:05"), line)
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// waitReport says what an unfinished plan waits for: the master to take it,
+// agents on its queues (naming the queues no agent serves), running tasks.
+func waitReport(ctx context.Context, js jetstream.JetStream, p *status.Plan, ts []*status.Task) []string {
+	if p == nil {
+		line := "waiting for the master to take the plan"
+		if l, err := master.Leader(ctx, js); err == nil && l == nil {
+			line += "; no master leads (start one with: tl master)"
+		}
+		return []string{line}
+	}
+	agents, agentsErr := queue.ListAgents(ctx, js)
+	lines := []string{fmt.Sprintf("waiting: plan %s is %s, %s", p.ID, p.Status, progress(ts))}
+	queued := map[string][]string{}
+	var queues, pending, running []string
+	for _, t := range ts {
+		switch t.Status {
+		case plan.Queued:
+			if _, ok := queued[t.Queue]; !ok {
+				queues = append(queues, t.Queue)
+			}
+			queued[t.Queue] = append(queued[t.Queue], t.ID)
+		case plan.Pending:
+			pending = append(pending, t.ID)
+		case plan.Running:
+			running = append(running, fmt.Sprintf("%s on %s", t.ID, t.Agent))
+		}
+	}
+	unserved := unservedQueues(agents, queues)
+	for _, q := range queues {
+		what := fmt.Sprintf("task %s waits", queued[q][0])
+		if len(queued[q]) > 1 {
+			what = fmt.Sprintf("tasks %s wait", strings.Join(queued[q], ", "))
+		}
+		switch {
+		case agentsErr != nil:
+			lines = append(lines, fmt.Sprintf("  %s on queue %s (which agents serve it is unknown: %v)", what, q, agentsErr))
+		case slices.Contains(unserved, q):
+			lines = append(lines, fmt.Sprintf("  %s on queue %s; warning: %s (start one with: tl-agent --queues %s)", what, q, noAgentWarning(q), q))
+		default:
+			lines = append(lines, fmt.Sprintf("  %s on queue %s, served by %s", what, q, servedBy(agents, q)))
+		}
+	}
+	if len(running) > 0 {
+		lines = append(lines, "  running: "+strings.Join(running, ", "))
+	}
+	if len(pending) > 0 {
+		lines = append(lines, "  pending on their dependencies: "+strings.Join(pending, ", "))
+	}
+	return lines
+}
+
+// servedBy lists the agents that serve q and what they do.
+func servedBy(agents []queue.AgentInfo, q string) string {
+	var s []string
+	for _, a := range agents {
+		if slices.Contains(a.Queues, q) {
+			doing := "idle"
+			if len(a.Running) > 0 {
+				doing = "running " + strings.Join(a.Running, ", ")
+			}
+			s = append(s, fmt.Sprintf("%s (%d slot(s), %s)", a.ID, a.Slots, doing))
+		}
+	}
+	return strings.Join(s, ", ")
 }
 
 // describeTask is one line about a task for a person.

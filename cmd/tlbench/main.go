@@ -12,18 +12,19 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"runtime"
+	"regexp"
 	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/tlgo/tl/bench"
 	"github.com/tlgo/tl/cpu/gemm"
 	"github.com/tlgo/tl/cuda"
@@ -31,68 +32,144 @@ import (
 )
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintln(os.Stderr, "tlbench:", err)
-		os.Exit(1)
-	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("tlbench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+const about = `Reproduces Table 1 of the TensorLayer paper (CIFAR-10 CNN images/s, PTB LSTM words/s,
+word2vec words/s) on this machine: warm-up, then timed windows, the median reported.
+Each workload is timed with the layers API and directly on the graph (the overhead
+column), and with --peers against PyTorch on the same machine in the same run.`
+
+// usageError marks a usage error (unknown flag, an argument, a bad flag
+// value): exit code 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usageErrorf(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// options are tlbench's flags.
+type options struct {
+	workloads, modes, apis, python, peersDir, plotPath, device, cpuProfile string
+	peers, jsonOut, tf32                                                   bool
+	threads, peerThreads, windows, rounds, paired, devProfile              int
+	seconds, warmup, peak                                                  float64
+}
+
+// run is the whole program, so that tests can call it; it returns the exit
+// code: 0, 2 for a usage error, 1 for any other.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmd := newCmd(stdout, stderr)
+	cmd.SetArgs(goFlagStyle(args))
+	err := cmd.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "tlbench: %v\nRun 'tlbench --help' for usage.\n", err)
+		return 2
+	}
+	fmt.Fprintln(stderr, "tlbench:", err)
+	return 1
+}
+
+// newCmd builds the command; every call returns a fresh one.
+func newCmd(stdout, stderr io.Writer) *cobra.Command {
+	var o options
+	cmd := &cobra.Command{
+		Use:   "tlbench",
+		Short: "the TensorLayer paper's Table 1 on this machine",
+		Long:  about,
+		Example: "  tlbench --peers\n  tlbench --workloads word2vec --seconds 3 --json\n" +
+			"  tlbench --device cuda --peers --python python3   # on a GPU machine",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageErrorf("unexpected argument %q: tlbench takes only flags", args[0])
+			}
+			return nil
+		},
+		RunE:          func(cmd *cobra.Command, _ []string) error { return runBench(cmd.Context(), o, stdout, stderr) },
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	cmd.SetOut(stdout)
+	cmd.SetErr(stderr)
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	cmd.CompletionOptions.DisableDefaultCmd = true
 	var names []string
 	for _, w := range bench.Workloads() {
 		names = append(names, w.Name)
 	}
-	workloads := fs.String("workloads", strings.Join(names, ","), "comma-separated workloads to run: "+strings.Join(names, ", "))
-	modes := fs.String("modes", "train", "comma-separated modes: train, infer")
-	apis := fs.String("apis", "layers,graph", "implementations to time: layers (the layers API), graph (written directly on the graph)")
-	peers := fs.Bool("peers", false, "also run the PyTorch peers (bench/peers, Debian's python3-torch), interleaved with ours, and print ratios")
-	python := fs.String("python", bench.DefaultPython, "the Python interpreter that runs the peers (it must import torch; on GPU machines, the python3 on PATH)")
-	peersDir := fs.String("peers-dir", "", "directory of the peer scripts (default: bench/peers above the working directory)")
-	threads := fs.Int("threads", runtime.GOMAXPROCS(0), "threads for our engine and the peers (word2vec peers use 1 thread, their best here, unless --peer-threads is set)")
-	peerThreads := fs.Int("peer-threads", 0, "threads for every peer (0: each peer's best configuration)")
-	seconds := fs.Float64("seconds", 5, "length of one timed window in seconds")
-	windows := fs.Int("windows", 3, "timed windows per implementation; the median is reported")
-	rounds := fs.Int("rounds", 1, "rounds of interleaving: each round times every implementation once (windows per round)")
-	paired := fs.Int("paired", 0, "windows of a paired measurement of the layers overhead: the layers and graph steps alternated step by step, immune to the machine's drift (0: --windows x --rounds; -1: none, the overhead then compares the two medians)")
-	warmup := fs.Float64("warmup", 2, "warm-up seconds before timing")
-	jsonOut := fs.Bool("json", false, "print JSON lines instead of the Markdown table")
-	plotPath := fs.String("plot", "", "write a PNG bar chart of the table to this file")
-	device := fs.String("device", "cpu", "where our engine runs: cpu, or cuda (GPU 0 through the driver, cuBLAS and NVRTC found at run time; the peers then run on the GPU too)")
-	tf32 := fs.Bool("tf32", false, "with --device cuda: let cuBLAS use TF32 tensor cores for float32 products (faster, a few 1e-4 relative error on a product; the peers get the same setting)")
-	devProfile := fs.Int("device-profile", 0, "with --device cuda: after timing a workload, run its graph step launch by launch with device timestamps and print, to stderr, where the time goes: by op type and the N slowest nodes (0: no profile)")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the whole run to this file")
-	peak := fs.Float64("peak-gflops", 0, "the CPU's float32 peak in GFLOP/s, for the % of peak column (0: estimate from the core count and AVX-512)")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: tlbench [flags]\n\n"+
-			"Reproduces Table 1 of the TensorLayer paper (CIFAR-10 CNN images/s, PTB LSTM words/s,\n"+
-			"word2vec words/s) on this machine: warm-up, then timed windows, the median reported.\n"+
-			"Each workload is timed with the layers API and directly on the graph (the overhead\n"+
-			"column), and with --peers against PyTorch on the same machine in the same run.\n\nFlags:\n")
-		fs.PrintDefaults()
+	fs := cmd.Flags()
+	fs.SortFlags = false
+	fs.StringVar(&o.workloads, "workloads", strings.Join(names, ","), "comma-separated workloads to run: "+strings.Join(names, ", "))
+	fs.StringVar(&o.modes, "modes", "train", "comma-separated modes: train, infer")
+	fs.StringVar(&o.apis, "apis", "layers,graph", "implementations to time: layers (the layers API), graph (written directly on the graph)")
+	fs.BoolVar(&o.peers, "peers", false, "also run the PyTorch peers (bench/peers, Debian's python3-torch), interleaved with ours, and print ratios")
+	fs.StringVar(&o.python, "python", bench.DefaultPython, "the Python interpreter that runs the peers (it must import torch; on GPU machines, the python3 on PATH)")
+	fs.StringVar(&o.peersDir, "peers-dir", "", "directory of the peer scripts (default: bench/peers above the working directory)")
+	fs.IntVar(&o.threads, "threads", runtime.GOMAXPROCS(0), "threads for our engine and the peers (word2vec peers use 1 thread, their best here, unless --peer-threads is set)")
+	fs.IntVar(&o.peerThreads, "peer-threads", 0, "threads for every peer (0: each peer's best configuration)")
+	fs.Float64Var(&o.seconds, "seconds", 5, "length of one timed window in seconds")
+	fs.IntVar(&o.windows, "windows", 3, "timed windows per implementation; the median is reported")
+	fs.IntVar(&o.rounds, "rounds", 1, "rounds of interleaving: each round times every implementation once (windows per round)")
+	fs.IntVar(&o.paired, "paired", 0, "windows of a paired measurement of the layers overhead: the layers and graph steps alternated step by step, immune to the machine's drift (0: --windows x --rounds; -1: none, the overhead then compares the two medians)")
+	fs.Float64Var(&o.warmup, "warmup", 2, "warm-up seconds before timing")
+	fs.BoolVar(&o.jsonOut, "json", false, "print JSON lines instead of the Markdown table")
+	fs.StringVar(&o.plotPath, "plot", "", "write a PNG bar chart of the table to this file")
+	fs.StringVar(&o.device, "device", "cpu", "where our engine runs: cpu, or cuda (GPU 0 through the driver, cuBLAS and NVRTC found at run time; the peers then run on the GPU too)")
+	fs.BoolVar(&o.tf32, "tf32", false, "with --device cuda: let cuBLAS use TF32 tensor cores for float32 products (faster, a few 1e-4 relative error on a product; the peers get the same setting)")
+	fs.IntVar(&o.devProfile, "device-profile", 0, "with --device cuda: after timing a workload, run its graph step launch by launch with device timestamps and print, to stderr, where the time goes: by op type and the N slowest nodes (0: no profile)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of the whole run to this file")
+	fs.Float64Var(&o.peak, "peak-gflops", 0, "the CPU's float32 peak in GFLOP/s, for the % of peak column (0: estimate from the core count and AVX-512)")
+	return cmd
+}
+
+// singleDashLong matches a Go-style long flag written with one dash ("-peers").
+var singleDashLong = regexp.MustCompile(`^-[A-Za-z][A-Za-z0-9-]+(=.*)?$`)
+
+// goFlagStyle rewrites "-name" as "--name" before "--", so that the
+// single-dash long flags the earlier flag-package CLI took keep working.
+func goFlagStyle(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a == "--" {
+			copy(out[i:], args[i:])
+			break
+		}
+		if singleDashLong.MatchString(a) {
+			a = "-" + a
+		}
+		out[i] = a
 	}
-	if err := fs.Parse(args); err != nil {
-		return err
+	return out
+}
+
+// runBench runs the benchmark o describes.
+func runBench(ctx context.Context, o options, stdout, stderr io.Writer) error {
+	var names []string
+	for _, w := range bench.Workloads() {
+		names = append(names, w.Name)
 	}
 	var dev graph.Device
-	switch *device {
+	switch o.device {
 	case "cpu":
 	case "cuda":
-		d, err := cuda.Open(cuda.Config{TF32: *tf32})
+		d, err := cuda.Open(cuda.Config{TF32: o.tf32})
 		if err != nil {
 			return fmt.Errorf("--device cuda: %w", err)
 		}
 		defer d.Close()
 		dev = d
 	default:
-		return fmt.Errorf("--device %q: want cpu or cuda", *device)
+		return usageErrorf("--device %q: want cpu or cuda", o.device)
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
 		if err != nil {
 			return err
 		}
@@ -103,11 +180,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer pprof.StopCPUProfile()
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
-	defer stop()
 
 	sel := map[string]bool{}
-	for _, n := range strings.Split(*workloads, ",") {
+	for _, n := range strings.Split(o.workloads, ",") {
 		sel[strings.TrimSpace(n)] = true
 	}
 	var chosen []bench.Workload
@@ -118,54 +193,54 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	for n := range sel {
-		return fmt.Errorf("unknown workload %q (have %s)", n, strings.Join(names, ", "))
+		return usageErrorf("--workloads: unknown workload %q (have %s)", n, strings.Join(names, ", "))
 	}
 	useAPI := map[bench.API]bool{}
-	for _, a := range strings.Split(*apis, ",") {
+	for _, a := range strings.Split(o.apis, ",") {
 		switch a = strings.TrimSpace(a); bench.API(a) {
 		case bench.Layers, bench.Graph:
 			useAPI[bench.API(a)] = true
 		default:
-			return fmt.Errorf("unknown api %q (layers, graph)", a)
+			return usageErrorf("--apis: unknown api %q (layers, graph)", a)
 		}
 	}
-	gemm.Threads(*threads)
-	timing := bench.Timing{Warmup: secs(*warmup), Window: secs(*seconds), Windows: *windows}
-	dir := *peersDir
-	if *peers {
+	gemm.Threads(o.threads)
+	timing := bench.Timing{Warmup: secs(o.warmup), Window: secs(o.seconds), Windows: o.windows}
+	dir := o.peersDir
+	if o.peers {
 		if dir == "" {
 			var err error
 			if dir, err = bench.PeersDir(); err != nil {
 				return err
 			}
 		}
-		if err := bench.CheckPyTorch(ctx, *python); err != nil {
+		if err := bench.CheckPyTorch(ctx, o.python); err != nil {
 			return err
 		}
 	}
-	if *peak == 0 && dev == nil { // a GPU's peak is left to --peak-gflops
-		*peak = bench.EstimatePeakGFLOPS(*threads)
+	if o.peak == 0 && dev == nil { // a GPU's peak is left to --peak-gflops
+		o.peak = bench.EstimatePeakGFLOPS(o.threads)
 	}
 	if dev != nil {
-		log.Info("device", "name", dev.Name(), "tf32", *tf32)
+		log.Info("device", "name", dev.Name(), "tf32", o.tf32)
 	}
-	log.Info("tlbench", "threads", *threads, "gemm", gemm.Default().Kernel(), "blas", gemm.Default().Backend().String(),
-		"window", timing.Window, "windows", timing.Windows, "rounds", *rounds, "peers", *peers)
+	log.Info("tlbench", "threads", o.threads, "gemm", gemm.Default().Kernel(), "blas", gemm.Default().Backend().String(),
+		"window", timing.Window, "windows", timing.Windows, "rounds", o.rounds, "peers", o.peers)
 
 	var rows []bench.Row
 	total := 0
 	for range chosen {
-		total += len(strings.Split(*modes, ","))
+		total += len(strings.Split(o.modes, ","))
 	}
 	done := 0
 	start := time.Now()
 	for _, w := range chosen {
-		for _, mode := range strings.Split(*modes, ",") {
+		for _, mode := range strings.Split(o.modes, ",") {
 			mode = strings.TrimSpace(mode)
 			if mode != "train" && mode != "infer" {
-				return fmt.Errorf("unknown mode %q (train, infer)", mode)
+				return usageErrorf("--modes: unknown mode %q (train, infer)", mode)
 			}
-			row := bench.Row{Workload: w.Name, Mode: mode, Unit: w.Unit, Threads: *threads, GFLOPPerItem: w.GFLOPPerItem[mode]}
+			row := bench.Row{Workload: w.Name, Mode: mode, Unit: w.Unit, Threads: o.threads, GFLOPPerItem: w.GFLOPPerItem[mode]}
 			steps := map[bench.API]bench.Step{}
 			for _, a := range []bench.API{bench.Graph, bench.Layers} {
 				if !useAPI[a] {
@@ -177,7 +252,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				}
 				steps[a] = s
 			}
-			for r := 0; r < *rounds; r++ {
+			for r := 0; r < o.rounds; r++ {
 				for _, a := range []bench.API{bench.Graph, bench.Layers} {
 					s := steps[a]
 					if s == nil {
@@ -197,23 +272,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 					}
 					log.Info("timed", "workload", w.Name, "mode", mode, "api", a, "round", r+1, "median", fmt.Sprintf("%.1f %s", bench.Median(rates), w.Unit))
 				}
-				if *peers && w.Peer.Script != "" {
-					pt := *peerThreads
+				if o.peers && w.Peer.Script != "" {
+					pt := o.peerThreads
 					if pt == 0 {
 						pt = w.PeerThreads
 						if pt == 0 {
-							pt = *threads
+							pt = o.threads
 						}
 					}
 					peer := w.Peer
 					if dev != nil {
 						tf := "off"
-						if *tf32 {
+						if o.tf32 {
 							tf = "on"
 						}
 						peer.Args = append(append([]string(nil), peer.Args...), "--device", "cuda", "--tf32", tf)
 					}
-					res, err := bench.RunPeer(ctx, *python, dir, peer, mode, pt, timing)
+					res, err := bench.RunPeer(ctx, o.python, dir, peer, mode, pt, timing)
 					if err != nil {
 						row.PeerNote = "failed"
 						log.Warn("peer failed", "workload", w.Name, "err", err)
@@ -223,9 +298,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 					}
 				}
 			}
-			if pw := *paired; pw >= 0 && steps[bench.Graph] != nil && steps[bench.Layers] != nil {
+			if pw := o.paired; pw >= 0 && steps[bench.Graph] != nil && steps[bench.Layers] != nil {
 				if pw == 0 {
-					pw = *windows * *rounds
+					pw = o.windows * o.rounds
 				}
 				pt := timing
 				pt.Windows = pw
@@ -236,8 +311,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				row.PairedRuns = ratios
 				log.Info("paired", "workload", w.Name, "mode", mode, "layers/graph step time", fmt.Sprintf("%.4f", bench.Median(ratios)), "windows", len(ratios))
 			}
-			if *devProfile > 0 && dev != nil && steps[bench.Graph] != nil {
-				if err := deviceProfile(stderr, steps[bench.Graph], w.Name, mode, *devProfile); err != nil {
+			if o.devProfile > 0 && dev != nil && steps[bench.Graph] != nil {
+				if err := deviceProfile(stderr, steps[bench.Graph], w.Name, mode, o.devProfile); err != nil {
 					log.Warn("device profile failed", "workload", w.Name, "mode", mode, "err", err)
 				}
 			}
@@ -252,28 +327,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			log.Info("progress", "done", fmt.Sprintf("%d/%d", done, total), "elapsed", el.Round(time.Second), "eta", eta.Round(time.Second))
 		}
 	}
-	if *jsonOut {
+	if o.jsonOut {
 		if err := bench.WriteJSON(stdout, rows); err != nil {
 			return err
 		}
 	} else {
-		where := fmt.Sprintf("%s, %d threads", bench.CPUName(), *threads)
+		where := fmt.Sprintf("%s, %d threads", bench.CPUName(), o.threads)
 		if dev != nil {
-			where = dev.Name() + fmt.Sprintf(" (TF32 %v)", *tf32)
+			where = dev.Name() + fmt.Sprintf(" (TF32 %v)", o.tf32)
 		}
 		fmt.Fprintf(stdout, "\n%s, %s; median of %d windows of %gs (warm-up %gs); peak %.0f GFLOP/s\n\n",
-			where, time.Now().UTC().Format("2006-01-02"), *windows**rounds, *seconds, *warmup, *peak)
-		bench.WriteMarkdown(stdout, rows, *peak)
+			where, time.Now().UTC().Format("2006-01-02"), o.windows*o.rounds, o.seconds, o.warmup, o.peak)
+		bench.WriteMarkdown(stdout, rows, o.peak)
 	}
-	if *plotPath != "" {
+	if o.plotPath != "" {
 		on := bench.CPUName()
 		if dev != nil {
 			on = dev.Name()
 		}
-		if err := bench.Plot(*plotPath, rows, "tlbench: TensorLayer Table 1 on "+on); err != nil {
+		if err := bench.Plot(o.plotPath, rows, "tlbench: TensorLayer Table 1 on "+on); err != nil {
 			return fmt.Errorf("plot: %w", err)
 		}
-		log.Info("wrote plot", "path", *plotPath)
+		log.Info("wrote plot", "path", o.plotPath)
 	}
 	return nil
 }

@@ -14,31 +14,43 @@ import (
 
 func TestHelpExplainsFlags(t *testing.T) {
 	var out, errb bytes.Buffer
-	err := run(context.Background(), []string{"--help"}, &out, &errb)
-	if err == nil || !strings.Contains(err.Error(), "help") {
-		t.Fatalf("--help: err = %v", err)
+	if code := run(context.Background(), []string{"--help"}, &out, &errb); code != 0 {
+		t.Fatalf("--help: exit %d, %s", code, errb.String())
 	}
-	for _, flag := range []string{"-peers", "-workloads", "-json", "-plot", "-seconds", "-threads", "-device"} {
-		if !strings.Contains(errb.String(), flag) {
-			t.Errorf("--help does not explain %s", flag)
+	for _, flag := range []string{"--peers", "--workloads", "--json", "--plot", "--seconds", "--threads", "--device", "Usage:\n  tlbench"} {
+		if !strings.Contains(out.String(), flag) {
+			t.Errorf("--help does not explain %s:\n%s", flag, out.String())
 		}
 	}
 }
 
+// Usage errors exit 2 and say what is wrong; bad flag values are usage errors.
 func TestBadArguments(t *testing.T) {
-	for _, args := range [][]string{{"--workloads", "nope"}, {"--apis", "tensorflow"}, {"--device", "tpu"}} {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--workloads", "nope"}, `unknown workload "nope"`},
+		{[]string{"--apis", "tensorflow"}, `unknown api "tensorflow"`},
+		{[]string{"--device", "tpu"}, `--device "tpu"`},
+		{[]string{"--modes", "eval", "--workloads", "word2vec"}, `unknown mode "eval"`},
+		{[]string{"--frobnicate"}, "unknown flag: --frobnicate"},
+		{[]string{"--seconds", "soon"}, "--seconds"},
+		{[]string{"extra"}, `unexpected argument "extra"`},
+	} {
 		var out, errb bytes.Buffer
-		if err := run(context.Background(), args, &out, &errb); err == nil {
-			t.Errorf("%v: want an error", args)
+		if code := run(context.Background(), c.args, &out, &errb); code != 2 || !strings.Contains(errb.String(), c.want) {
+			t.Errorf("tlbench %v: exit %d, %q; want exit 2 and %q", c.args, code, errb.String(), c.want)
 		}
 	}
 }
 
 func TestOneShortRun(t *testing.T) {
 	var out, errb bytes.Buffer
-	err := run(context.Background(), []string{"--workloads", "word2vec", "--seconds", "0.05", "--windows", "1", "--warmup", "0", "--json"}, &out, &errb)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, errb.String())
+	// Go-style single-dash long flags still work.
+	code := run(context.Background(), []string{"--workloads", "word2vec", "-seconds", "0.05", "--windows=1", "--warmup", "0", "--json"}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errb.String())
 	}
 	if !strings.Contains(out.String(), `"workload":"word2vec"`) {
 		t.Fatalf("JSON output lacks the row: %s", out.String())
@@ -56,10 +68,10 @@ func TestDeviceRunWithProfile(t *testing.T) {
 		t.Setenv(cuda.EnvEmulator, lib)
 	}
 	var out, errb bytes.Buffer
-	err := run(context.Background(), []string{"--device", "cuda", "--device-profile", "4", "--workloads", "word2vec", "--apis", "graph",
+	code := run(context.Background(), []string{"--device", "cuda", "--device-profile", "4", "--workloads", "word2vec", "--apis", "graph",
 		"--modes", "train", "--seconds", "0.05", "--windows", "1", "--warmup", "0", "--paired", "-1", "--json"}, &out, &errb)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, errb.String())
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errb.String())
 	}
 	if !strings.Contains(out.String(), `"workload":"word2vec"`) {
 		t.Fatalf("JSON output lacks the row: %s", out.String())
