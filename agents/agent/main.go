@@ -3,40 +3,57 @@ package agent
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/tlgo/tl/agents/endpoints"
 	"github.com/tlgo/tl/agents/queue"
 	"github.com/tlgo/tl/agents/task"
+	"github.com/tlgo/tl/internal/redact"
 	"github.com/tlgo/tl/store"
 )
 
-// Usage is the help text of an agent binary built on Main.
-const Usage = `Usage: %s [flags]
-
-Runs a workflow agent: pulls tasks from NATS JetStream queues, runs the task
-functions compiled into this binary, and reports to the master. One task per slot
-at a time; SIGTERM stops pulling, lets running tasks finish for --grace, and hands
-back the rest.
+// Usage is the description in the help of an agent binary built on Main;
+// %s is the program's name.
+const Usage = `%s runs a workflow agent: pulls tasks from NATS JetStream queues, runs the
+task functions compiled into this binary, and reports to the master. One task
+per slot at a time; SIGTERM stops pulling, lets running tasks finish for
+--grace, and hands back the rest.
 
 With no --nats (and no TL_NATS_URL), the agent uses the local master's servers,
-found in $TL_HOME/endpoints.json (default ~/.tl). Each flag can also be given
-in the environment variable named in brackets.
+found in HOME/endpoints.json (--home, default $TL_HOME, else ~/.tl). Each flag
+can also be given in the environment variable named in brackets.`
 
-Flags:
-`
+// usageError marks a usage error: exit code 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usageErrorf(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// flags are the command line of Main.
+type flags struct {
+	natsURL, mongoURL, project, queues, id, level, home string
+	slots                                               int
+	ackWait, grace, retry, connWait                     time.Duration
+	kinds                                               bool
+}
 
 // Main is the whole agent command: it parses args (without the program name), reads
 // the environment, connects, and runs until ctx ends (cancel it on SIGTERM). It
-// returns the process exit code: 0 after a clean shutdown, 2 for bad usage, 1 for
-// other errors. Build your own agent binary around it with your own Registry:
+// returns the process exit code: 0 after a clean shutdown or --help, 2 for bad
+// usage (an unknown flag, an argument, a bad value), 1 for other errors. Flags
+// may be written --name or -name. Build your own agent binary around it with your
+// own Registry:
 //
 //	func main() {
 //		reg := task.NewRegistry()
@@ -46,8 +63,24 @@ Flags:
 //		os.Exit(agent.Main(ctx, "my-agent", os.Args[1:], reg, os.Stderr))
 //	}
 func Main(ctx context.Context, prog string, args []string, reg *task.Registry, stderr io.Writer) int {
-	fs := flag.NewFlagSet(prog, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	cmd := newCommand(prog, reg, stderr)
+	cmd.SetArgs(goFlagStyle(args))
+	err := cmd.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "%s: %v\nRun '%s --help' for usage.\n", prog, err, prog)
+		return 2
+	}
+	fmt.Fprintf(stderr, "%s: %v\n", prog, err)
+	return 1
+}
+
+// newCommand builds the agent's command; its help and errors go to stderr
+// (an agent's stdout is left to its task functions).
+func newCommand(prog string, reg *task.Registry, stderr io.Writer) *cobra.Command {
 	env := func(name, def string) string {
 		if v := os.Getenv(name); v != "" {
 			return v
@@ -61,48 +94,92 @@ func Main(ctx context.Context, prog string, args []string, reg *task.Registry, s
 		return def
 	}
 	slots, _ := strconv.Atoi(env("TL_SLOTS", "1"))
-	var (
-		natsURL  = fs.String("nats", env("TL_NATS_URL", ""), "NATS server URL, nats://host:port [TL_NATS_URL]")
-		mongoURL = fs.String("mongo", env("TL_MONGO_URL", ""), "MongoDB URL handed to task functions, mongodb://host:port [TL_MONGO_URL]")
-		project  = fs.String("project", env("TL_PROJECT", ""), "store project for task functions [TL_PROJECT]")
-		queues   = fs.String("queues", env("TL_QUEUES", defaultQueues()), "comma-separated queues (capabilities) to serve, polled in turn [TL_QUEUES]")
-		nslots   = fs.Int("slots", slots, "tasks run at once [TL_SLOTS]")
-		ackWait  = fs.Duration("ack-wait", durEnv("TL_ACK_WAIT", 30*time.Second), "ack deadline: a task whose agent is silent this long is delivered again [TL_ACK_WAIT]")
-		grace    = fs.Duration("grace", durEnv("TL_GRACE", 30*time.Second), "on SIGTERM, time running tasks get to finish before they are handed back [TL_GRACE]")
-		retry    = fs.Duration("retry-delay", durEnv("TL_RETRY_DELAY", time.Second), "back-off before a failed attempt is retried, doubled per attempt [TL_RETRY_DELAY]")
-		id       = fs.String("id", env("TL_AGENT_ID", ""), "agent name (default host-pid) [TL_AGENT_ID]")
-		level    = fs.String("log-level", env("TL_LOG_LEVEL", "info"), "debug, info, warn or error [TL_LOG_LEVEL]")
-		kinds    = fs.Bool("kinds", false, "list the task kinds this binary can run and exit")
-		connWait = fs.Duration("connect-wait", durEnv("TL_CONNECT_WAIT", time.Minute), "how long to keep trying to reach NATS at start [TL_CONNECT_WAIT]")
-	)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, Usage, prog)
-		fs.PrintDefaults()
+	home, _ := endpoints.Home()
+	var f flags
+	cmd := &cobra.Command{
+		Use:   prog,
+		Short: "a workflow agent",
+		Long:  fmt.Sprintf(Usage, prog),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageErrorf("unexpected argument %q (the agent takes only flags)", args[0])
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return run(cmd.Context(), f, reg, stderr)
+		},
+		SilenceErrors: true,
+		SilenceUsage:  true,
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
+	cmd.SetOut(stderr)
+	cmd.SetErr(stderr)
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	cmd.CompletionOptions.DisableDefaultCmd = true
+	fs := cmd.Flags()
+	fs.SortFlags = false
+	// The URLs' environment variables are read when the agent starts, so that
+	// a password in them never shows in --help.
+	fs.StringVar(&f.natsURL, "nats", "", "NATS server URL, nats://host:port (default: the local master's) [TL_NATS_URL]")
+	fs.StringVar(&f.mongoURL, "mongo", "", "MongoDB URL handed to task functions, mongodb://host:port (default: the local master's) [TL_MONGO_URL]")
+	fs.StringVar(&f.project, "project", env("TL_PROJECT", ""), "store project for task functions [TL_PROJECT]")
+	fs.StringVar(&f.home, "home", home, "directory of the local master's endpoints.json [TL_HOME]")
+	fs.StringVar(&f.queues, "queues", env("TL_QUEUES", defaultQueues()), "comma-separated queues (capabilities) to serve, polled in turn [TL_QUEUES]")
+	fs.IntVar(&f.slots, "slots", slots, "tasks run at once [TL_SLOTS]")
+	fs.DurationVar(&f.ackWait, "ack-wait", durEnv("TL_ACK_WAIT", 30*time.Second), "ack deadline: a task whose agent is silent this long is delivered again [TL_ACK_WAIT]")
+	fs.DurationVar(&f.grace, "grace", durEnv("TL_GRACE", 30*time.Second), "on SIGTERM, time running tasks get to finish before they are handed back [TL_GRACE]")
+	fs.DurationVar(&f.retry, "retry-delay", durEnv("TL_RETRY_DELAY", time.Second), "back-off before a failed attempt is retried, doubled per attempt [TL_RETRY_DELAY]")
+	fs.StringVar(&f.id, "id", env("TL_AGENT_ID", ""), "agent name (default host-pid) [TL_AGENT_ID]")
+	fs.StringVar(&f.level, "log-level", env("TL_LOG_LEVEL", "info"), "debug, info, warn or error [TL_LOG_LEVEL]")
+	fs.BoolVar(&f.kinds, "kinds", false, "list the task kinds this binary can run and exit")
+	fs.DurationVar(&f.connWait, "connect-wait", durEnv("TL_CONNECT_WAIT", time.Minute), "how long to keep trying to reach NATS at start [TL_CONNECT_WAIT]")
+	return cmd
+}
+
+// singleDashLong matches a Go-style long flag written with one dash ("-slots").
+var singleDashLong = regexp.MustCompile(`^-[A-Za-z][A-Za-z0-9-]+(=.*)?$`)
+
+// goFlagStyle rewrites "-name" as "--name" before "--", so that the
+// single-dash long flags of the earlier flag-package command line keep working.
+func goFlagStyle(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a == "--" {
+			copy(out[i:], args[i:])
+			break
 		}
-		return 2
+		if singleDashLong.MatchString(a) {
+			a = "-" + a
+		}
+		out[i] = a
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "%s: unexpected argument %q (see --help)\n", prog, fs.Arg(0))
-		return 2
+	return out
+}
+
+// run is the agent command once its flags are parsed.
+func run(ctx context.Context, f flags, reg *task.Registry, stderr io.Writer) error {
+	natsURL, mongoURL, project := &f.natsURL, &f.mongoURL, &f.project
+	if *natsURL == "" {
+		*natsURL = os.Getenv("TL_NATS_URL")
 	}
-	if *kinds {
+	if *mongoURL == "" {
+		*mongoURL = os.Getenv("TL_MONGO_URL")
+	}
+	if f.kinds {
 		fmt.Fprintln(stderr, strings.Join(reg.Kinds(), "\n"))
-		return 0
+		return nil
 	}
+	level := &f.level
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(*level)); err != nil {
-		fmt.Fprintf(stderr, "%s: --log-level %q: expected debug, info, warn or error\n", prog, *level)
-		return 2
+		return usageErrorf("--log-level %q: expected debug, info, warn or error", *level)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
 
 	if *natsURL == "" {
-		home, err := endpoints.Home()
-		if err == nil {
+		home := f.home
+		err := errors.New("no --home, no TL_HOME and no home directory")
+		if home != "" {
 			var e endpoints.Endpoints
 			if e, err = endpoints.Read(home); err == nil {
 				*natsURL = e.NATS
@@ -112,12 +189,11 @@ func Main(ctx context.Context, prog string, args []string, reg *task.Registry, s
 				if *project == "" {
 					*project = e.Project
 				}
-				log.Info("using the local master's servers", "file", home+"/"+endpoints.File, "nats", e.NATS, "mongo", e.Mongo)
+				log.Info("using the local master's servers", "file", filepath.Join(home, endpoints.File), "nats", redact.URL(e.NATS), "mongo", redact.URL(e.Mongo))
 			}
 		}
 		if err != nil {
-			fmt.Fprintf(stderr, "%s: no NATS URL: %v\n", prog, err)
-			return 2
+			return usageErrorf("no NATS URL: %w", err)
 		}
 	}
 
@@ -125,39 +201,32 @@ func Main(ctx context.Context, prog string, args []string, reg *task.Registry, s
 	if *mongoURL != "" {
 		db, err := store.Open(ctx, store.Config{URL: *mongoURL, Project: *project, Logger: log})
 		if err != nil {
-			fmt.Fprintf(stderr, "%s: %v\n", prog, err)
-			return 1
+			return err
 		}
 		defer db.Close(context.WithoutCancel(ctx))
 		services = db
 	}
 	cfg := Config{
-		NATSURL: *natsURL, Queues: splitList(*queues), Slots: *nslots, AckWait: *ackWait,
-		Grace: *grace, RetryDelay: *retry, ID: *id, Registry: reg, Services: services, Log: log,
+		NATSURL: *natsURL, Queues: splitList(f.queues), Slots: f.slots, AckWait: f.ackWait,
+		Grace: f.grace, RetryDelay: f.retry, ID: f.id, Registry: reg, Services: services, Log: log,
 	}
 	if err := cfg.Check(); err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
-		return 2
+		return usageError{err}
 	}
 	// An agent may start before its server (a GPU node booting before the master):
 	// keep trying for --connect-wait.
 	var a *Agent
-	err := queue.Retry(ctx, *connWait, func(ctx context.Context) error {
+	err := queue.Retry(ctx, f.connWait, func(ctx context.Context) error {
 		var err error
 		if a, err = New(ctx, cfg); err != nil {
-			log.Warn("cannot reach NATS yet; retrying", "url", cfg.NATSURL, "err", err)
+			log.Warn("cannot reach NATS yet; retrying", "url", redact.URL(cfg.NATSURL), "err", redact.Error(err))
 		}
 		return err
 	})
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
-		return 1
+		return redact.Error(err)
 	}
-	if err := a.Run(ctx); err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
-		return 1
-	}
-	return 0
+	return a.Run(ctx)
 }
 
 func splitList(s string) []string {

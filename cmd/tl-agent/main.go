@@ -29,7 +29,20 @@ func main() {
 			os.Exit(1)
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The first SIGINT or SIGTERM stops pulling and gives running tasks
+	// --grace; a second one exits at once (their messages are redelivered
+	// after --ack-wait).
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sig
+		fmt.Fprintf(os.Stderr, "tl-agent: %v: stopping (interrupt again to stop at once)\n", s)
+		cancel()
+		s = <-sig
+		fmt.Fprintf(os.Stderr, "tl-agent: %v again: stopping at once\n", s)
+		os.Exit(130)
+	}()
 	os.Exit(agent.Main(ctx, "tl-agent", os.Args[1:], reg, os.Stderr))
 }
