@@ -21,7 +21,15 @@
 //	    timeout: 2h
 //
 // Parse rejects unknown fields, duplicate or invalid ids, dependencies on tasks that
-// do not exist and cycles, naming the task and field at fault. The dependency graph
+// do not exist and cycles, naming the line, the task and the field at fault, as
+// an *Error:
+//
+//	plan caption.yaml: line 16: unknown field "dep" in task 2 (id rnn); valid fields
+//	are id, kind, queue, input, model, output, params, deps, max_attempts, timeout
+//
+// A YAML syntax error names the line of the token at fault (or of the bracket
+// left open); a JSON plan that is not valid JSON gets the JSON parser's error at
+// its line. The dependency graph
 // is a DAG; the functions here are pure: given each task's status they say which
 // tasks are ready (all dependencies succeeded), which are blocked by a failure (all
 // tasks downstream of it), and what the plan's own status is. The master applies them;

@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/tlgo/tl/agents/task"
 	"go.yaml.in/yaml/v3"
@@ -40,23 +41,48 @@ type TaskSpec struct {
 
 // Parse reads a plan in YAML or JSON (JSON is YAML) and validates it. source names
 // the input in errors (a file name). Defaults are filled in: queue cpu, 3 attempts.
+//
+// Errors are an *Error that names the line and, for a task, its position and id
+// and the field at fault; an unknown field is reported with the fields that are
+// valid there.
 func Parse(data []byte, source string) (*Spec, error) {
+	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	var s Spec
-	if err := dec.Decode(&s); err != nil {
+	if err := dec.Decode(&root); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("plan %s: empty file, expected a mapping with name and tasks", source)
+			return nil, &Error{Source: source, Msg: "empty file, expected a mapping with name and tasks"}
 		}
-		return nil, fmt.Errorf("plan %s: %w", source, err)
+		return nil, syntaxError(source, data, err)
 	}
-	var extra any
+	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("plan %s: more than one document; a plan file holds one plan", source)
+		e := &Error{Source: source, Msg: "more than one document; a plan file holds one plan"}
+		if err == nil {
+			e.Line = extra.Line
+		}
+		return nil, e
+	}
+	pos, err := checkNode(source, &root)
+	if err != nil {
+		return nil, err
+	}
+	// checkNode has found every unknown field and every value of the wrong
+	// type, with their lines; the strict decoder is a second guard.
+	var s Spec
+	strict := yaml.NewDecoder(bytes.NewReader(data))
+	strict.KnownFields(true)
+	if err := strict.Decode(&s); err != nil {
+		return nil, &Error{Source: source, Msg: "cannot decode the plan", Err: err}
 	}
 	s.Defaults()
 	if err := s.Validate(); err != nil {
-		return nil, fmt.Errorf("plan %s: %w", source, err)
+		var e *Error
+		if errors.As(err, &e) {
+			e.Source = source
+			e.Line = pos.line(e.Task, e.Field)
+			return nil, e
+		}
+		return nil, &Error{Source: source, Msg: "invalid plan", Err: err}
 	}
 	return &s, nil
 }
@@ -77,50 +103,53 @@ func (s *Spec) Defaults() {
 // MaxNameLen bounds a plan name, so that the plan id made from it stays a valid name.
 const MaxNameLen = 40
 
-// Validate checks names, dependencies and the absence of cycles.
+// Validate checks names, dependencies and the absence of cycles. Its errors are
+// an *Error naming the task (by position, from 1, and id) and the field.
 func (s *Spec) Validate() error {
 	if !task.ValidName(s.Name) || len(s.Name) > MaxNameLen {
-		return fmt.Errorf("field name: %q is not a plan name (letters, digits, '-', '_', at most %d)", s.Name, MaxNameLen)
+		return &Error{Field: "name", Msg: fmt.Sprintf("%q is not a plan name (letters, digits, '-', '_', at most %d)", s.Name, MaxNameLen)}
 	}
 	if len(s.Tasks) == 0 {
-		return errors.New("field tasks: a plan needs at least one task")
+		return &Error{Field: "tasks", Msg: "a plan needs at least one task"}
 	}
 	index := map[string]int{}
 	for i, t := range s.Tasks {
-		where := fmt.Sprintf("tasks[%d]", i)
-		if !task.ValidName(t.ID) {
-			return fmt.Errorf("%s.id: %q is not a task id (letters, digits, '-', '_', at most 64)", where, t.ID)
+		bad := func(field, format string, args ...any) error {
+			return &Error{Task: i + 1, ID: t.ID, Field: field, Msg: fmt.Sprintf(format, args...)}
 		}
-		where = fmt.Sprintf("task %q", t.ID)
+		if !task.ValidName(t.ID) {
+			return bad("id", "%q is not a task id (letters, digits, '-', '_', at most 64)", t.ID)
+		}
 		if j, dup := index[t.ID]; dup {
-			return fmt.Errorf("%s: id already used by tasks[%d]", where, j)
+			return bad("id", "id already used by task %d", j+1)
 		}
 		index[t.ID] = i
 		if !task.ValidName(t.Kind) {
-			return fmt.Errorf("%s: field kind: %q is not a kind name (for example train, evaluate, predict)", where, t.Kind)
+			return bad("kind", "%q is not a kind name (for example train, evaluate, predict)", t.Kind)
 		}
 		if !task.ValidName(t.Queue) {
-			return fmt.Errorf("%s: field queue: %q is not a queue name (for example cpu, cuda)", where, t.Queue)
+			return bad("queue", "%q is not a queue name (for example cpu, cuda)", t.Queue)
 		}
 		if t.MaxAttempts < 1 {
-			return fmt.Errorf("%s: field max_attempts: %d, expected at least 1", where, t.MaxAttempts)
+			return bad("max_attempts", "%d, expected at least 1", t.MaxAttempts)
 		}
 		if t.Timeout < 0 {
-			return fmt.Errorf("%s: field timeout: negative", where)
+			return bad("timeout", "%v is negative, expected a positive duration or none", time.Duration(t.Timeout))
 		}
 	}
-	for _, t := range s.Tasks {
+	for i, t := range s.Tasks {
 		for _, d := range t.Deps {
 			if _, ok := index[d]; !ok {
-				return fmt.Errorf("task %q: field deps: no task %q in this plan", t.ID, d)
+				return &Error{Task: i + 1, ID: t.ID, Field: "deps", Msg: fmt.Sprintf("no task %q in this plan", d)}
 			}
 			if d == t.ID {
-				return fmt.Errorf("task %q: field deps: a task cannot depend on itself", t.ID)
+				return &Error{Task: i + 1, ID: t.ID, Field: "deps", Msg: "a task cannot depend on itself"}
 			}
 		}
 	}
 	if cyc := s.cycle(index); cyc != nil {
-		return fmt.Errorf("field deps: dependency cycle %s", strings.Join(cyc, " -> "))
+		i := index[cyc[0]]
+		return &Error{Task: i + 1, ID: cyc[0], Field: "deps", Msg: "dependency cycle " + strings.Join(cyc, " -> ")}
 	}
 	return nil
 }

@@ -134,6 +134,10 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return d.parse(s)
 }
 
+// MarshalText writes d as a Go duration string ("2h0m0s"), so that YAML holds
+// what UnmarshalText reads back rather than a count of nanoseconds.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
 // UnmarshalText reads a Go duration string; YAML decoding uses it.
 func (d *Duration) UnmarshalText(b []byte) error { return d.parse(string(b)) }
 
