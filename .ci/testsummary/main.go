@@ -7,7 +7,8 @@
 //   - at the end, the whole output of every failed test (and of every failed
 //     package that has no failed test: a build error, a panic in TestMain, a
 //     timeout), then every skipped test with its reason, and as the very last
-//     line the count of passed, failed and skipped tests (subtests included).
+//     line the count of passed, failed and skipped tests (subtests included):
+//     "PASS: 1234 passed, 0 failed, 3 skipped".
 //
 // It exits with status 1 when a test or a package failed, 2 when its input
 // cannot be read. Lines that are not JSON (a go command's own messages) are
@@ -251,8 +252,9 @@ func (s *summary) finish() int {
 			fmt.Fprintln(w, x)
 		}
 	}
-	fmt.Fprintf(w, "\n%s: %d tests passed, %d failed, %d skipped (subtests included; %d packages, %d failed)\n",
-		status, len(passed), len(failed), len(skipped), len(s.pkgs), pkgFailed)
+	// The last line is the plain "N passed, N failed, N skipped" that CI reads.
+	fmt.Fprintf(w, "\n%d packages, %d failed; tests, subtests included:\n", len(s.pkgs), pkgFailed)
+	fmt.Fprintf(w, "%s: %d passed, %d failed, %d skipped\n", status, len(passed), len(failed), len(skipped))
 	if status == "FAIL" {
 		return 1
 	}

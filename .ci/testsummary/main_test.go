@@ -21,8 +21,11 @@ func TestMixed(t *testing.T) {
 	}
 	s := out.String()
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if got, want := lines[len(lines)-1], "FAIL: 3 tests passed, 4 failed, 3 skipped (subtests included; 3 packages, 3 failed)"; got != want {
+	if got, want := lines[len(lines)-1], "FAIL: 3 passed, 4 failed, 3 skipped"; got != want {
 		t.Errorf("last line:\n got %q\nwant %q", got, want)
+	}
+	if got, want := lines[len(lines)-2], "3 packages, 3 failed; tests, subtests included:"; got != want {
+		t.Errorf("line before the last:\n got %q\nwant %q", got, want)
 	}
 	for _, want := range []string{
 		"FAIL\ttj\t0.004s\n",                                  // progress line
@@ -67,7 +70,7 @@ func TestAllPass(t *testing.T) {
 		t.Errorf("exit status %d, want 0:\n%s", code, out.String())
 	}
 	want := "go: downloading example.com/m v1.0.0\nok  \tm\t0.003s\n?   \tm/none\t[no test files]\n\n" +
-		"PASS: 1 tests passed, 0 failed, 0 skipped (subtests included; 2 packages, 0 failed)\n"
+		"2 packages, 0 failed; tests, subtests included:\nPASS: 1 passed, 0 failed, 0 skipped\n"
 	if out.String() != want {
 		t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)
 	}
@@ -85,7 +88,7 @@ func TestPackageFailure(t *testing.T) {
 		t.Errorf("exit status %d, want 1", code)
 	}
 	if s := out.String(); !strings.Contains(s, "--- FAIL: m\npanic: test timed out after 1s\n") ||
-		!strings.HasSuffix(s, "FAIL: 0 tests passed, 0 failed, 0 skipped (subtests included; 1 packages, 1 failed)\n") {
+		!strings.HasSuffix(s, "1 packages, 1 failed; tests, subtests included:\nFAIL: 0 passed, 0 failed, 0 skipped\n") {
 		t.Errorf("output:\n%s", s)
 	}
 }
@@ -98,8 +101,8 @@ func TestExitLine(t *testing.T) {
 		code int
 		last string
 	}{
-		{"go: errors parsing go.mod\ntestsummary-exit 1 go test ./...\n", 1, "FAIL: 0 tests passed, 0 failed, 0 skipped (subtests included; 0 packages, 0 failed)"},
-		{"testsummary-exit 0 go test ./...\n", 0, "PASS: 0 tests passed, 0 failed, 0 skipped (subtests included; 0 packages, 0 failed)"},
+		{"go: errors parsing go.mod\ntestsummary-exit 1 go test ./...\n", 1, "FAIL: 0 passed, 0 failed, 0 skipped"},
+		{"testsummary-exit 0 go test ./...\n", 0, "PASS: 0 passed, 0 failed, 0 skipped"},
 	} {
 		var out strings.Builder
 		code := run(strings.NewReader(tc.in), &out)
