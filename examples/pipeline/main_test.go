@@ -27,7 +27,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 	if err := run(ctx, o); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
-	for _, want := range []string{"dataset fashion-train: {Inserted:60000", "train    succeeded version=1", "evaluate succeeded version=1", "model fashion-mlp: 1 version(s)", "best model by test accuracy: fashion-mlp v1"} {
+	for _, want := range []string{"dataset fashion-train: 60,000 samples (60,000 imported now, 0 already there)", "train    succeeded version=1", "evaluate succeeded version=1", "model fashion-mlp: 1 version(s)", "best model by test accuracy: fashion-mlp v1"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
@@ -37,7 +37,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 	if err := run(ctx, o); err != nil {
 		t.Fatalf("second run: %v\n%s", err, out.String())
 	}
-	for _, want := range []string{"Inserted:0 Skipped:60000", "model fashion-mlp: 2 version(s)"} {
+	for _, want := range []string{"(0 imported now, 60,000 already there)", "model fashion-mlp: 2 version(s)"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("second run's output lacks %q:\n%s", want, out.String())
 		}
