@@ -168,6 +168,20 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newImportCmd(stdout, stderr),
 		newExportCmd(stdout, stderr),
 	)
+	root.SuggestionsMinimumDistance = 2
+	root.InitDefaultCompletionCmd()
+	// A command that only groups others ("completion") called with no or an
+	// unknown subcommand: a usage error, not its help.
+	for _, c := range root.Commands() {
+		if c.HasSubCommands() && c.RunE == nil && c.Run == nil {
+			var names []string
+			for _, sub := range c.Commands() {
+				names = append(names, sub.Name())
+			}
+			c.Args = subcommandArgs(strings.Join(names, ", "))
+			c.RunE = func(*cobra.Command, []string) error { return nil }
+		}
+	}
 	return root
 }
 

@@ -239,12 +239,30 @@ func TestDoctor(t *testing.T) {
 		GPU      string `json:"gpu"`
 		GPUError string `json:"gpu_error"`
 		Kernels  string `json:"kernels"`
+
+		OpenBLAS      string `json:"openblas"`
+		OpenBLASCore  string `json:"openblas_core"`
+		OpenBLASError string `json:"openblas_error"`
+		NVRTC         string `json:"nvrtc"`
+		NVRTCError    string `json:"nvrtc_error"`
 	}
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("tl doctor --json: %v\n%s", err, out)
 	}
 	if r.CPU == "" || r.Kernels == "" || (r.GPU == "") == (r.GPUError == "") {
 		t.Errorf("tl doctor --json: want the CPU, the kernel set, and a GPU or the reason for none:\n%s", out)
+	}
+	// OpenBLAS: usable (its file and core type) or why not; NVRTC: loaded or
+	// a reason, never a library named with an empty one.
+	if (r.OpenBLAS == "") == (r.OpenBLASError == "") || (r.NVRTC == "") == (r.NVRTCError == "") || strings.Contains(r.NVRTCError, "()") {
+		t.Errorf("tl doctor --json: want OpenBLAS and NVRTC each loaded or with a reason:\n%s", out)
+	}
+	if r.OpenBLAS != "" && r.OpenBLASCore == "" {
+		t.Errorf("tl doctor --json: OpenBLAS loaded from %s without its core type:\n%s", r.OpenBLAS, out)
+	}
+	code, text, _ := runTL("doctor")
+	if code != 0 || !(strings.Contains(text, "\nopenblas       usable: ") || strings.Contains(text, "\nopenblas       not usable: ")) {
+		t.Errorf("tl doctor does not say whether OpenBLAS is usable:\n%s", text)
 	}
 	lib, err := emu.Build("")
 	if err != nil {
