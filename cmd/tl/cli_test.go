@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tlgo/tl/agents/endpoints"
+	"github.com/tlgo/tl/dataset"
 )
 
 // Usage errors exit 2 in every command: an unknown flag, a wrong number of
@@ -283,6 +284,24 @@ func TestMasterHome(t *testing.T) {
 			t.Errorf("tl models --home with no master: exit %d\n%s%s", code, out, errOut)
 		}
 	})
+
+	// A new master says which unfinished plans it resumes.
+	ctx2, stop2 := context.WithCancel(context.Background())
+	defer stop2()
+	var mout2, merr2 syncBuffer
+	done2 := make(chan int, 1)
+	go func() {
+		done2 <- run(ctx2, []string{"master", "--home", home, "--nats-listen", "127.0.0.1:0", "--mongo-listen", "127.0.0.1:0"}, &mout2, &merr2)
+	}()
+	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(mout2.String(), "master ready"); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("restarted master not ready after 60s:\n%s", merr2.String())
+		}
+	}
+	stop2()
+	if code := <-done2; code != 0 || !strings.Contains(merr2.String(), "unfinished plans in the store") || !strings.Contains(merr2.String(), id) {
+		t.Errorf("restarted master: exit %d; want it to name the unfinished plan %s it resumes:\n%s", code, id, merr2.String())
+	}
 }
 
 // tl master stops on an interrupt saying what it waits for; a second
@@ -346,5 +365,16 @@ func TestLoadReason(t *testing.T) {
 	}
 	if got := loadReason(errors.New("")); got == "" {
 		t.Error("loadReason of an empty message is empty")
+	}
+}
+
+func TestResumeNote(t *testing.T) {
+	if got := resumeNote(context.Background(), dataset.ImportStats{Inserted: 5}); got != "" {
+		t.Errorf("resumeNote of a failed, not interrupted, import = %q; want none", got)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if got := resumeNote(ctx, dataset.ImportStats{Inserted: 1200}); !strings.Contains(got, "interrupted after 1200 samples") || !strings.Contains(got, "skips them and imports the rest") {
+		t.Errorf("resumeNote of an interrupted import = %q", got)
 	}
 }

@@ -365,7 +365,7 @@ func importIDX(ctx context.Context, f *importFlags, classes, images, labels stri
 	st, err := dataset.ImportIDX(ctx, c, images, labels, names, o)
 	if err != nil {
 		printStats(stdout, c, st)
-		return fmt.Errorf("import %s and %s into collection %q: %w", images, labels, c.Name(), err)
+		return fmt.Errorf("import %s and %s into collection %q%s: %w", images, labels, c.Name(), resumeNote(ctx, st), err)
 	}
 	return finishImport(ctx, c, st, f.define, q, stdout, stderr)
 }
@@ -398,7 +398,7 @@ func importFolder(ctx context.Context, f *importFlags, root string, stdout, stde
 	st, classes, err := dataset.ImportImageFolder(ctx, c, root, o)
 	if err != nil {
 		printStats(stdout, c, st)
-		return fmt.Errorf("import image folder %s into collection %q: %w", root, c.Name(), err)
+		return fmt.Errorf("import image folder %s into collection %q%s: %w", root, c.Name(), resumeNote(ctx, st), err)
 	}
 	var cs []string
 	for i, name := range classes {
@@ -406,6 +406,14 @@ func importFolder(ctx context.Context, f *importFlags, root string, stdout, stde
 	}
 	fmt.Fprintf(stdout, "classes: %s\n", strings.Join(cs, " "))
 	return finishImport(ctx, c, st, f.define, q, stdout, stderr)
+}
+
+// resumeNote says, for an interrupted import, what a rerun does.
+func resumeNote(ctx context.Context, st dataset.ImportStats) string {
+	if ctx.Err() == nil {
+		return ""
+	}
+	return fmt.Sprintf(" interrupted after %d samples inserted (they stay: rerunning the same command skips them and imports the rest)", st.Inserted)
 }
 
 func printStats(out io.Writer, c *dataset.Collection, st dataset.ImportStats) {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -135,6 +136,13 @@ func runMaster(ctx context.Context, f masterFlags, stdout, stderr io.Writer) err
 	st, err := status.NewMongo(ctx, db)
 	if err != nil {
 		return err
+	}
+	if ps, err := st.Plans(ctx, true); err == nil && len(ps) > 0 {
+		var ids []string
+		for _, p := range ps {
+			ids = append(ids, p.ID)
+		}
+		log.Info("unfinished plans in the store: the leading master resumes them (tl cancel PLAN stops one)", "plans", strings.Join(ids, ","))
 	}
 	var m *master.Master
 	err = c.retry(ctx, func(ctx context.Context) error {
