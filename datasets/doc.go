@@ -36,6 +36,11 @@
 //	the file ends after 12 (a 30742-byte file is not a whole number of records):
 //	unexpected EOF
 //
-// A header cannot make a reader allocate more than the file actually holds.
-// Nothing here panics on bad input.
+// A header cannot make a reader allocate more than the file actually holds: a
+// header that claims more data than a plain file has, or than a gzip file can
+// expand to (1032 times its size, deflate's limit), fails before anything is
+// allocated; a file that holds what it claims is read into one allocation of
+// that size; a stream of unknown size is read as it comes. A gzip stream is
+// never decompressed past the size its header declares. Nothing here panics on
+// bad input; the Fuzz targets in the tests check it.
 package datasets

@@ -76,11 +76,22 @@ func (f *IDX) Len() int {
 }
 
 // maxIDXBytes bounds what a header may claim (far above any real file), so that
-// a corrupt header is an error rather than an attempt to allocate terabytes.
+// a corrupt header is an error rather than an attempt to allocate terabytes. The
+// product of the non-zero dimensions is bounded too, so that an empty file's
+// dimensions ([0, 2^32-1, 2^32-1]) cannot overflow a product computed later.
 const maxIDXBytes = 1 << 34
+
+// maxDeflateRatio is the most a deflate stream can expand: 258 bytes for a
+// length code and a distance code of one bit each. A gzip stream of n bytes
+// holds at most maxDeflateRatio*n bytes, whatever its header says.
+const maxDeflateRatio = 1032
 
 // ReadIDX reads an IDX file, gzipped or not (decided by its first two bytes).
 func ReadIDX(ctx context.Context, path string) (*IDX, error) {
+	return readIDX(ctx, path, nil)
+}
+
+func readIDX(ctx context.Context, path string, check func(*IDX) error) (*IDX, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("datasets: %s: %w", path, err)
 	}
@@ -89,13 +100,27 @@ func ReadIDX(ctx context.Context, path string) (*IDX, error) {
 		return nil, fmt.Errorf("datasets: %w", err)
 	}
 	defer fh.Close()
-	return DecodeIDX(ctx, fh, path)
+	return decodeIDX(ctx, fh, path, check)
 }
 
 // DecodeIDX decodes an IDX stream, un-gzipping it if it starts with the gzip
 // magic. name identifies the stream in errors; offsets in errors count bytes of
 // the decompressed stream.
+//
+// Memory follows the bytes that exist, not the header's claims: when r knows its
+// size (a file, a *bytes.Reader), a header that claims more data than the file
+// holds, or than its gzip stream can expand to, fails before anything is
+// allocated; otherwise the data is read incrementally and a gzip stream is
+// never decompressed past what the header declares.
 func DecodeIDX(ctx context.Context, r io.Reader, name string) (*IDX, error) {
+	return decodeIDX(ctx, r, name, nil)
+}
+
+// decodeIDX is DecodeIDX with check, when not nil, called on the type and
+// dimensions before the data is read: a caller that knows what it wants fails
+// before allocating for what it does not.
+func decodeIDX(ctx context.Context, r io.Reader, name string, check func(*IDX) error) (*IDX, error) {
+	in := inspect(r)
 	rd, gz, err := openMaybeGzip(ctx, r, name)
 	if err != nil {
 		return nil, err
@@ -114,7 +139,7 @@ func DecodeIDX(ctx context.Context, r io.Reader, name string) (*IDX, error) {
 		return nil, &FormatError{File: where, Offset: 0, Want: fmt.Sprintf("an IDX magic number 00 00 <type 08|09|0b|0c|0d|0e> <rank > 0>, got % x", hdr)}
 	}
 	f := &IDX{Type: t, Dims: make([]int, hdr[3])}
-	size := int64(t.Size())
+	size, nonzero := int64(t.Size()), int64(t.Size())
 	for i := range f.Dims {
 		var b [4]byte
 		if n, err := io.ReadFull(rd, b[:]); err != nil {
@@ -122,20 +147,56 @@ func DecodeIDX(ctx context.Context, r io.Reader, name string) (*IDX, error) {
 		}
 		d := int64(binary.BigEndian.Uint32(b[:]))
 		f.Dims[i] = int(d)
-		if d != 0 && size > maxIDXBytes/d {
+		if d != 0 && nonzero > maxIDXBytes/d {
 			return nil, &FormatError{File: where, Offset: int64(4 + 4*i), Want: fmt.Sprintf("dimensions of at most %d bytes of data, got %v of %v", int64(maxIDXBytes), f.Dims[:i+1], t)}
 		}
 		size *= d
+		if d != 0 {
+			nonzero *= d
+		}
 	}
 	start := int64(4 + 4*len(f.Dims))
-	data, err := readUpTo(rd, size)
+	if check != nil {
+		if err := check(f); err != nil {
+			return nil, err
+		}
+	}
+	// The header's claim against what the input can hold, before allocating.
+	exact := false
+	switch {
+	case in.size < 0:
+	case !gz && start+size > in.size:
+		return nil, &FormatError{File: where, Offset: in.size, Want: fmt.Sprintf("%d bytes of %v data for dimensions %v, the file ends after %d", size, t, f.Dims, in.size-start), Err: io.ErrUnexpectedEOF}
+	case !gz:
+		exact = true
+	case start+size > maxDeflateRatio*in.size:
+		return nil, &FormatError{File: where, Offset: start, Want: fmt.Sprintf("%d bytes of %v data for dimensions %v, more than a %d-byte gzip stream can expand to (%d bytes at most)", size, t, f.Dims, in.size, maxDeflateRatio*in.size), Err: io.ErrUnexpectedEOF}
+	default:
+		// The gzip trailer holds the size of the (last) member's content,
+		// modulo 2^32: when it agrees with the header, allocate at once;
+		// when not, the data is read as it comes, and fails where it ends.
+		exact = in.hasTrailer && in.trailer == uint32(start+size)
+	}
+	var data []byte
+	if exact {
+		data = make([]byte, size)
+		var n int
+		n, err = io.ReadFull(rd, data)
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			data, err = data[:n], nil // reported below, as for a stream
+		}
+	} else {
+		data, err = readUpTo(rd, size)
+	}
 	if err != nil {
 		return nil, &FormatError{File: where, Offset: start + int64(len(data)), Want: fmt.Sprintf("%d bytes of %v data for dimensions %v", size, t, f.Dims), Err: err}
 	}
 	if int64(len(data)) < size {
 		return nil, &FormatError{File: where, Offset: start + int64(len(data)), Want: fmt.Sprintf("%d bytes of %v data for dimensions %v, the file ends after %d", size, t, f.Dims, len(data)), Err: io.ErrUnexpectedEOF}
 	}
-	// Reading past the data also makes gzip check its trailer (CRC and size).
+	// Reading past the data also makes gzip check its trailer (CRC and size);
+	// a stream that expands to more than the header declares stops here, one
+	// byte past the data.
 	var one [1]byte
 	n, err := io.ReadFull(rd, one[:])
 	if n != 0 {
@@ -233,24 +294,27 @@ func findFile(dir, base string) (string, error) {
 }
 
 // ReadIDXImages reads an image file (uint8, N×H×W or N×H×W×C) and a label file
-// (uint8, N) and checks that they agree.
+// (uint8, N) and checks that they agree. The labels are read first, and the
+// image file's header is checked against them before its pixels are read.
 func ReadIDXImages(ctx context.Context, imagesPath, labelsPath string) (*Images, error) {
-	im, err := ReadIDX(ctx, imagesPath)
-	if err != nil {
-		return nil, err
-	}
 	lb, err := ReadIDX(ctx, labelsPath)
 	if err != nil {
 		return nil, err
 	}
-	if im.Type != IDXUint8 || (len(im.Dims) != 3 && len(im.Dims) != 4) {
-		return nil, fmt.Errorf("datasets: %s: images are %v with dimensions %v, want uint8 N×H×W or N×H×W×C", imagesPath, im.Type, im.Dims)
-	}
 	if lb.Type != IDXUint8 || len(lb.Dims) != 1 {
 		return nil, fmt.Errorf("datasets: %s: labels are %v with dimensions %v, want uint8 N", labelsPath, lb.Type, lb.Dims)
 	}
-	if lb.Dims[0] != im.Dims[0] {
-		return nil, fmt.Errorf("datasets: %s has %d images but %s has %d labels", imagesPath, im.Dims[0], labelsPath, lb.Dims[0])
+	im, err := readIDX(ctx, imagesPath, func(im *IDX) error {
+		if im.Type != IDXUint8 || (len(im.Dims) != 3 && len(im.Dims) != 4) {
+			return fmt.Errorf("datasets: %s: images are %v with dimensions %v, want uint8 N×H×W or N×H×W×C", imagesPath, im.Type, im.Dims)
+		}
+		if lb.Dims[0] != im.Dims[0] {
+			return fmt.Errorf("datasets: %s has %d images but %s has %d labels", imagesPath, im.Dims[0], labelsPath, lb.Dims[0])
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	out := &Images{N: im.Dims[0], H: im.Dims[1], W: im.Dims[2], C: 1, Pixels: im.Data, Labels: make([]int32, lb.Dims[0])}
 	if len(im.Dims) == 4 {

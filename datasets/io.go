@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"compress/gzip"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 )
 
 // ctxReader stops reading once its context is done, so a long read can be
@@ -54,16 +56,20 @@ func openMaybeGzip(ctx context.Context, r io.Reader, name string) (io.ReadCloser
 }
 
 // readUpTo reads up to n bytes, growing its buffer as data arrives rather than
-// trusting n, which comes from a header that may be corrupt.
+// trusting n, which comes from a header that may be corrupt: a stream that
+// claims gigabytes and holds a few bytes costs a few kilobytes. The buffer
+// doubles, so the peak is at most twice the bytes read (and never more than n
+// plus what was read).
 func readUpTo(r io.Reader, n int64) ([]byte, error) {
-	const chunk = 1 << 24
-	buf := make([]byte, 0, min(n, chunk))
+	const first = 64 << 10
+	buf := make([]byte, 0, min(n, first))
 	for int64(len(buf)) < n {
 		if len(buf) == cap(buf) {
-			grow := min(n-int64(len(buf)), max(int64(cap(buf)), chunk))
-			buf = append(buf, make([]byte, grow)...)[:len(buf)]
+			grown := make([]byte, len(buf), min(n, 2*int64(cap(buf))))
+			copy(grown, buf)
+			buf = grown
 		}
-		m, err := r.Read(buf[len(buf):min(int64(cap(buf)), n)])
+		m, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+m]
 		if err != nil {
 			if errors.Is(err, io.EOF) {
@@ -73,6 +79,51 @@ func readUpTo(r io.Reader, n int64) ([]byte, error) {
 		}
 	}
 	return buf, nil
+}
+
+// input is what a reader says about itself before it is read: how many bytes
+// it has left, and the last four (a gzip stream's trailer: the size of its
+// content modulo 2^32).
+type input struct {
+	size       int64 // bytes left, or -1 when unknown
+	trailer    uint32
+	hasTrailer bool
+}
+
+// inspect looks at r without moving it: regular files and in-memory readers
+// (*bytes.Reader, *strings.Reader) know their size.
+func inspect(r io.Reader) input {
+	in := input{size: -1}
+	var at io.ReaderAt
+	var base int64
+	switch x := r.(type) {
+	case *os.File:
+		st, err := x.Stat()
+		if err != nil || !st.Mode().IsRegular() {
+			return in
+		}
+		cur, err := x.Seek(0, io.SeekCurrent)
+		if err != nil || cur > st.Size() {
+			return in
+		}
+		in.size, at, base = st.Size()-cur, x, cur
+	case interface {
+		io.ReaderAt
+		Len() int
+		Size() int64
+	}:
+		in.size, at = int64(x.Len()), x
+		base = x.Size() - in.size
+	default:
+		return in
+	}
+	if in.size >= 4 {
+		var t [4]byte
+		if _, err := at.ReadAt(t[:], base+in.size-4); err == nil {
+			in.trailer, in.hasTrailer = binary.LittleEndian.Uint32(t[:]), true
+		}
+	}
+	return in
 }
 
 // wrapCtx names the file in a cancellation error.

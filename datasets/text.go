@@ -218,17 +218,24 @@ type PTB struct {
 // set's own unknown-word token) when the vocabulary has that token.
 func ReadPTB(ctx context.Context, dir string) (*PTB, error) {
 	var texts [3][]byte
+	var names [3]string
 	for i, name := range []string{"ptb.train.txt", "ptb.valid.txt", "ptb.test.txt"} {
-		b, err := readText(ctx, filepath.Join(dir, name))
+		names[i] = filepath.Join(dir, name)
+		b, err := readText(ctx, names[i])
 		if err != nil {
 			return nil, err
 		}
 		texts[i] = b
 	}
-	trainPath := filepath.Join(dir, "ptb.train.txt")
+	return decodePTB(texts, names)
+}
+
+// decodePTB builds the vocabulary of the training text and encodes the three
+// texts (checked by checkText); names name them in errors.
+func decodePTB(texts [3][]byte, names [3]string) (*PTB, error) {
 	counts := CountWords(texts[0], EOS)
 	if len(counts) == 0 {
-		return nil, &FormatError{File: trainPath, Offset: 0, Want: "at least one word"}
+		return nil, &FormatError{File: names[0], Offset: 0, Want: "at least one word"}
 	}
 	v := NewVocab(counts, 0, "")
 	if id, ok := v.ID("<unk>"); ok {
@@ -236,8 +243,7 @@ func ReadPTB(ctx context.Context, dir string) (*PTB, error) {
 	}
 	out := &PTB{Vocab: v}
 	for i, dst := range []*[]int32{&out.Train, &out.Valid, &out.Test} {
-		name := filepath.Join(dir, []string{"ptb.train.txt", "ptb.valid.txt", "ptb.test.txt"}[i])
-		ids, err := v.encodeText(name, texts[i], EOS)
+		ids, err := v.encodeText(names[i], texts[i], EOS)
 		if err != nil {
 			return nil, err
 		}
@@ -260,12 +266,17 @@ func ReadText8(ctx context.Context, path string, vocabSize int) (*Corpus, error)
 	if err != nil {
 		return nil, err
 	}
+	return decodeText8(data, path, vocabSize)
+}
+
+// decodeText8 is ReadText8 on a text checked by checkText.
+func decodeText8(data []byte, name string, vocabSize int) (*Corpus, error) {
 	counts := CountWords(data, "")
 	if len(counts) == 0 {
-		return nil, &FormatError{File: path, Offset: 0, Want: "at least one word"}
+		return nil, &FormatError{File: name, Offset: 0, Want: "at least one word"}
 	}
 	v := NewVocab(counts, vocabSize, UNK)
-	ids, err := v.encodeText(path, data, "")
+	ids, err := v.encodeText(name, data, "")
 	if err != nil {
 		return nil, err
 	}
