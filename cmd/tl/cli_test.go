@@ -243,8 +243,16 @@ func TestMasterHome(t *testing.T) {
 			t.Errorf("tl submit --nats BAD with a local master: exit %d, %q", code, errOut)
 		}
 		code, _, errOut = runTL("submit", planFile, "--home", home, "--mongo", "mongodb://127.0.0.1:1")
-		if code != 1 || !strings.Contains(errOut, "mongodb://127.0.0.1:1") {
+		if code != 1 || !strings.Contains(errOut, "--mongo mongodb://127.0.0.1:1 given but no NATS URL") {
 			t.Errorf("tl submit --mongo BAD with a local master: exit %d, %q", code, errOut)
+		}
+		code, _, errOut = runTL("submit", planFile, "--home", home, "--mongo", "mongodb://127.0.0.1:1", "--nats", mustEndpoints(t, home).NATS)
+		if code != 1 || !strings.Contains(errOut, "nothing answers at mongodb://127.0.0.1:1") {
+			t.Errorf("tl submit --mongo BAD --nats GOOD: exit %d, %q; want the store checked before the plan is sent", code, errOut)
+		}
+		time.Sleep(time.Second) // a plan sent would be recorded by now
+		if _, out, _ := runTL("status", "--home", home); strings.Count(out, "lonely-") != 1 {
+			t.Errorf("a failed submit sent its plan; tl status:\n%s", out)
 		}
 		code, out, errOut = runTL("cancel", id, "--home", home)
 		if code != 0 || !strings.Contains(out, "cancel of "+id+" sent") {
@@ -377,4 +385,13 @@ func TestResumeNote(t *testing.T) {
 	if got := resumeNote(ctx, dataset.ImportStats{Inserted: 1200}); !strings.Contains(got, "interrupted after 1200 samples") || !strings.Contains(got, "skips them and imports the rest") {
 		t.Errorf("resumeNote of an interrupted import = %q", got)
 	}
+}
+
+func mustEndpoints(t *testing.T, home string) endpoints.Endpoints {
+	t.Helper()
+	e, err := endpoints.Read(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }

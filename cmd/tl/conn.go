@@ -118,7 +118,8 @@ func (c *conn) js(ctx context.Context) (*nats.Conn, jetstream.JetStream, error) 
 	}
 	if c.nats == "" {
 		if c.mongo != "" {
-			return nil, nil, fmt.Errorf("%s given but no NATS URL: pass --nats (or TL_NATS_URL) too; an explicit URL is never paired with the local master's", c.mongoFrom)
+			return nil, nil, fmt.Errorf("%s %s given but no NATS URL: pass --nats (or TL_NATS_URL) too; an explicit URL is never paired with the local master's",
+				c.mongoFrom, redactURL(c.mongo))
 		}
 		return nil, nil, fmt.Errorf("no local master: %s does not exist (start `tl master --home %s`, or pass --nats and --mongo)",
 			filepath.Join(c.home, endpoints.File), c.home)
@@ -184,7 +185,8 @@ func (c *conn) open(ctx context.Context) (*store.DB, error) {
 	}
 	if c.mongo == "" {
 		if c.nats != "" {
-			return nil, fmt.Errorf("%s given but no MongoDB URL: pass --mongo (or TL_MONGO_URL) too; an explicit URL is never paired with the local master's", c.natsFrom)
+			return nil, fmt.Errorf("%s %s given but no MongoDB URL: pass --mongo (or TL_MONGO_URL) too; an explicit URL is never paired with the local master's",
+				c.natsFrom, redactURL(c.nats))
 		}
 		return c.openHome(ctx)
 	}

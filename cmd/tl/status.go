@@ -54,6 +54,8 @@ func showStatus(ctx context.Context, c *conn, args []string, asJSON, all bool, s
 	var agents []queue.AgentInfo
 	lead := leadership{home: c.home}
 	switch {
+	case c.nats == "" && c.mongo != "":
+		lead.err = fmt.Errorf("%s given without --nats: pass --nats to see the master and the agents", c.mongoFrom)
 	case c.nats == "":
 		// No master runs on HOME (the store was opened from its files).
 	default:

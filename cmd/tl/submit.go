@@ -70,11 +70,13 @@ func submit(ctx context.Context, c *conn, path string, wait bool, every time.Dur
 	if err != nil {
 		return err
 	}
-	if err := c.resolve(); err != nil {
+	nc, js, err := c.js(ctx)
+	if err != nil {
 		return err
 	}
-	// The store is opened first when it is needed (--wait) or named: a --mongo
-	// that does not answer fails the command before anything is sent.
+	defer nc.Close()
+	// The store is opened before the plan is sent when it is needed (--wait)
+	// or named: a --mongo that does not answer fails the command first.
 	var st status.Store
 	if wait || (c.mongo != "" && !c.local) {
 		db, s, err := c.store(ctx)
@@ -84,11 +86,6 @@ func submit(ctx context.Context, c *conn, path string, wait bool, every time.Dur
 		defer closeDB(db)
 		st = s
 	}
-	nc, js, err := c.js(ctx)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
 	id, err := master.Submit(ctx, js, spec)
 	if err != nil {
 		return err
