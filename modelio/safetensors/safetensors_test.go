@@ -206,43 +206,6 @@ func TestWriteFileReadFileAtomically(t *testing.T) {
 	}
 }
 
-// FuzzLoad: no input makes Decode panic, and whatever it accepts re-encodes to
-// a file it accepts again with the same tensors.
-func FuzzLoad(f *testing.F) {
-	var buf bytes.Buffer
-	Encode(&buf, []Tensor{FromFloat32("w", []int{2, 2}, []float32{1, 2, 3, 4}), FromInt32("i", []int{1}, []int32{5})}, map[string]string{"k": "v"})
-	f.Add(buf.Bytes())
-	f.Add(layout(`{"b":{"dtype":"BF16","shape":[2],"data_offsets":[4,8]},"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}`, 0, 1, 2, 3, 4, 5, 6, 7))
-	f.Add(layout("{}"))
-	f.Add([]byte{8, 0, 0, 0, 0, 0, 0, 0, '{', '}'})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		file, err := Decode(b)
-		if err != nil {
-			return
-		}
-		var out bytes.Buffer
-		if err := Encode(&out, file.Tensors, file.Metadata); err != nil {
-			t.Fatalf("re-encoding a decoded file: %v", err)
-		}
-		again, err := Decode(out.Bytes())
-		if err != nil {
-			t.Fatalf("decoding a re-encoded file: %v", err)
-		}
-		if len(again.Tensors) != len(file.Tensors) {
-			t.Fatalf("%d tensors, then %d", len(file.Tensors), len(again.Tensors))
-		}
-		for _, x := range file.Tensors {
-			y, ok := again.Tensor(x.Name)
-			if !ok || y.DType != x.DType || !slices.Equal(y.Shape, x.Shape) || !bytes.Equal(y.Data, x.Data) {
-				t.Fatalf("tensor %q changed in a round trip", x.Name)
-			}
-			if dst := make([]float32, x.Elements()); x.Elements() < 1<<16 {
-				x.Float32s(dst)
-			}
-		}
-	})
-}
-
 // Decoding a 16 MB file of four tensors (validation and float32 conversion).
 func BenchmarkDecode(b *testing.B) {
 	var ts []Tensor
