@@ -199,9 +199,17 @@ func run(ctx context.Context, f flags, reg *task.Registry, stderr io.Writer) err
 
 	var services any
 	if *mongoURL != "" {
-		db, err := store.Open(ctx, store.Config{URL: *mongoURL, Project: *project, Logger: log})
-		if err != nil {
+		// Like NATS, the store may come up after the agent: --connect-wait.
+		var db *store.DB
+		err := queue.Retry(ctx, f.connWait, func(ctx context.Context) error {
+			var err error
+			if db, err = store.Open(ctx, store.Config{URL: *mongoURL, Project: *project, Logger: log}); err != nil {
+				log.Warn("cannot reach the store yet; retrying", "url", redact.URL(*mongoURL), "err", redact.Error(err))
+			}
 			return err
+		})
+		if err != nil {
+			return fmt.Errorf("nothing answers at %s (the store) after --connect-wait %s: %w", redact.URL(*mongoURL), f.connWait, redact.Error(err))
 		}
 		defer db.Close(context.WithoutCancel(ctx))
 		services = db

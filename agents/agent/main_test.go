@@ -37,6 +37,7 @@ func TestMainUsage(t *testing.T) {
 		{nil, 2, "no local master"},
 		{[]string{"--nats", "nats://127.0.0.1:1", "--queues", "gpu.0"}, 2, `queue "gpu.0"`},
 		{[]string{"--nats", "nats://127.0.0.1:1", "--connect-wait", "300ms"}, 1, "connect to nats at nats://127.0.0.1:1"},
+		{[]string{"--nats", "nats://127.0.0.1:1", "--mongo", "mongodb://127.0.0.1:1", "--connect-wait", "300ms"}, 1, "nothing answers at mongodb://127.0.0.1:1 (the store)"},
 	} {
 		var out bytes.Buffer
 		code := agent.Main(context.Background(), "tl-agent", c.args, reg, &out)
