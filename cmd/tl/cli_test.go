@@ -237,6 +237,13 @@ func TestMasterHome(t *testing.T) {
 		if code != 0 || !strings.Contains(out, `no models in project "default"`) {
 			t.Errorf("tl models --home: exit %d\n%s%s", code, out, errOut)
 		}
+		// The store commands use no NATS: TL_NATS_URL does not concern them.
+		t.Setenv("TL_NATS_URL", "nats://127.0.0.1:1")
+		code, out, errOut = runTL("models", "--home", home)
+		if code != 0 || !strings.Contains(out, `no models in project "default"`) {
+			t.Errorf("tl models --home with TL_NATS_URL set: exit %d\n%s%s", code, out, errOut)
+		}
+		t.Setenv("TL_NATS_URL", "")
 		// An explicit URL is used, never the local master's in its place.
 		code, _, errOut = runTL("submit", planFile, "--home", home, "--nats", "nats://127.0.0.1:1")
 		if code != 1 || !strings.Contains(errOut, "nothing answers at nats://127.0.0.1:1") {

@@ -31,6 +31,7 @@ type conn struct {
 
 	natsFrom, mongoFrom string // "--nats", "TL_NATS_URL", or the endpoints file
 	local               bool   // the URLs are the local master's (HOME/endpoints.json)
+	storeOnly           bool   // no --nats: the command reads the store only
 	resolved            bool
 }
 
@@ -38,6 +39,7 @@ type conn struct {
 // --connect-wait. The environment is read when the command runs, so that a
 // URL's password never shows in --help.
 func (c *conn) flags(fs *pflag.FlagSet, withNATS bool) {
+	c.storeOnly = !withNATS
 	if withNATS {
 		fs.StringVar(&c.nats, "nats", "", "NATS server URL (default: the local master's) [TL_NATS_URL]")
 	}
@@ -103,7 +105,9 @@ func (c *conn) fromEnv() bool {
 			*v, *from = os.Getenv(env), env
 		}
 	}
-	fill(&c.nats, &c.natsFrom, "--nats", "TL_NATS_URL")
+	if !c.storeOnly {
+		fill(&c.nats, &c.natsFrom, "--nats", "TL_NATS_URL")
+	}
 	fill(&c.mongo, &c.mongoFrom, "--mongo", "TL_MONGO_URL")
 	if c.project == "" {
 		c.project = os.Getenv("TL_PROJECT")
