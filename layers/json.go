@@ -62,6 +62,22 @@ type LoadOption func(*loadOpts)
 type loadOpts struct {
 	funcs map[string]Func
 	inits map[string]tensor.Initializer
+	// maxParams bounds the values of the parameters FromJSON creates, and
+	// params counts them: a file of a few bytes that declares a layer of
+	// 10^9 units fails before the memory is allocated.
+	maxParams, params int
+}
+
+// DefaultMaxParams is how many parameter values (float32) FromJSON creates at
+// most unless MaxParams says otherwise: 2^30, 4 GiB.
+const DefaultMaxParams = 1 << 30
+
+// MaxParams bounds the parameter values FromJSON may create (parameters that
+// already exist in the graph do not count). A loader that knows the size of
+// the weights file the architecture goes with passes what that file can hold,
+// so that an architecture cannot claim more memory than its weights back.
+func MaxParams(n int) LoadOption {
+	return func(o *loadOpts) { o.maxParams = n }
 }
 
 // WithFunc gives FromJSON the function of the Lambda layers whose config names
@@ -79,9 +95,10 @@ func WithInit(name string, init tensor.Initializer) LoadOption {
 // FromJSON rebuilds in g the network that MarshalJSON wrote and returns its last
 // layer. Parameters get the same names as in the original network, so weights
 // saved from it load into this one; if g already has them (the same graph, or
-// weights loaded first), they are shared.
+// weights loaded first), they are shared. The parameters it creates hold at
+// most DefaultMaxParams values, or what MaxParams says.
 func FromJSON(g *graph.Graph, data []byte, opts ...LoadOption) (*Layer, error) {
-	load := &loadOpts{funcs: map[string]Func{}, inits: map[string]tensor.Initializer{}}
+	load := &loadOpts{funcs: map[string]Func{}, inits: map[string]tensor.Initializer{}, maxParams: DefaultMaxParams}
 	for _, o := range opts {
 		o(load)
 	}

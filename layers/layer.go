@@ -281,6 +281,12 @@ func (b *builder) variable(suffix string, init Init, trainable bool, shape []int
 		b.params = append(b.params, v)
 		return v, nil
 	}
+	if b.load != nil {
+		if b.load.params+size > b.load.maxParams {
+			return nil, fmt.Errorf("%w: parameter %s of shape %v would bring the network's parameters to %d values, over the limit of %d (layers.MaxParams)", ErrBadConfig, full, shape, b.load.params+size, b.load.maxParams)
+		}
+		b.load.params += size
+	}
 	in, err := init.resolve(b.load)
 	if err != nil {
 		return nil, fmt.Errorf("parameter %s: %w", full, err)

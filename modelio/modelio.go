@@ -194,7 +194,9 @@ func Save(ctx context.Context, dir string, net *layers.Layer, metadata map[strin
 // Load rebuilds in g the network saved in dir by Save, with its weights, and
 // returns its last layer and the weights file's metadata. opts give
 // layers.FromJSON what JSON cannot hold (Lambda functions, custom
-// initializers).
+// initializers). The architecture may declare no more parameters than the
+// weights file can hold, so that a damaged architecture.json fails before it
+// allocates.
 func Load(ctx context.Context, dir string, g *graph.Graph, opts ...layers.LoadOption) (*layers.Layer, map[string]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, nil, fmt.Errorf("modelio: Load: %w", err)
@@ -203,11 +205,20 @@ func Load(ctx context.Context, dir string, g *graph.Graph, opts ...layers.LoadOp
 	if err != nil {
 		return nil, nil, fmt.Errorf("modelio: Load: %w", err)
 	}
+	// The architecture may not declare more parameters than the weights file
+	// can hold (2 bytes a value at the least, F16 or BF16): a corrupt or
+	// hostile architecture.json fails before its layers are allocated.
+	weights := filepath.Join(dir, WeightsFile)
+	st, err := os.Stat(weights)
+	if err != nil {
+		return nil, nil, fmt.Errorf("modelio: Load: %w", err)
+	}
+	opts = append([]layers.LoadOption{layers.MaxParams(int(min(st.Size()/2, layers.DefaultMaxParams)))}, opts...)
 	net, err := layers.FromJSON(g, arch, opts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("modelio: Load: %s: %w", filepath.Join(dir, ArchitectureFile), err)
 	}
-	meta, err := LoadWeights(ctx, filepath.Join(dir, WeightsFile), net.AllParams())
+	meta, err := LoadWeights(ctx, weights, net.AllParams())
 	if err != nil {
 		return nil, nil, err
 	}
