@@ -11,6 +11,8 @@ import (
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
+
+	"github.com/tlgo/tl/internal/testenv"
 )
 
 // benchShapes are 1024³ and the GEMMs of one training step of the CIFAR-10
@@ -79,7 +81,7 @@ func benchShape(b *testing.B, transA, transB bool, m, n, k int) {
 					// while after each call and would slow the others.
 					info := OpenBLASInfo()
 					if !info.Loaded {
-						b.Skip(info.Err)
+						testenv.Require(b, "OpenBLAS", fmt.Errorf("not loaded: %v", info.Err))
 					}
 					b.Logf("OpenBLAS core %s (%s)", info.CoreName, info.Path)
 				}
@@ -132,7 +134,7 @@ func BenchmarkCompare(b *testing.B) {
 		for _, threads := range []int{1, 2} {
 			b.Run(fmt.Sprintf("%s/t%d", s.name, threads), func(b *testing.B) {
 				if !info.Loaded {
-					b.Skip(info.Err)
+					testenv.Require(b, "OpenBLAS", fmt.Errorf("not loaded: %v", info.Err))
 				}
 				compareShape(b, threads, s.transA, s.transB, s.m, s.n, s.k)
 			})
