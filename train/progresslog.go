@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -28,7 +29,7 @@ func LogProgress(log *slog.Logger, every int) Hook {
 		now := time.Now()
 		attrs := []any{"epoch", s.Epoch + 1, "of", s.Epochs, "step", s.StepInEpoch, "steps", s.StepsPerEpoch}
 		for _, k := range slices.Sorted(maps.Keys(s.Values)) {
-			attrs = append(attrs, k, math.Round(s.Values[k]*1e4)/1e4)
+			attrs = append(attrs, k, sig4(s.Values[k]))
 		}
 		if dt := now.Sub(lastAt).Seconds(); dt > 0 {
 			attrs = append(attrs, "examples_per_s", math.Round(float64(s.Examples-lastSeen)/dt))
@@ -70,4 +71,13 @@ func LogProgress(log *slog.Logger, every int) Hook {
 			return nil
 		},
 	}
+}
+
+// sig4 rounds v to 4 significant digits: what a person reads of a metric.
+func sig4(v float64) float64 {
+	r, err := strconv.ParseFloat(strconv.FormatFloat(v, 'g', 4, 64), 64)
+	if err != nil {
+		return v
+	}
+	return r
 }

@@ -210,6 +210,7 @@ func (k *kinds) train(ctx context.Context, run *task.Run) (json.RawMessage, erro
 	if err != nil {
 		return nil, task.Permanent(fmt.Errorf("mltasks: train task %s: %w", t.ID, err))
 	}
+	log.Info("reading dataset", "dataset", t.Input, "limit", p.Limit)
 	x, y, err := readDataset(ctx, db, t.Input, net.InputLayers()[0].Shape(), p.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("mltasks: train task %s: %w", t.ID, err)
@@ -281,7 +282,7 @@ func (k *kinds) train(ctx context.Context, run *task.Run) (json.RawMessage, erro
 		}}),
 		train.LogProgress(log, p.LogEvery),
 	)
-	log.Info("training", "model", t.Model, "run", w.Run(), "dataset", t.Input, "examples", x.Shape()[0],
+	log.Info("training started", "model", t.Model, "run", w.Run(), "dataset", t.Input, "examples", x.Shape()[0],
 		"epochs", p.Epochs, "steps_per_epoch", loader.Batches(), "arch", p.Arch)
 	start := time.Now()
 	st, err := loop.Run(ctx, loader, p.Epochs)

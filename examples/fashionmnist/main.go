@@ -13,6 +13,12 @@
 //	--lr R            Adam's learning rate (cosine-decayed to 1% over the run)
 //	--data DIR        where the IDX files are
 //	--save DIR        write the trained model there (architecture.json, model.safetensors)
+//	--home DIR        tl master's home ($TL_HOME, else ~/.tl): the model version and
+//	                  its training curves are recorded in its store (or in the store
+//	                  of the master running there), as NAME (--name, default
+//	                  fashionmnist-MODEL): tl models NAME, tl runs NAME, tl curve NAME
+//	--mongo URL       record in this MongoDB instead of the home's store
+//	--record=false    record nothing
 //	--limit N         train on the first N images only (quick checks)
 //	--seed S          initialisation, shuffling and dropout seed
 //	--cpuprofile F    write a CPU profile (go tool pprof)
@@ -33,16 +39,27 @@ import (
 	"github.com/tlgo/tl/cuda"
 	"github.com/tlgo/tl/data"
 	"github.com/tlgo/tl/datasets"
+	"github.com/tlgo/tl/examples/internal/home"
 	"github.com/tlgo/tl/graph"
 	"github.com/tlgo/tl/layers"
 	"github.com/tlgo/tl/modelio"
 	"github.com/tlgo/tl/optim"
+	"github.com/tlgo/tl/store"
+	"github.com/tlgo/tl/store/events"
+	"github.com/tlgo/tl/store/events/trainevents"
+	"github.com/tlgo/tl/store/models"
+	"github.com/tlgo/tl/store/models/netstore"
 	"github.com/tlgo/tl/tensor"
 	"github.com/tlgo/tl/train"
+	"golang.org/x/term"
 )
 
 // options are the command's settings.
 type options struct {
+	// DB, if set, receives the run's training curves (events) and the trained
+	// model as a version of Name, linked to the run.
+	DB       *store.DB
+	Name     string
 	Model    string
 	Epochs   int
 	Batch    int
@@ -64,6 +81,10 @@ type result struct {
 	Epochs       int
 	Params       int
 	TrainTime    time.Duration
+	// Run is the run's ID in the events; Version the model version saved (0:
+	// none).
+	Run     string
+	Version int64
 }
 
 // buildMLP is 784-256-128-10 with ReLU and dropout.
@@ -172,10 +193,30 @@ func run(ctx context.Context, o options) (*result, error) {
 	loop.Use(
 		train.LearningRate(opt, optim.CosineDecay{Base: float32(o.LR), Steps: steps, Alpha: 0.01}),
 		train.Evaluate(ev, testLoader, "test_"),
-		train.Logger(o.Log, 0),
 	)
-	if o.Progress != nil {
-		loop.Use(train.ProgressBar(o.Progress))
+	if o.Progress != nil && term.IsTerminal(int(o.Progress.Fd())) {
+		loop.Use(train.Logger(o.Log, 0), train.ProgressBar(o.Progress))
+	} else {
+		// No bar to draw (a log file, CI): progress lines inside each epoch.
+		loop.Use(train.LogProgress(o.Log, 0))
+	}
+	var w *events.Writer
+	if o.DB != nil {
+		if w, err = events.NewWriter(o.DB, events.Options{Model: o.Name}); err != nil {
+			return nil, err
+		}
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+			defer cancel()
+			if err := w.Close(cctx); err != nil {
+				o.Log.Warn("training events not all written", "run", w.Run(), "err", err)
+			}
+		}()
+		loop.Use(trainevents.Hook(w, trainevents.Options{Fields: map[string]any{
+			"program": "examples/fashionmnist", "model": o.Model, "dataset": "fashion-mnist", "examples": trainSet.N,
+			"epochs": o.Epochs, "batch": o.Batch, "lr": o.LR, "seed": o.Seed,
+		}}))
+		o.Log.Info("recording", "model", o.Name, "run", w.Run(), "store", o.DB.URL())
 	}
 	start := time.Now()
 	st, err := loop.Run(ctx, trainLoader, o.Epochs)
@@ -185,6 +226,22 @@ func run(ctx context.Context, o options) (*result, error) {
 	res := &result{
 		TestAccuracy: st.Values["test_accuracy"], TestLoss: st.Values["test_loss"],
 		Epochs: st.Epoch + 1, Params: params, TrainTime: time.Since(start),
+	}
+	if w != nil {
+		ms, err := models.New(ctx, o.DB, models.Options{})
+		if err != nil {
+			return nil, err
+		}
+		m, err := netstore.Save(ctx, ms, models.Spec{Name: o.Name,
+			Params:  map[string]any{"model": o.Model, "epochs": o.Epochs, "batch": o.Batch, "lr": o.LR, "seed": o.Seed},
+			Metrics: map[string]float64{"train_accuracy": st.Values["accuracy"], "train_loss": st.Values["loss"], "test_accuracy": res.TestAccuracy, "test_loss": res.TestLoss},
+			Lineage: models.Lineage{Dataset: "fashion-mnist", Run: w.Run()},
+		}, net)
+		if err != nil {
+			return nil, fmt.Errorf("saving model %s: %w", o.Name, err)
+		}
+		w.Log(events.Event{Phase: events.Train, Step: int64(st.Step), Fields: map[string]any{"model_version": m.Version}})
+		res.Run, res.Version = w.Run(), m.Version
 	}
 	if o.SaveDir != "" {
 		meta := map[string]string{"dataset": "fashion-mnist", "model": o.Model, "test_accuracy": fmt.Sprintf("%.4f", res.TestAccuracy)}
@@ -206,6 +263,10 @@ func main() {
 	flag.IntVar(&o.Limit, "limit", 0, "train on the first N images only (0: all 60,000)")
 	seed := flag.Uint64("seed", 1, "seed of initialisation, shuffling and dropout")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file")
+	homeDir := flag.String("home", home.Default(), "tl master's home, whose store records the model and its training curves [TL_HOME]")
+	mongoURL := flag.String("mongo", os.Getenv("TL_MONGO_URL"), "record in this MongoDB instead of the home's store [TL_MONGO_URL]")
+	record := flag.Bool("record", true, "record the model version and its training curves in the store (tl models, tl runs, tl curve)")
+	flag.StringVar(&o.Name, "name", "", "the model's name in the store (default fashionmnist-MODEL)")
 	device := flag.String("device", "cpu", "where to train: cpu, or cuda (GPU 0; the driver, cuBLAS and NVRTC are found at run time)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "Usage: fashionmnist [flags]\n\nTrains an MLP or a CNN on Fashion-MNIST and reports the test accuracy.\n\n")
@@ -246,6 +307,19 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if o.Name == "" {
+		o.Name = "fashionmnist-" + o.Model
+	}
+	if *record {
+		db, where, closeDB, err := openStore(ctx, *homeDir, *mongoURL, o.Log)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fashionmnist:", err, "(--record=false trains without recording)")
+			os.Exit(1)
+		}
+		defer closeDB()
+		o.DB = db
+		fmt.Fprintf(os.Stderr, "recording model %s and its training curves in %s\n", o.Name, where)
+	}
 	res, err := run(ctx, o)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -257,4 +331,36 @@ func main() {
 	}
 	fmt.Printf("%s: test accuracy %.2f%% (loss %.4f) after %d epochs, %d parameters, trained in %s\n",
 		o.Model, 100*res.TestAccuracy, res.TestLoss, res.Epochs, res.Params, res.TrainTime.Round(time.Second))
+	if res.Version > 0 {
+		flags := ""
+		if *mongoURL != "" {
+			flags = " --mongo " + *mongoURL
+		} else if *homeDir != home.Default() {
+			flags = " --home " + *homeDir
+		}
+		fmt.Printf("saved as %s v%d (run %s): tl models %s%s; tl curve %s%s\n", o.Name, res.Version, res.Run, o.Name, flags, o.Name, flags)
+	}
+}
+
+// openStore opens where the run is recorded: --mongo, else the store of the
+// master running on the home, else the home's own store (taking the home's
+// lock while training, as tl master would).
+func openStore(ctx context.Context, dir, mongoURL string, log *slog.Logger) (*store.DB, string, func(), error) {
+	if mongoURL != "" {
+		db, err := store.Open(ctx, store.Config{URL: mongoURL, Logger: log})
+		if err != nil {
+			return nil, "", nil, err
+		}
+		return db, db.URL(), func() { db.Close(context.Background()) }, nil
+	}
+	h, err := home.Open(dir)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	db, err := h.OpenStore(ctx, log)
+	if err != nil {
+		h.Close()
+		return nil, "", nil, err
+	}
+	return db, h.Where(), func() { db.Close(context.Background()); h.Close() }, nil
 }

@@ -63,6 +63,10 @@ import (
 	"github.com/tlgo/tl/store/models"
 )
 
+// ackWait is the agent's ack deadline: a task whose agent died comes back
+// after it.
+const ackWait = time.Minute
+
 type options struct {
 	Home, Data, Mongo, NATS, Arch string
 	Epochs, Limit, Batch          int
@@ -160,7 +164,7 @@ func (h progressOnly) Enabled(ctx context.Context, l slog.Level) bool {
 
 func (h progressOnly) Handle(ctx context.Context, r slog.Record) error {
 	switch {
-	case r.Level >= slog.LevelWarn, r.Message == "training", r.Message == "epoch done", r.Message == "trained":
+	case r.Level >= slog.LevelWarn, r.Message == "reading dataset", r.Message == "training started", r.Message == "training", r.Message == "epoch done", r.Message == "trained":
 		return h.Handler.Handle(ctx, r)
 	}
 	return nil
@@ -264,7 +268,7 @@ func run(ctx context.Context, o options) (err error) {
 	if err := mltasks.Register(reg); err != nil {
 		return err
 	}
-	a, err := agent.New(ctx, agent.Config{NATSURL: o.NATS, Registry: reg, Services: db, Log: o.Log, AckWait: time.Minute, Grace: o.Grace})
+	a, err := agent.New(ctx, agent.Config{NATSURL: o.NATS, Registry: reg, Services: db, Log: o.Log, AckWait: ackWait, Grace: o.Grace})
 	if err != nil {
 		return err
 	}
@@ -286,7 +290,7 @@ func run(ctx context.Context, o options) (err error) {
 			dataset.FashionMNISTClasses(), dataset.ImportOptions{Tags: []string{split.tag}, KeyPrefix: split.tag + "-", SkipExisting: true, Label: "import " + ds})
 		switch {
 		case err != nil && ctx.Err() != nil:
-			return fmt.Errorf("import of %s interrupted after %d new samples (kept: the next run skips them): %w", ds, stats.Inserted, context.Cause(ctx))
+			return fmt.Errorf("import of %s interrupted after %s new samples (kept: the next run skips them): %w", ds, thousands(stats.Inserted), context.Cause(ctx))
 		case err != nil && errors.Is(err, os.ErrNotExist):
 			return fmt.Errorf("importing Fashion-MNIST %s from %s (is dataset-fashion-mnist installed, or --data set?): %w", split.tag, o.Data, err)
 		case err != nil:
@@ -364,12 +368,19 @@ func resumeOrSubmit(ctx context.Context, o options, st status.Store, js jetstrea
 		return "", err
 	}
 	var resume *status.Plan
+	agents, _ := queue.ListAgents(ctx, js)
 	for _, p := range active { // newest first
 		ts, err := st.Tasks(ctx, p.ID)
 		if err != nil {
 			return "", err
 		}
 		fmt.Fprintf(o.Out, "unfinished plan %s, submitted %s: %s\n", p.ID, p.Submitted.Local().Format(time.DateTime), describe(ts))
+		for _, t := range ts {
+			gone := !slices.ContainsFunc(agents, func(a queue.AgentInfo) bool { return a.ID == t.Agent })
+			if t.Status == plan.Running && t.Agent != "" && gone {
+				fmt.Fprintf(o.Out, "  task %s was running on agent %s, which is gone: it returns to its queue when its ack deadline passes (at most %s)\n", t.ID, t.Agent, ackWait)
+			}
+		}
 		switch {
 		case p.Name == spec.Name && o.Fresh:
 			if err := master.Cancel(ctx, js, p.ID); err != nil {

@@ -81,10 +81,8 @@ func Hook(w *events.Writer, o Options) train.Hook {
 				return nil
 			}
 			now := time.Now()
-			v := map[string]float64{
-				"loss":  lossSum / float64(lossN),
-				"epoch": float64(s.Epoch) + float64(s.StepInEpoch)/float64(max(1, s.StepsPerEpoch)),
-			}
+			v := map[string]float64{"loss": lossSum / float64(lossN)}
+			epoch := float64(s.Epoch) + float64(s.StepInEpoch)/float64(max(1, s.StepsPerEpoch))
 			if dt := now.Sub(lastAt).Seconds(); dt > 0 {
 				v["speed"] = float64(s.Examples-lastSeen) / dt
 			}
@@ -94,7 +92,7 @@ func Hook(w *events.Writer, o Options) train.Hook {
 			if acc, ok := s.Values[train.MetricAccuracy]; ok && last {
 				v["accuracy"] = acc
 			}
-			w.Log(events.Event{Phase: events.Train, Step: int64(s.Step), Time: now, Values: v})
+			w.Log(events.Event{Phase: events.Train, Step: int64(s.Step), Time: now, Values: v, Fields: map[string]any{"epoch": epoch}})
 			lastAt, lastSeen, lossSum, lossN = now, s.Examples, 0, 0
 			return nil
 		},

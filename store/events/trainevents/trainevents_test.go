@@ -101,7 +101,7 @@ func TestHookRecordsTheCurves(t *testing.T) {
 		case e.Fields["task"] == "p/t":
 			described = append(described, e.Step)
 		default:
-			if e.Values["loss"] <= 0 || e.Values["speed"] <= 0 || e.Values["epoch"] <= 0 {
+			if ep, _ := e.Fields["epoch"].(float64); e.Values["loss"] <= 0 || e.Values["speed"] <= 0 || ep <= 0 {
 				t.Errorf("train event at step %d lacks loss, speed or epoch: %v", e.Step, e.Values)
 			}
 			steps = append(steps, e.Step)
