@@ -18,14 +18,25 @@ import (
 	"github.com/tlgo/tl/agents/task"
 )
 
-// Register adds the built-in kinds to r.
+// Register adds the built-in kinds to r. sleep and fail are registered with
+// their params types, so the master refuses unknown fields for them at submit;
+// noop takes anything.
 func Register(r *task.Registry) error {
-	for kind, f := range map[string]task.Func{"noop": noop, "sleep": sleep, "fail": fail} {
-		if err := r.Register(kind, f); err != nil {
-			return err
-		}
+	if err := r.Register("noop", noop); err != nil {
+		return err
 	}
-	return nil
+	if err := r.RegisterWithParams("sleep", sleep, sleepParams{}); err != nil {
+		return err
+	}
+	return r.RegisterWithParams("fail", fail, failParams{})
+}
+
+type sleepParams struct {
+	Duration task.Duration `json:"duration"`
+}
+
+type failParams struct {
+	Message string `json:"message"`
 }
 
 func noop(_ context.Context, run *task.Run) (json.RawMessage, error) {
@@ -36,9 +47,7 @@ func noop(_ context.Context, run *task.Run) (json.RawMessage, error) {
 }
 
 func sleep(ctx context.Context, run *task.Run) (json.RawMessage, error) {
-	var p struct {
-		Duration task.Duration `json:"duration"`
-	}
+	var p sleepParams
 	if err := run.Params(&p); err != nil {
 		return nil, err
 	}
@@ -53,9 +62,7 @@ func sleep(ctx context.Context, run *task.Run) (json.RawMessage, error) {
 }
 
 func fail(_ context.Context, run *task.Run) (json.RawMessage, error) {
-	var p struct {
-		Message string `json:"message"`
-	}
+	var p failParams
 	if err := run.Params(&p); err != nil {
 		return nil, err
 	}

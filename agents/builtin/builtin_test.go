@@ -3,6 +3,7 @@ package builtin_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -37,5 +38,10 @@ func TestBuiltins(t *testing.T) {
 	}
 	if err := builtin.Register(r); err == nil {
 		t.Error("registering the built-ins twice succeeded")
+	}
+	// What agents announce: sleep and fail with their fields, noop untyped.
+	got := fmt.Sprint(r.Specs())
+	if want := "[{fail true [message]} {noop false []} {sleep true [duration]}]"; got != want {
+		t.Errorf("Specs = %s, want %s", got, want)
 	}
 }
