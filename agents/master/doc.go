@@ -20,6 +20,18 @@
 // is down and the plan starts when it is back. Submit, Cancel and Retry are the
 // client side of those commands.
 //
+// Checks at submit: the master validates a plan when it takes it, against what the
+// agents announced in the agents bucket (queue.AgentInfo): every task's kind must be
+// run by some agent, and for a kind registered with its params type
+// (task.Registry.RegisterWithParams) every parameter field must be one the type
+// takes. A plan that fails is not run: it is recorded as failed, with the reason in
+// its note (no task records), and the reason goes back to the submitter as a
+// Verdict on queue.VerdictSubject(plan), which SubmitChecked waits for; the error
+// wraps ErrRejected and lists the valid kinds or fields. While no agent has
+// announced, a plan is accepted with a warning and the agents check its tasks when
+// they run them (a permanent error then fails the task at once, without retries).
+// Warnings also name a task's queue that no agent running its kind serves.
+//
 // Several masters, one leader: Run first campaigns for a lease, the key "leader" of
 // the JetStream key-value bucket LeaderBucket, whose value (LeaderInfo) names the
 // holder by Config.ID. KV Create succeeds only while the key is absent, so one
