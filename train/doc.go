@@ -64,4 +64,7 @@
 // Progress draws a bar with throughput and ETA, redrawn in place at most ten
 // times a second, and only when its file is a terminal (golang.org/x/term): in a
 // log file or under CI it writes nothing, and Logger's lines are what remains.
+// LogProgress is the bar's counterpart for logs: every few steps (about ten lines
+// an epoch by default) a log/slog line with the step in the epoch, the metrics,
+// the examples per second and the time left in the epoch and the run.
 package train

@@ -50,6 +50,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/tlgo/tl/agents/agent"
 	"github.com/tlgo/tl/agents/builtin"
+	"github.com/tlgo/tl/agents/endpoints"
 	"github.com/tlgo/tl/agents/master"
 	"github.com/tlgo/tl/agents/mltasks"
 	"github.com/tlgo/tl/agents/plan"
@@ -145,6 +146,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "\npipeline: interrupted; waiting for %s. Ctrl-C again stops at once (what is committed is kept).\n", o.Stage.get())
 		cancel()
 		<-sigs
+		endpoints.Remove(o.Home, os.Getpid()) // else tl would look for servers that are gone
 		fmt.Fprintln(os.Stderr, "pipeline: stopped at once; the next run resumes from what was committed")
 		os.Exit(130)
 	}()
