@@ -147,6 +147,15 @@ tasks:
 		t.Errorf("tl status %s: %v\n%s", id, err, out)
 	}
 
+	// A kind no agent runs: the master rejects the plan at submit.
+	os.WriteFile(planFile, []byte("name: odd\ntasks:\n  - {id: a, kind: frobnicate}\n"), 0o644)
+	submit = exec.Command(tl, "submit", planFile, "--wait")
+	submit.Env = env
+	out, err = submit.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "plan rejected by the master") || !strings.Contains(string(out), "frobnicate") {
+		t.Errorf("a plan of an unknown kind: err %v, output:\n%s", err, out)
+	}
+
 	// A failing plan: --wait exits 1 and says what failed and what it blocks.
 	os.WriteFile(planFile, []byte("name: bad\ntasks:\n  - {id: a, kind: fail, max_attempts: 2, params: {message: no GPU today}}\n  - {id: b, kind: noop, deps: [a]}\n"), 0o644)
 	submit = exec.Command(tl, "submit", "--wait", planFile)

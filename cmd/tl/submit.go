@@ -21,10 +21,15 @@ import (
 // errPlanFailed is returned by submit --wait when the plan does not succeed.
 var errPlanFailed = errors.New("plan did not succeed")
 
+// verdictPatience is how long submit waits for the master's check of a plan.
+const verdictPatience = 5 * time.Second
+
 const submitAbout = `Submits a plan file (YAML or JSON) to the master and prints the plan's id. The
 file is checked first: unknown fields, bad ids, unknown dependencies and cycles
-are reported with the task and field at fault. The plan waits in the queue if the
-master is down. With --wait, follows the plan's progress until it ends; the exit
+are reported with the task and field at fault. The master then checks the task
+kinds and parameter fields against what the agents announced, and a plan it
+rejects is an error (exit 1). The plan waits in the queue if the master is down,
+and is checked when a master takes it. With --wait, follows the plan's progress until it ends; the exit
 status is then 0 only if the plan succeeded. While nothing changes, --wait says
 what the plan waits for (the master, a queue no agent serves, a running task)
 at the start and every --report-every.
@@ -86,11 +91,23 @@ func submit(ctx context.Context, c *conn, path string, wait bool, every time.Dur
 		defer closeDB(db)
 		st = s
 	}
-	id, err := master.Submit(ctx, js, spec)
+	// The master checks the plan against what the agents announced (kinds,
+	// parameter fields) and answers; a master that is down checks it later.
+	id, verdict, err := master.SubmitChecked(ctx, js, spec, verdictPatience)
+	if errors.Is(err, master.ErrRejected) {
+		return fmt.Errorf("plan %s (%s): %w", id, path, err)
+	}
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "submitted plan %s (%d tasks)\n", id, len(spec.Tasks))
+	if verdict == nil {
+		fmt.Fprintf(stdout, "the master did not answer within %s: the plan waits in the queue and is checked when a master takes it (tl status %s)\n", verdictPatience, id)
+	} else {
+		for _, w := range verdict.Warnings {
+			fmt.Fprintf(stdout, "warning: %s\n", w)
+		}
+	}
 	if !wait {
 		return nil
 	}
