@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"regexp"
 	"runtime"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/tlgo/tl/bench"
 	"github.com/tlgo/tl/cpu/gemm"
+	"github.com/tlgo/tl/cpu/peak"
 	"github.com/tlgo/tl/cuda"
 	"github.com/tlgo/tl/kernels"
 )
@@ -24,8 +26,12 @@ type report struct {
 	CPU        string `json:"cpu"`
 	Cores      int    `json:"cores"`
 	GEMMKernel string `json:"gemm_kernel"`
-	BLAS       string `json:"blas"`
-	CoreType   string `json:"openblas_coretype,omitempty"`
+	// PeakGFLOPS is the float32 FMA peak measured on one thread and on all
+	// cores (package cpu/peak); empty where no FMA loop runs here.
+	PeakGFLOPS map[string]float64 `json:"peak_gflops,omitempty"`
+	GHz        float64            `json:"ghz,omitempty"`
+	BLAS       string             `json:"blas"`
+	CoreType   string             `json:"openblas_coretype,omitempty"`
 	// OpenBLAS is the library loaded (its path), or empty with
 	// OpenBLASError saying why it is not usable.
 	OpenBLAS      string `json:"openblas,omitempty"`
@@ -79,6 +85,17 @@ func doctor(asJSON bool, compile string, stdout io.Writer) error {
 	r := report{Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH, CPU: bench.CPUName(),
 		Cores: runtime.NumCPU(), GEMMKernel: gemm.Default().Kernel(), BLAS: gemm.Default().Backend().String(),
 		CoreType: os.Getenv("OPENBLAS_CORETYPE"), KernelsHash: kernels.Hash(), Queues: "cpu"}
+	for _, threads := range []int{1, r.Cores} {
+		if res, err := peak.Measure(threads, peak.Options{}); err == nil {
+			if r.PeakGFLOPS == nil {
+				r.PeakGFLOPS = map[string]float64{}
+			}
+			for _, m := range res {
+				r.PeakGFLOPS[fmt.Sprintf("%s/%d", m.ISA, threads)] = math.Round(m.GFLOPS)
+				r.GHz = math.Round(m.GHz*100) / 100
+			}
+		}
+	}
 	if info := gemm.OpenBLASInfo(); info.Loaded {
 		r.OpenBLAS, r.OpenBLASCore = info.Path, info.CoreName
 		r.OpenBLASUsed = gemm.Default().HasOpenBLAS()
@@ -127,6 +144,22 @@ func doctor(asJSON bool, compile string, stdout io.Writer) error {
 	}
 	line("go", fmt.Sprintf("%s %s/%s", r.Go, r.OS, r.Arch))
 	line("cpu", fmt.Sprintf("%s, %d cores", r.CPU, r.Cores))
+	if len(r.PeakGFLOPS) > 0 {
+		// "avx512 117 GFLOP/s on 1, 230 GFLOP/s on 2 threads; avx2 ...".
+		var parts []string
+		for _, isa := range []string{"avx512", "avx2"} {
+			var on []string
+			for _, threads := range []int{1, r.Cores} {
+				if g, ok := r.PeakGFLOPS[fmt.Sprintf("%s/%d", isa, threads)]; ok && (threads == 1 || r.Cores > 1) {
+					on = append(on, fmt.Sprintf("%.0f GFLOP/s on %d", g, threads))
+				}
+			}
+			if len(on) > 0 {
+				parts = append(parts, fmt.Sprintf("%s %s", isa, strings.Join(on, ", ")))
+			}
+		}
+		line("peak", fmt.Sprintf("%s threads; clock %.2f GHz (a float32 FMA loop, measured now)", strings.Join(parts, "; "), r.GHz))
+	}
 	line("gemm", fmt.Sprintf("%s kernel, BLAS %s", r.GEMMKernel, r.BLAS))
 	line("openblas", openBLASLine(r))
 	if r.GPU != "" {

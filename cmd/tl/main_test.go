@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/cpu"
 
 	"github.com/tlgo/tl/agents/endpoints"
 	"github.com/tlgo/tl/cuda"
@@ -249,11 +253,12 @@ func TestDoctor(t *testing.T) {
 		GPUError string `json:"gpu_error"`
 		Kernels  string `json:"kernels"`
 
-		OpenBLAS      string `json:"openblas"`
-		OpenBLASCore  string `json:"openblas_core"`
-		OpenBLASError string `json:"openblas_error"`
-		NVRTC         string `json:"nvrtc"`
-		NVRTCError    string `json:"nvrtc_error"`
+		OpenBLAS      string             `json:"openblas"`
+		OpenBLASCore  string             `json:"openblas_core"`
+		OpenBLASError string             `json:"openblas_error"`
+		NVRTC         string             `json:"nvrtc"`
+		NVRTCError    string             `json:"nvrtc_error"`
+		Peak          map[string]float64 `json:"peak_gflops"`
 	}
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("tl doctor --json: %v\n%s", err, out)
@@ -265,6 +270,10 @@ func TestDoctor(t *testing.T) {
 	// a reason, never a library named with an empty one.
 	if (r.OpenBLAS == "") == (r.OpenBLASError == "") || (r.NVRTC == "") == (r.NVRTCError == "") || strings.Contains(r.NVRTCError, "()") {
 		t.Errorf("tl doctor --json: want OpenBLAS and NVRTC each loaded or with a reason:\n%s", out)
+	}
+	// The measured peak, per loop and thread count, on any machine with AVX2.
+	if runtime.GOARCH == "amd64" && cpu.X86.HasAVX2 && cpu.X86.HasFMA && (r.Peak["avx2/1"] <= 0 || r.Peak[fmt.Sprintf("avx2/%d", runtime.NumCPU())] <= 0) {
+		t.Errorf("tl doctor --json: want a measured avx2 peak on 1 thread and on all %d:\n%s", runtime.NumCPU(), out)
 	}
 	if r.OpenBLAS != "" && r.OpenBLASCore == "" {
 		t.Errorf("tl doctor --json: OpenBLAS loaded from %s without its core type:\n%s", r.OpenBLAS, out)

@@ -125,7 +125,7 @@ func newCmd(stdout, stderr io.Writer) *cobra.Command {
 	fs.BoolVar(&o.tf32, "tf32", false, "with --device cuda: let cuBLAS use TF32 tensor cores for float32 products (faster, a few 1e-4 relative error on a product; the peers get the same setting)")
 	fs.IntVar(&o.devProfile, "device-profile", 0, "with --device cuda: after timing a workload, run its graph step launch by launch with device timestamps and print, to stderr, where the time goes: by op type and the N slowest nodes (0: no profile)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of the whole run to this file")
-	fs.Float64Var(&o.peak, "peak-gflops", 0, "the CPU's float32 peak in GFLOP/s, for the % of peak column (0: estimate from the core count and AVX-512)")
+	fs.Float64Var(&o.peak, "peak-gflops", 0, "the CPU's float32 peak in GFLOP/s, for the % of peak column (0: measure it at start with an FMA loop on --threads threads)")
 	return cmd
 }
 
@@ -218,8 +218,15 @@ func runBench(ctx context.Context, o options, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	peakHow := "given"
 	if o.peak == 0 && dev == nil { // a GPU's peak is left to --peak-gflops
-		o.peak = bench.EstimatePeakGFLOPS(o.threads)
+		var measured bool
+		o.peak, measured = bench.PeakGFLOPS(o.threads)
+		peakHow = "measured"
+		if !measured {
+			peakHow = "estimated, no FMA loop for this CPU"
+		}
+		log.Info("peak", "cpu", bench.CPUName(), "threads", o.threads, "gflops", fmt.Sprintf("%.0f", o.peak), "how", peakHow)
 	}
 	if dev != nil {
 		log.Info("device", "name", dev.Name(), "tf32", o.tf32)
@@ -336,8 +343,8 @@ func runBench(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		if dev != nil {
 			where = dev.Name() + fmt.Sprintf(" (TF32 %v)", o.tf32)
 		}
-		fmt.Fprintf(stdout, "\n%s, %s; median of %d windows of %gs (warm-up %gs); peak %.0f GFLOP/s\n\n",
-			where, time.Now().UTC().Format("2006-01-02"), o.windows*o.rounds, o.seconds, o.warmup, o.peak)
+		fmt.Fprintf(stdout, "\n%s, %s; median of %d windows of %gs (warm-up %gs); peak %.0f GFLOP/s (%s)\n\n",
+			where, time.Now().UTC().Format("2006-01-02"), o.windows*o.rounds, o.seconds, o.warmup, o.peak, peakHow)
 		bench.WriteMarkdown(stdout, rows, o.peak)
 	}
 	if o.plotPath != "" {
