@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -231,8 +232,22 @@ func (c *Collection) decodeRecord(rec []byte) (Sample, error) {
 	switch rec[0] {
 	case recPlain:
 	case recZstd:
+		// Records are written by EncodeAll, which writes the content size in
+		// the frame header unless it is under 256 bytes: decompression stops
+		// there (the decoder's cap limit).
+		var h zstd.Header
+		if err := h.Decode(b); err != nil {
+			return Sample{}, fmt.Errorf("dataset: cache record: zstd header: %w: %w", ErrCorrupt, err)
+		}
+		size := uint64(255)
+		if h.HasFCS {
+			size = h.FrameContentSize
+		}
+		if size > uint64(len(b))*maxZstdRatio {
+			return Sample{}, fmt.Errorf("dataset: cache record: zstd frame of %d bytes claims %d: %w", len(b), size, ErrCorrupt)
+		}
 		var err error
-		if b, err = c.dec.DecodeAll(b, nil); err != nil {
+		if b, err = c.dec.DecodeAll(b, make([]byte, 0, size)); err != nil {
 			return Sample{}, fmt.Errorf("dataset: cache record: zstd: %w: %w", ErrCorrupt, err)
 		}
 	default:

@@ -92,7 +92,7 @@ func Open(ctx context.Context, s *store.DB, opts Options) (*Collection, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dataset: zstd encoder: %w", err)
 	}
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0))
+	dec, err := newDecoder()
 	if err != nil {
 		return nil, fmt.Errorf("dataset: zstd decoder: %w", err)
 	}
@@ -414,19 +414,19 @@ var ErrMissingBlob = errors.New("GridFS payload missing")
 func (c *Collection) resolve(ctx context.Context, st *stored) (Sample, error) {
 	data := st.data
 	if st.has {
+		want := int64(-1)
+		if st.enc == "" {
+			want = st.size
+		}
 		var err error
-		if data, err = c.getBlob(ctx, st.blob); err != nil {
+		if data, err = c.getBlob(ctx, st.blob, want); err != nil {
 			return Sample{}, fmt.Errorf("dataset: sample %q in %q: read blob %s from bucket %q: %w",
 				st.Key, c.name, st.blob.Hex(), c.name+"_blobs", err)
 		}
 	}
-	if st.enc == encZstd {
-		raw, err := c.dec.DecodeAll(data, make([]byte, 0, st.size))
-		if err != nil {
-			return Sample{}, &CorruptError{Collection: c.name, Key: st.Key, ID: st.id, Field: fData,
-				Err: fmt.Errorf("%w: zstd: %w", ErrCorrupt, err)}
-		}
-		data = raw
+	data, err := st.decompress(c.name, c.dec, data)
+	if err != nil {
+		return Sample{}, err
 	}
 	return st.finish(c.name, data)
 }

@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -160,6 +161,9 @@ func decodeDoc(coll string, raw bson.Raw) (*stored, error) {
 	if st.size, err = num(fSize, true); err != nil {
 		return nil, err
 	}
+	if st.size < 0 {
+		return nil, bad(fSize, "got %d, want a byte count (>= 0)", st.size)
+	}
 	lab, err := num(fLabel, false)
 	if err != nil {
 		return nil, err
@@ -194,6 +198,17 @@ func decodeDoc(coll string, raw bson.Raw) (*stored, error) {
 		}
 	} else if st.kind != kindBytes {
 		return nil, bad(fShape, "missing for a %s tensor", st.kind)
+	}
+	if st.kind != kindBytes {
+		// The shape and the size must agree before any payload is fetched or
+		// decompressed: the size is what decompression may produce.
+		n, err := elements(st.shape)
+		if err != nil {
+			return nil, bad(fShape, "%v", err)
+		}
+		if want := int64(n) * elemSize(DType(st.kind)); st.size != want {
+			return nil, bad(fSize, "got %d, but shape %v of %s holds %d bytes", st.size, st.shape, st.kind, want)
+		}
 	}
 	if v, err := raw.LookupErr(fTags); err == nil {
 		arr, ok := v.ArrayOK()
@@ -232,6 +247,9 @@ func decodeDoc(coll string, raw bson.Raw) (*stored, error) {
 		if !ok {
 			return nil, bad(fData, "got %s, want binary", dv.Type)
 		}
+		if st.enc == "" && int64(len(b)) != st.size {
+			return nil, bad(fSize, "got %d, the payload in field %q has %d bytes", st.size, fData, len(b))
+		}
 		st.data = append([]byte(nil), b...) // the driver's buffer is not ours to keep
 	case berr == nil:
 		oid, ok := bv.ObjectIDOK()
@@ -243,6 +261,51 @@ func decodeDoc(coll string, raw bson.Raw) (*stored, error) {
 		return nil, bad(fData, "missing, and no GridFS blob either")
 	}
 	return st, nil
+}
+
+// elemSize is the byte size of one element of dt.
+func elemSize(dt DType) int64 {
+	if dt == Uint8 {
+		return 1
+	}
+	return 4
+}
+
+// maxZstdRatio is the most a zstd stream can expand: a block holds at most 128
+// KiB and takes 4 bytes at the least (a 3-byte header and one byte repeated).
+// A payload of n compressed bytes holds at most maxZstdRatio*n bytes.
+const maxZstdRatio = (128 << 10) / 4
+
+// newDecoder returns the zstd decoder of a collection: DecodeAll stops at the
+// capacity of its destination, which decompress sets to the size the
+// document declares, so that a payload that expands further fails rather than
+// filling memory.
+func newDecoder() (*zstd.Decoder, error) {
+	return zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecodeAllCapLimit(true))
+}
+
+// decompress returns the payload of st from its stored bytes: the bytes
+// themselves, or what they decompress to, at most st.size bytes, allocated
+// only when st.size is what data can expand to.
+func (st *stored) decompress(coll string, dec *zstd.Decoder, data []byte) ([]byte, error) {
+	if st.enc != encZstd {
+		return data, nil
+	}
+	bad := func(err error) error {
+		return &CorruptError{Collection: coll, Key: st.Key, ID: st.id, Field: fData, Err: fmt.Errorf("%w: zstd: %w", ErrCorrupt, err)}
+	}
+	if st.size > int64(len(data))*maxZstdRatio {
+		return nil, &CorruptError{Collection: coll, Key: st.Key, ID: st.id, Field: fSize,
+			Err: fmt.Errorf("%w: %d bytes, more than %d compressed bytes can expand to", ErrCorrupt, st.size, len(data))}
+	}
+	raw, err := dec.DecodeAll(data, make([]byte, 0, st.size))
+	if err != nil {
+		if errors.Is(err, zstd.ErrDecoderSizeExceeded) {
+			err = fmt.Errorf("the payload expands to more than the %d bytes of field %q: %w", st.size, fSize, err)
+		}
+		return nil, bad(err)
+	}
+	return raw, nil
 }
 
 // finish turns the (decompressed, fetched) payload into the sample's Bytes or Tensor.

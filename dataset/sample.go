@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -56,12 +57,36 @@ func (t *Tensor) Len() int {
 	return n
 }
 
+// maxElements bounds the elements of one sample tensor (4 GiB of float32), so
+// that a shape's size and its byte count never overflow an int.
+const maxElements = 1 << 30
+
+// elements is the number of elements of shape, or an error for a negative
+// dimension or a product over maxElements (where Len would overflow: [2^32,
+// 2^32] has 2^64 elements, and Len says 0).
+func elements(shape []int) (int, error) {
+	n := 1
+	for i, d := range shape {
+		if d < 0 {
+			return 0, fmt.Errorf("tensor shape %v: dimension %d is negative", shape, i)
+		}
+		if d != 0 && n > maxElements/d {
+			// The product of the rest may still be 0.
+			if slices.Contains(shape[i:], 0) {
+				return 0, nil
+			}
+			return 0, fmt.Errorf("tensor shape %v: more than %d elements", shape, maxElements)
+		}
+		n *= d
+	}
+	return n, nil
+}
+
 // check says what is wrong with t, if anything.
 func (t *Tensor) check() error {
-	for i, d := range t.Shape {
-		if d < 0 {
-			return fmt.Errorf("tensor shape %v: dimension %d is negative", t.Shape, i)
-		}
+	want, err := elements(t.Shape)
+	if err != nil {
+		return err
 	}
 	var got int
 	switch t.DType {
@@ -74,7 +99,7 @@ func (t *Tensor) check() error {
 	default:
 		return fmt.Errorf("tensor dtype %q: expected uint8, int32 or float32", t.DType)
 	}
-	if want := t.Len(); got != want {
+	if got != want {
 		return fmt.Errorf("tensor shape %v holds %d %s values, got %d", t.Shape, want, t.DType, got)
 	}
 	return nil
@@ -104,7 +129,10 @@ func (t *Tensor) bytes() []byte {
 // tensorFromBytes decodes little-endian values written by Tensor.bytes.
 func tensorFromBytes(dt DType, shape []int, b []byte) (*Tensor, error) {
 	t := &Tensor{DType: dt, Shape: shape}
-	n := t.Len()
+	n, err := elements(shape)
+	if err != nil {
+		return nil, err
+	}
 	switch dt {
 	case Uint8:
 		if len(b) != n {
