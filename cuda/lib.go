@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/ebitengine/purego"
@@ -19,6 +20,11 @@ type dylib struct {
 // do not exist are recorded as missing rather than passed to dlopen, so that the
 // error lists every place looked at with the reason each failed.
 func openFirst(what string, candidates []string) (*dylib, error) {
+	// dlopen's reason for a failure (dlerror) is kept per OS thread: a
+	// goroutine moved to another thread between the call and the read gets
+	// an empty reason. Stay on one thread while loading.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	var tried []string
 	for _, p := range candidates {
 		if strings.Contains(p, "/") {

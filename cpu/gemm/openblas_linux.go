@@ -48,6 +48,10 @@ func openOpenBLAS() (*openBLAS, error) {
 		path string
 		errs []string
 	)
+	// dlerror's reason is per OS thread: stay on one while loading, or a
+	// failure may come back with an empty reason.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	for _, p := range candidates() {
 		if strings.Contains(p, "/") {
 			if _, err := os.Stat(p); err != nil {
