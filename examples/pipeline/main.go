@@ -292,7 +292,7 @@ func run(ctx context.Context, o options) (err error) {
 			dataset.FashionMNISTClasses(), dataset.ImportOptions{Tags: []string{split.tag}, KeyPrefix: split.tag + "-", SkipExisting: true, Label: "import " + ds})
 		switch {
 		case err != nil && ctx.Err() != nil:
-			return fmt.Errorf("import of %s interrupted after %s new samples (kept: the next run skips them): %w", ds, thousands(stats.Inserted), context.Cause(ctx))
+			return fmt.Errorf("import of %s interrupted; at least %s new samples are stored and kept (the next run skips them): %w", ds, thousands(stats.Inserted), context.Cause(ctx))
 		case err != nil && errors.Is(err, os.ErrNotExist):
 			return fmt.Errorf("importing Fashion-MNIST %s from %s (is dataset-fashion-mnist installed, or --data set?): %w", split.tag, o.Data, err)
 		case err != nil:
