@@ -8,15 +8,16 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+
 	"github.com/tlgo/tl/agents/endpoints"
 	"github.com/tlgo/tl/agents/queue"
 	"github.com/tlgo/tl/agents/task"
+	"github.com/tlgo/tl/internal/cli"
 	"github.com/tlgo/tl/internal/redact"
 	"github.com/tlgo/tl/store"
 )
@@ -64,7 +65,7 @@ type flags struct {
 //	}
 func Main(ctx context.Context, prog string, args []string, reg *task.Registry, stderr io.Writer) int {
 	cmd := newCommand(prog, reg, stderr)
-	cmd.SetArgs(goFlagStyle(args))
+	cmd.SetArgs(cli.GoFlagStyle(cmd, args))
 	err := cmd.ExecuteContext(ctx)
 	if err == nil {
 		return 0
@@ -134,26 +135,6 @@ func newCommand(prog string, reg *task.Registry, stderr io.Writer) *cobra.Comman
 	fs.BoolVar(&f.kinds, "kinds", false, "list the task kinds this binary can run and exit")
 	fs.DurationVar(&f.connWait, "connect-wait", durEnv("TL_CONNECT_WAIT", time.Minute), "how long to keep trying to reach NATS at start [TL_CONNECT_WAIT]")
 	return cmd
-}
-
-// singleDashLong matches a Go-style long flag written with one dash ("-slots").
-var singleDashLong = regexp.MustCompile(`^-[A-Za-z][A-Za-z0-9-]+(=.*)?$`)
-
-// goFlagStyle rewrites "-name" as "--name" before "--", so that the
-// single-dash long flags of the earlier flag-package command line keep working.
-func goFlagStyle(args []string) []string {
-	out := make([]string, len(args))
-	for i, a := range args {
-		if a == "--" {
-			copy(out[i:], args[i:])
-			break
-		}
-		if singleDashLong.MatchString(a) {
-			a = "-" + a
-		}
-		out[i] = a
-	}
-	return out
 }
 
 // run is the agent command once its flags are parsed.

@@ -28,11 +28,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"regexp"
 	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tlgo/tl/internal/cli"
 )
 
 const rootAbout = `Runs training plans on the workflow module: a master schedules each plan's tasks
@@ -104,7 +105,7 @@ func interrupts(cancel context.CancelFunc, stderr io.Writer) {
 // run is the whole program, so that tests can call it.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRoot(stdout, stderr)
-	root.SetArgs(goFlagStyle(args))
+	root.SetArgs(cli.GoFlagStyle(root, args))
 	cmd, err := root.ExecuteContextC(ctx)
 	return exitCode("tl", cmd, err, stderr)
 }
@@ -214,26 +215,4 @@ func argCount(lo, hi int) string {
 		return fmt.Sprintf("at least %d argument(s)", lo)
 	}
 	return fmt.Sprintf("%d to %d arguments", lo, hi)
-}
-
-// singleDashLong matches a Go-style long flag written with one dash ("-wait",
-// "-log-level=debug").
-var singleDashLong = regexp.MustCompile(`^-[A-Za-z][A-Za-z0-9-]+(=.*)?$`)
-
-// goFlagStyle rewrites "-name" as "--name" before "--", so that the
-// single-dash long flags the earlier flag-package CLI took keep working.
-// No command has a shorthand that could be clustered into such a word.
-func goFlagStyle(args []string) []string {
-	out := make([]string, len(args))
-	for i, a := range args {
-		if a == "--" {
-			copy(out[i:], args[i:])
-			break
-		}
-		if singleDashLong.MatchString(a) {
-			a = "-" + a
-		}
-		out[i] = a
-	}
-	return out
 }

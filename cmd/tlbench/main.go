@@ -17,7 +17,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"regexp"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -25,10 +24,12 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
 	"github.com/tlgo/tl/bench"
 	"github.com/tlgo/tl/cpu/gemm"
 	"github.com/tlgo/tl/cuda"
 	"github.com/tlgo/tl/graph"
+	"github.com/tlgo/tl/internal/cli"
 )
 
 func main() {
@@ -63,7 +64,7 @@ type options struct {
 // code: 0, 2 for a usage error, 1 for any other.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd := newCmd(stdout, stderr)
-	cmd.SetArgs(goFlagStyle(args))
+	cmd.SetArgs(cli.GoFlagStyle(cmd, args))
 	err := cmd.ExecuteContext(ctx)
 	if err == nil {
 		return 0
@@ -127,26 +128,6 @@ func newCmd(stdout, stderr io.Writer) *cobra.Command {
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of the whole run to this file")
 	fs.Float64Var(&o.peak, "peak-gflops", 0, "the CPU's float32 peak in GFLOP/s, for the % of peak column (0: measure it at start with an FMA loop on --threads threads)")
 	return cmd
-}
-
-// singleDashLong matches a Go-style long flag written with one dash ("-peers").
-var singleDashLong = regexp.MustCompile(`^-[A-Za-z][A-Za-z0-9-]+(=.*)?$`)
-
-// goFlagStyle rewrites "-name" as "--name" before "--", so that the
-// single-dash long flags the earlier flag-package CLI took keep working.
-func goFlagStyle(args []string) []string {
-	out := make([]string, len(args))
-	for i, a := range args {
-		if a == "--" {
-			copy(out[i:], args[i:])
-			break
-		}
-		if singleDashLong.MatchString(a) {
-			a = "-" + a
-		}
-		out[i] = a
-	}
-	return out
 }
 
 // runBench runs the benchmark o describes.
