@@ -260,17 +260,13 @@ func TestMalformedTaskMessage(t *testing.T) {
 			}
 		}
 		e.agent("w")
-		id := e.submit("name: after\ntasks: [{id: a, kind: work, queue: QUEUE}, {id: b, kind: nosuchkind, queue: QUEUE}]\n")
+		// (A kind no agent runs is refused when the plan is submitted, or,
+		// before any agent has announced its kinds, fails its task at once:
+		// agents/master's validate tests and agents/task's registry tests.)
+		id := e.submit("name: after\ntasks: [{id: a, kind: work, queue: QUEUE}]\n")
 		p, ts := e.waitPlan(id)
-		if ts["a"].Status != plan.Succeeded {
-			t.Errorf("task a after the junk: %s, want succeeded", ts["a"].Status)
-		}
-		// A kind the agent does not have fails at once, naming what it has.
-		if b := ts["b"]; b.Status != plan.Failed || b.Attempt != 1 || !strings.Contains(b.Error, `unknown task kind "nosuchkind"`) {
-			t.Errorf("task b = %s attempt %d %q; want failed at once as an unknown kind", b.Status, b.Attempt, b.Error)
-		}
-		if p.Status != plan.Failed {
-			t.Errorf("plan %s, want failed", p.Status)
+		if ts["a"].Status != plan.Succeeded || p.Status != plan.Succeeded {
+			t.Errorf("plan %s, task a %s after the junk; want both succeeded", p.Status, ts["a"].Status)
 		}
 		var rej []task.Event
 		e.eventually("two rejections", 30*time.Second, func() (bool, string) {
