@@ -346,7 +346,10 @@ func decode(raw bson.Raw) (*Model, error) {
 		problems = append(problems, fmt.Sprintf("weights.sha256 %q, expected 64 hex digits", m.Weights.SHA256))
 	}
 	if m.Weights.Size < 0 {
-		problems = append(problems, fmt.Sprintf("weights.size %d", m.Weights.Size))
+		problems = append(problems, fmt.Sprintf("weights.size %d, expected a byte count (>= 0)", m.Weights.Size))
+	}
+	if len(m.Architecture) > 0 && !json.Valid(m.Architecture) {
+		problems = append(problems, fmt.Sprintf("architecture is not JSON (%d bytes)", len(m.Architecture)))
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("%w: document %s: %s", ErrCorrupt, id, strings.Join(problems, "; "))
@@ -601,8 +604,7 @@ func (s *Store) Load(ctx context.Context, ref Ref) (*Loaded, error) {
 		return nil, err
 	}
 	defer rc.Close()
-	b := make([]byte, 0, m.Weights.Size)
-	buf := bytesWriter{b: b}
+	buf := bytesWriter{b: make([]byte, 0, min(m.Weights.Size, maxPrealloc)), limit: m.Weights.Size}
 	if _, err := io.Copy(&buf, rc); err != nil {
 		return nil, err
 	}
@@ -610,9 +612,27 @@ func (s *Store) Load(ctx context.Context, ref Ref) (*Loaded, error) {
 	return &Loaded{Model: m, Weights: buf.b}, nil
 }
 
-type bytesWriter struct{ b []byte }
+// maxPrealloc is the most Load allocates on the word of a model document
+// before the bytes arrive: weights up to it take one allocation of their
+// size; bigger ones grow as they are read, so that a document that claims
+// 2^40 bytes cannot take the memory (or abort the process) on its own.
+const maxPrealloc = 64 << 20
 
-func (w *bytesWriter) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }
+// bytesWriter collects what is written, doubling its buffer up to limit.
+type bytesWriter struct {
+	b     []byte
+	limit int64
+}
+
+func (w *bytesWriter) Write(p []byte) (int, error) {
+	if need := len(w.b) + len(p); need > cap(w.b) {
+		grown := make([]byte, len(w.b), max(need, int(min(2*int64(cap(w.b)), w.limit))))
+		copy(grown, w.b)
+		w.b = grown
+	}
+	w.b = append(w.b, p...)
+	return len(p), nil
+}
 
 // OpenWeights streams a model's weights from the server. The reader returns
 // an error wrapping ErrChecksum at the end if the bytes do not match the
