@@ -3,7 +3,9 @@ package datasets
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -179,10 +181,13 @@ func readText(ctx context.Context, path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("datasets: %w", err)
 	}
-	data, err := readUpTo(ctxReader{ctx, fh}, st.Size())
-	if err != nil {
+	// The size is the file's own: one allocation of it, no growing copies.
+	data := make([]byte, st.Size())
+	n, err := io.ReadFull(ctxReader{ctx, fh}, data)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 		return nil, wrapCtx(path, err)
 	}
+	data = data[:n] // a file that shrank since Stat is read as it is now
 	if err := checkText(path, data); err != nil {
 		return nil, err
 	}
