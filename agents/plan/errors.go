@@ -64,6 +64,7 @@ var (
 	planFields = []field{
 		{"name", "a plan name (a string)"},
 		{"tasks", "a list of tasks"},
+		{"unserved_timeout", "a duration such as 1h or 24h"},
 	}
 	taskFields = []field{
 		{"id", "a task id (a string)"},

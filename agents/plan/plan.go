@@ -19,10 +19,31 @@ const DefaultQueue = "cpu"
 // DefaultMaxAttempts is the attempt budget of a task that sets none.
 const DefaultMaxAttempts = 3
 
+// MaxAttemptsLimit bounds max_attempts: a task that failed this often will not
+// succeed by being tried again, and a huge budget keeps a broken task in the
+// queue for ever.
+const MaxAttemptsLimit = 100
+
+// DefaultUnservedTimeout is how long a task may wait on a queue that no agent
+// serves before the master fails it, for a plan that sets no unserved_timeout.
+const DefaultUnservedTimeout = 24 * time.Hour
+
 // Spec is a plan as written by a person.
 type Spec struct {
 	Name  string     `yaml:"name" json:"name"`
 	Tasks []TaskSpec `yaml:"tasks" json:"tasks"`
+	// UnservedTimeout is how long a queued task may wait on a queue that no
+	// agent serves (no agent announced it) before the master fails it; zero
+	// means DefaultUnservedTimeout.
+	UnservedTimeout task.Duration `yaml:"unserved_timeout,omitempty" json:"unserved_timeout,omitempty"`
+}
+
+// Unserved returns the plan's unserved timeout, its default filled in.
+func (s *Spec) Unserved() time.Duration {
+	if s.UnservedTimeout > 0 {
+		return time.Duration(s.UnservedTimeout)
+	}
+	return DefaultUnservedTimeout
 }
 
 // TaskSpec is one task of a plan.
@@ -112,6 +133,9 @@ func (s *Spec) Validate() error {
 	if len(s.Tasks) == 0 {
 		return &Error{Field: "tasks", Msg: "a plan needs at least one task"}
 	}
+	if s.UnservedTimeout < 0 {
+		return &Error{Field: "unserved_timeout", Msg: fmt.Sprintf("%v is negative, expected a positive duration or none (default %v)", time.Duration(s.UnservedTimeout), DefaultUnservedTimeout)}
+	}
 	index := map[string]int{}
 	for i, t := range s.Tasks {
 		bad := func(field, format string, args ...any) error {
@@ -130,8 +154,8 @@ func (s *Spec) Validate() error {
 		if !task.ValidName(t.Queue) {
 			return bad("queue", "%q is not a queue name (for example cpu, cuda)", t.Queue)
 		}
-		if t.MaxAttempts < 1 {
-			return bad("max_attempts", "%d, expected at least 1", t.MaxAttempts)
+		if t.MaxAttempts < 1 || t.MaxAttempts > MaxAttemptsLimit {
+			return bad("max_attempts", "%d, expected 1 to %d", t.MaxAttempts, MaxAttemptsLimit)
 		}
 		if t.Timeout < 0 {
 			return bad("timeout", "%v is negative, expected a positive duration or none", time.Duration(t.Timeout))

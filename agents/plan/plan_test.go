@@ -69,7 +69,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown field", "name: p\ntasks:\n  - id: a\n    kind: k\n    script: x\n",
 			`line 5: unknown field "script" in task 1 (id a); valid fields are id, kind, queue, input, model, output, params, deps, max_attempts, timeout`},
 		{"unknown plan field", "name: p\nowner: me\ntasks: [{id: a, kind: k}]\n",
-			`line 2: unknown field "owner" in the plan; valid fields are name, tasks`},
+			`line 2: unknown field "owner" in the plan; valid fields are name, tasks, unserved_timeout`},
 		{"no tasks", "name: p\n", "field tasks: a plan needs at least one task"},
 		{"tasks not a list", "name: p\ntasks: {id: a}\n", "line 2: field tasks: expected a list of tasks, got a mapping"},
 		{"task not a mapping", "name: p\ntasks:\n  - a\n", "line 3: task 1: expected a mapping with fields id, kind"},
@@ -80,6 +80,10 @@ func TestParseErrors(t *testing.T) {
 		{"cycle", "name: p\ntasks: [{id: a, kind: k, deps: [c]}, {id: b, kind: k, deps: [a]}, {id: c, kind: k, deps: [b]}]\n", "dependency cycle a -> c -> b -> a"},
 		{"bad timeout", "name: p\ntasks:\n  - id: a\n    kind: k\n    timeout: soon\n", `line 5: task 1 (id a): field timeout: expected a duration such as 90s or 2h, got "soon"`},
 		{"bad attempts", "name: p\ntasks:\n  - id: a\n    kind: k\n    max_attempts: lots\n", `line 5: task 1 (id a): field max_attempts: expected an integer, got "lots"`},
+		{"attempts over the bound", "name: p\ntasks:\n  - id: a\n    kind: k\n    max_attempts: 1000000000\n", `line 5: task 1 (id a): field max_attempts: 1000000000, expected 1 to 100`},
+		{"attempts negative", "name: p\ntasks:\n  - id: a\n    kind: k\n    max_attempts: -1\n", `line 5: task 1 (id a): field max_attempts: -1, expected 1 to 100`},
+		{"negative unserved timeout", "name: p\nunserved_timeout: -1s\ntasks: [{id: a, kind: k}]\n", `line 2: field unserved_timeout: -1s is negative`},
+		{"bad unserved timeout", "name: p\nunserved_timeout: never\ntasks: [{id: a, kind: k}]\n", `line 2: field unserved_timeout: expected a duration such as 1h or 24h, got "never"`},
 		{"deps not a list", "name: p\ntasks:\n  - id: a\n    kind: k\n    deps: {b: 1}\n", `line 5: task 1 (id a): field deps: expected a list of task ids, got a mapping`},
 		{"no kind", "name: p\ntasks: [{id: a}]\n", "task 1 (id a): field kind"},
 		{"no kind, line", "name: p\ntasks:\n  - id: a\n    kind: k\n  - id: b\n", `line 5: task 2 (id b): field kind: "" is not a kind name`},
@@ -209,5 +213,24 @@ func TestParseMergeBomb(t *testing.T) {
 	}
 	if err == nil || !strings.Contains(err.Error(), "aliasing") {
 		t.Fatalf("Parse = %v; want the decoder's excessive-aliasing error", err)
+	}
+}
+
+// A plan sets how long its tasks may wait on a queue nobody serves; the
+// default is generous.
+func TestUnservedTimeout(t *testing.T) {
+	s, err := plan.Parse([]byte("name: p\nunserved_timeout: 90s\ntasks: [{id: a, kind: k}]\n"), "x.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Unserved() != 90*time.Second {
+		t.Fatalf("Unserved() = %v, want 90s", s.Unserved())
+	}
+	s, err = plan.Parse([]byte("name: p\ntasks: [{id: a, kind: k, max_attempts: 100}]\n"), "x.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Unserved() != plan.DefaultUnservedTimeout || s.Unserved() < time.Hour {
+		t.Fatalf("Unserved() = %v, want the default %v (at least an hour)", s.Unserved(), plan.DefaultUnservedTimeout)
 	}
 }
