@@ -40,6 +40,9 @@ type Event struct {
 	// Subject and Seq locate a rejected message on its queue.
 	Subject string `json:"subject,omitempty"`
 	Seq     uint64 `json:"seq,omitempty"`
+	// Token is Task.Token of the delivery the event is about, echoed: the
+	// master trusts an event only when it verifies. Never logged.
+	Token string `json:"token,omitempty"`
 }
 
 // MsgID is the queue's de-duplication id of the event: an event re-sent after a

@@ -44,6 +44,12 @@ type Task struct {
 	Dispatch int `json:"dispatch"`
 	// Timeout bounds one attempt; zero means none.
 	Timeout Duration `json:"timeout,omitempty"`
+	// Token is the master's proof of this dispatch (an HMAC under a key only
+	// masters hold); the agent echoes it in every event about the task, and the
+	// master drops events whose token does not verify. Agents do not check it.
+	// A task queued by a master older than tokens has none, and the events
+	// about it are dropped.
+	Token string `json:"token,omitempty"`
 }
 
 // Key is the task's identity across the system: "plan/task".

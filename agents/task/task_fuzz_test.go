@@ -19,6 +19,7 @@ func FuzzDecode(f *testing.F) {
 	full.Upstream = map[string]json.RawMessage{"cnn": json.RawMessage(`{"model":"cnn","version":2}`)}
 	full.Timeout = task.Duration(90 * time.Second)
 	full.AttemptBase = 2
+	full.Token = "Zm9yZ2VkLW9yLW5vdA"
 	for _, tk := range []*task.Task{valid(), full} {
 		b, err := tk.Encode()
 		if err != nil {
@@ -74,7 +75,7 @@ func FuzzDecodeEvent(f *testing.F) {
 	when := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
 	for _, e := range []*task.Event{
 		{Type: task.Started, Plan: "p", Task: "a", Dispatch: 1, Attempt: 1, Agent: "host-1", Time: when},
-		{Type: task.Succeeded, Plan: "p", Task: "a", Dispatch: 1, Attempt: 2, Agent: "host-1", Time: when, Output: json.RawMessage(`{"model":"cnn","version":3}`)},
+		{Type: task.Succeeded, Plan: "p", Task: "a", Dispatch: 1, Attempt: 2, Agent: "host-1", Time: when, Output: json.RawMessage(`{"model":"cnn","version":3}`), Token: "Zm9yZ2VkLW9yLW5vdA"},
 		{Type: task.Failed, Plan: "p", Task: "a", Dispatch: 2, Attempt: 3, Agent: "h", Time: when.In(time.FixedZone("x", 3600)), Error: "boom"},
 		{Type: task.Rejected, Agent: "h", Time: when, Subject: "tasks.cpu", Seq: 42, Error: "malformed"},
 	} {
@@ -86,6 +87,7 @@ func FuzzDecodeEvent(f *testing.F) {
 	}
 	f.Add([]byte(`{"v":1,"type":"started","plan":"p","task":"a","agent":"h","time":"2026-01-02T03:04:05+23:59"}`))
 	f.Add([]byte(`{"v":1,"type":"nope"}`))
+	f.Add([]byte(`{"v":1,"type":"started","plan":"p","task":"a","agent":"h","time":"2026-01-02T03:04:05Z","token":7}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		e, err := task.DecodeEvent(data)
 		if err != nil {
