@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/tlgo/tl/agents/queue"
 	"github.com/tlgo/tl/agents/task"
+	"github.com/tlgo/tl/internal/redact"
 )
 
 // Config configures an agent.
@@ -26,8 +28,17 @@ type Config struct {
 	Queues []string
 	// Slots is how many tasks run at once; default 1.
 	Slots int
-	// AckWait is the ack deadline set on the queues' consumers; default 30s.
+	// AckWait is the ack deadline of a queue's consumer that the agent has to
+	// create because no master has set the queue up yet; default 30s. It never
+	// changes an existing consumer: a queue's delivery settings are the
+	// master's (queue.EnsureQueue), the same for every agent. The agent
+	// heartbeats every third of the ack deadline the consumer has.
 	AckWait time.Duration
+	// StateDir holds the agent's outbox: the result of a finished task stays
+	// there (files 0600) until the master has taken it, so that a result
+	// outlives an outage of the server or a restart of the agent. Empty keeps
+	// the outbox in memory: it outlives an outage, not a restart.
+	StateDir string
 	// Grace is how long a running task may finish after shutdown starts; default 30s.
 	Grace time.Duration
 	// RetryDelay is the back-off before a failed attempt is redelivered, doubled per
@@ -42,6 +53,10 @@ type Config struct {
 	Registry *task.Registry
 	// Services is handed to every function in task.Run.Services.
 	Services any
+	// Credentials, when set, are presented to the server (the embedded one
+	// requires them). They allow binding to the queues' consumers, not
+	// creating them: an agent waits for the master to set a queue up.
+	Credentials *queue.Credentials
 	// Log receives the agent's log; default slog.Default().
 	Log *slog.Logger
 }
@@ -55,8 +70,14 @@ type Agent struct {
 	nc   *nats.Conn
 	js   jetstream.JetStream
 	cons map[string]jetstream.Consumer
+	box  *outbox
 
-	mu        sync.Mutex
+	// Lock order: mu before box.mu (outbox methods never call back).
+	mu sync.Mutex
+	// reconn is closed (and replaced) when the connection comes back, so that
+	// heartbeats go out at once: after a server restart, pending tasks whose
+	// deadline passed during the outage are redelivered within about a second.
+	reconn    chan struct{}
 	running   map[string]context.CancelCauseFunc // task key -> cancel of its function
 	cancelled map[string]time.Time               // plan id -> when cancellation arrived
 	done      int64
@@ -123,16 +144,38 @@ func New(ctx context.Context, cfg Config) (*Agent, error) {
 			Kinds: cfg.Registry.Kinds(), Specs: cfg.Registry.Specs(), Slots: cfg.Slots, Started: time.Now().UTC(),
 		},
 		cons:      map[string]jetstream.Consumer{},
+		reconn:    make(chan struct{}),
 		running:   map[string]context.CancelCauseFunc{},
 		cancelled: map[string]time.Time{},
 	}
-	nc, js, err := queue.Connect(ctx, cfg.NATSURL, "tl-agent "+cfg.ID, a.log)
+	nc, js, err := queue.Connect(ctx, cfg.NATSURL, "tl-agent "+cfg.ID, a.log, cfg.Credentials.Options()...)
 	if err != nil {
 		return nil, fmt.Errorf("agent %s: %w", cfg.ID, err)
 	}
 	a.nc, a.js = nc, js
+	box, err := newOutbox(filepath.Join(cfg.StateDir, "outbox"))
+	if cfg.StateDir == "" {
+		box, err = newOutbox("")
+	}
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("agent %s: %w", cfg.ID, err)
+	}
+	a.box = box
+	nc.SetReconnectHandler(func(c *nats.Conn) {
+		a.log.Info("nats reconnected; heartbeating the tasks in hand", "url", redact.URL(c.ConnectedUrl()))
+		a.mu.Lock()
+		close(a.reconn)
+		a.reconn = make(chan struct{})
+		a.mu.Unlock()
+	})
 	for _, q := range cfg.Queues {
-		c, err := queue.TaskConsumer(ctx, js, q, cfg.AckWait)
+		var c jetstream.Consumer
+		if cfg.Credentials != nil {
+			c, err = bindConsumer(ctx, js, q, cfg.PollWait)
+		} else {
+			c, err = queue.TaskConsumer(ctx, js, q, cfg.AckWait)
+		}
 		if err != nil {
 			nc.Close()
 			return nil, fmt.Errorf("agent %s: %w", cfg.ID, err)
@@ -171,13 +214,20 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	announceDone := make(chan struct{})
 	go func() { defer close(announceDone); a.announce(ctx) }()
+	// The outbox is read before the first pull: its tasks, delivered again,
+	// are settled with their results rather than run.
+	left := a.box.load(a.log)
+	drained := make(chan struct{})
+	go func() { defer close(drained); a.drain(work, left) }()
 
-	a.log.Info("agent started", "nats", a.cfg.NATSURL, "queues", a.cfg.Queues, "slots", a.cfg.Slots, "kinds", a.info.Kinds)
+	a.log.Info("agent started", "nats", redact.URL(a.cfg.NATSURL), "queues", a.cfg.Queues, "slots", a.cfg.Slots, "kinds", a.info.Kinds)
 	var wg sync.WaitGroup
 	for i := range a.cfg.Slots {
 		wg.Go(func() { a.slot(ctx, work, i) })
 	}
 	wg.Wait()
+	stopWork(nil)
+	<-drained
 	<-announceDone
 	a.log.Info("agent stopped")
 	return nil
@@ -234,32 +284,44 @@ func (a *Agent) handle(work context.Context, q string, msg jetstream.Msg) {
 	attempt := t.AttemptBase + deliveries
 	log := a.log.With("task", t.Key(), "kind", t.Kind, "attempt", attempt)
 	ev := func(typ task.EventType) *task.Event {
-		return &task.Event{Type: typ, Plan: t.Plan, Task: t.ID, Dispatch: t.Dispatch, Attempt: attempt, Agent: a.cfg.ID, Time: time.Now().UTC()}
+		return &task.Event{Type: typ, Plan: t.Plan, Task: t.ID, Dispatch: t.Dispatch, Attempt: attempt, Agent: a.cfg.ID, Time: time.Now().UTC(), Token: t.Token}
+	}
+	if prev := a.box.delivered(t.Plan, t.ID, t.Dispatch); prev != nil {
+		// This agent finished this dispatch and reported it, but the message came
+		// back (the ack was lost, or the deadline passed during an outage): the
+		// result stands, the task is not run again.
+		log.Info("task delivered again after its result was reported; settling it with that result", "event", prev.Type)
+		settle := msg.Term
+		if prev.Type == task.Succeeded {
+			settle = msg.Ack
+		}
+		a.finish(work, q, msg, prev, settle)
+		return
 	}
 	if a.isCancelled(t.Plan) {
 		log.Info("plan cancelled; dropping task")
-		a.finish(work, msg, ev(task.Cancelled), msg.Term)
+		a.finish(work, q, msg, ev(task.Cancelled), msg.Term)
 		return
 	}
 	if deliveries > t.MaxAttempts {
 		e := ev(task.Failed)
 		e.Error = fmt.Sprintf("attempt %d was lost (its agent died or missed the ack deadline) and the %d attempts allowed are used up", attempt-1, t.MaxAttempts)
 		log.Warn("task out of attempts", "err", e.Error)
-		a.finish(work, msg, e, msg.Term)
+		a.finish(work, q, msg, e, msg.Term)
 		return
 	}
-	if err := a.publish(work, ev(task.Started)); err != nil {
+	if err := a.publish(work, ev(task.Started), 2*queue.AckWaitOf(a.cons[q])); err != nil {
 		log.Warn("could not report start; going on", "err", err)
 	}
 	log.Info("task started", "queue", q, "delivery", deliveries)
 
-	out, err := a.run(work, msg, t, attempt)
+	out, err := a.run(work, q, msg, t, attempt)
 	switch {
 	case err == nil:
 		e := ev(task.Succeeded)
 		e.Output = out
 		log.Info("task succeeded")
-		a.finish(work, msg, e, func() error {
+		a.finish(work, q, msg, e, func() error {
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(work), 10*time.Second)
 			defer cancel()
 			return msg.DoubleAck(ctx)
@@ -274,23 +336,23 @@ func (a *Agent) handle(work context.Context, q string, msg jetstream.Msg) {
 		}
 	case errors.Is(err, errPlanCancelled):
 		log.Info("task stopped: plan cancelled")
-		a.finish(work, msg, ev(task.Cancelled), msg.Term)
+		a.finish(work, q, msg, ev(task.Cancelled), msg.Term)
 	case task.IsPermanent(err) || deliveries >= t.MaxAttempts:
 		e := ev(task.Failed)
 		e.Error = err.Error()
 		log.Warn("task failed", "err", err, "permanent", task.IsPermanent(err))
-		a.finish(work, msg, e, msg.Term)
+		a.finish(work, q, msg, e, msg.Term)
 	default:
 		e := ev(task.AttemptFailed)
 		e.Error = err.Error()
 		delay := min(a.cfg.RetryDelay<<(deliveries-1), time.Minute)
 		log.Warn("attempt failed; will retry", "err", err, "delay", delay)
-		a.finish(work, msg, e, func() error { return msg.NakWithDelay(delay) })
+		a.finish(work, q, msg, e, func() error { return msg.NakWithDelay(delay) })
 	}
 }
 
 // run calls the task's function with heartbeats, a timeout and cancellation.
-func (a *Agent) run(work context.Context, msg jetstream.Msg, t *task.Task, attempt int) (out json.RawMessage, err error) {
+func (a *Agent) run(work context.Context, q string, msg jetstream.Msg, t *task.Task, attempt int) (out json.RawMessage, err error) {
 	f, err := a.cfg.Registry.Lookup(t.Kind)
 	if err != nil {
 		return nil, err
@@ -311,22 +373,7 @@ func (a *Agent) run(work context.Context, msg jetstream.Msg, t *task.Task, attem
 		a.mu.Unlock()
 	}()
 
-	hbDone := make(chan struct{})
-	go func() {
-		tick := time.NewTicker(a.cfg.AckWait / 3)
-		defer tick.Stop()
-		for {
-			select {
-			case <-hbDone:
-				return
-			case <-tick.C:
-				if err := msg.InProgress(); err != nil {
-					a.log.Warn("heartbeat failed", "task", t.Key(), "err", err)
-				}
-			}
-		}
-	}()
-	defer close(hbDone)
+	defer a.heartbeat(q, msg, t.Key())()
 
 	defer func() {
 		if r := recover(); r != nil {
@@ -351,31 +398,101 @@ func (a *Agent) run(work context.Context, msg jetstream.Msg, t *task.Task, attem
 	return out, nil
 }
 
-// finish publishes e and then settles msg; if the event cannot be published the
-// message is left to come back after its deadline, so nothing is lost.
-func (a *Agent) finish(work context.Context, msg jetstream.Msg, e *task.Event, settle func() error) {
-	if err := a.publish(work, e); err != nil {
-		a.log.Error("could not report to the master; the task will be delivered again", "task", e.Plan+"/"+e.Task, "event", e.Type, "err", err)
+// heartbeat tells the server, every third of queue q's ack deadline and at
+// once after a reconnection, that msg is still in hand, until the returned
+// function is called: a task is not delivered to another agent while this
+// attempt is alive.
+func (a *Agent) heartbeat(q string, msg jetstream.Msg, key string) (stop func()) {
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		for {
+			every := queue.DefaultAckWait / 3
+			if c := a.cons[q]; c != nil {
+				every = queue.AckWaitOf(c) / 3
+			}
+			a.mu.Lock()
+			reconn := a.reconn
+			a.mu.Unlock()
+			t := time.NewTimer(every)
+			select {
+			case <-done:
+				t.Stop()
+				return
+			case <-t.C:
+			case <-reconn:
+				t.Stop()
+			}
+			if err := msg.InProgress(); err != nil {
+				a.log.Warn("heartbeat failed", "task", key, "err", err)
+			}
+		}
+	}()
+	return func() { close(done); <-exited }
+}
+
+// finish reports e and then settles msg. The event goes to the outbox first and
+// is published until the stream takes it, however long the server is away,
+// while heartbeats keep the message: a finished task is neither run again nor
+// its result lost. If the agent stops first (Grace ended) the event stays in
+// the outbox for its next start and the message comes back after its deadline.
+func (a *Agent) finish(work context.Context, q string, msg jetstream.Msg, e *task.Event, settle func() error) {
+	key := e.Plan + "/" + e.Task
+	final := e.Type == task.Succeeded || e.Type == task.Failed || e.Type == task.Cancelled
+	if final {
+		if err := a.box.put(e); err != nil {
+			a.log.Warn("could not keep the result on disk; it is kept in memory until the master takes it", "task", key, "err", err)
+		}
+	}
+	stop := a.heartbeat(q, msg, key)
+	err := a.publish(work, e, 0)
+	stop()
+	if err != nil {
+		a.log.Error("could not report to the master before stopping; the result stays in the outbox for the next start, the task comes back after its ack deadline", "task", key, "event", e.Type, "err", err)
 		return
 	}
+	if final {
+		a.box.done(e)
+	}
 	if err := settle(); err != nil {
-		a.log.Warn("ack failed; the task may be delivered again", "task", e.Plan+"/"+e.Task, "event", e.Type, "err", err)
+		a.log.Warn("ack failed; the task may be delivered again (its result stands)", "task", key, "event", e.Type, "err", err)
 	}
 }
 
-// publish sends e, riding out a short server outage.
-func (a *Agent) publish(work context.Context, e *task.Event) error {
+// publish sends e, riding out a server outage for patience, or until work ends
+// if patience is zero.
+func (a *Agent) publish(work context.Context, e *task.Event, patience time.Duration) error {
 	ctx := context.WithoutCancel(work)
-	return queue.Retry(ctx, 2*a.cfg.AckWait, func(ctx context.Context) error {
+	if patience <= 0 {
+		ctx, patience = work, 1<<62
+	}
+	return queue.Retry(ctx, patience, func(ctx context.Context) error {
 		return queue.PublishEvent(ctx, a.js, e)
 	})
+}
+
+// drain publishes the events an earlier run left in the outbox, until the
+// stream has each or work ends.
+func (a *Agent) drain(work context.Context, evs []*task.Event) {
+	if len(evs) == 0 {
+		return
+	}
+	a.log.Info("delivering results left in the outbox by an earlier run", "events", len(evs), "dir", a.box.dir)
+	for _, e := range evs {
+		if err := a.publish(work, e, 0); err != nil {
+			a.log.Warn("outbox not drained before stopping; it is tried again at the next start", "err", err)
+			return
+		}
+		a.box.done(e)
+	}
 }
 
 // reject reports and removes a message that is not a task.
 func (a *Agent) reject(work context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, err error) {
 	a.log.Error("rejected a message that is not a valid task", "subject", msg.Subject(), "seq", meta.Sequence.Stream, "err", err)
 	e := &task.Event{Type: task.Rejected, Agent: a.cfg.ID, Time: time.Now().UTC(), Subject: msg.Subject(), Seq: meta.Sequence.Stream, Error: err.Error()}
-	a.finish(work, msg, e, func() error { return msg.TermWithReason("malformed task: " + err.Error()) })
+	a.finish(work, "", msg, e, func() error { return msg.TermWithReason("malformed task: " + err.Error()) })
 }
 
 func (a *Agent) onCancel(m *nats.Msg) {
@@ -403,16 +520,23 @@ func (a *Agent) isCancelled(plan string) bool {
 	return ok
 }
 
-// announce keeps the agent's entry in the agents bucket fresh until ctx ends.
+// announce keeps the agent's entry in the agents bucket (the roster) fresh until
+// ctx ends, reopening the bucket when a write fails (the server restarted, or
+// the bucket was lost with a server's memory), and rereads the queues'
+// consumers so that heartbeats follow their ack deadlines.
 func (a *Agent) announce(ctx context.Context) {
-	kv, err := queue.AgentsKV(ctx, a.js)
-	if err != nil {
-		a.log.Warn("cannot announce this agent; tl status will not list it", "err", err)
-		return
-	}
+	var kv jetstream.KeyValue
 	tick := time.NewTicker(queue.AnnounceTTL / 3)
 	defer tick.Stop()
 	for {
+		if kv == nil {
+			var err error
+			actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if kv, err = queue.AgentsKV(actx, a.js); err != nil && ctx.Err() == nil {
+				a.log.Warn("cannot announce this agent yet; tl status does not list it until it can", "err", err)
+			}
+			cancel()
+		}
 		info := a.info
 		a.mu.Lock()
 		info.Running = make([]string, 0, len(a.running))
@@ -423,16 +547,28 @@ func (a *Agent) announce(ctx context.Context) {
 		a.mu.Unlock()
 		slices.Sort(info.Running)
 		info.Seen = time.Now().UTC()
-		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		if err := queue.Announce(actx, kv, &info); err != nil && ctx.Err() == nil {
-			a.log.Debug("announce failed", "err", err)
+		if kv != nil {
+			actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := queue.Announce(actx, kv, &info); err != nil && ctx.Err() == nil {
+				a.log.Debug("announce failed; reopening the agents bucket", "err", err)
+				kv = nil
+			}
+			cancel()
 		}
-		cancel()
+		for q, c := range a.cons {
+			actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if _, err := c.Info(actx); err != nil && ctx.Err() == nil {
+				a.log.Debug("cannot read the queue's consumer", "queue", q, "err", err)
+			}
+			cancel()
+		}
 		select {
 		case <-ctx.Done():
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			_ = kv.Delete(dctx, a.cfg.ID)
-			cancel()
+			if kv != nil {
+				dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+				_ = kv.Delete(dctx, a.cfg.ID)
+				cancel()
+			}
 			return
 		case <-tick.C:
 		}

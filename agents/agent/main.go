@@ -44,9 +44,11 @@ func usageErrorf(format string, a ...any) error { return usageError{fmt.Errorf(f
 // flags are the command line of Main.
 type flags struct {
 	natsURL, mongoURL, project, queues, id, level, home string
+	stateDir                                            string
 	slots                                               int
 	ackWait, grace, retry, connWait                     time.Duration
 	kinds                                               bool
+	ackWaitSet                                          bool // --ack-wait or TL_ACK_WAIT given
 }
 
 // Main is the whole agent command: it parses args (without the program name), reads
@@ -108,6 +110,7 @@ func newCommand(prog string, reg *task.Registry, stderr io.Writer) *cobra.Comman
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			f.ackWaitSet = cmd.Flags().Changed("ack-wait") || os.Getenv("TL_ACK_WAIT") != ""
 			return run(cmd.Context(), f, reg, stderr)
 		},
 		SilenceErrors: true,
@@ -127,7 +130,8 @@ func newCommand(prog string, reg *task.Registry, stderr io.Writer) *cobra.Comman
 	fs.StringVar(&f.home, "home", home, "directory of the local master's endpoints.json [TL_HOME]")
 	fs.StringVar(&f.queues, "queues", env("TL_QUEUES", defaultQueues()), "comma-separated queues (capabilities) to serve, polled in turn [TL_QUEUES]")
 	fs.IntVar(&f.slots, "slots", slots, "tasks run at once [TL_SLOTS]")
-	fs.DurationVar(&f.ackWait, "ack-wait", durEnv("TL_ACK_WAIT", 30*time.Second), "ack deadline: a task whose agent is silent this long is delivered again [TL_ACK_WAIT]")
+	fs.DurationVar(&f.ackWait, "ack-wait", durEnv("TL_ACK_WAIT", 30*time.Second), "deprecated: the master sets each queue's ack deadline (tl master --ack-wait); this applies only to a queue no master has set up yet [TL_ACK_WAIT]")
+	fs.StringVar(&f.stateDir, "state-dir", env("TL_AGENT_STATE", ""), "directory of the agent's outbox: finished results wait there (files 0600) until the master takes them; default HOME/agents/ID [TL_AGENT_STATE]")
 	fs.DurationVar(&f.grace, "grace", durEnv("TL_GRACE", 30*time.Second), "on SIGTERM, time running tasks get to finish before they are handed back [TL_GRACE]")
 	fs.DurationVar(&f.retry, "retry-delay", durEnv("TL_RETRY_DELAY", time.Second), "back-off before a failed attempt is retried, doubled per attempt [TL_RETRY_DELAY]")
 	fs.StringVar(&f.id, "id", env("TL_AGENT_ID", ""), "agent name (default host-pid) [TL_AGENT_ID]")
@@ -156,6 +160,10 @@ func run(ctx context.Context, f flags, reg *task.Registry, stderr io.Writer) err
 		return usageErrorf("--log-level %q: expected debug, info, warn or error", *level)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
+	if f.ackWaitSet {
+		log.Warn("--ack-wait (TL_ACK_WAIT) is deprecated: a queue's ack deadline is the master's (tl master --ack-wait), the same for every agent; "+
+			"this agent uses it only if it creates a queue no master has set up, and heartbeats every third of the deadline the queue has", "ack_wait", f.ackWait)
+	}
 
 	if *natsURL == "" {
 		home := f.home
@@ -195,8 +203,17 @@ func run(ctx context.Context, f flags, reg *task.Registry, stderr io.Writer) err
 		defer db.Close(context.WithoutCancel(ctx))
 		services = db
 	}
+	if f.stateDir == "" && f.home != "" {
+		id := f.id
+		if id == "" {
+			host, _ := os.Hostname()
+			id = fmt.Sprintf("%s-%d", host, os.Getpid())
+		}
+		f.stateDir = filepath.Join(f.home, "agents", id)
+		f.id = id
+	}
 	cfg := Config{
-		NATSURL: *natsURL, Queues: splitList(f.queues), Slots: f.slots, AckWait: f.ackWait,
+		NATSURL: *natsURL, Queues: splitList(f.queues), Slots: f.slots, AckWait: f.ackWait, StateDir: f.stateDir,
 		Grace: f.grace, RetryDelay: f.retry, ID: f.id, Registry: reg, Services: services, Log: log,
 	}
 	if err := cfg.Check(); err != nil {

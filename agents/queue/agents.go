@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -37,14 +38,28 @@ type AgentInfo struct {
 	Seen    time.Time       `json:"seen"`
 }
 
-// AgentsKV opens (creating it if needed) the announcement bucket.
+// AgentsKV opens (creating it if needed) the announcement bucket: the roster
+// of agents. It is kept on disk (file storage), so that the roster outlives a
+// restart of the server (the embedded one restarts with its master), and every
+// master and tl status read the same one; an entry lasts AnnounceTTL unrenewed.
+// A bucket created in memory by an older version is used as it is.
 func AgentsKV(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
+	// Bind first: an agent's credentials allow binding, not creating (the
+	// master creates the bucket when it starts).
+	if kv, err := js.KeyValue(ctx, AgentsBucket); err == nil {
+		return kv, nil
+	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:  AgentsBucket,
-		TTL:     AnnounceTTL,
-		Storage: jetstream.MemoryStorage,
+		Bucket:      AgentsBucket,
+		Description: "tl agents roster: one entry per live agent, renewed every AnnounceTTL/3",
+		TTL:         AnnounceTTL,
+		Storage:     jetstream.FileStorage,
 	})
 	if err != nil {
+		// An existing bucket whose storage cannot change: use it.
+		if old, oerr := js.KeyValue(ctx, AgentsBucket); oerr == nil {
+			return old, nil
+		}
 		return nil, fmt.Errorf("agents bucket %s: %w", AgentsBucket, err)
 	}
 	return kv, nil
@@ -71,7 +86,7 @@ func ListAgents(ctx context.Context, js jetstream.JetStream) ([]AgentInfo, error
 	if err != nil {
 		return nil, fmt.Errorf("agents bucket %s: %w", AgentsBucket, err)
 	}
-	keys, err := kv.Keys(ctx)
+	keys, err := rosterKeys(ctx, js)
 	if errors.Is(err, jetstream.ErrNoKeysFound) {
 		return nil, nil
 	}
@@ -99,4 +114,28 @@ func ListAgents(ctx context.Context, js jetstream.JetStream) ([]AgentInfo, error
 		return 0
 	})
 	return out, nil
+}
+
+// rosterKeys lists the roster's keys from the bucket's stream info: unlike
+// KeyValue.Keys it creates no consumer, which a client's credentials do not
+// allow (a consumer may deliver to any subject). Deleted keys are listed too;
+// Get skips them.
+func rosterKeys(ctx context.Context, js jetstream.JetStream) ([]string, error) {
+	prefix := "$KV." + AgentsBucket + "."
+	s, err := js.Stream(ctx, "KV_"+AgentsBucket)
+	if err != nil {
+		return nil, err
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(prefix+">"))
+	if err != nil {
+		return nil, err
+	}
+	if len(info.State.Subjects) == 0 {
+		return nil, jetstream.ErrNoKeysFound
+	}
+	keys := make([]string, 0, len(info.State.Subjects))
+	for subj := range info.State.Subjects {
+		keys = append(keys, strings.TrimPrefix(subj, prefix))
+	}
+	return keys, nil
 }
