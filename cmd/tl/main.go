@@ -168,6 +168,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newDatasetsCmd(stdout, stderr),
 		newImportCmd(stdout, stderr),
 		newExportCmd(stdout, stderr),
+		newUICmd(stdout, stderr),
 	)
 	root.SuggestionsMinimumDistance = 2
 	root.InitDefaultCompletionCmd()

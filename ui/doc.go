@@ -1,0 +1,50 @@
+// Package ui is the web dashboard of `tl ui`: the store and the workflow at a
+// glance, in a browser.
+//
+// A Server serves HTML pages rendered with html/template, a few JSON
+// endpoints the pages poll to stay live, and its assets (CSS, one script, the
+// vendored uPlot chart library), all embedded with go:embed: nothing is built
+// with Node and nothing is fetched from elsewhere. The pages are
+//
+//	/models                 models: latest version, versions, aliases, metrics
+//	/models/NAME            its versions: size, metrics, aliases, lineage
+//	/models/NAME/compare    versions side by side (?v=1&v=2...)
+//	/runs                   training runs; check several to overlay their curves
+//	/runs/RUN               a run's curves (zoom: drag; reset: double-click)
+//	/datasets               datasets (views): query and count
+//	/datasets/NAME          labels histogram, tags, a page of sample thumbnails
+//	/plans                  plans and their progress
+//	/plans/ID               a plan's tasks as a graph and a sortable table
+//	/agents                 connected agents, their queues and work; the master
+//
+// and under /api/ the same data as JSON. Every page refreshes its live part by
+// polling (Config.Refresh) without a reload; the run charts fetch only the
+// points after the last step they have, and long series are downsampled on the
+// server (Config.MaxPoints per curve, keeping each bucket's minimum and
+// maximum) so that a curve page stays small.
+//
+// # Connections
+//
+// The store and NATS are opened lazily, through Config.Store and Config.NATS,
+// and opened again after a failure: a dead store makes the store pages an
+// error page (503) that says what failed, and they work again once the
+// store is back. Without NATS (Config.NATS nil, or nothing answers) the
+// store pages work and the plans and agents pages say why they are empty;
+// plans are then read from the store.
+//
+// # Safety
+//
+// The server binds to loopback unless told otherwise, and refuses to start on
+// any other address without a token. With a token, every request must carry
+// it: the ?token= query of a first visit sets an HttpOnly, SameSite=Strict
+// cookie (and redirects to drop it from the address bar), or an
+// "Authorization: Bearer" header; it is compared in constant time. Without a
+// token the Host header must name loopback, so that a web page cannot reach
+// the server by DNS rebinding. The pages only read; cancel and retry of a plan
+// or a task are POSTs that need the token, a same-origin request (Origin and
+// Sec-Fetch-Site) and the form's CSRF token. Responses carry a
+// Content-Security-Policy without inline scripts or styles and with
+// frame-ancestors 'none', X-Content-Type-Options: nosniff and no-referrer.
+// URLs and errors are passed through package internal/redact before they reach
+// a page or the log, so that no password shows.
+package ui
