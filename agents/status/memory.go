@@ -68,6 +68,16 @@ func (m *Memory) SaveTask(_ context.Context, t *Task) error {
 	return nil
 }
 
+// SaveTasks implements Store: each task as SaveTask does, stopping at the first error.
+func (m *Memory) SaveTasks(ctx context.Context, ts []*Task) error {
+	for _, t := range ts {
+		if err := m.SaveTask(ctx, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Plan implements Store.
 func (m *Memory) Plan(_ context.Context, id string) (*Plan, error) {
 	m.mu.Lock()

@@ -24,10 +24,16 @@ type Mongo struct {
 	tasks *mongo.Collection
 }
 
-// NewMongo returns a Store over db, scoped to db's project. It creates the index
-// Tasks uses.
+// NewMongo returns a Store over db, scoped to db's project. It creates the
+// indexes: lookups by id (_id) of plans and tasks, on every backend including
+// the embedded SQLite one (store.DB.IndexIDs), where without it every save
+// scanned the collection and the master slowed as history grew; and the
+// index Tasks uses.
 func NewMongo(ctx context.Context, db *store.DB) (*Mongo, error) {
 	m := &Mongo{db: db, plans: db.Collection(PlansCollection), tasks: db.Collection(TasksCollection)}
+	if err := db.IndexIDs(ctx, PlansCollection, TasksCollection); err != nil {
+		return nil, fmt.Errorf("status: %w", err)
+	}
 	_, err := m.tasks.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "project", Value: 1}, {Key: "plan", Value: 1}}})
 	if err != nil {
 		return nil, fmt.Errorf("status: index on %s: %w", TasksCollection, err)
@@ -43,11 +49,18 @@ func (m *Mongo) CreatePlan(ctx context.Context, p *Plan, tasks []*Task) error {
 	} else if !errors.Is(err, ErrNotFound) {
 		return err
 	}
-	for _, t := range tasks {
-		t.Project = m.db.Project()
-		_, err := m.tasks.ReplaceOne(ctx, bson.D{{Key: "_id", Value: t.Key}}, t, options.Replace().SetUpsert(true))
-		if err != nil {
-			return fmt.Errorf("status: record task %s: %w", t.Key, err)
+	// One batch of replace-or-insert writes by _id, in pieces (a 10,000-task
+	// plan is one round trip per piece, not per task).
+	const piece = 1000
+	for i := 0; i < len(tasks); i += piece {
+		batch := tasks[i:min(i+piece, len(tasks))]
+		models := make([]mongo.WriteModel, len(batch))
+		for j, t := range batch {
+			t.Project = m.db.Project()
+			models[j] = mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: t.Key}}).SetReplacement(t).SetUpsert(true)
+		}
+		if _, err := m.tasks.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+			return fmt.Errorf("status: record the tasks of plan %s (%d to %d of %d): %w", p.ID, i+1, i+len(batch), len(tasks), err)
 		}
 	}
 	p.Project = m.db.Project()
@@ -70,6 +83,36 @@ func (m *Mongo) SavePlan(ctx context.Context, p *Plan) error {
 func (m *Mongo) SaveTask(ctx context.Context, t *Task) error {
 	t.Project = m.db.Project()
 	return m.replace(ctx, m.tasks, "task", t.Key, &t.Rev, t)
+}
+
+// SaveTasks implements Store: one unordered batch of replacements by _id.
+//
+// It does not read the stored revisions first (SaveTask does, one round trip
+// per record, which is what made the master slow): the master that calls it
+// holds the leader lease, and a master that loses the lease stops writing
+// (its context ends) before another may take over. Revisions still count the
+// writes, and SavePlan and SaveTask still check them.
+func (m *Mongo) SaveTasks(ctx context.Context, ts []*Task) error {
+	if len(ts) == 0 {
+		return nil
+	}
+	models := make([]mongo.WriteModel, len(ts))
+	for i, t := range ts {
+		t.Project = m.db.Project()
+		t.Rev++
+		models[i] = mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: t.Key}}).SetReplacement(t)
+	}
+	res, err := m.tasks.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+	if err == nil && res.MatchedCount != int64(len(ts)) {
+		err = fmt.Errorf("%d of %d task records not found: %w", int64(len(ts))-res.MatchedCount, len(ts), ErrNotFound)
+	}
+	if err != nil {
+		for _, t := range ts {
+			t.Rev--
+		}
+		return fmt.Errorf("status: save %d task records (first %s): %w", len(ts), ts[0].Key, err)
+	}
+	return nil
 }
 
 // replace writes doc over the record id if its revision is *rev, then bumps *rev.

@@ -90,6 +90,12 @@ type Store interface {
 	SavePlan(ctx context.Context, p *Plan) error
 	// SaveTask replaces t if its stored revision is t.Rev, and increments t.Rev.
 	SaveTask(ctx context.Context, t *Task) error
+	// SaveTasks replaces several task records in one round trip (the master
+	// batches a fetch's worth of state changes), incrementing each Rev. Whether
+	// stored revisions are checked depends on the store (Mongo does not: its
+	// writer is the leading master, see Mongo.SaveTasks). On error some may be
+	// saved: the caller rereads the records.
+	SaveTasks(ctx context.Context, ts []*Task) error
 	// Plan returns one plan (ErrNotFound if none).
 	Plan(ctx context.Context, id string) (*Plan, error)
 	// Plans returns the plans, newest first; only unfinished ones if active.

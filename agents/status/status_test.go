@@ -47,6 +47,22 @@ func conformance(t *testing.T, s status.Store) {
 	if err := s.SaveTask(ctx, &stale); !errors.Is(err, status.ErrConflict) {
 		t.Fatalf("SaveTask with a stale revision: got %v, want ErrConflict", err)
 	}
+	// A batch: both records written, their revisions counted.
+	ts, _ = s.Tasks(ctx, "p1")
+	ts[0].Status, ts[0].Seq = plan.Queued, 7
+	rev0, rev1 := ts[0].Rev, ts[1].Rev
+	if err := s.SaveTasks(ctx, ts); err != nil {
+		t.Fatalf("SaveTasks: %v", err)
+	}
+	if ts[0].Rev != rev0+1 || ts[1].Rev != rev1+1 {
+		t.Fatalf("SaveTasks revisions %d, %d; want %d, %d", ts[0].Rev, ts[1].Rev, rev0+1, rev1+1)
+	}
+	if back, _ := s.Tasks(ctx, "p1"); back[0].Status != plan.Queued || back[0].Seq != 7 || back[1].Status != plan.Succeeded || back[0].Rev != ts[0].Rev {
+		t.Fatalf("after SaveTasks: %+v", back[0])
+	}
+	if err := s.SaveTasks(ctx, []*status.Task{{Key: "p1/zz", Plan: "p1", ID: "zz"}}); !errors.Is(err, status.ErrNotFound) {
+		t.Fatalf("SaveTasks of an unknown task: got %v, want ErrNotFound", err)
+	}
 	missing := &status.Task{Key: "p1/zz", Plan: "p1", ID: "zz"}
 	if err := s.SaveTask(ctx, missing); !errors.Is(err, status.ErrNotFound) {
 		t.Fatalf("SaveTask of an unknown task: got %v, want ErrNotFound", err)
