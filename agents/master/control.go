@@ -161,9 +161,16 @@ func Retry(ctx context.Context, js jetstream.JetStream, id string, tasks []strin
 	return send(ctx, js, CmdRetry, fmt.Sprintf("retry/%s/%d", id, time.Now().UnixNano()), data)
 }
 
+// send publishes a command. Only when no stream takes it (no master ever ran
+// on this server) does it create the streams, so that the command waits for
+// the master: a client's credentials do not allow that, nor need it.
 func send(ctx context.Context, js jetstream.JetStream, cmd, msgID string, data []byte) error {
-	if err := queue.Setup(ctx, js); err != nil {
+	err := queue.PublishControl(ctx, js, cmd, msgID, data)
+	if !errors.Is(err, jetstream.ErrNoStreamResponse) {
 		return err
+	}
+	if err := queue.Setup(ctx, js); err != nil {
+		return fmt.Errorf("no master has set up the queues on this server, and this command could not: %w", err)
 	}
 	return queue.PublishControl(ctx, js, cmd, msgID, data)
 }

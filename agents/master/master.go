@@ -20,6 +20,7 @@ import (
 	"github.com/tlgo/tl/agents/queue"
 	"github.com/tlgo/tl/agents/status"
 	"github.com/tlgo/tl/agents/task"
+	"github.com/tlgo/tl/internal/redact"
 )
 
 // Config configures a master.
@@ -41,6 +42,9 @@ type Config struct {
 	// ID names this master in the lease and the log; default host-pid-random.
 	// Each master needs its own.
 	ID string
+	// Credentials, when set, are presented to the server (the embedded one
+	// requires them): the master role's (queue.HomeCredentials).
+	Credentials *queue.Credentials
 }
 
 // Master runs plans. Create it with New and start it with Run.
@@ -50,6 +54,10 @@ type Master struct {
 	nc   *nats.Conn
 	js   jetstream.JetStream
 	host string
+	// key signs the tasks' tokens (see Token); masters share it through KeyBucket.
+	key []byte
+	// queues have a consumer (set up by this master or found); Run goroutine only.
+	queues map[string]bool
 
 	// plans is the state of the plans in hand; only the Run goroutine touches it,
 	// and it is rebuilt from the store at the start of each leadership term.
@@ -108,13 +116,21 @@ func New(ctx context.Context, cfg Config) (*Master, error) {
 	}
 	host, _ := os.Hostname()
 	m := &Master{cfg: cfg, log: cfg.Log.With("component", "master"), host: host, plans: map[string]*planState{}}
-	nc, js, err := queue.Connect(ctx, cfg.NATSURL, "tl-master "+cfg.ID, m.log)
+	nc, js, err := queue.Connect(ctx, cfg.NATSURL, "tl-master "+cfg.ID, m.log, cfg.Credentials.Options()...)
 	if err != nil {
 		return nil, fmt.Errorf("master: %w", err)
 	}
 	if err := queue.Setup(ctx, js); err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("master: %w", err)
+	}
+	if m.key, err = loadKey(ctx, js); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	// The roster bucket, which agents with credentials may bind to, not create.
+	if _, err := queue.AgentsKV(ctx, js); err != nil {
+		m.log.Warn("cannot create the agents' roster; agents with credentials cannot announce themselves", "err", err)
 	}
 	m.nc, m.js = nc, js
 	return m, nil
@@ -192,7 +208,7 @@ func (m *Master) serve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("master: consumer %s: %w", queue.MasterConsumer, err)
 	}
-	m.log.Info("master running", "nats", m.cfg.NATSURL, "plans", len(m.plans))
+	m.log.Info("master running", "nats", redact.URL(m.cfg.NATSURL), "plans", len(m.plans))
 	// A fetch does not see ctx end (below); bounding its wait bounds how long a
 	// master that lost the lease goes on pulling messages.
 	wait := min(m.cfg.Tick, m.cfg.LeaseTTL/3)
@@ -361,6 +377,13 @@ func (m *Master) handle(ctx context.Context, subject string, data []byte) error 
 			m.rejected = m.rejected[1:]
 		}
 		m.mu.Unlock()
+		return nil
+	}
+	if !m.verify(e) {
+		// Not from the agent the task was delivered to: a forgery, or an agent
+		// that got the task from a master before tokens. The token stays out of the log.
+		m.log.Warn("dropped an event whose token does not verify (not sent by an agent the task was delivered to)",
+			"event", e.Type, "plan", e.Plan, "task", e.Task, "dispatch", e.Dispatch, "agent", e.Agent, "token_given", e.Token != "")
 		return nil
 	}
 	return m.event(ctx, e)
@@ -534,6 +557,7 @@ func (m *Master) dispatch(ctx context.Context, ps *planState, id string) error {
 		MaxAttempts: spec.MaxAttempts, AttemptBase: rec.AttemptBase, Dispatch: rec.Dispatch + 1,
 		Timeout: spec.Timeout,
 	}
+	msg.Token = Token(m.key, msg.Plan, msg.ID, msg.Dispatch)
 	if len(spec.Params) > 0 {
 		p, err := json.Marshal(spec.Params)
 		if err != nil {
@@ -550,6 +574,23 @@ func (m *Master) dispatch(ctx context.Context, ps *planState, id string) error {
 		}
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if !m.queues[msg.Queue] {
+		// Agents with credentials only bind to a queue's consumer: the master
+		// creates it (an existing one keeps its settings).
+		if _, err := m.js.Consumer(pctx, queue.TasksStream, queue.ConsumerName(msg.Queue)); errors.Is(err, jetstream.ErrConsumerNotFound) {
+			_, err = queue.EnsureQueue(pctx, m.js, msg.Queue, 0)
+			if err != nil {
+				return err
+			}
+		} else if err != nil {
+			return fmt.Errorf("task %s: consumer of queue %s: %w", rec.Key, msg.Queue, err)
+		}
+		if m.queues == nil {
+			m.queues = map[string]bool{}
+		}
+		m.queues[msg.Queue] = true
+	}
 	seq, err := queue.PublishTask(pctx, m.js, msg)
 	cancel()
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/tlgo/tl/agents/task"
+	"github.com/tlgo/tl/internal/redact"
 )
 
 // Stream, consumer and subject names.
@@ -57,8 +58,10 @@ func IsControl(subject string) (string, bool) {
 }
 
 // Connect connects to url with unbounded reconnection and returns the connection
-// and its JetStream context. name identifies the client in server logs.
-func Connect(ctx context.Context, url, name string, log *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
+// and its JetStream context. name identifies the client in server logs; extra
+// options follow the defaults (Credentials.Options presents credentials). The
+// URL's password is hidden in the log and the errors.
+func Connect(ctx context.Context, url, name string, log *slog.Logger, extra ...nats.Option) (*nats.Conn, jetstream.JetStream, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -69,22 +72,23 @@ func Connect(ctx context.Context, url, name string, log *slog.Logger) (*nats.Con
 		nats.RetryOnFailedConnect(false),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
-				log.Warn("nats disconnected", "url", url, "err", err)
+				log.Warn("nats disconnected", "url", redact.URL(url), "err", redact.Error(err))
 			}
 		}),
-		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrl()) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", redact.URL(c.ConnectedUrl())) }),
 	}
+	opts = append(opts, extra...)
 	if dl, ok := ctx.Deadline(); ok {
 		opts = append(opts, nats.Timeout(time.Until(dl)))
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connect to nats at %s: %w", url, err)
+		return nil, nil, fmt.Errorf("connect to nats at %s: %w", redact.URL(url), redact.Error(err))
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		nc.Close()
-		return nil, nil, fmt.Errorf("jetstream on %s: %w", url, err)
+		return nil, nil, fmt.Errorf("jetstream on %s: %w", redact.URL(url), err)
 	}
 	return nc, js, nil
 }
@@ -113,21 +117,68 @@ func Setup(ctx context.Context, js jetstream.JetStream) error {
 	return nil
 }
 
-// TaskConsumer returns the shared consumer of queue q, creating it (and the streams,
-// if the master has not yet) with ack deadline ackWait.
+// TaskConsumer binds to the shared consumer of queue q; agents use it. The
+// queue's delivery settings (its ack deadline) belong to whoever set the queue
+// up (EnsureQueue: the master), never to an agent: an existing consumer is
+// bound as it is, whatever its settings. Only when the queue has no consumer
+// yet (no master has dispatched to it) is one created, with ackWait (zero:
+// DefaultAckWait); a master that dispatches to the queue later sets its own.
 func TaskConsumer(ctx context.Context, js jetstream.JetStream, q string, ackWait time.Duration) (jetstream.Consumer, error) {
 	if !task.ValidName(q) {
 		return nil, fmt.Errorf("queue %q: not a queue name (letters, digits, '-', '_')", q)
 	}
-	if ackWait <= 0 {
-		ackWait = DefaultAckWait
+	c, err := js.Consumer(ctx, TasksStream, ConsumerName(q))
+	if err == nil {
+		return c, nil
 	}
-	if _, err := js.Stream(ctx, TasksStream); errors.Is(err, jetstream.ErrStreamNotFound) {
+	if !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, fmt.Errorf("bind consumer %s of queue %s: %w", ConsumerName(q), q, err)
+	}
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		if err := Setup(ctx, js); err != nil {
 			return nil, err
 		}
 	}
-	c, err := js.CreateOrUpdateConsumer(ctx, TasksStream, jetstream.ConsumerConfig{
+	c, err = js.CreateConsumer(ctx, TasksStream, taskConsumerConfig(q, ackWait))
+	if errors.Is(err, jetstream.ErrConsumerExists) {
+		// Created meanwhile, by a master or another agent, with other settings: theirs stand.
+		c, err = js.Consumer(ctx, TasksStream, ConsumerName(q))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create consumer %s for queue %s: %w", ConsumerName(q), q, err)
+	}
+	return c, nil
+}
+
+// EnsureQueue makes queue q's consumer have ack deadline ackWait (zero:
+// DefaultAckWait), creating or updating it. The master calls it for each queue
+// it dispatches to: the queue's delivery settings are the master's, and an
+// agent only binds to them (TaskConsumer).
+func EnsureQueue(ctx context.Context, js jetstream.JetStream, q string, ackWait time.Duration) (jetstream.Consumer, error) {
+	if !task.ValidName(q) {
+		return nil, fmt.Errorf("queue %q: not a queue name (letters, digits, '-', '_')", q)
+	}
+	c, err := js.CreateOrUpdateConsumer(ctx, TasksStream, taskConsumerConfig(q, ackWait))
+	if err != nil {
+		return nil, fmt.Errorf("set up consumer %s for queue %s (ack wait %v): %w", ConsumerName(q), q, ackWait, err)
+	}
+	return c, nil
+}
+
+// AckWaitOf returns the ack deadline of a bound consumer, as last read from
+// the server (DefaultAckWait if unknown).
+func AckWaitOf(c jetstream.Consumer) time.Duration {
+	if info := c.CachedInfo(); info != nil && info.Config.AckWait > 0 {
+		return info.Config.AckWait
+	}
+	return DefaultAckWait
+}
+
+func taskConsumerConfig(q string, ackWait time.Duration) jetstream.ConsumerConfig {
+	if ackWait <= 0 {
+		ackWait = DefaultAckWait
+	}
+	return jetstream.ConsumerConfig{
 		Durable:       ConsumerName(q),
 		FilterSubject: TaskSubject(q),
 		AckPolicy:     jetstream.AckExplicitPolicy,
@@ -135,11 +186,7 @@ func TaskConsumer(ctx context.Context, js jetstream.JetStream, q string, ackWait
 		// Agents count attempts themselves (task.Task.AttemptBase + deliveries) and
 		// report a task that ran out of them, so the server redelivers without limit.
 		MaxDeliver: -1,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create consumer %s for queue %s: %w", ConsumerName(q), q, err)
 	}
-	return c, nil
 }
 
 // PublishTask puts t on its queue and returns its sequence number in TL_TASKS.

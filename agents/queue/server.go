@@ -13,8 +13,8 @@ import (
 )
 
 // ErrNotLoopback is returned when the embedded server is asked to listen off
-// loopback: it has no users, so anyone who reached the port could publish
-// tasks and read every result.
+// loopback without authentication (ServerConfig.Auth): anyone who reached the
+// port could publish tasks and read every result.
 var ErrNotLoopback = errors.New("embedded nats: no authentication, so it listens on loopback only")
 
 // loopback reports whether host names this machine only.
@@ -34,6 +34,9 @@ type ServerConfig struct {
 	Host string
 	// Port to listen on; 0 picks a free one (read it back with Server.URL).
 	Port int
+	// Auth, when set, makes every client present credentials it made (see
+	// Credentials and Permissions); only then may Host be off loopback.
+	Auth *Auth
 }
 
 // Server is an embedded nats-server with JetStream on disk.
@@ -50,9 +53,9 @@ func StartServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	if cfg.Host == "" {
 		cfg.Host = "127.0.0.1"
 	}
-	if !loopback(cfg.Host) {
-		return nil, fmt.Errorf("%w: %q is not a loopback address; for several machines run nats-server with users "+
-			"and permissions (and TLS) and pass its nats:// URL", ErrNotLoopback, cfg.Host)
+	if !loopback(cfg.Host) && cfg.Auth == nil {
+		return nil, fmt.Errorf("%w: %q is not a loopback address; give the server credentials (tl master does), or "+
+			"run nats-server with users and permissions (and TLS) and pass its nats:// URL", ErrNotLoopback, cfg.Host)
 	}
 	// JetStream's files hold every task and result: this user's only.
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
@@ -65,7 +68,7 @@ func StartServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	if port == 0 {
 		port = server.RANDOM_PORT
 	}
-	s, err := server.NewServer(&server.Options{
+	opts := &server.Options{
 		ServerName: "tl-embedded",
 		Host:       cfg.Host,
 		Port:       port,
@@ -73,7 +76,11 @@ func StartServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		StoreDir:   cfg.Dir,
 		NoSigs:     true,
 		NoLog:      true,
-	})
+	}
+	if cfg.Auth != nil {
+		opts.CustomClientAuthentication = cfg.Auth
+	}
+	s, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats on %s:%d: %w", cfg.Host, cfg.Port, err)
 	}
