@@ -39,17 +39,19 @@ func Home() (string, error) {
 	return filepath.Join(u, ".tl"), nil
 }
 
-// Write stores e in dir/endpoints.json atomically.
+// Write stores e in dir/endpoints.json atomically. The home and the file are
+// this user's only (0700, 0600): the home holds the credentials and the data.
 func Write(dir string, e Endpoints) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("endpoints: %w", err)
+	if err := PrivateDir(dir); err != nil {
+		return err
 	}
 	data, err := json.MarshalIndent(e, "", "  ")
 	if err != nil {
 		return err
 	}
 	tmp := filepath.Join(dir, File+".tmp")
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+	_ = os.Remove(tmp) // a leftover keeps its mode through WriteFile
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("endpoints: %w", err)
 	}
 	if err := os.Rename(tmp, filepath.Join(dir, File)); err != nil {
@@ -81,4 +83,16 @@ func Remove(dir string, pid int) {
 	if e, err := Read(dir); err == nil && e.PID == pid {
 		_ = os.Remove(filepath.Join(dir, File))
 	}
+}
+
+// PrivateDir creates dir (mode 0700), or narrows an existing one to 0700: a
+// master's home holds credentials, the queues and the store.
+func PrivateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("endpoints: create home %s: %w", dir, err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("endpoints: home %s: %w", dir, err)
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package endpoints_test
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -56,4 +57,34 @@ func TestLock(t *testing.T) {
 		t.Fatalf("Lock after Release: %v", err)
 	}
 	l2.Release()
+}
+
+// The home, the endpoints file and the lock are this user's only, even when
+// the home existed with a wider mode (issue 13).
+func TestHomePrivate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "home")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l, err := endpoints.Lock(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	if err := endpoints.Write(dir, endpoints.Endpoints{NATS: "nats://127.0.0.1:4222", PID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]os.FileMode{
+		dir:                                    0o700,
+		filepath.Join(dir, endpoints.File):     0o600,
+		filepath.Join(dir, endpoints.LockFile): 0o600,
+	} {
+		info, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := info.Mode().Perm(); perm != want {
+			t.Errorf("%s: mode %o; want %o", path, perm, want)
+		}
+	}
 }

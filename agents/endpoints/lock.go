@@ -28,8 +28,8 @@ type HomeLock struct {
 // file and the holder's pid. The lock is released by Release, or by the kernel
 // when the process dies (on Unix), so a crash leaves no stale lock.
 func Lock(dir string) (*HomeLock, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("endpoints: create home %s: %w", dir, err)
+	if err := PrivateDir(dir); err != nil {
+		return nil, err
 	}
 	path := filepath.Join(dir, LockFile)
 	l, err := lockFile(path)

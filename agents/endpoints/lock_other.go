@@ -11,7 +11,7 @@ import (
 // lockFile falls back to an exclusively created file where flock(2) is
 // missing; a crash leaves it behind, and the error says to remove it.
 func lockFile(path string) (*HomeLock, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, os.ErrExist) {
 		return nil, ErrLocked
 	}

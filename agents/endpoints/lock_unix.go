@@ -13,10 +13,11 @@ import (
 // second Lock in the same process conflicts too, and the kernel drops it when
 // the process dies.
 func lockFile(path string) (*HomeLock, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}
+	_ = f.Chmod(0o600) // a lock file from before kept 0644
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
