@@ -30,7 +30,10 @@ per slot at a time; SIGTERM stops pulling, lets running tasks finish for
 --grace, and hands back the rest.
 
 With no --nats (and no TL_NATS_URL), the agent uses the local master's servers,
-found in HOME/endpoints.json (--home, default $TL_HOME, else ~/.tl). Each flag
+found in HOME/endpoints.json (--home, default $TL_HOME, else ~/.tl), with the
+agent credentials it wrote beside them (HOME/credentials/agent.json). An agent
+on another machine takes --nats and --credentials FILE, made on the master's
+machine by 'tl credentials agent --queues QUEUES -o FILE'. Each flag
 can also be given in the environment variable named in brackets.`
 
 // usageError marks a usage error: exit code 2.
@@ -49,6 +52,7 @@ type flags struct {
 	ackWait, grace, retry, connWait                     time.Duration
 	kinds                                               bool
 	ackWaitSet                                          bool // --ack-wait or TL_ACK_WAIT given
+	credentials                                         string
 }
 
 // Main is the whole agent command: it parses args (without the program name), reads
@@ -128,6 +132,7 @@ func newCommand(prog string, reg *task.Registry, stderr io.Writer) *cobra.Comman
 	fs.StringVar(&f.mongoURL, "mongo", "", "MongoDB URL handed to task functions, mongodb://host:port (default: the local master's) [TL_MONGO_URL]")
 	fs.StringVar(&f.project, "project", env("TL_PROJECT", ""), "store project for task functions [TL_PROJECT]")
 	fs.StringVar(&f.home, "home", home, "directory of the local master's endpoints.json [TL_HOME]")
+	fs.StringVar(&f.credentials, "credentials", "", "NATS credentials file, from `tl credentials agent` on the master's machine (default: the local master's agent credentials, HOME/credentials/agent.json) [TL_CREDENTIALS]")
 	fs.StringVar(&f.queues, "queues", env("TL_QUEUES", defaultQueues()), "comma-separated queues (capabilities) to serve, polled in turn [TL_QUEUES]")
 	fs.IntVar(&f.slots, "slots", slots, "tasks run at once [TL_SLOTS]")
 	fs.DurationVar(&f.ackWait, "ack-wait", durEnv("TL_ACK_WAIT", 30*time.Second), "deprecated: the master sets each queue's ack deadline (tl master --ack-wait); this applies only to a queue no master has set up yet [TL_ACK_WAIT]")
@@ -165,7 +170,9 @@ func run(ctx context.Context, f flags, reg *task.Registry, stderr io.Writer) err
 			"this agent uses it only if it creates a queue no master has set up, and heartbeats every third of the deadline the queue has", "ack_wait", f.ackWait)
 	}
 
+	local := false
 	if *natsURL == "" {
+		local = true
 		home := f.home
 		err := errors.New("no --home, no TL_HOME and no home directory")
 		if home != "" {
@@ -212,8 +219,16 @@ func run(ctx context.Context, f flags, reg *task.Registry, stderr io.Writer) err
 		f.stateDir = filepath.Join(f.home, "agents", id)
 		f.id = id
 	}
+	creds, from, cerr := credentials(f.credentials, f.home, local)
+	if cerr != nil {
+		return usageError{cerr}
+	}
+	if creds != nil {
+		log.Info("using NATS credentials", "from", from, "user", creds.User)
+	}
 	cfg := Config{
-		NATSURL: *natsURL, Queues: splitList(f.queues), Slots: f.slots, AckWait: f.ackWait, StateDir: f.stateDir,
+		Credentials: creds,
+		NATSURL:     *natsURL, Queues: splitList(f.queues), Slots: f.slots, AckWait: f.ackWait, StateDir: f.stateDir,
 		Grace: f.grace, RetryDelay: f.retry, ID: f.id, Registry: reg, Services: services, Log: log,
 	}
 	if err := cfg.Check(); err != nil {
