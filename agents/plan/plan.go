@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -160,6 +161,9 @@ func (s *Spec) Validate() error {
 		if t.Timeout < 0 {
 			return bad("timeout", "%v is negative, expected a positive duration or none", time.Duration(t.Timeout))
 		}
+		if err := jsonable("params", t.Params); err != nil {
+			return bad("params", "%v; plans travel as JSON", err)
+		}
 	}
 	for i, t := range s.Tasks {
 		for _, d := range t.Deps {
@@ -222,6 +226,44 @@ func (s *Spec) Task(id string) *TaskSpec {
 	for i := range s.Tasks {
 		if s.Tasks[i].ID == id {
 			return &s.Tasks[i]
+		}
+	}
+	return nil
+}
+
+// jsonable says where v holds what JSON cannot: a mapping key that is not a
+// string, a number that is not finite (YAML's .nan and .inf).
+func jsonable(path string, v any) error {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if err := jsonable(path+"."+k, e); err != nil {
+				return err
+			}
+		}
+	case map[any]any:
+		for k, e := range x {
+			ks, ok := k.(string)
+			if !ok {
+				return fmt.Errorf("%s: key %v is not a string", path, k)
+			}
+			if err := jsonable(path+"."+ks, e); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for i, e := range x {
+			if err := jsonable(fmt.Sprintf("%s[%d]", path, i), e); err != nil {
+				return err
+			}
+		}
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return fmt.Errorf("%s: %v is not a number JSON can hold", path, x)
+		}
+	case float32:
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return fmt.Errorf("%s: %v is not a number JSON can hold", path, x)
 		}
 	}
 	return nil

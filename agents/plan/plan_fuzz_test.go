@@ -23,6 +23,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("name: p\ntasks: [{id: a, kind: k, deps: [c]}, {id: b, kind: k, deps: [a]}, {id: c, kind: k, deps: [b]}]\n"))
 	f.Add([]byte("name: p\ntasks:\n  - id: a\n    kind: k\n    max_attempts: 2\n    params: {x: [1, 2.5, null, {y: z}]}\n---\n"))
 	f.Add([]byte("a: &a [*a]\n"))
+	f.Add([]byte("name: p\ntasks:\n  - id: a\n    kind: k\n    params: {opt: {1: x}, lr: .nan}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := plan.Parse(data, "f.yaml")
 		if err != nil {
@@ -59,9 +60,9 @@ func FuzzParse(f *testing.F) {
 		if !reflect.DeepEqual(s, again) {
 			t.Fatalf("YAML round trip changed the plan:\n%+v\n%+v", s, again)
 		}
-		j, err := json.Marshal(s)
+		j, err := json.Marshal(s) // plans travel as JSON
 		if err != nil {
-			return // a YAML value JSON cannot hold (a mapping with non-string keys, say)
+			t.Fatalf("json.Marshal of an accepted plan: %v", err)
 		}
 		fromJSON, err := plan.Parse(j, "again.json")
 		if err != nil {

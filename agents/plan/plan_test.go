@@ -86,6 +86,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad unserved timeout", "name: p\nunserved_timeout: never\ntasks: [{id: a, kind: k}]\n", `line 2: field unserved_timeout: expected a duration such as 1h or 24h, got "never"`},
 		{"deps not a list", "name: p\ntasks:\n  - id: a\n    kind: k\n    deps: {b: 1}\n", `line 5: task 1 (id a): field deps: expected a list of task ids, got a mapping`},
 		{"no kind", "name: p\ntasks: [{id: a}]\n", "task 1 (id a): field kind"},
+		{"params key not a string", "name: p\ntasks:\n  - id: a\n    kind: k\n    params: {opt: {1: x}}\n", `line 5: task 1 (id a): field params: params.opt: key 1 is not a string; plans travel as JSON`},
+		{"params NaN", "name: p\ntasks:\n  - id: a\n    kind: k\n    params: {lr: [0.1, .nan]}\n", `line 5: task 1 (id a): field params: params.lr[1]: NaN is not a number JSON can hold`},
 		{"no kind, line", "name: p\ntasks:\n  - id: a\n    kind: k\n  - id: b\n", `line 5: task 2 (id b): field kind: "" is not a kind name`},
 		{"two docs", "name: p\ntasks: [{id: a, kind: k}]\n---\nname: q\n", "line 3: more than one document"},
 		{"merged unknown field", "name: p\ndefaults: &d {kind: k, retries: 2}\ntasks: [{<<: *d, id: a}]\n", `unknown field "defaults" in the plan`},
