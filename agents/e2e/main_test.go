@@ -65,7 +65,7 @@ func masterMain() int {
 		log.Error("status", "err", err)
 		return 1
 	}
-	m, err := master.New(ctx, master.Config{NATSURL: os.Getenv("TL_NATS_URL"), Store: st, Tick: 500 * time.Millisecond, Log: log,
+	m, err := master.New(ctx, master.Config{NATSURL: os.Getenv("TL_NATS_URL"), Store: st, Tick: 500 * time.Millisecond, Log: log, AckWait: ackWait,
 		LeaseTTL: 2 * time.Second}) // a killed master's lease lapses soon: the next one leads
 	if err != nil {
 		log.Error("master", "err", err)
@@ -131,6 +131,11 @@ func newEnv(t *testing.T, external bool) *env {
 		}
 	}
 	if err := queue.Setup(ctx, js); err != nil {
+		t.Fatal(err)
+	}
+	// The queue's delivery settings are the master's; set here too, for the
+	// agents that start before it.
+	if _, err := queue.EnsureQueue(ctx, js, e.queue, ackWait); err != nil {
 		t.Fatal(err)
 	}
 	e.js = js
@@ -241,7 +246,7 @@ func testLog() *slog.Logger {
 func (e *env) runMaster() (*master.Master, func()) {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	m, err := master.New(ctx, master.Config{NATSURL: e.natsURL, Store: e.status, Tick: 500 * time.Millisecond, Log: testLog()})
+	m, err := master.New(ctx, master.Config{NATSURL: e.natsURL, Store: e.status, Tick: 500 * time.Millisecond, Log: testLog(), AckWait: ackWait})
 	if err != nil {
 		e.t.Fatal(err)
 	}

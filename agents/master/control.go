@@ -27,6 +27,9 @@ const (
 type SubmitCmd struct {
 	Plan string    `json:"plan"`
 	Spec plan.Spec `json:"spec"`
+	// Object, when set, names the object of queue.PlansBucket that holds the
+	// whole command (a plan too big for one message); Spec is empty then.
+	Object string `json:"object,omitempty"`
 }
 
 // CancelCmd asks the master to cancel a plan.
@@ -72,7 +75,7 @@ func Submit(ctx context.Context, js jetstream.JetStream, spec *plan.Spec) (strin
 	if err != nil {
 		return "", err
 	}
-	if err := send(ctx, js, CmdSubmit, id, data); err != nil {
+	if err := sendSubmit(ctx, js, id, data); err != nil {
 		return "", err
 	}
 	return id, nil
@@ -103,7 +106,7 @@ func SubmitChecked(ctx context.Context, js jetstream.JetStream, spec *plan.Spec,
 	if err != nil {
 		return "", nil, fmt.Errorf("plan %s: listen for the master's verdict: %w", spec.Name, err)
 	}
-	if err := send(ctx, js, CmdSubmit, id, data); err != nil {
+	if err := sendSubmit(ctx, js, id, data); err != nil {
 		return "", nil, err
 	}
 	wctx, cancel := context.WithTimeout(ctx, patience)

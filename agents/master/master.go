@@ -45,6 +45,33 @@ type Config struct {
 	// Credentials, when set, are presented to the server (the embedded one
 	// requires them): the master role's (queue.HomeCredentials).
 	Credentials *queue.Credentials
+
+	// AckWait is the ack deadline of the queues' consumers, which the master
+	// sets up (queue.EnsureQueue) for every agent alike; default
+	// queue.DefaultAckWait. Agents heartbeat every third of it.
+	AckWait time.Duration
+	// Window is how many tasks of one plan may be queued or running at once;
+	// default 256. The rest wait in the master, so that a big plan does not
+	// fill the queues ahead of the plans submitted after it.
+	Window int
+	// DispatchBatch is how many tasks one turn of the loop queues, all plans
+	// together; default 256.
+	DispatchBatch int
+	// FlushEvery is how long task changes may wait in memory before they are
+	// written in one batch (the messages that caused them are acknowledged
+	// after the write); default 50ms.
+	FlushEvery time.Duration
+	// MaxUnacked writes the changes early when this many messages wait for
+	// their ack; default 1024.
+	MaxUnacked int
+
+	// GC, when set, is run by the leader every GCEvery (default 1h) with
+	// GCGrace (default 1h): models.Store.GC, which removes orphaned weight
+	// chunks whose upload began more than the grace ago, so an upload in
+	// progress is never collected.
+	GC      func(ctx context.Context, grace time.Duration) (int, error)
+	GCEvery time.Duration
+	GCGrace time.Duration
 }
 
 // Master runs plans. Create it with New and start it with Run.
@@ -62,6 +89,8 @@ type Master struct {
 	// plans is the state of the plans in hand; only the Run goroutine touches it,
 	// and it is rebuilt from the store at the start of each leadership term.
 	plans map[string]*planState
+	// s is the scheduler's state (sched.go); the Run goroutine's alone.
+	s sched
 
 	// leading is true from winning the lease until the master stopped handling
 	// messages after losing or releasing it.
@@ -72,23 +101,6 @@ type Master struct {
 
 	mu       sync.Mutex // guards rejected
 	rejected []task.Event
-}
-
-type planState struct {
-	rec   *status.Plan
-	spec  *plan.Spec
-	tasks map[string]*status.Task
-	// st mirrors each task's status; kept by adopt so that the rules of package
-	// plan run without building a map per event.
-	st map[string]plan.Status
-}
-
-func (p *planState) states() map[string]plan.Status { return p.st }
-
-// adopt makes t the task's record in hand.
-func (p *planState) adopt(t *status.Task) {
-	p.tasks[t.ID] = t
-	p.st[t.ID] = t.Status
 }
 
 // New connects to NATS and creates the streams.
@@ -113,6 +125,27 @@ func New(ctx context.Context, cfg Config) (*Master, error) {
 	}
 	if cfg.ID == "" {
 		cfg.ID = newID()
+	}
+	if cfg.AckWait <= 0 {
+		cfg.AckWait = queue.DefaultAckWait
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = 256
+	}
+	if cfg.DispatchBatch <= 0 {
+		cfg.DispatchBatch = 256
+	}
+	if cfg.FlushEvery <= 0 {
+		cfg.FlushEvery = 50 * time.Millisecond
+	}
+	if cfg.MaxUnacked <= 0 {
+		cfg.MaxUnacked = 1024
+	}
+	if cfg.GCEvery <= 0 {
+		cfg.GCEvery = time.Hour
+	}
+	if cfg.GCGrace <= 0 {
+		cfg.GCGrace = time.Hour
 	}
 	host, _ := os.Hostname()
 	m := &Master{cfg: cfg, log: cfg.Log.With("component", "master"), host: host, plans: map[string]*planState{}}
@@ -201,6 +234,8 @@ func (m *Master) lead(ctx context.Context, l *lease) error {
 func (m *Master) serve(ctx context.Context) error {
 	// A previous term's state may be stale: another master may have led since.
 	clear(m.plans)
+	m.s.reset()
+	clear(m.queues)
 	if err := m.resume(ctx); err != nil {
 		return err
 	}
@@ -209,31 +244,52 @@ func (m *Master) serve(ctx context.Context) error {
 		return fmt.Errorf("master: consumer %s: %w", queue.MasterConsumer, err)
 	}
 	m.log.Info("master running", "nats", redact.URL(m.cfg.NATSURL), "plans", len(m.plans))
+	hk := make(chan struct{})
+	go func() { defer close(hk); m.housekeep(ctx) }()
+	defer func() { <-hk }()
 	// A fetch does not see ctx end (below); bounding its wait bounds how long a
 	// master that lost the lease goes on pulling messages.
 	wait := min(m.cfg.Tick, m.cfg.LeaseTTL/3)
 	lastTick := time.Now()
+	var unacked []handled // applied in memory, acknowledged after the next write
 	for ctx.Err() == nil {
 		if time.Since(lastTick) >= m.cfg.Tick {
 			m.tick(ctx)
 			lastTick = time.Now()
 		}
-		// FetchMaxWait, not FetchContext: a fetch cut short by its context drops
-		// messages the server already sent, which then wait out their ack deadline.
-		batch, err := cons.Fetch(m.cfg.Batch, jetstream.FetchMaxWait(wait))
-		if err != nil {
-			if ctx.Err() == nil {
-				m.log.Debug("fetch failed; retrying", "err", err)
-				sleep(ctx, 250*time.Millisecond)
-			}
-			continue
+		more := m.pump(ctx)
+		// Take what waits without waiting; wait for a message only when there
+		// is nothing else to do (nothing to queue, nothing to write).
+		batch, err := cons.FetchNoWait(m.cfg.Batch)
+		n := 0
+		if err == nil {
+			n = m.apply(ctx, batch, &unacked)
 		}
-		for msg := range batch.Messages() {
-			if ctx.Err() != nil {
-				_ = msg.Nak() // for the next master
-				continue
+		if err == nil && n == 0 && !more && !m.flushDue(len(unacked)) {
+			w := wait
+			if len(m.s.dirty) > 0 || len(unacked) > 0 {
+				w = min(w, max(m.cfg.FlushEvery-time.Since(m.s.flushed), time.Millisecond))
 			}
-			m.handleMsg(ctx, msg)
+			// FetchMaxWait, not FetchContext: a fetch cut short by its context drops
+			// messages the server already sent, which then wait out their ack deadline.
+			batch, err = cons.Fetch(1, jetstream.FetchMaxWait(w))
+			if err == nil {
+				m.apply(ctx, batch, &unacked)
+			}
+		}
+		if err != nil && ctx.Err() == nil {
+			m.log.Debug("fetch failed; retrying", "err", err)
+			sleep(ctx, 250*time.Millisecond)
+		}
+		if m.flushDue(len(unacked)) || (len(unacked) > 0 && len(m.s.dirty) == 0) {
+			m.settleMsgs(m.flush(ctx), unacked)
+			unacked = unacked[:0]
+		}
+	}
+	if len(unacked) > 0 {
+		// Stopping: what was applied but not written comes back to the next master.
+		for _, h := range unacked {
+			_ = h.msg.Nak()
 		}
 	}
 	return nil
@@ -260,7 +316,6 @@ func (m *Master) resume(ctx context.Context) error {
 		}
 		m.log.Info("resumed plan", "plan", p.ID, "status", p.Status)
 	}
-	m.tick(ctx)
 	return nil
 }
 
@@ -282,7 +337,7 @@ func (m *Master) load(ctx context.Context, id string) (*planState, error) {
 		// Rejected at submit (see reject): retrying it cannot help.
 		return nil, fmt.Errorf("%w: plan %s was rejected when submitted, so none of its tasks ran: %s; submit a corrected plan", task.ErrMalformed, id, rec.Note)
 	}
-	ps := &planState{rec: rec, spec: &spec, tasks: map[string]*status.Task{}, st: map[string]plan.Status{}}
+	ps := newPlanState(rec, &spec)
 	for _, t := range ts {
 		ps.adopt(t)
 	}
@@ -291,7 +346,9 @@ func (m *Master) load(ctx context.Context, id string) (*planState, error) {
 			return nil, fmt.Errorf("plan %s: task %s has no record", id, t.ID)
 		}
 	}
-	m.plans[id] = ps
+	m.hold(ps)
+	// Its status may be behind its tasks' (the master stopped between the two writes).
+	m.s.touched[id] = ps
 	return ps, nil
 }
 
@@ -300,44 +357,82 @@ func (m *Master) get(ctx context.Context, id string) (*planState, error) {
 	if ps := m.plans[id]; ps != nil {
 		return ps, nil
 	}
+	m.s.forgetFinished(id)
 	return m.load(ctx, id)
 }
 
-// tick queues ready tasks of every plan in hand and forgets finished plans.
+// tick is the loop's periodic work: it forgets finished plans, settles the
+// plans whose status could not be recorded, and fails tasks that waited too
+// long on a queue no agent serves.
 func (m *Master) tick(ctx context.Context) {
-	for id, ps := range m.plans {
-		if ps.rec.Status.Terminal() {
-			delete(m.plans, id)
+	kept := m.s.order[:0]
+	for _, id := range m.s.order {
+		ps := m.plans[id]
+		if ps == nil {
 			continue
 		}
-		if err := m.schedule(ctx, ps); err != nil {
-			m.log.Warn("scheduling postponed", "plan", id, "err", err)
+		if ps.rec.Status.Terminal() && len(ps.dirty) == 0 {
+			delete(m.plans, id)
+			m.s.rememberFinished(id)
+			continue
 		}
+		kept = append(kept, id)
 	}
+	m.s.order = kept
+	m.checkUnserved(ctx)
 }
 
-func (m *Master) handleMsg(ctx context.Context, msg jetstream.Msg) {
-	err := m.handle(ctx, msg.Subject(), msg.Data())
-	switch {
-	case err == nil:
-	case errors.Is(err, task.ErrMalformed) || errors.Is(err, status.ErrNotFound):
-		// Retrying cannot help: say what was wrong, drop the message.
-		m.log.Error("dropped a message the master cannot use", "subject", msg.Subject(), "err", err)
-		_ = msg.Term()
-		return
-	default:
-		if errors.Is(err, status.ErrConflict) {
-			// Someone else wrote the records: reread them before the retry.
-			for id := range m.plans {
-				delete(m.plans, id)
-			}
+// handled is a message applied in memory and what to do with it once the
+// changes are written.
+type handled struct {
+	msg jetstream.Msg
+	err error
+}
+
+// apply handles each message of batch in memory; the messages wait in unacked
+// for the write (settleMsgs). It returns how many messages there were.
+func (m *Master) apply(ctx context.Context, batch jetstream.MessageBatch, unacked *[]handled) int {
+	n := 0
+	for msg := range batch.Messages() {
+		n++
+		if ctx.Err() != nil {
+			_ = msg.Nak() // for the next master
+			continue
 		}
-		m.log.Warn("message handling failed; it will come back", "subject", msg.Subject(), "err", err)
-		_ = msg.NakWithDelay(time.Second)
-		return
+		*unacked = append(*unacked, handled{msg: msg, err: m.handle(ctx, msg.Subject(), msg.Data())})
 	}
-	if err := msg.Ack(); err != nil {
-		m.log.Warn("ack failed; the message may come back (handled idempotently)", "subject", msg.Subject(), "err", err)
+	return n
+}
+
+// settleMsgs acknowledges the messages whose changes were written (flushErr
+// nil), drops those the master cannot use, and hands back the others.
+func (m *Master) settleMsgs(flushErr error, hs []handled) {
+	if flushErr != nil {
+		m.log.Warn("changes not recorded; their messages will come back", "messages", len(hs), "err", flushErr)
+	}
+	conflict := false
+	for _, h := range hs {
+		msg, err := h.msg, h.err
+		switch {
+		case err == nil && flushErr == nil:
+			if err := msg.Ack(); err != nil {
+				m.log.Warn("ack failed; the message may come back (handled idempotently)", "subject", msg.Subject(), "err", err)
+			}
+		case err != nil && (errors.Is(err, task.ErrMalformed) || errors.Is(err, status.ErrNotFound)):
+			// Retrying cannot help: say what was wrong, drop the message.
+			m.log.Error("dropped a message the master cannot use", "subject", msg.Subject(), "err", err)
+			_ = msg.Term()
+		default:
+			if err != nil {
+				conflict = conflict || errors.Is(err, status.ErrConflict)
+				m.log.Warn("message handling failed; it will come back", "subject", msg.Subject(), "err", err)
+			}
+			_ = msg.NakWithDelay(time.Second)
+		}
+	}
+	if conflict {
+		// Someone else wrote the records: reread them before the retry.
+		m.drop()
 	}
 }
 
@@ -348,6 +443,9 @@ func (m *Master) handle(ctx context.Context, subject string, data []byte) error 
 			var c SubmitCmd
 			if err := json.Unmarshal(data, &c); err != nil {
 				return fmt.Errorf("%w: submit: %w", task.ErrMalformed, err)
+			}
+			if c.Object != "" {
+				return m.submitObject(ctx, &c)
 			}
 			return m.submit(ctx, &c)
 		case CmdCancel:
@@ -405,6 +503,10 @@ func (m *Master) submit(ctx context.Context, c *SubmitCmd) error {
 	if err != nil {
 		return m.reject(ctx, c, fmt.Errorf("%w: plan %s: params: %w", ErrRejected, c.Plan, err))
 	}
+	if len(specJSON) > MaxSpecBytes {
+		return m.reject(ctx, c, fmt.Errorf("%w: plan %s: %d bytes as JSON, over the %d bytes a plan record may hold (the store's 16 MiB document limit): split the plan, or keep large params in the store and pass their names",
+			ErrRejected, c.Plan, len(specJSON), MaxSpecBytes))
+	}
 	now := time.Now().UTC()
 	rec := &status.Plan{ID: c.Plan, Name: c.Spec.Name, SpecJSON: string(specJSON), Status: plan.Running, Submitted: now, Updated: now}
 	var tasks []*status.Task
@@ -426,11 +528,14 @@ func (m *Master) submit(ctx context.Context, c *SubmitCmd) error {
 	}
 	m.log.Info("plan submitted", "plan", c.Plan, "tasks", len(tasks))
 	m.answer(c.Plan, Verdict{Plan: c.Plan, Accepted: true, Warnings: warnings})
-	ps, err := m.load(ctx, c.Plan)
-	if err != nil {
-		return err
+	// The records in hand are those just written: no need to read them back.
+	ps := newPlanState(rec, &c.Spec)
+	for _, t := range tasks {
+		ps.adopt(t)
 	}
-	return m.schedule(ctx, ps)
+	m.hold(ps)
+	m.schedule(ps)
+	return nil
 }
 
 // reject records plan c as failed at submission, with why in its note, and
@@ -534,79 +639,10 @@ func (m *Master) checkKinds(ctx context.Context, spec *plan.Spec) ([]string, err
 	return warnings, nil
 }
 
-// schedule queues the plan's ready tasks and settles the plan's status.
-func (m *Master) schedule(ctx context.Context, ps *planState) error {
-	if ps.rec.Status.Terminal() {
-		return nil
-	}
-	for _, id := range plan.Ready(ps.spec, ps.states()) {
-		if err := m.dispatch(ctx, ps, id); err != nil {
-			return err
-		}
-	}
-	return m.settle(ctx, ps)
-}
-
-// dispatch puts one task on its queue, then records it as queued.
-func (m *Master) dispatch(ctx context.Context, ps *planState, id string) error {
-	spec := ps.spec.Task(id)
-	rec := ps.tasks[id]
-	msg := &task.Task{
-		Plan: ps.rec.ID, ID: id, Kind: spec.Kind, Queue: spec.Queue,
-		Input: spec.Input, Model: spec.Model, Output: spec.Output,
-		MaxAttempts: spec.MaxAttempts, AttemptBase: rec.AttemptBase, Dispatch: rec.Dispatch + 1,
-		Timeout: spec.Timeout,
-	}
-	msg.Token = Token(m.key, msg.Plan, msg.ID, msg.Dispatch)
-	if len(spec.Params) > 0 {
-		p, err := json.Marshal(spec.Params)
-		if err != nil {
-			return fmt.Errorf("task %s: params: %w", rec.Key, err)
-		}
-		msg.Params = p
-	}
-	for _, d := range spec.Deps {
-		if out := ps.tasks[d].Output; out != "" {
-			if msg.Upstream == nil {
-				msg.Upstream = map[string]json.RawMessage{}
-			}
-			msg.Upstream[d] = json.RawMessage(out)
-		}
-	}
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if !m.queues[msg.Queue] {
-		// Agents with credentials only bind to a queue's consumer: the master
-		// creates it (an existing one keeps its settings).
-		if _, err := m.js.Consumer(pctx, queue.TasksStream, queue.ConsumerName(msg.Queue)); errors.Is(err, jetstream.ErrConsumerNotFound) {
-			_, err = queue.EnsureQueue(pctx, m.js, msg.Queue, 0)
-			if err != nil {
-				return err
-			}
-		} else if err != nil {
-			return fmt.Errorf("task %s: consumer of queue %s: %w", rec.Key, msg.Queue, err)
-		}
-		if m.queues == nil {
-			m.queues = map[string]bool{}
-		}
-		m.queues[msg.Queue] = true
-	}
-	seq, err := queue.PublishTask(pctx, m.js, msg)
-	cancel()
-	if err != nil {
-		return err
-	}
-	next := cloneTask(rec)
-	next.Dispatch = msg.Dispatch
-	next.Seq = seq
-	next.Status = plan.Queued
-	next.Updated = time.Now().UTC()
-	next.Record(status.Change{Time: next.Updated, Status: plan.Queued, Note: fmt.Sprintf("dispatch %d on queue %s", msg.Dispatch, msg.Queue)})
-	if err := m.save(ctx, ps, next); err != nil {
-		return err
-	}
-	m.log.Info("task queued", "task", rec.Key, "queue", msg.Queue, "dispatch", msg.Dispatch)
-	return nil
+// schedule notes that ps changed: the loop queues its ready tasks (pump) and
+// settles its status after the next write (flush).
+func (m *Master) schedule(ps *planState) {
+	m.s.touched[ps.rec.ID] = ps
 }
 
 func cloneTask(t *status.Task) *status.Task {
@@ -615,18 +651,9 @@ func cloneTask(t *status.Task) *status.Task {
 	return &c
 }
 
-// save writes a task record and adopts it.
-func (m *Master) save(ctx context.Context, ps *planState, t *status.Task) error {
-	if err := m.cfg.Store.SaveTask(ctx, t); err != nil {
-		return err
-	}
-	ps.adopt(t)
-	return nil
-}
-
 // settle recomputes the plan's status and saves it if it changed.
 func (m *Master) settle(ctx context.Context, ps *planState) error {
-	st := plan.PlanStatus(ps.spec, ps.states())
+	st := ps.status()
 	if ps.rec.Status == plan.Cancelled && st != plan.Succeeded {
 		st = plan.Cancelled
 	}
@@ -658,7 +685,7 @@ func summary(ps *planState) string {
 			continue
 		}
 		var blocked []string
-		for _, d := range plan.Downstream(ps.spec, ts.ID) {
+		for _, d := range ps.downstream(ts.ID) {
 			if ps.tasks[d].Status == plan.Blocked {
 				blocked = append(blocked, d)
 			}
@@ -674,6 +701,11 @@ func summary(ps *planState) string {
 
 // event applies an agent's event to its task.
 func (m *Master) event(ctx context.Context, e *task.Event) error {
+	if m.s.finished[e.Plan] {
+		// The plan finished (and was let go): news of it is late or repeated.
+		m.log.Debug("event for a finished plan ignored", "plan", e.Plan, "task", e.Task, "event", e.Type)
+		return nil
+	}
 	ps, err := m.get(ctx, e.Plan)
 	if err != nil {
 		return fmt.Errorf("event %s: %w", e.MsgID(), err)
@@ -727,20 +759,17 @@ func (m *Master) event(ctx context.Context, e *task.Event) error {
 		ch.Status = plan.Cancelled
 	}
 	t.Record(ch)
-	if err := m.save(ctx, ps, t); err != nil {
-		return err
-	}
+	m.mark(ps, t)
 	if t.Status == plan.Failed {
-		if err := m.block(ctx, ps, t.ID); err != nil {
-			return err
-		}
+		m.block(ps, t.ID)
 	}
-	return m.schedule(ctx, ps)
+	m.schedule(ps)
+	return nil
 }
 
 // block marks the pending tasks downstream of failed as blocked by it.
-func (m *Master) block(ctx context.Context, ps *planState, failed string) error {
-	for _, id := range plan.Downstream(ps.spec, failed) {
+func (m *Master) block(ps *planState, failed string) {
+	for _, id := range ps.downstream(failed) {
 		cur := ps.tasks[id]
 		if cur.Status != plan.Pending {
 			continue
@@ -750,11 +779,9 @@ func (m *Master) block(ctx context.Context, ps *planState, failed string) error 
 		t.BlockedBy = failed
 		t.Updated = time.Now().UTC()
 		t.Record(status.Change{Time: t.Updated, Status: plan.Blocked, Note: "blocked by failed task " + failed})
-		if err := m.save(ctx, ps, t); err != nil {
-			return err
-		}
+		m.mark(ps, t)
 	}
-	return nil
+	m.schedule(ps)
 }
 
 func (m *Master) cancel(ctx context.Context, id string) error {
@@ -788,9 +815,7 @@ func (m *Master) cancel(ctx context.Context, id string) error {
 		t.Status = plan.Cancelled
 		t.Updated = time.Now().UTC()
 		t.Record(status.Change{Time: t.Updated, Status: plan.Cancelled, Note: "plan cancelled"})
-		if err := m.save(ctx, ps, t); err != nil {
-			return err
-		}
+		m.mark(ps, t)
 	}
 	next := *ps.rec
 	next.Status = plan.Cancelled
@@ -832,17 +857,13 @@ func (m *Master) retry(ctx context.Context, c *RetryCmd) error {
 		t.BlockedBy = ""
 		t.Updated = time.Now().UTC()
 		t.Record(status.Change{Time: t.Updated, Status: plan.Pending, Note: "retry requested"})
-		if err := m.save(ctx, ps, t); err != nil {
-			return err
-		}
+		m.mark(ps, t)
 		n++
 	}
 	// Tasks downstream of a failure that was not retried stay blocked.
 	for _, ts := range ps.spec.Tasks {
 		if ps.tasks[ts.ID].Status == plan.Failed {
-			if err := m.block(ctx, ps, ts.ID); err != nil {
-				return err
-			}
+			m.block(ps, ts.ID)
 		}
 	}
 	if n == 0 {
@@ -858,7 +879,8 @@ func (m *Master) retry(ctx context.Context, c *RetryCmd) error {
 		return err
 	}
 	ps.rec = &next
-	m.plans[c.Plan] = ps
+	m.hold(ps)
 	m.log.Info("plan retried", "plan", c.Plan, "tasks", n)
-	return m.schedule(ctx, ps)
+	m.schedule(ps)
+	return nil
 }
