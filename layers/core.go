@@ -39,7 +39,31 @@ func (c *InputConfig) build(b *builder) (*graph.Node, error) {
 			return nil, fmt.Errorf("%w: shape %v: dimensions are positive, or -1 when fed at run time", ErrBadConfig, c.Shape)
 		}
 	}
+	if err := checkSize(c.Shape); err != nil {
+		return nil, err
+	}
 	return b.g.Placeholder(b.name, dt, c.Shape...), nil
+}
+
+// maxShapeSize bounds the product of a shape's known dimensions: shapes come
+// from files (an architecture's JSON), and a product that overflows an int
+// wraps to a size that matches anything ([-1, 2^32, 2^32, 2^32] reshaped any
+// input of 2 values).
+const maxShapeSize = 1 << 40
+
+// checkSize rejects a shape whose known dimensions multiply past maxShapeSize.
+func checkSize(shape []int) error {
+	n := 1
+	for _, d := range shape {
+		if d <= 0 {
+			continue
+		}
+		if n > maxShapeSize/d {
+			return fmt.Errorf("%w: shape %v holds more than %d values", ErrBadConfig, shape, maxShapeSize)
+		}
+		n *= d
+	}
+	return nil
 }
 
 // Input starts a network: a float32 placeholder called name, of the given shape
@@ -222,6 +246,9 @@ type ReshapeConfig struct {
 func (*ReshapeConfig) Kind() string { return "Reshape" }
 
 func (c *ReshapeConfig) build(b *builder) (*graph.Node, error) {
+	if err := checkSize(c.Shape); err != nil {
+		return nil, err
+	}
 	return graph.Reshape(b.ins[0], c.Shape...), nil
 }
 

@@ -2,11 +2,12 @@ package layers_test
 
 import (
 	"errors"
-	"regexp"
+	"fmt"
 	"runtime"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tlgo/tl/graph"
 	"github.com/tlgo/tl/layers"
@@ -33,13 +34,13 @@ func FuzzFromJSON(f *testing.F) {
 	f.Add(data)
 	f.Add([]byte(`{"format":"tlgo-layers/1","layers":[{"name":"x","kind":"Input","config":{"shape":[-1,3],"dtype":"int32"}},{"name":"e","kind":"Embedding","inputs":[0],"config":{"vocab":5,"dim":2,"init":"uniform(-1, 1)"}}]}`))
 	f.Add([]byte(`{"format":"tlgo-layers/1","layers":[{"name":"x","kind":"Input","config":{"shape":[-1,1000],"dtype":"float32"}},{"name":"d","kind":"Dense","inputs":[0],"config":{"units":1000000000}}]}`))
+	f.Add([]byte(`{"format":"tlgo-layers/1","layers":[{"name":"x","kind":"Input","config":{"shape":[-1,2],"dtype":"float32"}},{"name":"r","kind":"Reshape","inputs":[0],"config":{"shape":[-1,4294967296,4294967296,4294967296]}}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// Parameters are bounded (a 1000×10^9 Dense fails before it
-		// allocates); what stays slow is a graph of huge activations, which
-		// builds no tensor but infers shapes: keep numbers below a million.
-		if regexp.MustCompile(`[0-9]{7}|[eE][+0-9]*[0-9]{2}`).Match(data) {
-			return
-		}
+		// allocates) and shapes too; a rebuild that still takes seconds is a
+		// hang, reported with its input.
+		tm := time.AfterFunc(10*time.Second, func() { panic(fmt.Sprintf("FromJSON hangs on %q", data)) })
+		defer tm.Stop()
 		net, err := layers.FromJSON(graph.New(1), data, layers.MaxParams(1<<16))
 		if err != nil {
 			if net != nil {
@@ -100,6 +101,24 @@ func TestFromJSONMaxParams(t *testing.T) {
 		}
 		if n := after.TotalAlloc - before.TotalAlloc; n > 10<<20 {
 			t.Errorf("%d units: allocated %d bytes", c.units, n)
+		}
+	}
+}
+
+// Shapes read from JSON cannot overflow: a Reshape to [-1, 2^32, 2^32, 2^32]
+// (2^96 values, which an int product wraps to 0) was accepted for an input of
+// 2 values; an Input of 2^32 × 2^32 × 2^32 failed only later, with a confusing
+// "size 0" from the graph.
+func TestFromJSONShapeOverflow(t *testing.T) {
+	for _, c := range []struct{ doc, want string }{
+		{`{"format":"tlgo-layers/1","layers":[{"name":"x","kind":"Input","config":{"shape":[-1,2],"dtype":"float32"}},` +
+			`{"name":"r","kind":"Reshape","inputs":[0],"config":{"shape":[-1,4294967296,4294967296,4294967296]}}]}`, `Reshape "r"`},
+		{`{"format":"tlgo-layers/1","layers":[{"name":"x","kind":"Input","config":{"shape":[4294967296,4294967296,4294967296],"dtype":"float32"}},` +
+			`{"name":"f","kind":"Flatten","inputs":[0],"config":{}}]}`, `Input "x"`},
+	} {
+		_, err := layers.FromJSON(graph.New(1), []byte(c.doc))
+		if !errors.Is(err, layers.ErrBadConfig) || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "holds more than 1099511627776 values") {
+			t.Errorf("FromJSON = %v; want a bad config of %s saying the shape is too big", err, c.want)
 		}
 	}
 }
