@@ -172,6 +172,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, nav string, err er
 	}
 	p := s.base(r, title, nav, conns{})
 	p.Status, p.D = code, redact.Text(err.Error())
+	if code == http.StatusNotFound {
+		p.Refresh = 0 // nothing to follow
+	}
 	s.render(w, r, "error", p)
 }
 

@@ -18,8 +18,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tlgo/tl/agents/agent"
+	"github.com/tlgo/tl/agents/builtin"
+	"github.com/tlgo/tl/agents/master"
 	"github.com/tlgo/tl/agents/plan"
+	"github.com/tlgo/tl/agents/queue"
 	"github.com/tlgo/tl/agents/status"
+	"github.com/tlgo/tl/agents/task"
 	"github.com/tlgo/tl/dataset"
 	"github.com/tlgo/tl/store"
 	"github.com/tlgo/tl/store/events"
@@ -759,4 +767,130 @@ func TestDeadStore(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	_ = ctx
+}
+
+// TestWorkflow runs an embedded NATS, a master and an agent in this process:
+// the agents page shows the agent and the leading master, the plan page
+// follows a plan's tasks, and cancel and retry from the page reach the master.
+func TestWorkflow(t *testing.T) {
+	f := newFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ns, err := queue.StartServer(ctx, queue.ServerConfig{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	quiet := slog.New(slog.DiscardHandler)
+	st, err := status.NewMongo(ctx, f.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := master.New(ctx, master.Config{NATSURL: ns.URL(), Store: st, Tick: 200 * time.Millisecond, Log: quiet, LeaseTTL: 2 * time.Second, ID: "master-ui"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait)
+	t.Cleanup(cancel)
+	wg.Go(func() { _ = m.Run(ctx) })
+	reg := task.NewRegistry()
+	if err := builtin.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	a, err := agent.New(ctx, agent.Config{NATSURL: ns.URL(), Queues: []string{plan.DefaultQueue}, Registry: reg, ID: "agent-ui",
+		Grace: time.Second, RetryDelay: 100 * time.Millisecond, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Go(func() { _ = a.Run(ctx) })
+
+	const token = "workflow-token"
+	s, err := New(Config{Token: token, Refresh: time.Second,
+		Store: func(context.Context) (*store.DB, error) { return f.db, nil },
+		NATS: func(ctx context.Context) (*nats.Conn, jetstream.JetStream, error) {
+			return queue.Connect(ctx, ns.URL(), "tl ui test", quiet)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	auth := []string{"Authorization", "Bearer " + token}
+
+	waitFor := func(what, path string, ok func(body string) bool) string {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			r := get(t, ts, path, auth...)
+			if r.code == http.StatusOK && ok(r.body) {
+				return r.body
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: GET %s after 30s: %d\n%s", what, path, r.code, r.body)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitFor("the agent and the master", "/agents", func(b string) bool {
+		return strings.Contains(b, "<td>agent-ui</td>") && strings.Contains(b, "Master <b>master-ui</b> leads") &&
+			strings.Contains(b, `<span class="tag">cpu</span>`)
+	})
+
+	nc, js, err := queue.Connect(ctx, ns.URL(), "test", quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	spec, err := plan.Parse([]byte(`
+name: ui
+tasks:
+  - {id: nap, kind: sleep, params: {duration: 200ms}}
+  - {id: long, kind: sleep, params: {duration: 1m}, deps: [nap]}
+`), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := master.Submit(ctx, js, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "/plans/" + id
+	body := waitFor("nap succeeded, long running", path, func(b string) bool {
+		return strings.Contains(b, `<g class="node st-succeeded" data-task="nap">`) && strings.Contains(b, `<g class="node st-running" data-task="long">`)
+	})
+	if !strings.Contains(body, "Cancel plan") || !strings.Contains(body, `id="plan-status">running`) {
+		t.Fatalf("a running plan's page with the token has no cancel button:\n%s", body)
+	}
+	waitFor("the agent runs long", "/agents", func(b string) bool { return strings.Contains(b, id+"/long") })
+	waitFor("the plans page", "/plans", func(b string) bool { return strings.Contains(b, id) && !strings.Contains(b, "Workflow:") })
+
+	// A foreign page's POST is refused and changes nothing.
+	form := url.Values{"csrf": {s.csrfToken()}}
+	if r := post(t, ts, path+"/cancel", form, append(auth, "Origin", "https://evil.example")...); r.code != http.StatusForbidden {
+		t.Fatalf("a cross-origin cancel: %d %s", r.code, r.body)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if b := get(t, ts, path, auth...).body; !strings.Contains(b, `id="plan-status">running`) {
+		t.Fatalf("a refused cancel changed the plan:\n%s", b)
+	}
+	r := post(t, ts, path+"/cancel", form, append(auth, "Origin", ts.URL, "Sec-Fetch-Site", "same-origin")...)
+	if r.code != http.StatusSeeOther || r.h.Get("Location") != path+"?sent=cancel" {
+		t.Fatalf("cancel: %d to %q: %s", r.code, r.h.Get("Location"), r.body)
+	}
+	get(t, ts, path+"?sent=cancel", auth...).must(t, http.StatusOK, path, "Cancel sent to the master.")
+	waitFor("the plan cancelled", path, func(b string) bool {
+		return strings.Contains(b, `id="plan-status">cancelled`) && strings.Contains(b, `<g class="node st-cancelled" data-task="long">`) &&
+			strings.Contains(b, `name="task" value="long"`)
+	})
+	form.Set("task", "long")
+	if r := post(t, ts, path+"/retry", form, append(auth, "Origin", ts.URL)...); r.code != http.StatusSeeOther {
+		t.Fatalf("retry: %d %s", r.code, r.body)
+	}
+	// The master takes the retry: a fresh attempt budget (attempt N/4: 1 used
+	// before, 3 more). (An agent that saw the cancel drops the plan's tasks
+	// for an hour, so the task does not run again here: the agent's matter.)
+	waitFor("long retried", path, func(b string) bool {
+		return strings.Contains(b, `<title>long: `) && strings.Contains(b, `/4</title>`)
+	})
 }

@@ -128,38 +128,47 @@
     });
     return out;
   }
-  function width() { return Math.max(260, Math.min(charts.clientWidth, 700) - 20); }
+  function width(el) { return Math.max(240, el.clientWidth - 12); }
   function draw() {
     let points = 0;
-    metricsOf().forEach(function (metric) {
+    const metrics = metricsOf();
+    // The boxes first, so that each chart is sized in the grid it ends up in.
+    metrics.forEach(function (metric) {
+      if (plots[metric]) return;
+      const el = document.createElement("div");
+      el.className = "chart";
+      el.dataset.metric = metric;
+      const h = document.createElement("h3");
+      h.textContent = metric;
+      el.appendChild(h);
+      charts.appendChild(el);
+      plots[metric] = {el: el, zoomed: false, u: null};
+    });
+    metrics.forEach(function (metric) {
       const d = aligned(metric);
-      points += d[0].length;
-      let p = plots[metric];
-      if (!p) {
-        const el = document.createElement("div");
-        el.className = "chart";
-        el.dataset.metric = metric;
-        const h = document.createElement("h3");
-        h.textContent = metric;
-        el.appendChild(h);
-        charts.appendChild(el);
+      const p = plots[metric];
+      if (!p.u) {
         const series = [{label: "step"}].concat(runs.map(function (r, i) {
-          return {label: r, stroke: palette[i % palette.length], width: 1.5, spanGaps: true, points: {show: false}};
+          return {label: r, stroke: palette[i % palette.length], width: 1.5, spanGaps: true};
         }));
-        p = {el: el, zoomed: false};
         p.u = new uPlot({
-          width: width(), height: 220, series: series,
+          width: width(p.el), height: 220, series: series,
           scales: {x: {time: false}},
           axes: [{label: "step"}, {}],
           cursor: {drag: {x: true, y: false}},
           hooks: {setSelect: [function () { p.zoomed = true; }]},
-        }, d, el);
-        el.addEventListener("dblclick", function () { p.zoomed = false; });
-        plots[metric] = p;
+        }, d, p.el);
+        p.el.addEventListener("dblclick", function () { p.zoomed = false; });
+        if (window.ResizeObserver) {
+          new ResizeObserver(function () { p.u.setSize({width: width(p.el), height: 220}); }).observe(p.el);
+        }
       } else {
         p.u.setData(d, !p.zoomed);
       }
-      p.el.dataset.points = String(d[0].length);
+      let n = 0;
+      runs.forEach(function (r) { const c = data[r] && data[r][metric]; if (c) n += c.x.length; });
+      p.el.dataset.points = String(n);
+      points += n;
     });
     charts.dataset.points = String(points);
     charts.dataset.lastStep = String(lastStep);
@@ -190,9 +199,6 @@
     if (isFinite(last)) lastStep = last;
     draw();
   }
-  function resize() {
-    Object.keys(plots).forEach(function (k) { plots[k].u.setSize({width: width(), height: 220}); });
-  }
 
   setupSort();
   if (live) live.dataset.last = live.innerHTML;
@@ -203,6 +209,5 @@
   if (charts && runs.length) {
     fetchSeries().catch(function (e) { stamp(false, "curves: " + e); });
     if (refresh > 0) setInterval(function () { fetchSeries().catch(function (e) { stamp(false, "curves: " + e); }); }, refresh);
-    window.addEventListener("resize", resize);
   }
 })();
