@@ -82,6 +82,11 @@ type ConvConfig struct {
 // Kind implements Config: "Conv1D", "Conv2D" or "DeConv2D".
 func (c *ConvConfig) Kind() string { return c.kind }
 
+// maxWindow bounds a kernel, stride, dilation or pool size: far above any
+// network's, and low enough that the window arithmetic of shape inference on
+// a shape read from a file (2^40 values at most) cannot overflow.
+const maxWindow = 1 << 16
+
 func (c *ConvConfig) build(b *builder) (*graph.Node, error) {
 	n := 2
 	if c.kind == "Conv1D" {
@@ -96,6 +101,9 @@ func (c *ConvConfig) build(b *builder) (*graph.Node, error) {
 	for i := 0; i < n; i++ {
 		if c.Kernel[i] <= 0 || c.Strides[i] <= 0 || c.Dilations[i] <= 0 {
 			return nil, fmt.Errorf("%w: kernel %v, strides %v, dilations %v must be positive", ErrBadConfig, c.Kernel, c.Strides, c.Dilations)
+		}
+		if c.Kernel[i] > maxWindow || c.Strides[i] > maxWindow || c.Dilations[i] > maxWindow {
+			return nil, fmt.Errorf("%w: kernel %v, strides %v, dilations %v: at most %d each", ErrBadConfig, c.Kernel, c.Strides, c.Dilations, maxWindow)
 		}
 	}
 	pad, err := c.Padding.graph()
@@ -232,6 +240,9 @@ func (c *PoolConfig) build(b *builder) (*graph.Node, error) {
 	for i := 0; i < n; i++ {
 		if c.Size[i] <= 0 || c.Strides[i] <= 0 {
 			return nil, fmt.Errorf("%w: size %v and strides %v must be positive", ErrBadConfig, c.Size, c.Strides)
+		}
+		if c.Size[i] > maxWindow || c.Strides[i] > maxWindow {
+			return nil, fmt.Errorf("%w: size %v, strides %v: at most %d each", ErrBadConfig, c.Size, c.Strides, maxWindow)
 		}
 	}
 	pad, err := c.Padding.graph()

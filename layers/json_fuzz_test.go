@@ -35,6 +35,8 @@ func FuzzFromJSON(f *testing.F) {
 	f.Add([]byte(`{"format":"tlgo-layers/1","layers":[{"name":"x","kind":"Input","config":{"shape":[-1,3],"dtype":"int32"}},{"name":"e","kind":"Embedding","inputs":[0],"config":{"vocab":5,"dim":2,"init":"uniform(-1, 1)"}}]}`))
 	f.Add([]byte(`{"format":"tlgo-layers/1","layers":[{"name":"x","kind":"Input","config":{"shape":[-1,1000],"dtype":"float32"}},{"name":"d","kind":"Dense","inputs":[0],"config":{"units":1000000000}}]}`))
 	f.Add([]byte(`{"format":"tlgo-layers/1","layers":[{"name":"x","kind":"Input","config":{"shape":[-1,2],"dtype":"float32"}},{"name":"r","kind":"Reshape","inputs":[0],"config":{"shape":[-1,4294967296,4294967296,4294967296]}}]}`))
+	f.Add([]byte(`{"format":"tlgo-layers/1","layers":[{"name":"x","kind":"Input","config":{"shape":[-1,4,4,1],"dtype":"float32"}},{"name":"u","kind":"UpSampling2D","inputs":[0],"config":{"scale":[4294967296,2]}}]}`))
+	f.Add([]byte(`{"format":"tlgo-layers/1","layers":[{"name":"x","kind":"Input","config":{"shape":[-1,1000000000,16],"dtype":"float32"}},{"name":"l","kind":"GRU","inputs":[0],"config":{"units":2}}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// Parameters are bounded (a 1000×10^9 Dense fails before it
 		// allocates) and shapes too; a rebuild that still takes seconds is a
@@ -119,6 +121,33 @@ func TestFromJSONShapeOverflow(t *testing.T) {
 		_, err := layers.FromJSON(graph.New(1), []byte(c.doc))
 		if !errors.Is(err, layers.ErrBadConfig) || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "holds more than 1099511627776 values") {
 			t.Errorf("FromJSON = %v; want a bad config of %s saying the shape is too big", err, c.want)
+		}
+	}
+}
+
+// Numbers in an architecture file cannot make FromJSON build an unbounded
+// graph: an UpSampling2D of scale 2^32 repeated its input 2^32 times (the
+// process died out of memory), an LSTM over 10^9 steps unrolled 10^9 steps,
+// and strides or dilations of 2^62 overflowed shape inference into empty or
+// unknown dimensions.
+func TestFromJSONBoundedGraphs(t *testing.T) {
+	const pre = `{"format":"tlgo-layers/1","layers":[{"name":"x","kind":"Input","config":{"shape":[-1,4,4,1],"dtype":"float32"}},`
+	for _, c := range []struct{ layers, want string }{
+		{`{"name":"u","kind":"UpSampling2D","inputs":[0],"config":{"scale":[4294967296,4294967296]}}]}`, "scale [4294967296 4294967296]: factors from 1 to 1024"},
+		{`{"name":"r","kind":"Reshape","inputs":[0],"config":{"shape":[-1,1000000000,16]}},{"name":"l","kind":"LSTM","inputs":[1],"config":{"units":2}}]}`, "1000000000 steps, at most 65536"},
+		{`{"name":"c","kind":"Conv2D","inputs":[0],"config":{"filters":1,"kernel":[3,3],"strides":[9223372036854775807,1],"dilations":[1,1],"padding":"SAME"}}]}`, "at most 65536 each"},
+		{`{"name":"c","kind":"Conv2D","inputs":[0],"config":{"filters":1,"kernel":[3,3],"strides":[1,1],"dilations":[4611686018427387904,1],"padding":"VALID"}}]}`, "at most 65536 each"},
+		{`{"name":"c","kind":"MaxPool2D","inputs":[0],"config":{"size":[2,2],"strides":[9223372036854775807,1],"padding":"SAME"}}]}`, "at most 65536 each"},
+	} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := layers.FromJSON(graph.New(1), []byte(pre+c.layers))
+		runtime.ReadMemStats(&after)
+		if !errors.Is(err, layers.ErrBadConfig) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("FromJSON(%s) = %v; want %q", c.layers, err, c.want)
+		}
+		if n := after.TotalAlloc - before.TotalAlloc; n > 10<<20 {
+			t.Errorf("FromJSON(%s) allocated %d bytes", c.layers, n)
 		}
 	}
 }

@@ -54,6 +54,11 @@ type ResampleConfig struct {
 	Method ResizeMethod `json:"method"` // Nearest or Bilinear
 }
 
+// maxScale bounds a resampling factor: nearest-neighbour upsampling repeats
+// its input that many times in the graph, and a factor read from a file must
+// not make billions of nodes.
+const maxScale = 1 << 10
+
 // ResizeMethod is how UpSampling2D and DownSampling2D compute new pixels.
 type ResizeMethod string
 
@@ -72,8 +77,8 @@ func (c *ResampleConfig) Kind() string { return c.kind }
 
 func (c *ResampleConfig) build(b *builder) (*graph.Node, error) {
 	sh, sw := c.Scale[0], c.Scale[1]
-	if sh <= 0 || sw <= 0 {
-		return nil, fmt.Errorf("%w: scale %v must be positive", ErrBadConfig, c.Scale)
+	if sh <= 0 || sw <= 0 || sh > maxScale || sw > maxScale {
+		return nil, fmt.Errorf("%w: scale %v: factors from 1 to %d", ErrBadConfig, c.Scale, maxScale)
 	}
 	s, err := b.inShape(0, 4, "(batch, height, width, channels)")
 	if err != nil {
@@ -82,6 +87,11 @@ func (c *ResampleConfig) build(b *builder) (*graph.Node, error) {
 	h, w, ch := s[1], s[2], s[3]
 	if h <= 0 || w <= 0 || ch <= 0 {
 		return nil, fmt.Errorf("%w: input %q has shape %v: height, width and channels must be known", ErrBadConfig, b.layers[0].name, s)
+	}
+	if c.kind == "UpSampling2D" {
+		if err := checkSize([]int{h * sh, w * sw, ch}); err != nil {
+			return nil, err
+		}
 	}
 	x := b.ins[0]
 	switch c.Method {

@@ -79,6 +79,9 @@ func (c *RecurrentConfig) build(b *builder) (*graph.Node, error) {
 	if s[1] <= 0 || s[2] <= 0 {
 		return nil, fmt.Errorf("%w: input %q has shape %v: the steps and features must be known (the graph is unrolled over the steps)", ErrBadConfig, b.layers[0].name, s)
 	}
+	if s[1] > maxSteps {
+		return nil, fmt.Errorf("%w: input %q has shape %v: %d steps, at most %d (the graph is unrolled over the steps)", ErrBadConfig, b.layers[0].name, s, s[1], maxSteps)
+	}
 	nStates := 1
 	if c.kind == "LSTM" {
 		nStates = 2
@@ -131,6 +134,10 @@ func (c *RecurrentConfig) build(b *builder) (*graph.Node, error) {
 	}
 	return graph.Concat(-1, fw, bw), nil
 }
+
+// maxSteps bounds the steps a recurrent layer unrolls over: each is a few
+// graph nodes, and a shape read from a file must not make millions of them.
+const maxSteps = 1 << 16
 
 // direction unrolls the layer over steps steps, forwards or backwards, and
 // returns the output sequence (batch, steps, units) or the last state.
