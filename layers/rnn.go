@@ -378,7 +378,11 @@ func (c *TimeSplitConfig) build(b *builder) (*graph.Node, error) {
 	if c.Steps <= 0 || len(s) < 2 || !tensor.Shape(s[1:]).Known() {
 		return nil, fmt.Errorf("%w: input %q has shape %v and steps %d: want (batch·steps, ...) with all but the first axis known", ErrBadConfig, b.layers[0].name, s, c.Steps)
 	}
-	return graph.Reshape(b.ins[0], append([]int{-1, c.Steps}, s[1:]...)...), nil
+	shape := append([]int{-1, c.Steps}, s[1:]...)
+	if err := checkSize(shape); err != nil {
+		return nil, err
+	}
+	return graph.Reshape(b.ins[0], shape...), nil
 }
 
 // TimeDistributed applies the layers that body builds to every step of a
