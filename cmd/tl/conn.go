@@ -29,6 +29,9 @@ type conn struct {
 	nats, mongo, project, home string
 	connectWait                time.Duration
 
+	credentials string             // --credentials
+	creds       *queue.Credentials // found by natsOptions
+
 	natsFrom, mongoFrom string // "--nats", "TL_NATS_URL", or the endpoints file
 	local               bool   // the URLs are the local master's (HOME/endpoints.json)
 	storeOnly           bool   // no --nats: the command reads the store only
@@ -42,6 +45,7 @@ func (c *conn) flags(fs *pflag.FlagSet, withNATS bool) {
 	c.storeOnly = !withNATS
 	if withNATS {
 		fs.StringVar(&c.nats, "nats", "", "NATS server URL (default: the local master's) [TL_NATS_URL]")
+		fs.StringVar(&c.credentials, "credentials", "", "NATS credentials file, from `tl credentials client` on the master's machine (default: the local master's, HOME/credentials/client.json) [TL_CREDENTIALS]")
 	}
 	fs.StringVar(&c.mongo, "mongo", "", "MongoDB URL of the master's records, mongodb://host[:port][/DATABASE] (default: the local master's) [TL_MONGO_URL]")
 	fs.StringVar(&c.project, "project", "", "store project (default: the local master's, else \"default\") [TL_PROJECT]")
@@ -128,19 +132,60 @@ func (c *conn) js(ctx context.Context) (*nats.Conn, jetstream.JetStream, error) 
 		return nil, nil, fmt.Errorf("no local master: %s does not exist (start `tl master --home %s`, or pass --nats and --mongo)",
 			filepath.Join(c.home, endpoints.File), c.home)
 	}
+	opts, err := c.natsOptions()
+	if err != nil {
+		return nil, nil, err
+	}
 	var (
 		nc *nats.Conn
 		js jetstream.JetStream
 	)
-	err := c.retry(ctx, func(ctx context.Context) error {
+	err = c.retry(ctx, func(ctx context.Context) error {
 		var err error
-		nc, js, err = queue.Connect(ctx, c.nats, "tl cli", slog.New(slog.DiscardHandler))
+		nc, js, err = queue.Connect(ctx, c.nats, "tl cli", slog.New(slog.DiscardHandler), opts...)
 		return err
 	})
 	if err != nil {
 		return nil, nil, c.unreachable("NATS", c.nats, c.natsFrom, err)
 	}
 	return nc, js, nil
+}
+
+// natsOptions present the client's credentials: --credentials (or
+// TL_CREDENTIALS), else with the local master's NATS (found in, or equal to
+// the one in, HOME/endpoints.json) the client credentials it wrote in
+// HOME/credentials. None (a server without users) is
+// no error.
+func (c *conn) natsOptions() ([]nats.Option, error) {
+	path := c.credentials
+	if path == "" {
+		path = os.Getenv("TL_CREDENTIALS")
+	}
+	var err error
+	switch {
+	case path != "":
+		if c.creds, err = queue.ReadCredentials(path); err != nil {
+			return nil, fmt.Errorf("--credentials: %w (make one on the master's machine with: tl credentials client -o FILE)", err)
+		}
+	case c.local || c.localNATS():
+		if c.creds, err = queue.HomeCredentials(c.home, queue.RoleClient); errors.Is(err, os.ErrNotExist) {
+			c.creds, err = nil, nil // a master from before credentials
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return c.creds.Options(), nil
+}
+
+// localNATS reports whether the NATS URL given is the local master's: its
+// credentials are presented to it, never to another server.
+func (c *conn) localNATS() bool {
+	if c.home == "" || c.nats == "" {
+		return false
+	}
+	e, err := endpoints.Read(c.home)
+	return err == nil && e.NATS == c.nats
 }
 
 // retry runs f once with connectTimeout, or for --connect-wait.

@@ -169,6 +169,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newImportCmd(stdout, stderr),
 		newExportCmd(stdout, stderr),
 		newUICmd(stdout, stderr),
+		newCredentialsCmd(stdout, stderr),
 	)
 	root.SuggestionsMinimumDistance = 2
 	root.InitDefaultCompletionCmd()

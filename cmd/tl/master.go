@@ -27,9 +27,13 @@ agents' results, replays failures, and records progress in MongoDB.
 With no --nats it runs nats-server in this process (JetStream on disk under
 --home); with no --mongo it runs the store (embedded FerretDB, SQLite under
 --home). It then writes both addresses to --home/endpoints.json, where local
-agents (tl-agent) and the other tl commands find them. A master that runs a
-server takes the home's lock (--home/master.lock) first: a second master on
-the same home stops at once. SIGTERM or Ctrl-C stops it, saying what it waits
+agents (tl-agent) and the other tl commands find them. The embedded NATS
+server admits only clients with credentials, each role with its permissions
+(only the master publishes tasks): the master writes its own, the local
+agents' and the local commands' in --home/credentials (files 0600) on its
+first start, and 'tl credentials agent|client' makes more for other machines.
+A master that runs a server takes the home's lock (--home/master.lock) first:
+a second master on the same home stops at once. SIGTERM or Ctrl-C stops it, saying what it waits
 for; a second Ctrl-C stops it at once (what the servers committed is kept).
 Running tasks go on, and their results wait in the queue for the next start.
 
@@ -44,6 +48,7 @@ type masterFlags struct {
 	natsURL, natsListen, mongoURL, mongoListen string
 	home, project, id, level                   string
 	tick, leaseTTL, connectWait                time.Duration
+	credentials                                string
 }
 
 func newMasterCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -59,7 +64,8 @@ func newMasterCmd(stdout, stderr io.Writer) *cobra.Command {
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&f.natsURL, "nats", "", "NATS server URL of a cluster; empty runs one in-process [TL_NATS_URL]")
-	fs.StringVar(&f.natsListen, "nats-listen", "127.0.0.1:7422", "address of the in-process NATS server (port 0: any free one)")
+	fs.StringVar(&f.natsListen, "nats-listen", "127.0.0.1:7422", "address of the in-process NATS server (port 0: any free one); every client presents credentials from --home/credentials, so it may be off loopback (put TLS in front of it across untrusted networks)")
+	fs.StringVar(&f.credentials, "credentials", "", "with --nats: credentials file for that server, a JSON object with user and password [TL_CREDENTIALS]")
 	fs.StringVar(&f.mongoURL, "mongo", "", "MongoDB URL, mongodb://host[:port][/DATABASE]; empty runs the store in-process [TL_MONGO_URL]")
 	fs.StringVar(&f.mongoListen, "mongo-listen", "127.0.0.1:7427", "address of the in-process store (port 0: any free one)")
 	fs.StringVar(&f.home, "home", defaultHome(), "directory for the in-process servers' files, endpoints.json and the lock [TL_HOME]")
@@ -92,6 +98,8 @@ func runMaster(ctx context.Context, f masterFlags, stdout, stderr io.Writer) err
 
 	// The home's lock comes first, before any server opens a file there.
 	if c.nats == "" || c.mongo == "" {
+		// What the servers write in the home is this user's only (issue 13).
+		privateUmask()
 		lock, err := endpoints.Lock(f.home)
 		if errors.Is(err, endpoints.ErrLocked) {
 			return fmt.Errorf("another master runs on home %s; use it (tl submit, tl status and tl-agent find it through %s), stop it first, or give this one another --home: %w",
@@ -104,19 +112,40 @@ func runMaster(ctx context.Context, f masterFlags, stdout, stderr io.Writer) err
 	}
 
 	var srv *queue.Server
+	var creds *queue.Credentials
 	if c.nats == "" {
 		host, port, err := splitHostPort(f.natsListen)
 		if err != nil {
 			return usageErrorf("--nats-listen: %w", err)
 		}
+		// Every client of the embedded server presents credentials: the
+		// master's, agents' and clients' are made here on the first start.
+		auth, err := queue.LoadOrCreateAuth(f.home)
+		if err != nil {
+			return err
+		}
+		if creds, err = queue.HomeCredentials(f.home, queue.RoleMaster); err != nil {
+			return err
+		}
 		dir := filepath.Join(f.home, "nats")
-		srv, err = queue.StartServer(ctx, queue.ServerConfig{Dir: dir, Host: host, Port: port})
+		srv, err = queue.StartServer(ctx, queue.ServerConfig{Dir: dir, Host: host, Port: port, Auth: auth})
 		if err != nil {
 			return fmt.Errorf("embedded NATS on %s (is another program listening there? --nats-listen 127.0.0.1:0 takes any free port): %w", f.natsListen, err)
 		}
 		defer stopping(log, "the embedded NATS server", srv.Shutdown)
 		c.nats, c.natsFrom = srv.URL(), "the embedded server"
-		log.Info("embedded NATS started", "url", c.nats, "dir", dir)
+		log.Info("embedded NATS started", "url", c.nats, "dir", dir, "credentials", filepath.Join(f.home, queue.CredentialsDir))
+	} else {
+		path := f.credentials
+		if path == "" {
+			path = os.Getenv("TL_CREDENTIALS")
+		}
+		if path != "" {
+			var err error
+			if creds, err = queue.ReadCredentials(path); err != nil {
+				return fmt.Errorf("--credentials: %w", err)
+			}
+		}
 	}
 	var db *store.DB
 	if c.mongo == "" {
@@ -147,7 +176,7 @@ func runMaster(ctx context.Context, f masterFlags, stdout, stderr io.Writer) err
 	var m *master.Master
 	err = c.retry(ctx, func(ctx context.Context) error {
 		var err error
-		m, err = master.New(ctx, master.Config{NATSURL: c.nats, Store: st, Tick: f.tick, LeaseTTL: f.leaseTTL, ID: f.id, Log: log})
+		m, err = master.New(ctx, master.Config{NATSURL: c.nats, Credentials: creds, Store: st, Tick: f.tick, LeaseTTL: f.leaseTTL, ID: f.id, Log: log})
 		return err
 	})
 	if err != nil {

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tlgo/tl/agents/endpoints"
+	"github.com/tlgo/tl/agents/queue"
+)
+
+// knownPassword is in every URL given to the commands below: it must appear
+// in nothing they print, nor in any file of the home others may read.
+const knownPassword = "Pa55-w0rd-7Q1xZ"
+
+// A master, a local agent, a remote agent with a credentials file, submit,
+// status and failures with URLs that hold a password: no password or key
+// (the URLs', the credentials') shows in anything printed, the home's files
+// are this user's only, and the remote agent pulls only with its file
+// (issue 13).
+func TestSecretsNeverPrinted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binaries; skipped with -short")
+	}
+	bin := t.TempDir()
+	tl := build(t, bin, "github.com/tlgo/tl/cmd/tl")
+	agentBin := build(t, bin, "github.com/tlgo/tl/cmd/tl-agent")
+	home := filepath.Join(t.TempDir(), "home")
+	if err := os.Mkdir(home, 0o755); err != nil { // narrowed by the master
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), "TL_HOME="+home, "TL_NATS_URL=", "TL_MONGO_URL=", "TL_CREDENTIALS=")
+	var printed []*bytes.Buffer // everything any command printed
+	runCmd := func(name string, args ...string) (string, error) {
+		cmd := exec.Command(name, args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		printed = append(printed, bytes.NewBuffer(out))
+		return string(out), err
+	}
+	start := func(name string, args ...string) (*exec.Cmd, *syncBuffer) {
+		cmd := exec.Command(name, args...)
+		out := &syncBuffer{}
+		cmd.Env, cmd.Stdout, cmd.Stderr = env, out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = cmd.Process.Kill()
+			_, _ = cmd.Process.Wait()
+			if t.Failed() {
+				t.Logf("output of %s:\n%s", strings.Join(args, " "), out.String())
+			}
+		})
+		return cmd, out
+	}
+
+	master, masterOut := start(tl, "master", "--nats-listen", "127.0.0.1:0", "--mongo-listen", "127.0.0.1:0", "--tick", "500ms")
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if _, err := endpoints.Read(home); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no endpoints file after 60s; master output:\n%s", masterOut.String())
+		}
+	}
+	ep := mustEndpoints(t, home)
+	secrets := []string{knownPassword}
+	for _, role := range []string{queue.RoleMaster, queue.RoleAgent, queue.RoleClient} {
+		c, err := queue.HomeCredentials(home, role)
+		if err != nil {
+			t.Fatalf("the master wrote no %s credentials: %v", role, err)
+		}
+		secrets = append(secrets, c.Password)
+	}
+	key, err := os.ReadFile(filepath.Join(home, queue.CredentialsDir, "nats.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets = append(secrets, strings.TrimSpace(string(key)))
+
+	// Without credentials nothing gets in, even with the right URL.
+	env = append(env, "TL_HOME="+t.TempDir())
+	if out, err := runCmd(tl, "cancel", "p-1", "--nats", ep.NATS); err == nil || !strings.Contains(out, "Authorization") {
+		t.Errorf("tl cancel without credentials: %v\n%s", err, out)
+	}
+	env = env[:len(env)-1]
+
+	_, localOut := start(agentBin, "--grace", "1s", "--id", "local-1", "--queues", "cpu")
+	// A remote agent: its own credentials file, for queue gpu only.
+	remoteCreds := filepath.Join(t.TempDir(), "gpu1.json")
+	out, err := runCmd(tl, "credentials", "agent", "--queues", "gpu", "-o", remoteCreds)
+	if err != nil || !strings.Contains(out, "wrote the credentials of an agent of queues gpu to "+remoteCreds) {
+		t.Fatalf("tl credentials agent: %v\n%s", err, out)
+	}
+	rc, err := queue.ReadCredentials(remoteCreds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets = append(secrets, rc.Password)
+	if info, err := os.Stat(remoteCreds); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("credentials file %s: %v, mode %v; want 0600", remoteCreds, err, info.Mode())
+	}
+	otherHome := t.TempDir() // no endpoints there: the agent is remote
+	remote := exec.Command(agentBin, "--nats", ep.NATS, "--credentials", remoteCreds, "--home", otherHome, "--queues", "gpu", "--grace", "1s", "--id", "remote-1")
+	remoteOut := &syncBuffer{}
+	remote.Env, remote.Stdout, remote.Stderr = append(env, "TL_HOME="+otherHome), remoteOut, remoteOut
+	if err := remote.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = remote.Process.Kill(); _, _ = remote.Process.Wait() })
+
+	planFile := filepath.Join(t.TempDir(), "p.yaml")
+	os.WriteFile(planFile, []byte(`name: sec
+tasks:
+  - {id: a, kind: noop}
+  - {id: g, kind: noop, queue: gpu, deps: [a]}
+  - {id: f, kind: fail, deps: [a], max_attempts: 1, params: {message: failed on purpose}}
+`), 0o644)
+	out, err = runCmd(tl, "submit", "--wait", planFile)
+	if err == nil || !strings.Contains(out, "failed on purpose") {
+		t.Fatalf("tl submit --wait: %v\n%s", err, out)
+	}
+	id := strings.Fields(strings.SplitN(out, "submitted plan ", 2)[1])[0]
+	out, _ = runCmd(tl, "status", id, "--json")
+	var view struct {
+		Tasks []struct {
+			ID, Status, Agent string
+		}
+	}
+	_ = json.Unmarshal([]byte(out), &view)
+	ranOn := map[string]string{}
+	for _, tk := range view.Tasks {
+		ranOn[tk.ID] = tk.Status + " on " + tk.Agent
+	}
+	if ranOn["g"] != "succeeded on remote-1" || ranOn["a"] != "succeeded on local-1" {
+		t.Errorf("tasks ran %v; want a on local-1, g on remote-1 (tl status --json:\n%s)", ranOn, out)
+	}
+	runCmd(tl, "status")
+	runCmd(tl, "status", id)
+
+	// Failures with a password in the URL, or a wrong password in a file.
+	bad := "tl:" + knownPassword + "@127.0.0.1:1"
+	wrong := filepath.Join(t.TempDir(), "wrong.json")
+	if err := queue.WriteCredentials(wrong, &queue.Credentials{Role: queue.RoleClient, User: "client:0123456789abcdef", Password: knownPassword}); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{tl, "status", "--nats", "nats://" + bad, "--mongo", "mongodb://" + bad + "/tl"},
+		{tl, "submit", "--nats", "nats://" + bad, planFile},
+		{tl, "cancel", id, "--nats", "nats://" + bad},
+		{tl, "models", "--mongo", "postgres://" + bad + "/tl"},
+		{tl, "status", "--credentials", wrong},
+		{tl, "master", "--home", t.TempDir(), "--nats", "nats://" + bad, "--mongo", "mongodb://" + bad + "/tl"},
+		{agentBin, "--nats", "nats://" + bad, "--connect-wait", "1s", "--home", otherHome},
+		{agentBin, "--nats", ep.NATS, "--mongo", "postgres://" + bad + "/tl", "--connect-wait", "1s", "--credentials", remoteCreds},
+		{agentBin, "--nats", ep.NATS, "--credentials", wrong, "--connect-wait", "1s"},
+	} {
+		out, err := runCmd(args[0], args[1:]...)
+		// tl status shows the store's plans even when NATS refuses it, and says why.
+		if err == nil && !(args[1] == "status" && strings.Contains(out, "Authorization Violation")) {
+			t.Errorf("%s: succeeded; want a failure\n%s", strings.Join(args[1:], " "), out)
+		}
+	}
+
+	// The home while the master runs: nothing for group or others.
+	checkPrivate(t, home, secrets)
+	_ = master.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _, _ = master.Process.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Error("master still running 60s after SIGTERM")
+	}
+	printed = append(printed, bytes.NewBufferString(masterOut.String()), bytes.NewBufferString(localOut.String()), bytes.NewBufferString(remoteOut.String()))
+	for i, b := range printed {
+		for _, s := range secrets {
+			if strings.Contains(b.String(), s) {
+				t.Errorf("output %d shows a secret (%.4s...):\n%s", i, s, b.String())
+			}
+		}
+	}
+	if !strings.Contains(remoteOut.String(), "using NATS credentials") {
+		t.Errorf("the remote agent does not say it uses its credentials:\n%s", remoteOut.String())
+	}
+	checkPrivate(t, home, secrets)
+}
+
+// checkPrivate walks home: no file or folder is open to others, the home,
+// its credentials folder and the files in it are the owner's only, and no
+// file others could read holds a secret.
+func checkPrivate(t *testing.T, home string, secrets []string) {
+	t.Helper()
+	want := map[string]os.FileMode{
+		home: 0o700, filepath.Join(home, queue.CredentialsDir): 0o700,
+		filepath.Join(home, queue.CredentialsDir, "nats.key"): 0o600,
+		filepath.Join(home, endpoints.LockFile):               0o600,
+	}
+	for _, r := range []string{queue.RoleMaster, queue.RoleAgent, queue.RoleClient} {
+		want[filepath.Join(home, queue.CredentialsDir, r+".json")] = 0o600
+	}
+	if _, err := os.Stat(filepath.Join(home, endpoints.File)); err == nil {
+		want[filepath.Join(home, endpoints.File)] = 0o600
+	}
+	n := 0
+	err := filepath.WalkDir(home, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return nil // removed meanwhile
+		}
+		n++
+		perm := info.Mode().Perm()
+		if w, ok := want[path]; ok && perm != w {
+			t.Errorf("%s: mode %o; want %o", path, perm, w)
+		}
+		if perm&0o007 != 0 {
+			t.Errorf("%s: mode %o is open to others", path, perm)
+		}
+		if perm&0o004 != 0 && info.Mode().IsRegular() {
+			data, _ := os.ReadFile(path)
+			for _, s := range secrets {
+				if bytes.Contains(data, []byte(s)) {
+					t.Errorf("%s, readable by others, holds a secret", path)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 8 {
+		t.Errorf("walked %d entries of %s; want the whole home", n, home)
+	}
+}
