@@ -1,0 +1,184 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/tlgo/tl/agents/agent"
+	"github.com/tlgo/tl/agents/master"
+	"github.com/tlgo/tl/agents/plan"
+	"github.com/tlgo/tl/agents/queue"
+	"github.com/tlgo/tl/agents/status"
+	"github.com/tlgo/tl/agents/task"
+)
+
+// The issue 13 forgeries, against a master and an agent on the embedded
+// server with credentials: a task published with an agent's or a client's
+// credentials is refused and no agent runs it; a "succeeded" notification for
+// a running task, from a client (refused by the server) or from an agent
+// whose token is not the delivery's (dropped by the master), changes nothing;
+// the real result then finishes the plan.
+func TestForgeriesRefused(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	home := t.TempDir()
+	auth, err := queue.LoadOrCreateAuth(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := queue.StartServer(ctx, queue.ServerConfig{Dir: filepath.Join(home, "nats"), Auth: auth})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	creds := func(role string, queues ...string) *queue.Credentials {
+		c, err := auth.New(role, queues)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	connect := func(c *queue.Credentials) (*nats.Conn, jetstream.JetStream) {
+		nc, js, err := queue.Connect(ctx, srv.URL(), "test "+c.Role, nil, c.Options()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		return nc, js
+	}
+
+	st := status.NewMemory()
+	m, err := master.New(ctx, master.Config{NATSURL: srv.URL(), Credentials: creds(queue.RoleMaster), Store: st, Tick: 200 * time.Millisecond, Log: testLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mdone := make(chan struct{})
+	go func() { defer close(mdone); _ = m.Run(ctx) }()
+	defer func() { cancel(); <-mdone }()
+
+	release := make(chan struct{})
+	var evil atomic.Int32
+	reg := task.NewRegistry()
+	reg.MustRegister("hold", func(ctx context.Context, _ *task.Run) (json.RawMessage, error) {
+		select {
+		case <-release:
+			return json.RawMessage(`{"real":true}`), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	})
+	reg.MustRegister("evil", func(context.Context, *task.Run) (json.RawMessage, error) {
+		evil.Add(1)
+		return json.RawMessage(`{"evil":true}`), nil
+	})
+	a, err := agent.New(ctx, agent.Config{NATSURL: srv.URL(), Credentials: creds(queue.RoleAgent, "cpu"), Queues: []string{"cpu"},
+		Registry: reg, ID: "honest", PollWait: 250 * time.Millisecond, Grace: time.Second, Log: testLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	adone := make(chan struct{})
+	go func() { defer close(adone); _ = a.Run(ctx) }()
+	defer func() { cancel(); <-adone }()
+
+	client, cjs := connect(creds(queue.RoleClient))
+	spec, err := plan.Parse([]byte("name: guarded\ntasks:\n  - {id: long, kind: hold, queue: cpu}\n"), "guarded.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := master.Submit(ctx, cjs, spec)
+	if err != nil {
+		t.Fatalf("a client submitting a plan: %v", err)
+	}
+	taskOf := func() *status.Task {
+		ts, _ := st.Tasks(ctx, id)
+		for _, tk := range ts {
+			if tk.ID == "long" {
+				return tk
+			}
+		}
+		return nil
+	}
+	waitUntil(t, "task long to run", func() bool { tk := taskOf(); return tk != nil && tk.Status == plan.Running })
+	running := taskOf()
+
+	// Forged tasks: refused by the server, with either role's credentials.
+	rogue, rjs := connect(creds(queue.RoleAgent, "cpu"))
+	fake, _ := (&task.Task{Plan: id, ID: "x", Kind: "evil", Queue: "cpu", MaxAttempts: 1, Dispatch: 1, Token: "forged"}).Encode()
+	for name, nc := range map[string]*nats.Conn{"agent": rogue, "client": client} {
+		if err := nc.Publish(queue.TaskSubject("cpu"), fake); err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.FlushTimeout(5 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, name+"'s forged task refused", func() bool { return errors.Is(nc.LastError(), nats.ErrPermissionViolation) })
+	}
+
+	// Forged notifications that the task succeeded.
+	forged := func(token string) []byte {
+		b, _ := (&task.Event{Type: task.Succeeded, Plan: id, Task: "long", Dispatch: running.Dispatch, Attempt: 1,
+			Agent: "rogue", Time: time.Now().UTC(), Output: json.RawMessage(`{"forged":true}`), Token: token}).Encode()
+		return b
+	}
+	client.Close() // a fresh connection, so that its last error is this one's
+	client, _ = connect(creds(queue.RoleClient))
+	if err := client.Publish(queue.EventSubject(task.Succeeded), forged("")); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.FlushTimeout(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the client's forged event refused", func() bool { return errors.Is(client.LastError(), nats.ErrPermissionViolation) })
+	for i, token := range []string{"", "forged", master.Token([]byte("not the master's key, 32 bytes.."), id, "long", running.Dispatch)} {
+		pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := rjs.Publish(pctx, queue.EventSubject(task.Succeeded), forged(token), jetstream.WithMsgID(string(rune('a'+i))+"-forged"))
+		pcancel()
+		if err != nil {
+			t.Fatalf("an agent publishing an event: %v", err)
+		}
+	}
+	// The master has taken them all off its stream (dropped, not pending).
+	_, mjs := connect(creds(queue.RoleMaster)) // to look, not to act
+	waitUntil(t, "the master to handle the forged events", func() bool {
+		s, err := mjs.Stream(ctx, queue.MasterStream)
+		if err != nil {
+			return false
+		}
+		info, err := s.Info(ctx)
+		return err == nil && info.State.Msgs == 0
+	})
+	time.Sleep(500 * time.Millisecond)
+	if tk := taskOf(); tk.Status != plan.Running || tk.Output != "" || tk.Agent != "honest" {
+		t.Fatalf("after forged notifications task long is %s by %q with output %q; want still running on honest, no output", tk.Status, tk.Agent, tk.Output)
+	}
+	if p, err := st.Plan(ctx, id); err != nil || p.Status != plan.Running {
+		t.Fatalf("after forged notifications the plan is %v (%v); want running", p.Status, err)
+	}
+
+	// The real result finishes the plan; the forged task never ran.
+	close(release)
+	waitUntil(t, "the plan to succeed", func() bool { p, err := st.Plan(ctx, id); return err == nil && p.Status == plan.Succeeded })
+	if tk := taskOf(); tk.Output != `{"real":true}` {
+		t.Errorf("task long's output %q; want the real one", tk.Output)
+	}
+	if n := evil.Load(); n != 0 {
+		t.Errorf("the forged task ran %d times", n)
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("gave up waiting for %s", what)
+}
