@@ -85,13 +85,17 @@ func serveUI(ctx context.Context, c *conn, cfg ui.Config, stdout, stderr io.Writ
 		cfg.NoNATS = fmt.Sprintf("no master runs on %s (start one with: tl master --home %s)", c.home, c.home)
 	default:
 		cfg.NATS = func(ctx context.Context) (*nats.Conn, jetstream.JetStream, error) {
+			opts, err := c.natsOptions() // the client's credentials (issue 13)
+			if err != nil {
+				return nil, nil, err
+			}
 			var (
 				nc *nats.Conn
 				js jetstream.JetStream
 			)
-			err := c.retry(ctx, func(ctx context.Context) error {
+			err = c.retry(ctx, func(ctx context.Context) error {
 				var err error
-				nc, js, err = queue.Connect(ctx, c.nats, "tl ui", slog.New(slog.DiscardHandler))
+				nc, js, err = queue.Connect(ctx, c.nats, "tl ui", slog.New(slog.DiscardHandler), opts...)
 				return err
 			})
 			if err != nil {
