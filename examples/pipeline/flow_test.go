@@ -200,7 +200,16 @@ func TestPipelineThroughTheRunningMaster(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lock.Release()
-	srv, err := queue.StartServer(ctx, queue.ServerConfig{Dir: filepath.Join(o.Home, "nats")})
+	// As tl master: credentials in the home, which the pipeline must use.
+	auth, err := queue.LoadOrCreateAuth(o.Home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc, err := queue.HomeCredentials(o.Home, queue.RoleMaster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := queue.StartServer(ctx, queue.ServerConfig{Dir: filepath.Join(o.Home, "nats"), Auth: auth})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +223,7 @@ func TestPipelineThroughTheRunningMaster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := master.New(ctx, master.Config{NATSURL: srv.URL(), Store: st, Log: slog.New(slog.DiscardHandler), ID: "the-master"})
+	m, err := master.New(ctx, master.Config{NATSURL: srv.URL(), Credentials: mc, Store: st, Log: slog.New(slog.DiscardHandler), ID: "the-master"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,6 +60,7 @@ import (
 	"github.com/tlgo/tl/dataset"
 	"github.com/tlgo/tl/datasets"
 	"github.com/tlgo/tl/examples/internal/home"
+	"github.com/tlgo/tl/internal/redact"
 	"github.com/tlgo/tl/store"
 	"github.com/tlgo/tl/store/models"
 )
@@ -209,16 +210,26 @@ func run(ctx context.Context, o options) (err error) {
 		}
 	}
 	startMaster := h == nil || h.Master == nil
+	// The credentials of the master, the agent and the client (submit) on the
+	// home's NATS, which admits no one else; none for a --nats server.
+	var mc, ac, cc *queue.Credentials
 	if o.NATS == "" {
 		if h.Master != nil {
 			o.NATS = h.Master.NATS
 		} else {
-			srv, err := queue.StartServer(ctx, queue.ServerConfig{Dir: filepath.Join(h.Dir, "nats")})
+			auth, err := queue.LoadOrCreateAuth(h.Dir)
+			if err != nil {
+				return err
+			}
+			srv, err := queue.StartServer(ctx, queue.ServerConfig{Dir: filepath.Join(h.Dir, "nats"), Auth: auth})
 			if err != nil {
 				return fmt.Errorf("embedded NATS in %s: %w", h.Dir, err)
 			}
 			defer srv.Shutdown()
 			o.NATS = srv.URL()
+		}
+		if mc, ac, cc, err = homeCredentials(h.Dir); err != nil {
+			return err
 		}
 	}
 	var db *store.DB
@@ -231,7 +242,7 @@ func run(ctx context.Context, o options) (err error) {
 		return err
 	}
 	defer db.Close(context.WithoutCancel(ctx))
-	fmt.Fprintf(o.Out, "servers: nats %s, store %s\n", o.NATS, db.URL())
+	fmt.Fprintf(o.Out, "servers: nats %s, store %s\n", redact.URL(o.NATS), redact.URL(db.URL()))
 	if h != nil && h.Master == nil {
 		unpublish, err := h.Publish(o.NATS, db)
 		if err != nil {
@@ -256,7 +267,7 @@ func run(ctx context.Context, o options) (err error) {
 		o.Stage.set("the servers to stop")
 	}()
 	if startMaster {
-		m, err := master.New(ctx, master.Config{NATSURL: o.NATS, Store: st, Log: o.Log})
+		m, err := master.New(ctx, master.Config{NATSURL: o.NATS, Credentials: mc, Store: st, Log: o.Log})
 		if err != nil {
 			return err
 		}
@@ -270,7 +281,7 @@ func run(ctx context.Context, o options) (err error) {
 	if err := mltasks.Register(reg); err != nil {
 		return err
 	}
-	a, err := agent.New(ctx, agent.Config{NATSURL: o.NATS, Registry: reg, Services: db, Log: o.Log, AckWait: ackWait, Grace: o.Grace})
+	a, err := agent.New(ctx, agent.Config{NATSURL: o.NATS, Credentials: ac, Registry: reg, Services: db, Log: o.Log, AckWait: ackWait, Grace: o.Grace})
 	if err != nil {
 		return err
 	}
@@ -311,7 +322,7 @@ func run(ctx context.Context, o options) (err error) {
 			Params: map[string]any{"arch": o.Arch, "epochs": o.Epochs, "batch": o.Batch, "lr": o.LR, "limit": o.Limit}},
 		{ID: "evaluate", Kind: "evaluate", Deps: []string{"train"}, Input: "fashion-test", Model: name},
 	}}
-	nc, js, err := queue.Connect(ctx, o.NATS, "pipeline", o.Log)
+	nc, js, err := queue.Connect(ctx, o.NATS, "pipeline", o.Log, cc.Options()...)
 	if err != nil {
 		return err
 	}
@@ -535,4 +546,19 @@ func thousands(n int) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
+}
+
+// homeCredentials reads the credentials a master (tl master's, or this
+// program's) wrote in home; a master from before credentials wrote none, and
+// its server needs none.
+func homeCredentials(home string) (m, a, c *queue.Credentials, err error) {
+	read := func(role string) *queue.Credentials {
+		cr, rerr := queue.HomeCredentials(home, role)
+		if rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
+			err = rerr
+		}
+		return cr
+	}
+	m, a, c = read(queue.RoleMaster), read(queue.RoleAgent), read(queue.RoleClient)
+	return m, a, c, err
 }
