@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tlgo/tl/agents/master"
 	"github.com/tlgo/tl/agents/plan"
 	"github.com/tlgo/tl/agents/queue"
 	"github.com/tlgo/tl/agents/status"
@@ -92,8 +93,14 @@ func TestDuplicateResultRecordedOnce(t *testing.T) {
 		return err == nil && e.tasks(id)["a"].Status == plan.Queued, e.describe(id)
 	})
 	_ = status.ErrNotFound
+	// The test stands in for the agents: its events carry the deliveries' tokens.
+	key, err := master.TokenKey(ctx, e.js)
+	if err != nil {
+		t.Fatal(err)
+	}
 	send := func(attempt int, agent, out string) {
-		ev := &task.Event{Type: task.Succeeded, Plan: id, Task: "a", Dispatch: 1, Attempt: attempt, Agent: agent, Time: time.Now().UTC(), Output: []byte(out)}
+		ev := &task.Event{Type: task.Succeeded, Plan: id, Task: "a", Dispatch: 1, Attempt: attempt, Agent: agent, Time: time.Now().UTC(), Output: []byte(out),
+			Token: master.Token(key, id, "a", 1)}
 		if err := queue.PublishEvent(ctx, e.js, ev); err != nil {
 			t.Fatal(err)
 		}
@@ -108,7 +115,8 @@ func TestDuplicateResultRecordedOnce(t *testing.T) {
 	e.runMaster()
 	send(3, "third", `{"v":3}`) // to a restarted master
 	// b's result comes from the test too; a's last duplicate precedes it in the stream.
-	ev := &task.Event{Type: task.Succeeded, Plan: id, Task: "b", Dispatch: 1, Attempt: 1, Agent: "b-agent", Time: time.Now().UTC(), Output: []byte(`{}`)}
+	ev := &task.Event{Type: task.Succeeded, Plan: id, Task: "b", Dispatch: 1, Attempt: 1, Agent: "b-agent", Time: time.Now().UTC(), Output: []byte(`{}`),
+		Token: master.Token(key, id, "b", 1)}
 	if err := queue.PublishEvent(ctx, e.js, ev); err != nil {
 		t.Fatal(err)
 	}

@@ -61,6 +61,13 @@ func loadKey(ctx context.Context, js jetstream.JetStream) ([]byte, error) {
 	return nil, errors.New("master: the token key keeps changing under this master")
 }
 
+// TokenKey returns the masters' token key on the server of js, creating it if
+// no master has yet: for tools and tests that stand in for an agent. Only the
+// master role may read it on a server with credentials.
+func TokenKey(ctx context.Context, js jetstream.JetStream) ([]byte, error) {
+	return loadKey(ctx, js)
+}
+
 // Token is the proof that a task message comes from a master: HMAC-SHA256
 // under key of the plan, the task and the dispatch number, base64url.
 func Token(key []byte, plan, taskID string, dispatch int) string {
