@@ -15,6 +15,11 @@
 // broadcast (tl.cancel): it only matters to agents that are up.
 //
 // StartServer runs nats-server in-process with JetStream on disk: the embedded default
-// when the user gives no URL. Connect connects with unbounded reconnection, so that
+// when the user gives no URL. With ServerConfig.Auth (LoadOrCreateAuth: the key and
+// the credentials of the roles master, agent and client in HOME/credentials) every
+// client presents Credentials and gets its role's Permissions: only the master
+// publishes tasks and sets up streams and consumers; an agent pulls from, and acks
+// on, its queues' consumers only; a client sends commands and reads the roster.
+// Without it the server listens on loopback only. Connect connects with unbounded reconnection, so that
 // clients ride out a server restart.
 package queue
