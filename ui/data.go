@@ -21,7 +21,6 @@ import (
 	"github.com/tlgo/tl/dataset"
 	"github.com/tlgo/tl/internal/redact"
 	"github.com/tlgo/tl/store"
-	"github.com/tlgo/tl/store/events"
 	"github.com/tlgo/tl/store/models"
 )
 
@@ -71,27 +70,48 @@ func sortedAliases(m map[string]int64) []alias {
 	return out
 }
 
-func listModels(ctx context.Context, ms *models.Store) ([]modelRow, error) {
-	names, err := ms.Names(ctx)
+// listModels summarises the project's models. The versions are read in one
+// query, without their architectures and parameters (FerretDB over SQLite
+// scans the collection for every query, so a query per model would cost a
+// scan each); the aliases are read per model.
+func listModels(ctx context.Context, db *store.DB, ms *models.Store) ([]modelRow, error) {
+	dctx, cancel := store.Detach(ctx)
+	defer cancel()
+	proj := bson.D{{Key: "_id", Value: 0}, {Key: "name", Value: 1}, {Key: "version", Value: 1}, {Key: "created", Value: 1},
+		{Key: "weights.size", Value: 1}, {Key: "metrics", Value: 1}}
+	cur, err := db.Collection(models.ModelsCollection).Find(dctx, db.Scope(nil), options.Find().SetProjection(proj))
 	if err != nil {
-		return nil, fmt.Errorf("list the models of project %q: %w", ms.Project(), err)
+		return nil, fmt.Errorf("list the models of project %q: %w", db.Project(), err)
 	}
-	rows := make([]modelRow, 0, len(names))
-	for _, name := range names {
-		vs, err := ms.List(ctx, name)
-		if err != nil {
-			return nil, fmt.Errorf("list the versions of %s: %w", name, err)
+	defer cur.Close(dctx)
+	byName := map[string]*modelRow{}
+	for cur.Next(dctx) {
+		var m models.Model
+		if err := bson.Unmarshal(cur.Current, &m); err != nil {
+			return nil, fmt.Errorf("list the models of project %q: %w: %w", db.Project(), models.ErrCorrupt, err)
 		}
-		if len(vs) == 0 {
-			continue // deleted meanwhile
+		r := byName[m.Name]
+		if r == nil {
+			r = &modelRow{Name: m.Name}
+			byName[m.Name] = r
 		}
+		r.Versions++
+		if m.Version > r.Latest {
+			r.Latest, r.Created, r.Size, r.Metrics = m.Version, m.Created, m.Weights.Size, sortedMetrics(m.Metrics)
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return nil, fmt.Errorf("list the models of project %q: %w", db.Project(), err)
+	}
+	rows := make([]modelRow, 0, len(byName))
+	for _, name := range slices.Sorted(maps.Keys(byName)) {
+		r := byName[name]
 		as, err := ms.Aliases(ctx, name)
 		if err != nil {
 			return nil, fmt.Errorf("aliases of %s: %w", name, err)
 		}
-		last := vs[len(vs)-1]
-		rows = append(rows, modelRow{Name: name, Latest: last.Version, Versions: len(vs), Created: last.Created,
-			Size: last.Weights.Size, Aliases: sortedAliases(as), Metrics: sortedMetrics(last.Metrics)})
+		r.Aliases = sortedAliases(as)
+		rows = append(rows, *r)
 	}
 	return rows, nil
 }
@@ -265,62 +285,6 @@ type runRow struct {
 	End       time.Time `json:"end" bson:"end"`
 }
 
-// listRuns summarises every run of the project, newest first. FerretDB v1's
-// $group has no $min or $max, so the events are read with only the fields a
-// summary needs (no values) and summed up here.
-func listRuns(ctx context.Context, db *store.DB) ([]runRow, error) {
-	ctx, cancel := store.Detach(ctx)
-	defer cancel()
-	proj := bson.D{{Key: "_id", Value: 0}, {Key: "run", Value: 1}, {Key: "model", Value: 1}, {Key: "step", Value: 1}, {Key: "time", Value: 1}}
-	cur, err := db.Collection(events.Collection).Find(ctx, db.Scope(nil), options.Find().SetProjection(proj))
-	if err != nil {
-		return nil, fmt.Errorf("summarise the runs of project %q: %w", db.Project(), err)
-	}
-	defer cur.Close(ctx)
-	byRun := map[string]*runRow{}
-	for cur.Next(ctx) {
-		var e struct {
-			Run   string    `bson:"run"`
-			Model string    `bson:"model"`
-			Step  int64     `bson:"step"`
-			Time  time.Time `bson:"time"`
-		}
-		if err := bson.Unmarshal(cur.Current, &e); err != nil {
-			return nil, fmt.Errorf("summarise the runs of project %q: an event is malformed: %w", db.Project(), err)
-		}
-		r := byRun[e.Run]
-		if r == nil {
-			r = &runRow{Run: e.Run, FirstStep: e.Step, LastStep: e.Step, Start: e.Time, End: e.Time}
-			byRun[e.Run] = r
-		}
-		r.Events++
-		if e.Model != "" {
-			r.Model = e.Model
-		}
-		r.FirstStep, r.LastStep = min(r.FirstStep, e.Step), max(r.LastStep, e.Step)
-		if e.Time.Before(r.Start) {
-			r.Start = e.Time
-		}
-		if e.Time.After(r.End) {
-			r.End = e.Time
-		}
-	}
-	if err := cur.Err(); err != nil {
-		return nil, fmt.Errorf("summarise the runs of project %q: %w", db.Project(), err)
-	}
-	rows := make([]runRow, 0, len(byRun))
-	for _, r := range byRun {
-		rows = append(rows, *r)
-	}
-	slices.SortFunc(rows, func(a, b runRow) int {
-		if c := b.End.Compare(a.End); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Run, b.Run)
-	})
-	return rows, nil
-}
-
 // curve is one metric of one run: steps and values, as uPlot takes them.
 type curve struct {
 	X []int64   `json:"x"`
@@ -335,43 +299,6 @@ type runSeries struct {
 	Events   int               `json:"events"`
 	Curves   map[string]*curve `json:"curves"`  // by metric; other phases than train are prefixed ("validation/loss")
 	Sampled  bool              `json:"sampled"` // some curve was downsampled
-}
-
-// series reads a run's events from step from on (all when from is 0) and
-// makes its curves, each downsampled to at most maxPoints points.
-func series(ctx context.Context, db *store.DB, run string, from int64, maxPoints int) (*runSeries, error) {
-	if err := store.ValidateName("run", run); err != nil {
-		return nil, fmt.Errorf("run %q: %w (%w)", run, errNotFound, err)
-	}
-	evs, err := events.Find(ctx, db, events.Query{Run: run, FromStep: from})
-	if err != nil {
-		return nil, fmt.Errorf("events of run %s: %w", run, err)
-	}
-	s := &runSeries{Run: run, Events: len(evs), Curves: map[string]*curve{}, LastStep: from}
-	for _, e := range evs {
-		if e.Model != "" {
-			s.Model = e.Model
-		}
-		s.LastStep = max(s.LastStep, e.Step)
-		for k, v := range e.Values {
-			if e.Phase != "" && e.Phase != events.Train {
-				k = e.Phase + "/" + k
-			}
-			c := s.Curves[k]
-			if c == nil {
-				c = &curve{}
-				s.Curves[k] = c
-			}
-			c.X = append(c.X, e.Step)
-			c.Y = append(c.Y, v)
-		}
-	}
-	for k, c := range s.Curves {
-		if len(c.X) > maxPoints {
-			s.Curves[k], s.Sampled = downsample(c, maxPoints), true
-		}
-	}
-	return s, nil
 }
 
 // downsample keeps at most n points of c: the points are cut into n/2

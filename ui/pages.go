@@ -88,13 +88,17 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /agents", s.agentsPage)
 
 	mux.HandleFunc("GET /api/models", s.api(func(ctx context.Context, c conns, r *http.Request) (any, error) {
-		return listModels(ctx, c.ms)
+		return listModels(ctx, c.db, c.ms)
 	}))
 	mux.HandleFunc("GET /api/models/{name}", s.api(func(ctx context.Context, c conns, r *http.Request) (any, error) {
 		return showModel(ctx, c.ms, r.PathValue("name"))
 	}))
 	mux.HandleFunc("GET /api/runs", s.api(func(ctx context.Context, c conns, r *http.Request) (any, error) {
-		return listRuns(ctx, c.db)
+		snap, err := s.events.get(ctx, c.db)
+		if err != nil {
+			return nil, err
+		}
+		return snap.runs, nil
 	}))
 	mux.HandleFunc("GET /api/series", s.api(s.seriesAPI))
 	mux.HandleFunc("GET /api/datasets", s.api(func(ctx context.Context, c conns, r *http.Request) (any, error) {
@@ -184,7 +188,7 @@ func (s *Server) modelsPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "models", err)
 		return
 	}
-	rows, err := listModels(r.Context(), c.ms)
+	rows, err := listModels(r.Context(), c.db, c.ms)
 	if err != nil {
 		s.fail(w, r, "models", err)
 		return
@@ -251,11 +255,12 @@ func (s *Server) runsPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "runs", err)
 		return
 	}
-	rows, err := listRuns(r.Context(), c.db)
+	snap, err := s.events.get(r.Context(), c.db)
 	if err != nil {
 		s.fail(w, r, "runs", err)
 		return
 	}
+	rows := snap.runs
 	selected := r.URL.Query()["run"]
 	if id := r.PathValue("run"); id != "" {
 		found := false
@@ -295,9 +300,13 @@ func (s *Server) seriesAPI(ctx context.Context, c conns, r *http.Request) (any, 
 			return nil, fmt.Errorf("after=%q is not a step: %w", a, errBadRequest)
 		}
 	}
+	snap, err := s.events.get(ctx, c.db)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]*runSeries, 0, len(runs))
 	for _, run := range runs {
-		rs, err := series(ctx, c.db, run, after, s.cfg.MaxPoints)
+		rs, err := snap.series(run, after, s.cfg.MaxPoints)
 		if err != nil {
 			return nil, err
 		}

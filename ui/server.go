@@ -98,6 +98,8 @@ type Server struct {
 	dbErr   error
 	dbTried time.Time
 
+	events eventCache // guarded by its own lock
+
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	natsErr  error
@@ -137,7 +139,7 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: log, csrfKey: make([]byte, 32)}
+	s := &Server{cfg: cfg, log: log, csrfKey: make([]byte, 32), events: eventCache{refresh: cfg.Refresh}}
 	if _, err := rand.Read(s.csrfKey); err != nil {
 		return nil, fmt.Errorf("ui: CSRF key: %w", err)
 	}

@@ -746,8 +746,20 @@ func TestDeadStore(t *testing.T) {
 	time.Sleep(150 * time.Millisecond) // Retry
 	get(t, ts, "/models").must(t, http.StatusOK, "/models (store up)", f.model)
 	p.setDown(true)
-	for _, path := range []string{"/models", "/runs", "/datasets/train", "/plans/sweep-1"} {
+	for _, path := range []string{"/models", "/datasets/train", "/plans/sweep-1"} {
 		get(t, ts, path).must(t, http.StatusServiceUnavailable, path+" (store gone)", "The store is unavailable")
+	}
+	// The runs pages answer from their snapshot of the events until it is
+	// stale (Refresh), then say the store is gone.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		r := get(t, ts, "/runs")
+		if r.code == http.StatusServiceUnavailable {
+			r.must(t, http.StatusServiceUnavailable, "/runs (store gone)", "The store is unavailable")
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/runs still answers %d 20s after the store went away", r.code)
+		}
 	}
 	if r := get(t, ts, "/api/models"); r.code != http.StatusServiceUnavailable || !strings.Contains(r.body, `"error"`) {
 		t.Errorf("/api/models with the store gone: %d %s", r.code, r.body)
