@@ -10,10 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
-	"github.com/tlgo/tl/agents/queue"
 	"github.com/tlgo/tl/dataset"
 	"github.com/tlgo/tl/store"
 	"github.com/tlgo/tl/ui"
@@ -84,25 +81,7 @@ func serveUI(ctx context.Context, c *conn, cfg ui.Config, stdout, stderr io.Writ
 	case c.nats == "":
 		cfg.NoNATS = fmt.Sprintf("no master runs on %s (start one with: tl master --home %s)", c.home, c.home)
 	default:
-		cfg.NATS = func(ctx context.Context) (*nats.Conn, jetstream.JetStream, error) {
-			opts, err := c.natsOptions() // the client's credentials (issue 13)
-			if err != nil {
-				return nil, nil, err
-			}
-			var (
-				nc *nats.Conn
-				js jetstream.JetStream
-			)
-			err = c.retry(ctx, func(ctx context.Context) error {
-				var err error
-				nc, js, err = queue.Connect(ctx, c.nats, "tl ui", slog.New(slog.DiscardHandler), opts...)
-				return err
-			})
-			if err != nil {
-				return nil, nil, c.unreachable("NATS", c.nats, c.natsFrom, err)
-			}
-			return nc, js, nil
-		}
+		cfg.NATS = c.js // with the credentials the other commands use
 	}
 	srv, err := ui.New(cfg)
 	if err != nil {
