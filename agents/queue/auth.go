@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -58,6 +60,9 @@ type Credentials struct {
 	User     string   `json:"user"`
 	Password string   `json:"password"`
 	Queues   []string `json:"queues,omitempty"`
+	// CA is the PEM certificate that a server speaking TLS must present (or
+	// that signed it); set, the connection requires TLS and checks it.
+	CA string `json:"ca,omitempty"`
 }
 
 // String hides the password: credentials printed by mistake show no secret.
@@ -88,12 +93,101 @@ func (c *Credentials) Options() []nats.Option {
 	if p := c.InboxPrefix(); p != "" {
 		opts = append(opts, nats.CustomInboxPrefix(p))
 	}
+	if c.CA != "" {
+		opts = append(opts, nats.Secure(pinnedTLS([]byte(c.CA))))
+	}
 	return opts
+}
+
+// pinnedTLS requires the server's certificate to chain to ca. The host name
+// is not checked: the same credentials reach the server as 127.0.0.1 on its
+// machine and by name from others, and only ca's key could have signed it.
+func pinnedTLS(ca []byte) *tls.Config {
+	pool := x509.NewCertPool()
+	ok := pool.AppendCertsFromPEM(ca)
+	return &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		InsecureSkipVerify: true, // replaced by VerifyPeerCertificate
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			if !ok {
+				return errors.New("credentials: field ca holds no PEM certificate")
+			}
+			if len(raw) == 0 {
+				return errors.New("nats server presented no certificate")
+			}
+			certs := make([]*x509.Certificate, len(raw))
+			for i, r := range raw {
+				c, err := x509.ParseCertificate(r)
+				if err != nil {
+					return fmt.Errorf("nats server certificate: %w", err)
+				}
+				certs[i] = c
+			}
+			inter := x509.NewCertPool()
+			for _, c := range certs[1:] {
+				inter.AddCert(c)
+			}
+			if _, err := certs[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter}); err != nil {
+				return fmt.Errorf("nats server certificate is not the one in the credentials: %w", err)
+			}
+			return nil
+		},
+	}
+}
+
+// caFile is the certificate of the embedded server's TLS in CredentialsDir.
+const caFile = "ca.pem"
+
+// HomeCA records certFile (PEM), the embedded server's TLS certificate, in
+// HOME/credentials/ca.pem and in the roles' credentials there; "" removes it.
+// Credentials made afterwards (tl credentials) carry it too.
+func HomeCA(home, certFile string) error {
+	dir := filepath.Join(home, CredentialsDir)
+	var pem []byte
+	if certFile != "" {
+		var err error
+		if pem, err = os.ReadFile(certFile); err != nil {
+			return fmt.Errorf("credentials: TLS certificate: %w", err)
+		}
+		if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			return fmt.Errorf("credentials: TLS certificate %s: no PEM certificate in it", certFile)
+		}
+		if err := writePrivate(filepath.Join(dir, caFile), pem); err != nil {
+			return err
+		}
+	} else if err := os.Remove(filepath.Join(dir, caFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("credentials: %w", err)
+	}
+	for _, role := range []string{RoleMaster, RoleAgent, RoleClient} {
+		p := filepath.Join(dir, role+".json")
+		c, err := ReadCredentials(p)
+		if err != nil {
+			return err
+		}
+		if c.CA == string(pem) {
+			continue
+		}
+		c.CA = string(pem)
+		if err := WriteCredentials(p, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// homeCA reads HOME/credentials/ca.pem; "" when there is none.
+func homeCA(home string) string {
+	b, err := os.ReadFile(filepath.Join(home, CredentialsDir, caFile))
+	if err != nil {
+		return ""
+	}
+	return string(b)
 }
 
 // Auth is the embedded server's key: it checks credentials and makes new ones.
 type Auth struct {
 	key []byte
+	ca  string // the server's TLS certificate, given to the credentials it makes
 }
 
 // LoadOrCreateAuth reads HOME/credentials/nats.key, creating it (32 random
@@ -127,7 +221,7 @@ func LoadOrCreateAuth(home string) (*Auth, error) {
 			return nil, fmt.Errorf("credentials: key %s: %w", path, err)
 		}
 	}
-	a := &Auth{key: key}
+	a := &Auth{key: key, ca: homeCA(home)}
 	for _, role := range []string{RoleMaster, RoleAgent, RoleClient} {
 		p := filepath.Join(dir, role+".json")
 		if c, err := ReadCredentials(p); err == nil && a.valid(c.User, c.Password) {
@@ -182,7 +276,7 @@ func (a *Auth) New(role string, queues []string) (*Credentials, error) {
 	if role == RoleAgent {
 		user += ":" + strings.Join(queues, ",")
 	}
-	return &Credentials{Role: role, User: user, Password: a.password(user), Queues: slices.Clone(queues)}, nil
+	return &Credentials{Role: role, User: user, Password: a.password(user), Queues: slices.Clone(queues), CA: a.ca}, nil
 }
 
 func (a *Auth) password(user string) string {

@@ -2,7 +2,14 @@ package queue_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -354,4 +361,92 @@ func TestAuthAllowsOffLoopback(t *testing.T) {
 		t.Fatalf("with credentials, 0.0.0.0: %v", err)
 	}
 	s.Shutdown()
+}
+
+// selfSigned writes a certificate for "tl-master.example" (not the address
+// clients dial) and its key, PEM, in dir.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "tl-master.example"}, DNSNames: []string{"tl-master.example"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA: true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+// With TLS, credentials that carry the server's certificate connect (the
+// certificate is pinned, the host name not checked); credentials without it,
+// or pinning another certificate, do not.
+func TestAuthTLS(t *testing.T) {
+	home := t.TempDir()
+	auth, err := queue.LoadOrCreateAuth(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := selfSigned(t, t.TempDir())
+	if err := queue.HomeCA(home, certFile); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := queue.StartServer(context.Background(), queue.ServerConfig{Dir: t.TempDir(), Auth: auth, TLSCert: certFile, TLSKey: keyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	client, err := queue.HomeCredentials(home, queue.RoleClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if client.CA == "" {
+		t.Fatal("HomeCA did not put the certificate in the client's credentials")
+	}
+	nc, _, err := queue.Connect(ctx, srv.URL(), "tls", nil, client.Options()...)
+	if err != nil {
+		t.Fatalf("with the certificate pinned: %v", err)
+	}
+	if !nc.TLSRequired() {
+		t.Error("the connection is not TLS")
+	}
+	nc.Close()
+	// Credentials made afterwards (tl credentials) carry the certificate too.
+	again, err := queue.LoadOrCreateAuth(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := again.New(queue.RoleAgent, []string{"cpu"}); c.CA != client.CA {
+		t.Error("new credentials do not carry the server's certificate")
+	}
+	otherCert, _ := selfSigned(t, t.TempDir())
+	other, _ := os.ReadFile(otherCert)
+	for name, c := range map[string]queue.Credentials{
+		"no certificate":      {Role: client.Role, User: client.User, Password: client.Password},
+		"another certificate": {Role: client.Role, User: client.User, Password: client.Password, CA: string(other)},
+	} {
+		if nc, _, err := queue.Connect(ctx, srv.URL(), "tls", nil, c.Options()...); err == nil {
+			nc.Close()
+			t.Errorf("%s: connected", name)
+		}
+	}
 }

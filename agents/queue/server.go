@@ -37,6 +37,10 @@ type ServerConfig struct {
 	// Auth, when set, makes every client present credentials it made (see
 	// Credentials and Permissions); only then may Host be off loopback.
 	Auth *Auth
+	// TLSCert and TLSKey (PEM files), when set, make every client speak TLS.
+	// Clients verify the certificate against Credentials.CA (HomeCA puts the
+	// certificate there), not against a host name.
+	TLSCert, TLSKey string
 }
 
 // Server is an embedded nats-server with JetStream on disk.
@@ -79,6 +83,16 @@ func StartServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	}
 	if cfg.Auth != nil {
 		opts.CustomClientAuthentication = cfg.Auth
+	}
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return nil, errors.New("embedded nats: TLS needs both a certificate and its key")
+	}
+	if cfg.TLSCert != "" {
+		tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: cfg.TLSCert, KeyFile: cfg.TLSKey})
+		if err != nil {
+			return nil, fmt.Errorf("embedded nats: TLS certificate %s and key %s: %w", cfg.TLSCert, cfg.TLSKey, err)
+		}
+		opts.TLSConfig, opts.TLS, opts.TLSTimeout = tc, true, 5
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {

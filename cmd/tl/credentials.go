@@ -42,6 +42,9 @@ func newCredentialsCmd(stdout, _ io.Writer) *cobra.Command {
 			}
 			var qs []string
 			if role == queue.RoleAgent {
+				if queues == "" {
+					queues = defaultAgentQueues()
+				}
 				for _, q := range strings.Split(queues, ",") {
 					if q = strings.TrimSpace(q); q != "" {
 						qs = append(qs, q)
@@ -74,7 +77,7 @@ func newCredentialsCmd(stdout, _ io.Writer) *cobra.Command {
 	}
 	fs := cmd.Flags()
 	fs.StringVarP(&out, "output", "o", "", "file to write (mode 0600)")
-	fs.StringVar(&queues, "queues", defaultAgentQueues(), "agent: comma-separated queues it may pull from (* for all)")
+	fs.StringVar(&queues, "queues", "", "agent: comma-separated queues it may pull from, * for all (default: what tl-agent serves here, cpu or cuda,cpu)")
 	fs.StringVar(&home, "home", defaultHome(), "the master's home, whose credentials/nats.key signs [TL_HOME]")
 	return cmd
 }

@@ -49,6 +49,7 @@ type masterFlags struct {
 	home, project, id, level                   string
 	tick, leaseTTL, connectWait                time.Duration
 	credentials                                string
+	tlsCert, tlsKey                            string
 }
 
 func newMasterCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -64,7 +65,9 @@ func newMasterCmd(stdout, stderr io.Writer) *cobra.Command {
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&f.natsURL, "nats", "", "NATS server URL of a cluster; empty runs one in-process [TL_NATS_URL]")
-	fs.StringVar(&f.natsListen, "nats-listen", "127.0.0.1:7422", "address of the in-process NATS server (port 0: any free one); every client presents credentials from --home/credentials, so it may be off loopback (put TLS in front of it across untrusted networks)")
+	fs.StringVar(&f.natsListen, "nats-listen", "127.0.0.1:7422", "address of the in-process NATS server (port 0: any free one); every client presents credentials from --home/credentials, so it may be off loopback (across untrusted networks give it --tls-cert and --tls-key)")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate of the in-process NATS server: clients must speak TLS and check it (the credentials carry it)")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM key of --tls-cert")
 	fs.StringVar(&f.credentials, "credentials", "", "with --nats: credentials file for that server, a JSON object with user and password [TL_CREDENTIALS]")
 	fs.StringVar(&f.mongoURL, "mongo", "", "MongoDB URL, mongodb://host[:port][/DATABASE]; empty runs the store in-process [TL_MONGO_URL]")
 	fs.StringVar(&f.mongoListen, "mongo-listen", "127.0.0.1:7427", "address of the in-process store (port 0: any free one)")
@@ -89,6 +92,9 @@ func runMaster(ctx context.Context, f masterFlags, stdout, stderr io.Writer) err
 	}
 	if f.home == "" {
 		return usageErrorf("no --home, no TL_HOME and no home directory: pass --home DIR")
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return usageErrorf("--tls-cert and --tls-key go together")
 	}
 	c := conn{nats: f.natsURL, mongo: f.mongoURL, project: f.project, home: f.home, connectWait: f.connectWait}
 	// A master never reads the endpoints file: with no URL it runs its own servers.
@@ -124,11 +130,15 @@ func runMaster(ctx context.Context, f masterFlags, stdout, stderr io.Writer) err
 		if err != nil {
 			return err
 		}
+		// The credentials carry the TLS certificate, or none without TLS.
+		if err := queue.HomeCA(f.home, f.tlsCert); err != nil {
+			return err
+		}
 		if creds, err = queue.HomeCredentials(f.home, queue.RoleMaster); err != nil {
 			return err
 		}
 		dir := filepath.Join(f.home, "nats")
-		srv, err = queue.StartServer(ctx, queue.ServerConfig{Dir: dir, Host: host, Port: port, Auth: auth})
+		srv, err = queue.StartServer(ctx, queue.ServerConfig{Dir: dir, Host: host, Port: port, Auth: auth, TLSCert: f.tlsCert, TLSKey: f.tlsKey})
 		if err != nil {
 			return fmt.Errorf("embedded NATS on %s (is another program listening there? --nats-listen 127.0.0.1:0 takes any free port): %w", f.natsListen, err)
 		}
@@ -136,6 +146,9 @@ func runMaster(ctx context.Context, f masterFlags, stdout, stderr io.Writer) err
 		c.nats, c.natsFrom = srv.URL(), "the embedded server"
 		log.Info("embedded NATS started", "url", c.nats, "dir", dir, "credentials", filepath.Join(f.home, queue.CredentialsDir))
 	} else {
+		if f.tlsCert != "" {
+			return usageErrorf("--tls-cert is for the in-process NATS server; with --nats, TLS is that server's")
+		}
 		path := f.credentials
 		if path == "" {
 			path = os.Getenv("TL_CREDENTIALS")

@@ -2,8 +2,16 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"io/fs"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -243,4 +251,96 @@ func checkPrivate(t *testing.T, home string, secrets []string) {
 	if n < 8 {
 		t.Errorf("walked %d entries of %s; want the whole home", n, home)
 	}
+}
+
+// tl master --tls-cert --tls-key: the local commands reach it over TLS, the
+// certificate pinned by their credentials (issue 13).
+func TestMasterTLS(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("TL_HOME", home)
+	t.Setenv("TL_NATS_URL", "")
+	t.Setenv("TL_MONGO_URL", "")
+	t.Setenv("TL_CREDENTIALS", "")
+	certFile, keyFile := selfSignedCert(t, t.TempDir())
+	ctx, stop := context.WithCancel(context.Background())
+	var mout, merr syncBuffer
+	masterDone := make(chan int, 1)
+	go func() {
+		masterDone <- run(ctx, []string{"master", "--home", home, "--nats-listen", "127.0.0.1:0", "--mongo-listen", "127.0.0.1:0",
+			"--tls-cert", certFile, "--tls-key", keyFile}, &mout, &merr)
+	}()
+	defer func() {
+		stop()
+		<-masterDone
+		if t.Failed() {
+			t.Logf("master output:\n%s%s", mout.String(), merr.String())
+		}
+	}()
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if _, err := endpoints.Read(home); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no endpoints file after 60s")
+		}
+	}
+	var code int
+	var out, errOut string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if code, out, errOut = runTL("status", "--home", home); code != 0 || strings.Contains(out, " leads (host ") {
+			break
+		}
+	}
+	if code != 0 || !strings.Contains(out, " leads (host ") {
+		t.Errorf("tl status over TLS: exit %d\n%s%s", code, out, errOut)
+	}
+	file := filepath.Join(t.TempDir(), "client.json")
+	if code, _, errOut := runTL("credentials", "client", "-o", file, "--home", home); code != 0 {
+		t.Fatalf("tl credentials client: exit %d %s", code, errOut)
+	}
+	c, err := queue.ReadCredentials(file)
+	cert, _ := os.ReadFile(certFile)
+	if err != nil || c.CA != string(cert) {
+		t.Errorf("credentials made for a TLS master do not carry its certificate (%v)", err)
+	}
+	// Without the certificate the same password gets nowhere.
+	c.CA = ""
+	bare := filepath.Join(t.TempDir(), "bare.json")
+	if err := queue.WriteCredentials(bare, c); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, _ := runTL("cancel", "p-1", "--nats", mustEndpoints(t, home).NATS, "--credentials", bare); code == 0 {
+		t.Errorf("credentials without the certificate reached the TLS server:\n%s", out)
+	}
+}
+
+// selfSignedCert writes a CA certificate for "tl-master.example" and its key.
+func selfSignedCert(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "tl-master.example"}, DNSNames: []string{"tl-master.example"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA: true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
 }
