@@ -73,8 +73,8 @@ func sortedAliases(m map[string]int64) []alias {
 // listModels summarises the project's models. The versions are read in one
 // query, without their architectures and parameters (FerretDB over SQLite
 // scans the collection for every query, so a query per model would cost a
-// scan each); the aliases are read per model.
-func listModels(ctx context.Context, db *store.DB, ms *models.Store) ([]modelRow, error) {
+// scan each), and so are the aliases.
+func listModels(ctx context.Context, db *store.DB) ([]modelRow, error) {
 	dctx, cancel := store.Detach(ctx)
 	defer cancel()
 	proj := bson.D{{Key: "_id", Value: 0}, {Key: "name", Value: 1}, {Key: "version", Value: 1}, {Key: "created", Value: 1},
@@ -103,17 +103,42 @@ func listModels(ctx context.Context, db *store.DB, ms *models.Store) ([]modelRow
 	if err := cur.Err(); err != nil {
 		return nil, fmt.Errorf("list the models of project %q: %w", db.Project(), err)
 	}
+	as, err := allAliases(dctx, db)
+	if err != nil {
+		return nil, err
+	}
 	rows := make([]modelRow, 0, len(byName))
 	for _, name := range slices.Sorted(maps.Keys(byName)) {
 		r := byName[name]
-		as, err := ms.Aliases(ctx, name)
-		if err != nil {
-			return nil, fmt.Errorf("aliases of %s: %w", name, err)
-		}
-		r.Aliases = sortedAliases(as)
+		r.Aliases = sortedAliases(as[name])
 		rows = append(rows, *r)
 	}
 	return rows, nil
+}
+
+// allAliases reads every alias of the project in one query (models.Store
+// reads them per model): model name, alias, version.
+func allAliases(ctx context.Context, db *store.DB) (map[string]map[string]int64, error) {
+	cur, err := db.Collection(models.AliasesCollection).Find(ctx, db.Scope(nil))
+	if err != nil {
+		return nil, fmt.Errorf("list the aliases of project %q: %w", db.Project(), err)
+	}
+	var docs []struct {
+		Name    string `bson:"name"`
+		Alias   string `bson:"alias"`
+		Version int64  `bson:"version"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("list the aliases of project %q: %w", db.Project(), err)
+	}
+	out := map[string]map[string]int64{}
+	for _, d := range docs {
+		if out[d.Name] == nil {
+			out[d.Name] = map[string]int64{}
+		}
+		out[d.Name][d.Alias] = d.Version
+	}
+	return out, nil
 }
 
 // version is a model version as the pages show it.

@@ -88,7 +88,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /agents", s.agentsPage)
 
 	mux.HandleFunc("GET /api/models", s.api(func(ctx context.Context, c conns, r *http.Request) (any, error) {
-		return listModels(ctx, c.db, c.ms)
+		return listModels(ctx, c.db)
 	}))
 	mux.HandleFunc("GET /api/models/{name}", s.api(func(ctx context.Context, c conns, r *http.Request) (any, error) {
 		return showModel(ctx, c.ms, r.PathValue("name"))
@@ -188,7 +188,7 @@ func (s *Server) modelsPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "models", err)
 		return
 	}
-	rows, err := listModels(r.Context(), c.db, c.ms)
+	rows, err := listModels(r.Context(), c.db)
 	if err != nil {
 		s.fail(w, r, "models", err)
 		return
