@@ -153,10 +153,11 @@ func New(ctx context.Context, cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("agent %s: %w", cfg.ID, err)
 	}
 	a.nc, a.js = nc, js
-	box, err := newOutbox(filepath.Join(cfg.StateDir, "outbox"))
-	if cfg.StateDir == "" {
-		box, err = newOutbox("")
+	boxDir := "" // in memory
+	if cfg.StateDir != "" {
+		boxDir = filepath.Join(cfg.StateDir, "outbox")
 	}
+	box, err := newOutbox(boxDir)
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("agent %s: %w", cfg.ID, err)
