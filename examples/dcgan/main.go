@@ -1,0 +1,210 @@
+// Command dcgan trains a DCGAN (Radford et al. 2016) on Fashion-MNIST: a
+// generator of transposed convolutions with batch norm and ReLU ending in tanh,
+// a discriminator of strided convolutions with leaky ReLU ending in a logit,
+// both initialised from N(0, 0.02) and trained by Adam (lr 2e-4, beta1 0.5) in
+// a loop of alternating updates that the program writes itself: the two
+// networks share nothing but the training step.
+//
+//	go run ./examples/dcgan --epochs 10
+//
+// Every epoch writes a grid of 64 samples from fixed noise (--out); the losses
+// and the discriminator's accuracy are recorded as training events, and both
+// networks are saved as model versions (NAME-generator, NAME-discriminator) in
+// the store of tl master's home, as examples/fashionmnist does. With
+// --classifier DIR (a model saved by go run ./examples/fashionmnist --save DIR)
+// every epoch also measures a Frechet distance between the classifier's
+// features of --fid-n samples and of the test images, with the floor (real
+// training images) and the ceiling (uniform noise), and the share of each
+// class the classifier sees in the samples.
+//
+// Lines of code, counted as the TensorLayer paper counts them (the model and
+// its training, without blank and comment lines): model.go and train.go,
+// 279 (the paper's TensorLayer DCGAN: 187; the published TensorFlow one:
+// 746); with the command line, the PNG grid and the Frechet distance, 556.
+//
+// Flags:
+//
+//	--epochs N        epochs over the training images (default 10)
+//	--batch B         batch size (default 64)
+//	--lr R            Adam's learning rate (default 2e-4; beta1 0.5)
+//	--z D             noise dimension (default 100)
+//	--gf F, --df F    filters of the generator's last and the discriminator's first hidden layer (default 64)
+//	--kernel K        kernel size of every (transposed) convolution (default 5)
+//	--data DIR        where the Fashion-MNIST IDX files are
+//	--limit N         train on the first N images only
+//	--out DIR         where the sample grids go (default dcgan-out)
+//	--save DIR        also write both networks there (generator/, discriminator/)
+//	--classifier DIR  measure every epoch with this classifier (see above)
+//	--fid-n N         samples and test images the measure uses (default 10000)
+//	--home DIR, --mongo URL, --record=false, --name NAME   where to record, as examples/fashionmnist
+//	--device cpu|cuda where to train
+//	--seed S          initialisation, noise and shuffling seed
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+
+	"github.com/tlgo/tl/cuda"
+	"github.com/tlgo/tl/datasets"
+	"github.com/tlgo/tl/examples/internal/home"
+	"github.com/tlgo/tl/store"
+	"github.com/tlgo/tl/tensor"
+)
+
+func main() {
+	o := options{Arch: arch{Size: 28}, Log: slog.New(slog.NewTextHandler(os.Stderr, nil))}
+	flag.IntVar(&o.Epochs, "epochs", 10, "epochs over the training images")
+	flag.IntVar(&o.Batch, "batch", 64, "batch size")
+	flag.Float64Var(&o.LR, "lr", 2e-4, "Adam's learning rate (beta1 0.5, as in the DCGAN paper)")
+	flag.IntVar(&o.Arch.Z, "z", 100, "noise dimension")
+	flag.IntVar(&o.Arch.GF, "gf", 64, "filters of the generator's last hidden layer (the first has twice as many)")
+	flag.IntVar(&o.Arch.DF, "df", 64, "filters of the discriminator's first layer (the second has twice as many)")
+	flag.IntVar(&o.Arch.Kernel, "kernel", 5, "kernel height and width of every (transposed) convolution")
+	dataDir := flag.String("data", datasets.FashionMNISTDir, "folder of the Fashion-MNIST IDX files (apt-get install dataset-fashion-mnist)")
+	limit := flag.Int("limit", 0, "train on the first N images only (0: all 60,000)")
+	flag.StringVar(&o.OutDir, "out", "dcgan-out", "folder of the sample grids (epoch-NNN.png)")
+	flag.StringVar(&o.SaveDir, "save", "", "also write both networks to this folder (generator/, discriminator/)")
+	classifier := flag.String("classifier", "", "a Fashion-MNIST classifier saved by examples/fashionmnist --save: measure a Frechet distance and class coverage every epoch")
+	flag.IntVar(&o.JudgeN, "fid-n", 10000, "samples (and test images) the per-epoch measure uses")
+	flag.IntVar(&o.LogEvery, "log-every", 100, "log and record the losses every N steps")
+	flag.Uint64Var(&o.Seed, "seed", 1, "seed of initialisation, noise and shuffling")
+	homeDir := flag.String("home", home.Default(), "tl master's home, whose store records the models and their training curves [TL_HOME]")
+	mongoURL := flag.String("mongo", os.Getenv("TL_MONGO_URL"), "record in this MongoDB instead of the home's store [TL_MONGO_URL]")
+	record := flag.Bool("record", true, "record the model versions and their training curves in the store")
+	flag.StringVar(&o.Name, "name", "dcgan", "the models' name prefix in the store (NAME-generator, NAME-discriminator)")
+	device := flag.String("device", "cpu", "where to train: cpu, or cuda (GPU 0)")
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "Usage: dcgan [flags]\n\nTrains a DCGAN on Fashion-MNIST and writes a grid of samples every epoch.\n\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if o.Epochs <= 0 || o.Batch <= 0 || o.LR <= 0 || o.Arch.Z <= 0 || o.Arch.GF <= 0 || o.Arch.DF <= 0 || o.Arch.Kernel <= 0 || o.JudgeN < 2 {
+		fatal(2, errors.New("--epochs, --batch, --lr, --z, --gf, --df and --kernel must be positive, --fid-n at least 2"))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	trainSet, err := datasets.FashionMNIST(ctx, *dataDir, datasets.Train)
+	if err != nil {
+		fatal(1, fmt.Errorf("%w (apt-get install dataset-fashion-mnist)", err))
+	}
+	if *limit > 0 && *limit < trainSet.N {
+		if trainSet, err = trainSet.Slice(0, *limit); err != nil {
+			fatal(1, err)
+		}
+	}
+	o.Train = trainSet
+	if *classifier != "" {
+		testSet, err := datasets.FashionMNIST(ctx, *dataDir, datasets.Test)
+		if err != nil {
+			fatal(1, err)
+		}
+		full, err := datasets.FashionMNIST(ctx, *dataDir, datasets.Train)
+		if err != nil {
+			fatal(1, err)
+		}
+		if o.Judge, err = newJudge(ctx, *classifier, full, testSet, o.JudgeN, o.Seed); err != nil {
+			fatal(1, err)
+		}
+		o.Log.Info("judge", "classifier", *classifier, "n", o.JudgeN, "floor", o.Judge.Floor, "ceiling", o.Judge.Ceil)
+	}
+	switch *device {
+	case "cpu":
+	case "cuda":
+		d, err := cuda.Open(cuda.Config{})
+		if err != nil {
+			fatal(1, fmt.Errorf("--device cuda: %w", err))
+		}
+		defer d.Close()
+		o.Device = d
+	default:
+		fatal(2, fmt.Errorf("--device %q: want cpu or cuda", *device))
+	}
+	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+		fatal(1, err)
+	}
+	if *record {
+		db, closeDB, err := openStore(ctx, *homeDir, *mongoURL, o.Log)
+		if err != nil {
+			fatal(1, fmt.Errorf("%w (--record=false trains without recording)", err))
+		}
+		defer closeDB()
+		o.DB = db
+	}
+	res, err := run(ctx, o)
+	if err != nil {
+		fatal(1, err)
+	}
+	last := res.Epochs[len(res.Epochs)-1]
+	fmt.Printf("dcgan: %d epochs, generator %d and discriminator %d parameters; last epoch d_loss %.3f g_loss %.3f d_accuracy %.3f; samples in %s\n",
+		len(res.Epochs), res.GenParams, res.DisParams, last.DLoss, last.GLoss, last.DAcc, last.Grid)
+	if res.GenVersion > 0 {
+		fmt.Printf("saved as %s-generator v%d and %s-discriminator v%d (run %s): tl curve %s-generator\n", o.Name, res.GenVersion, o.Name, res.DisVersion, res.Run, o.Name)
+	}
+}
+
+func fatal(code int, err error) {
+	fmt.Fprintln(os.Stderr, "dcgan:", err)
+	os.Exit(code)
+}
+
+// writeGrid writes images (n, h, w, 1) in [-1, 1] as a PNG of cols columns with
+// a one-pixel border.
+func writeGrid(path string, images *tensor.Tensor, cols int) error {
+	s := images.Shape()
+	n, h, w := s[0], s[1], s[2]
+	rows := (n + cols - 1) / cols
+	img := image.NewGray(image.Rect(0, 0, cols*(w+1)+1, rows*(h+1)+1))
+	for i := range n {
+		x0, y0 := 1+(i%cols)*(w+1), 1+(i/cols)*(h+1)
+		for y := range h {
+			for x := range w {
+				v := (images.Float32s()[(i*h+y)*w+x] + 1) * 127.5
+				img.SetGray(x0+x, y0+y, color.Gray{Y: uint8(min(max(v, 0), 255))})
+			}
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("dcgan: sample grid: %w", err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("dcgan: sample grid: %w", err)
+	}
+	if err := png.Encode(f, img); err != nil {
+		f.Close()
+		return fmt.Errorf("dcgan: sample grid %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// openStore opens where the run is recorded: --mongo, else the store of the
+// master running on the home, else the home's own store.
+func openStore(ctx context.Context, dir, mongoURL string, log *slog.Logger) (*store.DB, func(), error) {
+	if mongoURL != "" {
+		db, err := store.Open(ctx, store.Config{URL: mongoURL, Logger: log})
+		if err != nil {
+			return nil, nil, err
+		}
+		return db, func() { db.Close(context.Background()) }, nil
+	}
+	h, err := home.Open(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := h.OpenStore(ctx, log)
+	if err != nil {
+		h.Close()
+		return nil, nil, err
+	}
+	return db, func() { db.Close(context.Background()); h.Close() }, nil
+}

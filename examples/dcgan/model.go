@@ -1,0 +1,153 @@
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/tlgo/tl/cpu/par"
+	"github.com/tlgo/tl/graph"
+	"github.com/tlgo/tl/layers"
+	"github.com/tlgo/tl/optim"
+	"github.com/tlgo/tl/tensor"
+)
+
+// arch is the size of the two networks.
+type arch struct {
+	Z      int // noise dimension
+	GF, DF int // filters of the generator's last and the discriminator's first hidden layer
+	Kernel int // kernel height and width of every (transposed) convolution
+	Size   int // image height and width: a multiple of 4
+}
+
+// initW draws every weight from N(0, 0.02), as in the DCGAN paper.
+func initW() layers.Option { return layers.WInit(tensor.Normal(0, 0.02)) }
+
+// generator maps noise to Size×Size×1 images in [-1, 1]: a projection to
+// (Size/4)×(Size/4)×2GF maps, then two stride-2 transposed convolutions, batch
+// norm and ReLU in between, tanh at the end.
+func generator(z *layers.Layer, a arch) *layers.Layer {
+	s := a.Size / 4
+	h := layers.Dense(z, "g/fc", s*s*2*a.GF, initW(), layers.NoBias())
+	h = layers.Reshape(h, "g/reshape", -1, s, s, 2*a.GF)
+	h = layers.BatchNorm(h, "g/bn0", layers.Momentum(0.9), layers.Epsilon(1e-5), layers.ReLU)
+	h = layers.DeConv2D(h, "g/deconv1", a.GF, a.Kernel, a.Kernel, layers.Stride(2), layers.Same, initW(), layers.NoBias())
+	h = layers.BatchNorm(h, "g/bn1", layers.Momentum(0.9), layers.Epsilon(1e-5), layers.ReLU)
+	return layers.DeConv2D(h, "g/deconv2", 1, a.Kernel, a.Kernel, layers.Stride(2), layers.Same, initW(), layers.Tanh)
+}
+
+// discriminator maps images to one logit: two stride-2 convolutions with leaky
+// ReLU (batch norm on the second, none on the first, as in the paper), then a
+// dense layer. Applied to real and to generated images, it shares its weights.
+func discriminator(x *layers.Layer, a arch) *layers.Layer {
+	h := layers.Conv2D(x, "d/conv1", a.DF, a.Kernel, a.Kernel, layers.Stride(2), layers.Same, initW(), layers.LeakyReLU(0.2))
+	h = layers.Conv2D(h, "d/conv2", 2*a.DF, a.Kernel, a.Kernel, layers.Stride(2), layers.Same, initW(), layers.NoBias())
+	h = layers.BatchNorm(h, "d/bn2", layers.Momentum(0.9), layers.Epsilon(1e-5), layers.LeakyReLU(0.2))
+	h = layers.Flatten(h, "d/flatten")
+	return layers.Dense(h, "d/logit", 1, initW())
+}
+
+// gan is the two networks and the two training steps.
+type gan struct {
+	a                    arch
+	z, real              *layers.Layer
+	gen, dReal, dFake    *layers.Layer
+	dLoss, gLoss         *graph.Node
+	dStep, gStep         runner // the discriminator's and the generator's updates
+	sample               runner // the generator in inference mode
+	dOpt, gOpt           *optim.Adam
+	logitReal, logitFake *graph.Node
+}
+
+// runner runs targets on the CPU (graph.Executor) or a GPU (graph.DeviceExecutor).
+type runner interface {
+	Run(feeds ...graph.Feed) ([]*tensor.Tensor, error)
+}
+
+// newGAN builds both networks in g, their losses (the non-saturating GAN loss
+// on logits) and an Adam optimizer each (lr, beta1 0.5), and the three runners.
+func newGAN(g *graph.Graph, a arch, lr float32, od *graph.OnDevice, pool *par.Pool) (*gan, error) {
+	if a.Size <= 0 || a.Size%4 != 0 {
+		return nil, fmt.Errorf("dcgan: image size %d: want a positive multiple of 4 (two stride-2 layers)", a.Size)
+	}
+	n := &gan{a: a, z: layers.Input(g, "z", -1, a.Z), real: layers.Input(g, "real", -1, a.Size, a.Size, 1)}
+	n.gen = generator(n.z, a)
+	n.dReal, n.dFake = discriminator(n.real, a), discriminator(n.gen, a)
+	for _, l := range []*layers.Layer{n.gen, n.dReal, n.dFake} {
+		if err := l.Err(); err != nil {
+			return nil, fmt.Errorf("dcgan: building the networks: %w", err)
+		}
+	}
+	n.logitReal, n.logitFake = n.dReal.Output(), n.dFake.Output()
+	ones, zeros := graph.FillLike(n.logitReal, 1), graph.FillLike(n.logitFake, 0)
+	n.dLoss = graph.Add(graph.SigmoidCrossEntropy(n.logitReal, ones), graph.SigmoidCrossEntropy(n.logitFake, zeros))
+	n.gLoss = graph.SigmoidCrossEntropy(n.logitFake, graph.FillLike(n.logitFake, 1))
+	n.dOpt = optim.NewAdam(g, "d/adam", lr, 0.5, 0.999, 1e-8)
+	n.gOpt = optim.NewAdam(g, "g/adam", lr, 0.5, 0.999, 1e-8)
+	dUp, err := optim.Minimize(n.dOpt, n.dLoss, n.dFake.TrainableUnder("d/")...)
+	if err != nil {
+		return nil, fmt.Errorf("dcgan: discriminator update: %w", err)
+	}
+	gUp, err := optim.Minimize(n.gOpt, n.gLoss, n.dFake.TrainableUnder("g/")...)
+	if err != nil {
+		return nil, fmt.Errorf("dcgan: generator update: %w", err)
+	}
+	mk := func(training bool, targets ...*graph.Node) (runner, error) {
+		if od != nil {
+			return od.NewExecutor(graph.DeviceOptions{Training: training}, targets...), nil
+		}
+		return g.NewExecutor(graph.Options{Training: training, Pool: pool}, targets...)
+	}
+	if n.dStep, err = mk(true, n.dLoss, n.logitReal, n.logitFake, dUp); err != nil {
+		return nil, err
+	}
+	if n.gStep, err = mk(true, n.gLoss, gUp); err != nil {
+		return nil, err
+	}
+	n.sample, err = mk(false, n.gen.Output())
+	return n, err
+}
+
+// stepStats is what one training step measured.
+type stepStats struct {
+	DLoss, GLoss float64
+	DAcc         float64 // the discriminator's accuracy on the step's real and fake images
+}
+
+// step trains the discriminator once on real images and fresh noise, then the
+// generator once on fresh noise: the game's alternating updates.
+func (n *gan) step(real *tensor.Tensor, rng *rand.Rand) (stepStats, error) {
+	b := real.Shape()[0]
+	z := noise(rng, b, n.a.Z)
+	out, err := n.dStep.Run(n.real.Feed(real), n.z.Feed(z))
+	if err != nil {
+		return stepStats{}, fmt.Errorf("dcgan: discriminator step: %w", err)
+	}
+	var st stepStats
+	st.DLoss = float64(out[0].Float32s()[0])
+	right := 0
+	for _, v := range out[1].Float32s() {
+		if v > 0 {
+			right++
+		}
+	}
+	for _, v := range out[2].Float32s() {
+		if v < 0 {
+			right++
+		}
+	}
+	st.DAcc = float64(right) / float64(2*b)
+	if out, err = n.gStep.Run(n.z.Feed(noise(rng, b, n.a.Z))); err != nil {
+		return stepStats{}, fmt.Errorf("dcgan: generator step: %w", err)
+	}
+	st.GLoss = float64(out[0].Float32s()[0])
+	return st, nil
+}
+
+// noise is a (b, dim) batch from N(0, 1).
+func noise(rng *rand.Rand, b, dim int) *tensor.Tensor {
+	t := tensor.New(tensor.Float32, b, dim)
+	for i := range t.Float32s() {
+		t.Float32s()[i] = float32(rng.NormFloat64())
+	}
+	return t
+}
