@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -171,6 +173,20 @@ func TestForgeriesRefused(t *testing.T) {
 	if n := evil.Load(); n != 0 {
 		t.Errorf("the forged task ran %d times", n)
 	}
+
+	// A plan over the message size goes through the object store, which a
+	// client may write to (not create).
+	_, bjs := connect(creds(queue.RoleClient))
+	big := &plan.Spec{Name: "big"}
+	for i := range 12 {
+		big.Tasks = append(big.Tasks, plan.TaskSpec{ID: fmt.Sprintf("t%d", i), Kind: "hold", Queue: "cpu",
+			Params: map[string]any{"pad": strings.Repeat("x", int(bjs.Conn().MaxPayload())/10)}})
+	}
+	bigID, err := master.Submit(ctx, bjs, big)
+	if err != nil {
+		t.Fatalf("a client submitting a plan over the message size: %v", err)
+	}
+	waitUntil(t, "the big plan to succeed", func() bool { p, err := st.Plan(ctx, bigID); return err == nil && p.Status == plan.Succeeded })
 }
 
 func waitUntil(t *testing.T, what string, cond func() bool) {

@@ -165,6 +165,10 @@ func New(ctx context.Context, cfg Config) (*Master, error) {
 	if _, err := queue.AgentsKV(ctx, js); err != nil {
 		m.log.Warn("cannot create the agents' roster; agents with credentials cannot announce themselves", "err", err)
 	}
+	// The big plans' object store, which clients with credentials may use, not create.
+	if _, err := queue.PlanObjects(ctx, js); err != nil {
+		m.log.Warn("cannot create the big plans' object store; clients with credentials cannot submit a plan over the message size", "err", err)
+	}
 	m.nc, m.js = nc, js
 	return m, nil
 }
