@@ -19,7 +19,11 @@
 //   - a task that keeps failing is retried a bounded number of times, then marked
 //     failed with its error, and the plan says which tasks it blocks;
 //   - notifications are a stream too, and the master records every state change in
-//     MongoDB (package status), so a master restarted mid-plan loses nothing.
+//     MongoDB (package status), so a master restarted mid-plan loses nothing;
+//   - on the embedded server every client presents credentials of a role (master,
+//     agent, client) whose permissions say what it may publish and read: only the
+//     master publishes tasks, an agent pulls only from its queues, and a notification
+//     counts only with the token the master put in the task it is about.
 //
 // The sub-packages, one idea each:
 //
