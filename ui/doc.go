@@ -44,7 +44,8 @@
 // or a task are POSTs that need the token, a same-origin request (Origin and
 // Sec-Fetch-Site) and the form's CSRF token. Responses carry a
 // Content-Security-Policy without inline scripts or styles and with
-// frame-ancestors 'none', X-Content-Type-Options: nosniff and no-referrer.
+// frame-ancestors 'none', X-Content-Type-Options: nosniff and a same-origin
+// referrer policy.
 // URLs and errors are passed through package internal/redact before they reach
 // a page or the log, so that no password shows.
 package ui

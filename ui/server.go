@@ -350,11 +350,14 @@ func (s *Server) serveSecure(h http.Handler, w http.ResponseWriter, r *http.Requ
 		}
 		http.SetCookie(w, &http.Cookie{Name: cookieName, Value: q, Path: "/", HttpOnly: true,
 			SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
-		u := *r.URL
-		v := u.Query()
+		v := r.URL.Query()
 		v.Del("token")
-		u.RawQuery = v.Encode()
-		http.Redirect(w, r, u.RequestURI(), http.StatusSeeOther)
+		// A path of this server only: "//host/..." would leave it.
+		to := "/" + strings.TrimLeft(r.URL.EscapedPath(), "/")
+		if q := v.Encode(); q != "" {
+			to += "?" + q
+		}
+		http.Redirect(w, r, to, http.StatusSeeOther)
 		return
 	}
 	if !s.tokenOK(requestToken(r)) {
@@ -403,12 +406,16 @@ func (s *Server) checkControl(r *http.Request) (int, error) {
 	}
 	site := r.Header.Get("Sec-Fetch-Site")
 	origin := r.Header.Get("Origin")
+	// Sec-Fetch-Site, which pages cannot set, decides when the browser sends
+	// it; an Origin must then not contradict it ("null" says nothing: a
+	// browser sends it under some referrer policies). Without Sec-Fetch-Site
+	// the Origin must be this server.
 	switch {
 	case site != "" && site != "same-origin":
 		return http.StatusForbidden, fmt.Errorf("cross-site request refused (Sec-Fetch-Site: %s)", site)
-	case origin == "" && site == "":
+	case site == "" && (origin == "" || origin == "null"):
 		return http.StatusForbidden, errors.New("request refused: no Origin and no Sec-Fetch-Site header (use the page's button, or tl cancel / tl retry)")
-	case origin != "":
+	case origin != "" && origin != "null":
 		u, err := url.Parse(origin)
 		if err != nil || u.Host != r.Host {
 			return http.StatusForbidden, fmt.Errorf("cross-origin request refused (Origin %s is not this server)", redact.URL(origin))
@@ -429,7 +436,9 @@ func setSecurityHeaders(h http.Header) {
 		"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
+	// Not no-referrer: under it a browser sends "Origin: null" with a form's
+	// POST. No URL holds the token after the first visit's redirect.
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
 }

@@ -531,6 +531,9 @@ func TestToken(t *testing.T) {
 	if r.code != http.StatusSeeOther || r.h.Get("Location") != "/models?x=1" {
 		t.Fatalf("?token=: %d to %q, want 303 to /models?x=1", r.code, r.h.Get("Location"))
 	}
+	if r := get(t, ts, "//evil.example/x?token="+token); r.code != http.StatusSeeOther || r.h.Get("Location") != "/evil.example/x" {
+		t.Errorf("?token= on //evil.example/x: %d to %q, want a path of this server", r.code, r.h.Get("Location"))
+	}
 	ck := r.h.Get("Set-Cookie")
 	if !strings.Contains(ck, "HttpOnly") || !strings.Contains(ck, "SameSite=Strict") {
 		t.Errorf("cookie %q: want HttpOnly and SameSite=Strict", ck)
@@ -621,6 +624,8 @@ func TestControlRefused(t *testing.T) {
 		{"cross-site fetch", good, append(auth, "Origin", ts.URL, "Sec-Fetch-Site", "cross-site"), 403, "cross-site"},
 		{"same-site but another origin", good, append(auth, "Sec-Fetch-Site", "same-site"), 403, "cross-site"},
 		{"no Origin nor Sec-Fetch-Site", good, auth, 403, "no Origin"},
+		{"Origin null alone", good, append(auth, "Origin", "null"), 403, "no Origin"},
+		{"same-origin fetch from a foreign Origin", good, append(auth, "Origin", "https://evil.example", "Sec-Fetch-Site", "same-origin"), 403, "cross-origin"},
 		{"no CSRF token", url.Values{}, append(auth, "Origin", ts.URL), 403, "CSRF"},
 		{"wrong CSRF token", url.Values{"csrf": {"00" + csrf[2:]}}, append(auth, "Origin", ts.URL), 403, "CSRF"},
 		// All the checks pass; no NATS: the master cannot be reached.
