@@ -222,6 +222,32 @@ func TestBrowser(t *testing.T) {
 		mu.Unlock()
 	}
 
+	// On a phone's screen no page is wider than the screen: wide tables
+	// scroll in their own box.
+	if err := chromedp.Do(bctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile)); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/models", "/models/" + f.model, "/runs", "/datasets/train", "/plans/" + f.plan, "/agents"} {
+		if err := chromedp.Do(bctx, chromedp.Navigate(srv.URL+path), chromedp.WaitVisible(chromedp.CSS("#live-dot.ok")),
+			chromedp.Sleep(300*time.Millisecond)); err != nil {
+			t.Fatalf("%s on a phone: %v", path, err)
+		}
+		w, err := chromedp.Run(bctx, chromedp.Evaluate[[]float64](`[document.documentElement.scrollWidth, window.innerWidth]`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(w) != 2 || w[0] > w[1] {
+			t.Errorf("%s on a phone: the page is %v px wide on a %v px screen", path, w[0], w[1])
+		}
+		if path == "/runs" {
+			shoot("runs-phone")
+		}
+	}
+	if err := chromedp.Do(bctx, chromedp.EmulateReset()); err != nil {
+		t.Fatal(err)
+	}
+	checkProblems("phone")
+
 	// The runs page: two runs overlaid, a chart per metric drawn on a canvas,
 	// and the live run's new steps arrive without a reload.
 	eval := func(expr string) any {
