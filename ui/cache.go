@@ -45,11 +45,27 @@ type eventSnap struct {
 	byRun map[string]*runLog // by run ID
 }
 
-// runLog is one run's curves, each sorted by step.
+// runLog is one run's curves, each sorted by step, and its images.
 type runLog struct {
 	model    string
 	lastStep int64
 	curves   map[string]*curve
+	images   []runImage // by step
+}
+
+// ImageField is the event field that holds an image a run logs (a GAN's
+// grid of samples, say): PNG, JPEG or GIF bytes. The runs page shows a
+// run's last MaxRunImages of them.
+const ImageField = "image"
+
+// MaxRunImages is how many of a run's images the cache keeps: the last ones.
+const MaxRunImages = 16
+
+// runImage is an image a run logged at a step.
+type runImage struct {
+	Run  string
+	Step int64
+	data []byte
 }
 
 // get returns a snapshot of db's events, scanning when there is none or it
@@ -104,7 +120,7 @@ func scanEvents(ctx context.Context, db *store.DB) (*eventSnap, error) {
 	ctx, cancel := store.Detach(ctx)
 	defer cancel()
 	proj := bson.D{{Key: "_id", Value: 0}, {Key: "run", Value: 1}, {Key: "model", Value: 1}, {Key: "phase", Value: 1},
-		{Key: "step", Value: 1}, {Key: "time", Value: 1}, {Key: "values", Value: 1}}
+		{Key: "step", Value: 1}, {Key: "time", Value: 1}, {Key: "values", Value: 1}, {Key: "fields." + ImageField, Value: 1}}
 	cur, err := db.Collection(events.Collection).Find(ctx, db.Scope(nil), options.Find().SetProjection(proj))
 	if err != nil {
 		return nil, fmt.Errorf("read the training events of project %q: %w", db.Project(), err)
@@ -120,6 +136,9 @@ func scanEvents(ctx context.Context, db *store.DB) (*eventSnap, error) {
 			Step   int64              `bson:"step"`
 			Time   time.Time          `bson:"time"`
 			Values map[string]float64 `bson:"values"`
+			Fields struct {
+				Image []byte `bson:"image"`
+			} `bson:"fields"`
 		}
 		if err := bson.Unmarshal(cur.Current, &e); err != nil {
 			return nil, fmt.Errorf("read the training events of project %q: an event is malformed: %w", db.Project(), err)
@@ -141,6 +160,9 @@ func scanEvents(ctx context.Context, db *store.DB) (*eventSnap, error) {
 		}
 		if e.Time.After(r.End) {
 			r.End = e.Time
+		}
+		if len(e.Fields.Image) > 0 {
+			l.images = append(l.images, runImage{Run: e.Run, Step: e.Step, data: e.Fields.Image})
 		}
 		for k, v := range e.Values {
 			if e.Phase != "" && e.Phase != events.Train {
@@ -168,6 +190,8 @@ func scanEvents(ctx context.Context, db *store.DB) (*eventSnap, error) {
 		for _, cv := range l.curves {
 			sort.Stable(byStep{cv})
 		}
+		slices.SortStableFunc(l.images, func(a, b runImage) int { return cmp.Compare(a.Step, b.Step) })
+		l.images = l.images[max(0, len(l.images)-MaxRunImages):]
 	}
 	return snap, nil
 }
@@ -203,4 +227,28 @@ func (snap *eventSnap) series(run string, from int64, maxPoints int) (*runSeries
 		s.Curves[k] = part
 	}
 	return s, nil
+}
+
+// image is the image run logged at step.
+func (snap *eventSnap) image(run string, step int64) ([]byte, error) {
+	if l, ok := snap.byRun[run]; ok {
+		for _, im := range l.images {
+			if im.Step == step {
+				return im.data, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("run %q has no image at step %d: %w", run, step, errNotFound)
+}
+
+// images are the images of the runs, newest step first.
+func (snap *eventSnap) images(runs []string) []runImage {
+	var out []runImage
+	for _, r := range runs {
+		if l, ok := snap.byRun[r]; ok {
+			out = append(out, l.images...)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b runImage) int { return cmp.Or(cmp.Compare(b.Step, a.Step), strings.Compare(a.Run, b.Run)) })
+	return out
 }

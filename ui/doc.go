@@ -11,6 +11,7 @@
 //	/models/NAME/compare    versions side by side (?v=1&v=2...)
 //	/runs                   training runs; check several to overlay their curves
 //	/runs/RUN               a run's curves (zoom: drag; reset: double-click)
+//	                        and the images it logged (ImageField: a GAN's grids)
 //	/datasets               datasets (views): query and count
 //	/datasets/NAME          labels histogram, tags, a page of sample thumbnails
 //	/plans                  plans and their progress

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tlgo/tl/agents/master"
 	"github.com/tlgo/tl/agents/status"
+	"github.com/tlgo/tl/dataset"
 	"github.com/tlgo/tl/internal/redact"
 )
 
@@ -78,6 +79,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /models/{name}/compare", s.comparePage)
 	mux.HandleFunc("GET /runs", s.runsPage)
 	mux.HandleFunc("GET /runs/{run}", s.runsPage)
+	mux.HandleFunc("GET /runs/{run}/image.png", s.runImage)
 	mux.HandleFunc("GET /datasets", s.datasetsPage)
 	mux.HandleFunc("GET /datasets/{name}", s.datasetPage)
 	mux.HandleFunc("GET /datasets/{name}/sample.png", s.samplePNG)
@@ -281,7 +283,7 @@ func (s *Server) runsPage(w http.ResponseWriter, r *http.Request) {
 		sel[id] = true
 	}
 	p := s.base(r, "Runs", "runs", c)
-	p.D = map[string]any{"Runs": rows, "Selected": sel, "SelectedList": strings.Join(selected, ","), "Model": r.URL.Query().Get("model")}
+	p.D = map[string]any{"Runs": rows, "Selected": sel, "SelectedList": strings.Join(selected, ","), "Images": snap.images(selected)}
 	s.render(w, r, "runs", p)
 }
 
@@ -313,6 +315,40 @@ func (s *Server) seriesAPI(ctx context.Context, c conns, r *http.Request) (any, 
 		out = append(out, rs)
 	}
 	return map[string]any{"runs": out}, nil
+}
+
+// runImage serves an image a run logged, re-encoded as PNG (never the bytes
+// as stored).
+func (s *Server) runImage(w http.ResponseWriter, r *http.Request) {
+	c, err := s.storeConns(r.Context())
+	if err != nil {
+		http.Error(w, redact.Text(err.Error()), http.StatusServiceUnavailable)
+		return
+	}
+	snap, err := s.events.get(r.Context(), c.db)
+	if err != nil {
+		http.Error(w, redact.Text(err.Error()), http.StatusServiceUnavailable)
+		return
+	}
+	step, err := strconv.ParseInt(r.URL.Query().Get("step"), 10, 64)
+	if err != nil {
+		http.Error(w, "step= is not a number", http.StatusBadRequest)
+		return
+	}
+	run := r.PathValue("run")
+	data, err := snap.image(run, step)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	var buf bytes.Buffer
+	if err := writeThumb(&buf, dataset.Sample{Key: fmt.Sprintf("%s@%d", run, step), Bytes: data}); err != nil {
+		http.Error(w, err.Error(), http.StatusUnprocessableEntity)
+		return
+	}
+	w.Header().Set("Content-Type", "image/png")
+	w.Header().Set("Cache-Control", "private, max-age=60")
+	_, _ = w.Write(buf.Bytes())
 }
 
 func (s *Server) datasetsPage(w http.ResponseWriter, r *http.Request) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
 	"image/png"
 	"io"
 	"log/slog"
@@ -88,6 +89,13 @@ func newFixture(t testing.TB) *fixture {
 			w.Step(i, map[string]float64{"loss": 2 / float64(i), "accuracy": 1 - 1/float64(i), "lr": 0.01, "speed": 1000})
 		}
 		w.Log(events.Event{Phase: events.Validation, Step: 300, Values: map[string]float64{"loss": 0.02}})
+		if run == f.runA { // a grid of samples, as a GAN logs it
+			var grid bytes.Buffer
+			if err := png.Encode(&grid, image.NewGray(image.Rect(0, 0, 12, 8))); err != nil {
+				t.Fatal(err)
+			}
+			w.Log(events.Event{Step: 150, Fields: map[string]any{ImageField: grid.Bytes()}})
+		}
 		if err := w.Close(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -437,6 +445,33 @@ func TestThumbnail(t *testing.T) {
 	// Pixel (x=5, y=0) of sample 3 is 3*20 + 5%7 = 65.
 	if g, _, _, _ := img.At(5, 0).RGBA(); g>>8 != 65 {
 		t.Errorf("pixel (5,0) = %d, want 65", g>>8)
+	}
+}
+
+// A run's images (a GAN's grids) show on the runs page and are served as PNG.
+func TestRunImages(t *testing.T) {
+	f := newFixture(t)
+	ts, _ := serve(t, f.db, Config{})
+	r := get(t, ts, "/runs?run=run-a&run=run-b")
+	r.must(t, http.StatusOK, "/runs", `<img src="/runs/run-a/image.png?step=150"`, "run-a · step 150")
+	checkPage(t, "/runs", r)
+	r = get(t, ts, "/runs/run-a/image.png?step=150")
+	r.must(t, http.StatusOK, "the image")
+	img, err := png.Decode(strings.NewReader(r.body))
+	if err != nil || img.Bounds().Dx() != 12 || img.Bounds().Dy() != 8 || r.h.Get("Content-Type") != "image/png" {
+		t.Fatalf("the image: %v %v %q", img, err, r.h.Get("Content-Type"))
+	}
+	for path, code := range map[string]int{
+		"/runs/run-a/image.png?step=151": 404,
+		"/runs/run-b/image.png?step=150": 404,
+		"/runs/run-a/image.png?step=x":   400,
+	} {
+		if r := get(t, ts, path); r.code != code {
+			t.Errorf("GET %s: %d, want %d", path, r.code, code)
+		}
+	}
+	if r := get(t, ts, "/runs?run=run-b"); strings.Contains(r.body, "image.png") {
+		t.Error("run-b logged no image, but its page shows one")
 	}
 }
 
