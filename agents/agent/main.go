@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
 	"github.com/tlgo/tl/agents/endpoints"
@@ -237,13 +238,25 @@ func run(ctx context.Context, f flags, reg *task.Registry, stderr io.Writer) err
 	// An agent may start before its server (a GPU node booting before the master):
 	// keep trying for --connect-wait.
 	var a *Agent
+	var refused error // the server answered and refused: retrying cannot help
 	err := queue.Retry(ctx, f.connWait, func(ctx context.Context) error {
 		var err error
-		if a, err = New(ctx, cfg); err != nil {
+		if a, err = New(ctx, cfg); errors.Is(err, nats.ErrAuthorization) {
+			refused = err
+			return nil
+		}
+		if err != nil {
 			log.Warn("cannot reach NATS yet; retrying", "url", redact.URL(cfg.NATSURL), "err", redact.Error(err))
 		}
 		return err
 	})
+	if refused != nil {
+		what := "no credentials (pass --credentials FILE, made with: tl credentials agent on the master's machine)"
+		if creds != nil {
+			what = fmt.Sprintf("the credentials from %s (user %s)", from, creds.User)
+		}
+		return fmt.Errorf("NATS at %s refused %s: %w", redact.URL(cfg.NATSURL), what, redact.Error(refused))
+	}
 	if err != nil {
 		return redact.Error(err)
 	}

@@ -160,6 +160,10 @@ tasks:
 	if err := queue.WriteCredentials(wrong, &queue.Credentials{Role: queue.RoleClient, User: "client:0123456789abcdef", Password: knownPassword}); err != nil {
 		t.Fatal(err)
 	}
+	wrongAgent := filepath.Join(t.TempDir(), "wrong-agent.json")
+	if err := queue.WriteCredentials(wrongAgent, &queue.Credentials{Role: queue.RoleAgent, User: "agent:0123456789abcdef:cpu", Password: knownPassword}); err != nil {
+		t.Fatal(err)
+	}
 	for _, args := range [][]string{
 		{tl, "status", "--nats", "nats://" + bad, "--mongo", "mongodb://" + bad + "/tl"},
 		{tl, "submit", "--nats", "nats://" + bad, planFile},
@@ -169,9 +173,14 @@ tasks:
 		{tl, "master", "--home", t.TempDir(), "--nats", "nats://" + bad, "--mongo", "mongodb://" + bad + "/tl"},
 		{agentBin, "--nats", "nats://" + bad, "--connect-wait", "1s", "--home", otherHome},
 		{agentBin, "--nats", ep.NATS, "--mongo", "postgres://" + bad + "/tl", "--connect-wait", "1s", "--credentials", remoteCreds},
-		{agentBin, "--nats", ep.NATS, "--credentials", wrong, "--connect-wait", "1s"},
+		{agentBin, "--nats", ep.NATS, "--credentials", wrong, "--connect-wait", "1s"}, // a client's: not an agent's
+		{agentBin, "--nats", ep.NATS, "--credentials", wrongAgent, "--connect-wait", "1m"},
 	} {
+		start := time.Now()
 		out, err := runCmd(args[0], args[1:]...)
+		if args[0] == agentBin && args[len(args)-3] == wrongAgent && (!strings.Contains(out, "refused the credentials from "+wrongAgent) || time.Since(start) > 20*time.Second) {
+			t.Errorf("an agent with a wrong password: after %v\n%s\nwant at once: refused the credentials from %s", time.Since(start), out, wrongAgent)
+		}
 		// tl status shows the store's plans even when NATS refuses it, and says why.
 		if err == nil && !(args[1] == "status" && strings.Contains(out, "Authorization Violation")) {
 			t.Errorf("%s: succeeded; want a failure\n%s", strings.Join(args[1:], " "), out)
