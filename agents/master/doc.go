@@ -16,6 +16,14 @@
 // the plan's record says which. A ticker reschedules what could not be queued (the
 // server was down) and picks up plans resumed from the store.
 //
+// Trust: each task carries a token, HMAC-SHA256 of its plan, id and dispatch number
+// under a key only masters read (KeyBucket; see Token), and the agent echoes it in
+// its events. An event whose token does not verify is dropped with a warning that
+// names the task, not the token, so an agent reports only on what was delivered to
+// it and nothing else on the bus can fake a result. The master creates a queue's
+// consumer when it first dispatches to it, and the roster and big-plans buckets at
+// start: agents and clients with credentials may only bind to them.
+//
 // Commands come in through the stream as well, so `tl submit` works while the master
 // is down and the plan starts when it is back. Submit, Cancel and Retry are the
 // client side of those commands.
