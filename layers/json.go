@@ -184,6 +184,8 @@ func NewConfig(kind string) (Config, error) {
 		c = &GlobalPoolConfig{kind: kind}
 	case "UpSampling2D", "DownSampling2D":
 		c = &ResampleConfig{kind: kind}
+	case "SubPixel2D":
+		c = &SubPixelConfig{}
 	case "RNN", "LSTM", "GRU":
 		c = &RecurrentConfig{kind: kind}
 	case "SequenceMask":
