@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -65,13 +66,15 @@ type Credentials struct {
 	CA string `json:"ca,omitempty"`
 }
 
-// String hides the password: credentials printed by mistake show no secret.
-func (c *Credentials) String() string {
-	if c == nil {
-		return "no credentials"
-	}
+// String hides the password: credentials printed by mistake (%v, %+v, %s)
+// show no secret.
+func (c Credentials) String() string {
 	return fmt.Sprintf("%s credentials (user %s)", c.Role, c.User)
 }
+
+// LogValue hides the password from log/slog, whose JSON handler would
+// otherwise write every field.
+func (c Credentials) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
 // InboxPrefix is where the replies to this user's requests arrive. It is the
 // user's own (its id), and its permissions allow no other inbox, so no agent or

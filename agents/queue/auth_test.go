@@ -1,6 +1,7 @@
 package queue_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,6 +10,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
+	"log/slog"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -322,8 +325,12 @@ func TestAuthFilesPrivate(t *testing.T) {
 	if before.Password != after.Password || before.User != after.User {
 		t.Error("restart replaced the agent's credentials")
 	}
-	if strings.Contains(after.String(), after.Password) {
-		t.Error("Credentials.String shows the password")
+	var logged bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("x", "creds", after, "value", *after)
+	for _, s := range []string{after.String(), fmt.Sprintf("%v %+v %s", after, *after, after), logged.String()} {
+		if strings.Contains(s, after.Password) || !strings.Contains(s, after.User) {
+			t.Errorf("printed credentials show the password, or not the user: %s", s)
+		}
 	}
 	info, err := os.Stat(dir)
 	if err != nil {
