@@ -211,8 +211,14 @@ func TestAuthAgentPullsItsQueuesOnly(t *testing.T) {
 	if err != nil {
 		t.Fatalf("agent pulling from its queue: %v", err)
 	}
-	if err := msg.Ack(); err != nil {
+	if err := msg.InProgress(); err != nil {
 		t.Fatal(err)
+	}
+	actx, acancel := context.WithTimeout(ctx, 3*time.Second)
+	err = msg.DoubleAck(actx) // waits for the server: a refused ack times out
+	acancel()
+	if err != nil {
+		t.Fatalf("agent acknowledging its delivery: %v", err)
 	}
 	bctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	_, err = js.Consumer(bctx, queue.TasksStream, queue.ConsumerName("cuda"))
