@@ -290,7 +290,22 @@ func TestAuthClientAndAgentDoTheirJobs(t *testing.T) {
 	if err := queue.PublishControl(ctx, cjs, "cancel", "c1", []byte(`{"plan":"p"}`)); err != nil {
 		t.Fatalf("client sending a command: %v", err)
 	}
+	// The masters' token key (master.KeyBucket) is theirs only.
+	mkv, err := w.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "tl_master_key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mkv.Put(ctx, "token", []byte("0123456789abcdef0123456789abcdef")); err != nil {
+		t.Fatal(err)
+	}
 	for role, js := range map[string]jetstream.JetStream{"agent": ajs, "client": cjs} {
+		kctx, kcancel := context.WithTimeout(ctx, 2*time.Second)
+		if kv, err := js.KeyValue(kctx, "tl_master_key"); err == nil {
+			if e, err := kv.Get(kctx, "token"); err == nil {
+				t.Errorf("%s read the masters' token key: %q", role, e.Value())
+			}
+		}
+		kcancel()
 		sctx, scancel := context.WithTimeout(ctx, 2*time.Second)
 		_, err := js.CreateStream(sctx, jetstream.StreamConfig{Name: "EVIL", Subjects: []string{"tl.tasks.evil"}})
 		scancel()
