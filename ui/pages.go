@@ -398,7 +398,7 @@ func (s *Server) samplePNG(w http.ResponseWriter, r *http.Request) {
 	sm, err := c.ds.Get(r.Context(), key)
 	if err != nil {
 		code := http.StatusServiceUnavailable
-		if strings.Contains(err.Error(), "not found") {
+		if errors.Is(err, dataset.ErrNotFound) {
 			code = http.StatusNotFound
 		}
 		http.Error(w, redact.Text(err.Error()), code)

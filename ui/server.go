@@ -89,7 +89,7 @@ type Server struct {
 	mux     *http.ServeMux
 	csrfKey []byte
 
-	mu sync.Mutex // guards the connections below
+	mu sync.Mutex // guards the store's handles below
 	db *store.DB
 	ms *models.Store
 	st status.Store
@@ -100,6 +100,7 @@ type Server struct {
 
 	events eventCache // guarded by its own lock
 
+	natsMu   sync.Mutex // guards the NATS connection below
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	natsErr  error
@@ -202,12 +203,14 @@ func (s *Server) ListenAndServe(ctx context.Context, ready func(addr string)) er
 
 // Close closes the NATS connection and the store the server opened.
 func (s *Server) Close(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.natsMu.Lock()
 	if s.nc != nil {
 		s.nc.Close()
 		s.nc, s.js = nil, nil
 	}
+	s.natsMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.db != nil {
 		err := s.db.Close(ctx)
 		s.db, s.ms, s.st, s.ds = nil, nil, nil, nil
@@ -279,8 +282,8 @@ func (s *Server) jetStream(ctx context.Context) (jetstream.JetStream, error) {
 	if s.cfg.NATS == nil {
 		return nil, errors.New(s.cfg.NoNATS)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.natsMu.Lock()
+	defer s.natsMu.Unlock()
 	if s.js != nil {
 		return s.js, nil
 	}

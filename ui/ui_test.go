@@ -773,7 +773,6 @@ func TestDeadStore(t *testing.T) {
 	f := newFixture(t)
 	p := newFlaky(t, f.db)
 	p.setDown(true) // down from the start
-	ctx := context.Background()
 	ts, _ := serve(t, nil, Config{Retry: 100 * time.Millisecond, Store: func(ctx context.Context) (*store.DB, error) {
 		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
@@ -818,7 +817,6 @@ func TestDeadStore(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	_ = ctx
 }
 
 // TestWorkflow runs an embedded NATS, a master and an agent in this process:
