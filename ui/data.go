@@ -645,6 +645,54 @@ func (s *Server) workflow(ctx context.Context) workflow {
 	return w
 }
 
+// queueRow is a line of the agents page's queues: who serves a queue and
+// how many tasks wait on it.
+type queueRow struct {
+	Queue  string   `json:"queue"`
+	Agents []string `json:"agents"`
+	Queued int      `json:"queued"`
+}
+
+// queues joins the agents' queues with the tasks of the unfinished plans
+// that wait on a queue (from the store; nil st: the agents' queues only).
+func queues(ctx context.Context, st status.Store, w workflow) ([]queueRow, error) {
+	byQueue := map[string]*queueRow{}
+	row := func(q string) *queueRow {
+		if byQueue[q] == nil {
+			byQueue[q] = &queueRow{Queue: q}
+		}
+		return byQueue[q]
+	}
+	for _, a := range w.Agents {
+		for _, q := range a.Queues {
+			r := row(q)
+			r.Agents = append(r.Agents, a.ID)
+		}
+	}
+	if st != nil {
+		ps, err := st.Plans(ctx, true)
+		if err != nil {
+			return nil, fmt.Errorf("list the unfinished plans: %w", err)
+		}
+		for _, p := range ps {
+			ts, err := st.Tasks(ctx, p.ID)
+			if err != nil {
+				return nil, fmt.Errorf("tasks of plan %s: %w", p.ID, err)
+			}
+			for _, t := range ts {
+				if t.Status == plan.Queued {
+					row(t.Queue).Queued++
+				}
+			}
+		}
+	}
+	out := make([]queueRow, 0, len(byQueue))
+	for _, q := range slices.Sorted(maps.Keys(byQueue)) {
+		out = append(out, *byQueue[q])
+	}
+	return out, nil
+}
+
 // humanBytes formats a size with binary units: "512 B", "1.5 MiB".
 func humanBytes(n int64) string {
 	const unit = 1024

@@ -123,6 +123,9 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/agents", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.workflow(r.Context()))
 	})
+	mux.HandleFunc("GET /api/queues", s.api(func(ctx context.Context, c conns, r *http.Request) (any, error) {
+		return queues(ctx, c.st, s.workflow(ctx))
+	}))
 }
 
 // base is the page data every page starts from.
@@ -447,9 +450,18 @@ func (s *Server) planPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) agentsPage(w http.ResponseWriter, r *http.Request) {
-	c, _ := s.storeConns(r.Context()) // the project, if the store answers
+	c, err := s.storeConns(r.Context()) // the project and the queued tasks, if the store answers
 	p := s.base(r, "Agents", "agents", c)
-	p.D = s.workflow(r.Context())
+	wf := s.workflow(r.Context())
+	var storeErr string
+	if err != nil {
+		storeErr = redact.Text(err.Error())
+	}
+	qs, err := queues(r.Context(), c.st, wf)
+	if err != nil {
+		storeErr = redact.Text(err.Error())
+	}
+	p.D = map[string]any{"W": wf, "Queues": qs, "StoreError": storeErr}
 	s.render(w, r, "agents", p)
 }
 

@@ -475,6 +475,44 @@ func TestRunImages(t *testing.T) {
 	}
 }
 
+// The queues: who serves each, how many tasks wait, and the queue with
+// waiting tasks that no agent serves.
+func TestQueues(t *testing.T) {
+	ctx := context.Background()
+	st := status.NewMemory()
+	now := time.Now()
+	if err := st.CreatePlan(ctx, &status.Plan{ID: "p", Status: plan.Running, Submitted: now}, []*status.Task{
+		{Key: "p/a", Plan: "p", ID: "a", Queue: "gpu", Status: plan.Queued},
+		{Key: "p/b", Plan: "p", ID: "b", Queue: "gpu", Status: plan.Queued, Index: 1},
+		{Key: "p/c", Plan: "p", ID: "c", Queue: "cpu", Status: plan.Running, Index: 2},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	w := workflow{Agents: []queue.AgentInfo{{ID: "a1", Queues: []string{"cpu"}}, {ID: "a2", Queues: []string{"cpu", "io"}}}}
+	qs, err := queues(ctx, st, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(qs)
+	if want := "[{cpu [a1 a2] 0} {gpu [] 2} {io [a2] 0}]"; got != want {
+		t.Errorf("queues: %s, want %s", got, want)
+	}
+	s, err := New(Config{Store: func(context.Context) (*store.DB, error) { return nil, errors.New("down") }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := s.base(httptest.NewRequest(http.MethodGet, "/agents", nil), "Agents", "agents", conns{})
+	p.D = map[string]any{"W": w, "Queues": qs, "StoreError": ""}
+	rec := httptest.NewRecorder()
+	s.render(rec, httptest.NewRequest(http.MethodGet, "/agents", nil), "agents", p)
+	for _, want := range []string{`<tr data-queue="gpu" class="unserved"><td>gpu</td><td><span class="err">no agent serves it</span></td><td class="num">2</td>`,
+		`<td>cpu</td><td>a1, a2</td>`} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("the agents page lacks %q:\n%s", want, rec.Body.String())
+		}
+	}
+}
+
 func TestTensorImage(t *testing.T) {
 	for _, c := range []struct {
 		t    *dataset.Tensor
@@ -884,7 +922,7 @@ func TestWorkflow(t *testing.T) {
 	}
 	waitFor("the agent and the master", "/agents", func(b string) bool {
 		return strings.Contains(b, "<td>agent-ui</td>") && strings.Contains(b, "Master <b>master-ui</b> leads") &&
-			strings.Contains(b, `<span class="tag">cpu</span>`)
+			strings.Contains(b, `<span class="tag">cpu</span>`) && strings.Contains(b, `<td>cpu</td><td>agent-ui</td>`)
 	})
 
 	nc, js, err := queue.Connect(ctx, ns.URL(), "test", quiet)
