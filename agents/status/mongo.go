@@ -49,17 +49,18 @@ func (m *Mongo) CreatePlan(ctx context.Context, p *Plan, tasks []*Task) error {
 	} else if !errors.Is(err, ErrNotFound) {
 		return err
 	}
-	// One batch of replace-or-insert writes by _id, in pieces (a 10,000-task
-	// plan is one round trip per piece, not per task).
+	// Inserts in pieces (a 10,000-task plan is one round trip per piece, not
+	// per task); a record already there (a creation cut short, repeated) is
+	// the same one, so duplicates are fine.
 	const piece = 1000
 	for i := 0; i < len(tasks); i += piece {
 		batch := tasks[i:min(i+piece, len(tasks))]
-		models := make([]mongo.WriteModel, len(batch))
+		docs := make([]any, len(batch))
 		for j, t := range batch {
 			t.Project = m.db.Project()
-			models[j] = mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: t.Key}}).SetReplacement(t).SetUpsert(true)
+			docs[j] = t
 		}
-		if _, err := m.tasks.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+		if _, err := m.tasks.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false)); err != nil && !onlyDuplicates(err) {
 			return fmt.Errorf("status: record the tasks of plan %s (%d to %d of %d): %w", p.ID, i+1, i+len(batch), len(tasks), err)
 		}
 	}
@@ -85,7 +86,29 @@ func (m *Mongo) SaveTask(ctx context.Context, t *Task) error {
 	return m.replace(ctx, m.tasks, "task", t.Key, &t.Rev, t)
 }
 
-// SaveTasks implements Store: one unordered batch of replacements by _id.
+// onlyDuplicates reports whether err is a bulk write error made only of
+// duplicate key errors.
+func onlyDuplicates(err error) bool {
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+		return false
+	}
+	for _, we := range bwe.WriteErrors {
+		if we.Code != 11000 {
+			return false
+		}
+	}
+	return true
+}
+
+// savePiece bounds the replacements of one update command. FerretDB v1 over
+// SQLite holds a connection of its pool of 100 for each matched update of a
+// command until the command ends, and the command deadlocks at about 100:
+// pieces of 32 stay well clear of it.
+const savePiece = 32
+
+// SaveTasks implements Store: unordered batches of replacements by _id, in
+// pieces of savePiece.
 //
 // It does not read the stored revisions first (SaveTask does, one round trip
 // per record, which is what made the master slow): the master that calls it
@@ -96,21 +119,24 @@ func (m *Mongo) SaveTasks(ctx context.Context, ts []*Task) error {
 	if len(ts) == 0 {
 		return nil
 	}
-	models := make([]mongo.WriteModel, len(ts))
-	for i, t := range ts {
-		t.Project = m.db.Project()
-		t.Rev++
-		models[i] = mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: t.Key}}).SetReplacement(t)
-	}
-	res, err := m.tasks.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
-	if err == nil && res.MatchedCount != int64(len(ts)) {
-		err = fmt.Errorf("%d of %d task records not found: %w", int64(len(ts))-res.MatchedCount, len(ts), ErrNotFound)
-	}
-	if err != nil {
-		for _, t := range ts {
-			t.Rev--
+	for i := 0; i < len(ts); i += savePiece {
+		batch := ts[i:min(i+savePiece, len(ts))]
+		models := make([]mongo.WriteModel, len(batch))
+		for j, t := range batch {
+			t.Project = m.db.Project()
+			t.Rev++
+			models[j] = mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: t.Key}}).SetReplacement(t)
 		}
-		return fmt.Errorf("status: save %d task records (first %s): %w", len(ts), ts[0].Key, err)
+		res, err := m.tasks.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+		if err == nil && res.MatchedCount != int64(len(batch)) {
+			err = fmt.Errorf("%d of %d task records not found: %w", int64(len(batch))-res.MatchedCount, len(batch), ErrNotFound)
+		}
+		if err != nil {
+			for _, t := range ts[i:] {
+				t.Rev--
+			}
+			return fmt.Errorf("status: save task records %d to %d of %d (first %s): %w", i+1, i+len(batch), len(ts), batch[0].Key, err)
+		}
 	}
 	return nil
 }
