@@ -152,6 +152,7 @@ type version struct {
 	Params  map[string]any `json:"params,omitempty"`
 	Aliases []string       `json:"aliases"`
 	Lineage lineage        `json:"lineage"`
+	Parent  *parentRef     `json:"-"` // Lineage.Parent when it is a version of this project
 }
 
 // lineage is models.Lineage with JSON names and the parent resolved to a
@@ -161,6 +162,31 @@ type lineage struct {
 	Task    string `json:"task,omitempty"`
 	Run     string `json:"run,omitempty"`
 	Parent  string `json:"parent,omitempty"`
+}
+
+// Parent names the version's parent when its ID is one of this project's
+// model versions ("LEN:PROJECT:NAME:vN", the ID package models gives them).
+type parentRef struct {
+	Name    string
+	Version int64
+}
+
+func parseParent(id, project string) (parentRef, bool) {
+	n, rest, ok := strings.Cut(id, ":")
+	l, err := strconv.Atoi(n)
+	if !ok || err != nil || l != len(project) || !strings.HasPrefix(rest, project+":") {
+		return parentRef{}, false
+	}
+	rest = rest[len(project)+1:]
+	i := strings.LastIndex(rest, ":v")
+	if i <= 0 {
+		return parentRef{}, false
+	}
+	v, err := strconv.ParseInt(rest[i+2:], 10, 64)
+	if err != nil || v <= 0 {
+		return parentRef{}, false
+	}
+	return parentRef{Name: rest[:i], Version: v}, true
 }
 
 // Metric is the version's value of a metric, formatted, or "".
@@ -207,6 +233,9 @@ func showModel(ctx context.Context, ms *models.Store, name string) (*modelPage, 
 		p.Versions = append(p.Versions, version{Version: m.Version, Created: m.Created, Size: m.Weights.Size,
 			SHA256: m.Weights.SHA256, Format: m.Weights.Format, Metrics: sortedMetrics(m.Metrics), Params: m.Params,
 			Aliases: byVersion[m.Version], Lineage: lineage(m.Lineage)})
+		if pr, ok := parseParent(m.Lineage.Parent, ms.Project()); ok {
+			p.Versions[len(p.Versions)-1].Parent = &pr
+		}
 		for k := range m.Metrics {
 			cols[k] = true
 		}
@@ -295,7 +324,12 @@ func compare(p *modelPage, want []int64) ([]version, []compareRow, error) {
 		row("dataset", func(v version) string { return v.Lineage.Dataset }),
 		row("run", func(v version) string { return v.Lineage.Run }),
 		row("task", func(v version) string { return v.Lineage.Task }),
-		row("parent", func(v version) string { return v.Lineage.Parent }))
+		row("parent", func(v version) string {
+			if v.Parent != nil {
+				return fmt.Sprintf("%s v%d", v.Parent.Name, v.Parent.Version)
+			}
+			return v.Lineage.Parent
+		}))
 	return vs, rows, nil
 }
 

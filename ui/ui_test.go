@@ -68,7 +68,7 @@ func newFixture(t testing.TB) *fixture {
 		_, err := ms.Save(ctx, models.Spec{Name: f.model, Architecture: json.RawMessage(`{"layers":[]}`),
 			Params:  map[string]any{"lr": 0.01 * float64(v), "note": evil},
 			Metrics: map[string]float64{"accuracy": 0.8 + 0.05*float64(v), "loss": 0.5 / float64(v)},
-			Lineage: models.Lineage{Run: f.runA, Dataset: "train", Task: "sweep-1/train", Parent: fmt.Sprintf("%s/v%d", f.model, v-1)}},
+			Lineage: models.Lineage{Run: f.runA, Dataset: "train", Task: "sweep-1/train", Parent: fmt.Sprintf("7:default:%s:v%d", f.model, v-1)}},
 			bytes.NewReader(bytes.Repeat([]byte{byte(v)}, 1000*v)))
 		if err != nil {
 			t.Fatal(err)
@@ -252,7 +252,7 @@ func TestPages(t *testing.T) {
 		contains []string
 	}{
 		{"/models", []string{"mnist-cnn", "v3", "prod=v2", "accuracy", "0.95", "m" + escaped, "/models/m%3Cscript%3E"}},
-		{"/models/mnist-cnn", []string{"v1", "v2", "v3", "prod", "parent", "mnist-cnn/v2", `href="/runs/run-a"`, `href="/datasets/train"`, "2.9 KiB", "compare-form"}},
+		{"/models/mnist-cnn", []string{"v1", "v2", "v3", "prod", `parent <a href="/models/mnist-cnn">mnist-cnn v2</a>`, `href="/runs/run-a"`, `href="/datasets/train"`, "2.9 KiB", "compare-form"}},
 		{"/models/mnist-cnn/compare?v=1&v=3", []string{"<th>v1</th>", "<th>v3</th>", "param lr", `class="best">0.95`, escaped}},
 		{"/models/" + url.PathEscape(f.evilName), []string{"m" + escaped}},
 		{"/runs", []string{"run-a", "run-b", `data-runs="run-b"`, "mnist-cnn", "1–300"}},
@@ -329,7 +329,7 @@ func TestAPI(t *testing.T) {
 	var m modelPage
 	decode("/api/models/"+f.model, &m)
 	if len(m.Versions) != 3 || m.Versions[0].Version != 3 || m.Versions[1].Aliases[0] != "prod" || m.Versions[2].Size != 1000 ||
-		m.Versions[0].Lineage.Parent != f.model+"/v2" {
+		m.Versions[0].Lineage.Parent != "7:default:"+f.model+":v2" {
 		t.Errorf("/api/models/%s: %+v", f.model, m)
 	}
 	var runs []runRow
@@ -509,6 +509,27 @@ func TestQueues(t *testing.T) {
 		`<td>cpu</td><td>a1, a2</td>`} {
 		if !strings.Contains(rec.Body.String(), want) {
 			t.Errorf("the agents page lacks %q:\n%s", want, rec.Body.String())
+		}
+	}
+}
+
+func TestParseParent(t *testing.T) {
+	for id, want := range map[string]string{
+		"7:default:cnn:v3":    "cnn v3",
+		"7:default:a:b:c:v12": "a:b:c v12",
+		"7:default:cnn:v0":    "",
+		"4:prod:cnn:v3":       "", // another project
+		"cnn/v3":              "",
+		"7:default:cnn:vx":    "",
+		"x:default:cnn:v3":    "",
+		"7:defaultcnn:v3":     "",
+	} {
+		got := ""
+		if p, ok := parseParent(id, "default"); ok {
+			got = fmt.Sprintf("%s v%d", p.Name, p.Version)
+		}
+		if got != want {
+			t.Errorf("parseParent(%q) = %q, want %q", id, got, want)
 		}
 	}
 }
