@@ -250,6 +250,8 @@ func (s *Server) storeConns(ctx context.Context) (conns, error) {
 	}
 	s.dbErr = nil
 	s.db, s.ms, s.st, s.ds = c.db, c.ms, c.st, c.ds
+	// Read the events now, so that the first run page need not wait for it.
+	go func() { _, _ = s.events.get(context.WithoutCancel(ctx), c.db) }()
 	return c, nil
 }
 
