@@ -25,6 +25,10 @@ import (
 //     Config.FlushEvery; the messages that caused them are acknowledged only
 //     after the write, so a crash loses nothing (they come back). A task that
 //     is queued, started and finished between two writes costs one write.
+//     A dispatch alone is written lazily, after lazyQueued, unless the task
+//     changes again first: a short task costs one write in all. A master that
+//     stops before then finds the task pending and queues it again under the
+//     same message id, which the stream's de-duplication drops.
 //   - Dispatch is bounded: each loop iteration queues at most
 //     Config.DispatchBatch tasks, taken from the plans in turn, and a plan has
 //     at most Config.Window tasks queued or running, so that a 10,000-task plan
@@ -54,9 +58,15 @@ type planState struct {
 	// it is checked when taken).
 	ready   []int
 	inReady []bool
-	// dirty are the ids of tasks changed since the last write.
+	// dirty are the ids of tasks changed since the last write; lazy, those of
+	// them changed only by their dispatch, and when (see lazyQueued).
 	dirty map[string]bool
+	lazy  map[string]time.Time
 }
+
+// lazyQueued is how long a task's dispatch may go unwritten while nothing else
+// happens to the task.
+const lazyQueued = time.Second
 
 // newPlanState makes the state of plan rec (spec decoded) with no task records
 // yet; adopt each record next.
@@ -66,7 +76,7 @@ func newPlanState(rec *status.Plan, spec *plan.Spec) *planState {
 		rec: rec, spec: spec,
 		tasks: make(map[string]*status.Task, n), st: make(map[string]plan.Status, n),
 		index: make(map[string]int, n), down: make([][]int, n), wait: make([]int, n),
-		count: map[plan.Status]int{}, inReady: make([]bool, n), dirty: map[string]bool{},
+		count: map[plan.Status]int{}, inReady: make([]bool, n), dirty: map[string]bool{}, lazy: map[string]time.Time{},
 	}
 	for i, t := range spec.Tasks {
 		p.index[t.ID] = i
@@ -257,8 +267,18 @@ func (m *Master) drop() {
 func (m *Master) mark(ps *planState, t *status.Task) {
 	ps.adopt(t)
 	ps.dirty[t.ID] = true
+	delete(ps.lazy, t.ID)
 	m.s.dirty[ps.rec.ID] = ps
 	m.s.touched[ps.rec.ID] = ps
+}
+
+// markDispatched is mark for a dispatch: written lazily (see lazyQueued).
+func (m *Master) markDispatched(ps *planState, t *status.Task) {
+	lazy := !ps.dirty[t.ID]
+	m.mark(ps, t)
+	if lazy {
+		ps.lazy[t.ID] = time.Now()
+	}
 }
 
 // flushDue reports whether the changes in hand should be written now.
@@ -272,10 +292,14 @@ func (m *Master) flushDue(pendingAcks int) bool {
 // flush writes the dirty task records in one batch, then settles the touched
 // plans. On error the plans in hand are dropped (see drop).
 func (m *Master) flush(ctx context.Context) error {
-	m.s.flushed = time.Now()
+	now := time.Now()
+	m.s.flushed = now
 	var ts []*status.Task
 	for _, ps := range m.s.dirty {
 		for id := range ps.dirty {
+			if at, ok := ps.lazy[id]; ok && now.Sub(at) < lazyQueued {
+				continue
+			}
 			ts = append(ts, ps.tasks[id])
 		}
 	}
@@ -284,10 +308,18 @@ func (m *Master) flush(ctx context.Context) error {
 			m.drop()
 			return fmt.Errorf("master: record %d task changes: %w", len(ts), err)
 		}
-		for _, ps := range m.s.dirty {
-			clear(ps.dirty)
+	}
+	for pid, ps := range m.s.dirty {
+		for id := range ps.dirty {
+			if at, ok := ps.lazy[id]; ok && now.Sub(at) < lazyQueued {
+				continue
+			}
+			delete(ps.dirty, id)
+			delete(ps.lazy, id)
 		}
-		clear(m.s.dirty)
+		if len(ps.dirty) == 0 {
+			delete(m.s.dirty, pid)
+		}
 	}
 	for id, ps := range m.s.touched {
 		if err := m.settle(ctx, ps); err != nil {
@@ -425,7 +457,7 @@ func (m *Master) dispatchAll(ctx context.Context, items []*dispatchItem) {
 		next.Status = plan.Queued
 		next.Updated = time.Now().UTC()
 		next.Record(status.Change{Time: next.Updated, Status: plan.Queued, Note: fmt.Sprintf("dispatch %d on queue %s", it.msg.Dispatch, it.msg.Queue)})
-		m.mark(it.ps, next)
+		m.markDispatched(it.ps, next)
 		m.log.Debug("task queued", "task", rec.Key, "queue", it.msg.Queue, "dispatch", it.msg.Dispatch)
 	}
 }

@@ -214,6 +214,20 @@ func PublishEvent(ctx context.Context, js jetstream.JetStream, e *task.Event) er
 	return nil
 }
 
+// PublishEventAsync sends e without waiting for the stream's acknowledgement,
+// for an event whose loss costs little (started: the result that follows says
+// more); events published later on the same connection are stored after it.
+func PublishEventAsync(js jetstream.JetStream, e *task.Event) error {
+	data, err := e.Encode()
+	if err != nil {
+		return fmt.Errorf("encode event %s: %w", e.MsgID(), err)
+	}
+	if _, err := js.PublishAsync(EventSubject(e.Type), data, jetstream.WithMsgID(e.MsgID()), jetstream.WithExpectStream(MasterStream)); err != nil {
+		return fmt.Errorf("publish event %s: %w", e.MsgID(), err)
+	}
+	return nil
+}
+
 // PublishControl sends command cmd with payload data to the master's stream.
 func PublishControl(ctx context.Context, js jetstream.JetStream, cmd, msgID string, data []byte) error {
 	if _, err := js.Publish(ctx, ControlSubject(cmd), data, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(MasterStream)); err != nil {
