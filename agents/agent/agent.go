@@ -77,7 +77,9 @@ type Agent struct {
 	// reconn is closed (and replaced) when the connection comes back, so that
 	// heartbeats go out at once: after a server restart, pending tasks whose
 	// deadline passed during the outage are redelivered within about a second.
-	reconn    chan struct{}
+	reconn chan struct{}
+	// readAt is when each queue's consumer was last read (see ackWait).
+	readAt    map[string]time.Time
 	running   map[string]context.CancelCauseFunc // task key -> cancel of its function
 	cancelled map[string]time.Time               // plan id -> when cancellation arrived
 	done      int64
@@ -145,6 +147,7 @@ func New(ctx context.Context, cfg Config) (*Agent, error) {
 		},
 		cons:      map[string]jetstream.Consumer{},
 		reconn:    make(chan struct{}),
+		readAt:    map[string]time.Time{},
 		running:   map[string]context.CancelCauseFunc{},
 		cancelled: map[string]time.Time{},
 	}
@@ -411,10 +414,7 @@ func (a *Agent) heartbeat(q string, msg jetstream.Msg, key string) (stop func())
 	go func() {
 		defer close(exited)
 		for {
-			every := queue.DefaultAckWait / 3
-			if c := a.cons[q]; c != nil {
-				every = queue.AckWaitOf(c) / 3
-			}
+			every := a.ackWait(q) / 3
 			a.mu.Lock()
 			reconn := a.reconn
 			a.mu.Unlock()
@@ -433,6 +433,30 @@ func (a *Agent) heartbeat(q string, msg jetstream.Msg, key string) (stop func())
 		}
 	}()
 	return func() { close(done); <-exited }
+}
+
+// ackWait returns queue q's ack deadline, reading the consumer again when the
+// last reading is more than a second old: the master may have set the queue
+// up (or changed its deadline) after this agent bound to it.
+func (a *Agent) ackWait(q string) time.Duration {
+	c := a.cons[q]
+	if c == nil {
+		return queue.DefaultAckWait
+	}
+	a.mu.Lock()
+	stale := time.Since(a.readAt[q]) > time.Second
+	if stale {
+		a.readAt[q] = time.Now() // one reader at a time
+	}
+	a.mu.Unlock()
+	if stale {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if _, err := c.Info(ctx); err != nil {
+			a.log.Debug("cannot read the queue's consumer; heartbeats follow the last reading", "queue", q, "err", err)
+		}
+		cancel()
+	}
+	return queue.AckWaitOf(c)
 }
 
 // finish reports e and then settles msg. The event goes to the outbox first and

@@ -1,0 +1,236 @@
+package agent_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tlgo/tl/agents/agent"
+	"github.com/tlgo/tl/agents/master"
+	"github.com/tlgo/tl/agents/plan"
+	"github.com/tlgo/tl/agents/queue"
+	"github.com/tlgo/tl/agents/status"
+	"github.com/tlgo/tl/agents/task"
+)
+
+var quiet = slog.New(slog.DiscardHandler)
+
+// rig is a server, a master over a memory store, and a connection for the test.
+type rig struct {
+	t      *testing.T
+	ctx    context.Context
+	srv    *queue.Server
+	cfg    queue.ServerConfig
+	st     *status.Memory
+	ackW   time.Duration
+	stopM  func()
+	closeC func()
+}
+
+func newRig(t *testing.T, ackWait time.Duration) *rig {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	srv, err := queue.StartServer(ctx, queue.ServerConfig{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{t: t, ctx: ctx, srv: srv, cfg: srv.Config(), st: status.NewMemory(), ackW: ackWait}
+	t.Cleanup(func() {
+		if r.stopM != nil {
+			r.stopM()
+		}
+		if r.srv != nil {
+			r.srv.Shutdown()
+		}
+	})
+	r.startMaster()
+	return r
+}
+
+func (r *rig) url() string { return r.srv.URL() }
+
+func (r *rig) startMaster() {
+	ctx, cancel := context.WithCancel(r.ctx)
+	m, err := master.New(ctx, master.Config{NATSURL: r.url(), Store: r.st, Tick: 200 * time.Millisecond, Log: quiet, AckWait: r.ackW, LeaseTTL: 2 * time.Second})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = m.Run(ctx) }()
+	r.stopM = func() { cancel(); <-done }
+}
+
+func (r *rig) agent(cfg agent.Config) {
+	cfg.NATSURL, cfg.Log = r.url(), quiet
+	a, err := agent.New(r.ctx, cfg)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(r.ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = a.Run(ctx) }()
+	r.t.Cleanup(func() { cancel(); <-done })
+}
+
+func (r *rig) submit(doc string) string {
+	spec, err := plan.Parse([]byte(doc), r.t.Name())
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	_, js, err := queue.Connect(r.ctx, r.url(), "test", nil)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer js.Conn().Close()
+	id, err := master.Submit(r.ctx, js, spec)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return id
+}
+
+func (r *rig) wait(what string, patience time.Duration, cond func() bool) {
+	r.t.Helper()
+	for deadline := time.Now().Add(patience); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	r.t.Fatalf("gave up waiting %v for %s", patience, what)
+}
+
+func (r *rig) done(id string) bool {
+	p, err := r.st.Plan(r.ctx, id)
+	return err == nil && p.Status.Terminal()
+}
+
+// An agent started with a short --ack-wait does not change the queue's ack
+// deadline, which the master set: a task running on another agent, longer
+// than that short deadline, is not delivered to the newcomer (it ran twice
+// when the newcomer rewrote the shared consumer).
+func TestOneAgentsAckWaitLeavesOthersAlone(t *testing.T) {
+	r := newRig(t, 3*time.Second)
+	var runs atomic.Int64
+	reg := task.NewRegistry()
+	reg.MustRegister("long", func(ctx context.Context, _ *task.Run) (json.RawMessage, error) {
+		runs.Add(1)
+		select {
+		case <-time.After(4500 * time.Millisecond): // longer than both deadlines: heartbeats keep it
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return nil, nil
+	})
+	r.agent(agent.Config{Queues: []string{"shared"}, Registry: reg, ID: "first"})
+	id := r.submit("name: long\ntasks: [{id: a, kind: long, queue: shared}]\n")
+	r.wait("the task to start", 30*time.Second, func() bool { return runs.Load() == 1 })
+	r.agent(agent.Config{Queues: []string{"shared"}, Registry: reg, ID: "second", AckWait: time.Second})
+	r.wait("the plan to finish", 60*time.Second, func() bool { return r.done(id) })
+	if n := runs.Load(); n != 1 {
+		t.Errorf("the task ran %d times, want once", n)
+	}
+	_, js, err := queue.Connect(r.ctx, r.url(), "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer js.Conn().Close()
+	c, err := js.Consumer(r.ctx, queue.TasksStream, queue.ConsumerName("shared"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := queue.AckWaitOf(c); got != 3*time.Second {
+		t.Errorf("the queue's ack deadline is %v, want the master's 3s", got)
+	}
+}
+
+// The master (with its embedded server) down for several ack deadlines while
+// a task finishes: the result waits in the agent's outbox (a file 0600) and
+// reaches the master when it is back; the task does not run again.
+func TestMasterDownLongerThanAckWait(t *testing.T) {
+	r := newRig(t, time.Second)
+	var runs atomic.Int64
+	gate := make(chan struct{})
+	reg := task.NewRegistry()
+	reg.MustRegister("gated", func(ctx context.Context, _ *task.Run) (json.RawMessage, error) {
+		runs.Add(1)
+		select {
+		case <-gate:
+			return json.RawMessage(`{"ok":true}`), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	})
+	state := t.TempDir()
+	r.agent(agent.Config{Queues: []string{"work"}, Registry: reg, ID: "worker", AckWait: time.Second, StateDir: state})
+	id := r.submit("name: outage\ntasks: [{id: a, kind: gated, queue: work}]\n")
+	r.wait("the task to start", 30*time.Second, func() bool { return runs.Load() == 1 })
+	time.Sleep(300 * time.Millisecond) // the start is recorded
+
+	r.stopM()
+	r.srv.Shutdown()
+	close(gate) // the task finishes while the master is away
+	outbox := filepath.Join(state, "outbox")
+	var kept []os.DirEntry
+	r.wait("the result in the outbox", 10*time.Second, func() bool {
+		kept, _ = os.ReadDir(outbox)
+		return len(kept) == 1
+	})
+	fi, err := os.Stat(filepath.Join(outbox, kept[0].Name()))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("outbox file %s: mode %v, %v; want 0600", kept[0].Name(), fi.Mode().Perm(), err)
+	}
+	time.Sleep(4 * time.Second) // four ack deadlines, twice the agent's old patience
+
+	srv, err := queue.StartServer(r.ctx, r.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.srv = srv
+	r.startMaster()
+	r.wait("the plan to finish", 60*time.Second, func() bool { return r.done(id) })
+	time.Sleep(2 * time.Second) // a redelivery would come after the deadline
+	ts, _ := r.st.Tasks(r.ctx, id)
+	if ts[0].Status != plan.Succeeded || ts[0].Output != `{"ok":true}` || ts[0].Attempt != 1 {
+		t.Errorf("task a: %s, output %s, attempt %d; want succeeded with the first attempt's result", ts[0].Status, ts[0].Output, ts[0].Attempt)
+	}
+	if n := runs.Load(); n != 1 {
+		t.Errorf("the task ran %d times, want once", n)
+	}
+	if left, _ := os.ReadDir(outbox); len(left) != 0 {
+		t.Errorf("outbox still holds %d entries after the master took the result", len(left))
+	}
+}
+
+// Agents stay in the roster across a restart of the (embedded) server, which
+// restarts with its master: tl status said "agents: none up" while they worked.
+func TestRosterSurvivesServerRestart(t *testing.T) {
+	r := newRig(t, 0)
+	reg := task.NewRegistry()
+	reg.MustRegister("noop", func(context.Context, *task.Run) (json.RawMessage, error) { return nil, nil })
+	r.agent(agent.Config{Queues: []string{"cpu"}, Registry: reg, ID: "steady"})
+	listed := func() bool {
+		_, js, err := queue.Connect(r.ctx, r.url(), "test", nil)
+		if err != nil {
+			return false
+		}
+		defer js.Conn().Close()
+		as, _ := queue.ListAgents(r.ctx, js)
+		return slices.ContainsFunc(as, func(a queue.AgentInfo) bool { return a.ID == "steady" })
+	}
+	r.wait("the agent to announce itself", 30*time.Second, listed)
+	r.stopM()
+	r.srv.Shutdown()
+	srv, err := queue.StartServer(r.ctx, r.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.srv = srv
+	r.startMaster()
+	r.wait("the agent listed again after the restart", queue.AnnounceTTL, listed)
+}
