@@ -19,6 +19,7 @@ import (
 	"github.com/tlgo/tl/agents/queue"
 	"github.com/tlgo/tl/agents/status"
 	"github.com/tlgo/tl/store"
+	"github.com/tlgo/tl/store/models"
 )
 
 const masterAbout = `Runs the master: schedules submitted plans on the task queues, follows the
@@ -48,6 +49,7 @@ type masterFlags struct {
 	natsURL, natsListen, mongoURL, mongoListen string
 	home, project, id, level                   string
 	tick, leaseTTL, connectWait                time.Duration
+	ackWait, gcEvery, gcGrace                  time.Duration
 	credentials                                string
 	tlsCert, tlsKey                            string
 }
@@ -75,6 +77,9 @@ func newMasterCmd(stdout, stderr io.Writer) *cobra.Command {
 	fs.StringVar(&f.project, "project", "", "store project [TL_PROJECT]")
 	fs.DurationVar(&f.tick, "tick", 2*time.Second, "how often tasks that could not be queued are retried")
 	fs.DurationVar(&f.leaseTTL, "lease-ttl", 10*time.Second, "how long the leader's lease lasts unrenewed: the failover time after a leader dies")
+	fs.DurationVar(&f.ackWait, "ack-wait", queue.DefaultAckWait, "ack deadline of the task queues, the same for every agent: a task whose agent is silent this long is delivered again (agents heartbeat every third of it)")
+	fs.DurationVar(&f.gcEvery, "gc-every", time.Hour, "how often the leader removes orphaned model weights (chunks of killed uploads)")
+	fs.DurationVar(&f.gcGrace, "gc-grace", time.Hour, "weights younger than this are never collected, so an upload in progress is safe")
 	fs.StringVar(&f.id, "id", "", "this master's id in the leader lease; empty: host-pid-random")
 	fs.StringVar(&f.level, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&f.connectWait, "connect-wait", envDuration("TL_CONNECT_WAIT", 0),
@@ -89,6 +94,9 @@ func runMaster(ctx context.Context, f masterFlags, stdout, stderr io.Writer) err
 	}
 	if f.leaseTTL <= 0 {
 		return usageErrorf("--lease-ttl %s: expected a positive duration", f.leaseTTL)
+	}
+	if f.ackWait <= 0 || f.gcEvery <= 0 || f.gcGrace <= 0 {
+		return usageErrorf("--ack-wait %s, --gc-every %s, --gc-grace %s: expected positive durations", f.ackWait, f.gcEvery, f.gcGrace)
 	}
 	if f.home == "" {
 		return usageErrorf("no --home, no TL_HOME and no home directory: pass --home DIR")
@@ -186,10 +194,15 @@ func runMaster(ctx context.Context, f masterFlags, stdout, stderr io.Writer) err
 		}
 		log.Info("unfinished plans in the store: the leading master resumes them (tl cancel PLAN stops one)", "plans", strings.Join(ids, ","))
 	}
+	weights, err := models.New(ctx, db, models.Options{})
+	if err != nil {
+		return err
+	}
 	var m *master.Master
 	err = c.retry(ctx, func(ctx context.Context) error {
 		var err error
-		m, err = master.New(ctx, master.Config{NATSURL: c.nats, Credentials: creds, Store: st, Tick: f.tick, LeaseTTL: f.leaseTTL, ID: f.id, Log: log})
+		m, err = master.New(ctx, master.Config{NATSURL: c.nats, Credentials: creds, Store: st, Tick: f.tick, LeaseTTL: f.leaseTTL, ID: f.id, Log: log,
+			AckWait: f.ackWait, GC: weights.GC, GCEvery: f.gcEvery, GCGrace: f.gcGrace})
 		return err
 	})
 	if err != nil {
