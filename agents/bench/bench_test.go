@@ -106,3 +106,72 @@ func BenchmarkFigure2(b *testing.B) {
 		})
 	}
 }
+
+// ferretDB opens a fresh embedded FerretDB (SQLite) store of plan records.
+func ferretDB(b *testing.B) status.Store {
+	b.Helper()
+	s, err := status.NewMongo(context.Background(), storetest.Backends()[0].Open(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// BenchmarkRepeat: 100 plans of 200 no-op tasks one after the other through one
+// master and 4 agents on one store: tasks/s of the first 10 plans, of the last
+// 10, and last/first (flat is 1; the master used to slow 5x as history grew).
+func BenchmarkRepeat(b *testing.B) {
+	url := natsServer(b)
+	for _, store := range []string{"memory", "ferretdb"} {
+		b.Run("store="+store, func(b *testing.B) {
+			for range b.N {
+				var st status.Store = status.NewMemory()
+				if store == "ferretdb" {
+					st = ferretDB(b)
+				}
+				rs, err := bench.Repeat(context.Background(), url, st, 4, 200, 100)
+				if err != nil {
+					b.Fatal(err)
+				}
+				rate := func(rs []bench.DispatchResult) float64 {
+					var n int
+					var d time.Duration
+					for _, r := range rs {
+						n, d = n+r.Tasks, d+r.Elapsed
+					}
+					return float64(n) / d.Seconds()
+				}
+				first, last := rate(rs[:10]), rate(rs[len(rs)-10:])
+				b.ReportMetric(first, "first10-tasks/s")
+				b.ReportMetric(last, "last10-tasks/s")
+				b.ReportMetric(last/first, "last/first")
+				b.ReportMetric(rate(rs), "tasks/s")
+			}
+		})
+	}
+}
+
+// BenchmarkBigPlan: a 10,000-task plan submitted with 4 agents serving its
+// queue: seconds to its acceptance, and a 10-task plan's time submitted right
+// after it on the same queue, against its time alone.
+func BenchmarkBigPlan(b *testing.B) {
+	url := natsServer(b)
+	for _, store := range []string{"memory", "ferretdb"} {
+		b.Run("store="+store, func(b *testing.B) {
+			for range b.N {
+				var st status.Store = status.NewMemory()
+				if store == "ferretdb" {
+					st = ferretDB(b)
+				}
+				r, err := bench.BigBeside(context.Background(), url, st, 4, 10000, 10)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(r.Accept.Seconds(), "s-to-accept")
+				b.ReportMetric(r.SmallAlone.Seconds()*1000, "small-alone-ms")
+				b.ReportMetric(r.SmallBeside.Seconds()*1000, "small-beside-ms")
+				b.ReportMetric(float64(r.BigTasks)/r.Big.Seconds(), "big-tasks/s")
+			}
+		})
+	}
+}

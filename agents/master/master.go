@@ -290,12 +290,18 @@ func (m *Master) serve(ctx context.Context) error {
 			unacked = unacked[:0]
 		}
 	}
-	if len(unacked) > 0 {
-		// Stopping: what was applied but not written comes back to the next master.
+	if errors.Is(context.Cause(ctx), ErrLeaseLost) {
+		// Another master may lead now: write nothing; what was applied but not
+		// written comes back to it.
 		for _, h := range unacked {
 			_ = h.msg.Nak()
 		}
+		return nil
 	}
+	// Stopping: write what was applied, briefly, then settle the messages.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	m.settleMsgs(m.flush(fctx), unacked)
 	return nil
 }
 
@@ -821,6 +827,10 @@ func (m *Master) cancel(ctx context.Context, id string) error {
 		t.Record(status.Change{Time: t.Updated, Status: plan.Cancelled, Note: "plan cancelled"})
 		m.mark(ps, t)
 	}
+	// The tasks' records first: the plan's says they are all written.
+	if err := m.flush(ctx); err != nil {
+		return fmt.Errorf("cancel %s: %w", id, err)
+	}
 	next := *ps.rec
 	next.Status = plan.Cancelled
 	next.Updated = time.Now().UTC()
@@ -873,6 +883,10 @@ func (m *Master) retry(ctx context.Context, c *RetryCmd) error {
 	if n == 0 {
 		m.log.Info("retry: nothing to retry", "plan", c.Plan)
 		return nil
+	}
+	// The tasks' records first: the plan's says they are all written.
+	if err := m.flush(ctx); err != nil {
+		return fmt.Errorf("retry %s: %w", c.Plan, err)
 	}
 	next := *ps.rec
 	next.Status = plan.Running
