@@ -145,7 +145,7 @@ func run(ctx context.Context, o options) (*result, error) {
 	}
 	res.PixelOnly = test.measure(pixelOnly)
 	o.Log.Info("pre-training done", "psnr", res.PixelOnly.PSNR, "ssim", res.PixelOnly.SSIM, "bicubic_psnr", res.Bicubic.PSNR, "bicubic_ssim", res.Bicubic.SSIM)
-	if res.PixelVersion, err = record(ctx, o, od, w, n.gen, "-srresnet", res.PixelOnly, res.Bicubic); err != nil {
+	if res.PixelVersion, err = record(ctx, o, od, w, n.gen, "-srresnet", len(res.PreSteps), res.PixelOnly, res.Bicubic); err != nil {
 		return nil, err
 	}
 	pre := len(res.PreSteps)
@@ -168,18 +168,18 @@ func run(ctx context.Context, o options) (*result, error) {
 	if err := test.grid(res.Grid, pixelOnly, srOut, 8); err != nil {
 		return nil, err
 	}
-	if res.GenVersion, err = record(ctx, o, od, w, n.gen, "-generator", res.SRGAN, res.Bicubic); err != nil {
+	if res.GenVersion, err = record(ctx, o, od, w, n.gen, "-generator", len(res.PreSteps)+len(res.Steps), res.SRGAN, res.Bicubic); err != nil {
 		return nil, err
 	}
-	if _, err = record(ctx, o, od, w, n.dReal, "-discriminator", res.SRGAN, res.Bicubic); err != nil {
+	if _, err = record(ctx, o, od, w, n.dReal, "-discriminator", len(res.PreSteps)+len(res.Steps), res.SRGAN, res.Bicubic); err != nil {
 		return nil, err
 	}
 	return res, nil
 }
 
 // record saves net as a version of NAME+suffix (and in SaveDir) with the
-// test-set quality, and logs the quality as a test event.
-func record(ctx context.Context, o options, od *graph.OnDevice, w *events.Writer, net *layers.Layer, suffix string, q, bicubic quality) (int64, error) {
+// test-set quality, and logs the quality as a test event at step.
+func record(ctx context.Context, o options, od *graph.OnDevice, w *events.Writer, net *layers.Layer, suffix string, step int, q, bicubic quality) (int64, error) {
 	if od != nil {
 		if err := od.Pull(); err != nil {
 			return 0, fmt.Errorf("srgan: copying the weights from the device: %w", err)
@@ -194,7 +194,7 @@ func record(ctx context.Context, o options, od *graph.OnDevice, w *events.Writer
 	if w == nil {
 		return 0, nil
 	}
-	w.Log(events.Event{Phase: events.Test, Values: metrics, Fields: map[string]any{"network": o.Name + suffix}})
+	w.Log(events.Event{Phase: events.Test, Step: int64(step), Values: metrics, Fields: map[string]any{"network": o.Name + suffix}})
 	ms, err := models.New(ctx, o.DB, models.Options{})
 	if err != nil {
 		return 0, err
