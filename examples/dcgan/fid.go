@@ -49,7 +49,7 @@ func newJudge(ctx context.Context, dir string, trainSet, testSet *datasets.Image
 	}
 	exec, err := g.NewExecutor(graph.Options{}, fc1.Output(), net.Output())
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("dcgan: the judge classifier in %s: %w", dir, err)
 	}
 	j := &judge{exec: exec, in: net.InputLayers()[0], feat: fc1.Output(), logits: net.Output()}
 	images := func(im *datasets.Images) *tensor.Tensor {

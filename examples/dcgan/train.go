@@ -19,8 +19,8 @@ func run(ctx context.Context, o options) (*result, error) {
 	if o.Train == nil || o.Train.H != a.Size || o.Train.W != a.Size || o.Train.C != 1 {
 		return nil, fmt.Errorf("dcgan: training images must be %d×%d×1 (the generator's output)", a.Size, a.Size)
 	}
-	if o.Batch <= 0 || o.Batch > o.Train.N {
-		return nil, fmt.Errorf("dcgan: batch %d: want 1 to %d (the training images)", o.Batch, o.Train.N)
+	if o.Batch <= 0 || o.Batch > o.Train.N || o.Epochs <= 0 {
+		return nil, fmt.Errorf("dcgan: batch %d, epochs %d: want a batch from 1 to %d (the training images) and epochs > 0", o.Batch, o.Epochs, o.Train.N)
 	}
 	g := graph.New(o.Seed)
 	var od *graph.OnDevice
