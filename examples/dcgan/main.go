@@ -54,6 +54,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 
 	"github.com/tlgo/tl/cuda"
 	"github.com/tlgo/tl/datasets"
@@ -154,7 +155,11 @@ func main() {
 }
 
 func fatal(code int, err error) {
-	fmt.Fprintln(os.Stderr, "dcgan:", err)
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "dcgan:") {
+		msg = "dcgan: " + msg
+	}
+	fmt.Fprintln(os.Stderr, msg)
 	os.Exit(code)
 }
 

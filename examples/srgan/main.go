@@ -36,6 +36,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 
 	"github.com/tlgo/tl/cuda"
 	"github.com/tlgo/tl/datasets"
@@ -122,7 +123,11 @@ func main() {
 }
 
 func fatal(code int, err error) {
-	fmt.Fprintln(os.Stderr, "srgan:", err)
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "srgan:") {
+		msg = "srgan: " + msg
+	}
+	fmt.Fprintln(os.Stderr, msg)
 	os.Exit(code)
 }
 
