@@ -21,7 +21,7 @@
 // and comment lines): the model and its training (model.go, train.go), 192,
 // against the goal of 150 (the paper's TensorLayer DCGAN: 187; the published
 // TensorFlow one: 746); the whole program, with the command line, the events,
-// the model versions, the PNG grid and the Frechet distance, 723.
+// the model versions, the PNG grid and the Frechet distance, 728.
 //
 // Flags:
 //

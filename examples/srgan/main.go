@@ -21,7 +21,7 @@
 // and comment lines): the model and its training (model.go, train.go, with
 // the events and model versions), 373 (goal 400; the paper's TensorLayer
 // SRGAN: 526); the whole program, with the command line, PSNR, SSIM, bicubic
-// upscaling and the grid, 683.
+// upscaling and the grid, 688.
 //
 // Flags: --pre-epochs, --epochs, --batch, --pre-lr, --lr, --adv, --filters,
 // --blocks, --df, --scale, --classifier, --data, --limit, --eval-n, --out,
