@@ -2,11 +2,31 @@
 //
 // The leader (see below) reads one durable consumer on the TL_MASTER stream, which carries both
 // the agents' events and the CLI's commands (submit, cancel, retry), and handles them
-// one at a time in a single goroutine, so its scheduling state needs no lock. For
-// each message it updates the plan's records in a status.Store and acknowledges only
-// after the write; a master that dies in between sees the message again, and the
-// handlers are idempotent (a result for a task already finished is ignored), so a
-// result that arrives twice is recorded once.
+// in a single goroutine, so its scheduling state needs no lock. It applies each
+// message to the records in hand and acknowledges it only after the changes are
+// written to the status.Store, in batches (SaveTasks, at most every FlushEvery); a
+// master that dies in between sees the message again, and the handlers are
+// idempotent (a result for a task already finished is ignored), so a result that
+// arrives twice is recorded once.
+//
+// Scale (sched.go): an event costs the task's dependents, not a pass over the
+// plan (counts by status and a queue of ready tasks per plan); a task queued,
+// started and finished between two writes costs one record write; each turn of
+// the loop queues at most DispatchBatch tasks, the plans taking turns, and a
+// plan has at most Window tasks queued or running, so a 10,000-task plan neither
+// stalls the loop nor fills a queue ahead of a small plan submitted after it. A
+// plan over the server's max payload travels through the object store
+// queue.PlansBucket (see sendSubmit for why); MaxSpecBytes, the store's document
+// limit, is the one bound on a plan. docs/BENCHMARKS.md has the figures.
+//
+// Delivery settings are the master's: it sets up each queue's consumer with
+// Config.AckWait (queue.EnsureQueue) before its first dispatch there, the same
+// for every agent; agents bind to it and heartbeat every third of it.
+//
+// Housekeeping: the leader runs Config.GC (models.Store.GC: weights and chunks of
+// killed uploads older than GCGrace) every GCEvery beside the loop, and fails a
+// queued task whose queue no agent has served (the agents bucket says who serves
+// what) for the plan's unserved_timeout.
 //
 // Scheduling: a task whose dependencies have all succeeded is queued on its capability's
 // queue with the outputs of those dependencies attached. The task message carries a
@@ -66,8 +86,10 @@
 // min(Tick, LeaseTTL/3)) after it gave up, can still handle messages while the
 // new leader does. Such an overlap is harmless: both masters pull from the same
 // durable consumer, so each message goes to one of them and is acked after its
-// write; the records are written compare-and-set on their revision, so a write
-// from stale memory fails with status.ErrConflict and the message comes back;
+// write; plan records are written compare-and-set on their revision, so a write
+// from stale memory fails with status.ErrConflict and the message comes back
+// (task records are written in batches without that check, relying on the
+// lease: a master stops writing when its term's context ends);
 // task messages are published under their de-duplication id, so a task queued by
 // both is queued once; and the handlers are idempotent, so a message handled by
 // both is recorded once. The messages a master pulled but did not handle before
