@@ -91,8 +91,6 @@ func newPlanState(rec *status.Plan, spec *plan.Spec) *planState {
 	return p
 }
 
-func (p *planState) states() map[string]plan.Status { return p.st }
-
 // taskSpec returns the spec of task id (which must exist).
 func (p *planState) taskSpec(id string) *plan.TaskSpec { return &p.spec.Tasks[p.index[id]] }
 
