@@ -81,7 +81,7 @@ type Agent struct {
 	// readAt is when each queue's consumer was last read (see ackWait).
 	readAt    map[string]time.Time
 	running   map[string]context.CancelCauseFunc // task key -> cancel of its function
-	cancelled map[string]time.Time               // plan id -> when cancellation arrived
+	cancelled map[string]cancellation            // plan id -> its last cancellation
 	done      int64
 }
 
@@ -149,7 +149,7 @@ func New(ctx context.Context, cfg Config) (*Agent, error) {
 		reconn:    make(chan struct{}),
 		readAt:    map[string]time.Time{},
 		running:   map[string]context.CancelCauseFunc{},
-		cancelled: map[string]time.Time{},
+		cancelled: map[string]cancellation{},
 	}
 	nc, js, err := queue.Connect(ctx, cfg.NATSURL, "tl-agent "+cfg.ID, a.log, cfg.Credentials.Options()...)
 	if err != nil {
@@ -302,7 +302,7 @@ func (a *Agent) handle(work context.Context, q string, msg jetstream.Msg) {
 		a.finish(work, q, msg, prev, settle)
 		return
 	}
-	if a.isCancelled(t.Plan) {
+	if a.isCancelled(t.Plan, meta.Sequence.Stream) {
 		log.Info("plan cancelled; dropping task")
 		a.finish(work, q, msg, ev(task.Cancelled), msg.Term)
 		return
@@ -522,29 +522,38 @@ func (a *Agent) reject(work context.Context, msg jetstream.Msg, meta *jetstream.
 	a.finish(work, "", msg, e, func() error { return msg.TermWithReason("malformed task: " + err.Error()) })
 }
 
+// cancellation is a plan's cancel as an agent heard it: when, and the last
+// task-stream sequence it covers (0: all).
+type cancellation struct {
+	at   time.Time
+	upTo uint64
+}
+
 func (a *Agent) onCancel(m *nats.Msg) {
-	plan := string(m.Data)
+	plan, upTo := queue.ParseCancel(m.Data)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.cancelled[plan] = time.Now()
+	a.cancelled[plan] = cancellation{at: time.Now(), upTo: upTo}
 	for k, cancel := range a.running {
 		if len(k) > len(plan) && k[:len(plan)] == plan && k[len(plan)] == '/' {
 			cancel(errPlanCancelled)
 		}
 	}
 	// Forget old cancellations: the master has removed their queued tasks by now.
-	for p, at := range a.cancelled {
-		if time.Since(at) > time.Hour {
+	for p, c := range a.cancelled {
+		if time.Since(c.at) > time.Hour {
 			delete(a.cancelled, p)
 		}
 	}
 }
 
-func (a *Agent) isCancelled(plan string) bool {
+// isCancelled reports whether the task of plan stored at sequence seq of the
+// task stream was cancelled: a task a retry published after the cancel was not.
+func (a *Agent) isCancelled(plan string, seq uint64) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	_, ok := a.cancelled[plan]
-	return ok
+	c, ok := a.cancelled[plan]
+	return ok && (c.upTo == 0 || seq <= c.upTo)
 }
 
 // announce keeps the agent's entry in the agents bucket (the roster) fresh until

@@ -808,7 +808,13 @@ func (m *Master) cancel(ctx context.Context, id string) error {
 		return fmt.Errorf("cancel %s: %w", id, err)
 	}
 	// Running tasks are told by broadcast; queued ones are taken off the queue.
-	if err := m.nc.Publish(queue.CancelSubject, []byte(id)); err != nil {
+	// The broadcast names the last task stored so far: a retry's tasks come
+	// after it, and the agents run them.
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("cancel %s: %w", id, err)
+	}
+	if err := m.nc.Publish(queue.CancelSubject, queue.CancelMessage(id, info.State.LastSeq)); err != nil {
 		return fmt.Errorf("cancel %s: broadcast: %w", id, err)
 	}
 	for _, ts := range ps.spec.Tasks {
