@@ -296,3 +296,28 @@ func BenchmarkFrames(b *testing.B) {
 	b.Run("pixels80-diff", func(b *testing.B) { benchFrames(b, Options{Diff: true}) })
 	b.Run("pixels40-diff-skip2", func(b *testing.B) { benchFrames(b, Options{Size: 40, Diff: true, FrameSkip: 2}) })
 }
+
+// The random policy (uniform actions, each held 4 frames, as examples/pong
+// plays) loses almost every point: the baseline a learner starts from.
+func TestRandomPolicyBaseline(t *testing.T) {
+	e := newGame(t, Options{Obs: State, FrameSkip: 4})
+	rng := uint64(1)
+	var sum float64
+	const games = 50
+	for g := 0; g < games; g++ {
+		e.Reset(uint64(g))
+		for {
+			rng = rng*6364136223846793005 + 1442695040888963407
+			_, r, done := e.Step(int(rng>>33) % 3)
+			sum += float64(r)
+			if done {
+				break
+			}
+		}
+	}
+	mean := sum / games
+	t.Logf("random policy: mean return %.2f over %d games", mean, games)
+	if mean > -15 {
+		t.Fatalf("random policy's mean return %.2f, want below -15", mean)
+	}
+}
