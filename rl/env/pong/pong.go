@@ -67,6 +67,10 @@ type Env struct {
 	prev  []float32 // last frame returned (Diff)
 	obs   []float32
 	state [6]float32
+	// The boxes drawn in frame, in prev, and nonzero in obs.
+	cur, prevBoxes    [3]box
+	obsBoxes          [6]box
+	ncur, nprev, nobs int
 }
 
 // New makes a game; it fails on options it cannot honour.
@@ -124,9 +128,10 @@ func (e *Env) Reset(seed uint64) []float32 {
 	e.PlayerY = (Height - PaddleH) / 2
 	e.OpponentY = e.PlayerY
 	e.serve()
-	if e.prev != nil {
-		clear(e.prev)
-	}
+	clear(e.frame)
+	clear(e.prev)
+	clear(e.obs)
+	e.ncur, e.nprev, e.nobs = 0, 0, 0
 	return e.observe()
 }
 
@@ -228,41 +233,81 @@ func (e *Env) observe() []float32 {
 		}
 		return e.state[:]
 	}
-	e.Render(e.frame)
+	// Incremental drawing: only the boxes of the objects change, so the frame,
+	// the previous frame and the difference are updated there, not over every
+	// pixel (a whole 80×80 pass costs more than the game).
+	s := e.opt.Size
+	if e.opt.Diff {
+		fill(e.prev, s, e.prevBoxes[:e.nprev], 0)
+		fill(e.prev, s, e.cur[:e.ncur], 1)
+		e.prevBoxes, e.nprev = e.cur, e.ncur
+	}
+	fill(e.frame, s, e.cur[:e.ncur], 0)
+	e.ncur = e.boxes(&e.cur)
+	fill(e.frame, s, e.cur[:e.ncur], 1)
 	if !e.opt.Diff {
 		return e.frame
 	}
-	for i, v := range e.frame {
-		e.obs[i] = v - e.prev[i]
+	fill(e.obs, s, e.obsBoxes[:e.nobs], 0)
+	e.nobs = 0
+	for _, bs := range [][]box{e.prevBoxes[:e.nprev], e.cur[:e.ncur]} {
+		for _, b := range bs {
+			for r := b.y0; r < b.y1; r++ {
+				for c := b.x0; c < b.x1; c++ {
+					i := r*s + c
+					e.obs[i] = e.frame[i] - e.prev[i]
+				}
+			}
+			e.obsBoxes[e.nobs] = b
+			e.nobs++
+		}
 	}
-	copy(e.prev, e.frame)
 	return e.obs
+}
+
+// box is a rectangle of pixels [x0, x1) × [y0, y1).
+type box struct{ x0, x1, y0, y1 int }
+
+// boxes computes the pixel boxes of the paddles and the ball (when on the
+// court) and returns how many there are.
+func (e *Env) boxes(bs *[3]box) int {
+	s := e.opt.Size
+	scale := float64(s) / Width
+	bs[0] = pixels(s, scale, OpponentX, e.OpponentY, PaddleW, PaddleH)
+	bs[1] = pixels(s, scale, PlayerX, e.PlayerY, PaddleW, PaddleH)
+	if e.BallX > -Ball && e.BallX < Width {
+		bs[2] = pixels(s, scale, e.BallX, e.BallY, Ball, Ball)
+		return 3
+	}
+	return 2
+}
+
+func fill(dst []float32, s int, bs []box, v float32) {
+	for _, b := range bs {
+		for r := b.y0; r < b.y1; r++ {
+			row := dst[r*s : (r+1)*s]
+			for c := b.x0; c < b.x1; c++ {
+				row[c] = v
+			}
+		}
+	}
 }
 
 // Render draws the court into dst (Size×Size values, row-major, top row first):
 // 1 where a paddle or the ball covers a pixel, 0 elsewhere.
 func (e *Env) Render(dst []float32) {
 	clear(dst)
-	s := e.opt.Size
-	scale := float64(s) / Width
-	e.rect(dst, s, scale, OpponentX, e.OpponentY, PaddleW, PaddleH)
-	e.rect(dst, s, scale, PlayerX, e.PlayerY, PaddleW, PaddleH)
-	if e.BallX > -Ball && e.BallX < Width {
-		e.rect(dst, s, scale, e.BallX, e.BallY, Ball, Ball)
-	}
+	var bs [3]box
+	n := e.boxes(&bs)
+	fill(dst, e.opt.Size, bs[:n], 1)
 }
 
-// rect fills the pixels whose centres lie inside the rectangle (x, y, w, h),
-// and at least one pixel per axis.
-func (e *Env) rect(dst []float32, s int, scale, x, y, w, h float64) {
+// pixels is the box of pixels whose centres lie inside the rectangle (x, y, w,
+// h), at least one pixel per axis.
+func pixels(s int, scale, x, y, w, h float64) box {
 	x0, x1 := span(x*scale, (x+w)*scale, s)
 	y0, y1 := span(y*scale, (y+h)*scale, s)
-	for r := y0; r < y1; r++ {
-		row := dst[r*s : (r+1)*s]
-		for c := x0; c < x1; c++ {
-			row[c] = 1
-		}
-	}
+	return box{x0, x1, y0, y1}
 }
 
 // span is the pixels [lo, hi) whose centres lie in [a, b), at least one.

@@ -321,3 +321,48 @@ func TestRandomPolicyBaseline(t *testing.T) {
 		t.Fatalf("random policy's mean return %.2f, want below -15", mean)
 	}
 }
+
+// The incremental drawing gives what a full redraw gives: the frame equals
+// Render, and the difference equals Render now minus Render before, over
+// games with points, serves and resets.
+func TestIncrementalMatchesRender(t *testing.T) {
+	for _, size := range []int{80, 40} {
+		plain := newGame(t, Options{Size: size, FrameSkip: 2})
+		diff := newGame(t, Options{Size: size, FrameSkip: 2, Diff: true, Points: 3})
+		n := size * size
+		full, before := make([]float32, n), make([]float32, n)
+		plain.Reset(11)
+		diff.Reset(11)
+		diff.Render(before)
+		for i := 0; i < 3000; i++ {
+			a := (i / 7) % 3
+			obs, _, done := plain.Step(a)
+			plain.Render(full)
+			for j := range full {
+				if obs[j] != full[j] {
+					t.Fatalf("size %d step %d: frame differs from Render at %d", size, i, j)
+				}
+			}
+			if done {
+				plain.Reset(uint64(i))
+			}
+			d, _, ddone := diff.Step(a)
+			diff.Render(full)
+			for j := range full {
+				if d[j] != full[j]-before[j] {
+					t.Fatalf("size %d step %d: difference %v at %d, want %v", size, i, d[j], j, full[j]-before[j])
+				}
+			}
+			copy(before, full)
+			if ddone {
+				first := diff.Reset(uint64(i))
+				diff.Render(before)
+				for j := range before {
+					if first[j] != before[j] {
+						t.Fatalf("size %d: first frame after a reset is not the frame itself", size)
+					}
+				}
+			}
+		}
+	}
+}
