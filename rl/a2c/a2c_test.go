@@ -179,3 +179,44 @@ func TestBadTrajectories(t *testing.T) {
 		t.Fatalf("loading the learner's snapshot: %v (version %d)", err, p.Version())
 	}
 }
+
+// The whole network (both heads) round-trips through ParamsOf into a policy and
+// a fresh learner: the same weights give the same logits.
+func TestNetworkSnapshot(t *testing.T) {
+	cfg := cartpoleConfig(1)
+	cfg.Batch, cfg.Unroll = 1, 2
+	l, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if s := l.Network().Shape(); s[1] != 3 {
+		t.Fatalf("network output %v, want [-1 3] (2 logits and the value)", s)
+	}
+	tj := &Trajectory{Obs: []float32{0.1, 0.2, 0.3, 0.4, 0, 0, 0, 0, 1, 1, 1, 1}, Actions: []int32{0, 1}, Rewards: []float32{1, 1}, Dones: []bool{false, false}, LogProbs: []float32{-0.7, -0.7}}
+	if _, err := l.Update([]*Trajectory{tj}); err != nil {
+		t.Fatal(err)
+	}
+	snap := ParamsOf(l.Network(), 1)
+	if len(snap.Names) != 8 { // fc1, fc2, logits, value: W and b each
+		t.Fatalf("%d parameters in the snapshot: %v", len(snap.Names), snap.Names)
+	}
+	cfg2 := cfg
+	cfg2.Seed = 9
+	l2, err := New(cfg2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	if err := l2.Load(snap); err != nil || l2.Version() != 1 {
+		t.Fatalf("learner load: %v, version %d", err, l2.Version())
+	}
+	a, b := l.Params(), l2.Params()
+	for i := range a.Values {
+		for j := range a.Values[i] {
+			if a.Values[i][j] != b.Values[i][j] {
+				t.Fatalf("%s differs after Load", a.Names[i])
+			}
+		}
+	}
+}

@@ -98,6 +98,16 @@ func build(g *graph.Graph, c *Config) (x, logits, value *layers.Layer, err error
 	return x, logits, value, nil
 }
 
+// whole joins the heads into one layer ([-1, actions+1]: the logits, then the
+// value), the network a model store saves with every parameter.
+func whole(logits, value *layers.Layer) (*layers.Layer, error) {
+	out := layers.Concat("policy_value", 1, logits, value)
+	if err := out.Err(); err != nil {
+		return nil, fmt.Errorf("a2c: joining the heads: %w", err)
+	}
+	return out, nil
+}
+
 // Params is a snapshot of the network's weights at a version.
 type Params struct {
 	Version int64
@@ -150,7 +160,10 @@ func New(cfg Config) (*Learner, error) {
 	if err != nil {
 		return nil, err
 	}
-	l.x, l.net = x, logits
+	l.x = x
+	if l.net, err = whole(logits, value); err != nil {
+		return nil, err
+	}
 	B, T, A := cfg.Batch, cfg.Unroll, cfg.NumActions
 	n := float32(B * T)
 	g := l.g
@@ -206,8 +219,59 @@ func (l *Learner) Config() Config { return l.cfg }
 // Version is the number of updates applied (and of the Params it would give).
 func (l *Learner) Version() int64 { return l.version }
 
-// Network is the policy head's layer (its graph holds the value head too).
+// Network is the whole network as one layer, the policy's logits and the value
+// side by side ([-1, actions+1]): what netstore.Save stores (every parameter),
+// and what a player rebuilds from the store and turns into Params with
+// ParamsOf.
 func (l *Learner) Network() *layers.Layer { return l.net }
+
+// SetVersion sets the version counter, for a learner resumed from a saved
+// version (its weights loaded with Load).
+func (l *Learner) SetVersion(v int64) { l.version = v }
+
+// Load copies a snapshot's weights into the learner (a resumed run); the
+// optimizer's moments start afresh.
+func (l *Learner) Load(s *Params) error {
+	byName := map[string]*graph.Node{}
+	for _, v := range l.vars {
+		byName[v.Name()] = v
+	}
+	if err := load(byName, s); err != nil {
+		return fmt.Errorf("a2c: learner: %w", err)
+	}
+	l.version = s.Version
+	return nil
+}
+
+// ParamsOf snapshots any network's parameters (a network loaded from the model
+// store, say) as Params of the given version.
+func ParamsOf(net *layers.Layer, version int64) *Params {
+	ps := net.AllParams()
+	p := &Params{Version: version, Names: make([]string, len(ps)), Values: make([][]float32, len(ps))}
+	for i, v := range ps {
+		p.Names[i] = v.Name()
+		p.Values[i] = slices.Clone(v.Tensor().Float32s())
+	}
+	return p
+}
+
+func load(vars map[string]*graph.Node, s *Params) error {
+	if len(s.Names) != len(s.Values) {
+		return fmt.Errorf("the snapshot of version %d has %d names and %d values", s.Version, len(s.Names), len(s.Values))
+	}
+	for i, name := range s.Names {
+		v := vars[name]
+		if v == nil {
+			return fmt.Errorf("the snapshot of version %d has a variable %q this network lacks", s.Version, name)
+		}
+		dst := v.Tensor().Float32s()
+		if len(dst) != len(s.Values[i]) {
+			return fmt.Errorf("variable %q has %d values in the snapshot of version %d, %d here", name, len(s.Values[i]), s.Version, len(dst))
+		}
+		copy(dst, s.Values[i])
+	}
+	return nil
+}
 
 // Close stops the kernels' pool.
 func (l *Learner) Close() {

@@ -63,16 +63,8 @@ func (p *Policy) Close() {
 // Load copies a snapshot's weights in; every variable of the snapshot must exist
 // with the same size.
 func (p *Policy) Load(s *Params) error {
-	for i, name := range s.Names {
-		v := p.vars[name]
-		if v == nil {
-			return fmt.Errorf("a2c: policy: the snapshot of version %d has a variable %q this network lacks", s.Version, name)
-		}
-		dst := v.Tensor().Float32s()
-		if len(dst) != len(s.Values[i]) {
-			return fmt.Errorf("a2c: policy: variable %q has %d values in the snapshot of version %d, %d here", name, len(s.Values[i]), s.Version, len(dst))
-		}
-		copy(dst, s.Values[i])
+	if err := load(p.vars, s); err != nil {
+		return fmt.Errorf("a2c: policy: %w", err)
 	}
 	p.version = s.Version
 	return nil
