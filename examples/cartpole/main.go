@@ -43,7 +43,8 @@ func net(x *layers.Layer) (*layers.Layer, *layers.Layer) {
 
 func setup() rlmain.Setup {
 	return rlmain.Setup{Program: "examples/cartpole", ObsShape: []int{4}, NumActions: 2, Net: net,
-		Env: func(int, int) env.Env { return cartpole.New() }}
+		Env:      func(int, int) env.Env { return cartpole.New() },
+		Baseline: 22, HaveBaseline: true} // the random policy lasts about 22 steps
 }
 
 func defaults() rlmain.Flags {

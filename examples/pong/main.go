@@ -57,7 +57,8 @@ func (g game) setup() (rlmain.Setup, error) {
 		return layers.Dense(h, "logits", 3), layers.Dense(h, "value", 1)
 	}
 	return rlmain.Setup{Program: "examples/pong", ObsShape: probe.ObsShape(), NumActions: 3, Net: net,
-		Fields: map[string]any{"size": g.size, "skip": g.skip, "hidden": hidden, "diff": true},
+		Fields:   map[string]any{"size": g.size, "skip": g.skip, "hidden": hidden, "diff": true},
+		Baseline: -17.86, HaveBaseline: g.skip == 4, // TestRandomPolicyBaseline in rl/env/pong
 		Env: func(int, int) env.Env {
 			e, _ := pong.New(o) // the options were checked above
 			return e

@@ -18,7 +18,6 @@ import (
 	"github.com/tlgo/tl/rl/local"
 	"github.com/tlgo/tl/store"
 	"github.com/tlgo/tl/store/events"
-	"github.com/tlgo/tl/store/events/eventplot"
 )
 
 // Setup is what an example fixes: its environment and network.
@@ -30,6 +29,10 @@ type Setup struct {
 	NumActions int
 	Net        a2c.Net
 	Fields     map[string]any // recorded with the run (frame size, skip...)
+	// Baseline is the random policy's mean return, drawn on the plot when
+	// HaveBaseline.
+	Baseline     float64
+	HaveBaseline bool
 }
 
 // Flags are the common flags.
@@ -127,7 +130,7 @@ func Run(ctx context.Context, s Setup, f *Flags, log *slog.Logger) (*Summary, er
 
 	sum := &Summary{FirstReturn100: -1e300, BestReturn100: -1e300}
 	var returns []float64
-	var curve []events.Event // for the plot: step = whole seconds
+	var curve []point // for the plot, every tenth of a second at most
 	mean100 := func() float64 {
 		xs := returns[max(0, len(returns)-100):]
 		t := 0.0
@@ -161,9 +164,9 @@ func Run(ctx context.Context, s Setup, f *Flags, log *slog.Logger) (*Summary, er
 				w.Step(u.Version, vals)
 			}
 			if len(returns) > 0 {
-				sec := int64(u.Elapsed.Seconds())
-				if n := len(curve); n == 0 || curve[n-1].Step != sec {
-					curve = append(curve, events.Event{Step: sec, Values: map[string]float64{"return_100": m}})
+				sec := u.Elapsed.Seconds()
+				if n := len(curve); n == 0 || sec-curve[n-1].sec >= 0.1 {
+					curve = append(curve, point{sec, m})
 				}
 			}
 			if time.Since(lastLog) >= f.Every {
@@ -185,16 +188,8 @@ func Run(ctx context.Context, s Setup, f *Flags, log *slog.Logger) (*Summary, er
 		sum.Run = w.Run()
 	}
 	if f.Plot != "" && len(curve) > 0 {
-		out, err := os.Create(f.Plot)
-		if err != nil {
-			return sum, err
-		}
-		title := fmt.Sprintf("%s: mean return of the last 100 episodes against seconds (%d players)", f.Name, f.Players)
-		if err := eventplot.Render(curve, out, eventplot.Options{Title: title}); err != nil {
-			out.Close()
-			return sum, fmt.Errorf("drawing %s: %w", f.Plot, err)
-		}
-		if err := out.Close(); err != nil {
+		title := fmt.Sprintf("%s: %d players, %.0f samples/s", f.Name, f.Players, sum.Rate)
+		if err := drawCurve(f.Plot, title, curve, s.Baseline, s.HaveBaseline); err != nil {
 			return sum, err
 		}
 	}
