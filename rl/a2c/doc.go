@@ -26,7 +26,13 @@
 //
 // A Trajectory is a plain struct of slices (observations, actions, rewards, done
 // flags, behaviour log-probabilities, policy version), so that a player on another
-// machine can send it over a stream and the learner check it (Validate) before use.
+// machine can send it over a stream: MarshalBinary and UnmarshalBinary are its
+// wire format (a malformed message is an error wrapping ErrBadTrajectory), and
+// the learner checks every trajectory (Validate: lengths, action range, finite
+// values, a version not newer than its own) before use, refusing the batch with
+// an error that names the item. Learner.Network is the whole network as one
+// layer (logits and value side by side) for the model store; ParamsOf turns a
+// network loaded from the store into the Params a Policy loads.
 //
 // # Why V-trace: players lag the trainer
 //
@@ -48,5 +54,5 @@
 // need the values of the states after each unroll), the other the loss, the
 // gradients and the Adam update over B·T. V-trace runs on the host between
 // them: it is a backward recursion over T steps, negligible beside the network.
-// Both plans are compiled once and run without allocating.
+// Both plans are compiled once, at the first update.
 package a2c
