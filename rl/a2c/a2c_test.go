@@ -2,6 +2,7 @@ package a2c
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/tlgo/tl/graph"
@@ -218,5 +219,57 @@ func TestNetworkSnapshot(t *testing.T) {
 				t.Fatalf("%s differs after Load", a.Names[i])
 			}
 		}
+	}
+}
+
+// A player's trajectories carry the returns of the episodes that ended in them,
+// one per done flag, and the rewards since the episode's start add up to them.
+func TestPlayerTrajectories(t *testing.T) {
+	cfg := cartpoleConfig(1)
+	vec, err := env.NewVec(4, 1, func(int) env.Env { return cartpole.New() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPlayer(cfg, vec, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	running := make([]float32, 4)
+	last := make([][]float32, 4)
+	var episodes, returns int
+	for u := 0; u < 10; u++ {
+		trs, err := p.Unroll(func(env.Episode) { episodes++ })
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, tj := range trs {
+			if err := tj.Validate(cfg.Unroll, 4, 2); err != nil {
+				t.Fatal(err)
+			}
+			k := 0
+			for s := 0; s < tj.Len(); s++ {
+				running[i] += tj.Rewards[s]
+				if tj.Dones[s] {
+					if k >= len(tj.Returns) || tj.Returns[k] != running[i] {
+						t.Fatalf("env %d: episode return %v, trajectory says %v", i, running[i], tj.Returns)
+					}
+					k++
+					running[i] = 0
+				}
+			}
+			if k != len(tj.Returns) {
+				t.Fatalf("env %d: %d done flags, %d returns", i, k, len(tj.Returns))
+			}
+			returns += k
+			// The observation after the last step is the next unroll's first.
+			if last[i] != nil && !slices.Equal(last[i], tj.Obs[:4]) {
+				t.Fatalf("env %d: unroll %d starts at %v, the last one ended at %v", i, u, tj.Obs[:4], last[i])
+			}
+			last[i] = tj.Obs[len(tj.Obs)-4:]
+		}
+	}
+	if episodes == 0 || returns != episodes {
+		t.Fatalf("%d episodes reported, %d returns in the trajectories", episodes, returns)
 	}
 }

@@ -10,7 +10,8 @@ import (
 // The wire format of a trajectory (little-endian): the magic "TLT1", the policy
 // version (int64), T and the values per observation (uint32 each), then
 // (T+1)·obsSize observation values (float32), T actions (int32), T rewards
-// (float32), T done flags (one byte each, 0 or 1) and T log-probabilities
+// (float32), T done flags (one byte each, 0 or 1), T log-probabilities
+// (float32), and the number of episode returns (uint32) followed by them
 // (float32). It is what a player publishes on a stream; decoding checks the
 // lengths, and Validate the values.
 var magic = [4]byte{'T', 'L', 'T', '1'}
@@ -26,7 +27,10 @@ func (t *Trajectory) MarshalBinary() ([]byte, error) {
 			T, len(t.Rewards), len(t.Dones), len(t.LogProbs), len(t.Obs))
 	}
 	osz := len(t.Obs) / (T + 1)
-	b := make([]byte, 0, 20+4*len(t.Obs)+13*T)
+	if len(t.Returns) > T {
+		return nil, fmt.Errorf("a2c: encoding a trajectory of %d steps with %d episode returns", T, len(t.Returns))
+	}
+	b := make([]byte, 0, 24+4*len(t.Obs)+13*T+4*len(t.Returns))
 	b = append(b, magic[:]...)
 	b = binary.LittleEndian.AppendUint64(b, uint64(t.Version))
 	b = binary.LittleEndian.AppendUint32(b, uint32(T))
@@ -50,6 +54,10 @@ func (t *Trajectory) MarshalBinary() ([]byte, error) {
 	for _, lp := range t.LogProbs {
 		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(lp))
 	}
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(t.Returns)))
+	for _, r := range t.Returns {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(r))
+	}
 	return b, nil
 }
 
@@ -69,8 +77,13 @@ func (t *Trajectory) UnmarshalBinary(b []byte) error {
 		return fmt.Errorf("%w: T %d and %d values per observation", ErrBadTrajectory, T, osz)
 	}
 	nObs := (T + 1) * osz
-	if want := 20 + 4*nObs + 13*T; len(b) != want {
-		return fmt.Errorf("%w: %d bytes, want %d for T %d and %d values per observation", ErrBadTrajectory, len(b), want, T, osz)
+	fixed := 20 + 4*nObs + 13*T
+	if len(b) < fixed+4 {
+		return fmt.Errorf("%w: %d bytes, want at least %d for T %d and %d values per observation", ErrBadTrajectory, len(b), fixed+4, T, osz)
+	}
+	nRet := int(binary.LittleEndian.Uint32(b[fixed:]))
+	if nRet > T || len(b) != fixed+4+4*nRet {
+		return fmt.Errorf("%w: %d bytes with %d episode returns, want %d for T %d and %d values per observation", ErrBadTrajectory, len(b), nRet, fixed+4+4*min(nRet, T), T, osz)
 	}
 	p := b[20:]
 	f32 := func(dst []float32) {
@@ -98,5 +111,10 @@ func (t *Trajectory) UnmarshalBinary(b []byte) error {
 	}
 	p = p[T:]
 	f32(t.LogProbs)
+	if nRet > 0 {
+		p = p[4:]
+		t.Returns = make([]float32, nRet)
+		f32(t.Returns)
+	}
 	return nil
 }

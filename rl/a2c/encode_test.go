@@ -8,7 +8,7 @@ import (
 
 func TestWireRoundTrip(t *testing.T) {
 	in := &Trajectory{Version: 7, Obs: []float32{1, -2, 3.5, 0, 0.25, -1}, Actions: []int32{1, 0},
-		Rewards: []float32{0, -1}, Dones: []bool{false, true}, LogProbs: []float32{-0.1, -2}}
+		Rewards: []float32{0, -1}, Dones: []bool{false, true}, LogProbs: []float32{-0.1, -2}, Returns: []float32{-3}}
 	b, err := in.MarshalBinary()
 	if err != nil {
 		t.Fatal(err)

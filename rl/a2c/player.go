@@ -163,8 +163,9 @@ func (p *Player) Unroll(onEpisode func(env.Episode)) ([]*Trajectory, error) {
 		for i, tr := range trs {
 			tr.Actions[t], tr.LogProbs[t], tr.Rewards[t], tr.Dones[t] = int32(p.actions[i]), p.logp[i], rew[i], done[i]
 		}
-		if onEpisode != nil {
-			for _, e := range p.vec.Finished() {
+		for _, e := range p.vec.Finished() {
+			trs[e.Env].Returns = append(trs[e.Env].Returns, float32(e.Return))
+			if onEpisode != nil {
 				onEpisode(e)
 			}
 		}

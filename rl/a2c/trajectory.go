@@ -20,6 +20,10 @@ type Trajectory struct {
 	Rewards  []float32
 	Dones    []bool
 	LogProbs []float32
+	// Returns are the whole returns of the episodes of this environment that
+	// ended within the unroll (one per Dones[t] set), so that whoever receives
+	// the trajectory can record episode returns without the player's history.
+	Returns []float32
 }
 
 // Len is T, the number of steps.
@@ -35,6 +39,8 @@ func (t *Trajectory) Validate(T, obsSize, numActions int) error {
 			t.Version, len(t.Actions), len(t.Rewards), len(t.Dones), len(t.LogProbs), T)
 	case len(t.Obs) != (T+1)*obsSize:
 		return fmt.Errorf("a2c: trajectory of version %d has %d observation values, want (T+1)·%d = %d", t.Version, len(t.Obs), obsSize, (T+1)*obsSize)
+	case len(t.Returns) > T:
+		return fmt.Errorf("a2c: trajectory of version %d has %d episode returns for %d steps", t.Version, len(t.Returns), T)
 	case t.Version < 0:
 		return fmt.Errorf("a2c: trajectory has negative policy version %d", t.Version)
 	}
