@@ -377,9 +377,11 @@ func (e *Engine) run(transA, transB bool, m, n, k int, alpha float32, a []float3
 		cl.chunks = chunkCount(parts, tilesN, n)
 	}
 	// Chunks of rows all multiply by the whole of B: pack it once for all of
-	// them, rather than once per chunk, when it is not too big to hold.
+	// them, rather than once per chunk, when it is not too big to hold. A
+	// narrow B (A read in place) costs little to pack again, and each
+	// thread's own copy stays in its core's cache.
 	if cl.split == splitM && cl.chunks > 1 && pb == nil && bias == nil &&
-		(!cl.directA || alpha == 1) && k*roundUp(n, kn.nr) <= sharedBMax {
+		!cl.directA && k*roundUp(n, kn.nr) <= sharedBMax {
 		e.PackB(&cl.shared, transB, k, n, b, ldb)
 		if cl.shared.kn == kn {
 			cl.pb = &cl.shared
