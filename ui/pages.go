@@ -344,14 +344,7 @@ func (s *Server) runImage(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusNotFound)
 		return
 	}
-	var buf bytes.Buffer
-	if err := writeThumb(&buf, dataset.Sample{Key: fmt.Sprintf("%s@%d", run, step), Bytes: data}); err != nil {
-		http.Error(w, err.Error(), http.StatusUnprocessableEntity)
-		return
-	}
-	w.Header().Set("Content-Type", "image/png")
-	w.Header().Set("Cache-Control", "private, max-age=60")
-	_, _ = w.Write(buf.Bytes())
+	servePNG(w, dataset.Sample{Key: fmt.Sprintf("%s@%d", run, step), Bytes: data})
 }
 
 func (s *Server) datasetsPage(w http.ResponseWriter, r *http.Request) {
@@ -407,6 +400,11 @@ func (s *Server) samplePNG(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, redact.Text(err.Error()), code)
 		return
 	}
+	servePNG(w, sm)
+}
+
+// servePNG answers with the sample drawn as a PNG thumbnail.
+func servePNG(w http.ResponseWriter, sm dataset.Sample) {
 	var buf bytes.Buffer
 	if err := writeThumb(&buf, sm); err != nil {
 		http.Error(w, err.Error(), http.StatusUnprocessableEntity)
