@@ -523,7 +523,7 @@ func listPlans(ctx context.Context, st status.Store) ([]planRow, error) {
 		if err != nil {
 			return nil, fmt.Errorf("tasks of plan %s: %w", p.ID, err)
 		}
-		r := planRow{Plan: p, Progress: progress(ts), Tasks: len(ts)}
+		r := planRow{Plan: p, Progress: status.Progress(ts), Tasks: len(ts)}
 		for _, t := range ts {
 			switch t.Status {
 			case plan.Succeeded:
@@ -537,20 +537,6 @@ func listPlans(ctx context.Context, st status.Store) ([]planRow, error) {
 	return rows, nil
 }
 
-// progress says how far a plan is: "2/5 done, 1 running, 2 queued".
-func progress(ts []*status.Task) string {
-	n := map[plan.Status]int{}
-	for _, t := range ts {
-		n[t.Status]++
-	}
-	s := fmt.Sprintf("%d/%d done", n[plan.Succeeded], len(ts))
-	for _, st := range []plan.Status{plan.Running, plan.Queued, plan.Pending, plan.Failed, plan.Blocked, plan.Cancelled} {
-		if n[st] > 0 {
-			s += fmt.Sprintf(", %d %s", n[st], st)
-		}
-	}
-	return s
-}
 
 // taskRow is a task as the plan page shows it: its record, its output's
 // numbers (the trial table's columns) and where it sits in the graph.
@@ -614,7 +600,7 @@ func showPlan(ctx context.Context, st status.Store, id string) (*planPage, error
 			deps[t.ID] = t.Deps
 		}
 	}
-	pp := &planPage{Plan: p, Progress: progress(ts), Finished: !p.Finished.IsZero()}
+	pp := &planPage{Plan: p, Progress: status.Progress(ts), Finished: !p.Finished.IsZero()}
 	cols := map[string]bool{}
 	for _, t := range ts {
 		r := taskRow{Task: t, Deps: deps[t.ID], Numbers: outputNumbers(t.Output),

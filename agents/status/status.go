@@ -3,6 +3,7 @@ package status
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -122,4 +123,19 @@ func sortPlans(ps []*Plan) {
 		}
 		return -1
 	})
+}
+
+// Progress says how far a plan's tasks are: "2/5 done, 1 running, 2 queued".
+func Progress(ts []*Task) string {
+	n := map[plan.Status]int{}
+	for _, t := range ts {
+		n[t.Status]++
+	}
+	s := fmt.Sprintf("%d/%d done", n[plan.Succeeded], len(ts))
+	for _, st := range []plan.Status{plan.Running, plan.Queued, plan.Pending, plan.Failed, plan.Blocked, plan.Cancelled} {
+		if n[st] > 0 {
+			s += fmt.Sprintf(", %d %s", n[st], st)
+		}
+	}
+	return s
 }

@@ -136,19 +136,6 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-func progress(ts []*status.Task) string {
-	n := map[plan.Status]int{}
-	for _, t := range ts {
-		n[t.Status]++
-	}
-	s := fmt.Sprintf("%d/%d done", n[plan.Succeeded], len(ts))
-	for _, st := range []plan.Status{plan.Running, plan.Queued, plan.Pending, plan.Failed, plan.Blocked, plan.Cancelled} {
-		if n[st] > 0 {
-			s += fmt.Sprintf(", %d %s", n[st], st)
-		}
-	}
-	return s
-}
 
 func listPlans(ctx context.Context, st status.Store, ps []*status.Plan, agents []queue.AgentInfo, out io.Writer) error {
 	if len(ps) == 0 {
@@ -161,7 +148,7 @@ func listPlans(ctx context.Context, st status.Store, ps []*status.Plan, agents [
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", p.ID, p.Status, progress(ts), p.Submitted.Local().Format(time.DateTime))
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", p.ID, p.Status, status.Progress(ts), p.Submitted.Local().Format(time.DateTime))
 		}
 		w.Flush()
 	}
@@ -170,7 +157,7 @@ func listPlans(ctx context.Context, st status.Store, ps []*status.Plan, agents [
 }
 
 func showPlan(p *status.Plan, ts []*status.Task, agents []queue.AgentInfo, out io.Writer) {
-	fmt.Fprintf(out, "plan %s (%s): %s, %s\n", p.ID, p.Name, p.Status, progress(ts))
+	fmt.Fprintf(out, "plan %s (%s): %s, %s\n", p.ID, p.Name, p.Status, status.Progress(ts))
 	fmt.Fprintf(out, "submitted %s", p.Submitted.Local().Format(time.DateTime))
 	if !p.Finished.IsZero() {
 		fmt.Fprintf(out, ", finished %s (%v)", p.Finished.Local().Format(time.DateTime), p.Finished.Sub(p.Submitted).Round(time.Millisecond))

@@ -179,7 +179,7 @@ func waitReport(ctx context.Context, js jetstream.JetStream, p *status.Plan, ts 
 		return []string{line}
 	}
 	agents, agentsErr := queue.ListAgents(ctx, js)
-	lines := []string{fmt.Sprintf("waiting: plan %s is %s, %s", p.ID, p.Status, progress(ts))}
+	lines := []string{fmt.Sprintf("waiting: plan %s is %s, %s", p.ID, p.Status, status.Progress(ts))}
 	queued := map[string][]string{}
 	var queues, pending, running []string
 	for _, t := range ts {
