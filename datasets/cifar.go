@@ -29,16 +29,32 @@ func CIFAR10Classes() []string {
 // cifar-10-batches-bin folder): data_batch_1.bin to data_batch_5.bin for Train,
 // test_batch.bin for Test. Class names come from batches.meta.txt when present.
 func CIFAR10(ctx context.Context, dir string, split Split) (*Images, error) {
-	var files []string
+	var files, missing []string
 	switch split {
 	case Train:
+		// The batches present, in order: a subset (data_batch_1.bin alone,
+		// say) is a smaller training set, not an error.
 		for i := 1; i <= 5; i++ {
-			files = append(files, filepath.Join(dir, fmt.Sprintf("data_batch_%d.bin", i)))
+			f := filepath.Join(dir, fmt.Sprintf("data_batch_%d.bin", i))
+			if _, err := os.Stat(f); err != nil {
+				missing = append(missing, filepath.Base(f))
+				continue
+			}
+			files = append(files, f)
 		}
 	case Test:
-		files = []string{filepath.Join(dir, "test_batch.bin")}
+		f := filepath.Join(dir, "test_batch.bin")
+		if _, err := os.Stat(f); err != nil {
+			missing = append(missing, filepath.Base(f))
+		} else {
+			files = []string{f}
+		}
 	default:
 		return nil, fmt.Errorf("datasets: CIFAR10: split %q, want %q or %q", split, Train, Test)
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("datasets: CIFAR10 %s split: no batch file in %s (looked for %s; the folder is the binary version's cifar-10-batches-bin): %w",
+			split, dir, strings.Join(missing, ", "), os.ErrNotExist)
 	}
 	im, err := ReadCIFAR10(ctx, files...)
 	if err != nil {

@@ -310,3 +310,57 @@ func TestTextRejectsBinary(t *testing.T) {
 		t.Fatalf("empty text8: %v", err)
 	}
 }
+
+// Text8 with every word kept has no UNK; with fewer kept, UNK is id 0 and
+// takes the rest.
+func TestText8UnkOnlyWhenUsed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "text8")
+	writeFile(t, path, []byte("b a b c b a"))
+	for _, c := range []struct {
+		size    int
+		words   []string
+		unkID   int32
+		unknown int
+	}{
+		{0, []string{"b", "a", "c"}, -1, 0},
+		{4, []string{"b", "a", "c"}, -1, 0},
+		{3, []string{"UNK", "b", "a"}, 0, 1},
+	} {
+		corp, err := ReadText8(context.Background(), path, c.size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(corp.Vocab.Words, c.words) || corp.Vocab.Unk != c.unkID {
+			t.Errorf("size %d: words %v, unk %d; want %v, %d", c.size, corp.Vocab.Words, corp.Vocab.Unk, c.words, c.unkID)
+		}
+		n := 0
+		for _, id := range corp.IDs {
+			if id == c.unkID {
+				n++
+			}
+		}
+		if n != c.unknown {
+			t.Errorf("size %d: %d words mapped to UNK; want %d", c.size, n, c.unknown)
+		}
+	}
+}
+
+// A CIFAR-10 folder with only some training batches reads those; with none,
+// the error names the folder and the files looked for.
+func TestCIFAR10Subset(t *testing.T) {
+	dir := t.TempDir()
+	rec := make([]byte, 3073)
+	rec[0] = 7
+	writeFile(t, filepath.Join(dir, "data_batch_2.bin"), append(rec, rec...))
+	im, err := CIFAR10(context.Background(), dir, Train)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if im.N != 2 {
+		t.Errorf("read %d images from one batch of 2; want 2", im.N)
+	}
+	_, err = CIFAR10(context.Background(), dir, Test)
+	if !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "test_batch.bin") || !strings.Contains(err.Error(), dir) {
+		t.Errorf("no test batch: %v; want ErrNotExist naming %s and test_batch.bin", err, dir)
+	}
+}

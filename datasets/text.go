@@ -265,7 +265,8 @@ type Corpus struct {
 
 // ReadText8 reads text8 (one line of lower-case words) and keeps the
 // vocabSize-1 most common words; the others map to UNK, id 0, as in
-// TensorFlow's word2vec_basic. vocabSize <= 0 keeps every word.
+// TensorFlow's word2vec_basic. vocabSize <= 0 keeps every word; where every
+// word is kept there is no UNK (Vocab.Unk is -1).
 func ReadText8(ctx context.Context, path string, vocabSize int) (*Corpus, error) {
 	data, err := readText(ctx, path)
 	if err != nil {
@@ -280,7 +281,13 @@ func decodeText8(data []byte, name string, vocabSize int) (*Corpus, error) {
 	if len(counts) == 0 {
 		return nil, &FormatError{File: name, Offset: 0, Want: "at least one word"}
 	}
-	v := NewVocab(counts, vocabSize, UNK)
+	// UNK only where some word maps to it: with every word kept, an
+	// unused UNK would take id 0 and a row of every embedding.
+	unk := UNK
+	if vocabSize <= 0 || vocabSize > len(counts) {
+		unk = ""
+	}
+	v := NewVocab(counts, vocabSize, unk)
 	ids, err := v.encodeText(name, data, "")
 	if err != nil {
 		return nil, err
