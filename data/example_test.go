@@ -61,3 +61,20 @@ func ExampleAugment() {
 	fmt.Println(train.Specs()[0], eval.Specs()[0])
 	// Output: float32(24, 24, 3) float32(24, 24, 3)
 }
+
+// Skip-gram pairs for word2vec, as word2vec_basic's generate_batch cuts them:
+// each centre word twice (num_skips 2), with two of its neighbours (skip
+// window 1: both of them).
+func ExampleSkipGram() {
+	ids := []int32{10, 11, 12, 13, 14}
+	src, _ := data.NewSkipGram(ids, 1, 2, 1)
+	l, _ := data.NewLoader(src, 6)
+	it := l.Epoch(context.Background(), 0)
+	defer it.Close()
+	for it.Next() {
+		b := it.Batch()
+		fmt.Println(b.Tensors[0].Shape(), b.Tensors[0].Int32s(), len(b.Tensors[1].Int32s()))
+	}
+	// Output:
+	// (6,) [11 11 12 12 13 13] 6
+}
