@@ -537,7 +537,6 @@ func listPlans(ctx context.Context, st status.Store) ([]planRow, error) {
 	return rows, nil
 }
 
-
 // taskRow is a task as the plan page shows it: its record, its output's
 // numbers (the trial table's columns) and where it sits in the graph.
 type taskRow struct {

@@ -136,7 +136,6 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-
 func listPlans(ctx context.Context, st status.Store, ps []*status.Plan, agents []queue.AgentInfo, out io.Writer) error {
 	if len(ps) == 0 {
 		fmt.Fprintln(out, "no plans (submit one with: tl submit PLAN.yaml)")
