@@ -210,6 +210,22 @@ func TestCloseWithServerGone(t *testing.T) {
 		if err := srv.Close(ctx); err != nil {
 			t.Fatal(err)
 		}
+		// FerretDB may finish a request on a connection it had accepted
+		// after its Run returned: wait until the server no longer answers.
+		gone := false
+		for range 50 {
+			pctx, pcancel := context.WithTimeout(ctx, 200*time.Millisecond)
+			err := client.Client().Ping(pctx, nil)
+			pcancel()
+			if err != nil {
+				gone = true
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if !gone {
+			t.Fatal("the server still answers 10 s after Close")
+		}
 		for i := range 10 {
 			w.Step(int64(i), map[string]float64{"loss": 1})
 		}
