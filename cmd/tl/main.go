@@ -13,6 +13,8 @@
 //	tl datasets [NAME]     list the datasets (views) and their sample counts, or show one
 //	tl import idx|folder   import IDX files or an image folder as samples (--define NAME)
 //	tl export idx DATASET  write a dataset to IDX images and labels files
+//	tl credentials ROLE    a credentials file for a remote agent or client (-o FILE)
+//	tl ui                  the web dashboard of the store and the workflow
 //	tl completion SHELL    a completion script for bash, zsh, fish or powershell
 //
 // Flags go before or after the arguments. Every command takes --help. Without
