@@ -59,7 +59,6 @@ import (
 	"github.com/tlgo/tl/cuda"
 	"github.com/tlgo/tl/datasets"
 	"github.com/tlgo/tl/examples/internal/home"
-	"github.com/tlgo/tl/store"
 	"github.com/tlgo/tl/tensor"
 )
 
@@ -135,7 +134,7 @@ func main() {
 		fatal(1, err)
 	}
 	if *record {
-		db, closeDB, err := openStore(ctx, *homeDir, *mongoURL, o.Log)
+		db, _, closeDB, err := home.OpenRecordStore(ctx, *homeDir, *mongoURL, o.Log)
 		if err != nil {
 			fatal(1, fmt.Errorf("%w (--record=false trains without recording)", err))
 		}
@@ -191,26 +190,4 @@ func writeGrid(path string, images *tensor.Tensor, cols int) error {
 		return fmt.Errorf("dcgan: sample grid %s: %w", path, err)
 	}
 	return f.Close()
-}
-
-// openStore opens where the run is recorded: --mongo, else the store of the
-// master running on the home, else the home's own store.
-func openStore(ctx context.Context, dir, mongoURL string, log *slog.Logger) (*store.DB, func(), error) {
-	if mongoURL != "" {
-		db, err := store.Open(ctx, store.Config{URL: mongoURL, Logger: log})
-		if err != nil {
-			return nil, nil, err
-		}
-		return db, func() { db.Close(context.Background()) }, nil
-	}
-	h, err := home.Open(dir)
-	if err != nil {
-		return nil, nil, err
-	}
-	db, err := h.OpenStore(ctx, log)
-	if err != nil {
-		h.Close()
-		return nil, nil, err
-	}
-	return db, func() { db.Close(context.Background()); h.Close() }, nil
 }

@@ -311,7 +311,7 @@ func main() {
 		o.Name = "fashionmnist-" + o.Model
 	}
 	if *record {
-		db, where, closeDB, err := openStore(ctx, *homeDir, *mongoURL, o.Log)
+		db, where, closeDB, err := home.OpenRecordStore(ctx, *homeDir, *mongoURL, o.Log)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "fashionmnist:", err, "(--record=false trains without recording)")
 			os.Exit(1)
@@ -340,27 +340,4 @@ func main() {
 		}
 		fmt.Printf("saved as %s v%d (run %s): tl models %s%s; tl curve %s%s\n", o.Name, res.Version, res.Run, o.Name, flags, o.Name, flags)
 	}
-}
-
-// openStore opens where the run is recorded: --mongo, else the store of the
-// master running on the home, else the home's own store (taking the home's
-// lock while training, as tl master would).
-func openStore(ctx context.Context, dir, mongoURL string, log *slog.Logger) (*store.DB, string, func(), error) {
-	if mongoURL != "" {
-		db, err := store.Open(ctx, store.Config{URL: mongoURL, Logger: log})
-		if err != nil {
-			return nil, "", nil, err
-		}
-		return db, db.URL(), func() { db.Close(context.Background()) }, nil
-	}
-	h, err := home.Open(dir)
-	if err != nil {
-		return nil, "", nil, err
-	}
-	db, err := h.OpenStore(ctx, log)
-	if err != nil {
-		h.Close()
-		return nil, "", nil, err
-	}
-	return db, h.Where(), func() { db.Close(context.Background()); h.Close() }, nil
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tlgo/tl/agents/endpoints"
+	"github.com/tlgo/tl/internal/redact"
 	"github.com/tlgo/tl/store"
 )
 
@@ -109,4 +110,28 @@ func (h *Home) Publish(natsURL string, db *store.DB) (func(), error) {
 		return nil, err
 	}
 	return func() { endpoints.Remove(h.Dir, pid) }, nil
+}
+
+// OpenRecordStore opens where an example records its run: mongoURL when given,
+// else the store of the master running on home dir, else that home's own store
+// (taking the home's lock while the example runs, as tl master would). where
+// says which, for people (a URL's password hidden); done closes it all.
+func OpenRecordStore(ctx context.Context, dir, mongoURL string, log *slog.Logger) (db *store.DB, where string, done func(), err error) {
+	if mongoURL != "" {
+		db, err := store.Open(ctx, store.Config{URL: mongoURL, Logger: log})
+		if err != nil {
+			return nil, "", nil, err
+		}
+		return db, redact.URL(db.URL()), func() { db.Close(context.Background()) }, nil
+	}
+	h, err := Open(dir)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	db, err = h.OpenStore(ctx, log)
+	if err != nil {
+		h.Close()
+		return nil, "", nil, err
+	}
+	return db, h.Where(), func() { db.Close(context.Background()); h.Close() }, nil
 }

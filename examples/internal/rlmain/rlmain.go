@@ -16,7 +16,6 @@ import (
 	"github.com/tlgo/tl/rl/a2c"
 	"github.com/tlgo/tl/rl/env"
 	"github.com/tlgo/tl/rl/local"
-	"github.com/tlgo/tl/store"
 	"github.com/tlgo/tl/store/events"
 )
 
@@ -104,7 +103,7 @@ func Run(ctx context.Context, s Setup, f *Flags, log *slog.Logger) (*Summary, er
 
 	var w *events.Writer
 	if f.Record {
-		db, where, closeDB, err := openStore(ctx, f.Home, f.Mongo, log)
+		db, where, closeDB, err := home.OpenRecordStore(ctx, f.Home, f.Mongo, log)
 		if err != nil {
 			return nil, fmt.Errorf("%w (--record=false trains without recording)", err)
 		}
@@ -206,26 +205,4 @@ func Report(s *Summary, f *Flags, home string) {
 	if f.Plot != "" {
 		fmt.Println("learning curve:", f.Plot)
 	}
-}
-
-// openStore opens where the run is recorded: --mongo, else the store of the
-// master running on the home, else the home's own store.
-func openStore(ctx context.Context, dir, mongoURL string, log *slog.Logger) (*store.DB, string, func(), error) {
-	if mongoURL != "" {
-		db, err := store.Open(ctx, store.Config{URL: mongoURL, Logger: log})
-		if err != nil {
-			return nil, "", nil, err
-		}
-		return db, db.URL(), func() { db.Close(context.Background()) }, nil
-	}
-	h, err := home.Open(dir)
-	if err != nil {
-		return nil, "", nil, err
-	}
-	db, err := h.OpenStore(ctx, log)
-	if err != nil {
-		h.Close()
-		return nil, "", nil, err
-	}
-	return db, h.Where(), func() { db.Close(context.Background()); h.Close() }, nil
 }
