@@ -18,6 +18,7 @@ import (
 	"github.com/tlgo/tl/agents/master"
 	"github.com/tlgo/tl/agents/queue"
 	"github.com/tlgo/tl/agents/status"
+	"github.com/tlgo/tl/internal/redact"
 	"github.com/tlgo/tl/store"
 	"github.com/tlgo/tl/store/models"
 )
@@ -175,7 +176,7 @@ func runMaster(ctx context.Context, f masterFlags, stdout, stderr io.Writer) err
 		if db, err = store.Open(ctx, cfg); err != nil {
 			return err
 		}
-		log.Info("embedded store started", "url", db.URL(), "dir", cfg.DataDir)
+		log.Info("embedded store started", "url", redact.URL(db.URL()), "dir", cfg.DataDir)
 	} else {
 		var err error
 		if db, err = c.open(ctx); err != nil {

@@ -41,6 +41,7 @@ import (
 	"github.com/tlgo/tl/datasets"
 	"github.com/tlgo/tl/examples/internal/home"
 	"github.com/tlgo/tl/graph"
+	"github.com/tlgo/tl/internal/redact"
 	"github.com/tlgo/tl/layers"
 	"github.com/tlgo/tl/modelio"
 	"github.com/tlgo/tl/optim"
@@ -216,7 +217,7 @@ func run(ctx context.Context, o options) (*result, error) {
 			"program": "examples/fashionmnist", "model": o.Model, "dataset": "fashion-mnist", "examples": trainSet.N,
 			"epochs": o.Epochs, "batch": o.Batch, "lr": o.LR, "seed": o.Seed,
 		}}))
-		o.Log.Info("recording", "model", o.Name, "run", w.Run(), "store", o.DB.URL())
+		o.Log.Info("recording", "model", o.Name, "run", w.Run(), "store", redact.URL(o.DB.URL()))
 	}
 	start := time.Now()
 	st, err := loop.Run(ctx, trainLoader, o.Epochs)
