@@ -10,7 +10,7 @@ import (
 // computes it: -log softmax(logits)[target] summed over the steps of a window
 // and averaged over the batch. logits are (batch·steps, vocab), one row per
 // word in batch-major order; targets are (batch, steps) int32, as
-// data.LanguageModel yields them, and are flattened here.
+// feed.LanguageModel yields them, and are flattened here.
 //
 // SparseSoftmaxCrossEntropy averages over batch·steps instead: with the same
 // learning rate and gradient clip, its step is steps times smaller (ptb_word_lm's

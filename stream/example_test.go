@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/tlgo/tl/dataset"
 	"github.com/tlgo/tl/store"
+	"github.com/tlgo/tl/store/dataset"
 	"github.com/tlgo/tl/stream"
 )
 

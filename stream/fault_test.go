@@ -4,8 +4,8 @@ import (
 	"context"
 	"testing"
 
-	"github.com/tlgo/tl/dataset"
 	"github.com/tlgo/tl/store"
+	"github.com/tlgo/tl/store/dataset"
 	"github.com/tlgo/tl/store/storetest"
 	"github.com/tlgo/tl/stream"
 )

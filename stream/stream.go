@@ -16,8 +16,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
-	"github.com/tlgo/tl/dataset"
 	"github.com/tlgo/tl/store"
+	"github.com/tlgo/tl/store/dataset"
 )
 
 // positionsCollection holds one document per controller: its position.

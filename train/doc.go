@@ -1,4 +1,4 @@
-// Package train runs training: a Loop that feeds batches from a data.Loader to a
+// Package train runs training: a Loop that feeds batches from a feed.Loader to a
 // compiled graph, extended by hooks rather than options, with the metrics,
 // evaluation, schedules, checkpoints, early stopping, logging and progress bar
 // a training run needs.

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/tlgo/tl/data"
+	"github.com/tlgo/tl/feed"
 	"github.com/tlgo/tl/graph"
 	"github.com/tlgo/tl/optim"
 	"github.com/tlgo/tl/tensor"
@@ -24,8 +24,8 @@ func ExampleLoop() {
 		xs.Float32s()[2*i], xs.Float32s()[2*i+1] = side*(1+float32(i%5)), float32(i%7)-3
 		ys.Int32s()[i] = int32(i % 2)
 	}
-	src, _ := data.FromTensors(xs, ys)
-	loader, _ := data.NewLoader(src, 16, data.Shuffle(1))
+	src, _ := feed.FromTensors(xs, ys)
+	loader, _ := feed.NewLoader(src, 16, feed.Shuffle(1))
 
 	g := graph.New(1)
 	x := g.Placeholder("x", tensor.Float32, -1, 2)

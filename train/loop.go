@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/tlgo/tl/cpu/par"
-	"github.com/tlgo/tl/data"
+	"github.com/tlgo/tl/feed"
 	"github.com/tlgo/tl/graph"
 	"github.com/tlgo/tl/tensor"
 )
@@ -114,7 +114,7 @@ type State struct {
 	StepInEpoch   int // steps completed in this epoch
 	StepsPerEpoch int
 	Examples      int // examples trained on in this epoch so far
-	Batch         *data.Batch
+	Batch         *feed.Batch
 	Loss          float32 // the last step's loss
 	Outputs       []*tensor.Tensor
 	Values        map[string]float64
@@ -148,7 +148,7 @@ type Hook struct {
 	TrainEnd   func(ctx context.Context, s *State) error
 }
 
-// Loop trains a graph over the batches of a data.Loader, calling hooks around
+// Loop trains a graph over the batches of a feed.Loader, calling hooks around
 // every step and epoch. It compiles one plan per batch shape and, with no hooks,
 // allocates nothing per step.
 type Loop struct {
@@ -286,7 +286,7 @@ func (l *Loop) fire(ctx context.Context, ev event, s *State) error {
 // Run trains for epochs epochs over loader and returns the final state. The
 // batches' tensors feed Config.Inputs in order. It stops early when ctx is
 // cancelled (returning ctx's error) or a hook returns ErrStop.
-func (l *Loop) Run(ctx context.Context, loader *data.Loader, epochs int) (*State, error) {
+func (l *Loop) Run(ctx context.Context, loader *feed.Loader, epochs int) (*State, error) {
 	return l.RunFrom(ctx, loader, 0, epochs)
 }
 
@@ -294,7 +294,7 @@ func (l *Loop) Run(ctx context.Context, loader *data.Loader, epochs int) (*State
 // epochs: the step counter starts at first·StepsPerEpoch, so schedules carry on
 // where they were, and each epoch shuffles as it did in the original run. Load
 // the checkpoint's weights (modelio.LoadWeights) before calling it.
-func (l *Loop) RunFrom(ctx context.Context, loader *data.Loader, first, epochs int) (*State, error) {
+func (l *Loop) RunFrom(ctx context.Context, loader *feed.Loader, first, epochs int) (*State, error) {
 	if n := len(loader.Specs()); n != len(l.feeds) {
 		return nil, fmt.Errorf("train: the loader's batches have %d tensors, Config.Inputs has %d", n, len(l.feeds))
 	}

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tlgo/tl/data"
+	"github.com/tlgo/tl/feed"
 	"github.com/tlgo/tl/graph"
 	"github.com/tlgo/tl/layers"
 	"github.com/tlgo/tl/modelio"
@@ -54,7 +54,7 @@ type problem struct {
 	logits, loss *graph.Node
 	opt          *optim.SGD
 	update       *graph.Node
-	train, test  *data.Loader
+	train, test  *feed.Loader
 	w, b         *graph.Node
 }
 
@@ -62,7 +62,7 @@ func newProblem(t *testing.T, n int) *problem {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(1, 2))
 	centres := [3][2]float32{{2, 0}, {-1, 2}, {-1, -2}}
-	mk := func(n int) *data.Tensors {
+	mk := func(n int) *feed.Tensors {
 		x := tensor.New(tensor.Float32, n, 2)
 		y := tensor.New(tensor.Int32, n)
 		for i := range n {
@@ -71,7 +71,7 @@ func newProblem(t *testing.T, n int) *problem {
 			x.Float32s()[2*i+1] = centres[c][1] + float32(rng.NormFloat64())*0.5
 			y.Int32s()[i] = int32(c)
 		}
-		s, err := data.FromTensors(x, y)
+		s, err := feed.FromTensors(x, y)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -89,10 +89,10 @@ func newProblem(t *testing.T, n int) *problem {
 	if p.update, err = optim.Minimize(p.opt, p.loss); err != nil {
 		t.Fatal(err)
 	}
-	if p.train, err = data.NewLoader(mk(n), 16, data.Shuffle(3)); err != nil {
+	if p.train, err = feed.NewLoader(mk(n), 16, feed.Shuffle(3)); err != nil {
 		t.Fatal(err)
 	}
-	if p.test, err = data.NewLoader(mk(n/2), 50); err != nil {
+	if p.test, err = feed.NewLoader(mk(n/2), 50); err != nil {
 		t.Fatal(err)
 	}
 	return p

@@ -18,9 +18,9 @@ import (
 	"github.com/tlgo/tl/agents/plan"
 	"github.com/tlgo/tl/agents/queue"
 	"github.com/tlgo/tl/agents/status"
-	"github.com/tlgo/tl/dataset"
 	"github.com/tlgo/tl/internal/redact"
 	"github.com/tlgo/tl/store"
+	"github.com/tlgo/tl/store/dataset"
 	"github.com/tlgo/tl/store/models"
 )
 

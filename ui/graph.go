@@ -12,7 +12,7 @@ import (
 	_ "image/gif"  // sample payloads in GIF
 	_ "image/jpeg" // sample payloads in JPEG
 
-	"github.com/tlgo/tl/dataset"
+	"github.com/tlgo/tl/store/dataset"
 )
 
 // graph is a plan's tasks laid out for an SVG: one column per depth (the

@@ -15,8 +15,8 @@ import (
 
 	"github.com/tlgo/tl/agents/master"
 	"github.com/tlgo/tl/agents/status"
-	"github.com/tlgo/tl/dataset"
 	"github.com/tlgo/tl/internal/redact"
+	"github.com/tlgo/tl/store/dataset"
 )
 
 // pageNames are the templates under assets/templates, each rendered inside

@@ -24,9 +24,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tlgo/tl/agents/status"
-	"github.com/tlgo/tl/dataset"
 	"github.com/tlgo/tl/internal/redact"
 	"github.com/tlgo/tl/store"
+	"github.com/tlgo/tl/store/dataset"
 	"github.com/tlgo/tl/store/models"
 )
 

@@ -29,8 +29,8 @@ import (
 	"github.com/tlgo/tl/agents/queue"
 	"github.com/tlgo/tl/agents/status"
 	"github.com/tlgo/tl/agents/task"
-	"github.com/tlgo/tl/dataset"
 	"github.com/tlgo/tl/store"
+	"github.com/tlgo/tl/store/dataset"
 	"github.com/tlgo/tl/store/events"
 	"github.com/tlgo/tl/store/models"
 )

@@ -4,7 +4,7 @@
 //
 // It runs only functions registered in this binary (no code is loaded from the
 // queue or the database): the built-in kinds of package agents/builtin and the
-// machine-learning kinds train and evaluate of package agents/mltasks. To run your
+// machine-learning kinds train and evaluate of package mltasks. To run your
 // own kinds, build your own agent around agents/agent.Main.
 package main
 
@@ -17,8 +17,8 @@ import (
 
 	"github.com/tlgo/tl/agents/agent"
 	"github.com/tlgo/tl/agents/builtin"
-	"github.com/tlgo/tl/agents/mltasks"
 	"github.com/tlgo/tl/agents/task"
+	"github.com/tlgo/tl/mltasks"
 )
 
 func main() {

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/tlgo/tl/agents/endpoints"
-	"github.com/tlgo/tl/dataset"
+	"github.com/tlgo/tl/store/dataset"
 )
 
 // Usage errors exit 2 in every command: an unknown flag, a wrong number of

@@ -14,7 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"github.com/tlgo/tl/dataset"
+	"github.com/tlgo/tl/store/dataset"
 )
 
 // firstKeys is how many sample keys 'tl datasets NAME' shows.

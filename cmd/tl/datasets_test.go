@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tlgo/tl/datasets"
+	"github.com/tlgo/tl/formats"
 	"github.com/tlgo/tl/store"
 	"github.com/tlgo/tl/store/storetest"
 )
@@ -32,13 +32,13 @@ func writeTinyIDX(t *testing.T, dir string) (images, labels string) {
 	images, labels = filepath.Join(dir, "tiny-images-idx3-ubyte"), filepath.Join(dir, "tiny-labels-idx1-ubyte")
 	for _, f := range []struct {
 		path string
-		idx  *datasets.IDX
+		idx  *formats.IDX
 	}{
-		{images, &datasets.IDX{Type: datasets.IDXUint8, Dims: []int{n, 4, 4}, Data: px}},
-		{labels, &datasets.IDX{Type: datasets.IDXUint8, Dims: []int{n}, Data: ls}},
+		{images, &formats.IDX{Type: formats.IDXUint8, Dims: []int{n, 4, 4}, Data: px}},
+		{labels, &formats.IDX{Type: formats.IDXUint8, Dims: []int{n}, Data: ls}},
 	} {
 		var b bytes.Buffer
-		if err := datasets.EncodeIDX(&b, f.idx); err != nil {
+		if err := formats.EncodeIDX(&b, f.idx); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(f.path, b.Bytes(), 0o644); err != nil {

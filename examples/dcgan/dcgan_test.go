@@ -14,14 +14,14 @@ import (
 	"testing"
 
 	"github.com/tlgo/tl/cpu/par"
-	"github.com/tlgo/tl/datasets"
+	"github.com/tlgo/tl/formats"
 	"github.com/tlgo/tl/graph"
 	"github.com/tlgo/tl/internal/testenv"
 	"github.com/tlgo/tl/layers"
+	"github.com/tlgo/tl/mltasks/netstore"
 	"github.com/tlgo/tl/modelio"
 	"github.com/tlgo/tl/store/events"
 	"github.com/tlgo/tl/store/models"
-	"github.com/tlgo/tl/store/models/netstore"
 	"github.com/tlgo/tl/store/storetest"
 	"github.com/tlgo/tl/tensor"
 	"gonum.org/v1/gonum/mat"
@@ -78,9 +78,9 @@ func TestBadSizes(t *testing.T) {
 
 // blobs is n generated h×h images: a dark background and one soft bright
 // spot (a Gaussian of width h/14 to h/7) at a random place away from the edges.
-func blobs(n, h int, seed uint64) *datasets.Images {
+func blobs(n, h int, seed uint64) *formats.Images {
 	rng := rand.New(rand.NewPCG(seed, 3))
-	im := &datasets.Images{N: n, H: h, W: h, C: 1, Pixels: make([]uint8, n*h*h), Labels: make([]int32, n)}
+	im := &formats.Images{N: n, H: h, W: h, C: 1, Pixels: make([]uint8, n*h*h), Labels: make([]int32, n)}
 	for i := range n {
 		w := float64(h) / 14 * (1 + rng.Float64())
 		cx, cy := float64(h)*(0.25+0.5*rng.Float64()), float64(h)*(0.25+0.5*rng.Float64())
@@ -96,7 +96,7 @@ func blobs(n, h int, seed uint64) *datasets.Images {
 
 // meanDistance is the RMS distance between the mean of images (n, h, w, 1) in
 // [-1, 1] and the mean real image.
-func meanDistance(images *tensor.Tensor, real *datasets.Images) float64 {
+func meanDistance(images *tensor.Tensor, real *formats.Images) float64 {
 	px := real.H * real.W
 	want := make([]float64, px)
 	for i, p := range real.Pixels {
@@ -247,11 +247,11 @@ func TestLearnsOnGeneratedImages(t *testing.T) {
 // On Fashion-MNIST itself, one short epoch runs, writes its grid and saves
 // files that rebuild the generator.
 func TestFashionMNISTEpoch(t *testing.T) {
-	dir := datasets.FashionMNISTDir
+	dir := formats.FashionMNISTDir
 	_, err := os.Stat(filepath.Join(dir, "train-images-idx3-ubyte.gz"))
 	testenv.Require(t, "Fashion-MNIST (apt-get install dataset-fashion-mnist; .ci/run does)", err)
 	ctx := context.Background()
-	im, err := datasets.FashionMNIST(ctx, dir, datasets.Train)
+	im, err := formats.FashionMNIST(ctx, dir, formats.Train)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"github.com/tlgo/tl/datasets"
+	"github.com/tlgo/tl/formats"
 	"github.com/tlgo/tl/graph"
 	"github.com/tlgo/tl/layers"
 	"github.com/tlgo/tl/modelio"
@@ -37,7 +37,7 @@ type gaussian struct {
 // newJudge loads the classifier saved in dir and measures the reference (n
 // test images), the floor (n training images) and the ceiling (n images of
 // uniform noise).
-func newJudge(ctx context.Context, dir string, trainSet, testSet *datasets.Images, n int, seed uint64) (*judge, error) {
+func newJudge(ctx context.Context, dir string, trainSet, testSet *formats.Images, n int, seed uint64) (*judge, error) {
 	g := graph.New(seed)
 	net, _, err := modelio.Load(ctx, dir, g)
 	if err != nil {
@@ -52,7 +52,7 @@ func newJudge(ctx context.Context, dir string, trainSet, testSet *datasets.Image
 		return nil, fmt.Errorf("dcgan: the judge classifier in %s: %w", dir, err)
 	}
 	j := &judge{exec: exec, in: net.InputLayers()[0], feat: fc1.Output(), logits: net.Output()}
-	images := func(im *datasets.Images) *tensor.Tensor {
+	images := func(im *formats.Images) *tensor.Tensor {
 		m := min(n, im.N)
 		t := tensor.New(tensor.Float32, m, im.H, im.W, 1)
 		for i, p := range im.Pixels[:m*im.H*im.W] {

@@ -57,8 +57,8 @@ import (
 	"strings"
 
 	"github.com/tlgo/tl/cuda"
-	"github.com/tlgo/tl/datasets"
 	"github.com/tlgo/tl/examples/internal/home"
+	"github.com/tlgo/tl/formats"
 	"github.com/tlgo/tl/tensor"
 )
 
@@ -71,7 +71,7 @@ func main() {
 	flag.IntVar(&o.Arch.GF, "gf", 64, "filters of the generator's last hidden layer (the first has twice as many)")
 	flag.IntVar(&o.Arch.DF, "df", 64, "filters of the discriminator's first layer (the second has twice as many)")
 	flag.IntVar(&o.Arch.Kernel, "kernel", 5, "kernel height and width of every (transposed) convolution")
-	dataDir := flag.String("data", datasets.FashionMNISTDir, "folder of the Fashion-MNIST IDX files (apt-get install dataset-fashion-mnist)")
+	dataDir := flag.String("data", formats.FashionMNISTDir, "folder of the Fashion-MNIST IDX files (apt-get install dataset-fashion-mnist)")
 	limit := flag.Int("limit", 0, "train on the first N images only (0: all 60,000)")
 	flag.StringVar(&o.OutDir, "out", "dcgan-out", "folder of the sample grids (epoch-NNN.png)")
 	flag.StringVar(&o.SaveDir, "save", "", "also write both networks to this folder (generator/, discriminator/)")
@@ -94,7 +94,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	trainSet, err := datasets.FashionMNIST(ctx, *dataDir, datasets.Train)
+	trainSet, err := formats.FashionMNIST(ctx, *dataDir, formats.Train)
 	if err != nil {
 		fatal(1, fmt.Errorf("%w (apt-get install dataset-fashion-mnist)", err))
 	}
@@ -105,11 +105,11 @@ func main() {
 	}
 	o.Train = trainSet
 	if *classifier != "" {
-		testSet, err := datasets.FashionMNIST(ctx, *dataDir, datasets.Test)
+		testSet, err := formats.FashionMNIST(ctx, *dataDir, formats.Test)
 		if err != nil {
 			fatal(1, err)
 		}
-		full, err := datasets.FashionMNIST(ctx, *dataDir, datasets.Train)
+		full, err := formats.FashionMNIST(ctx, *dataDir, formats.Train)
 		if err != nil {
 			fatal(1, err)
 		}

@@ -8,13 +8,13 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/tlgo/tl/datasets"
+	"github.com/tlgo/tl/formats"
 	"github.com/tlgo/tl/graph"
+	"github.com/tlgo/tl/mltasks/netstore"
 	"github.com/tlgo/tl/modelio"
 	"github.com/tlgo/tl/store"
 	"github.com/tlgo/tl/store/events"
 	"github.com/tlgo/tl/store/models"
-	"github.com/tlgo/tl/store/models/netstore"
 	"github.com/tlgo/tl/tensor"
 )
 
@@ -24,9 +24,9 @@ type options struct {
 	Epochs   int
 	Batch    int
 	LR       float64
-	Train    *datasets.Images // the real images (H = W = Arch.Size, one channel)
-	OutDir   string           // sample grids: epoch-NNN.png
-	SaveDir  string           // "": no files; else generator/ and discriminator/
+	Train    *formats.Images // the real images (H = W = Arch.Size, one channel)
+	OutDir   string          // sample grids: epoch-NNN.png
+	SaveDir  string          // "": no files; else generator/ and discriminator/
 	Seed     uint64
 	LogEvery int
 	Device   graph.Device // nil: the CPU

@@ -37,19 +37,19 @@ import (
 	"time"
 
 	"github.com/tlgo/tl/cuda"
-	"github.com/tlgo/tl/data"
-	"github.com/tlgo/tl/datasets"
 	"github.com/tlgo/tl/examples/internal/home"
+	"github.com/tlgo/tl/feed"
+	"github.com/tlgo/tl/formats"
 	"github.com/tlgo/tl/graph"
 	"github.com/tlgo/tl/internal/redact"
 	"github.com/tlgo/tl/layers"
+	"github.com/tlgo/tl/mltasks/netstore"
+	"github.com/tlgo/tl/mltasks/trainevents"
 	"github.com/tlgo/tl/modelio"
 	"github.com/tlgo/tl/optim"
 	"github.com/tlgo/tl/store"
 	"github.com/tlgo/tl/store/events"
-	"github.com/tlgo/tl/store/events/trainevents"
 	"github.com/tlgo/tl/store/models"
-	"github.com/tlgo/tl/store/models/netstore"
 	"github.com/tlgo/tl/tensor"
 	"github.com/tlgo/tl/train"
 	"golang.org/x/term"
@@ -116,11 +116,11 @@ func run(ctx context.Context, o options) (*result, error) {
 	if o.Model != "mlp" && o.Model != "cnn" {
 		return nil, fmt.Errorf("--model %q: want mlp or cnn", o.Model)
 	}
-	trainSet, err := datasets.FashionMNIST(ctx, o.DataDir, datasets.Train)
+	trainSet, err := formats.FashionMNIST(ctx, o.DataDir, formats.Train)
 	if err != nil {
 		return nil, err
 	}
-	testSet, err := datasets.FashionMNIST(ctx, o.DataDir, datasets.Test)
+	testSet, err := formats.FashionMNIST(ctx, o.DataDir, formats.Test)
 	if err != nil {
 		return nil, err
 	}
@@ -129,19 +129,19 @@ func run(ctx context.Context, o options) (*result, error) {
 			return nil, err
 		}
 	}
-	trainSrc, err := data.FromImages(trainSet)
+	trainSrc, err := feed.FromImages(trainSet)
 	if err != nil {
 		return nil, err
 	}
-	testSrc, err := data.FromImages(testSet)
+	testSrc, err := feed.FromImages(testSet)
 	if err != nil {
 		return nil, err
 	}
-	trainLoader, err := data.NewLoader(trainSrc, o.Batch, data.Shuffle(o.Seed))
+	trainLoader, err := feed.NewLoader(trainSrc, o.Batch, feed.Shuffle(o.Seed))
 	if err != nil {
 		return nil, err
 	}
-	testLoader, err := data.NewLoader(testSrc, 500)
+	testLoader, err := feed.NewLoader(testSrc, 500)
 	if err != nil {
 		return nil, err
 	}
@@ -259,7 +259,7 @@ func main() {
 	flag.IntVar(&o.Epochs, "epochs", 12, "epochs over the training set")
 	flag.IntVar(&o.Batch, "batch", 64, "batch size")
 	flag.Float64Var(&o.LR, "lr", 1e-3, "Adam's learning rate (cosine-decayed to 1% over the run)")
-	flag.StringVar(&o.DataDir, "data", datasets.FashionMNISTDir, "folder of the Fashion-MNIST IDX files (apt-get install dataset-fashion-mnist)")
+	flag.StringVar(&o.DataDir, "data", formats.FashionMNISTDir, "folder of the Fashion-MNIST IDX files (apt-get install dataset-fashion-mnist)")
 	flag.StringVar(&o.SaveDir, "save", "", "folder to save the trained model in (architecture.json, model.safetensors)")
 	flag.IntVar(&o.Limit, "limit", 0, "train on the first N images only (0: all 60,000)")
 	seed := flag.Uint64("seed", 1, "seed of initialisation, shuffling and dropout")

@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/tlgo/tl/cuda/cudatest"
-	"github.com/tlgo/tl/data"
-	"github.com/tlgo/tl/datasets"
+	"github.com/tlgo/tl/feed"
+	"github.com/tlgo/tl/formats"
 	"github.com/tlgo/tl/graph"
 	"github.com/tlgo/tl/internal/testenv"
 	"github.com/tlgo/tl/modelio"
@@ -23,7 +23,7 @@ import (
 func needData(t *testing.T) {
 	t.Helper()
 	for _, f := range []string{"train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz"} {
-		_, err := os.Stat(filepath.Join(datasets.FashionMNISTDir, f))
+		_, err := os.Stat(filepath.Join(formats.FashionMNISTDir, f))
 		testenv.Require(t, "Fashion-MNIST (apt-get install dataset-fashion-mnist; .ci/run does)", err)
 	}
 }
@@ -37,7 +37,7 @@ func TestMLPLearnsFashionMNIST(t *testing.T) {
 	needData(t)
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "model")
-	res, err := run(ctx, options{Model: "mlp", Epochs: 3, Batch: 64, LR: 1e-3, DataDir: datasets.FashionMNISTDir, SaveDir: dir, Seed: 1, Log: quiet()})
+	res, err := run(ctx, options{Model: "mlp", Epochs: 3, Batch: 64, LR: 1e-3, DataDir: formats.FashionMNISTDir, SaveDir: dir, Seed: 1, Log: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,12 +54,12 @@ func TestMLPLearnsFashionMNIST(t *testing.T) {
 	if meta["model"] != "mlp" {
 		t.Fatalf("metadata %v", meta)
 	}
-	testSet, err := datasets.FashionMNIST(ctx, datasets.FashionMNISTDir, datasets.Test)
+	testSet, err := formats.FashionMNIST(ctx, formats.FashionMNISTDir, formats.Test)
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, _ := data.FromImages(testSet)
-	loader, _ := data.NewLoader(src, 1000)
+	src, _ := feed.FromImages(testSet)
+	loader, _ := feed.NewLoader(src, 1000)
 	labels := g.Placeholder("label", tensor.Int32, -1)
 	ev, err := train.NewEvaluator(train.Config{
 		Inputs: []*graph.Node{net.InputLayers()[0].Output(), labels},
@@ -81,7 +81,7 @@ func TestMLPLearnsFashionMNIST(t *testing.T) {
 // The CNN learns too: one epoch on 6,000 images is well above chance (10%).
 func TestCNNLearnsOnASubset(t *testing.T) {
 	needData(t)
-	res, err := run(context.Background(), options{Model: "cnn", Epochs: 1, Batch: 64, LR: 1e-3, DataDir: datasets.FashionMNISTDir, Limit: 6000, Seed: 1, Log: quiet()})
+	res, err := run(context.Background(), options{Model: "cnn", Epochs: 1, Batch: 64, LR: 1e-3, DataDir: formats.FashionMNISTDir, Limit: 6000, Seed: 1, Log: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestCNNLearnsOnASubset(t *testing.T) {
 }
 
 func TestUnknownModel(t *testing.T) {
-	if _, err := run(context.Background(), options{Model: "rnn", Epochs: 1, Batch: 64, LR: 1e-3, DataDir: datasets.FashionMNISTDir, Limit: 100, Log: quiet()}); err == nil {
+	if _, err := run(context.Background(), options{Model: "rnn", Epochs: 1, Batch: 64, LR: 1e-3, DataDir: formats.FashionMNISTDir, Limit: 100, Log: quiet()}); err == nil {
 		t.Fatal("--model rnn: want an error")
 	}
 }
@@ -111,7 +111,7 @@ func TestMLPOnDevice(t *testing.T) {
 	dev := cudatest.Open(t)
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "model")
-	res, err := run(ctx, options{Model: "mlp", Epochs: 1, Batch: 64, LR: 1e-3, Limit: 3000, DataDir: datasets.FashionMNISTDir,
+	res, err := run(ctx, options{Model: "mlp", Epochs: 1, Batch: 64, LR: 1e-3, Limit: 3000, DataDir: formats.FashionMNISTDir,
 		SaveDir: dir, Seed: 1, Log: quiet(), Device: dev})
 	if err != nil {
 		t.Fatal(err)
@@ -125,12 +125,12 @@ func TestMLPOnDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	testSet, err := datasets.FashionMNIST(ctx, datasets.FashionMNISTDir, datasets.Test)
+	testSet, err := formats.FashionMNIST(ctx, formats.FashionMNISTDir, formats.Test)
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, _ := data.FromImages(testSet)
-	loader, _ := data.NewLoader(src, 1000)
+	src, _ := feed.FromImages(testSet)
+	loader, _ := feed.NewLoader(src, 1000)
 	labels := g.Placeholder("label", tensor.Int32, -1)
 	ev, err := train.NewEvaluator(train.Config{
 		Inputs: []*graph.Node{net.InputLayers()[0].Output(), labels},

@@ -5,7 +5,7 @@ import (
 	"io"
 	"testing"
 
-	"github.com/tlgo/tl/datasets"
+	"github.com/tlgo/tl/formats"
 	"github.com/tlgo/tl/store/events"
 	"github.com/tlgo/tl/store/events/eventplot"
 	"github.com/tlgo/tl/store/models"
@@ -19,7 +19,7 @@ func TestRunRecordsCurvesAndVersion(t *testing.T) {
 	needData(t)
 	db := storetest.Backends()[0].Open(t)
 	ctx := context.Background()
-	res, err := run(ctx, options{Model: "mlp", Epochs: 2, Batch: 64, LR: 1e-3, DataDir: datasets.FashionMNISTDir, Limit: 1280, Seed: 1,
+	res, err := run(ctx, options{Model: "mlp", Epochs: 2, Batch: 64, LR: 1e-3, DataDir: formats.FashionMNISTDir, Limit: 1280, Seed: 1,
 		Log: quiet(), DB: db, Name: "fashionmnist-mlp"})
 	if err != nil {
 		t.Fatal(err)

@@ -17,8 +17,8 @@ import (
 	"github.com/tlgo/tl/agents/master"
 	"github.com/tlgo/tl/agents/queue"
 	"github.com/tlgo/tl/agents/status"
-	"github.com/tlgo/tl/datasets"
 	"github.com/tlgo/tl/examples/internal/home"
+	"github.com/tlgo/tl/formats"
 	"github.com/tlgo/tl/store"
 	"github.com/tlgo/tl/store/events"
 	"github.com/tlgo/tl/store/events/eventplot"
@@ -30,9 +30,9 @@ import (
 func smallData(t *testing.T, n int) string {
 	t.Helper()
 	dir := t.TempDir()
-	write := func(name string, f *datasets.IDX) {
+	write := func(name string, f *formats.IDX) {
 		var b bytes.Buffer
-		if err := datasets.EncodeIDX(&b, f); err != nil {
+		if err := formats.EncodeIDX(&b, f); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(filepath.Join(dir, name), b.Bytes(), 0o644); err != nil {
@@ -59,8 +59,8 @@ func smallData(t *testing.T, n int) string {
 				}
 			}
 		}
-		write(s.images, &datasets.IDX{Type: datasets.IDXUint8, Dims: []int{s.n, 28, 28}, Data: img})
-		write(s.labels, &datasets.IDX{Type: datasets.IDXUint8, Dims: []int{s.n}, Data: lbl})
+		write(s.images, &formats.IDX{Type: formats.IDXUint8, Dims: []int{s.n, 28, 28}, Data: img})
+		write(s.labels, &formats.IDX{Type: formats.IDXUint8, Dims: []int{s.n}, Data: lbl})
 	}
 	return dir
 }

@@ -52,16 +52,16 @@ import (
 	"github.com/tlgo/tl/agents/builtin"
 	"github.com/tlgo/tl/agents/endpoints"
 	"github.com/tlgo/tl/agents/master"
-	"github.com/tlgo/tl/agents/mltasks"
 	"github.com/tlgo/tl/agents/plan"
 	"github.com/tlgo/tl/agents/queue"
 	"github.com/tlgo/tl/agents/status"
 	"github.com/tlgo/tl/agents/task"
-	"github.com/tlgo/tl/dataset"
-	"github.com/tlgo/tl/datasets"
 	"github.com/tlgo/tl/examples/internal/home"
+	"github.com/tlgo/tl/formats"
 	"github.com/tlgo/tl/internal/redact"
+	"github.com/tlgo/tl/mltasks"
 	"github.com/tlgo/tl/store"
+	"github.com/tlgo/tl/store/dataset"
 	"github.com/tlgo/tl/store/models"
 )
 
@@ -119,7 +119,7 @@ func main() {
 	var o options
 	fs := flag.NewFlagSet("pipeline", flag.ExitOnError)
 	fs.StringVar(&o.Home, "home", home.Default(), "the home of tl master: its embedded servers' files and endpoints.json [TL_HOME]")
-	fs.StringVar(&o.Data, "data", datasets.FashionMNISTDir, "directory of Fashion-MNIST's IDX files (apt-get install dataset-fashion-mnist)")
+	fs.StringVar(&o.Data, "data", formats.FashionMNISTDir, "directory of Fashion-MNIST's IDX files (apt-get install dataset-fashion-mnist)")
 	fs.StringVar(&o.Mongo, "mongo", os.Getenv("TL_MONGO_URL"), "MongoDB URL; empty: the home's store [TL_MONGO_URL]")
 	fs.StringVar(&o.NATS, "nats", os.Getenv("TL_NATS_URL"), "NATS URL; empty: the home's server [TL_NATS_URL]")
 	fs.StringVar(&o.Arch, "arch", "mlp", "network to train: mlp or cnn")

@@ -11,18 +11,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tlgo/tl/datasets"
+	"github.com/tlgo/tl/formats"
 	"github.com/tlgo/tl/internal/testenv"
 )
 
 // The whole workflow on embedded servers: import, plan, train, evaluate, models.
 func TestPipelineEndToEnd(t *testing.T) {
-	_, err := os.Stat(filepath.Join(datasets.FashionMNISTDir, "t10k-images-idx3-ubyte.gz"))
+	_, err := os.Stat(filepath.Join(formats.FashionMNISTDir, "t10k-images-idx3-ubyte.gz"))
 	testenv.Require(t, "Fashion-MNIST (apt-get install dataset-fashion-mnist)", err)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
-	o := options{Home: t.TempDir(), Data: datasets.FashionMNISTDir, Arch: "mlp", Epochs: 1, Limit: 3000, Batch: 64, LR: 2e-3,
+	o := options{Home: t.TempDir(), Data: formats.FashionMNISTDir, Arch: "mlp", Epochs: 1, Limit: 3000, Batch: 64, LR: 2e-3,
 		Out: &out, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if err := run(ctx, o); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())

@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/tlgo/tl/datasets"
+	"github.com/tlgo/tl/formats"
 	"github.com/tlgo/tl/tensor"
 )
 
@@ -22,7 +22,7 @@ type evalSet struct {
 	bicubs []float32 // n bicubic upscalings, [0, 1]
 }
 
-func newEvalSet(im *datasets.Images, n int, a arch) *evalSet {
+func newEvalSet(im *formats.Images, n int, a arch) *evalSet {
 	n = min(n, im.N)
 	px, s := a.Size*a.Size, a.Size/a.Scale
 	e := &evalSet{a: a, n: n, hr01: make([]float32, n*px), lr: make([]float32, n*s*s), bicubs: make([]float32, n*px)}

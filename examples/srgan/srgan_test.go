@@ -10,12 +10,12 @@ import (
 	"testing"
 
 	"github.com/tlgo/tl/cpu/par"
-	"github.com/tlgo/tl/datasets"
+	"github.com/tlgo/tl/formats"
 	"github.com/tlgo/tl/graph"
 	"github.com/tlgo/tl/layers"
+	"github.com/tlgo/tl/mltasks/netstore"
 	"github.com/tlgo/tl/modelio"
 	"github.com/tlgo/tl/store/models"
-	"github.com/tlgo/tl/store/models/netstore"
 	"github.com/tlgo/tl/store/storetest"
 	"github.com/tlgo/tl/tensor"
 )
@@ -161,9 +161,9 @@ func TestMetrics(t *testing.T) {
 
 // spots is n generated h×h images: a dark background and one or two soft
 // bright spots.
-func spots(n, h int, seed uint64) *datasets.Images {
+func spots(n, h int, seed uint64) *formats.Images {
 	rng := rand.New(rand.NewPCG(seed, 3))
-	im := &datasets.Images{N: n, H: h, W: h, C: 1, Pixels: make([]uint8, n*h*h), Labels: make([]int32, n)}
+	im := &formats.Images{N: n, H: h, W: h, C: 1, Pixels: make([]uint8, n*h*h), Labels: make([]int32, n)}
 	for i := range n {
 		v := make([]float64, h*h)
 		for range 1 + rng.IntN(2) {

@@ -8,14 +8,14 @@ import (
 	"path/filepath"
 
 	"github.com/tlgo/tl/cpu/par"
-	"github.com/tlgo/tl/datasets"
+	"github.com/tlgo/tl/formats"
 	"github.com/tlgo/tl/graph"
 	"github.com/tlgo/tl/layers"
+	"github.com/tlgo/tl/mltasks/netstore"
 	"github.com/tlgo/tl/modelio"
 	"github.com/tlgo/tl/store"
 	"github.com/tlgo/tl/store/events"
 	"github.com/tlgo/tl/store/models"
-	"github.com/tlgo/tl/store/models/netstore"
 	"github.com/tlgo/tl/tensor"
 )
 
@@ -25,9 +25,9 @@ type options struct {
 	PreEpochs, Epochs int
 	Batch             int
 	PreLR, LR, Adv    float64
-	Train, Test       *datasets.Images // high-resolution images, Arch.Size square, one channel
-	EvalN             int              // test images measured
-	Classifier        string           // examples/fashionmnist --save folder: the content loss's features
+	Train, Test       *formats.Images // high-resolution images, Arch.Size square, one channel
+	EvalN             int             // test images measured
+	Classifier        string          // examples/fashionmnist --save folder: the content loss's features
 	OutDir, SaveDir   string
 	Seed              uint64
 	LogEvery          int
@@ -60,7 +60,7 @@ func run(ctx context.Context, o options) (*result, error) {
 	if err := a.check(); err != nil {
 		return nil, err
 	}
-	for _, im := range []*datasets.Images{o.Train, o.Test} {
+	for _, im := range []*formats.Images{o.Train, o.Test} {
 		if im == nil || im.H != a.Size || im.W != a.Size || im.C != 1 {
 			return nil, fmt.Errorf("srgan: images must be %d×%d×1 (the generator's output for --scale %d)", a.Size, a.Size, a.Scale)
 		}
