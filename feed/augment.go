@@ -47,7 +47,7 @@ func CenterCrop(h, w int) ImageOp { return crop{h, w, false} }
 
 func (c crop) OutShape(in [3]int) ([3]int, error) {
 	if c.h <= 0 || c.w <= 0 || c.h > in[0] || c.w > in[1] {
-		return in, fmt.Errorf("data: crop %d×%d of a %d×%d image: want 0 < crop <= image", c.h, c.w, in[0], in[1])
+		return in, fmt.Errorf("feed: crop %d×%d of a %d×%d image: want 0 < crop <= image", c.h, c.w, in[0], in[1])
 	}
 	return [3]int{c.h, c.w, in[2]}, nil
 }
@@ -115,7 +115,7 @@ func RandomContrast(lower, upper float32) ImageOp { return contrast{lower, upper
 
 func (c contrast) OutShape(in [3]int) ([3]int, error) {
 	if c.lo < 0 || c.lo > c.hi {
-		return in, fmt.Errorf("data: RandomContrast(%g, %g): want 0 <= lower <= upper", c.lo, c.hi)
+		return in, fmt.Errorf("feed: RandomContrast(%g, %g): want 0 <= lower <= upper", c.lo, c.hi)
 	}
 	return in, nil
 }

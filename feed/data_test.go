@@ -180,7 +180,7 @@ func TestLoaderReadErrorEndsEpoch(t *testing.T) {
 	it := l.Epoch(context.Background(), 0)
 	for it.Next() {
 	}
-	if err := it.Err(); err == nil || err.Error() != "data: batch 3, example 13: disk on fire" {
+	if err := it.Err(); err == nil || err.Error() != "feed: batch 3, example 13: disk on fire" {
 		t.Fatalf("Err = %v", err)
 	}
 }

@@ -23,12 +23,12 @@ type LanguageModel struct {
 // input (steps,) and component 1 the target (steps,), both int32.
 func NewLanguageModel(ids []int32, batch, steps int) (*LanguageModel, error) {
 	if batch <= 0 || steps <= 0 {
-		return nil, fmt.Errorf("data: NewLanguageModel: batch %d and steps %d must be positive", batch, steps)
+		return nil, fmt.Errorf("feed: NewLanguageModel: batch %d and steps %d must be positive", batch, steps)
 	}
 	row := len(ids) / batch
 	windows := (row - 1) / steps
 	if windows <= 0 {
-		return nil, fmt.Errorf("data: NewLanguageModel: %d words make no window of %d steps in %d rows (want more than batch·(steps+1) = %d)", len(ids), steps, batch, batch*(steps+1))
+		return nil, fmt.Errorf("feed: NewLanguageModel: %d words make no window of %d steps in %d rows (want more than batch·(steps+1) = %d)", len(ids), steps, batch, batch*(steps+1))
 	}
 	return &LanguageModel{ids: ids, batch: batch, steps: steps, row: row, windows: windows,
 		specs: []Spec{{Shape: tensor.Shape{steps}, DType: tensor.Int32}, {Shape: tensor.Shape{steps}, DType: tensor.Int32}}}, nil
@@ -47,7 +47,7 @@ func (s *LanguageModel) Specs() []Spec { return s.specs }
 // Read implements Source.
 func (s *LanguageModel) Read(k int, out []*tensor.Tensor) error {
 	if k < 0 || k >= s.Len() {
-		return fmt.Errorf("data: window %d of %d", k, s.Len())
+		return fmt.Errorf("feed: window %d of %d", k, s.Len())
 	}
 	w, r := k/s.batch, k%s.batch
 	start := r*s.row + w*s.steps

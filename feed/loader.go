@@ -73,14 +73,14 @@ type Loader struct {
 // NewLoader makes a loader of batches of batchSize examples of src.
 func NewLoader(src Source, batchSize int, opts ...Option) (*Loader, error) {
 	if batchSize <= 0 {
-		return nil, fmt.Errorf("data: NewLoader: batch size %d, want > 0", batchSize)
+		return nil, fmt.Errorf("feed: NewLoader: batch size %d, want > 0", batchSize)
 	}
 	l := &Loader{src: src, batchSize: batchSize, cfg: config{prefetch: 2}}
 	for _, o := range opts {
 		o(&l.cfg)
 	}
 	if src.Len() == 0 {
-		return nil, fmt.Errorf("data: NewLoader: the source has no examples")
+		return nil, fmt.Errorf("feed: NewLoader: the source has no examples")
 	}
 	l.srcSpecs = src.Specs()
 	l.specs = make([]Spec, len(l.srcSpecs))
@@ -105,7 +105,7 @@ func NewLoader(src Source, batchSize int, opts ...Option) (*Loader, error) {
 		l.partial.partial = true
 	}
 	if l.Batches() == 0 {
-		return nil, fmt.Errorf("data: NewLoader: %d examples make no batch of %d with DropRemainder", src.Len(), batchSize)
+		return nil, fmt.Errorf("feed: NewLoader: %d examples make no batch of %d with DropRemainder", src.Len(), batchSize)
 	}
 	return l, nil
 }
@@ -113,7 +113,7 @@ func NewLoader(src Source, batchSize int, opts ...Option) (*Loader, error) {
 func (l *Loader) setupAugment() error {
 	s := l.srcSpecs[0]
 	if s.DType != tensor.Float32 || len(s.Shape) != 3 {
-		return fmt.Errorf("data: Augment: component 0 is %v, want a float32 H×W×C image", s)
+		return fmt.Errorf("feed: Augment: component 0 is %v, want a float32 H×W×C image", s)
 	}
 	sh := [3]int{s.Shape[0], s.Shape[1], s.Shape[2]}
 	l.imgShapes = append(l.imgShapes, sh)
@@ -121,7 +121,7 @@ func (l *Loader) setupAugment() error {
 	for i, op := range l.cfg.augment {
 		out, err := op.OutShape(sh)
 		if err != nil {
-			return fmt.Errorf("data: Augment: op %d (%T): %w", i, op, err)
+			return fmt.Errorf("feed: Augment: op %d (%T): %w", i, op, err)
 		}
 		sh = out
 		l.imgShapes = append(l.imgShapes, sh)
@@ -244,7 +244,7 @@ func (it *Iter) produce(rng *rand.Rand) {
 		lo := bi * l.batchSize
 		for r := 0; r < b.Size; r++ {
 			if err := l.fill(l.perm[lo+r], b.rows[r], rng); err != nil {
-				it.err = fmt.Errorf("data: batch %d, example %d: %w", bi, l.perm[lo+r], err)
+				it.err = fmt.Errorf("feed: batch %d, example %d: %w", bi, l.perm[lo+r], err)
 				return
 			}
 		}

@@ -27,11 +27,11 @@ type SkipGram struct {
 func NewSkipGram(ids []int32, skipWindow, numSkips int, seed uint64) (*SkipGram, error) {
 	switch {
 	case skipWindow < 1 || skipWindow > 64:
-		return nil, fmt.Errorf("data: NewSkipGram: skip window %d; want 1 to 64 words on each side", skipWindow)
+		return nil, fmt.Errorf("feed: NewSkipGram: skip window %d; want 1 to 64 words on each side", skipWindow)
 	case numSkips < 1 || numSkips > 2*skipWindow:
-		return nil, fmt.Errorf("data: NewSkipGram: %d skips; want 1 to 2·skip window = %d", numSkips, 2*skipWindow)
+		return nil, fmt.Errorf("feed: NewSkipGram: %d skips; want 1 to 2·skip window = %d", numSkips, 2*skipWindow)
 	case len(ids) <= 2*skipWindow:
-		return nil, fmt.Errorf("data: NewSkipGram: %d words make no centre with %d words on each side", len(ids), skipWindow)
+		return nil, fmt.Errorf("feed: NewSkipGram: %d words make no centre with %d words on each side", len(ids), skipWindow)
 	}
 	scalar := Spec{Shape: tensor.Shape{}, DType: tensor.Int32}
 	return &SkipGram{ids: ids, skipWindow: skipWindow, numSkips: numSkips, seed: seed, specs: []Spec{scalar, scalar}}, nil
@@ -46,7 +46,7 @@ func (s *SkipGram) Specs() []Spec { return s.specs }
 // Read implements Source.
 func (s *SkipGram) Read(k int, out []*tensor.Tensor) error {
 	if k < 0 || k >= s.Len() {
-		return fmt.Errorf("data: skip-gram pair %d of %d", k, s.Len())
+		return fmt.Errorf("feed: skip-gram pair %d of %d", k, s.Len())
 	}
 	c, j := k/s.numSkips, k%s.numSkips
 	centre := c + s.skipWindow

@@ -43,7 +43,7 @@ type Tensors struct {
 // dimension. The tensors are not copied: do not change them while loaders run.
 func FromTensors(ts ...*tensor.Tensor) (*Tensors, error) {
 	if len(ts) == 0 {
-		return nil, fmt.Errorf("data: FromTensors: no tensors")
+		return nil, fmt.Errorf("feed: FromTensors: no tensors")
 	}
 	s := &Tensors{ts: ts}
 	for i, t := range ts {
@@ -71,7 +71,7 @@ func (s *Tensors) Specs() []Spec { return s.specs }
 // Read implements Source.
 func (s *Tensors) Read(i int, out []*tensor.Tensor) error {
 	if i < 0 || i >= s.n {
-		return fmt.Errorf("data: example %d of %d", i, s.n)
+		return fmt.Errorf("feed: example %d of %d", i, s.n)
 	}
 	for c, t := range s.ts {
 		w := s.width[c]
@@ -96,7 +96,7 @@ type Images struct {
 // FromImages makes a Source of an image set.
 func FromImages(im *formats.Images) (*Images, error) {
 	if err := im.Check(0); err != nil {
-		return nil, fmt.Errorf("data: FromImages: %w", err)
+		return nil, fmt.Errorf("feed: FromImages: %w", err)
 	}
 	s := &Images{im: im, specs: []Spec{{Shape: tensor.Shape{im.H, im.W, im.C}, DType: tensor.Float32}, {Shape: tensor.Shape{}, DType: tensor.Int32}}}
 	for i := range s.lut {
@@ -114,7 +114,7 @@ func (s *Images) Specs() []Spec { return s.specs }
 // Read implements Source.
 func (s *Images) Read(i int, out []*tensor.Tensor) error {
 	if i < 0 || i >= s.im.N {
-		return fmt.Errorf("data: image %d of %d", i, s.im.N)
+		return fmt.Errorf("feed: image %d of %d", i, s.im.N)
 	}
 	dst := out[0].Float32s()
 	for j, p := range s.im.Image(i) {

@@ -50,10 +50,10 @@ func CIFAR10(ctx context.Context, dir string, split Split) (*Images, error) {
 			files = []string{f}
 		}
 	default:
-		return nil, fmt.Errorf("datasets: CIFAR10: split %q, want %q or %q", split, Train, Test)
+		return nil, fmt.Errorf("formats: CIFAR10: split %q, want %q or %q", split, Train, Test)
 	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("datasets: CIFAR10 %s split: no batch file in %s (looked for %s; the folder is the binary version's cifar-10-batches-bin): %w",
+		return nil, fmt.Errorf("formats: CIFAR10 %s split: no batch file in %s (looked for %s; the folder is the binary version's cifar-10-batches-bin): %w",
 			split, dir, strings.Join(missing, ", "), os.ErrNotExist)
 	}
 	im, err := ReadCIFAR10(ctx, files...)
@@ -98,12 +98,12 @@ func ReadCIFAR10(ctx context.Context, paths ...string) (*Images, error) {
 func readCIFARFile(ctx context.Context, path string, out *Images) error {
 	fh, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("datasets: %w", err)
+		return fmt.Errorf("formats: %w", err)
 	}
 	defer fh.Close()
 	st, err := fh.Stat()
 	if err != nil {
-		return fmt.Errorf("datasets: %w", err)
+		return fmt.Errorf("formats: %w", err)
 	}
 	return decodeCIFAR(ctx, fh, st.Size(), path, out)
 }
@@ -154,10 +154,10 @@ func decodeCIFAR(ctx context.Context, r io.Reader, size int64, name string, out 
 // use it to make small files in the real format.
 func EncodeCIFAR10(w io.Writer, im *Images) error {
 	if im.H != cifarSide || im.W != cifarSide || im.C != 3 {
-		return fmt.Errorf("datasets: EncodeCIFAR10: images are %d×%d×%d, want 32×32×3", im.H, im.W, im.C)
+		return fmt.Errorf("formats: EncodeCIFAR10: images are %d×%d×%d, want 32×32×3", im.H, im.W, im.C)
 	}
 	if err := im.Check(10); err != nil {
-		return fmt.Errorf("datasets: EncodeCIFAR10: %w", err)
+		return fmt.Errorf("formats: EncodeCIFAR10: %w", err)
 	}
 	bw := bufio.NewWriter(w)
 	var rec [cifarRecord]byte
@@ -171,7 +171,7 @@ func EncodeCIFAR10(w io.Writer, im *Images) error {
 		bw.Write(rec[:])
 	}
 	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("datasets: EncodeCIFAR10: %w", err)
+		return fmt.Errorf("formats: EncodeCIFAR10: %w", err)
 	}
 	return nil
 }

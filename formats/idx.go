@@ -93,11 +93,11 @@ func ReadIDX(ctx context.Context, path string) (*IDX, error) {
 
 func readIDX(ctx context.Context, path string, check func(*IDX) error) (*IDX, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("datasets: %s: %w", path, err)
+		return nil, fmt.Errorf("formats: %s: %w", path, err)
 	}
 	fh, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("datasets: %w", err)
+		return nil, fmt.Errorf("formats: %w", err)
 	}
 	defer fh.Close()
 	return decodeIDX(ctx, fh, path, check)
@@ -213,10 +213,10 @@ func decodeIDX(ctx context.Context, r io.Reader, name string, check func(*IDX) e
 // format.
 func EncodeIDX(w io.Writer, f *IDX) error {
 	if f.Type.Size() == 0 || len(f.Dims) == 0 || len(f.Dims) > 255 {
-		return fmt.Errorf("datasets: EncodeIDX: %v with %d dimensions, want a known type and 1 to 255 dimensions", f.Type, len(f.Dims))
+		return fmt.Errorf("formats: EncodeIDX: %v with %d dimensions, want a known type and 1 to 255 dimensions", f.Type, len(f.Dims))
 	}
 	if len(f.Data) != f.Len()*f.Type.Size() {
-		return fmt.Errorf("datasets: EncodeIDX: dimensions %v of %v need %d bytes, data has %d", f.Dims, f.Type, f.Len()*f.Type.Size(), len(f.Data))
+		return fmt.Errorf("formats: EncodeIDX: dimensions %v of %v need %d bytes, data has %d", f.Dims, f.Type, f.Len()*f.Type.Size(), len(f.Data))
 	}
 	bw := bufio.NewWriter(w)
 	bw.Write([]byte{0, 0, byte(f.Type), byte(len(f.Dims))})
@@ -225,7 +225,7 @@ func EncodeIDX(w io.Writer, f *IDX) error {
 	}
 	bw.Write(f.Data)
 	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("datasets: EncodeIDX: %w", err)
+		return fmt.Errorf("formats: EncodeIDX: %w", err)
 	}
 	return nil
 }
@@ -270,7 +270,7 @@ func MNIST(ctx context.Context, dir string, split Split) (*Images, error) {
 	case Test:
 		prefix = "t10k"
 	default:
-		return nil, fmt.Errorf("datasets: MNIST: split %q, want %q or %q", split, Train, Test)
+		return nil, fmt.Errorf("formats: MNIST: split %q, want %q or %q", split, Train, Test)
 	}
 	img, err := findFile(dir, prefix+"-images-idx3-ubyte")
 	if err != nil {
@@ -290,7 +290,7 @@ func findFile(dir, base string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("datasets: neither %s nor %s.gz in %s: %w", base, base, dir, os.ErrNotExist)
+	return "", fmt.Errorf("formats: neither %s nor %s.gz in %s: %w", base, base, dir, os.ErrNotExist)
 }
 
 // ReadIDXImages reads an image file (uint8, N×H×W or N×H×W×C) and a label file
@@ -302,14 +302,14 @@ func ReadIDXImages(ctx context.Context, imagesPath, labelsPath string) (*Images,
 		return nil, err
 	}
 	if lb.Type != IDXUint8 || len(lb.Dims) != 1 {
-		return nil, fmt.Errorf("datasets: %s: labels are %v with dimensions %v, want uint8 N", labelsPath, lb.Type, lb.Dims)
+		return nil, fmt.Errorf("formats: %s: labels are %v with dimensions %v, want uint8 N", labelsPath, lb.Type, lb.Dims)
 	}
 	im, err := readIDX(ctx, imagesPath, func(im *IDX) error {
 		if im.Type != IDXUint8 || (len(im.Dims) != 3 && len(im.Dims) != 4) {
-			return fmt.Errorf("datasets: %s: images are %v with dimensions %v, want uint8 N×H×W or N×H×W×C", imagesPath, im.Type, im.Dims)
+			return fmt.Errorf("formats: %s: images are %v with dimensions %v, want uint8 N×H×W or N×H×W×C", imagesPath, im.Type, im.Dims)
 		}
 		if lb.Dims[0] != im.Dims[0] {
-			return fmt.Errorf("datasets: %s has %d images but %s has %d labels", imagesPath, im.Dims[0], labelsPath, lb.Dims[0])
+			return fmt.Errorf("formats: %s has %d images but %s has %d labels", imagesPath, im.Dims[0], labelsPath, lb.Dims[0])
 		}
 		return nil
 	})
@@ -336,7 +336,7 @@ type FormatError struct {
 
 // Error says where the file breaks its format and what was expected.
 func (e *FormatError) Error() string {
-	s := fmt.Sprintf("datasets: %s: offset %d: want %s", e.File, e.Offset, e.Want)
+	s := fmt.Sprintf("formats: %s: offset %d: want %s", e.File, e.Offset, e.Want)
 	if e.Err != nil {
 		s += ": " + e.Err.Error()
 	}

@@ -20,7 +20,7 @@ func (im *Images) Image(i int) []uint8 {
 // Slice returns images [lo, hi) sharing storage with im.
 func (im *Images) Slice(lo, hi int) (*Images, error) {
 	if lo < 0 || hi > im.N || lo > hi {
-		return nil, fmt.Errorf("datasets: Slice(%d, %d) of %d images", lo, hi, im.N)
+		return nil, fmt.Errorf("formats: Slice(%d, %d) of %d images", lo, hi, im.N)
 	}
 	n := im.H * im.W * im.C
 	return &Images{N: hi - lo, H: im.H, W: im.W, C: im.C, Pixels: im.Pixels[lo*n : hi*n], Labels: im.Labels[lo:hi], Classes: im.Classes}, nil
@@ -30,15 +30,15 @@ func (im *Images) Slice(lo, hi int) (*Images, error) {
 // (classes <= 0 skips the label range check).
 func (im *Images) Check(classes int) error {
 	if len(im.Pixels) != im.N*im.H*im.W*im.C {
-		return fmt.Errorf("datasets: %d pixel bytes for %d images of %d×%d×%d", len(im.Pixels), im.N, im.H, im.W, im.C)
+		return fmt.Errorf("formats: %d pixel bytes for %d images of %d×%d×%d", len(im.Pixels), im.N, im.H, im.W, im.C)
 	}
 	if len(im.Labels) != im.N {
-		return fmt.Errorf("datasets: %d labels for %d images", len(im.Labels), im.N)
+		return fmt.Errorf("formats: %d labels for %d images", len(im.Labels), im.N)
 	}
 	if classes > 0 {
 		for i, l := range im.Labels {
 			if l < 0 || int(l) >= classes {
-				return fmt.Errorf("datasets: label %d of image %d is outside [0, %d)", l, i, classes)
+				return fmt.Errorf("formats: label %d of image %d is outside [0, %d)", l, i, classes)
 			}
 		}
 	}

@@ -128,5 +128,5 @@ func inspect(r io.Reader) input {
 
 // wrapCtx names the file in a cancellation error.
 func wrapCtx(name string, err error) error {
-	return fmt.Errorf("datasets: %s: %w", name, err)
+	return fmt.Errorf("formats: %s: %w", name, err)
 }

@@ -89,7 +89,7 @@ func (v *Vocab) Encode(words []string) ([]int32, error) {
 		id, ok := v.index[w]
 		if !ok {
 			if v.Unk < 0 {
-				return nil, fmt.Errorf("datasets: word %d (%q) is not in the vocabulary of %d words, which has no unknown-word token", i, w, v.Len())
+				return nil, fmt.Errorf("formats: word %d (%q) is not in the vocabulary of %d words, which has no unknown-word token", i, w, v.Len())
 			}
 			id = v.Unk
 		}
@@ -174,12 +174,12 @@ func readText(ctx context.Context, path string) ([]byte, error) {
 	}
 	fh, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("datasets: %w", err)
+		return nil, fmt.Errorf("formats: %w", err)
 	}
 	defer fh.Close()
 	st, err := fh.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("datasets: %w", err)
+		return nil, fmt.Errorf("formats: %w", err)
 	}
 	// The size is the file's own: one allocation of it, no growing copies.
 	data := make([]byte, st.Size())
