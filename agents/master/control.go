@@ -71,7 +71,15 @@ type Verdict struct {
 // command waits in the stream if the master is down. It does not wait for the
 // master's verdict: SubmitChecked does.
 func Submit(ctx context.Context, js jetstream.JetStream, spec *plan.Spec) (string, error) {
-	id, data, err := submitCmd(spec)
+	return SubmitAs(ctx, js, "", spec)
+}
+
+// SubmitAs is Submit under a plan id the caller chose (a fresh one when id is
+// empty). A controller that derives id from what it decided (a sweep's trial
+// and rung, a stream event) may submit again after a crash: the master runs a
+// plan id once and ignores the repeats.
+func SubmitAs(ctx context.Context, js jetstream.JetStream, id string, spec *plan.Spec) (string, error) {
+	id, data, err := submitCmd(id, spec)
 	if err != nil {
 		return "", err
 	}
@@ -89,7 +97,14 @@ func Submit(ctx context.Context, js jetstream.JetStream, spec *plan.Spec) (strin
 // id, a nil verdict and no error: the plan waits in the stream and is checked
 // when the master takes it (tl status shows a rejection then).
 func SubmitChecked(ctx context.Context, js jetstream.JetStream, spec *plan.Spec, patience time.Duration) (string, *Verdict, error) {
-	id, data, err := submitCmd(spec)
+	return SubmitCheckedAs(ctx, js, "", spec, patience)
+}
+
+// SubmitCheckedAs is SubmitChecked under a plan id the caller chose (see
+// SubmitAs). A repeat of an id the master already ran gets no verdict: it
+// returns the id, a nil verdict and no error after patience.
+func SubmitCheckedAs(ctx context.Context, js jetstream.JetStream, id string, spec *plan.Spec, patience time.Duration) (string, *Verdict, error) {
+	id, data, err := submitCmd(id, spec)
 	if err != nil {
 		return "", nil, err
 	}
@@ -128,12 +143,16 @@ func SubmitChecked(ctx context.Context, js jetstream.JetStream, spec *plan.Spec,
 	return id, &v, nil
 }
 
-func submitCmd(spec *plan.Spec) (string, []byte, error) {
+func submitCmd(id string, spec *plan.Spec) (string, []byte, error) {
 	spec.Defaults()
 	if err := spec.Validate(); err != nil {
 		return "", nil, fmt.Errorf("plan %s: %w", spec.Name, err)
 	}
-	id := NewPlanID(spec.Name, time.Now())
+	if id == "" {
+		id = NewPlanID(spec.Name, time.Now())
+	} else if !task.ValidName(id) {
+		return "", nil, fmt.Errorf("plan %s: %q is not a valid plan id (1 to 64 letters, digits, '_' and '-')", spec.Name, id)
+	}
 	data, err := json.Marshal(SubmitCmd{Plan: id, Spec: *spec})
 	if err != nil {
 		return "", nil, fmt.Errorf("plan %s: params: %w", spec.Name, err)
