@@ -183,6 +183,35 @@ func (l *Loader) Examples() int {
 	return l.src.Len() / l.batchSize * l.batchSize
 }
 
+// Batches is a sequence of epochs of batches: what train.Loop and
+// train.Evaluator read. A *Loader over an in-memory Source is one; package
+// mltasks streams one from the dataset module, so that no view has to fit in
+// memory.
+type Batches interface {
+	// Specs describes the components of every batch, without the batch axis.
+	Specs() []Spec
+	// Batches is the number of batches in an epoch, or -1 when it is not
+	// known before the epoch ends (a stream).
+	Batches() int
+	// Epoch starts epoch e (from 0). Starting an epoch may end the previous
+	// epoch's iterator: its batches are reused.
+	Epoch(ctx context.Context, e int) Iterator
+}
+
+// Iterator goes through the batches of one epoch, from one goroutine. A
+// batch is valid until the next call to Next or Close.
+type Iterator interface {
+	Next() bool
+	Batch() *Batch
+	// Err is the error that ended the epoch early, or nil; call it after
+	// Next returned false or after Close.
+	Err() error
+	// Close stops the epoch; it is safe to call more than once.
+	Close()
+}
+
+var _ Batches = (*Loader)(nil)
+
 // Iter goes through the batches of one epoch. Use it from one goroutine.
 type Iter struct {
 	l      *Loader
@@ -200,7 +229,7 @@ type Iter struct {
 // Epoch starts filling the batches of epoch e on a goroutine and returns their
 // iterator. Starting an epoch closes the loader's previous iterator (its batches
 // are reused). Cancelling ctx stops the goroutine; Err then reports it.
-func (l *Loader) Epoch(ctx context.Context, e int) *Iter {
+func (l *Loader) Epoch(ctx context.Context, e int) Iterator {
 	if l.current != nil {
 		l.current.Close()
 	}

@@ -79,7 +79,7 @@ func (r Result) Values(prefix string) map[string]float64 {
 
 // Evaluate runs one epoch of loader (which should not shuffle or augment
 // randomly) and averages over every example.
-func (ev *Evaluator) Evaluate(ctx context.Context, loader *feed.Loader) (Result, error) {
+func (ev *Evaluator) Evaluate(ctx context.Context, loader feed.Batches) (Result, error) {
 	var loss, acc, topk Mean
 	it := loader.Epoch(ctx, 0)
 	defer it.Close()
@@ -115,7 +115,7 @@ func (ev *Evaluator) Evaluate(ctx context.Context, loader *feed.Loader) (Result,
 // Evaluate is a hook that evaluates after every epoch and stores the results in
 // State.Values with prefix ("val_loss", "val_accuracy" for "val_"). Put it
 // before hooks that read them (EarlyStopping, Logger).
-func Evaluate(ev *Evaluator, loader *feed.Loader, prefix string) Hook {
+func Evaluate(ev *Evaluator, loader feed.Batches, prefix string) Hook {
 	return Hook{Name: "evaluate", EpochEnd: func(ctx context.Context, s *State) error {
 		r, err := ev.Evaluate(ctx, loader)
 		if err != nil {

@@ -286,7 +286,7 @@ func (l *Loop) fire(ctx context.Context, ev event, s *State) error {
 // Run trains for epochs epochs over loader and returns the final state. The
 // batches' tensors feed Config.Inputs in order. It stops early when ctx is
 // cancelled (returning ctx's error) or a hook returns ErrStop.
-func (l *Loop) Run(ctx context.Context, loader *feed.Loader, epochs int) (*State, error) {
+func (l *Loop) Run(ctx context.Context, loader feed.Batches, epochs int) (*State, error) {
 	return l.RunFrom(ctx, loader, 0, epochs)
 }
 
@@ -294,7 +294,7 @@ func (l *Loop) Run(ctx context.Context, loader *feed.Loader, epochs int) (*State
 // epochs: the step counter starts at first·StepsPerEpoch, so schedules carry on
 // where they were, and each epoch shuffles as it did in the original run. Load
 // the checkpoint's weights (modelio.LoadWeights) before calling it.
-func (l *Loop) RunFrom(ctx context.Context, loader *feed.Loader, first, epochs int) (*State, error) {
+func (l *Loop) RunFrom(ctx context.Context, loader feed.Batches, first, epochs int) (*State, error) {
 	if n := len(loader.Specs()); n != len(l.feeds) {
 		return nil, fmt.Errorf("train: the loader's batches have %d tensors, Config.Inputs has %d", n, len(l.feeds))
 	}
