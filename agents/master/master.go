@@ -72,6 +72,21 @@ type Config struct {
 	GC      func(ctx context.Context, grace time.Duration) (int, error)
 	GCEvery time.Duration
 	GCGrace time.Duration
+
+	// Controllers run while this master leads, each on a goroutine of its
+	// own, under a context that ends with the term: the stream controller's
+	// rules, sweeps. They submit plans with SubmitAs under ids derived from
+	// what they decided, so that the next leader repeating a decision runs it
+	// once. An error is logged and the controller restarted after a pause;
+	// it does not end the term.
+	Controllers []Controller
+}
+
+// Controller is work that runs only on the leading master (see
+// Config.Controllers).
+type Controller struct {
+	Name string
+	Run  func(ctx context.Context) error
 }
 
 // Master runs plans. Create it with New and start it with Run.
@@ -218,8 +233,10 @@ func (m *Master) lead(ctx context.Context, l *lease) error {
 	go func() { defer close(kept); m.keep(lctx, l, lost) }()
 	m.leading.Store(true)
 	m.log.Info("leading", "id", m.cfg.ID)
+	ctrls := m.startControllers(lctx)
 	err := m.serve(lctx)
 	lost(nil)
+	ctrls.Wait()
 	<-kept // l is ours again
 	m.leading.Store(false)
 	if cause := context.Cause(lctx); errors.Is(cause, ErrLeaseLost) {
@@ -231,6 +248,27 @@ func (m *Master) lead(ctx context.Context, l *lease) error {
 		return nil // stopping; serve's error, if any, came from that
 	}
 	return err
+}
+
+// startControllers starts Config.Controllers for a term; each is restarted
+// after an error (with a pause that doubles up to a minute) until ctx ends.
+func (m *Master) startControllers(ctx context.Context) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for _, c := range m.cfg.Controllers {
+		wg.Go(func() {
+			pause := time.Second
+			for ctx.Err() == nil {
+				err := c.Run(ctx)
+				if ctx.Err() != nil {
+					return
+				}
+				m.log.Warn("controller stopped; restarting it", "controller", c.Name, "err", err, "in", pause)
+				sleep(ctx, pause)
+				pause = min(2*pause, time.Minute)
+			}
+		})
+	}
+	return &wg
 }
 
 // serve is a leadership term's work: it rebuilds the plan state from the store,
