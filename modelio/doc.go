@@ -22,7 +22,10 @@
 // AllParams, or a whole graph's Variables (optimizer slots and the learning
 // rate included) for a checkpoint to resume from. Names are the graph's, so a
 // PyTorch state dict saved with matching names loads directly, F16, BF16 and
-// F64 tensors converted to float32 on the way in.
+// F64 tensors converted to float32 on the way in. WriteWeights and
+// ReadWeights (DecodeWeights for bytes in memory) do the same through an
+// io.Writer and io.Reader: a model store's GridFS stream takes and gives them
+// with no file in between.
 //
 // # Mismatches
 //

@@ -1,9 +1,11 @@
 package modelio
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -56,10 +58,39 @@ func (e *MismatchError) Unwrap() error { return ErrMismatch }
 // SaveWeights writes variables to path as safetensors, each under its graph
 // name ("dense1/W"), float32 as F32. The file is replaced atomically.
 func SaveWeights(ctx context.Context, path string, vars []*graph.Node, metadata map[string]string) error {
+	ts, err := weightTensors("SaveWeights", vars)
+	if err != nil {
+		return err
+	}
+	if err := safetensors.WriteFile(ctx, path, ts, metadata); err != nil {
+		return fmt.Errorf("modelio: SaveWeights: %w", err)
+	}
+	return nil
+}
+
+// WriteWeights writes variables to w as safetensors, as SaveWeights writes a
+// file: the bytes a model store keeps, with no file in between.
+func WriteWeights(w io.Writer, vars []*graph.Node, metadata map[string]string) error {
+	ts, err := weightTensors("WriteWeights", vars)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(w, 1<<20) // Encode writes tensor by tensor
+	if err := safetensors.Encode(bw, ts, metadata); err != nil {
+		return fmt.Errorf("modelio: WriteWeights: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("modelio: WriteWeights: %w", err)
+	}
+	return nil
+}
+
+// weightTensors views variables as safetensors tensors (no copy).
+func weightTensors(op string, vars []*graph.Node) ([]safetensors.Tensor, error) {
 	ts := make([]safetensors.Tensor, 0, len(vars))
 	for _, v := range vars {
 		if isVar, _ := v.IsVariable(); !isVar || v.Tensor() == nil {
-			return fmt.Errorf("modelio: SaveWeights: %s is not a variable", v.Name())
+			return nil, fmt.Errorf("modelio: %s: %s is not a variable", op, v.Name())
 		}
 		t := v.Tensor()
 		switch t.DType() {
@@ -68,23 +99,27 @@ func SaveWeights(ctx context.Context, path string, vars []*graph.Node, metadata 
 		case tensor.Int32:
 			ts = append(ts, safetensors.FromInt32(v.Name(), t.Shape(), t.Int32s()))
 		default:
-			return fmt.Errorf("modelio: SaveWeights: %s is %v, which safetensors does not hold here", v.Name(), t.DType())
+			return nil, fmt.Errorf("modelio: %s: %s is %v, which safetensors does not hold here", op, v.Name(), t.DType())
 		}
 	}
-	if err := safetensors.WriteFile(ctx, path, ts, metadata); err != nil {
-		return fmt.Errorf("modelio: SaveWeights: %w", err)
-	}
-	return nil
+	return ts, nil
 }
 
 // LoadOption changes how LoadWeights matches a file with variables.
 type LoadOption func(*loadConfig)
 
-type loadConfig struct{ allowUnused bool }
+type loadConfig struct {
+	allowUnused bool
+	source      string
+}
 
 // AllowUnused lets the file hold tensors that match no variable (a checkpoint
 // with optimizer state loaded into an inference network, say).
 func AllowUnused() LoadOption { return func(c *loadConfig) { c.allowUnused = true } }
+
+// Source names the weights in errors ("model m v3") where there is no file
+// name: ReadWeights and DecodeWeights say "weights" otherwise.
+func Source(name string) LoadOption { return func(c *loadConfig) { c.source = name } }
 
 // LoadWeights reads a safetensors file and copies each tensor into the variable
 // of the same name. Every variable must be in the file with its shape and a type
@@ -93,7 +128,7 @@ func AllowUnused() LoadOption { return func(c *loadConfig) { c.allowUnused = tru
 // returns a *MismatchError listing every difference and changes nothing. It
 // returns the file's metadata.
 func LoadWeights(ctx context.Context, path string, vars []*graph.Node, opts ...LoadOption) (map[string]string, error) {
-	var cfg loadConfig
+	cfg := loadConfig{source: path}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -101,7 +136,38 @@ func LoadWeights(ctx context.Context, path string, vars []*graph.Node, opts ...L
 	if err != nil {
 		return nil, fmt.Errorf("modelio: %w", err)
 	}
-	if err := assign(path, f, vars, cfg); err != nil {
+	if err := assign(cfg.source, f, vars, cfg); err != nil {
+		return nil, err
+	}
+	return f.Metadata, nil
+}
+
+// ReadWeights is LoadWeights from a stream (a model store's weights): it reads
+// r to its end, then matches and copies as LoadWeights does.
+func ReadWeights(r io.Reader, vars []*graph.Node, opts ...LoadOption) (map[string]string, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("modelio: ReadWeights: %w", err)
+	}
+	return DecodeWeights(b, vars, opts...)
+}
+
+// DecodeWeights is LoadWeights from safetensors bytes held in memory. The
+// variables get copies: b may be reused afterwards.
+func DecodeWeights(b []byte, vars []*graph.Node, opts ...LoadOption) (map[string]string, error) {
+	cfg := loadConfig{source: "weights"}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	f, err := safetensors.Decode(b)
+	if err != nil {
+		var e *safetensors.Error
+		if errors.As(err, &e) && e.File == "" {
+			e.File = cfg.source
+		}
+		return nil, fmt.Errorf("modelio: %w", err)
+	}
+	if err := assign(cfg.source, f, vars, cfg); err != nil {
 		return nil, err
 	}
 	return f.Metadata, nil

@@ -1,6 +1,7 @@
 package modelio
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -166,5 +167,42 @@ func TestLoadCorruptFiles(t *testing.T) {
 	}
 	if _, _, err := Load(ctx, filepath.Join(dir, "nope"), graph.New(1)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("missing folder: %v", err)
+	}
+}
+
+// WriteWeights and ReadWeights carry weights through a stream, with no file:
+// a fresh network of another seed computes what the first one did, and a
+// network of another shape is refused with both shapes named, unchanged.
+func TestWriteReadWeightsThroughAStream(t *testing.T) {
+	g, net := mlp(t, 1, 5)
+	want := forward(t, g, net)
+	var buf bytes.Buffer
+	if err := WriteWeights(&buf, net.AllParams(), map[string]string{"step": "7"}); err != nil {
+		t.Fatal(err)
+	}
+	b := buf.Bytes()
+	g2, net2 := mlp(t, 2, 5)
+	meta, err := ReadWeights(bytes.NewReader(b), net2.AllParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta["step"] != "7" {
+		t.Fatalf("metadata %v, want step 7", meta)
+	}
+	if got := forward(t, g2, net2); !slices.Equal(got, want) {
+		t.Fatalf("after ReadWeights: %v, want %v", got, want)
+	}
+	g3, net3 := mlp(t, 3, 6)
+	before := forward(t, g3, net3)
+	_, err = DecodeWeights(b, net3.AllParams(), Source("model m v1"))
+	var mm *MismatchError
+	if !errors.As(err, &mm) || !strings.Contains(err.Error(), "model m v1") || !strings.Contains(err.Error(), "fc1/W: file (4, 5), network (4, 6)") {
+		t.Fatalf("DecodeWeights into a wider network: %v; want a MismatchError naming model m v1 and fc1/W's two shapes", err)
+	}
+	if got := forward(t, g3, net3); !slices.Equal(got, before) {
+		t.Fatal("a refused DecodeWeights changed the network")
+	}
+	if _, err := DecodeWeights(b[:len(b)-3], net2.AllParams(), Source("model m v1")); !errors.Is(err, safetensors.ErrFormat) || !strings.Contains(err.Error(), "model m v1") {
+		t.Fatalf("truncated bytes: %v; want a format error naming the source", err)
 	}
 }
