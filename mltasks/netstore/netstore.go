@@ -6,11 +6,10 @@
 package netstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/tlgo/tl/graph"
 	"github.com/tlgo/tl/layers"
@@ -19,49 +18,36 @@ import (
 )
 
 // Save stores net (its architecture and every parameter) as the next
-// version of spec.Name; spec.Architecture is filled from the network.
+// version of spec.Name; spec.Architecture is filled from the network. The
+// weights go from the network to the store through memory, never a file.
 func Save(ctx context.Context, s *models.Store, spec models.Spec, net *layers.Layer) (*models.Model, error) {
-	dir, err := os.MkdirTemp("", "tl-netstore-")
+	arch, err := net.MarshalJSON()
 	if err != nil {
-		return nil, fmt.Errorf("netstore: save %s: %w", spec.Name, err)
-	}
-	defer os.RemoveAll(dir)
-	if err := modelio.Save(ctx, dir, net, nil); err != nil {
-		return nil, fmt.Errorf("netstore: save %s: %w", spec.Name, err)
-	}
-	arch, err := os.ReadFile(filepath.Join(dir, modelio.ArchitectureFile))
-	if err != nil {
-		return nil, fmt.Errorf("netstore: save %s: %w", spec.Name, err)
+		return nil, fmt.Errorf("netstore: save %s: architecture: %w", spec.Name, err)
 	}
 	spec.Architecture = json.RawMessage(arch)
-	f, err := os.Open(filepath.Join(dir, modelio.WeightsFile))
-	if err != nil {
+	var w bytes.Buffer
+	if err := modelio.WriteWeights(&w, net.AllParams(), nil); err != nil {
 		return nil, fmt.Errorf("netstore: save %s: %w", spec.Name, err)
 	}
-	defer f.Close()
-	return s.Save(ctx, spec, f)
+	return s.Save(ctx, spec, &w)
 }
 
 // Load finds the model ref names, checks its weights (models.Store.Load:
-// checksum, local cache) and rebuilds the network in g with them.
+// checksum, local cache) and rebuilds the network in g with them. As
+// modelio.Load, the architecture may declare no more parameters than the
+// weights can hold, so a damaged record fails before it allocates.
 func Load(ctx context.Context, s *models.Store, ref models.Ref, g *graph.Graph, opts ...layers.LoadOption) (*layers.Layer, *models.Model, error) {
 	l, err := s.Load(ctx, ref)
 	if err != nil {
 		return nil, nil, err
 	}
-	dir, err := os.MkdirTemp("", "tl-netstore-")
+	opts = append([]layers.LoadOption{layers.MaxParams(min(len(l.Weights)/2, layers.DefaultMaxParams))}, opts...)
+	net, err := layers.FromJSON(g, l.Architecture, opts...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("netstore: load %s: %w", ref, err)
+		return nil, nil, fmt.Errorf("netstore: rebuild %s v%d: architecture: %w", l.Name, l.Version, err)
 	}
-	defer os.RemoveAll(dir)
-	if err := os.WriteFile(filepath.Join(dir, modelio.ArchitectureFile), l.Architecture, 0o644); err != nil {
-		return nil, nil, fmt.Errorf("netstore: load %s: %w", ref, err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, modelio.WeightsFile), l.Weights, 0o644); err != nil {
-		return nil, nil, fmt.Errorf("netstore: load %s: %w", ref, err)
-	}
-	net, _, err := modelio.Load(ctx, dir, g, opts...)
-	if err != nil {
+	if _, err := modelio.DecodeWeights(l.Weights, net.AllParams(), modelio.Source(fmt.Sprintf("model %s v%d", l.Name, l.Version))); err != nil {
 		return nil, nil, fmt.Errorf("netstore: rebuild %s v%d: %w", l.Name, l.Version, err)
 	}
 	return net, l.Model, nil
