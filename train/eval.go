@@ -18,6 +18,7 @@ type Evaluator struct {
 	feeds   []graph.Feed
 	label   int
 	classes int
+	carry   *carrier
 }
 
 // NewEvaluator prepares an evaluator of cfg's Loss (and, with Logits and Labels,
@@ -37,14 +38,16 @@ func NewEvaluator(cfg Config) (*Evaluator, error) {
 		ev.label = labelIndex(&cfg)
 		ev.classes = cfg.Logits.Shape()[1]
 	}
+	for _, in := range cfg.Inputs {
+		ev.feeds = append(ev.feeds, graph.Feed{Node: in})
+	}
+	ev.carry, targets, ev.feeds = newCarrier(cfg.Carry, targets, ev.feeds)
 	exe, cpuExe, err := newRunner(cfg, opts, targets)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	ev.exe, ev.cpuExe = exe, cpuExe
-	for _, in := range cfg.Inputs {
-		ev.feeds = append(ev.feeds, graph.Feed{Node: in})
-	}
+	ev.carry.dev, _ = exe.(*graph.DeviceExecutor)
 	return ev, nil
 }
 
@@ -81,14 +84,19 @@ func (r Result) Values(prefix string) map[string]float64 {
 // randomly) and averages over every example.
 func (ev *Evaluator) Evaluate(ctx context.Context, loader feed.Batches) (Result, error) {
 	var loss, acc, topk Mean
+	ev.carry.reset()
 	it := loader.Epoch(ctx, 0)
 	defer it.Close()
 	for it.Next() {
 		b := it.Batch()
-		for i := range ev.feeds {
+		for i := range ev.cfg.Inputs {
 			ev.feeds[i].Value = b.Tensors[i]
 		}
+		ev.carry.prepare(ev.feeds, b.Size)
 		outs, err := ev.exe.Run(ev.feeds...)
+		if err == nil {
+			err = ev.carry.keep(outs)
+		}
 		if err != nil {
 			return Result{}, fmt.Errorf("train: evaluating batch %d: %w", b.Index, err)
 		}

@@ -45,6 +45,14 @@ type Config struct {
 	// Hooks that change variables on the host call State.Changed (the
 	// learning-rate hooks do); outside Run, use Device.Push and Device.Pull.
 	Device *graph.OnDevice
+	// Carry maps targets to placeholders of the same shape (not among Inputs):
+	// stateful truncated backpropagation through time, as ptb_word_lm does.
+	// Each step feeds a carried placeholder with its target's value at the
+	// previous step, zero at the start of every epoch, after ResetCarry, and
+	// when the batch size changes; unknown dimensions of the placeholder are
+	// the batch size. On a Device the state stays there (DeviceOptions.Carry).
+	// Evaluators carry too, from zero at the start of every Evaluate.
+	Carry map[*graph.Node]*graph.Node
 }
 
 // runner is a graph.Executor or a graph.DeviceExecutor.
@@ -58,7 +66,7 @@ func newRunner(cfg Config, opts graph.Options, targets []*graph.Node) (r runner,
 		if cfg.Device.Graph() != cfg.Loss.Graph() {
 			return nil, nil, errors.New("train: Config.Device holds another graph than the Loss's")
 		}
-		return cfg.Device.NewExecutor(graph.DeviceOptions{Training: opts.Training}, targets...), nil, nil
+		return cfg.Device.NewExecutor(graph.DeviceOptions{Training: opts.Training, Carry: cfg.Carry}, targets...), nil, nil
 	}
 	exe, err := cfg.Loss.Graph().NewExecutor(opts, targets...)
 	if err != nil {
@@ -79,6 +87,9 @@ func (c *Config) check(training bool) error {
 	}
 	if c.Labels != nil && labelIndex(c) < 0 {
 		return fmt.Errorf("train: Config: Labels (%s) is not one of Inputs", c.Labels.Name())
+	}
+	if err := c.checkCarry(); err != nil {
+		return err
 	}
 	if c.Logits != nil && len(c.Logits.Shape()) != 2 {
 		return &tensor.ShapeError{Op: "train.Config", Arg: "Logits", Got: c.Logits.Shape(), Want: "(N, classes)"}
@@ -161,6 +172,7 @@ type Loop struct {
 	feeds   []graph.Feed
 	label   int
 	classes int
+	carry   *carrier
 }
 
 // New prepares a loop (plans are compiled on the first step).
@@ -183,15 +195,17 @@ func New(cfg Config) (*Loop, error) {
 		l.classes = cfg.Logits.Shape()[1]
 	}
 	targets = append(targets, cfg.Update)
+	for _, in := range cfg.Inputs {
+		l.feeds = append(l.feeds, graph.Feed{Node: in})
+	}
+	l.carry, targets, l.feeds = newCarrier(cfg.Carry, targets, l.feeds)
 	exe, cpuExe, err := newRunner(cfg, opts, targets)
 	if err != nil {
 		l.Close()
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	l.exe, l.cpuExe = exe, cpuExe
-	for _, in := range cfg.Inputs {
-		l.feeds = append(l.feeds, graph.Feed{Node: in})
-	}
+	l.carry.dev, _ = exe.(*graph.DeviceExecutor)
 	return l, nil
 }
 
@@ -200,6 +214,11 @@ func (l *Loop) Use(hooks ...Hook) *Loop {
 	l.hooks = append(l.hooks, hooks...)
 	return l
 }
+
+// ResetCarry zeroes the state Config.Carry carries: the next step starts a new
+// sequence (the loop does it at the start of every epoch). Call it from a hook
+// or between runs.
+func (l *Loop) ResetCarry() { l.carry.reset() }
 
 // Executor is the training executor (to reach its plans); nil when the loop
 // runs on a Device.
@@ -295,8 +314,8 @@ func (l *Loop) Run(ctx context.Context, loader feed.Batches, epochs int) (*State
 // where they were, and each epoch shuffles as it did in the original run. Load
 // the checkpoint's weights (modelio.LoadWeights) before calling it.
 func (l *Loop) RunFrom(ctx context.Context, loader feed.Batches, first, epochs int) (*State, error) {
-	if n := len(loader.Specs()); n != len(l.feeds) {
-		return nil, fmt.Errorf("train: the loader's batches have %d tensors, Config.Inputs has %d", n, len(l.feeds))
+	if n := len(loader.Specs()); n != len(l.cfg.Inputs) {
+		return nil, fmt.Errorf("train: the loader's batches have %d tensors, Config.Inputs has %d", n, len(l.cfg.Inputs))
 	}
 	if first < 0 || first > epochs {
 		return nil, fmt.Errorf("train: RunFrom epoch %d of %d", first, epochs)
@@ -315,6 +334,7 @@ func (l *Loop) RunFrom(ctx context.Context, loader feed.Batches, first, epochs i
 		loss.Reset()
 		acc.Reset()
 		topk.Reset()
+		l.carry.reset()
 		if err := l.fire(ctx, evEpochStart, s); err != nil {
 			return s, err
 		}
@@ -326,10 +346,14 @@ func (l *Loop) RunFrom(ctx context.Context, loader feed.Batches, first, epochs i
 				it.Close()
 				return s, err
 			}
-			for i := range l.feeds {
+			for i := range l.cfg.Inputs {
 				l.feeds[i].Value = b.Tensors[i]
 			}
+			l.carry.prepare(l.feeds, b.Size)
 			outs, err := l.exe.Run(l.feeds...)
+			if err == nil {
+				err = l.carry.keep(outs)
+			}
 			if err != nil {
 				it.Close()
 				return s, fmt.Errorf("train: epoch %d, step %d: %w", e, s.Step, err)
