@@ -34,6 +34,8 @@ type Query struct {
 	// MinSeq, MaxSeq bound the insertion sequence (inclusive; 0 = unbounded).
 	MinSeq int64 `bson:"min_seq,omitempty" json:"min_seq,omitempty"`
 	MaxSeq int64 `bson:"max_seq,omitempty" json:"max_seq,omitempty"`
+	// Fold: one fold of a k-fold partition, or all but one (folds.go).
+	Fold *Fold `bson:"fold,omitempty" json:"fold,omitempty"`
 }
 
 // filter is the MongoDB filter for q within project. Keys are in a fixed
@@ -82,6 +84,9 @@ func (q Query) filter(project string) bson.D {
 	if len(seq) > 0 {
 		f = append(f, bson.E{Key: fSeq, Value: seq})
 	}
+	if q.Fold != nil {
+		f = append(f, q.Fold.filter())
+	}
 	return f
 }
 
@@ -111,6 +116,11 @@ func (c *Collection) Define(ctx context.Context, name string, q Query) (*Dataset
 	for k := range q.Fields {
 		if k == "" || strings.ContainsAny(k, ".$") {
 			return nil, fmt.Errorf("dataset: define %q: field name %q: expected a non-empty name without '.' or '$'", name, k)
+		}
+	}
+	if q.Fold != nil {
+		if err := q.Fold.check(); err != nil {
+			return nil, fmt.Errorf("dataset: define %q: %w", name, err)
 		}
 	}
 	// Index the user fields the query selects on, next to the fixed indexes
