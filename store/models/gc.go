@@ -12,7 +12,7 @@ import (
 	"github.com/tlgo/tl/store/blob"
 )
 
-// GC removes weights no model references: blobs of saves that failed after
+// GC removes weights no model (nor checkpoint) references: blobs of saves that failed after
 // their upload or of deletes cut short, and chunks of uploads killed before
 // their file document was written. Only blobs whose upload began more than
 // minAge ago are touched, so saves in progress are safe; use an age well
@@ -40,6 +40,10 @@ func (s *Store) GC(ctx context.Context, minAge time.Duration) (int, error) {
 	cur.Close(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("models: gc: list models: %w", err)
+	}
+	// A checkpoint's state is a blob of the same bucket.
+	if err := s.checkpointBlobs(ctx, used); err != nil {
+		return 0, err
 	}
 
 	removed := 0

@@ -149,7 +149,7 @@ func New(ctx context.Context, db *store.DB, opts Options) (*Store, error) {
 		cacheMax: opts.CacheMaxBytes,
 	}
 	// Versions, aliases and counters are looked up by _id.
-	if err := db.IndexIDs(ctx, ModelsCollection, CountersCollection, AliasesCollection); err != nil {
+	if err := db.IndexIDs(ctx, ModelsCollection, CountersCollection, AliasesCollection, CheckpointsCollection); err != nil {
 		return nil, fmt.Errorf("models: %w", err)
 	}
 	// This one serves listing and ranking (on servers that use indexes).
