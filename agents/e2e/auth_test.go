@@ -198,3 +198,116 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 	}
 	t.Fatalf("gave up waiting for %s", what)
 }
+
+// A plan belongs to the client that submitted it: another client's cancel or
+// retry is refused (and it cannot send a command as the owner or as the
+// master: the server refuses those subjects), the owner's and the master's
+// go through.
+func TestClientsTouchOnlyTheirPlans(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	home := t.TempDir()
+	auth, err := queue.LoadOrCreateAuth(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := queue.StartServer(ctx, queue.ServerConfig{Dir: filepath.Join(home, "nats"), Auth: auth})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	creds := func(role string, queues ...string) *queue.Credentials {
+		c, err := auth.New(role, queues)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	connect := func(c *queue.Credentials) (*nats.Conn, jetstream.JetStream) {
+		nc, js, err := queue.Connect(ctx, srv.URL(), "test "+c.Role, nil, c.Options()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		return nc, js
+	}
+	st := status.NewMemory()
+	m, err := master.New(ctx, master.Config{NATSURL: srv.URL(), Credentials: creds(queue.RoleMaster), Store: st, Tick: 200 * time.Millisecond, Log: testLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mdone := make(chan struct{})
+	go func() { defer close(mdone); _ = m.Run(ctx) }()
+	defer func() { cancel(); <-mdone }()
+
+	spec := func() *plan.Spec {
+		// No agent serves the queue: the task stays queued until cancelled.
+		s, err := plan.Parse([]byte("name: owned\ntasks:\n  - {id: wait, kind: hold, queue: nobody}\n"), "owned.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	ownerCreds := creds(queue.RoleClient)
+	_, ajs := connect(ownerCreds)
+	other, bjs := connect(creds(queue.RoleClient))
+	_, mjs := connect(creds(queue.RoleMaster))
+	planStatus := func(id string) plan.Status {
+		p, err := st.Plan(ctx, id)
+		if err != nil {
+			return ""
+		}
+		return p.Status
+	}
+
+	id, err := master.Submit(ctx, ajs, spec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the plan to be recorded", func() bool { return planStatus(id) == plan.Running })
+	if p, _ := st.Plan(ctx, id); !strings.HasPrefix(ownerCreds.User, "client:"+p.Owner) || p.Owner == "" {
+		t.Fatalf("plan owner %q; want the id of %s", p.Owner, ownerCreds.User)
+	}
+	if _, err := master.CancelChecked(ctx, bjs, id, 10*time.Second); !errors.Is(err, master.ErrRefused) {
+		t.Fatalf("another client's cancel: %v; want ErrRefused", err)
+	}
+	if _, err := master.RetryChecked(ctx, bjs, id, nil, 10*time.Second); !errors.Is(err, master.ErrRefused) {
+		t.Fatalf("another client's retry: %v; want ErrRefused", err)
+	}
+	// Sending as the master or as the owner: refused by the server.
+	_, ownerID, _ := strings.Cut(strings.TrimPrefix(ownerCreds.User, "client:"), ":")
+	data, _ := json.Marshal(master.CancelCmd{Plan: id})
+	for _, subj := range []string{queue.ControlSubject(master.CmdCancel), queue.ClientControlSubject(master.CmdCancel, ownerID)} {
+		other.Close()
+		other, _ = connect(creds(queue.RoleClient))
+		if err := other.Publish(subj, data); err != nil {
+			t.Fatal(err)
+		}
+		if err := other.FlushTimeout(5 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, "a cancel on "+subj+" refused", func() bool { return errors.Is(other.LastError(), nats.ErrPermissionViolation) })
+	}
+	time.Sleep(300 * time.Millisecond)
+	if s := planStatus(id); s != plan.Running {
+		t.Fatalf("after refused cancels the plan is %s", s)
+	}
+	if _, err := master.CancelChecked(ctx, ajs, id, 10*time.Second); err != nil {
+		t.Fatalf("the owner's cancel: %v", err)
+	}
+	waitUntil(t, "the owner's cancel", func() bool { return planStatus(id) == plan.Cancelled })
+
+	// A plan the master's credentials submitted: clients may not touch it, the master may.
+	mid, err := master.Submit(ctx, mjs, spec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the master's plan to be recorded", func() bool { return planStatus(mid) == plan.Running })
+	if _, err := master.CancelChecked(ctx, ajs, mid, 10*time.Second); !errors.Is(err, master.ErrRefused) {
+		t.Fatalf("a client's cancel of the master's plan: %v; want ErrRefused", err)
+	}
+	if v, err := master.CancelChecked(ctx, mjs, mid, 10*time.Second); err != nil || v == nil || !v.Accepted {
+		t.Fatalf("the master's cancel: %+v, %v", v, err)
+	}
+	waitUntil(t, "the master's cancel", func() bool { return planStatus(mid) == plan.Cancelled })
+}

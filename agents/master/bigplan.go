@@ -79,6 +79,7 @@ func (m *Master) submitObject(ctx context.Context, c *SubmitCmd) error {
 	if full.Plan != c.Plan || full.Object != "" {
 		return fmt.Errorf("%w: submit: object of plan %s holds plan %q", task.ErrMalformed, c.Plan, full.Plan)
 	}
+	full.owner = c.owner
 	if err := m.submit(ctx, &full); err != nil {
 		return err
 	}

@@ -30,6 +30,10 @@ type SubmitCmd struct {
 	// Object, when set, names the object of queue.PlansBucket that holds the
 	// whole command (a plan too big for one message); Spec is empty then.
 	Object string `json:"object,omitempty"`
+
+	// owner is the client that sent the command, from the subject it came on
+	// (queue.IsControl), never from the payload.
+	owner string
 }
 
 // CancelCmd asks the master to cancel a plan.
@@ -167,6 +171,63 @@ func Cancel(ctx context.Context, js jetstream.JetStream, id string) error {
 	}
 	data, _ := json.Marshal(CancelCmd{Plan: id})
 	return send(ctx, js, CmdCancel, fmt.Sprintf("cancel/%s/%d", id, time.Now().UnixNano()), data)
+}
+
+// ErrRefused is wrapped by the error of a cancel or retry the master refused:
+// the plan belongs to another client.
+var ErrRefused = errors.New("refused by the master")
+
+// CancelChecked is Cancel that waits up to patience for the master's answer.
+// A refusal (the plan is another client's) returns an error wrapping
+// ErrRefused; no answer within patience returns a nil verdict and no error
+// (the command waits in the stream for the master).
+func CancelChecked(ctx context.Context, js jetstream.JetStream, id string, patience time.Duration) (*Verdict, error) {
+	return answered(ctx, js, id, patience, func() error { return Cancel(ctx, js, id) })
+}
+
+// RetryChecked is Retry that waits for the master's answer, as CancelChecked.
+func RetryChecked(ctx context.Context, js jetstream.JetStream, id string, tasks []string, patience time.Duration) (*Verdict, error) {
+	return answered(ctx, js, id, patience, func() error { return Retry(ctx, js, id, tasks) })
+}
+
+// answered listens on plan id's verdict subject, calls send, and waits for
+// the answer.
+func answered(ctx context.Context, js jetstream.JetStream, id string, patience time.Duration, send func() error) (*Verdict, error) {
+	if !task.ValidName(id) {
+		return nil, fmt.Errorf("%q is not a plan id", id)
+	}
+	nc := js.Conn()
+	sub, err := nc.SubscribeSync(queue.VerdictSubject(id))
+	if err != nil {
+		return nil, fmt.Errorf("plan %s: listen for the master's answer: %w", id, err)
+	}
+	defer sub.Unsubscribe()
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err = nc.FlushWithContext(fctx)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("plan %s: listen for the master's answer: %w", id, err)
+	}
+	if err := send(); err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, patience)
+	defer cancel()
+	msg, err := sub.NextMsgWithContext(wctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, nil
+	}
+	var v Verdict
+	if err := json.Unmarshal(msg.Data, &v); err != nil {
+		return nil, fmt.Errorf("plan %s: the master's answer %q: %w", id, msg.Data, err)
+	}
+	if !v.Accepted {
+		return &v, fmt.Errorf("%w: %s", ErrRefused, v.Error)
+	}
+	return &v, nil
 }
 
 // Retry asks the master to retry plan id's failed, blocked or cancelled tasks.

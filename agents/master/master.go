@@ -485,13 +485,14 @@ func (m *Master) settleMsgs(flushErr error, hs []handled) {
 }
 
 func (m *Master) handle(ctx context.Context, subject string, data []byte) error {
-	if cmd, ok := queue.IsControl(subject); ok {
+	if cmd, sender, ok := queue.IsControl(subject); ok {
 		switch cmd {
 		case CmdSubmit:
 			var c SubmitCmd
 			if err := json.Unmarshal(data, &c); err != nil {
 				return fmt.Errorf("%w: submit: %w", task.ErrMalformed, err)
 			}
+			c.owner = sender
 			if c.Object != "" {
 				return m.submitObject(ctx, &c)
 			}
@@ -501,13 +502,13 @@ func (m *Master) handle(ctx context.Context, subject string, data []byte) error 
 			if err := json.Unmarshal(data, &c); err != nil {
 				return fmt.Errorf("%w: cancel: %w", task.ErrMalformed, err)
 			}
-			return m.cancel(ctx, c.Plan)
+			return m.cancel(ctx, c.Plan, sender)
 		case CmdRetry:
 			var c RetryCmd
 			if err := json.Unmarshal(data, &c); err != nil {
 				return fmt.Errorf("%w: retry: %w", task.ErrMalformed, err)
 			}
-			return m.retry(ctx, &c)
+			return m.retry(ctx, &c, sender)
 		}
 		return fmt.Errorf("%w: unknown command %q", task.ErrMalformed, cmd)
 	}
@@ -556,7 +557,7 @@ func (m *Master) submit(ctx context.Context, c *SubmitCmd) error {
 			ErrRejected, c.Plan, len(specJSON), MaxSpecBytes))
 	}
 	now := time.Now().UTC()
-	rec := &status.Plan{ID: c.Plan, Name: c.Spec.Name, SpecJSON: string(specJSON), Status: plan.Running, Submitted: now, Updated: now}
+	rec := &status.Plan{ID: c.Plan, Name: c.Spec.Name, SpecJSON: string(specJSON), Status: plan.Running, Submitted: now, Updated: now, Owner: c.owner}
 	var tasks []*status.Task
 	for i, ts := range c.Spec.Tasks {
 		t := &status.Task{
@@ -832,13 +833,17 @@ func (m *Master) block(ps *planState, failed string) {
 	m.schedule(ps)
 }
 
-func (m *Master) cancel(ctx context.Context, id string) error {
+func (m *Master) cancel(ctx context.Context, id, sender string) error {
 	ps, err := m.get(ctx, id)
 	if err != nil {
 		return fmt.Errorf("cancel: %w", err)
 	}
+	if !m.allowed(ps, sender, "cancel") {
+		return nil
+	}
 	if ps.rec.Status.Terminal() {
 		m.log.Info("cancel: plan already finished", "plan", id, "status", ps.rec.Status)
+		m.answer(id, Verdict{Plan: id, Accepted: true, Warnings: []string{fmt.Sprintf("plan %s had already finished (%s)", id, ps.rec.Status)}})
 		return nil
 	}
 	stream, err := m.js.Stream(ctx, queue.TasksStream)
@@ -885,13 +890,35 @@ func (m *Master) cancel(ctx context.Context, id string) error {
 	}
 	ps.rec = &next
 	m.log.Info("plan cancelled", "plan", id)
+	m.answer(id, Verdict{Plan: id, Accepted: true})
 	return nil
 }
 
-func (m *Master) retry(ctx context.Context, c *RetryCmd) error {
+// allowed reports whether sender (a client's id; "" for the master's
+// credentials or a server without credentials) may cancel or retry plan ps: a
+// client may touch only the plans it submitted. A refusal is logged and
+// answered on the plan's verdict subject, where tl cancel and tl retry listen.
+func (m *Master) allowed(ps *planState, sender, what string) bool {
+	if sender == "" || sender == ps.rec.Owner {
+		return true
+	}
+	by := "another client"
+	if ps.rec.Owner == "" {
+		by = "the master (a sweep or stream rule, or a client with the master's credentials)"
+	}
+	why := fmt.Sprintf("%s of plan %s refused: it was submitted by %s; a client may %s only its own plans (or use the master's credentials)", what, ps.rec.ID, by, what)
+	m.log.Warn("command refused", "cmd", what, "plan", ps.rec.ID, "sender", sender, "owner", ps.rec.Owner)
+	m.answer(ps.rec.ID, Verdict{Plan: ps.rec.ID, Error: why})
+	return false
+}
+
+func (m *Master) retry(ctx context.Context, c *RetryCmd, sender string) error {
 	ps, err := m.get(ctx, c.Plan)
 	if err != nil {
 		return fmt.Errorf("retry: %w", err)
+	}
+	if !m.allowed(ps, sender, "retry") {
+		return nil
 	}
 	want := map[string]bool{}
 	for _, id := range c.Tasks {
@@ -926,6 +953,7 @@ func (m *Master) retry(ctx context.Context, c *RetryCmd) error {
 	}
 	if n == 0 {
 		m.log.Info("retry: nothing to retry", "plan", c.Plan)
+		m.answer(c.Plan, Verdict{Plan: c.Plan, Accepted: true, Warnings: []string{"nothing to retry: no failed, blocked or cancelled task"}})
 		return nil
 	}
 	// The tasks' records first: the plan's says they are all written.
@@ -943,6 +971,7 @@ func (m *Master) retry(ctx context.Context, c *RetryCmd) error {
 	ps.rec = &next
 	m.hold(ps)
 	m.log.Info("plan retried", "plan", c.Plan, "tasks", n)
+	m.answer(c.Plan, Verdict{Plan: c.Plan, Accepted: true})
 	m.schedule(ps)
 	return nil
 }

@@ -365,7 +365,7 @@ func Permissions(role, id string, queues []string) *server.Permissions {
 			Subscribe: &server.SubjectPermission{Allow: []string{inbox, CancelSubject}},
 		}
 	case RoleClient:
-		pub := []string{controlPrefix + "*"}
+		pub := []string{controlPrefix + "*." + id}
 		for _, b := range []string{AgentsBucket, "tl_master_leader"} {
 			s := "KV_" + b
 			pub = append(pub,

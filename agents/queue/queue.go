@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -42,19 +43,30 @@ func ConsumerName(q string) string { return "queue-" + q }
 // EventSubject is where agents publish events of type t.
 func EventSubject(t task.EventType) string { return eventPrefix + string(t) }
 
-// ControlSubject is where the CLI publishes command cmd for the master.
+// ControlSubject is where the master's own processes (and any process on a
+// server without credentials) publish command cmd for the master.
 func ControlSubject(cmd string) string { return controlPrefix + cmd }
+
+// ClientControlSubject is where the client whose credentials carry id
+// publishes command cmd. A client's permissions allow only its own id there,
+// so the master knows who sent a command without trusting what it says: a
+// plan belongs to the client that submitted it, and only that client (or the
+// master's credentials) may cancel or retry it.
+func ClientControlSubject(cmd, id string) string { return controlPrefix + cmd + "." + id }
 
 // VerdictSubject is the core NATS subject (in no stream) on which the master
 // answers a submit of plan id: accepted, or rejected and why.
 func VerdictSubject(id string) string { return verdictPrefix + id }
 
-// IsControl reports whether subject carries a command, and which.
-func IsControl(subject string) (string, bool) {
-	if len(subject) > len(controlPrefix) && subject[:len(controlPrefix)] == controlPrefix {
-		return subject[len(controlPrefix):], true
+// IsControl reports whether subject carries a command, which, and the id of
+// the client that sent it ("" when the master's credentials, or none, did).
+func IsControl(subject string) (cmd, sender string, ok bool) {
+	rest, ok := strings.CutPrefix(subject, controlPrefix)
+	if !ok || rest == "" {
+		return "", "", false
 	}
-	return "", false
+	cmd, sender, _ = strings.Cut(rest, ".")
+	return cmd, sender, true
 }
 
 // Connect connects to url with unbounded reconnection and returns the connection
@@ -97,7 +109,7 @@ func Connect(ctx context.Context, url, name string, log *slog.Logger, extra ...n
 func Setup(ctx context.Context, js jetstream.JetStream) error {
 	for _, cfg := range []jetstream.StreamConfig{
 		{Name: TasksStream, Subjects: []string{tasksPrefix + "*"}},
-		{Name: MasterStream, Subjects: []string{eventPrefix + "*", controlPrefix + "*"}},
+		{Name: MasterStream, Subjects: []string{eventPrefix + "*", controlPrefix + "*", controlPrefix + "*.*"}},
 	} {
 		cfg.Retention = jetstream.WorkQueuePolicy
 		cfg.Storage = jetstream.FileStorage
@@ -229,8 +241,15 @@ func PublishEventAsync(js jetstream.JetStream, e *task.Event) error {
 }
 
 // PublishControl sends command cmd with payload data to the master's stream.
+// A client's command goes to its own subject (ClientControlSubject).
 func PublishControl(ctx context.Context, js jetstream.JetStream, cmd, msgID string, data []byte) error {
-	if _, err := js.Publish(ctx, ControlSubject(cmd), data, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(MasterStream)); err != nil {
+	subject := ControlSubject(cmd)
+	if nc := js.Conn(); nc != nil {
+		if role, id, _, err := parseUser(nc.Opts.User); err == nil && role == RoleClient {
+			subject = ClientControlSubject(cmd, id)
+		}
+	}
+	if _, err := js.Publish(ctx, subject, data, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(MasterStream)); err != nil {
 		return fmt.Errorf("send %s to the master: %w", cmd, err)
 	}
 	return nil

@@ -19,10 +19,13 @@ func TestStartServerNeedsDir(t *testing.T) {
 }
 
 func TestSubjects(t *testing.T) {
-	if cmd, ok := queue.IsControl(queue.ControlSubject("submit")); !ok || cmd != "submit" {
-		t.Errorf("IsControl(control subject) = %q, %v", cmd, ok)
+	if cmd, sender, ok := queue.IsControl(queue.ControlSubject("submit")); !ok || cmd != "submit" || sender != "" {
+		t.Errorf("IsControl(control subject) = %q, %q, %v", cmd, sender, ok)
 	}
-	if _, ok := queue.IsControl(queue.EventSubject(task.Started)); ok {
+	if cmd, sender, ok := queue.IsControl(queue.ClientControlSubject("cancel", "0123456789abcdef")); !ok || cmd != "cancel" || sender != "0123456789abcdef" {
+		t.Errorf("IsControl(client control subject) = %q, %q, %v", cmd, sender, ok)
+	}
+	if _, _, ok := queue.IsControl(queue.EventSubject(task.Started)); ok {
 		t.Error("an event subject is taken for a command")
 	}
 }

@@ -29,8 +29,12 @@ type Plan struct {
 	Updated   time.Time   `bson:"updated" json:"updated"`
 	Finished  time.Time   `bson:"finished,omitempty" json:"finished,omitzero"`
 	Note      string      `bson:"note,omitempty" json:"note,omitempty"`
-	Rev       int64       `bson:"rev" json:"-"`
-	Project   string      `bson:"project" json:"-"`
+	// Owner is the id of the client credentials that submitted the plan ("":
+	// the master's, or a server without credentials); only that client may
+	// cancel or retry it.
+	Owner   string `bson:"owner,omitempty" json:"owner,omitempty"`
+	Rev     int64  `bson:"rev" json:"-"`
+	Project string `bson:"project" json:"-"`
 }
 
 // Task is a task's record within a plan.

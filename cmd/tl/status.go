@@ -255,12 +255,14 @@ stopped by their agents, and nothing more is scheduled. 'tl retry' runs the
 cancelled tasks again.`,
 		Args: nargs(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := command(cmd.Context(), &c, func(ctx context.Context, js jetstream.JetStream) error {
-				return master.Cancel(ctx, js, args[0])
+			var v *master.Verdict
+			if err := command(cmd.Context(), &c, func(ctx context.Context, js jetstream.JetStream) (err error) {
+				v, err = master.CancelChecked(ctx, js, args[0], answerPatience)
+				return err
 			}); err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "cancel of %s sent to the master\n", args[0])
+			reportAnswer(stdout, "cancel", args[0], v)
 			return nil
 		},
 	}
@@ -277,17 +279,35 @@ func newRetryCmd(stdout, _ io.Writer) *cobra.Command {
 and what they block, if any are given), each with a fresh attempt budget.`,
 		Args: nargs(1, -1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := command(cmd.Context(), &c, func(ctx context.Context, js jetstream.JetStream) error {
-				return master.Retry(ctx, js, args[0], args[1:])
+			var v *master.Verdict
+			if err := command(cmd.Context(), &c, func(ctx context.Context, js jetstream.JetStream) (err error) {
+				v, err = master.RetryChecked(ctx, js, args[0], args[1:], answerPatience)
+				return err
 			}); err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "retry of %s sent to the master\n", args[0])
+			reportAnswer(stdout, "retry", args[0], v)
 			return nil
 		},
 	}
 	c.flags(cmd.Flags(), true)
 	return cmd
+}
+
+// answerPatience is how long tl cancel and tl retry wait for the master's answer.
+const answerPatience = 5 * time.Second
+
+// reportAnswer says what became of a cancel or retry: done, with the master's
+// warnings, or sent and waiting for a master that did not answer in time.
+func reportAnswer(w io.Writer, what, id string, v *master.Verdict) {
+	if v == nil {
+		fmt.Fprintf(w, "%s of %s sent; the master did not answer within %s (it acts on it when it runs)\n", what, id, answerPatience)
+		return
+	}
+	fmt.Fprintf(w, "%s of %s done\n", what, id)
+	for _, warn := range v.Warnings {
+		fmt.Fprintf(w, "  note: %s\n", warn)
+	}
 }
 
 // command sends a command to the master over NATS. A --mongo given with it
