@@ -309,18 +309,17 @@ func (l *Loop) Run(ctx context.Context, loader feed.Batches, epochs int) (*State
 	return l.RunFrom(ctx, loader, 0, epochs)
 }
 
-// RunFrom resumes a run at epoch first (counted from 0) and goes on until epoch
-// epochs: the step counter starts at first·StepsPerEpoch, so schedules carry on
-// where they were, and each epoch shuffles as it did in the original run. Load
-// the checkpoint's weights (modelio.LoadWeights) before calling it.
-func (l *Loop) RunFrom(ctx context.Context, loader feed.Batches, first, epochs int) (*State, error) {
+// RunAt resumes a run at a Position (see RunFrom and Position) and goes on
+// until epoch epochs. Load the checkpoint's variables before calling it.
+func (l *Loop) RunAt(ctx context.Context, loader feed.Batches, at Position, epochs int) (*State, error) {
+	first := at.Epoch
 	if n := len(loader.Specs()); n != len(l.cfg.Inputs) {
 		return nil, fmt.Errorf("train: the loader's batches have %d tensors, Config.Inputs has %d", n, len(l.cfg.Inputs))
 	}
-	if first < 0 || first > epochs {
-		return nil, fmt.Errorf("train: RunFrom epoch %d of %d", first, epochs)
+	if first < 0 || first > epochs || at.Batch < 0 || at.Step < 0 || at.Examples < 0 {
+		return nil, fmt.Errorf("train: resuming at epoch %d of %d, batch %d, step %d, examples %d: expected 0 <= epoch <= epochs and no negative count", first, epochs, at.Batch, at.Step, at.Examples)
 	}
-	s := &State{Epochs: epochs, StepsPerEpoch: loader.Batches(), Step: first * loader.Batches(), Values: map[string]float64{}, Start: time.Now(), device: l.cfg.Device}
+	s := &State{Epochs: epochs, StepsPerEpoch: loader.Batches(), Step: at.Step, Values: map[string]float64{}, Start: time.Now(), device: l.cfg.Device}
 	var loss, acc, topk Mean
 	topName := ""
 	if l.cfg.TopK > 1 {
@@ -339,6 +338,17 @@ func (l *Loop) RunFrom(ctx context.Context, loader feed.Batches, first, epochs i
 			return s, err
 		}
 		it := loader.Epoch(ctx, e)
+		if e == first && at.Batch > 0 {
+			// The epoch's order depends only on the seed and e: skip what the
+			// checkpoint had done, and take up its running metrics.
+			if err := skip(it, at.Batch); err != nil {
+				return s, fmt.Errorf("train: resuming epoch %d at batch %d: %w", e, at.Batch, err)
+			}
+			s.StepInEpoch, s.Examples = at.Batch, at.Examples
+			resumeMean(&loss, s, MetricLoss, at)
+			resumeMean(&acc, s, MetricAccuracy, at)
+			resumeMean(&topk, s, topName, at)
+		}
 		for !s.Stopped && it.Next() {
 			b := it.Batch()
 			s.Batch = b
