@@ -307,3 +307,28 @@ func (s *Store) checkpointBlobs(ctx context.Context, used map[bson.ObjectID]bool
 	}
 	return nil
 }
+
+// ByTask returns the version of name whose lineage names task (the workflow
+// task that saved it; the latest if there are several), or an error wrapping
+// ErrNotFound. A train task asks before it saves, so that an attempt after
+// one that saved and died before reporting returns that version instead of
+// saving a second.
+func (s *Store) ByTask(ctx context.Context, name, task string) (*Model, error) {
+	if err := store.ValidateName("model", name); err != nil {
+		return nil, err
+	}
+	if task == "" {
+		return nil, fmt.Errorf("models: %s by task: empty task key", name)
+	}
+	ctx, cancel := store.Detach(ctx)
+	defer cancel()
+	ms, err := s.find(ctx, bson.D{{Key: "name", Value: name}, {Key: "lineage.task", Value: task}},
+		options.Find().SetSort(bson.D{{Key: "version", Value: -1}}).SetLimit(1))
+	if err != nil {
+		return nil, err
+	}
+	if len(ms) == 0 {
+		return nil, fmt.Errorf("models: %s saved by task %q in project %q: %w", name, task, s.Project(), ErrNotFound)
+	}
+	return ms[0], nil
+}

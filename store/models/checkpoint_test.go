@@ -270,3 +270,22 @@ func TestGCCheckpoints(t *testing.T) {
 		}
 	})
 }
+
+func TestByTask(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		ctx := storetest.Context(t)
+		s := newStore(t, b.Open(t), models.Options{})
+		save(t, s, models.Spec{Name: "m", Lineage: models.Lineage{Task: "p/a"}}, []byte("1"))
+		save(t, s, models.Spec{Name: "m", Lineage: models.Lineage{Task: "p/b"}}, []byte("2"))
+		save(t, s, models.Spec{Name: "other", Lineage: models.Lineage{Task: "p/c"}}, []byte("3"))
+		if m, err := s.ByTask(ctx, "m", "p/b"); err != nil || m.Version != 2 {
+			t.Fatalf("ByTask(m, p/b) = %v, %v; want v2", m, err)
+		}
+		if _, err := s.ByTask(ctx, "m", "p/c"); !errors.Is(err, models.ErrNotFound) {
+			t.Fatalf("ByTask(m, p/c) = %v; want ErrNotFound (another model's task)", err)
+		}
+		if _, err := s.ByTask(ctx, "m", ""); err == nil {
+			t.Fatal("ByTask with an empty task: no error")
+		}
+	})
+}
