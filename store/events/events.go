@@ -89,6 +89,14 @@ type Writer struct {
 	ctx     context.Context // of the writes; abort cancels it
 	abort   context.CancelFunc
 
+	// Of the writing goroutine only: the run's summary and curves, loaded
+	// from the store at the first write (a run may be resumed).
+	state  *runState
+	dirty  bool   // state has events the stored summary lacks
+	wid    string // this writer's part of event _ids
+	seq    int64  // events this writer has numbered
+	prefix string // of the run's event _ids
+
 	closeOnce sync.Once
 	closed    atomic.Bool
 	written   atomic.Int64
@@ -126,6 +134,10 @@ func NewWriter(db *store.DB, opts Options) (*Writer, error) {
 		done:    make(chan struct{}),
 	}
 	w.ctx, w.abort = context.WithCancel(context.Background())
+	w.prefix = eventIDPrefix(db.Project(), w.model, run)
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	w.wid = hex.EncodeToString(b)
 	go w.loop()
 	return w, nil
 }
@@ -229,6 +241,52 @@ func (w *Writer) Close(ctx context.Context) error {
 	return err
 }
 
+// record is an event as stored: its _id begins with the run's prefix and
+// orders the run's events by step ("LEN:PROJECT:LEN:MODEL:LEN:RUN:STEP:
+// WRITER:SEQ"), so that on MongoDB a run's events are one _id range.
+type record struct {
+	ID    string `bson:"_id"`
+	Event `bson:",inline"`
+}
+
+func (w *Writer) record(e Event) record {
+	w.seq++
+	return record{ID: w.prefix + stepKey(e.Step) + ":" + w.wid + ":" + fmt.Sprintf("%08d", w.seq), Event: e}
+}
+
+// load reads the run's summary and curves, if the run has some already (a
+// resumed run, or a test phase logged after training).
+func (w *Writer) load(ctx context.Context) error {
+	if err := prepare(ctx, w.db); err != nil {
+		return err
+	}
+	id := summaryID(w.db.Project(), w.run)
+	var (
+		sum Summary
+		cs  curvesDoc
+	)
+	hasSum, err := lookup(ctx, w.db, RunsCollection, id, &sum)
+	if err != nil {
+		return fmt.Errorf("events: read the summary of run %s: %w", w.run, err)
+	}
+	hasCurves, err := lookup(ctx, w.db, CurvesCollection, id, &cs)
+	if err != nil {
+		return fmt.Errorf("events: read the curves of run %s: %w", w.run, err)
+	}
+	st := newRunState(w.db.Project(), w.model, w.run)
+	var sp *Summary
+	var cp *curvesDoc
+	if hasSum {
+		sp = &sum
+	}
+	if hasCurves {
+		cp = &cs
+	}
+	st.fromDocs(sp, cp)
+	w.state = st
+	return nil
+}
+
 // loop owns the pending batch. pending holds at most cap(w.ch) events:
 // beyond that it stops taking from the channel, which fills, and Log drops.
 func (w *Writer) loop() {
@@ -243,6 +301,16 @@ func (w *Writer) loop() {
 	// write sends the pending events in batches; on failure the rest stay
 	// pending for a later try.
 	write := func() error {
+		if w.state == nil && len(pending) > 0 {
+			ctx, cancel := context.WithTimeout(w.ctx, 2*time.Minute)
+			err := w.load(ctx)
+			cancel()
+			if err != nil {
+				backoff = min(max(2*backoff, 100*time.Millisecond), 10*time.Second)
+				retryAt = time.Now().Add(backoff)
+				return err
+			}
+		}
 		for len(pending) > 0 {
 			n := min(len(pending), w.batch)
 			ctx, cancel := context.WithTimeout(w.ctx, 2*time.Minute)
@@ -256,6 +324,7 @@ func (w *Writer) loop() {
 				var bwe mongo.BulkWriteException
 				if errors.As(err, &bwe) && len(bwe.WriteErrors) > 0 && bwe.WriteConcernError == nil {
 					i := bwe.WriteErrors[0].Index
+					w.fold(pending[:i])
 					w.written.Add(int64(i))
 					w.dropped.Add(1)
 					pending = pending[i+1:]
@@ -266,8 +335,22 @@ func (w *Writer) loop() {
 				retryAt = time.Now().Add(backoff)
 				return fmt.Errorf("events: write %d events of run %s: %w", n, w.run, err)
 			}
+			w.fold(pending[:n])
 			w.written.Add(int64(n))
 			pending = pending[n:]
+		}
+		if w.dirty {
+			ctx, cancel := context.WithTimeout(w.ctx, 2*time.Minute)
+			dctx, dcancel := store.Detach(ctx)
+			err := w.state.save(dctx, w.db)
+			dcancel()
+			cancel()
+			if err != nil {
+				backoff = min(max(2*backoff, 100*time.Millisecond), 10*time.Second)
+				retryAt = time.Now().Add(backoff)
+				return err
+			}
+			w.dirty = false
 		}
 		backoff, retryAt = 0, time.Time{}
 		return nil
@@ -284,7 +367,7 @@ func (w *Writer) loop() {
 		for len(pending) < cap(w.ch) {
 			select {
 			case e := <-w.ch:
-				pending = append(pending, e)
+				pending = append(pending, w.record(e))
 			default:
 				return
 			}
@@ -297,12 +380,12 @@ func (w *Writer) loop() {
 		}
 		select {
 		case e := <-in:
-			pending = append(pending, e)
+			pending = append(pending, w.record(e))
 			if len(pending) >= w.batch {
 				tryWrite()
 			}
 		case <-tick.C:
-			if len(pending) > 0 {
+			if len(pending) > 0 || w.dirty {
 				tryWrite()
 			}
 		case reply := <-w.flushes:
@@ -327,12 +410,31 @@ func (w *Writer) loop() {
 			reply <- err
 		case <-w.stop:
 			drain()
-			if len(pending) > 0 {
+			if len(pending) > 0 || w.dirty {
 				tryWrite()
+			}
+			if w.state != nil && len(pending) == 0 && !w.dirty {
+				w.state.sum.Status = StatusClosed
+				w.dirty = true
+				if err := write(); err != nil {
+					w.logger.Warn("events: could not mark the run closed", "run", w.run, "err", err)
+				}
 			}
 			w.dropped.Add(int64(len(pending) + len(w.ch)))
 			return
 		}
+	}
+}
+
+// fold adds written records to the run's summary and curves.
+func (w *Writer) fold(recs []any) {
+	for _, r := range recs {
+		rec := r.(record)
+		w.state.add(rec.ID, rec.Event)
+	}
+	if len(recs) > 0 {
+		w.state.sum.Status = StatusRunning
+		w.dirty = true
 	}
 }
 
@@ -372,7 +474,27 @@ func (q Query) filter(db *store.DB) bson.D {
 }
 
 // Find returns the events a query selects, ordered by run, step and time.
+// It reads events of both _id forms: those written before summaries (an
+// ObjectID) and after (a string that begins with the run).
 func Find(ctx context.Context, db *store.DB, q Query) ([]Event, error) {
+	ies, err := find(ctx, db, q, false)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Event, len(ies))
+	for i := range ies {
+		out[i] = ies[i].Event
+	}
+	return out, nil
+}
+
+// idEvent is an event and its _id.
+type idEvent struct {
+	id any
+	Event
+}
+
+func find(ctx context.Context, db *store.DB, q Query, withIDs bool) ([]idEvent, error) {
 	if q.ToStep != 0 && q.ToStep < q.FromStep {
 		return nil, fmt.Errorf("events: step range [%d, %d] is empty, expected FromStep <= ToStep", q.FromStep, q.ToStep)
 	}
@@ -387,11 +509,22 @@ func Find(ctx context.Context, db *store.DB, q Query) ([]Event, error) {
 		return nil, fmt.Errorf("events: query %+v: %w", q, err)
 	}
 	defer cur.Close(ctx)
-	var out []Event
+	var out []idEvent
 	for cur.Next(ctx) {
-		var e Event
-		if err := bson.Unmarshal(cur.Current, &e); err != nil {
+		var e idEvent
+		if err := bson.Unmarshal(cur.Current, &e.Event); err != nil {
 			return nil, fmt.Errorf("events: query %+v: document %s is not an event: %w", q, cur.Current.Lookup("_id"), err)
+		}
+		if withIDs {
+			idv := cur.Current.Lookup("_id")
+			if s, ok := idv.StringValueOK(); ok {
+				e.id = s
+			} else if oid, ok := idv.ObjectIDOK(); ok {
+				e.id = oid
+			}
+			if e.Phase == "" {
+				e.Phase = Train
+			}
 		}
 		out = append(out, e)
 	}
@@ -402,46 +535,71 @@ func Find(ctx context.Context, db *store.DB, q Query) ([]Event, error) {
 }
 
 // Runs returns the run IDs of a model (all runs of the project when model
-// is empty), sorted.
+// is empty), sorted. It reads the run summaries.
 func Runs(ctx context.Context, db *store.DB, model string) ([]string, error) {
-	ctx, cancel := store.Detach(ctx)
-	defer cancel()
-	f := bson.D{}
-	if model != "" {
-		f = append(f, bson.E{Key: "model", Value: model})
-	}
-	var runs []string
-	if err := db.Collection(Collection).Distinct(ctx, "run", db.Scope(f)).Decode(&runs); err != nil {
+	sums, err := Summaries(ctx, db, model)
+	if err != nil {
 		return nil, fmt.Errorf("events: runs of %q: %w", model, err)
+	}
+	runs := make([]string, 0, len(sums))
+	for _, s := range sums {
+		runs = append(runs, s.Run)
 	}
 	slices.Sort(runs)
 	return runs, nil
 }
 
 // Models returns the names of the models that have events, sorted (events
-// logged without a model are left out).
+// logged without a model are left out). It reads the run summaries.
 func Models(ctx context.Context, db *store.DB) ([]string, error) {
-	ctx, cancel := store.Detach(ctx) // FerretDB rejects distinct's maxTimeMS
-	defer cancel()
-	var names []string
-	if err := db.Collection(Collection).Distinct(ctx, "model", db.Scope(nil)).Decode(&names); err != nil {
+	sums, err := Summaries(ctx, db, "")
+	if err != nil {
 		return nil, fmt.Errorf("events: models with events: %w", err)
 	}
-	names = slices.DeleteFunc(names, func(s string) bool { return s == "" })
+	var names []string
+	for _, s := range sums {
+		if s.Model != "" && !slices.Contains(names, s.Model) {
+			names = append(names, s.Model)
+		}
+	}
 	slices.Sort(names)
 	return names, nil
 }
 
-// Delete removes the events a query selects and returns how many.
+// Delete removes the events a query selects and returns how many. The
+// summaries of the runs it touches are removed, or rebuilt from the events
+// left when it removed part of a run.
 func Delete(ctx context.Context, db *store.DB, q Query) (int64, error) {
 	if q.Run == "" && q.Model == "" {
 		return 0, errors.New("events: delete needs a Run or a Model, to not wipe a project by mistake")
 	}
 	ctx, cancel := store.Detach(ctx)
 	defer cancel()
+	sums, err := readSummaries(ctx, db, q.Model)
+	if err != nil {
+		return 0, err
+	}
 	res, err := db.Collection(Collection).DeleteMany(ctx, q.filter(db))
 	if err != nil {
 		return 0, fmt.Errorf("events: delete %+v: %w", q, err)
+	}
+	whole := q.Phase == "" && q.FromStep == 0 && q.ToStep == 0
+	for _, s := range sums {
+		if q.Run != "" && s.Run != q.Run {
+			continue
+		}
+		if whole && (q.Model == "" || q.Model == s.Model) {
+			if _, err := db.Collection(RunsCollection).DeleteOne(ctx, bson.D{{Key: "_id", Value: s.ID}}); err != nil {
+				return res.DeletedCount, fmt.Errorf("events: delete the summary of run %s: %w", s.Run, err)
+			}
+			if _, err := db.Collection(CurvesCollection).DeleteOne(ctx, bson.D{{Key: "_id", Value: s.ID}}); err != nil {
+				return res.DeletedCount, fmt.Errorf("events: delete the curves of run %s: %w", s.Run, err)
+			}
+			continue
+		}
+		if err := rebuild(ctx, db, s.Run); err != nil {
+			return res.DeletedCount, err
+		}
 	}
 	return res.DeletedCount, nil
 }
