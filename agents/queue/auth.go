@@ -189,8 +189,9 @@ func homeCA(home string) string {
 
 // Auth is the embedded server's key: it checks credentials and makes new ones.
 type Auth struct {
-	key []byte
-	ca  string // the server's TLS certificate, given to the credentials it makes
+	key     []byte
+	ca      string // the server's TLS certificate, given to the credentials it makes
+	revoked *revocations
 }
 
 // LoadOrCreateAuth reads HOME/credentials/nats.key, creating it (32 random
@@ -224,7 +225,7 @@ func LoadOrCreateAuth(home string) (*Auth, error) {
 			return nil, fmt.Errorf("credentials: key %s: %w", path, err)
 		}
 	}
-	a := &Auth{key: key, ca: homeCA(home)}
+	a := &Auth{key: key, ca: homeCA(home), revoked: &revocations{path: filepath.Join(dir, revokedFile)}}
 	for _, role := range []string{RoleMaster, RoleAgent, RoleClient} {
 		p := filepath.Join(dir, role+".json")
 		if c, err := ReadCredentials(p); err == nil && a.valid(c.User, c.Password) {
@@ -289,7 +290,8 @@ func (a *Auth) password(user string) string {
 }
 
 func (a *Auth) valid(user, password string) bool {
-	if _, _, _, err := parseUser(user); err != nil {
+	_, id, _, err := parseUser(user)
+	if err != nil || (a.revoked != nil && a.revoked.has(id)) {
 		return false
 	}
 	return subtle.ConstantTimeCompare([]byte(a.password(user)), []byte(password)) == 1

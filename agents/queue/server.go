@@ -45,8 +45,9 @@ type ServerConfig struct {
 
 // Server is an embedded nats-server with JetStream on disk.
 type Server struct {
-	s   *server.Server
-	cfg ServerConfig
+	s    *server.Server
+	cfg  ServerConfig
+	stop context.CancelFunc // ends the watch on revoked credentials
 }
 
 // StartServer starts nats-server in this process and waits until it accepts clients.
@@ -110,7 +111,13 @@ func StartServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	if a, ok := s.Addr().(*net.TCPAddr); ok {
 		cfg.Port = a.Port
 	}
-	return &Server{s: s, cfg: cfg}, nil
+	srv := &Server{s: s, cfg: cfg}
+	if cfg.Auth != nil && cfg.Auth.revoked != nil {
+		kctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		srv.stop = stop
+		go kickRevoked(kctx, s, cfg.Auth.revoked, 2*time.Second)
+	}
+	return srv, nil
 }
 
 // URL is the nats:// URL clients connect to.
@@ -124,6 +131,9 @@ func (s *Server) Config() ServerConfig { return s.cfg }
 
 // Shutdown stops the server and waits until it has stopped.
 func (s *Server) Shutdown() {
+	if s.stop != nil {
+		s.stop()
+	}
 	s.s.Shutdown()
 	s.s.WaitForShutdown()
 }

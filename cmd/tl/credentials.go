@@ -79,6 +79,64 @@ func newCredentialsCmd(stdout, _ io.Writer) *cobra.Command {
 	fs.StringVarP(&out, "output", "o", "", "file to write (mode 0600)")
 	fs.StringVar(&queues, "queues", "", "agent: comma-separated queues it may pull from, * for all (default: what tl-agent serves here, cpu or cuda,cpu)")
 	fs.StringVar(&home, "home", defaultHome(), "the master's home, whose credentials/nats.key signs [TL_HOME]")
+	cmd.AddCommand(newRevokeCmd(stdout))
+	return cmd
+}
+
+func newRevokeCmd(stdout io.Writer) *cobra.Command {
+	var home string
+	var list bool
+	cmd := &cobra.Command{
+		Use:   "revoke FILE|ID...",
+		Short: "revoke credentials: the master's server refuses them and drops their connections",
+		Long: `Revokes credentials made by 'tl credentials' (a lost laptop, a retired agent):
+the embedded NATS server of the master on --home refuses them from then on and
+closes their open connections within a few seconds, while every other
+credential keeps working. Name each by its file, its user name
+(role:id[:queues]) or its id (the 16 hex digits after the role). The list is
+HOME/credentials/revoked (mode 0600). --list prints the revoked ids.`,
+		Example: "  tl credentials revoke gpu1.json\n  tl credentials revoke 1f2e3d4c5b6a7988\n  tl credentials revoke --list",
+		RunE: func(_ *cobra.Command, args []string) error {
+			if home == "" {
+				return usageErrorf("no --home, no TL_HOME and no home directory: pass --home DIR")
+			}
+			if list {
+				for _, id := range queue.Revoked(home) {
+					fmt.Fprintln(stdout, id)
+				}
+				return nil
+			}
+			if len(args) == 0 {
+				return usageErrorf("name the credentials to revoke: a file, a user name or an id")
+			}
+			var ids []string
+			for _, a := range args {
+				if c, err := queue.ReadCredentials(a); err == nil {
+					ids = append(ids, c.User)
+					continue
+				} else if _, serr := os.Stat(a); serr == nil {
+					return err // a file that is not credentials
+				}
+				if _, err := queue.CredentialsID(a); err != nil {
+					return usageError{fmt.Errorf("%w (and no such file)", err)}
+				}
+				ids = append(ids, a)
+			}
+			added, err := queue.Revoke(home, ids...)
+			if err != nil {
+				return err
+			}
+			for _, id := range added {
+				fmt.Fprintf(stdout, "revoked %s\n", id)
+			}
+			if len(added) < len(ids) {
+				fmt.Fprintf(stdout, "%d already revoked\n", len(ids)-len(added))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&home, "home", defaultHome(), "the master's home [TL_HOME]")
+	cmd.Flags().BoolVar(&list, "list", false, "print the revoked ids")
 	return cmd
 }
 
