@@ -302,13 +302,13 @@ its own --prefix. --skip-existing=false makes an existing key an error.
 
 func newImportCmd(stdout, stderr io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "import idx|folder ARGS",
+		Use:   "import idx|folder|cifar|ptb|text8 ARGS",
 		Short: "import IDX files or ROOT/CLASS/IMAGE files as samples (--define NAME)",
 		Long:  importAbout,
-		Args:  subcommandArgs("idx or folder"),
+		Args:  subcommandArgs("idx, folder, cifar, ptb or text8"),
 		RunE:  func(*cobra.Command, []string) error { return nil },
 	}
-	cmd.AddCommand(newImportIDXCmd(stdout, stderr), newImportFolderCmd(stdout, stderr))
+	cmd.AddCommand(newImportIDXCmd(stdout, stderr), newImportFolderCmd(stdout, stderr), newImportCIFARCmd(stdout, stderr), newImportPTBCmd(stdout, stderr), newImportText8Cmd(stdout, stderr))
 	return cmd
 }
 
