@@ -16,7 +16,8 @@ import (
 // the epoch and step within it, the metrics (loss and accuracy so far this epoch, and what other hooks
 // added), the
 // examples per second since the last line, and the time left in the epoch and
-// in the run.
+// in the run. With an epoch of unknown length (StepsPerEpoch -1, a stream)
+// it logs every 100 steps by default and gives no ETA.
 func LogProgress(log *slog.Logger, every int) Hook {
 	var (
 		n        int       // steps between lines
@@ -34,14 +35,16 @@ func LogProgress(log *slog.Logger, every int) Hook {
 		if dt := now.Sub(lastAt).Seconds(); dt > 0 {
 			attrs = append(attrs, "examples_per_s", math.Round(float64(s.Examples-lastSeen)/dt))
 		}
-		if done := s.Step - first; done > 0 {
+		if done := s.Step - first; done > 0 && s.StepsPerEpoch > 0 { // -1: unknown (a stream), no ETA
 			per := now.Sub(start) / time.Duration(done)
 			left := s.StepsPerEpoch - s.StepInEpoch
 			total := s.Epochs*s.StepsPerEpoch - s.Step
 			if left > 0 {
 				attrs = append(attrs, "epoch_eta", (per * time.Duration(left)).Round(time.Second))
 			}
-			attrs = append(attrs, "eta", (per * time.Duration(total)).Round(time.Second))
+			if total > 0 {
+				attrs = append(attrs, "eta", (per * time.Duration(total)).Round(time.Second))
+			}
 		}
 		log.InfoContext(ctx, msg, attrs...)
 		lastAt, lastSeen = now, s.Examples
@@ -53,6 +56,9 @@ func LogProgress(log *slog.Logger, every int) Hook {
 			n = every
 			if n <= 0 {
 				n = max(1, s.StepsPerEpoch/10)
+				if s.StepsPerEpoch < 0 {
+					n = 100
+				}
 			}
 			return nil
 		},
@@ -61,7 +67,7 @@ func LogProgress(log *slog.Logger, every int) Hook {
 			return nil
 		},
 		StepEnd: func(ctx context.Context, s *State) error {
-			if s.StepInEpoch%n == 0 && s.StepInEpoch < s.StepsPerEpoch {
+			if s.StepInEpoch%n == 0 && (s.StepInEpoch < s.StepsPerEpoch || s.StepsPerEpoch < 0) {
 				line(ctx, "training", s)
 			}
 			return nil

@@ -9,7 +9,9 @@
 //     (examples per second since the previous event), "epoch" (fractional:
 //     1.5 is half-way through the second epoch), and "lr" when a hook set it;
 //     at the last step of an epoch also "accuracy", the epoch's training
-//     accuracy;
+//     accuracy (for an epoch of unknown length, train.State.StepsPerEpoch
+//     -1, or one a hook ended early: at the epoch's end; Every defaults to
+//     100 steps then);
 //   - phase validation (or test), at the end of each epoch: the values another
 //     hook (train.Evaluate) put in State.Values under ValidationPrefix (or
 //     TestPrefix), without the prefix: "loss", "accuracy";
@@ -56,13 +58,47 @@ func Hook(w *events.Writer, o Options) train.Hook {
 		lossN    int
 		lastAt   time.Time
 		lastSeen int
+		lastDone bool // the epoch's last point is logged
 	)
+	// point logs a train event; last: the epoch's last (with its accuracy).
+	point := func(s *train.State, last bool) {
+		now := time.Now()
+		v := map[string]float64{}
+		if lossN > 0 {
+			v["loss"] = lossSum / float64(lossN)
+		}
+		epoch := float64(s.Epoch)
+		switch {
+		case s.StepsPerEpoch > 0:
+			epoch += float64(s.StepInEpoch) / float64(s.StepsPerEpoch)
+		case last:
+			epoch++
+		}
+		if dt := now.Sub(lastAt).Seconds(); dt > 0 && s.Examples > lastSeen {
+			v["speed"] = float64(s.Examples-lastSeen) / dt
+		}
+		if lr, ok := s.Values["lr"]; ok {
+			v["lr"] = lr
+		}
+		if acc, ok := s.Values[train.MetricAccuracy]; ok && last {
+			v["accuracy"] = acc
+		}
+		lastDone = last
+		if len(v) == 0 {
+			return
+		}
+		w.Log(events.Event{Phase: events.Train, Step: int64(s.Step), Time: now, Values: v, Fields: map[string]any{"epoch": epoch}})
+		lastAt, lastSeen, lossSum, lossN = now, s.Examples, 0, 0
+	}
 	return train.Hook{
 		Name: "events",
 		TrainStart: func(_ context.Context, s *train.State) error {
 			every = o.Every
 			if every <= 0 {
 				every = max(1, s.StepsPerEpoch/50)
+				if s.StepsPerEpoch < 0 { // unknown: a stream
+					every = 100
+				}
 			}
 			if len(o.Fields) > 0 {
 				w.Log(events.Event{Phase: events.Train, Step: int64(s.Step), Fields: maps.Clone(o.Fields)})
@@ -70,7 +106,7 @@ func Hook(w *events.Writer, o Options) train.Hook {
 			return nil
 		},
 		EpochStart: func(context.Context, *train.State) error {
-			lastAt, lastSeen, lossSum, lossN = time.Now(), 0, 0, 0
+			lastAt, lastSeen, lossSum, lossN, lastDone = time.Now(), 0, 0, 0, false
 			return nil
 		},
 		StepEnd: func(_ context.Context, s *train.State) error {
@@ -80,23 +116,15 @@ func Hook(w *events.Writer, o Options) train.Hook {
 			if s.StepInEpoch%every != 0 && !last {
 				return nil
 			}
-			now := time.Now()
-			v := map[string]float64{"loss": lossSum / float64(lossN)}
-			epoch := float64(s.Epoch) + float64(s.StepInEpoch)/float64(max(1, s.StepsPerEpoch))
-			if dt := now.Sub(lastAt).Seconds(); dt > 0 {
-				v["speed"] = float64(s.Examples-lastSeen) / dt
-			}
-			if lr, ok := s.Values["lr"]; ok {
-				v["lr"] = lr
-			}
-			if acc, ok := s.Values[train.MetricAccuracy]; ok && last {
-				v["accuracy"] = acc
-			}
-			w.Log(events.Event{Phase: events.Train, Step: int64(s.Step), Time: now, Values: v, Fields: map[string]any{"epoch": epoch}})
-			lastAt, lastSeen, lossSum, lossN = now, s.Examples, 0, 0
+			point(s, last)
 			return nil
 		},
 		EpochEnd: func(_ context.Context, s *train.State) error {
+			if !lastDone {
+				// An epoch of unknown length (a stream), or one a hook
+				// ended early: its last point, with its accuracy, now.
+				point(s, true)
+			}
 			for _, ph := range []struct{ prefix, phase string }{{o.ValidationPrefix, events.Validation}, {o.TestPrefix, events.Test}} {
 				v := map[string]float64{}
 				for k, x := range s.Values {
