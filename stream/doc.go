@@ -37,10 +37,32 @@
 // collection, with an optimistic version check so that two controllers of
 // the same name cannot both advance). A failed trigger is retried with the
 // identical event after a backoff (Poll, doubling up to Config.RetryMax). If
-// the process dies in between, its successor computes the same ranges from
-// the stored position and triggers them again: delivery is at least once,
-// and Event.ID lets the workflow drop a duplicate.
+// the process dies in between, its successor triggers the same ranges
+// again: delivery is at least once, and Event.ID lets the workflow drop a
+// duplicate. The ranges are the same, not wider by the samples inserted
+// meanwhile, because an event is written to the position document
+// ("pending") before its first trigger, and a controller that finds one
+// there fires it first.
 //
 // The Trigger interface is what the workflow module implements: typically
 // it publishes a training task for the ranges on its queue.
+//
+// # Rules
+//
+// A Rule (rules.go) is a controller as data, stored per project in the
+// "stream_rules" collection: the views watched, MinCount and/or MaxWait,
+// paused or not, and a plan template ("when 5,000 new samples match view
+// V, fine-tune model M from its latest version"). Rules.Run, which the
+// leading master runs as one of its master.Config.Controllers (`tl
+// master`), re-reads the rules every few seconds and runs one Controller
+// per rule that is not paused, so that rules defined, paused, resumed or
+// deleted (`tl stream ...`) take effect without a restart. Its trigger
+// defines the dataset of the new samples ("VIEW@FIRST-LAST", the view
+// restricted to their sequence range), fills the template's placeholders
+// and submits the plan under Rule.PlanID, a hash of the rule and the
+// event's ID: a repeat after a crash of controller or master carries the
+// same plan id, which the master runs once. A rule starts at the views'
+// current sequence numbers (Define with fromStart: at zero), and its
+// position is stored under a name that includes a UID drawn at definition,
+// so a rule deleted and defined again starts afresh.
 package stream

@@ -147,6 +147,45 @@ type positionDoc struct {
 	Updated   time.Time        `bson:"updated"`
 	LastEvent string           `bson:"last_event,omitempty"`
 	Triggers  int64            `bson:"triggers"`
+	// Pending is the event decided and not yet triggered with success,
+	// written before its first trigger: a successor fires these ranges
+	// again, not wider ones that include samples inserted meanwhile, so
+	// the repeat carries the same ID and the workflow can drop it.
+	Pending *pendingDoc `bson:"pending,omitempty"`
+}
+
+// pendingDoc is an Event as stored in its controller's position document.
+type pendingDoc struct {
+	ID      string      `bson:"id"`
+	Reason  string      `bson:"reason"`
+	Total   int64       `bson:"total"`
+	Changes []changeDoc `bson:"changes"`
+}
+
+type changeDoc struct {
+	Source     string    `bson:"source"`
+	Dataset    string    `bson:"dataset"`
+	Collection string    `bson:"collection"`
+	After      int64     `bson:"after"`
+	UpTo       int64     `bson:"up_to"`
+	Count      int64     `bson:"count"`
+	Oldest     time.Time `bson:"oldest"`
+}
+
+func toPendingDoc(ev *Event) *pendingDoc {
+	d := &pendingDoc{ID: ev.ID, Reason: ev.Reason, Total: ev.Total}
+	for _, ch := range ev.Changes {
+		d.Changes = append(d.Changes, changeDoc(ch))
+	}
+	return d
+}
+
+func (c *Controller) fromPendingDoc(d *pendingDoc) *Event {
+	ev := &Event{ID: d.ID, Controller: c.cfg.Name, Project: c.project, Reason: d.Reason, Total: d.Total}
+	for _, ch := range d.Changes {
+		ev.Changes = append(ev.Changes, Change(ch))
+	}
+	return ev
 }
 
 // New returns a controller for s's project, keeping its position in s's
@@ -232,6 +271,20 @@ func (c *Controller) load(ctx context.Context) error {
 		c.position = map[string]int64{}
 	}
 	c.version = d.Version
+	if d.Pending != nil && c.pending == nil {
+		ev := c.fromPendingDoc(d.Pending)
+		known := true
+		for _, ch := range ev.Changes {
+			known = known && slices.ContainsFunc(c.cfg.Sources, func(s Source) bool { return s.Name == ch.Source })
+		}
+		if known {
+			// A predecessor decided it and may have triggered it: the same
+			// ranges again, at once.
+			c.pending = ev
+		} else {
+			c.log.Warn("stream: dropping a stored pending event that names a source this controller does not watch", "event", ev.ID)
+		}
+	}
 	return nil
 }
 
@@ -240,7 +293,7 @@ func (c *Controller) Position() map[string]int64 { return maps.Clone(c.position)
 
 // save stores the position advanced to next, if nobody else moved it.
 func (c *Controller) save(ctx context.Context, next map[string]int64, ev *Event) error {
-	set := bson.D{{Key: "positions", Value: next}, {Key: "updated", Value: c.cfg.Now().UTC()}}
+	set := bson.D{{Key: "positions", Value: next}, {Key: "updated", Value: c.cfg.Now().UTC()}, {Key: "pending", Value: nil}}
 	inc := bson.D{{Key: "version", Value: int64(1)}}
 	if ev != nil {
 		set = append(set, bson.E{Key: "last_event", Value: ev.ID})
@@ -256,6 +309,23 @@ func (c *Controller) save(ctx context.Context, next map[string]int64, ev *Event)
 		return fmt.Errorf("stream: save position of %q (version %d): %w", c.cfg.Name, c.version, ErrConflict)
 	}
 	c.position = next
+	c.version++
+	return nil
+}
+
+// savePending stores ev as decided before it is first triggered, if nobody
+// else moved the position.
+func (c *Controller) savePending(ctx context.Context, ev *Event) error {
+	res, err := c.pos.UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: c.docID()}, {Key: "version", Value: c.version}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "pending", Value: toPendingDoc(ev)}, {Key: "updated", Value: c.cfg.Now().UTC()}}},
+			{Key: "$inc", Value: bson.D{{Key: "version", Value: int64(1)}}}})
+	if err != nil {
+		return fmt.Errorf("stream: save pending event %s of %q: %w", ev.ID, c.cfg.Name, err)
+	}
+	if res.MatchedCount == 0 {
+		return fmt.Errorf("stream: save pending event %s of %q (version %d): %w", ev.ID, c.cfg.Name, c.version, ErrConflict)
+	}
 	c.version++
 	return nil
 }
@@ -373,6 +443,9 @@ func (c *Controller) Step(ctx context.Context) (*Event, error) {
 	}
 	slices.SortFunc(ev.Changes, func(a, b Change) int { return strings.Compare(a.Source, b.Source) })
 	ev.ID = eventID(c.project, c.cfg.Name, ev.Changes)
+	if err := c.savePending(ctx, ev); err != nil {
+		return nil, err
+	}
 	return c.fire(ctx, ev, now)
 }
 
@@ -487,9 +560,9 @@ func (c *Controller) watch(ctx context.Context, wg *sync.WaitGroup) <-chan struc
 // Reset stores a position explicitly (for example 0 to replay everything),
 // and drops a pending event.
 func (c *Controller) Reset(ctx context.Context, position map[string]int64) error {
-	c.pending, c.backoff, c.retryAt = nil, 0, time.Time{}
 	if err := c.load(ctx); err != nil {
 		return err
 	}
+	c.pending, c.backoff, c.retryAt = nil, 0, time.Time{}
 	return c.save(ctx, maps.Clone(position), nil)
 }
