@@ -79,8 +79,8 @@ func newMasterCmd(stdout, stderr io.Writer) *cobra.Command {
 	fs.DurationVar(&f.tick, "tick", 2*time.Second, "how often tasks that could not be queued are retried")
 	fs.DurationVar(&f.leaseTTL, "lease-ttl", 10*time.Second, "how long the leader's lease lasts unrenewed: the failover time after a leader dies")
 	fs.DurationVar(&f.ackWait, "ack-wait", queue.DefaultAckWait, "ack deadline of the task queues, the same for every agent: a task whose agent is silent this long is delivered again (agents heartbeat every third of it)")
-	fs.DurationVar(&f.gcEvery, "gc-every", time.Hour, "how often the leader removes orphaned model weights (chunks of killed uploads)")
-	fs.DurationVar(&f.gcGrace, "gc-grace", time.Hour, "weights younger than this are never collected, so an upload in progress is safe")
+	fs.DurationVar(&f.gcEvery, "gc-every", time.Hour, "how often the leader removes orphaned model weights (chunks of killed uploads) and the checkpoints of train tasks that are over")
+	fs.DurationVar(&f.gcGrace, "gc-grace", time.Hour, "weights younger than this are never collected, so an upload in progress is safe; nor checkpoints updated since, so a retry soon after resumes")
 	fs.StringVar(&f.id, "id", "", "this master's id in the leader lease; empty: host-pid-random")
 	fs.StringVar(&f.level, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&f.connectWait, "connect-wait", envDuration("TL_CONNECT_WAIT", 0),
@@ -203,7 +203,7 @@ func runMaster(ctx context.Context, f masterFlags, stdout, stderr io.Writer) err
 	err = c.retry(ctx, func(ctx context.Context) error {
 		var err error
 		m, err = master.New(ctx, master.Config{NATSURL: c.nats, Credentials: creds, Store: st, Tick: f.tick, LeaseTTL: f.leaseTTL, ID: f.id, Log: log,
-			AckWait: f.ackWait, GC: weights.GC, GCEvery: f.gcEvery, GCGrace: f.gcGrace})
+			AckWait: f.ackWait, GC: storeGC(weights, st), GCEvery: f.gcEvery, GCGrace: f.gcGrace})
 		return err
 	})
 	if err != nil {
