@@ -3,6 +3,7 @@ package mltasks
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -22,7 +23,7 @@ func TestTrainRecordsItsCurves(t *testing.T) {
 	synthetic(t, db, "val", 100, 2)
 	run := &task.Run{Task: &task.Task{Plan: "p", ID: "t1", Kind: "train", Input: "train", Model: "bands",
 		Params: json.RawMessage(`{"arch":"mlp","epochs":2,"batch":32,"lr":0.003,"validation":"val","log_every":4}`)}, Attempt: 1, Agent: "a1", Services: db}
-	out, err := Train(ctx, run)
+	out, err := testKinds(t).train(ctx, run)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +95,7 @@ func TestPermanentErrors(t *testing.T) {
 		want                       []string
 	}{
 		{"train", "fashion-train", "m", ``, []string{`dataset "fashion-train" not found`, "the datasets there: have"}},
-		{"train", "have", "m", `{"epochs":0}`, []string{"epochs 0"}},
+		{"train", "have", "m", `{"epochs":0}`, []string{"params.epochs: 0"}},
 		{"train", "have", "m", `{"epoch":2}`, []string{`unknown field "epoch"`, "kind train takes"}},
 		{"train", "have", "m", `{"arch":"resnet"}`, []string{`unknown arch "resnet"`}},
 		{"train", "", "m", ``, []string{"needs an input dataset"}},
@@ -129,8 +130,14 @@ func TestKindsAnnounceTheirParams(t *testing.T) {
 		if !s.Typed {
 			t.Errorf("kind %s is not typed", s.Kind)
 		}
-		if s.Kind == "train" && !strings.Contains(strings.Join(s.Params, ","), "arch,architecture,batch,epochs,limit,log_every,lr,seed,validation") {
-			t.Errorf("train's fields: %v", s.Params)
+		if s.Kind != "train" {
+			continue
+		}
+		for _, f := range []string{"arch", "architecture", "batch", "epochs", "limit", "log_every", "lr", "seed", "validation",
+			"optimizer", "schedule", "steps", "early_stopping", "weight_decay", "device", "init", "alias", "classes"} {
+			if !slices.Contains(s.Params, f) {
+				t.Errorf("train's fields %v lack %s", s.Params, f)
+			}
 		}
 	}
 }

@@ -57,7 +57,7 @@ func TestTrainThenEvaluate(t *testing.T) {
 		synthetic(t, db, "test", 200, 2)
 		run := &task.Run{Task: &task.Task{ID: "t1", Kind: "train", Input: "train", Model: "bands",
 			Params: json.RawMessage(`{"arch":"mlp","epochs":3,"batch":32,"lr":0.003,"alias":"candidate"}`)}, Attempt: 1, Services: db}
-		out, err := Train(ctx, run)
+		out, err := testKinds(t).train(ctx, run)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,7 +81,7 @@ func TestTrainThenEvaluate(t *testing.T) {
 		}
 
 		ev := &task.Run{Task: &task.Task{ID: "e1", Kind: "evaluate", Input: "test", Model: "bands"}, Attempt: 1, Services: db}
-		out, err = Evaluate(ctx, ev)
+		out, err = testKinds(t).evaluate(ctx, ev)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,7 +158,7 @@ func TestTrainOnGPUQueue(t *testing.T) {
 			t.Fatalf("train on %s: %s (%v): want training accuracy over 0.85", dev.Name(), out, err)
 		}
 		ev := &task.Run{Task: &task.Task{ID: "e1", Kind: "evaluate", Input: "test", Model: "bands"}, Attempt: 1, Services: db}
-		out, err = Evaluate(ctx, ev)
+		out, err = testKinds(t).evaluate(ctx, ev)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -191,3 +191,6 @@ func TestGPUQueueWithoutDevice(t *testing.T) {
 		}
 	})
 }
+
+// testKinds are the kinds with a dataset cache in the test's folder.
+func testKinds(t testing.TB) *Kinds { return New(Options{CacheDir: t.TempDir()}) }
