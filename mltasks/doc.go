@@ -9,10 +9,55 @@
 // local master's endpoints) hands its *store.DB to every task function.
 //
 //	train     Input: dataset name; Model: model name to save; params: TrainParams.
-//	          Output: {"model", "version", "run", "accuracy", "loss", "examples", "seconds"}.
+//	          Output: {"model", "version", "run", "epochs" (completed), "steps",
+//	          "examples" (a pass over the view), "seconds", "stopped_early",
+//	          "metrics" (every final value of the run: loss, accuracy, val_loss,
+//	          val_accuracy, lr, ...), "accuracy", "loss"}.
 //	evaluate  Input: dataset name; Model: model name (latest version, or
-//	          params.version / params.alias). Output: {"accuracy", "loss", "examples"};
-//	          the metrics are also recorded on the model version as "<input>_accuracy".
+//	          params.version / params.alias). Output: {"model", "version",
+//	          "accuracy", "loss", "examples", "metrics"}; the metrics are also
+//	          recorded on the model version as "<input>_accuracy", "<input>_loss".
+//
+// # Streaming from the store
+//
+// A view is never read whole into memory. Before anything else, the server
+// answers, without a payload read, what the view holds: its count, its
+// payload kinds and shapes (grouped on the stored documents' kind, shape and
+// size fields) and its labels. An empty view, a view mixing two shapes
+// (both samples named), a view whose shape does not fit the network's input
+// (the sample, its shape and the input named) and a label out of the
+// network's classes (the sample named) fail the task at once, as
+// task.Permanent errors, with nothing written to the store. Then every epoch
+// reads the view through the dataset module (Dataset.Batches) with its disk
+// cache (the first pass fills it; later epochs read the local disk while the
+// collection is unchanged), its prefetch and its shuffle, seeded per epoch,
+// and converts each batch of samples into batch tensors reused from batch to
+// batch: uint8 images and raw bytes scaled to [0, 1], float32 features
+// copied, int32 token ids fed as int32 (or as float32 to a float32 input).
+// An H×W view feeds an H×W×1 input; raw bytes feed any input of as many
+// values. Labels are the samples' class ids (Sample.Label); labels as tensors
+// are not supported. The cache lives under Options.CacheDir (default the
+// user's cache folder), in a folder per store.
+//
+// # Architecture as data
+//
+// params.architecture is a layers JSON (layers.FromJSON); params.arch names
+// a Builder: the built-in "mlp" and "cnn", which build for the view's sample
+// shape and params.classes classes (default the view's largest label plus
+// one), or one registered in the agent's binary with Kinds.RegisterArch or
+// Options.Archs. Either way the saved version stores the architecture JSON,
+// so evaluate and a fine-tune (params.init) rebuild the network from the
+// store alone. A fine-tune whose weights do not fit the network fails, naming
+// each variable and both shapes, before anything is written.
+//
+// # Parameters
+//
+// TrainParams: optimizer (adam, sgd, momentum, nesterov, rmsprop, adagrad),
+// lr, schedule (constant, step, exponential, cosine: train.LearningRate over
+// optim's schedules), weight_decay, batch, epochs and/or steps (a step
+// budget), early_stopping {metric, patience, min_delta, mode}, device (cpu
+// or cuda), seed, init {model, version or alias}, validation, limit, alias,
+// classes, log_every. Old plans keep working: every field is optional.
 //
 // Both are registered with their params types, so agents announce the
 // parameter fields and the master rejects a plan with an unknown one when it is
