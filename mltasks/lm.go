@@ -1,0 +1,356 @@
+package mltasks
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/tlgo/tl/agents/task"
+	"github.com/tlgo/tl/feed"
+	"github.com/tlgo/tl/graph"
+	"github.com/tlgo/tl/layers"
+	"github.com/tlgo/tl/mltasks/netstore"
+	"github.com/tlgo/tl/mltasks/trainevents"
+	"github.com/tlgo/tl/optim"
+	"github.com/tlgo/tl/store"
+	"github.com/tlgo/tl/store/events"
+	"github.com/tlgo/tl/store/models"
+	"github.com/tlgo/tl/tensor"
+	"github.com/tlgo/tl/train"
+)
+
+// LMParams are the parameters of a train-lm task: TensorFlow's ptb_word_lm.
+// Preset "small" (the default) or "medium" gives every size; a field set
+// (non-zero) overrides the preset's.
+type LMParams struct {
+	Preset string `json:"preset"`
+	// Layers of LSTM of Hidden units, unrolled over Steps words, Batch rows.
+	Layers int `json:"layers"`
+	Hidden int `json:"hidden"`
+	Steps  int `json:"steps"`
+	Batch  int `json:"batch"`
+	Epochs int `json:"epochs"`
+	// KeepProb keeps each embedding and LSTM output with this probability in
+	// training (1: no dropout).
+	KeepProb float64 `json:"keep_prob"`
+	// InitScale: weights start uniform in [-InitScale, InitScale].
+	InitScale float64 `json:"init_scale"`
+	// SGD at LR for DecayAfter epochs, then multiplied by LRDecay each epoch;
+	// gradients clipped to a global norm of MaxGradNorm.
+	LR          float64 `json:"lr"`
+	LRDecay     float64 `json:"lr_decay"`
+	DecayAfter  int     `json:"decay_after"`
+	MaxGradNorm float64 `json:"max_grad_norm"`
+	// Validation names the dataset (a split of the same corpus) whose
+	// perplexity is measured after every epoch.
+	Validation string `json:"validation"`
+	// Limit trains on at most this many words (0: all).
+	Limit    int    `json:"limit"`
+	Seed     uint64 `json:"seed"`
+	Alias    string `json:"alias"`
+	LogEvery int    `json:"log_every"`
+	// Device is "cpu", "cuda", or empty: the GPU on the cuda queue.
+	Device string `json:"device"`
+}
+
+// lmPresets are ptb_word_lm's SmallConfig and MediumConfig.
+var lmPresets = map[string]LMParams{
+	"small":  {Layers: 2, Hidden: 200, Steps: 20, Batch: 20, Epochs: 13, KeepProb: 1, InitScale: 0.1, LR: 1, LRDecay: 0.5, DecayAfter: 4, MaxGradNorm: 5},
+	"medium": {Layers: 2, Hidden: 650, Steps: 35, Batch: 20, Epochs: 39, KeepProb: 0.5, InitScale: 0.05, LR: 1, LRDecay: 0.8, DecayAfter: 6, MaxGradNorm: 5},
+}
+
+// resolve fills the fields left zero from the preset and checks them.
+func (p *LMParams) resolve() error {
+	if p.Preset == "" {
+		p.Preset = "small"
+	}
+	pre, ok := lmPresets[p.Preset]
+	if !ok {
+		return fmt.Errorf("preset %q: want small or medium", p.Preset)
+	}
+	setInt := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	setF := func(v *float64, d float64) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	setInt(&p.Layers, pre.Layers)
+	setInt(&p.Hidden, pre.Hidden)
+	setInt(&p.Steps, pre.Steps)
+	setInt(&p.Batch, pre.Batch)
+	setInt(&p.Epochs, pre.Epochs)
+	setInt(&p.DecayAfter, pre.DecayAfter)
+	setF(&p.KeepProb, pre.KeepProb)
+	setF(&p.InitScale, pre.InitScale)
+	setF(&p.LR, pre.LR)
+	setF(&p.LRDecay, pre.LRDecay)
+	setF(&p.MaxGradNorm, pre.MaxGradNorm)
+	switch {
+	case p.Layers < 1 || p.Hidden < 1 || p.Steps < 1 || p.Batch < 1 || p.Epochs < 1 || p.DecayAfter < 0:
+		return fmt.Errorf("layers %d, hidden %d, steps %d, batch %d and epochs %d must be positive, decay_after %d not negative",
+			p.Layers, p.Hidden, p.Steps, p.Batch, p.Epochs, p.DecayAfter)
+	case p.KeepProb <= 0 || p.KeepProb > 1:
+		return fmt.Errorf("keep_prob %g: want (0, 1]", p.KeepProb)
+	case p.LR <= 0 || p.LRDecay <= 0 || p.MaxGradNorm < 0 || p.InitScale <= 0:
+		return fmt.Errorf("lr %g, lr_decay %g and init_scale %g must be positive, max_grad_norm %g not negative", p.LR, p.LRDecay, p.InitScale, p.MaxGradNorm)
+	case p.Limit < 0 || p.LogEvery < 0:
+		return fmt.Errorf("limit %d and log_every %d must not be negative", p.Limit, p.LogEvery)
+	case p.Device != "" && p.Device != "cpu" && p.Device != "cuda":
+		return fmt.Errorf("device %q: want cpu or cuda", p.Device)
+	}
+	return nil
+}
+
+// lmNet is the recurrent language model: its layers and the nodes the loop
+// needs.
+type lmNet struct {
+	logits  *layers.Layer // (batch·steps, vocab), batch-major
+	tokens  *graph.Node   // int32 (batch, steps)
+	targets *graph.Node   // int32 (batch, steps)
+	loss    *graph.Node   // summed over steps, averaged over the batch
+	carry   map[*graph.Node]*graph.Node
+}
+
+// newLM builds ptb_word_lm's model: an embedding, Layers LSTMs whose state
+// enters through the inputs h<i>, c<i> and leaves as their Aux h, c (carried
+// from batch to batch), dropout on the embedding and every LSTM output when
+// KeepProb < 1, and a softmax layer over the vocabulary. The loss is
+// SequenceCrossEntropy: summed over the window's steps, averaged over the
+// batch, as ptb_word_lm's (the form its learning rate 1 and clip 5 are for).
+func newLM(g *graph.Graph, p LMParams, vocab int) (*lmNet, error) {
+	init := layers.WInit(tensor.Uniform(-p.InitScale, p.InitScale))
+	keep := float32(p.KeepProb)
+	tok := layers.IntInput(g, "tokens", -1, p.Steps)
+	x := layers.Embedding(tok, "embedding", vocab, p.Hidden, init)
+	if keep < 1 {
+		x = layers.Dropout(x, "embedding_dropout", keep)
+	}
+	n := &lmNet{tokens: tok.Output(), carry: map[*graph.Node]*graph.Node{}}
+	for i := range p.Layers {
+		id := strconv.Itoa(i + 1)
+		h0 := layers.Input(g, "h"+id, -1, p.Hidden)
+		c0 := layers.Input(g, "c"+id, -1, p.Hidden)
+		opts := []layers.Option{layers.InitialState(h0, c0), layers.ForgetBias(0), init}
+		if keep < 1 {
+			opts = append(opts, layers.OutputDropout(keep))
+		}
+		x = layers.LSTM(x, "lstm"+id, p.Hidden, opts...)
+		if err := x.Err(); err != nil {
+			return nil, err
+		}
+		n.carry[x.Aux("h")] = h0.Output()
+		n.carry[x.Aux("c")] = c0.Output()
+	}
+	x = layers.Reshape(x, "rows", -1, p.Hidden)
+	n.logits = layers.Dense(x, "softmax", vocab, init)
+	if err := n.logits.Err(); err != nil {
+		return nil, err
+	}
+	n.targets = g.Placeholder("targets", tensor.Int32, -1, p.Steps)
+	n.loss = graph.SequenceCrossEntropy(n.logits.Output(), n.targets, p.Steps)
+	if err := n.loss.Err(); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// perplexity is exp of a SequenceCrossEntropy value divided by the steps:
+// the exponential of the mean loss per word.
+func perplexity(loss float64, steps int) float64 { return math.Exp(loss / float64(steps)) }
+
+// trainLM is the "train-lm" kind: a recurrent language model trained on the
+// windows of a token view in ptb_producer order, the LSTM state carried from
+// batch to batch (train.Config.Carry), saved as a version of the task's model
+// with the train and validation perplexities.
+func trainLM(dev deviceFunc) task.Func {
+	return func(ctx context.Context, run *task.Run) (json.RawMessage, error) {
+		t := run.Task
+		var p LMParams
+		if err := run.Params(&p); err != nil {
+			return nil, err
+		}
+		if err := p.resolve(); err != nil {
+			return nil, task.Permanent(fmt.Errorf("mltasks: train-lm task %s: params: %w", t.ID, err))
+		}
+		if t.Input == "" || t.Model == "" {
+			return nil, task.Permanent(fmt.Errorf("mltasks: train-lm task %s needs an input dataset (a token split: tl import ptb DIR --define ptb makes ptb-train) and a model name (got input %q, model %q)", t.ID, t.Input, t.Model))
+		}
+		if err := store.ValidateName("model", t.Model); err != nil {
+			return nil, task.Permanent(fmt.Errorf("mltasks: train-lm task %s: %w", t.ID, err))
+		}
+		db, err := storeOf(run)
+		if err != nil {
+			return nil, err
+		}
+		log := run.Logger()
+		c, err := readCorpus(ctx, db, t.Input)
+		if err != nil {
+			return nil, fmt.Errorf("mltasks: train-lm task %s: %w", t.ID, err)
+		}
+		ids := c.IDs
+		if p.Limit > 0 && p.Limit < len(ids) {
+			ids = ids[:p.Limit]
+		}
+		src, err := feed.NewLanguageModel(ids, p.Batch, p.Steps)
+		if err != nil {
+			return nil, task.Permanent(fmt.Errorf("mltasks: train-lm task %s: dataset %q: %w", t.ID, t.Input, err))
+		}
+		loader, err := feed.NewLoader(src, p.Batch) // in order: the state carries over
+		if err != nil {
+			return nil, err
+		}
+		var valLoader *feed.Loader
+		if p.Validation != "" {
+			vc, err := readCorpus(ctx, db, p.Validation)
+			if err != nil {
+				return nil, fmt.Errorf("mltasks: train-lm task %s: params.validation: %w", t.ID, err)
+			}
+			if vc.VocabKey != c.VocabKey {
+				return nil, task.Permanent(fmt.Errorf("mltasks: train-lm task %s: validation %q has vocabulary %q, the input %q has %q: its ids mean other words",
+					t.ID, p.Validation, vc.VocabKey, t.Input, c.VocabKey))
+			}
+			vsrc, err := feed.NewLanguageModel(vc.IDs, p.Batch, p.Steps)
+			if err != nil {
+				return nil, task.Permanent(fmt.Errorf("mltasks: train-lm task %s: validation %q: %w", t.ID, p.Validation, err))
+			}
+			if valLoader, err = feed.NewLoader(vsrc, p.Batch); err != nil {
+				return nil, err
+			}
+		}
+
+		g := graph.New(p.Seed)
+		net, err := newLM(g, p, len(c.Vocab))
+		if err != nil {
+			return nil, task.Permanent(fmt.Errorf("mltasks: train-lm task %s: %w", t.ID, err))
+		}
+		opt := optim.NewSGD(g, "sgd", float32(p.LR))
+		step, err := optim.MinimizeWith(opt, net.loss, optim.MinimizeOptions{Vars: net.logits.Trainable(), ClipNorm: float32(p.MaxGradNorm)})
+		if err != nil {
+			return nil, err
+		}
+		device, release, err := dev(t, p.Device)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+		cfg := train.Config{Inputs: []*graph.Node{net.tokens, net.targets}, Loss: net.loss, Update: step.Update, Carry: net.carry}
+		if device != nil {
+			cfg.Device = g.OnDevice(device)
+			defer cfg.Device.Close()
+		}
+		loop, err := train.New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		defer loop.Close()
+		// ptb_word_lm's schedule: lr·decay^max(epoch+1-decay_after, 0).
+		loop.Use(train.EpochSchedule(opt, ptbSchedule{lr: p.LR, decay: p.LRDecay, after: p.DecayAfter}))
+		if valLoader != nil {
+			ev, err := loop.NewEvaluator()
+			if err != nil {
+				return nil, err
+			}
+			defer ev.Close()
+			loop.Use(train.Evaluate(ev, valLoader, "val_"))
+		}
+		loop.Use(perplexityHook(p.Steps))
+		w, err := events.NewWriter(db, events.Options{Model: t.Model})
+		if err != nil {
+			return nil, fmt.Errorf("mltasks: train-lm task %s: events: %w", t.ID, err)
+		}
+		defer closeEvents(ctx, w, log)
+		loop.Use(
+			trainevents.Hook(w, trainevents.Options{Every: p.LogEvery, Fields: map[string]any{
+				"task": t.Key(), "attempt": run.Attempt, "agent": run.Agent, "dataset": t.Input, "kind": t.Kind,
+				"preset": p.Preset, "layers": p.Layers, "hidden": p.Hidden, "steps": p.Steps, "batch": p.Batch,
+				"epochs": p.Epochs, "lr": p.LR, "keep_prob": p.KeepProb, "words": len(ids), "vocab": len(c.Vocab),
+			}}),
+			train.LogProgress(log, p.LogEvery),
+		)
+		log.Info("training a language model", "model", t.Model, "run", w.Run(), "dataset", t.Input, "words", len(ids),
+			"vocab", len(c.Vocab), "preset", p.Preset, "layers", p.Layers, "hidden", p.Hidden, "steps", p.Steps,
+			"batch", p.Batch, "epochs", p.Epochs, "steps_per_epoch", loader.Batches())
+		start := time.Now()
+		st, err := loop.Run(ctx, loader, p.Epochs)
+		if err != nil {
+			return nil, fmt.Errorf("mltasks: train-lm task %s: %w", t.ID, err)
+		}
+		secs := time.Since(start).Seconds()
+		metrics := map[string]float64{"train_loss": st.Values[train.MetricLoss], "train_perplexity": st.Values["perplexity"]}
+		for _, k := range []string{"val_loss", "val_perplexity"} {
+			if v, ok := st.Values[k]; ok {
+				metrics[k] = v
+			}
+		}
+		ms, err := models.New(ctx, db, models.Options{})
+		if err != nil {
+			return nil, err
+		}
+		m, err := netstore.Save(ctx, ms, models.Spec{Name: t.Model,
+			Params: map[string]any{"kind": t.Kind, "preset": p.Preset, "layers": p.Layers, "hidden": p.Hidden, "steps": p.Steps,
+				"batch": p.Batch, "epochs": p.Epochs, "lr": p.LR, "lr_decay": p.LRDecay, "decay_after": p.DecayAfter,
+				"keep_prob": p.KeepProb, "max_grad_norm": p.MaxGradNorm, "seed": p.Seed,
+				"vocab": c.VocabKey, "vocab_words": len(c.Vocab), "loss": "sequence_cross_entropy (summed over steps, averaged over the batch)"},
+			Metrics: metrics,
+			Lineage: models.Lineage{Dataset: t.Input, Task: t.Key(), Run: w.Run()},
+		}, net.logits)
+		if err != nil {
+			return nil, fmt.Errorf("mltasks: saving model %s: %w", t.Model, err)
+		}
+		w.Log(events.Event{Phase: events.Train, Step: int64(st.Step), Fields: map[string]any{"model_version": m.Version, "task": t.Key()}})
+		if p.Alias != "" {
+			if err := ms.Alias(ctx, t.Model, p.Alias, m.Version); err != nil {
+				return nil, err
+			}
+		}
+		log.Info("trained a language model", "model", m.Name, "version", m.Version, "run", w.Run(),
+			"train_perplexity", round4(metrics["train_perplexity"]), "val_perplexity", round4(metrics["val_perplexity"]), "seconds", math.Round(secs))
+		return json.Marshal(map[string]any{"model": m.Name, "version": m.Version, "run": w.Run(), "metrics": metrics,
+			"words": len(ids), "vocab": len(c.Vocab), "seconds": secs})
+	}
+}
+
+// ptbSchedule is ptb_word_lm's learning rate by epoch (from 0):
+// lr·decay^max(epoch+1-after, 0).
+type ptbSchedule struct {
+	lr, decay float64
+	after     int
+}
+
+// At implements optim.Schedule.
+func (s ptbSchedule) At(epoch int) float32 {
+	return float32(s.lr * math.Pow(s.decay, float64(max(epoch+1-s.after, 0))))
+}
+
+// deviceFunc gives a task its device (nil: the CPU) and a release function;
+// want is params.device ("cpu", "cuda", or "": by the task's queue).
+type deviceFunc func(t *task.Task, want string) (graph.Device, func(), error)
+
+// registerText adds the kinds "train-lm" and "word2vec" to r.
+func (k *Kinds) registerText(r *task.Registry) error {
+	if err := r.RegisterWithParams("train-lm", trainLM(k.device), LMParams{}); err != nil {
+		return err
+	}
+	return r.RegisterWithParams("word2vec", trainWord2vec(k.device), W2VParams{})
+}
+
+// perplexityHook adds "perplexity" and "val_perplexity" to the values at the
+// end of every epoch (after Evaluate, before the hooks that record them).
+func perplexityHook(steps int) train.Hook {
+	return train.Hook{Name: "perplexity", EpochEnd: func(_ context.Context, s *train.State) error {
+		if v, ok := s.Values[train.MetricLoss]; ok {
+			s.Values["perplexity"] = perplexity(v, steps)
+		}
+		if v, ok := s.Values["val_loss"]; ok {
+			s.Values["val_perplexity"] = perplexity(v, steps)
+		}
+		return nil
+	}}
+}

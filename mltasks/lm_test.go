@@ -1,0 +1,255 @@
+package mltasks
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/tlgo/tl/agents/task"
+	"github.com/tlgo/tl/store"
+	"github.com/tlgo/tl/store/dataset"
+	"github.com/tlgo/tl/store/models"
+	"github.com/tlgo/tl/store/storetest"
+	"github.com/tlgo/tl/tensor"
+)
+
+// storeCorpus stores splits of word ids as 'tl import ptb' does (windows of
+// window ids, a vocabulary sample) and defines PREFIX-SPLIT for each.
+func storeCorpus(t *testing.T, db *store.DB, prefix string, words []string, splits map[string][]int32, window int) {
+	t.Helper()
+	ctx := storetest.Context(t)
+	coll, err := dataset.FromStore(ctx, db, dataset.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := make([]int, len(words))
+	for _, id := range splits["train"] {
+		counts[id]++
+	}
+	var vocab strings.Builder
+	for i, w := range words {
+		fmt.Fprintf(&vocab, "%s\t%d\n", w, counts[i])
+	}
+	vk := prefix + "/vocab"
+	ss := []dataset.Sample{{Key: vk, Bytes: []byte(vocab.String()), Tags: []string{"vocab"}, Fields: map[string]any{"unk": -1}}}
+	for split, ids := range splits {
+		for i, off := 0, 0; off < len(ids); i, off = i+1, off+window {
+			end := min(off+window, len(ids))
+			ss = append(ss, dataset.Sample{Key: fmt.Sprintf("%s/%s/%06d", prefix, split, i), Tensor: dataset.Int32Tensor([]int{end - off}, ids[off:end]),
+				Tags: []string{split}, Fields: map[string]any{"offset": off, "vocab": vk, "split": split}})
+		}
+		if _, err := coll.Define(ctx, prefix+"-"+split, dataset.Query{Tags: []string{split}, KeyPrefix: prefix + "/"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := coll.Insert(ctx, ss...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// markovText is a text where each of vocab words is followed by one of two
+// successors (w+1 or 3w+2 mod vocab) with equal odds: about one bit a word,
+// perplexity near 2, while the unigram perplexity is near vocab.
+func markovText(n, vocab int, seed uint64) []int32 {
+	rng := tensor.NewRand(seed)
+	ids := make([]int32, n)
+	w := 0
+	for i := range ids {
+		ids[i] = int32(w)
+		if rng.IntN(2) == 0 {
+			w = (w + 1) % vocab
+		} else {
+			w = (3*w + 2) % vocab
+		}
+	}
+	return ids
+}
+
+// unigramPerplexity is exp of the entropy of ids' word frequencies: what a
+// model that ignores the context can reach at best.
+func unigramPerplexity(ids []int32) float64 {
+	counts := map[int32]int{}
+	for _, id := range ids {
+		counts[id]++
+	}
+	var h float64
+	for _, c := range counts {
+		p := float64(c) / float64(len(ids))
+		h -= p * math.Log(p)
+	}
+	return math.Exp(h)
+}
+
+func wordList(n int) []string {
+	ws := make([]string, n)
+	for i := range ws {
+		ws[i] = fmt.Sprintf("w%02d", i)
+	}
+	return ws
+}
+
+func TestTrainLMPerplexity(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		db := b.Open(t)
+		ctx := storetest.Context(t)
+		const vocab = 24
+		train, valid := markovText(12000, vocab, 1), markovText(2400, vocab, 2)
+		storeCorpus(t, db, "mk", wordList(vocab), map[string][]int32{"train": train, "valid": valid}, 500)
+		run := &task.Run{Task: &task.Task{ID: "lm1", Kind: "train-lm", Input: "mk-train", Model: "mk-lm",
+			Params: json.RawMessage(`{"layers":1,"hidden":32,"steps":10,"batch":8,"epochs":3,"decay_after":2,"validation":"mk-valid","alias":"best"}`)},
+			Attempt: 1, Services: db}
+		out, err := trainLM(testKinds(t).device)(ctx, run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res struct {
+			Model   string
+			Version int64
+			Metrics map[string]float64
+			Words   int
+		}
+		if err := json.Unmarshal(out, &res); err != nil {
+			t.Fatal(err)
+		}
+		uni := unigramPerplexity(valid)
+		val := res.Metrics["val_perplexity"]
+		t.Logf("validation perplexity %.3f, unigram %.3f, train %.3f", val, uni, res.Metrics["train_perplexity"])
+		if !(val < uni/4) || !(val > 1.5) {
+			t.Fatalf("validation perplexity %v, want well below the unigram perplexity %v (and above the text's entropy, about 2)", val, uni)
+		}
+		if res.Words != len(train) || res.Model != "mk-lm" {
+			t.Errorf("output %s", out)
+		}
+		ms, err := models.New(ctx, db, models.Options{CacheDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := ms.Get(ctx, models.Ref{Name: "mk-lm", Alias: "best"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Version != res.Version || m.Metrics["val_perplexity"] != val || m.Params["vocab"] != "mk/vocab" || m.Lineage.Dataset != "mk-train" {
+			t.Errorf("saved version %d: metrics %v, params %v, lineage %+v", m.Version, m.Metrics, m.Params, m.Lineage)
+		}
+	})
+}
+
+func TestTextKindsClearErrors(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		db := b.Open(t)
+		ctx := storetest.Context(t)
+		storeCorpus(t, db, "mk", wordList(6), map[string][]int32{"train": markovText(300, 6, 1)}, 100)
+		coll, err := dataset.FromStore(ctx, db, dataset.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := coll.Insert(ctx, dataset.Sample{Key: "img/0", Tensor: dataset.Uint8Tensor([]int{2, 2}, []uint8{1, 2, 3, 4}), Tags: []string{"img"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := coll.Define(ctx, "img", dataset.Query{Tags: []string{"img"}}); err != nil {
+			t.Fatal(err)
+		}
+		k := testKinds(t)
+		lm, w2v := trainLM(k.device), trainWord2vec(k.device)
+		for _, c := range []struct {
+			f      task.Func
+			input  string
+			params string
+			want   string
+		}{
+			{lm, "nope", `{}`, `dataset "nope" not found`},
+			{lm, "img", `{}`, `sample "img/0" is not a window of a token corpus`},
+			{lm, "mk-train", `{"preset":"large"}`, `preset "large"`},
+			{lm, "mk-train", `{"keep_prob":1.5}`, "keep_prob 1.5"},
+			{lm, "mk-train", `{"batch":20,"steps":20}`, "make no window"},
+			{lm, "mk-train", `{"batch":2,"steps":5,"validation":"nope"}`, `dataset "nope" not found`},
+			{w2v, "mk-train", `{"probe":["w01","zebra"]}`, `params.probe[1] "zebra" is not in the vocabulary`},
+			{w2v, "mk-train", `{"num_sampled":64}`, "num_sampled 64 is more than"},
+			{w2v, "mk-train", `{"num_skips":5}`, "num_skips 5"},
+		} {
+			run := &task.Run{Task: &task.Task{ID: "bad", Kind: "x", Input: c.input, Model: "m", Params: json.RawMessage(c.params)}, Services: db}
+			_, err := c.f(ctx, run)
+			if err == nil || !strings.Contains(err.Error(), c.want) || !task.IsPermanent(err) {
+				t.Errorf("input %s, params %s: error %v (permanent %v), want a permanent one containing %q", c.input, c.params, err, task.IsPermanent(err), c.want)
+			}
+		}
+		// Nothing was saved.
+		ms, err := models.New(ctx, db, models.Options{CacheDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ls, err := ms.Names(ctx); err != nil || len(ls) != 0 {
+			t.Errorf("models after bad tasks: %v %v", ls, err)
+		}
+	})
+}
+
+// groupsText is a text of clauses of 8 words, each clause drawn from one of
+// groups groups of size words: words co-occur only with their group's.
+func groupsText(n, groups, size int, seed uint64) []int32 {
+	rng := tensor.NewRand(seed)
+	ids := make([]int32, 0, n)
+	for len(ids) < n {
+		g := rng.IntN(groups)
+		for range 8 {
+			ids = append(ids, int32(g*size+rng.IntN(size)))
+		}
+	}
+	return ids[:n]
+}
+
+func TestWord2vecNeighbours(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		db := b.Open(t)
+		ctx := storetest.Context(t)
+		const groups, size = 6, 4
+		storeCorpus(t, db, "grp", wordList(groups*size), map[string][]int32{"train": groupsText(20000, groups, size, 1)}, 1000)
+		run := &task.Run{Task: &task.Task{ID: "w1", Kind: "word2vec", Input: "grp-train", Model: "grp-w2v",
+			Params: json.RawMessage(`{"dim":16,"batch":64,"skip_window":2,"num_skips":4,"num_sampled":8,"epochs":1,"probe":["w00","w13"],"neighbours":3}`)},
+			Attempt: 1, Services: db}
+		out, err := trainWord2vec(testKinds(t).device)(ctx, run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res struct {
+			Version    int64
+			Metrics    map[string]float64
+			Neighbours map[string][]string
+		}
+		if err := json.Unmarshal(out, &res); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("neighbours %v, metrics %v", res.Neighbours, res.Metrics)
+		for word, want := range map[string][]string{"w00": {"w01", "w02", "w03"}, "w13": {"w12", "w14", "w15"}} {
+			got := slices.Sorted(slices.Values(res.Neighbours[word]))
+			if !slices.Equal(got, want) {
+				t.Errorf("neighbours of %s: %v, want its group %v", word, res.Neighbours[word], want)
+			}
+		}
+		if _, ok := res.Metrics["train_loss"]; !ok {
+			t.Errorf("output %s has no train_loss metric", out)
+		}
+		ms, err := models.New(ctx, db, models.Options{CacheDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := ms.Get(ctx, models.Ref{Name: "grp-w2v"})
+		if err != nil || m.Version != res.Version || m.Params["vocab"] != "grp/vocab" {
+			t.Errorf("saved version: %+v %v", m, err)
+		}
+	})
+}
+
+// nearest ranks by cosine similarity, not by length.
+func TestNearest(t *testing.T) {
+	emb, err := tensor.FromFloat32([]float32{1, 0, 10, 1, 0, 1, 0.5, 0.01}, 4, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := nearest(emb, 0, 2); !slices.Equal(got, []int{3, 1}) {
+		t.Errorf("nearest to row 0: %v, want [3 1]", got)
+	}
+}
