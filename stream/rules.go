@@ -392,6 +392,7 @@ func (rs *Rules) Run(ctx context.Context, cfg RunConfig) error {
 		log = rs.db.Logger()
 	}
 	type running struct {
+		name string
 		stop context.CancelFunc
 		done chan struct{}
 	}
@@ -437,6 +438,7 @@ func (rs *Rules) Run(ctx context.Context, cfg RunConfig) error {
 				r.stop()
 				<-r.done
 				delete(active, uid)
+				log.Info("stream: rule paused or deleted; stopped", "rule", r.name)
 			}
 		}
 		for uid, r := range want {
@@ -444,7 +446,7 @@ func (rs *Rules) Run(ctx context.Context, cfg RunConfig) error {
 				continue
 			}
 			rctx, stop := context.WithCancel(ctx)
-			run := &running{stop: stop, done: make(chan struct{})}
+			run := &running{name: r.Name, stop: stop, done: make(chan struct{})}
 			active[uid] = run
 			go func() {
 				defer close(run.done)

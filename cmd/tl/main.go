@@ -14,6 +14,7 @@
 //	tl import idx|folder   import IDX files or an image folder as samples (--define NAME)
 //	tl export idx DATASET  write a dataset to IDX images and labels files
 //	tl credentials ROLE    a credentials file for a remote agent or client (-o FILE)
+//	tl stream define|list|pause|resume|delete  rules that start training on new samples
 //	tl ui                  the web dashboard of the store and the workflow
 //	tl completion SHELL    a completion script for bash, zsh, fish or powershell
 //
@@ -172,6 +173,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newExportCmd(stdout, stderr),
 		newUICmd(stdout, stderr),
 		newCredentialsCmd(stdout, stderr),
+		newStreamCmd(stdout, stderr),
 	)
 	root.SuggestionsMinimumDistance = 2
 	root.InitDefaultCompletionCmd()

@@ -21,6 +21,7 @@ import (
 	"github.com/tlgo/tl/internal/redact"
 	"github.com/tlgo/tl/store"
 	"github.com/tlgo/tl/store/models"
+	"github.com/tlgo/tl/stream"
 )
 
 const masterAbout = `Runs the master: schedules submitted plans on the task queues, follows the
@@ -52,6 +53,7 @@ type masterFlags struct {
 	tick, leaseTTL, connectWait                time.Duration
 	ackWait, gcEvery, gcGrace                  time.Duration
 	credentials                                string
+	streamPoll                                 time.Duration
 	tlsCert, tlsKey                            string
 }
 
@@ -83,6 +85,7 @@ func newMasterCmd(stdout, stderr io.Writer) *cobra.Command {
 	fs.DurationVar(&f.gcGrace, "gc-grace", time.Hour, "weights younger than this are never collected, so an upload in progress is safe; nor checkpoints updated since, so a retry soon after resumes")
 	fs.StringVar(&f.id, "id", "", "this master's id in the leader lease; empty: host-pid-random")
 	fs.StringVar(&f.level, "log-level", "info", "debug, info, warn or error")
+	fs.DurationVar(&f.streamPoll, "stream-poll", stream.DefaultPoll, "how often the stream rules (tl stream) look for new samples")
 	fs.DurationVar(&f.connectWait, "connect-wait", envDuration("TL_CONNECT_WAIT", 0),
 		"keep trying this long to reach --nats and --mongo (0: fail when nothing answers within 5s) [TL_CONNECT_WAIT]")
 	return cmd
@@ -203,7 +206,8 @@ func runMaster(ctx context.Context, f masterFlags, stdout, stderr io.Writer) err
 	err = c.retry(ctx, func(ctx context.Context) error {
 		var err error
 		m, err = master.New(ctx, master.Config{NATSURL: c.nats, Credentials: creds, Store: st, Tick: f.tick, LeaseTTL: f.leaseTTL, ID: f.id, Log: log,
-			AckWait: f.ackWait, GC: storeGC(weights, st), GCEvery: f.gcEvery, GCGrace: f.gcGrace})
+			AckWait: f.ackWait, GC: storeGC(weights, st), GCEvery: f.gcEvery, GCGrace: f.gcGrace,
+			Controllers: []master.Controller{streamController(db, c.nats, creds, f.streamPoll, log)}})
 		return err
 	})
 	if err != nil {

@@ -81,11 +81,13 @@ func showStatus(ctx context.Context, c *conn, args []string, asJSON, all bool, s
 			return err
 		}
 		if asJSON {
-			return writeJSON(stdout, map[string]any{"plans": ps, "master": lead.Leader, "agents": agents})
+			rules, _ := ruleLines(ctx, db)
+			return writeJSON(stdout, map[string]any{"plans": ps, "master": lead.Leader, "agents": agents, "stream_rules": rules})
 		}
 		if err := listPlans(ctx, st, ps, agents, stdout); err != nil {
 			return err
 		}
+		showStreamRules(ctx, db, stdout)
 		lead.show(stdout)
 		return nil
 	}
