@@ -286,9 +286,9 @@ func (j *trainJob) hooks(w *events.Writer) []train.Hook {
 			}
 			return nil
 		},
-		EpochEnd: func(context.Context, *train.State) error {
-			if !partial {
-				j.completed++
+		EpochEnd: func(_ context.Context, s *train.State) error {
+			if !partial { // from the epoch's number: a resumed run counts the epochs before it
+				j.completed = s.Epoch + 1
 			}
 			return nil
 		},
