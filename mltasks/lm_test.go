@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/tlgo/tl/agents/plan"
 	"github.com/tlgo/tl/agents/task"
 	"github.com/tlgo/tl/store"
 	"github.com/tlgo/tl/store/dataset"
@@ -251,5 +254,46 @@ func TestNearest(t *testing.T) {
 	}
 	if got := nearest(emb, 0, 2); !slices.Equal(got, []int{3, 1}) {
 		t.Errorf("nearest to row 0: %v, want [3 1]", got)
+	}
+}
+
+// The example plans name kinds this package registers, with parameters they
+// take: the master would accept them as written.
+func TestExamplePlans(t *testing.T) {
+	files, err := filepath.Glob("../examples/plans/*.yaml")
+	if err != nil || len(files) < 3 {
+		t.Fatalf("example plans: %v %v", files, err)
+	}
+	r := task.NewRegistry()
+	if err := Register(r); err != nil {
+		t.Fatal(err)
+	}
+	specs := map[string]task.KindSpec{}
+	for _, s := range r.Specs() {
+		specs[s.Kind] = s
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := plan.Parse(b, f)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		if !strings.Contains(string(b), "# First import") || !strings.Contains(string(b), "tl import ") || !strings.Contains(string(b), "What to expect") {
+			t.Errorf("%s: the header does not say what to import first and what to expect", f)
+		}
+		for _, ts := range p.Tasks {
+			s, ok := specs[ts.Kind]
+			if !ok {
+				t.Errorf("%s: task %s: kind %q is not registered", f, ts.ID, ts.Kind)
+				continue
+			}
+			if err := s.CheckParams(ts.Params); err != nil {
+				t.Errorf("%s: task %s: %v", f, ts.ID, err)
+			}
+		}
 	}
 }
