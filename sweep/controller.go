@@ -167,6 +167,11 @@ func (c *Controller) act(ctx context.Context, r *records, sw *Sweep, s *Spec) er
 					return fmt.Errorf("alias the best version: %w", err)
 				}
 			}
+		case ActFinish:
+			sw.State = d.Outcome
+			if d.Outcome != Finished {
+				sw.Note = d.Why
+			}
 		}
 		d.Acted, acted = true, true
 	}

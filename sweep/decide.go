@@ -110,7 +110,7 @@ func (sw *Sweep) BestSoFar(s *Spec) *Best {
 // it returns how many it made. It is a function of the recorded state alone:
 // a controller that restarts from the same record decides the same.
 func (sw *Sweep) decide(s *Spec, now time.Time) int {
-	if sw.State != Running {
+	if sw.State != Running || slices.ContainsFunc(sw.Decisions, func(d Decision) bool { return d.Action == ActFinish }) {
 		return 0
 	}
 	before := len(sw.Decisions)
@@ -164,15 +164,16 @@ func (sw *Sweep) decide(s *Spec, now time.Time) int {
 		sw.Best = b
 		log(Decision{Action: ActBest, Trial: b.Trial, Rung: b.Rung, Why: fmt.Sprintf("%s %.4g: version %d of model %s, alias %s", s.Metric, b.Metric, b.Version, b.Model, b.Alias)})
 	}
-	sw.State = Finished
+	// The record says the sweep ended once this is acted on, after the alias:
+	// a controller that dies before then finds it running and finishes it.
+	end, why := Finished, "every trial ended"
 	switch {
 	case sw.Halt:
-		sw.State = Stopped
+		end, why = Stopped, "stopped by the user"
 	case sw.Best == nil:
-		sw.State = Failed
-		sw.Note = "no trial reported " + s.Metric
+		end, why = Failed, "no trial reported "+s.Metric
 	}
-	log(Decision{Action: ActFinish, Trial: -1, Why: sw.State})
+	log(Decision{Action: ActFinish, Trial: -1, Outcome: end, Why: why})
 	return len(sw.Decisions) - before
 }
 

@@ -30,6 +30,11 @@ func simulate(t *testing.T, s *Spec, init bool, roundTrip bool) *Sweep {
 			t.Fatal("the sweep never finished")
 		}
 		sw.decide(s, now)
+		for _, d := range sw.Decisions { // as the controller acts on it
+			if d.Action == ActFinish {
+				sw.State = d.Outcome
+			}
+		}
 		if roundTrip { // a controller restarted from the record
 			b, err := json.Marshal(sw)
 			if err != nil {

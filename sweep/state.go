@@ -106,7 +106,9 @@ type Decision struct {
 	Rung   int       `bson:"rung" json:"rung"`
 	Plan   string    `bson:"plan,omitempty" json:"plan,omitempty"`
 	Why    string    `bson:"why,omitempty" json:"why,omitempty"`
-	Acted  bool      `bson:"acted" json:"acted"`
+	// Outcome is the sweep's end state, of ActFinish.
+	Outcome string `bson:"outcome,omitempty" json:"outcome,omitempty"`
+	Acted   bool   `bson:"acted" json:"acted"`
 }
 
 // Best is the best trial so far.

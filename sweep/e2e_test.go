@@ -1,0 +1,519 @@
+package sweep_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/tlgo/tl/agents/agent"
+	"github.com/tlgo/tl/agents/builtin"
+	"github.com/tlgo/tl/agents/master"
+	"github.com/tlgo/tl/agents/plan"
+	"github.com/tlgo/tl/agents/queue"
+	"github.com/tlgo/tl/agents/status"
+	"github.com/tlgo/tl/agents/task"
+	"github.com/tlgo/tl/mltasks"
+	"github.com/tlgo/tl/store"
+	"github.com/tlgo/tl/store/dataset"
+	"github.com/tlgo/tl/store/models"
+	"github.com/tlgo/tl/store/storetest"
+	"github.com/tlgo/tl/sweep"
+	"github.com/tlgo/tl/tensor"
+)
+
+// The end-to-end tests run real agents with the real train and evaluate
+// kinds (in this process, or as child processes for the faults: the test
+// binary doubles as the agent and the master, chosen by roleEnv), the
+// embedded NATS server and the embedded store. The sweep package imports
+// nothing of the engine; its tests do, to have something to train.
+const roleEnv = "TL_SWEEP_E2E_ROLE"
+
+const ackWait = 3 * time.Second
+
+func TestMain(m *testing.M) {
+	switch os.Getenv(roleEnv) {
+	case "agent":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		os.Exit(agent.Main(ctx, "sweep-e2e-agent", nil, registry(), os.Stderr))
+	case "master":
+		os.Exit(masterMain())
+	}
+	os.Exit(m.Run())
+}
+
+func registry() *task.Registry {
+	reg := task.NewRegistry()
+	if err := builtin.Register(reg); err != nil {
+		panic(err)
+	}
+	if err := mltasks.Register(reg); err != nil {
+		panic(err)
+	}
+	return reg
+}
+
+func testLog() *slog.Logger {
+	lv := slog.LevelWarn
+	if os.Getenv("TL_TEST_VERBOSE") != "" {
+		lv = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
+}
+
+// masterMain runs a master with the sweep controller over TL_NATS_URL and
+// the store at TL_MONGO_URL.
+func masterMain() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("proc", "master")
+	db, err := store.Open(ctx, store.Config{URL: os.Getenv("TL_MONGO_URL")})
+	if err != nil {
+		log.Error("store", "err", err)
+		return 1
+	}
+	defer db.Close(context.Background())
+	m, err := newMaster(ctx, db, os.Getenv("TL_NATS_URL"), log)
+	if err != nil {
+		log.Error("master", "err", err)
+		return 1
+	}
+	if err := m.Run(ctx); err != nil {
+		log.Error("master", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newMaster(ctx context.Context, db *store.DB, natsURL string, log *slog.Logger) (*master.Master, error) {
+	st, err := status.NewMongo(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	return master.New(ctx, master.Config{NATSURL: natsURL, Store: st, Tick: 300 * time.Millisecond, Log: log, AckWait: ackWait,
+		LeaseTTL:    2 * time.Second, // a killed master's lease lapses soon
+		Controllers: []master.Controller{sweep.Master(sweep.ControllerConfig{DB: db, Status: st, NATSURL: natsURL, Log: log, Poll: 200 * time.Millisecond})}})
+}
+
+type env struct {
+	t       *testing.T
+	natsURL string
+	db      *store.DB
+	status  status.Store
+	js      jetstream.JetStream
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := storetest.Context(t)
+	s, err := queue.StartServer(ctx, queue.ServerConfig{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("embedded nats: %v", err)
+	}
+	t.Cleanup(s.Shutdown)
+	e := &env{t: t, natsURL: s.URL()}
+	nc, js, err := queue.Connect(ctx, e.natsURL, "sweep-test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	if err := queue.Setup(ctx, js); err != nil {
+		t.Fatal(err)
+	}
+	e.js = js
+	e.db = storetest.Backends()[0].Open(t)
+	if e.status, err = status.NewMongo(ctx, e.db); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// runMaster starts a master with the sweep controller in this process.
+func (e *env) runMaster() {
+	ctx, cancel := context.WithCancel(context.Background())
+	m, err := newMaster(ctx, e.db, e.natsURL, testLog())
+	if err != nil {
+		cancel()
+		e.t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = m.Run(ctx) }()
+	e.t.Cleanup(func() { cancel(); <-done })
+}
+
+// mlAgent runs an agent with the train and evaluate kinds in this process.
+func (e *env) mlAgent(slots int) {
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := agent.New(ctx, agent.Config{NATSURL: e.natsURL, Queues: []string{plan.DefaultQueue}, Registry: registry(), Services: e.db,
+		Log: testLog(), ID: "ml-agent", Slots: slots, Grace: time.Second, RetryDelay: 200 * time.Millisecond})
+	if err != nil {
+		cancel()
+		e.t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = a.Run(ctx) }()
+	e.t.Cleanup(func() { cancel(); <-done })
+	e.waitAgents(1)
+}
+
+func (e *env) waitAgents(n int) {
+	e.eventually("agents to announce themselves", time.Minute, func() (bool, string) {
+		as, err := queue.ListAgents(context.Background(), e.js)
+		return len(as) >= n, fmt.Sprintf("%d of %d (err %v)", len(as), n, err)
+	})
+}
+
+func (e *env) eventually(what string, patience time.Duration, cond func() (bool, string)) {
+	e.t.Helper()
+	deadline := time.Now().Add(patience)
+	var last string
+	for time.Now().Before(deadline) {
+		var ok bool
+		if ok, last = cond(); ok {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	e.t.Fatalf("gave up waiting %v for %s; last: %s", patience, what, last)
+}
+
+// images inserts n 28×28 images in 10 classes (class k lights rows 2k..2k+3,
+// plus noise) tagged tag, and defines the view tag.
+func images(t *testing.T, db *store.DB, tag string, n int, seed uint64) {
+	t.Helper()
+	ctx := storetest.Context(t)
+	coll, err := dataset.FromStore(ctx, db, dataset.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := tensor.NewRand(seed)
+	var batch []dataset.Sample
+	for i := range n {
+		k := i % 10
+		img := make([]uint8, 28*28)
+		for j := range img {
+			img[j] = uint8(rng.IntN(60))
+		}
+		for r := 2 * k; r < 2*k+4; r++ {
+			for c := 4; c < 24; c++ {
+				img[r*28+c] = 200 + uint8(rng.IntN(55))
+			}
+		}
+		batch = append(batch, dataset.Sample{Key: fmt.Sprintf("%s-%05d", tag, i), Tensor: dataset.Uint8Tensor([]int{28, 28}, img), Label: k, Tags: []string{tag}})
+	}
+	if _, err := coll.Insert(ctx, batch...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := coll.Define(ctx, tag, dataset.Query{Tags: []string{tag}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *env) submit(doc string) *sweep.Sweep {
+	e.t.Helper()
+	spec, err := sweep.Parse([]byte(doc), e.t.Name())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	sw, _, err := sweep.Submit(context.Background(), e.db, e.js, spec)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return sw
+}
+
+// wait waits until sweep name has ended and returns its record.
+func (e *env) wait(name string, patience time.Duration) *sweep.Sweep {
+	e.t.Helper()
+	var sw *sweep.Sweep
+	e.eventually("sweep "+name+" to end", patience, func() (bool, string) {
+		var err error
+		if sw, err = sweep.Status(context.Background(), e.db, name); err != nil {
+			return false, err.Error()
+		}
+		return sw.State != sweep.Running, fmt.Sprintf("%s, %d trials, %d decisions", sw.State, len(sw.Trials), len(sw.Decisions))
+	})
+	return sw
+}
+
+// accounted checks what every sweep must hold at its end: each trial ended
+// once (done, or stopped below the top rung), each decision names a plan of
+// its own, acted on, that ran once; the best version carries the alias.
+func (e *env) accounted(sw *sweep.Sweep, trials, topRung int) map[string]int {
+	e.t.Helper()
+	ctx := context.Background()
+	if sw.State != sweep.Finished || len(sw.Trials) != trials {
+		e.t.Fatalf("sweep %s: %s (%s) with %d trials, want finished with %d; decisions %+v", sw.Name, sw.State, sw.Note, len(sw.Trials), trials, sw.Decisions)
+	}
+	count := map[string]int{}
+	plans := map[string]bool{}
+	for _, d := range sw.Decisions {
+		count[d.Action]++
+		if !d.Acted {
+			e.t.Errorf("sweep %s: decision %+v not acted on", sw.Name, d)
+		}
+		if d.Plan != "" {
+			if plans[d.Plan] {
+				e.t.Errorf("sweep %s: plan %s decided twice", sw.Name, d.Plan)
+			}
+			plans[d.Plan] = true
+		}
+	}
+	rungs := 0
+	for _, tr := range sw.Trials {
+		last := len(tr.Rungs) - 1
+		if (last == topRung && tr.State != sweep.Done) || (last < topRung && tr.State != sweep.Stopped) {
+			e.t.Errorf("sweep %s: trial %d ended at rung %d as %s", sw.Name, tr.N, last, tr.State)
+		}
+		for _, r := range tr.Rungs {
+			rungs++
+			if r.State != sweep.Done || r.Version == 0 || !plans[r.Plan] {
+				e.t.Errorf("sweep %s: trial %d rung %+v: want done with a version, from a decided plan", sw.Name, tr.N, r)
+			}
+			p, err := e.status.Plan(ctx, r.Plan)
+			if err != nil || p.Status != plan.Succeeded {
+				e.t.Errorf("sweep %s: plan %s: %+v, %v", sw.Name, r.Plan, p, err)
+			}
+		}
+	}
+	if count[sweep.ActStart] != trials || count[sweep.ActStart]+count[sweep.ActPromote] != rungs || count[sweep.ActBest] != 1 || count[sweep.ActFinish] != 1 {
+		e.t.Errorf("sweep %s: decisions %v for %d trials and %d rungs", sw.Name, count, trials, rungs)
+	}
+	ms, err := models.New(ctx, e.db, models.Options{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	m, err := ms.Get(ctx, models.Ref{Name: sw.Best.Model, Alias: sw.Best.Alias})
+	if err != nil || m.Version != sw.Best.Version {
+		e.t.Fatalf("sweep %s: alias %s: %+v, %v; want version %d", sw.Name, sw.Best.Alias, m, err, sw.Best.Version)
+	}
+	return count
+}
+
+// Random, grid and ASHA sweeps and a stratified cross-validation, run at
+// once by one agent, each end with the right trials, rungs and stops and the
+// best version aliased; bad input is refused before anything is written.
+func TestSweepsEndToEnd(t *testing.T) {
+	e := newEnv(t)
+	images(t, e.db, "train", 200, 1)
+	images(t, e.db, "val", 60, 2)
+	e.runMaster()
+	e.mlAgent(2)
+	ctx := context.Background()
+
+	// Bad input: nothing is stored, no view defined.
+	const base = "base: {input: train, validation: val, model: MODEL, params: {arch: mlp, lr: 0.003, batch: 32, log_every: 5}}\n"
+	bad := []struct{ doc, want string }{
+		{"name: bad1\n" + strings.Replace(base, "MODEL", "m", 1) + "trials: 2\nmetric: val_accuracy\nspace: {widht: {choice: [1, 2]}}", "unknown parameter name(s) widht"},
+		{"name: bad2\n" + strings.Replace(base, "validation: val", "validation: nope", 1) + "trials: 2\nmetric: val_accuracy\nspace: {lr: {uniform: [0.001, 0.01]}}", `"nope" does not exist`},
+	}
+	for _, c := range bad {
+		spec, err := sweep.Parse([]byte(strings.Replace(c.doc, "MODEL", "m", 1)), c.want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := sweep.Submit(ctx, e.db, e.js, spec); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("submit %s: err %v, want one containing %q", spec.Name, err, c.want)
+		}
+		if _, err := sweep.Status(ctx, e.db, spec.Name); err == nil {
+			t.Errorf("a refused sweep %s was stored", spec.Name)
+		}
+	}
+	cvBad, err := sweep.ParseCV([]byte("name: cvbad\ndataset: val\nk: 61\nbase: {params: {arch: mlp, epochs: 1}}"), "cv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := sweep.SubmitCV(ctx, e.db, e.js, cvBad); err == nil || !strings.Contains(err.Error(), "larger than the view") {
+		t.Errorf("cv with k = 61 over 60 samples: %v", err)
+	}
+
+	e.submit("name: rnd\n" + strings.Replace(base, "MODEL", "rnd", 1) +
+		"algorithm: random\ntrials: 3\nseed: 5\nparallel: 2\nepochs: 1\nmetric: val_accuracy\nspace: {lr: {loguniform: [0.001, 0.01]}, batch: {choice: [16, 32]}}")
+	e.submit("name: grd\n" + strings.Replace(base, "MODEL", "grd", 1) +
+		"algorithm: grid\nparallel: 2\nepochs: 1\nmetric: val_loss\nspace: {lr: {choice: [0.001, 0.003]}}")
+	e.submit("name: ash\n" + strings.Replace(base, "MODEL", "ash", 1) +
+		"algorithm: asha\ntrials: 4\nseed: 3\nparallel: 2\nmin_epochs: 1\neta: 2\nmax_epochs: 2\nmetric: val_accuracy\nspace: {lr: {loguniform: [0.0003, 0.01]}}")
+	cv, err := sweep.ParseCV([]byte("name: cvs\ndataset: train\nk: 3\nstratified: true\nbase: {params: {arch: mlp, epochs: 1, batch: 32, lr: 0.003, log_every: 5}}"), "cv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := sweep.SubmitCV(ctx, e.db, e.js, cv); err != nil {
+		t.Fatal(err)
+	}
+
+	rnd := e.wait("rnd", 5*time.Minute)
+	e.accounted(rnd, 3, 0)
+	grd := e.wait("grd", 5*time.Minute)
+	e.accounted(grd, 2, 0)
+	if grd.Trials[0].Params["lr"] != 0.001 || grd.Trials[1].Params["lr"] != 0.003 {
+		t.Errorf("grid trials' params %v, %v", grd.Trials[0].Params, grd.Trials[1].Params)
+	}
+	for _, tr := range grd.Trials { // mode min for a loss: the best is the lowest
+		if tr.Rungs[0].Metric < grd.Best.Metric {
+			t.Errorf("grid best %+v, but trial %d has val_loss %g", grd.Best, tr.N, tr.Rungs[0].Metric)
+		}
+	}
+	ash := e.wait("ash", 5*time.Minute)
+	count := e.accounted(ash, 4, 1)
+	promoted := count[sweep.ActPromote]
+	if promoted < 2 || promoted > 3 || count[sweep.ActStop] != 4-promoted {
+		t.Errorf("ASHA with eta 2 over 4 trials: %d promoted, %d stopped; want 2 or 3 promoted, the rest stopped (%+v)", promoted, count[sweep.ActStop], ash.Decisions)
+	}
+	if ash.Best.Rung != 1 {
+		t.Errorf("ASHA best %+v: want one of the top rung", ash.Best)
+	}
+	ms, _ := models.New(ctx, e.db, models.Options{})
+	for name, want := range map[string]int{"rnd": 3, "grd": 2, "ash": 4 + promoted} {
+		vs, err := ms.List(ctx, name)
+		if err != nil || len(vs) != want {
+			t.Errorf("model %s has %d versions (%v), want one per rung: %d", name, len(vs), err, want)
+		}
+	}
+
+	var res *sweep.Sweep
+	e.eventually("cross-validation to end", 5*time.Minute, func() (bool, string) {
+		var err error
+		res, err = sweep.CVStatus(ctx, e.db, e.status, "cvs")
+		if err != nil {
+			return false, err.Error()
+		}
+		return res.State != sweep.Running, res.State
+	})
+	if res.State != sweep.Finished || len(res.CV.Folds) != 3 {
+		t.Fatalf("cv: %s (%s), %+v", res.State, res.Note, res.CV)
+	}
+	var sum float64
+	for _, f := range res.CV.Folds {
+		if f.State != sweep.Done || f.Metric <= 0 || f.Metric > 1 {
+			t.Errorf("cv fold %+v", f)
+		}
+		sum += f.Metric
+	}
+	if mean := sum / 3; mean-res.CV.Mean > 1e-9 || res.CV.Mean-mean > 1e-9 || res.CV.Std < 0 {
+		t.Errorf("cv mean %g std %g; the folds' mean is %g", res.CV.Mean, res.CV.Std, mean)
+	}
+	if again, err := sweep.CVStatus(ctx, e.db, e.status, "cvs"); err != nil || again.CV.Mean != res.CV.Mean {
+		t.Errorf("the stored result read again: %+v, %v", again, err)
+	}
+}
+
+// proc is a child process: an agent or a master.
+type proc struct {
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (e *env) start(role, name string) *proc {
+	e.t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), roleEnv+"="+role,
+		"TL_NATS_URL="+e.natsURL, "TL_MONGO_URL="+e.db.URL(), "TL_HOME="+e.t.TempDir(), "TL_AGENT_STATE="+e.t.TempDir(),
+		"TL_AGENT_ID="+name, "TL_QUEUES="+plan.DefaultQueue, "TL_ACK_WAIT="+ackWait.String(), "TL_RETRY_DELAY=200ms", "TL_GRACE=1s")
+	p := &proc{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.out, p.out
+	if err := cmd.Start(); err != nil {
+		e.t.Fatalf("start %s: %v", name, err)
+	}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	e.t.Cleanup(func() {
+		p.kill()
+		if e.t.Failed() {
+			e.t.Logf("--- output of %s ---\n%s", name, p.out.String())
+		}
+	})
+	return p
+}
+
+// kill sends SIGKILL (kill -9) and waits for the process to be gone.
+func (p *proc) kill() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// kill -9 of the agent in the middle of a trial and of the master between
+// rungs: the sweep finishes with every trial accounted for once, each rung
+// one result and one plan.
+func TestSweepFaults(t *testing.T) {
+	e := newEnv(t)
+	images(t, e.db, "train", 400, 1)
+	images(t, e.db, "val", 60, 2)
+	m1 := e.start("master", "master-1")
+	a1 := e.start("agent", "agent-1")
+	e.waitAgents(1)
+	ctx := context.Background()
+	e.submit("name: flt\nbase: {input: train, validation: val, model: flt, params: {arch: mlp, lr: 0.003, batch: 16, log_every: 5}}\n" +
+		"algorithm: asha\ntrials: 4\nseed: 9\nparallel: 1\nmin_epochs: 2\neta: 2\nmax_epochs: 4\nmetric: val_accuracy\nspace: {lr: {loguniform: [0.0003, 0.01]}}")
+
+	// The first trial's task runs: kill its agent.
+	first := sweep.PlanID("flt", 0, 0)
+	e.eventually("the first trial to run", 2*time.Minute, func() (bool, string) {
+		ts, err := e.status.Tasks(ctx, first)
+		if err != nil || len(ts) == 0 {
+			return false, fmt.Sprint(err)
+		}
+		return ts[0].Status == plan.Running, string(ts[0].Status)
+	})
+	a1.kill()
+	e.start("agent", "agent-2")
+
+	// Kill the master once a rung has results and before the sweep ends.
+	e.eventually("two trials' first rung done", 4*time.Minute, func() (bool, string) {
+		sw, err := sweep.Status(ctx, e.db, "flt")
+		if err != nil {
+			return false, err.Error()
+		}
+		done := 0
+		for _, tr := range sw.Trials {
+			if tr.Rungs[0].State == sweep.Done {
+				done++
+			}
+		}
+		return done >= 2, fmt.Sprintf("%d done", done)
+	})
+	m1.kill()
+	e.start("master", "master-2")
+
+	sw := e.wait("flt", 6*time.Minute)
+	count := e.accounted(sw, 4, 1)
+	if count[sweep.ActPromote] < 2 {
+		t.Errorf("decisions %v: want at least 2 promotions of 4 trials at eta 2", count)
+	}
+	// The task whose agent was killed ran again and counted once.
+	ts, err := e.status.Tasks(ctx, first)
+	if err != nil || len(ts) != 1 || ts[0].Status != plan.Succeeded || ts[0].Attempt < 2 {
+		t.Errorf("the killed trial's task: %+v, %v; want succeeded on a later attempt", ts, err)
+	}
+}
