@@ -67,6 +67,13 @@ type TrainParams struct {
 	// LogEvery is how many steps lie between the progress lines logged and the
 	// training events recorded; 0: about ten lines and fifty events an epoch.
 	LogEvery int `json:"log_every"`
+
+	// CheckpointEvery saves the task's state (weights, optimizer state,
+	// position) into the model store every so many steps, and
+	// CheckpointMinutes every so many minutes (default 5; 0 turns either
+	// off): an attempt after the agent died resumes from the last one.
+	CheckpointEvery   int      `json:"checkpoint_every"`
+	CheckpointMinutes *float64 `json:"checkpoint_minutes,omitempty"`
 }
 
 // InitRef names the model version a train task starts from.

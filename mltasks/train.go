@@ -308,20 +308,31 @@ func (j *trainJob) hooks(w *events.Writer) []train.Hook {
 // execute trains and saves the version; its events are the run's curves.
 func (j *trainJob) execute(ctx context.Context) (json.RawMessage, error) {
 	t, p := j.t, &j.p
-	w, err := events.NewWriter(j.db, events.Options{Model: t.Model})
+	// One version per task: an attempt that saved it and died before
+	// reporting leaves it for this one to return.
+	if m, err := savedVersion(ctx, j.ms, t.Model, t.Key()); err != nil {
+		return nil, j.fail(err)
+	} else if m != nil {
+		return j.savedBefore(ctx, m)
+	}
+	ck, at, resumed, err := j.resume(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w, err := events.NewWriter(j.db, events.Options{Model: t.Model, Run: ck.run})
 	if err != nil {
 		return nil, j.fail(fmt.Errorf("events: %w", err))
 	}
 	defer closeEvents(ctx, w, j.log)
 	j.loop.Use(j.hooks(w)...)
-
-	// Where a resumed task would start: epoch 0 with the weights built.
-	first := 0
+	if ck.enabled() {
+		j.loop.Use(ck.hook(w.Run()))
+	}
 
 	j.log.Info("training started", "model", t.Model, "run", w.Run(), "dataset", t.Input, "examples", j.data.Examples(),
 		"epochs", j.epochs, "steps", p.Steps, "steps_per_epoch", j.data.Batches(), "arch", j.arch)
 	start := time.Now()
-	st, err := j.loop.RunFrom(ctx, j.data, first, j.epochs)
+	st, err := j.loop.RunAt(ctx, j.data, at, j.epochs)
 	if err != nil {
 		return nil, j.fail(err)
 	}
@@ -330,6 +341,7 @@ func (j *trainJob) execute(ctx context.Context) (json.RawMessage, error) {
 	if err != nil {
 		return nil, err
 	}
+	ck.clear(ctx)
 	// The run names the version it produced (and the version its run).
 	w.Log(events.Event{Phase: events.Train, Step: int64(st.Step), Fields: map[string]any{"model_version": m.Version, "task": t.Key()}})
 	if p.Alias != "" {
@@ -341,9 +353,13 @@ func (j *trainJob) execute(ctx context.Context) (json.RawMessage, error) {
 	stopped := st.Stopped && !j.budgetHit
 	j.log.Info("trained", "model", m.Name, "version", m.Version, "run", w.Run(), "accuracy", round4(acc), "loss", round4(lossV),
 		"epochs", j.completed, "steps", st.Step, "stopped_early", stopped, "seconds", math.Round(secs))
-	return json.Marshal(map[string]any{"model": m.Name, "version": m.Version, "run": w.Run(),
+	out := map[string]any{"model": m.Name, "version": m.Version, "run": w.Run(),
 		"epochs": j.completed, "steps": st.Step, "examples": j.data.Examples(), "seconds": secs, "stopped_early": stopped,
-		"metrics": st.Values, "accuracy": acc, "loss": lossV})
+		"metrics": st.Values, "accuracy": acc, "loss": lossV}
+	if resumed {
+		out["resumed_from_step"] = at.Step
+	}
+	return json.Marshal(out)
 }
 
 // save stores the trained weights as the model's next version, with the
