@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tlgo/tl/cuda/cudatest"
 	"github.com/tlgo/tl/feed"
 	"github.com/tlgo/tl/graph"
 	"github.com/tlgo/tl/layers"
@@ -263,5 +264,74 @@ func TestCarryConfigErrors(t *testing.T) {
 		Carry: map[*graph.Node]*graph.Node{m.hT: m.h0}})
 	if err == nil || !strings.Contains(err.Error(), "one of Inputs") {
 		t.Errorf("Carry into an input: error %v", err)
+	}
+}
+
+// On a device (a GPU, or the CPU emulator) the state stays on the device
+// (DeviceOptions.Carry) and training matches the CPU's, step by step; the
+// evaluator carries too.
+func TestCarryOnDevice(t *testing.T) {
+	dev := cudatest.Open(t)
+	const vocab, steps, hidden, batch = 12, 5, 8, 4
+	src, err := feed.NewLanguageModel(lmCorpus(400, vocab), batch, steps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loader, err := feed.NewLoader(src, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(onDevice bool) ([]float32, float64, *lstmLM) {
+		m := newLSTMLM(t, vocab, steps, hidden)
+		cfg := Config{Inputs: []*graph.Node{m.tokens, m.targets}, Loss: m.loss, Update: m.update,
+			Carry: map[*graph.Node]*graph.Node{m.hT: m.h0, m.cT: m.c0}}
+		if onDevice {
+			cfg.Device = m.g.OnDevice(dev)
+			t.Cleanup(cfg.Device.Close)
+		}
+		loop, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer loop.Close()
+		var losses []float32
+		loop.Use(Hook{Name: "record", StepEnd: func(_ context.Context, s *State) error {
+			losses = append(losses, s.Loss)
+			return nil
+		}})
+		if _, err := loop.Run(context.Background(), loader, 2); err != nil {
+			t.Fatal(err)
+		}
+		ev, err := loop.NewEvaluator()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ev.Close()
+		r, err := ev.Evaluate(context.Background(), loader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return losses, r.Loss, m
+	}
+	cpu, cpuEval, mc := run(false)
+	gpu, gpuEval, mg := run(true)
+	if len(cpu) != len(gpu) {
+		t.Fatalf("%d steps on the CPU, %d on the device", len(cpu), len(gpu))
+	}
+	for i := range cpu {
+		if math.Abs(float64(cpu[i]-gpu[i])) > 1e-3*(1+math.Abs(float64(cpu[i]))) {
+			t.Fatalf("step %d: loss %v on the CPU, %v on the device", i, cpu[i], gpu[i])
+		}
+	}
+	if math.Abs(cpuEval-gpuEval) > 1e-3*(1+math.Abs(cpuEval)) {
+		t.Fatalf("evaluation loss %v on the CPU, %v on the device", cpuEval, gpuEval)
+	}
+	for i, p := range mc.params {
+		a, b := p.Tensor().Float32s(), mg.params[i].Tensor().Float32s()
+		for j := range a {
+			if math.Abs(float64(a[j]-b[j])) > 1e-3*(1+math.Abs(float64(a[j]))) {
+				t.Fatalf("%s[%d]: %v on the CPU, %v on the device", p.Name(), j, a[j], b[j])
+			}
+		}
 	}
 }
