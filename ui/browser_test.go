@@ -3,12 +3,14 @@ package ui
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -96,7 +98,16 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(s.Handler())
+	// noStream refuses the event streams, to see the pages fall back to polling.
+	var noStream atomic.Bool
+	h := s.Handler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/events" && noStream.Load() {
+			http.Error(w, "event streams are off in this test", http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
 	defer srv.Close()
 
 	shots := os.Getenv(ScreenshotsEnv)
@@ -291,6 +302,9 @@ func TestBrowser(t *testing.T) {
 	if eval(`window.__noReload === true`) != true {
 		t.Fatal("the runs page was reloaded")
 	}
+	if how := eval(`document.body.dataset.live`); how != "sse" {
+		t.Errorf("the runs page stays live by %v, want server-sent events (sse)", how)
+	}
 	shoot("runs")
 	checkProblems("/runs")
 
@@ -338,8 +352,37 @@ func TestBrowser(t *testing.T) {
 	if order := eval(`Array.from(document.querySelectorAll("#tasks tbody tr")).map(r => r.dataset.task).join(",")`); order != "trial-2,trial-1,prep" {
 		t.Errorf("tasks sorted by id, descending: %q", order)
 	}
+	if how := eval(`document.body.dataset.live`); how != "sse" {
+		t.Errorf("the plan page stays live by %v, want server-sent events (sse)", how)
+	}
 	shoot("plan")
 	checkProblems("/plans/" + f.plan)
+
+	// Without event streams the runs page polls, and the live run's points
+	// still arrive.
+	noStream.Store(true)
+	if err := chromedp.Do(bctx,
+		chromedp.Navigate(srv.URL+"/runs/live-run"),
+		chromedp.WaitVisible(chromedp.CSS(`#charts .chart[data-metric="loss"] canvas`)),
+	); err != nil {
+		t.Fatalf("runs page without event streams: %v", err)
+	}
+	eval(`window.__noReload = true`)
+	before = points()
+	deadline = time.Now().Add(20 * time.Second)
+	for points() <= before {
+		if time.Now().After(deadline) {
+			t.Fatalf("without event streams the loss chart has %v points, as it had 20s ago", points())
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if how := eval(`document.body.dataset.live`); how != "poll" || eval(`window.__noReload === true`) != true {
+		t.Errorf("without event streams the runs page is live by %v (want poll), or was reloaded", how)
+	}
+	noStream.Store(false)
+	mu.Lock()
+	problems = nil // Chromium logs the refused stream
+	mu.Unlock()
 
 	// With a token: the first visit's ?token= becomes a cookie, and the cancel
 	// button's POST passes the same-origin and CSRF checks (there is no NATS

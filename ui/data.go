@@ -333,15 +333,18 @@ func compare(p *modelPage, want []int64) ([]version, []compareRow, error) {
 	return vs, rows, nil
 }
 
-// runRow is a line of the runs page.
+// runRow is a line of the runs page: a run's summary.
 type runRow struct {
-	Run       string    `json:"run" bson:"_id"`
-	Model     string    `json:"model" bson:"model"`
-	Events    int64     `json:"events" bson:"events"`
-	FirstStep int64     `json:"first_step" bson:"first"`
-	LastStep  int64     `json:"last_step" bson:"last"`
-	Start     time.Time `json:"start" bson:"start"`
-	End       time.Time `json:"end" bson:"end"`
+	Run       string    `json:"run"`
+	Model     string    `json:"model"`
+	Events    int64     `json:"events"`
+	FirstStep int64     `json:"first_step"`
+	LastStep  int64     `json:"last_step"`
+	Start     time.Time `json:"start"`
+	End       time.Time `json:"end"`
+	Status    string    `json:"status,omitempty"`  // running, closed, or "" (not known)
+	Version   int64     `json:"version,omitempty"` // of the model the run produced
+	Last      []metric  `json:"last"`              // each metric's last value
 }
 
 // curve is one metric of one run: steps and values, as uPlot takes them.

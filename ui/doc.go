@@ -1,10 +1,11 @@
 // Package ui is the web dashboard of `tl ui`: the store and the workflow at a
 // glance, in a browser.
 //
-// A Server serves HTML pages rendered with html/template, a few JSON
-// endpoints the pages poll to stay live, and its assets (CSS, one script, the
-// vendored uPlot chart library), all embedded with go:embed: nothing is built
-// with Node and nothing is fetched from elsewhere. The pages are
+// A Server serves HTML pages rendered with html/template, a stream of
+// server-sent events and a few JSON endpoints that keep them live, and its
+// assets (CSS, one script, the vendored uPlot chart library), all embedded
+// with go:embed: nothing is built with Node and nothing is fetched from
+// elsewhere. The pages are
 //
 //	/models                 models: latest version, versions, aliases, metrics
 //	/models/NAME            its versions: size, metrics, aliases, lineage
@@ -18,11 +19,24 @@
 //	/plans/ID               a plan's tasks as a graph and a sortable table
 //	/agents                 connected agents, their queues and work; the master
 //
-// and under /api/ the same data as JSON. Every page refreshes its live part by
-// polling (Config.Refresh) without a reload; the run charts fetch only the
-// points after the last step they have, and long series are downsampled on the
-// server (Config.MaxPoints per curve, keeping each bucket's minimum and
-// maximum) so that a curve page stays small.
+// and under /api/ the same data as JSON.
+//
+// # Live pages
+//
+// Every page keeps its live part current without a reload through a stream
+// of server-sent events, GET /events?page=PATH (and run=ID for the runs whose
+// curves the page draws): every Config.Refresh the server renders the page's
+// live part and pushes it when it changed, and pushes a run's curves when its
+// summary changed. When the stream breaks (three errors, or a refusal), the
+// page polls the same data instead (the live part with the header X-TL-Live,
+// the curves from /api/series).
+//
+// The run pages read what package events keeps per run, a summary and the
+// curves downsampled to events.CurvePoints points each (keeping each
+// bucket's minimum and maximum, so spikes stay visible), by lookups by _id;
+// never the events themselves, which FerretDB over SQLite could only scan.
+// The server downsamples further to Config.MaxPoints per curve, so that a
+// curve page stays small.
 //
 // # Connections
 //

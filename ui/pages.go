@@ -17,6 +17,7 @@ import (
 	"github.com/tlgo/tl/agents/status"
 	"github.com/tlgo/tl/internal/redact"
 	"github.com/tlgo/tl/store/dataset"
+	"github.com/tlgo/tl/store/events"
 )
 
 // pageNames are the templates under assets/templates, each rendered inside
@@ -96,12 +97,10 @@ func (s *Server) routes(mux *http.ServeMux) {
 		return showModel(ctx, c.ms, r.PathValue("name"))
 	}))
 	mux.HandleFunc("GET /api/runs", s.api(func(ctx context.Context, c conns, r *http.Request) (any, error) {
-		snap, err := s.events.get(ctx, c.db)
-		if err != nil {
-			return nil, err
-		}
-		return snap.runs, nil
+		rows, _, err := listRuns(ctx, c.db)
+		return rows, err
 	}))
+	mux.HandleFunc("GET /events", s.stream)
 	mux.HandleFunc("GET /api/series", s.api(s.seriesAPI))
 	mux.HandleFunc("GET /api/datasets", s.api(func(ctx context.Context, c conns, r *http.Request) (any, error) {
 		return listDatasets(ctx, c.ds)
@@ -260,12 +259,11 @@ func (s *Server) runsPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "runs", err)
 		return
 	}
-	snap, err := s.events.get(r.Context(), c.db)
+	rows, sums, err := listRuns(r.Context(), c.db)
 	if err != nil {
 		s.fail(w, r, "runs", err)
 		return
 	}
-	rows := snap.runs
 	selected := r.URL.Query()["run"]
 	if id := r.PathValue("run"); id != "" {
 		found := false
@@ -286,7 +284,7 @@ func (s *Server) runsPage(w http.ResponseWriter, r *http.Request) {
 		sel[id] = true
 	}
 	p := s.base(r, "Runs", "runs", c)
-	p.D = map[string]any{"Runs": rows, "Selected": sel, "SelectedList": strings.Join(selected, ","), "Images": snap.images(selected)}
+	p.D = map[string]any{"Runs": rows, "Selected": sel, "SelectedList": strings.Join(selected, ","), "Images": runImages(sums, selected)}
 	s.render(w, r, "runs", p)
 }
 
@@ -305,13 +303,9 @@ func (s *Server) seriesAPI(ctx context.Context, c conns, r *http.Request) (any, 
 			return nil, fmt.Errorf("after=%q is not a step: %w", a, errBadRequest)
 		}
 	}
-	snap, err := s.events.get(ctx, c.db)
-	if err != nil {
-		return nil, err
-	}
 	out := make([]*runSeries, 0, len(runs))
 	for _, run := range runs {
-		rs, err := snap.series(run, after, s.cfg.MaxPoints)
+		rs, err := seriesOf(ctx, c.db, run, after, s.cfg.MaxPoints)
 		if err != nil {
 			return nil, err
 		}
@@ -328,20 +322,19 @@ func (s *Server) runImage(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, redact.Text(err.Error()), http.StatusServiceUnavailable)
 		return
 	}
-	snap, err := s.events.get(r.Context(), c.db)
-	if err != nil {
-		http.Error(w, redact.Text(err.Error()), http.StatusServiceUnavailable)
-		return
-	}
 	step, err := strconv.ParseInt(r.URL.Query().Get("step"), 10, 64)
 	if err != nil {
 		http.Error(w, "step= is not a number", http.StatusBadRequest)
 		return
 	}
 	run := r.PathValue("run")
-	data, err := snap.image(run, step)
+	data, err := events.Image(r.Context(), c.db, run, step)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusNotFound)
+		code := http.StatusServiceUnavailable
+		if errors.Is(err, events.ErrNotFound) {
+			code = http.StatusNotFound
+		}
+		http.Error(w, redact.Text(err.Error()), code)
 		return
 	}
 	servePNG(w, dataset.Sample{Key: fmt.Sprintf("%s@%d", run, step), Bytes: data})

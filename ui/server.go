@@ -67,7 +67,8 @@ type Config struct {
 	NATS func(ctx context.Context) (*nats.Conn, jetstream.JetStream, error)
 	// NoNATS says why there is no NATS when NATS is nil.
 	NoNATS string
-	// Refresh is how often the pages poll for changes; default 2s.
+	// Refresh is how often the pages are brought up to date (by their
+	// event stream, or by polling without one); default 2s.
 	Refresh time.Duration
 	// MaxPoints bounds the points of one curve sent to a browser; longer
 	// series are downsampled (default 1000).
@@ -98,7 +99,8 @@ type Server struct {
 	dbErr   error
 	dbTried time.Time
 
-	events eventCache // guarded by its own lock
+	quit     chan struct{} // closed when the server shuts down: ends the event streams
+	quitOnce sync.Once
 
 	natsMu   sync.Mutex // guards the NATS connection below
 	nc       *nats.Conn
@@ -140,7 +142,7 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: log, csrfKey: make([]byte, 32), events: eventCache{refresh: cfg.Refresh}}
+	s := &Server{cfg: cfg, log: log, csrfKey: make([]byte, 32), quit: make(chan struct{})}
 	if _, err := rand.Read(s.csrfKey); err != nil {
 		return nil, fmt.Errorf("ui: CSRF key: %w", err)
 	}
@@ -183,6 +185,7 @@ func (s *Server) ListenAndServe(ctx context.Context, ready func(addr string)) er
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	hs.RegisterOnShutdown(s.endStreams)
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
@@ -201,8 +204,14 @@ func (s *Server) ListenAndServe(ctx context.Context, ready func(addr string)) er
 	return nil
 }
 
-// Close closes the NATS connection and the store the server opened.
+// endStreams ends the event streams, which would otherwise hold a shutdown
+// until its timeout.
+func (s *Server) endStreams() { s.quitOnce.Do(func() { close(s.quit) }) }
+
+// Close ends the event streams and closes the NATS connection and the store
+// the server opened.
 func (s *Server) Close(ctx context.Context) error {
+	s.endStreams()
 	s.natsMu.Lock()
 	if s.nc != nil {
 		s.nc.Close()
@@ -250,8 +259,6 @@ func (s *Server) storeConns(ctx context.Context) (conns, error) {
 	}
 	s.dbErr = nil
 	s.db, s.ms, s.st, s.ds = c.db, c.ms, c.st, c.ds
-	// Read the events now, so that the first run page need not wait for it.
-	go func() { _, _ = s.events.get(context.WithoutCancel(ctx), c.db) }()
 	return c, nil
 }
 

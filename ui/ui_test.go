@@ -618,6 +618,9 @@ func TestToken(t *testing.T) {
 			t.Errorf("GET %s with the token: %d, want 200", path, r.code)
 		}
 	}
+	if r := get(t, ts, "/events?page=/models"); r.code != http.StatusUnauthorized {
+		t.Errorf("the event stream without the token: %d, want 401", r.code)
+	}
 	if r := get(t, ts, "/models?token=wrong"); r.code != http.StatusUnauthorized {
 		t.Errorf("?token=wrong: %d", r.code)
 	}

@@ -1,5 +1,6 @@
-// The dashboard's one script: live updates by polling, sortable tables, and
-// the run charts (uPlot). No inline script runs: the page's CSP forbids it.
+// The dashboard's one script: live updates by server-sent events (polling
+// when they break), sortable tables, and the run charts (uPlot). No inline
+// script runs: the page's CSP forbids it.
 "use strict";
 (function () {
   const body = document.body;
@@ -61,6 +62,17 @@
     live.querySelectorAll("input[type=checkbox]").forEach(function (b) { m[b.name + "=" + b.value] = b.checked; });
     return m;
   }
+  function swap(html) {
+    if (!live || html === live.dataset.last) return;
+    const keep = checkedBoxes();
+    live.innerHTML = html; // rendered and escaped by the server's html/template
+    live.dataset.last = html;
+    live.querySelectorAll("input[type=checkbox]").forEach(function (b) {
+      const k = b.name + "=" + b.value;
+      if (k in keep) b.checked = keep[k];
+    });
+    setupSort();
+  }
   let busy = false;
   async function poll() {
     if (busy || document.hidden) return;
@@ -78,17 +90,7 @@
         stamp(false, "update failed (HTTP " + res.status + ") at " + now + "; showing what was there before");
         return;
       }
-      const html = await res.text();
-      if (live && html !== live.dataset.last) {
-        const keep = checkedBoxes();
-        live.innerHTML = html; // rendered and escaped by the server's html/template
-        live.dataset.last = html;
-        live.querySelectorAll("input[type=checkbox]").forEach(function (b) {
-          const k = b.name + "=" + b.value;
-          if (k in keep) b.checked = keep[k];
-        });
-        setupSort();
-      }
+      swap(await res.text());
       stamp(true, "updated " + now);
     } catch (e) {
       stamp(false, "the server does not answer (" + e + ")");
@@ -173,41 +175,85 @@
     charts.dataset.points = String(points);
     charts.dataset.lastStep = String(lastStep);
   }
-  async function fetchSeries() {
-    if (!runs.length || typeof uPlot === "undefined" || document.hidden) return;
-    const q = runs.map(function (r) { return "run=" + encodeURIComponent(r); }).join("&");
-    const first = Object.keys(data).length === 0;
-    const res = await fetch("/api/series?" + q + (first ? "" : "&after=" + lastStep), {credentials: "same-origin", cache: "no-store"});
-    if (!res.ok) {
-      stamp(false, "curves: HTTP " + res.status);
-      return;
-    }
-    const body = await res.json();
+  // applySeries takes what /api/series answers: each run's curves, whole
+  // (downsampled by the server), replacing what the charts had.
+  function applySeries(body) {
     let last = Infinity;
     body.runs.forEach(function (rs) {
-      const dr = data[rs.run] || (data[rs.run] = {});
-      Object.keys(rs.curves).forEach(function (k) {
-        const c = rs.curves[k];
-        const have = dr[k] || (dr[k] = {x: [], y: []});
-        const top = have.x.length ? have.x[have.x.length - 1] : -Infinity;
-        c.x.forEach(function (x, i) {
-          if (x > top) { have.x.push(x); have.y.push(c.y[i]); }
-        });
-      });
+      const dr = {};
+      Object.keys(rs.curves).forEach(function (k) { dr[k] = {x: rs.curves[k].x, y: rs.curves[k].y}; });
+      data[rs.run] = dr;
       last = Math.min(last, rs.last_step);
     });
     if (isFinite(last)) lastStep = last;
     draw();
   }
+  async function fetchSeries() {
+    if (!runs.length || typeof uPlot === "undefined" || document.hidden) return;
+    const q = runs.map(function (r) { return "run=" + encodeURIComponent(r); }).join("&");
+    const res = await fetch("/api/series?" + q, {credentials: "same-origin", cache: "no-store"});
+    if (!res.ok) {
+      stamp(false, "curves: HTTP " + res.status);
+      return;
+    }
+    applySeries(await res.json());
+  }
+
+  // Polling: what the page does without server-sent events.
+  let polling = false;
+  function startPolling() {
+    if (polling || refresh <= 0) return;
+    polling = true;
+    stamp(true, "live, polling every " + (refresh / 1000) + " s");
+    setInterval(poll, refresh);
+    if (charts && runs.length) {
+      fetchSeries().catch(function (e) { stamp(false, "curves: " + e); });
+      setInterval(function () { fetchSeries().catch(function (e) { stamp(false, "curves: " + e); }); }, refresh);
+    }
+  }
+  // Server-sent events: the server pushes the live part and the curves when
+  // they change. After three failures in a row, or if the browser gives up,
+  // the page polls instead.
+  function startStream() {
+    const q = "page=" + encodeURIComponent(location.pathname + location.search) +
+      runs.map(function (r) { return "&run=" + encodeURIComponent(r); }).join("");
+    const es = new EventSource("/events?" + q);
+    let fails = 0;
+    body.dataset.live = "sse";
+    es.addEventListener("live", function (ev) {
+      fails = 0;
+      const m = JSON.parse(ev.data);
+      const now = new Date().toLocaleTimeString();
+      if (m.status !== 200) {
+        stamp(false, "update failed (HTTP " + m.status + ") at " + now + "; showing what was there before");
+        return;
+      }
+      swap(m.html);
+      stamp(true, "live, updated " + now);
+    });
+    es.addEventListener("series", function (ev) {
+      fails = 0;
+      if (typeof uPlot !== "undefined") applySeries(JSON.parse(ev.data));
+    });
+    es.onopen = function () { fails = 0; };
+    es.onerror = function () {
+      fails++;
+      stamp(false, "the live stream broke; retrying");
+      if (es.readyState === EventSource.CLOSED || fails >= 3) {
+        es.close();
+        body.dataset.live = "poll";
+        startPolling();
+      }
+    };
+  }
 
   setupSort();
   if (live) live.dataset.last = live.innerHTML;
-  if (refresh > 0) {
-    stamp(true, "live, every " + (refresh / 1000) + " s");
-    setInterval(poll, refresh);
-  }
-  if (charts && runs.length) {
-    fetchSeries().catch(function (e) { stamp(false, "curves: " + e); });
-    if (refresh > 0) setInterval(function () { fetchSeries().catch(function (e) { stamp(false, "curves: " + e); }); }, refresh);
+  // An error page polls until the store answers, then reloads.
+  const errorPage = body.dataset.status && body.dataset.status !== "200";
+  if (refresh > 0 && window.EventSource && !errorPage) {
+    startStream();
+  } else {
+    startPolling();
   }
 })();
