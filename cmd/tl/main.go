@@ -174,6 +174,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newUICmd(stdout, stderr),
 		newCredentialsCmd(stdout, stderr),
 		newStreamCmd(stdout, stderr),
+		newSweepCmd(stdout, stderr),
+		newCVCmd(stdout, stderr),
 	)
 	root.SuggestionsMinimumDistance = 2
 	root.InitDefaultCompletionCmd()

@@ -22,6 +22,7 @@ import (
 	"github.com/tlgo/tl/store"
 	"github.com/tlgo/tl/store/models"
 	"github.com/tlgo/tl/stream"
+	"github.com/tlgo/tl/sweep"
 )
 
 const masterAbout = `Runs the master: schedules submitted plans on the task queues, follows the
@@ -207,7 +208,8 @@ func runMaster(ctx context.Context, f masterFlags, stdout, stderr io.Writer) err
 		var err error
 		m, err = master.New(ctx, master.Config{NATSURL: c.nats, Credentials: creds, Store: st, Tick: f.tick, LeaseTTL: f.leaseTTL, ID: f.id, Log: log,
 			AckWait: f.ackWait, GC: storeGC(weights, st), GCEvery: f.gcEvery, GCGrace: f.gcGrace,
-			Controllers: []master.Controller{streamController(db, c.nats, creds, f.streamPoll, log)}})
+			Controllers: []master.Controller{streamController(db, c.nats, creds, f.streamPoll, log),
+				sweep.Master(sweep.ControllerConfig{DB: db, Status: st, NATSURL: c.nats, Credentials: creds, Log: log})}})
 		return err
 	})
 	if err != nil {
