@@ -1,0 +1,177 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tlgo/tl/agents/endpoints"
+	"github.com/tlgo/tl/formats"
+	"github.com/tlgo/tl/tensor"
+)
+
+// writeMarkovPTB writes a corpus in PTB's format whose words follow a
+// Markov chain: each of 30 words is followed by one of two successors, lines
+// end after about 12 words (an <eos>), and one word in fifty is <unk>.
+func writeMarkovPTB(t *testing.T, dir string) {
+	t.Helper()
+	rng := tensor.NewRand(5)
+	text := func(words int) string {
+		var b strings.Builder
+		w, n := rng.IntN(30), 0
+		for range words {
+			if rng.IntN(50) == 0 {
+				b.WriteString(" <unk>")
+			} else {
+				fmt.Fprintf(&b, " w%02d", w)
+			}
+			if rng.IntN(2) == 0 {
+				w = (w + 1) % 30
+			} else {
+				w = (7*w + 3) % 30
+			}
+			if n++; n == 12 {
+				b.WriteString(" \n")
+				n = 0
+			}
+		}
+		return b.String() + " \n"
+	}
+	for name, words := range map[string]int{"ptb.train.txt": 16000, "ptb.valid.txt": 3000, "ptb.test.txt": 3000} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text(words)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// An LSTM language model from the store, end to end with the real binaries: a
+// generated PTB-format corpus imported with tl import ptb, a train-lm plan run
+// by tl-agent under tl master, and the validation perplexity the saved
+// version records far below the unigram perplexity of that corpus.
+func TestPTBLanguageModelEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binaries; skipped with -short")
+	}
+	bin := t.TempDir()
+	tl := build(t, bin, "github.com/tlgo/tl/cmd/tl")
+	agentBin := build(t, bin, "github.com/tlgo/tl/cmd/tl-agent")
+	home := t.TempDir()
+	env := append(os.Environ(), "TL_HOME="+home, "TL_NATS_URL=", "TL_MONGO_URL=", "TL_PROJECT=")
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(tl, args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("tl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+
+	var masterOut bytes.Buffer
+	master := exec.Command(tl, "master", "--nats-listen", "127.0.0.1:0", "--mongo-listen", "127.0.0.1:0", "--tick", "500ms")
+	master.Env, master.Stdout, master.Stderr = env, &masterOut, &masterOut
+	if err := master.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = master.Process.Kill()
+		_, _ = master.Process.Wait()
+		if t.Failed() {
+			t.Logf("master output:\n%s", masterOut.String())
+		}
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := endpoints.Read(home); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no endpoints file after 60s; master output:\n%s", masterOut.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	corpus := t.TempDir()
+	writeMarkovPTB(t, corpus)
+	out := run("import", "ptb", corpus, "--window", "500", "--define", "gen", "--quiet")
+	if !strings.Contains(out, "defined dataset gen-train") || !strings.Contains(out, "defined dataset gen-valid") {
+		t.Fatalf("tl import ptb:\n%s", out)
+	}
+
+	var agentOut bytes.Buffer
+	agent := exec.Command(agentBin, "--ack-wait", "10s", "--grace", "1s", "--id", "lm-1")
+	agent.Env, agent.Stdout, agent.Stderr = env, &agentOut, &agentOut
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = agent.Process.Kill()
+		_, _ = agent.Process.Wait()
+		if t.Failed() {
+			t.Logf("agent output:\n%s", agentOut.String())
+		}
+	}()
+
+	planFile := filepath.Join(t.TempDir(), "lm.yaml")
+	if err := os.WriteFile(planFile, []byte(`name: gen-lm
+tasks:
+  - id: train
+    kind: train-lm
+    input: gen-train
+    model: gen-lm
+    params: {layers: 1, hidden: 32, steps: 10, batch: 10, epochs: 4, decay_after: 3, validation: gen-valid}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out = run("submit", "--wait", planFile)
+	if !strings.Contains(out, "succeeded") {
+		t.Fatalf("tl submit --wait:\n%s", out)
+	}
+	var m struct {
+		Versions []struct {
+			Metrics map[string]float64
+			Params  map[string]any
+		}
+	}
+	js := run("models", "gen-lm", "--json")
+	if err := json.Unmarshal([]byte(js), &m); err != nil || len(m.Versions) != 1 {
+		t.Fatalf("tl models gen-lm --json: %v\n%s", err, js)
+	}
+
+	// The unigram perplexity: the validation text under the training text's
+	// word frequencies, the best a model blind to the context does.
+	ptb, err := formats.ReadPTB(context.Background(), corpus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := make([]float64, ptb.Vocab.Len())
+	for _, id := range ptb.Train {
+		counts[id]++
+	}
+	var nll float64
+	for _, id := range ptb.Valid {
+		nll -= math.Log(counts[id] / float64(len(ptb.Train)))
+	}
+	unigram := math.Exp(nll / float64(len(ptb.Valid)))
+	val := m.Versions[0].Metrics["val_perplexity"]
+	t.Logf("validation perplexity %.3f, unigram perplexity %.3f", val, unigram)
+	if !(val > 0 && val < unigram/3) {
+		t.Fatalf("validation perplexity %v, want well below the unigram perplexity %v (metrics %v)", val, unigram, m.Versions[0].Metrics)
+	}
+	if m.Versions[0].Params["vocab"] != "ptb/vocab" {
+		t.Errorf("the version does not name its vocabulary: params %v", m.Versions[0].Params)
+	}
+	runs := run("runs", "gen-lm")
+	if !strings.Contains(runs, "val_perplexity") && !strings.Contains(runs, "perplexity") {
+		t.Errorf("tl runs gen-lm shows no perplexity:\n%s", runs)
+	}
+}
