@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tlgo/tl/agents/task"
+	"github.com/tlgo/tl/mltasks"
 	"github.com/tlgo/tl/store"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -36,6 +37,10 @@ func registry() *task.Registry {
 		return json.Marshal(map[string]any{"agent": run.Agent})
 	})
 	r.MustRegister("work", work)
+	// train and evaluate, for the kill -9 of an agent mid-training (resume_test.go).
+	if err := mltasks.Register(r); err != nil {
+		panic(err)
+	}
 	return r
 }
 
