@@ -47,6 +47,9 @@ type LMParams struct {
 	// Validation names the dataset (a split of the same corpus) whose
 	// perplexity is measured after every epoch.
 	Validation string `json:"validation"`
+	// Test names a dataset whose perplexity is measured once, after training
+	// (the version's test_perplexity).
+	Test string `json:"test"`
 	// Limit trains on at most this many words (0: all).
 	Limit    int    `json:"limit"`
 	Seed     uint64 `json:"seed"`
@@ -132,7 +135,6 @@ func newLM(g *graph.Graph, p LMParams, vocab int) (*lmNet, error) {
 	if keep < 1 {
 		x = layers.Dropout(x, "embedding_dropout", keep)
 	}
-	n := &lmNet{tokens: tok.Output(), carry: map[*graph.Node]*graph.Node{}}
 	for i := range p.Layers {
 		id := strconv.Itoa(i + 1)
 		h0 := layers.Input(g, "h"+id, -1, p.Hidden)
@@ -145,16 +147,36 @@ func newLM(g *graph.Graph, p LMParams, vocab int) (*lmNet, error) {
 		if err := x.Err(); err != nil {
 			return nil, err
 		}
-		n.carry[x.Aux("h")] = h0.Output()
-		n.carry[x.Aux("c")] = c0.Output()
 	}
 	x = layers.Reshape(x, "rows", -1, p.Hidden)
-	n.logits = layers.Dense(x, "softmax", vocab, init)
-	if err := n.logits.Err(); err != nil {
+	logits := layers.Dense(x, "softmax", vocab, init)
+	if err := logits.Err(); err != nil {
 		return nil, err
 	}
-	n.targets = g.Placeholder("targets", tensor.Int32, -1, p.Steps)
-	n.loss = graph.SequenceCrossEntropy(n.logits.Output(), n.targets, p.Steps)
+	return lmFromNet(logits, p.Layers)
+}
+
+// lmFromNet finds the nodes of a language model built by newLM, or rebuilt
+// from a saved version's architecture (netstore.Load), and adds its loss.
+func lmFromNet(logits *layers.Layer, nLayers int) (*lmNet, error) {
+	n := &lmNet{logits: logits, carry: map[*graph.Node]*graph.Node{}}
+	tok := logits.Find("tokens")
+	if tok == nil || len(tok.Shape()) != 2 || tok.Shape()[1] <= 0 {
+		return nil, fmt.Errorf("language model %q: no input \"tokens\" (batch, steps)", logits.Name())
+	}
+	n.tokens = tok.Output()
+	for i := range nLayers {
+		id := strconv.Itoa(i + 1)
+		lstm, h0, c0 := logits.Find("lstm"+id), logits.Find("h"+id), logits.Find("c"+id)
+		if lstm == nil || h0 == nil || c0 == nil || lstm.Aux("h") == nil || lstm.Aux("c") == nil {
+			return nil, fmt.Errorf("language model %q: no layer lstm%s with inputs h%s and c%s", logits.Name(), id, id, id)
+		}
+		n.carry[lstm.Aux("h")] = h0.Output()
+		n.carry[lstm.Aux("c")] = c0.Output()
+	}
+	steps := tok.Shape()[1]
+	n.targets = logits.Graph().Placeholder("targets", tensor.Int32, -1, steps)
+	n.loss = graph.SequenceCrossEntropy(logits.Output(), n.targets, steps)
 	if err := n.loss.Err(); err != nil {
 		return nil, err
 	}
@@ -206,23 +228,14 @@ func trainLM(dev deviceFunc) task.Func {
 		if err != nil {
 			return nil, err
 		}
-		var valLoader *feed.Loader
-		if p.Validation != "" {
-			vc, err := readCorpus(ctx, db, p.Validation)
-			if err != nil {
-				return nil, fmt.Errorf("mltasks: train-lm task %s: params.validation: %w", t.ID, err)
-			}
-			if vc.VocabKey != c.VocabKey {
-				return nil, task.Permanent(fmt.Errorf("mltasks: train-lm task %s: validation %q has vocabulary %q, the input %q has %q: its ids mean other words",
-					t.ID, p.Validation, vc.VocabKey, t.Input, c.VocabKey))
-			}
-			vsrc, err := feed.NewLanguageModel(vc.IDs, p.Batch, p.Steps)
-			if err != nil {
-				return nil, task.Permanent(fmt.Errorf("mltasks: train-lm task %s: validation %q: %w", t.ID, p.Validation, err))
-			}
-			if valLoader, err = feed.NewLoader(vsrc, p.Batch); err != nil {
-				return nil, err
-			}
+		// The other splits first: a bad one fails before hours of training.
+		valLoader, err := lmSplit(ctx, db, "validation", p.Validation, c, p)
+		if err != nil {
+			return nil, fmt.Errorf("mltasks: train-lm task %s: %w", t.ID, err)
+		}
+		testLoader, err := lmSplit(ctx, db, "test", p.Test, c, p)
+		if err != nil {
+			return nil, fmt.Errorf("mltasks: train-lm task %s: %w", t.ID, err)
 		}
 
 		g := graph.New(p.Seed)
@@ -289,6 +302,21 @@ func trainLM(dev deviceFunc) task.Func {
 				metrics[k] = v
 			}
 		}
+		if testLoader != nil {
+			ev, err := loop.NewEvaluator()
+			if err != nil {
+				return nil, err
+			}
+			r, err := ev.Evaluate(ctx, testLoader)
+			ev.Close()
+			if err != nil {
+				return nil, fmt.Errorf("mltasks: train-lm task %s: test %q: %w", t.ID, p.Test, err)
+			}
+			metrics["test_loss"], metrics["test_perplexity"] = r.Loss, perplexity(r.Loss, p.Steps)
+			w.Log(events.Event{Phase: events.Test, Step: int64(st.Step), Values: map[string]float64{"loss": r.Loss, "perplexity": metrics["test_perplexity"]},
+				Fields: map[string]any{"dataset": p.Test, "task": t.Key()}})
+			log.Info("test perplexity", "dataset", p.Test, "perplexity", round4(metrics["test_perplexity"]))
+		}
 		ms, err := models.New(ctx, db, models.Options{})
 		if err != nil {
 			return nil, err
@@ -315,6 +343,26 @@ func trainLM(dev deviceFunc) task.Func {
 		return json.Marshal(map[string]any{"model": m.Name, "version": m.Version, "run": w.Run(), "metrics": metrics,
 			"words": len(ids), "vocab": len(c.Vocab), "seconds": secs})
 	}
+}
+
+// lmSplit reads another split of the input's corpus (what params.what names;
+// none: nil) as batches in ptb_producer order.
+func lmSplit(ctx context.Context, db *store.DB, what, name string, train *corpus, p LMParams) (*feed.Loader, error) {
+	if name == "" {
+		return nil, nil
+	}
+	c, err := readCorpus(ctx, db, name)
+	if err != nil {
+		return nil, fmt.Errorf("params.%s: %w", what, err)
+	}
+	if c.VocabKey != train.VocabKey {
+		return nil, task.Permanent(fmt.Errorf("params.%s %q has vocabulary %q, the input's is %q: its ids mean other words", what, name, c.VocabKey, train.VocabKey))
+	}
+	src, err := feed.NewLanguageModel(c.IDs, p.Batch, p.Steps)
+	if err != nil {
+		return nil, task.Permanent(fmt.Errorf("params.%s %q: %w", what, name, err))
+	}
+	return feed.NewLoader(src, p.Batch)
 }
 
 // ptbSchedule is ptb_word_lm's learning rate by epoch (from 0):

@@ -12,11 +12,16 @@ import (
 
 	"github.com/tlgo/tl/agents/plan"
 	"github.com/tlgo/tl/agents/task"
+	"github.com/tlgo/tl/feed"
+	"github.com/tlgo/tl/graph"
+	"github.com/tlgo/tl/layers"
+	"github.com/tlgo/tl/mltasks/netstore"
 	"github.com/tlgo/tl/store"
 	"github.com/tlgo/tl/store/dataset"
 	"github.com/tlgo/tl/store/models"
 	"github.com/tlgo/tl/store/storetest"
 	"github.com/tlgo/tl/tensor"
+	"github.com/tlgo/tl/train"
 )
 
 // storeCorpus stores splits of word ids as 'tl import ptb' does (windows of
@@ -99,10 +104,10 @@ func TestTrainLMPerplexity(t *testing.T) {
 		db := b.Open(t)
 		ctx := storetest.Context(t)
 		const vocab = 24
-		train, valid := markovText(12000, vocab, 1), markovText(2400, vocab, 2)
-		storeCorpus(t, db, "mk", wordList(vocab), map[string][]int32{"train": train, "valid": valid}, 500)
+		trainIDs, valid := markovText(12000, vocab, 1), markovText(2400, vocab, 2)
+		storeCorpus(t, db, "mk", wordList(vocab), map[string][]int32{"train": trainIDs, "valid": valid, "test": markovText(2400, vocab, 3)}, 500)
 		run := &task.Run{Task: &task.Task{ID: "lm1", Kind: "train-lm", Input: "mk-train", Model: "mk-lm",
-			Params: json.RawMessage(`{"layers":1,"hidden":32,"steps":10,"batch":8,"epochs":3,"decay_after":2,"validation":"mk-valid","alias":"best"}`)},
+			Params: json.RawMessage(`{"layers":1,"hidden":32,"steps":10,"batch":8,"epochs":3,"decay_after":2,"validation":"mk-valid","test":"mk-test","alias":"best"}`)},
 			Attempt: 1, Services: db}
 		out, err := trainLM(testKinds(t).device)(ctx, run)
 		if err != nil {
@@ -123,7 +128,7 @@ func TestTrainLMPerplexity(t *testing.T) {
 		if !(val < uni/4) || !(val > 1.5) {
 			t.Fatalf("validation perplexity %v, want well below the unigram perplexity %v (and above the text's entropy, about 2)", val, uni)
 		}
-		if res.Words != len(train) || res.Model != "mk-lm" {
+		if res.Words != len(trainIDs) || res.Model != "mk-lm" {
 			t.Errorf("output %s", out)
 		}
 		ms, err := models.New(ctx, db, models.Options{CacheDir: t.TempDir()})
@@ -136,6 +141,41 @@ func TestTrainLMPerplexity(t *testing.T) {
 		}
 		if m.Version != res.Version || m.Metrics["val_perplexity"] != val || m.Params["vocab"] != "mk/vocab" || m.Lineage.Dataset != "mk-train" {
 			t.Errorf("saved version %d: metrics %v, params %v, lineage %+v", m.Version, m.Metrics, m.Params, m.Lineage)
+		}
+		if tp := res.Metrics["test_perplexity"]; !(tp > 1.5 && tp < uni/4) {
+			t.Errorf("test perplexity %v", tp)
+		}
+
+		// The version is the model: rebuilt from its architecture and weights,
+		// it gives the validation perplexity it was saved with.
+		g := graph.New(9)
+		net, _, err := netstore.Load(ctx, ms, models.Ref{Name: "mk-lm", Version: res.Version}, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lm, err := lmFromNet(net, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := train.NewEvaluator(train.Config{Inputs: []*graph.Node{lm.tokens, lm.targets}, Loss: lm.loss, Carry: lm.carry})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ev.Close()
+		src, err := feed.NewLanguageModel(valid, 8, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		loader, err := feed.NewLoader(src, 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := ev.Evaluate(ctx, loader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := perplexity(r.Loss, 10); math.Abs(got-val) > 1e-3*val {
+			t.Errorf("the reloaded version's validation perplexity is %v, it was saved with %v", got, val)
 		}
 	})
 }
@@ -295,5 +335,43 @@ func TestExamplePlans(t *testing.T) {
 				t.Errorf("%s: task %s: %v", f, ts.ID, err)
 			}
 		}
+	}
+}
+
+// The medium preset's form (dropout on the embedding and every LSTM output,
+// two layers) builds, and its architecture travels as JSON: rebuilt, it has
+// the same loss and carried state.
+func TestLMArchitectureRoundTrip(t *testing.T) {
+	p := LMParams{Preset: "medium", Hidden: 8, Steps: 3, Batch: 2}
+	if err := p.resolve(); err != nil {
+		t.Fatal(err)
+	}
+	if p.KeepProb != 0.5 || p.Layers != 2 || p.LRDecay != 0.8 || p.Epochs != 39 || p.Hidden != 8 {
+		t.Fatalf("medium preset resolved to %+v", p)
+	}
+	n, err := newLM(graph.New(1), p, 11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(n.carry) != 4 {
+		t.Fatalf("%d carried states, want h and c of 2 layers", len(n.carry))
+	}
+	arch, err := n.logits.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(arch), "Dropout") || !strings.Contains(string(arch), `"output_keep":0.5`) {
+		t.Errorf("architecture without the dropouts: %s", arch)
+	}
+	net, err := layers.FromJSON(graph.New(2), arch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := lmFromNet(net, 2)
+	if err != nil || len(m.carry) != 4 || m.loss.Shape().Size() != 1 {
+		t.Fatalf("rebuilt: %v, %d carried", err, len(m.carry))
+	}
+	if _, err := lmFromNet(net, 3); err == nil || !strings.Contains(err.Error(), "lstm3") {
+		t.Errorf("a third layer that is not there: %v", err)
 	}
 }
