@@ -348,6 +348,16 @@ func TestStreamRulesEndToEnd(t *testing.T) {
 	if err != nil || len(vs) != 3 {
 		t.Fatalf("model ft has %d versions (%v); want 3: the base and two fine-tunes", len(vs), err)
 	}
+	if vs[1].Lineage.Dataset != first || vs[2].Lineage.Dataset != second {
+		t.Errorf("versions 2 and 3 trained on %q and %q; want the batches %s and %s", vs[1].Lineage.Dataset, vs[2].Lineage.Dataset, first, second)
+	}
+	for _, p := range ps {
+		var spec plan.Spec
+		_ = json.Unmarshal([]byte(p.SpecJSON), &spec)
+		if init, _ := spec.Tasks[0].Params["init"].(map[string]any); init["model"] != "ft" {
+			t.Errorf("plan %s does not fine-tune ft: params %v", p.ID, spec.Tasks[0].Params)
+		}
+	}
 
 	// tl status has a line for the rule.
 	if code, out := w.run("status"); code != 0 || !strings.Contains(out, "stream rule ft-rule: active, 0 of 10 new samples, last plan "+ps[1].ID) {
