@@ -291,6 +291,10 @@ const importAbout = `Imports samples into the project's sample collection, with 
   tl import folder ROOT         ROOT/CLASS/IMAGE files (PNG, JPEG, ...), stored
                                 as they are (not decoded), keyed CLASS/FILE,
                                 labelled by the class's index in sorted order
+  tl import cifar DIR           CIFAR-10's binary batches: 32x32x3 uint8
+                                tensors, tagged train or test
+  tl import ptb DIR             the PTB corpus, and tl import text8 FILE: windows
+                                of word ids and a vocabulary (see their --help)
 
 Keys are unique per project and collection. Importing the same files again
 inserts nothing: each sample is reported skipped, and the stored ones keep
