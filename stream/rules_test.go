@@ -373,6 +373,12 @@ func TestDefineRefusesBadRules(t *testing.T) {
 	if n, m := count("stream_rules"), count("stream_positions"); n != 1 || m != 1 {
 		t.Fatalf("%d rules and %d positions; want 1 of each", n, m)
 	}
+	// A plan file in YAML, placeholders in flow style, renders too.
+	yamlRule := stream.Rule{Name: "y", Views: []string{"train"}, MaxWait: time.Hour,
+		Plan: "name: y\ntasks:\n  - {id: a, kind: noop, input: ${new}, params: {of: ${view}}}\n"}
+	if _, err := rules.Define(e.ctx, yamlRule, false); err != nil {
+		t.Fatalf("a YAML plan template: %v", err)
+	}
 	if err := rules.SetPaused(e.ctx, "nope", true); !errors.Is(err, stream.ErrRuleNotFound) {
 		t.Fatalf("pause of an unknown rule: %v", err)
 	}
