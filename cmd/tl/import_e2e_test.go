@@ -202,7 +202,9 @@ tasks:
 			t.Fatalf("tl submit --wait:\n%s", out)
 		}
 		js := run("models", "cifar10-cnn", "--json")
-		var m struct{ Versions []struct{ Metrics map[string]float64 } }
+		var m struct {
+			Versions []struct{ Metrics map[string]float64 }
+		}
 		if err := json.Unmarshal([]byte(js), &m); err != nil || len(m.Versions) != 1 {
 			t.Fatalf("tl models cifar10-cnn --json: %v\n%s", err, js)
 		}
