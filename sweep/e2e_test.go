@@ -373,6 +373,21 @@ func TestSweepsEndToEnd(t *testing.T) {
 		t.Errorf("ASHA best %+v: want one of the top rung", ash.Best)
 	}
 	ms, _ := models.New(ctx, e.db, models.Options{})
+	// The train kind takes params.init: a promoted trial fine-tunes its
+	// rung 0 version for the one epoch more that rung 1 asks.
+	if !ash.Init {
+		t.Errorf("the train kind announces init, but the sweep trains promoted trials from scratch")
+	}
+	for _, tr := range ash.Trials {
+		if len(tr.Rungs) < 2 {
+			continue
+		}
+		parent, err1 := ms.Get(ctx, models.Ref{Name: "ash", Version: tr.Rungs[0].Version})
+		child, err2 := ms.Get(ctx, models.Ref{Name: "ash", Version: tr.Rungs[1].Version})
+		if err1 != nil || err2 != nil || tr.Rungs[1].Epochs != 1 || tr.Rungs[1].Total != 2 || child.Lineage.Parent != parent.ID {
+			t.Errorf("trial %d rung 1 %+v: want 1 epoch more, fine-tuned from rung 0's version (parent %q, want %q; %v, %v)", tr.N, tr.Rungs[1], child.Lineage.Parent, parent.ID, err1, err2)
+		}
+	}
 	for name, want := range map[string]int{"rnd": 3, "grd": 2, "ash": 4 + promoted} {
 		vs, err := ms.List(ctx, name)
 		if err != nil || len(vs) != want {
@@ -515,5 +530,42 @@ func TestSweepFaults(t *testing.T) {
 	ts, err := e.status.Tasks(ctx, first)
 	if err != nil || len(ts) != 1 || ts[0].Status != plan.Succeeded || ts[0].Attempt < 2 {
 		t.Errorf("the killed trial's task: %+v, %v; want succeeded on a later attempt", ts, err)
+	}
+}
+
+// tl sweep stop: the controller cancels the running trial, starts no other,
+// and the sweep ends stopped with every trial accounted for.
+func TestSweepStop(t *testing.T) {
+	e := newEnv(t)
+	images(t, e.db, "train", 400, 1)
+	e.runMaster()
+	e.mlAgent(1)
+	ctx := context.Background()
+	e.submit("name: stp\nbase: {input: train, params: {arch: mlp, lr: 0.003, batch: 8, log_every: 5}}\n" +
+		"algorithm: random\ntrials: 6\nparallel: 1\nepochs: 20\nmetric: accuracy\nspace: {lr: {loguniform: [0.001, 0.01]}}")
+	e.eventually("the first trial to run", 2*time.Minute, func() (bool, string) {
+		ts, err := e.status.Tasks(ctx, sweep.PlanID("stp", 0, 0))
+		if err != nil || len(ts) == 0 {
+			return false, fmt.Sprint(err)
+		}
+		return ts[0].Status == plan.Running, string(ts[0].Status)
+	})
+	if err := sweep.Stop(ctx, e.db, "stp"); err != nil {
+		t.Fatal(err)
+	}
+	sw := e.wait("stp", 2*time.Minute)
+	if sw.State != sweep.Stopped || len(sw.Trials) != 1 {
+		t.Fatalf("stopped sweep: %s with %d trials (%+v)", sw.State, len(sw.Trials), sw.Decisions)
+	}
+	p, err := e.status.Plan(ctx, sw.Trials[0].Rungs[0].Plan)
+	if err != nil || p.Status != plan.Cancelled || sw.Trials[0].State != sweep.Failed {
+		t.Fatalf("the running trial after stop: plan %+v (%v), trial %+v; want cancelled", p, err, sw.Trials[0])
+	}
+	var actions []string
+	for _, d := range sw.Decisions {
+		actions = append(actions, d.Action)
+	}
+	if got := strings.Join(actions, ","); got != "start,halt,finish" {
+		t.Fatalf("decisions %s, want start,halt,finish", got)
 	}
 }
