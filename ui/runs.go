@@ -69,18 +69,14 @@ func runImages(sums []events.Summary, runs []string) []runImage {
 }
 
 // seriesOf is a run's curves from step from on (0: all), each downsampled to
-// at most maxPoints points: the run's summary and curves, two lookups.
+// at most maxPoints points: one lookup of the run's curves.
 func seriesOf(ctx context.Context, db *store.DB, run string, from int64, maxPoints int) (*runSeries, error) {
-	sum, err := events.RunSummary(ctx, db, run)
-	if err != nil {
-		return nil, notFound(err)
-	}
 	cs, err := events.RunCurves(ctx, db, run)
 	if err != nil {
 		return nil, notFound(err)
 	}
-	s := &runSeries{Run: run, Model: sum.Model, LastStep: sum.LastStep, Curves: map[string]*curve{}}
-	for _, c := range cs {
+	s := &runSeries{Run: run, Model: cs.Model, LastStep: cs.LastStep, Curves: map[string]*curve{}}
+	for _, c := range cs.Curves {
 		part := &curve{X: c.Steps, Y: c.Values}
 		if from != 0 {
 			i, _ := slices.BinarySearch(c.Steps, from)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/csv"
 	"fmt"
@@ -65,15 +66,15 @@ func listRuns(ctx context.Context, c *storeConn, model string, asJSON bool, stdo
 		return err
 	}
 	defer closeDB(db)
-	// One query for all runs: Find orders by run, then step and time.
-	evs, err := events.Find(ctx, db, events.Query{Model: model})
+	// The runs' summaries, which the event writers keep: no event is read.
+	sums, err := events.Summaries(ctx, db, model)
 	if err != nil {
-		return fmt.Errorf("events of model %s: %w", model, err)
+		return fmt.Errorf("runs of model %s: %w", model, err)
 	}
-	if len(evs) == 0 {
+	if len(sums) == 0 {
 		return noEvents(ctx, db, model, "")
 	}
-	runs := summarizeRuns(evs)
+	runs := summaryRuns(sums)
 	if asJSON {
 		return writeJSON(stdout, map[string]any{"project": db.Project(), "model": model, "runs": runs})
 	}
@@ -87,34 +88,28 @@ func listRuns(ctx context.Context, c *storeConn, model string, asJSON bool, stdo
 	return w.Flush()
 }
 
-// summarizeRuns groups events (ordered by run, step, time) into runs, sorted
-// by start time.
-func summarizeRuns(evs []events.Event) []runInfo {
-	var runs []runInfo
-	for i, e := range evs {
-		if i == 0 || e.Run != evs[i-1].Run {
-			runs = append(runs, runInfo{Run: e.Run, FirstStep: e.Step, Start: e.Time, End: e.Time, Last: map[string]float64{}})
+// summaryRuns are the lines of tl runs, from the runs' summaries (oldest
+// start first): train first among the phases, the others sorted.
+func summaryRuns(sums []events.Summary) []runInfo {
+	runs := make([]runInfo, 0, len(sums))
+	for _, s := range sums {
+		r := runInfo{Run: s.Run, Events: int(s.Events), FirstStep: s.FirstStep, LastStep: s.LastStep,
+			Start: s.Start, End: s.End, Last: map[string]float64{}}
+		for _, p := range s.Phases {
+			r.Phases = append(r.Phases, p.Phase)
 		}
-		r := &runs[len(runs)-1]
-		r.Events++
-		r.LastStep = e.Step
-		if e.Time.Before(r.Start) {
-			r.Start = e.Time
-		}
-		if e.Time.After(r.End) {
-			r.End = e.Time
-		}
-		if !slices.Contains(r.Phases, e.Phase) {
-			r.Phases = append(r.Phases, e.Phase)
-		}
-		for k, v := range e.Values {
-			if e.Phase != events.Train {
-				k = e.Phase + "/" + k
+		rank := func(p string) int {
+			if p == events.Train {
+				return 0
 			}
-			r.Last[k] = v
+			return 1
 		}
+		slices.SortStableFunc(r.Phases, func(a, b string) int { return cmp.Or(cmp.Compare(rank(a), rank(b)), strings.Compare(a, b)) })
+		for _, v := range s.Last {
+			r.Last[v.Name] = v.Value
+		}
+		runs = append(runs, r)
 	}
-	slices.SortStableFunc(runs, func(a, b runInfo) int { return a.Start.Compare(b.Start) })
 	return runs
 }
 

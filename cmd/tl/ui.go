@@ -20,7 +20,10 @@ const uiAbout = `Serves a web dashboard of the store and the workflow: models an
 (compare them side by side), training runs and their curves (several runs
 overlaid, zoom), datasets (label histogram, sample thumbnails), plans (the task
 graph coloured by state, a sortable table of tasks and their results) and the
-agents and the master. Every page is live: it updates itself without a reload.
+agents and the master. Every page is live: the server pushes its changes
+(server-sent events; the page polls instead where they do not get through),
+without a reload. Run lists and curves read the summaries the event writers
+keep, so a page renders fast however many events the store holds.
 
 It binds to 127.0.0.1:8080 unless --addr says otherwise; any address but
 loopback needs a token (--token, or ` + ui.TokenEnv + `), which every request must then
@@ -59,7 +62,7 @@ func newUICmd(stdout, stderr io.Writer) *cobra.Command {
 	cmd.Flags().StringVar(&addr, "addr", ui.DefaultAddr, "address to listen on; any but loopback needs --token")
 	cmd.Flags().StringVar(&token, "token", "", "token every request must carry; turns on cancel and retry ["+ui.TokenEnv+"]")
 	cmd.Flags().StringVar(&collection, "collection", dataset.DefaultCollection, "MongoDB collection that holds the samples")
-	cmd.Flags().DurationVar(&refresh, "refresh", 2*time.Second, "how often the pages update themselves")
+	cmd.Flags().DurationVar(&refresh, "refresh", 2*time.Second, "how often the pages are brought up to date")
 	cmd.Flags().IntVar(&maxPoints, "max-points", 1000, "points per curve sent to the browser; longer series are downsampled")
 	return cmd
 }

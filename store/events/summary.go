@@ -3,9 +3,11 @@ package events
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -180,8 +182,8 @@ func (s *runState) fromDocs(sum *Summary, cs *curvesDoc) {
 	}
 	if cs != nil {
 		for i := range cs.Curves {
-			d := cs.Curves[i]
-			s.curves[d.Name] = &d
+			d := cs.Curves[i].digest()
+			s.curves[d.Name] = d
 			s.order = append(s.order, d.Name)
 		}
 	}
@@ -302,9 +304,9 @@ func (s *runState) docs(now time.Time) (*Summary, *curvesDoc) {
 		sm.Last = append(sm.Last, Value{k, s.last[k]})
 	}
 	sm.Updated = now.UTC()
-	cs := &curvesDoc{ID: sm.ID, Project: sm.Project, Run: sm.Run}
+	cs := &curvesDoc{ID: sm.ID, Project: sm.Project, Run: sm.Run, Model: sm.Model, LastStep: sm.LastStep}
 	for _, n := range s.order {
-		cs.Curves = append(cs.Curves, *s.curves[n])
+		cs.Curves = append(cs.Curves, s.curves[n].doc())
 	}
 	return &sm, cs
 }
@@ -325,28 +327,73 @@ func (s *runState) save(ctx context.Context, db *store.DB) error {
 
 // curvesDoc is a run's document in CurvesCollection.
 type curvesDoc struct {
-	ID      string   `bson:"_id"`
-	Project string   `bson:"project"`
-	Run     string   `bson:"run"`
-	Curves  []digest `bson:"curves"`
+	ID       string      `bson:"_id"`
+	Project  string      `bson:"project"`
+	Run      string      `bson:"run"`
+	Model    string      `bson:"model,omitempty"`
+	LastStep int64       `bson:"last_step"`
+	Curves   []digestDoc `bson:"curves"`
+}
+
+// digestDoc is a digest as stored: its buckets packed in one binary value,
+// since FerretDB parses a binary value at once but an array number by number
+// (a run's curves are thousands of numbers, read at every render).
+type digestDoc struct {
+	Name   string  `bson:"name"`
+	Width  int64   `bson:"width"`
+	Count  int64   `bson:"count"`
+	FirstX int64   `bson:"fx"`
+	FirstY float64 `bson:"fy"`
+	// Buckets holds 7 little-endian 64-bit words per bucket: count, min x,
+	// min y, max x, max y, last x, last y (x as int64, y as float64).
+	Buckets []byte `bson:"b"`
+}
+
+const bucketBytes = 7 * 8
+
+func (d *digest) doc() digestDoc {
+	out := digestDoc{Name: d.Name, Width: d.Width, Count: d.Count, FirstX: d.FirstX, FirstY: d.FirstY,
+		Buckets: make([]byte, 0, len(d.N)*bucketBytes)}
+	for i := range d.N {
+		for _, w := range [7]uint64{uint64(d.N[i]), uint64(d.MinX[i]), math.Float64bits(d.MinY[i]), uint64(d.MaxX[i]),
+			math.Float64bits(d.MaxY[i]), uint64(d.LastX[i]), math.Float64bits(d.LastY[i])} {
+			out.Buckets = binary.LittleEndian.AppendUint64(out.Buckets, w)
+		}
+	}
+	return out
+}
+
+// digest unpacks the buckets; a torn tail (not a whole bucket) is dropped.
+func (dd *digestDoc) digest() *digest {
+	d := &digest{Name: dd.Name, Width: max(dd.Width, 1), Count: dd.Count, FirstX: dd.FirstX, FirstY: dd.FirstY}
+	for b := dd.Buckets; len(b) >= bucketBytes; b = b[bucketBytes:] {
+		w := func(i int) uint64 { return binary.LittleEndian.Uint64(b[8*i:]) }
+		d.N, d.MinX, d.MinY = append(d.N, int64(w(0))), append(d.MinX, int64(w(1))), append(d.MinY, math.Float64frombits(w(2)))
+		d.MaxX, d.MaxY = append(d.MaxX, int64(w(3))), append(d.MaxY, math.Float64frombits(w(4)))
+		d.LastX, d.LastY = append(d.LastX, int64(w(5))), append(d.LastY, math.Float64frombits(w(6)))
+	}
+	if len(d.N) == 0 {
+		d.Count = 0
+	}
+	return d
 }
 
 // digest is a curve kept in at most CurvePoints/2 buckets of consecutive
 // points: each holds its count, minimum, maximum and last point. When the
 // buckets are all full, pairs merge and each holds twice as many points.
 type digest struct {
-	Name   string    `bson:"name"`
-	Width  int64     `bson:"width"` // points a full bucket holds
-	Count  int64     `bson:"count"` // points added
-	FirstX int64     `bson:"fx"`
-	FirstY float64   `bson:"fy"`
-	N      []int64   `bson:"n"`
-	MinX   []int64   `bson:"minx"`
-	MinY   []float64 `bson:"miny"`
-	MaxX   []int64   `bson:"maxx"`
-	MaxY   []float64 `bson:"maxy"`
-	LastX  []int64   `bson:"lastx"`
-	LastY  []float64 `bson:"lasty"`
+	Name   string
+	Width  int64 // points a full bucket holds
+	Count  int64 // points added
+	FirstX int64
+	FirstY float64
+	N      []int64
+	MinX   []int64
+	MinY   []float64
+	MaxX   []int64
+	MaxY   []float64
+	LastX  []int64
+	LastY  []float64
 }
 
 const digestBuckets = CurvePoints / 2
@@ -650,9 +697,18 @@ func RunSummary(ctx context.Context, db *store.DB, run string) (*Summary, error)
 	return &s, nil
 }
 
+// Curves are a run's curves, in the order their metrics first appeared.
+type Curves struct {
+	Run      string
+	Model    string
+	LastStep int64
+	Curves   []Curve
+}
+
 // RunCurves returns a run's curves, each downsampled to at most CurvePoints
-// (+2) points, in the order their metrics first appeared: one lookup by _id.
-func RunCurves(ctx context.Context, db *store.DB, run string) ([]Curve, error) {
+// (+2) points: one lookup by _id. A run without events gives an error
+// wrapping ErrNotFound.
+func RunCurves(ctx context.Context, db *store.DB, run string) (*Curves, error) {
 	ctx, cancel := store.Detach(ctx)
 	defer cancel()
 	if err := ready(ctx, db); err != nil {
@@ -666,9 +722,9 @@ func RunCurves(ctx context.Context, db *store.DB, run string) ([]Curve, error) {
 	if !found {
 		return nil, fmt.Errorf("events: run %q has no events in project %q: %w", run, db.Project(), ErrNotFound)
 	}
-	out := make([]Curve, 0, len(cs.Curves))
+	out := &Curves{Run: run, Model: cs.Model, LastStep: cs.LastStep, Curves: make([]Curve, 0, len(cs.Curves))}
 	for i := range cs.Curves {
-		out = append(out, cs.Curves[i].curve())
+		out.Curves = append(out.Curves, cs.Curves[i].digest().curve())
 	}
 	return out, nil
 }

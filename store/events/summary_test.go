@@ -71,7 +71,7 @@ func TestSummaries(t *testing.T) {
 			t.Fatal(err)
 		}
 		byName := map[string]events.Curve{}
-		for _, c := range cs {
+		for _, c := range cs.Curves {
 			byName[c.Name] = c
 		}
 		loss := byName["loss"]
@@ -107,8 +107,8 @@ func TestSummaries(t *testing.T) {
 			t.Errorf("summary after a test phase: %+v", s)
 		}
 		cs, _ = events.RunCurves(ctx, db, "long")
-		if len(cs) != 4 || cs[0].Name != "loss" || cs[0].Points != n {
-			t.Errorf("curves after a test phase: %d curves, first %s of %d", len(cs), cs[0].Name, cs[0].Points)
+		if len(cs.Curves) != 4 || cs.Curves[0].Name != "loss" || cs.Curves[0].Points != n || cs.Model != "cnn" || cs.LastStep != n {
+			t.Errorf("curves after a test phase: %+v", cs)
 		}
 		// A short run: its curves are exact.
 		w3, _ := events.NewWriter(db, events.Options{Model: "rnn", Run: "short"})
@@ -119,8 +119,8 @@ func TestSummaries(t *testing.T) {
 			t.Fatal(err)
 		}
 		cs, _ = events.RunCurves(ctx, db, "short")
-		if len(cs) != 1 || len(cs[0].Steps) != 900 || cs[0].Sampled() || cs[0].Values[899] != 900%7 {
-			t.Errorf("short run: %+v", cs)
+		if c := cs.Curves; len(c) != 1 || len(c[0].Steps) != 900 || c[0].Sampled() || c[0].Values[899] != 900%7 {
+			t.Errorf("short run: %+v", c)
 		}
 		sums, err := events.Summaries(ctx, db, "")
 		if err != nil || len(sums) != 2 || sums[0].Run != "long" || sums[1].Run != "short" {
@@ -185,7 +185,7 @@ func TestBackfill(t *testing.T) {
 			t.Errorf("image of an old run: %q, %v", img, err)
 		}
 		cs, err := events.RunCurves(ctx, db, "r-old")
-		if err != nil || len(cs) != 1 || len(cs[0].Steps) != 30 {
+		if err != nil || len(cs.Curves) != 1 || len(cs.Curves[0].Steps) != 30 || cs.LastStep != 30 {
 			t.Errorf("curves of an old run: %+v, %v", cs, err)
 		}
 		if evs, err := events.Find(ctx, db, events.Query{Run: "r-old", FromStep: 5, ToStep: 6}); err != nil || len(evs) != 2 {
