@@ -38,7 +38,7 @@ func TestTrainResumesAfterKill9(t *testing.T) {
 	generated(t, e.db, "resume-test", "rv", 500, 2)
 	killMidTraining(t, e, "resume-train",
 		`{arch: cnn, epochs: 3, batch: 32, lr: 0.002, seed: 5, checkpoint_every: 30, log_every: 30, validation: resume-test}`,
-		60, 3*((2000+31)/32))
+		60, 3*((2000+31)/32), 0)
 }
 
 // TestResumeFigure measures issue 14's Resume figure on Fashion-MNIST (the
@@ -56,7 +56,7 @@ func TestResumeFigure(t *testing.T) {
 	steps := 3 * ((n + 63) / 64)
 	killMidTraining(t, e, "fashion-train",
 		`{arch: cnn, epochs: 3, batch: 64, lr: 0.002, seed: 5, checkpoint_every: 50, validation: fashion-val}`,
-		int64(steps/2), steps)
+		int64(steps/2), steps, 0.9)
 }
 
 // importIDX imports the first n samples of an IDX pair as the view name.
@@ -89,10 +89,12 @@ func importIDX(t *testing.T, e *env, images, labels, name string, n int) {
 }
 
 // killMidTraining runs a train task with params on an agent, kills the agent
-// (SIGKILL) once a checkpoint at killAt steps or more is written, starts
-// another, and checks the task resumes there and ends with steps steps and
-// one version; then runs the same task uninterrupted and logs the figures.
-func killMidTraining(t *testing.T, e *env, input, params string, killAt int64, steps int) {
+// (SIGKILL) once a checkpoint at killAt steps or more is written (with late >
+// 0, late checkpoint intervals after the next one: near the worst case),
+// starts another, and checks the task resumes from the last checkpoint and
+// ends with steps steps and one version; then runs the same task
+// uninterrupted and logs the figures.
+func killMidTraining(t *testing.T, e *env, input, params string, killAt int64, steps int, late float64) {
 	ctx := context.Background()
 	ms, err := models.New(ctx, e.db, models.Options{})
 	if err != nil {
@@ -113,6 +115,20 @@ func killMidTraining(t *testing.T, e *env, input, params string, killAt int64, s
 		}
 		return c.Step >= killAt, fmt.Sprintf("checkpoint at step %d", c.Step)
 	})
+	var interval time.Duration
+	if late > 0 {
+		first, err := ms.GetCheckpoint(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var next *models.Checkpoint
+		e.eventually("the victim's next checkpoint", 10*time.Minute, func() (bool, string) {
+			next, err = ms.GetCheckpoint(ctx, key)
+			return err == nil && next.Step > first.Step, fmt.Sprintf("%v", err)
+		})
+		interval = next.Updated.Sub(first.Updated)
+		time.Sleep(time.Until(next.Updated.Add(time.Duration(late * float64(interval)))))
+	}
 	victim.kill()
 	killed := time.Now()
 	// The victim is gone: its last checkpoint is the one the rescuer finds.
@@ -174,10 +190,10 @@ func killMidTraining(t *testing.T, e *env, input, params string, killAt int64, s
 	metric := func(m map[string]any, k string) any { ms, _ := m["metrics"].(map[string]any); return ms[k] }
 	perStep := secs(rout) / float64(steps)
 	lost := killed.Sub(ck.Updated).Seconds()
-	t.Logf("Resume: killed %.1fs after the checkpoint of step %d (every %s); redelivered after %.1fs (ack wait %s): "+
+	t.Logf("Resume: killed %.1fs after the checkpoint of step %d (interval %.1fs; params %s); redelivered after %.1fs (ack wait %s): "+
 		"lost %.1fs of training (%.0f steps at %.0f ms/step) + %.1fs; validation accuracy resumed %v, uninterrupted %v; "+
 		"validation loss resumed %v, uninterrupted %v; attempt 2 took %.1fs for %d steps, the uninterrupted run %.1fs for %d",
-		lost, ck.Step, params, resumedAt.Sub(killed).Seconds(), ackWait, lost, lost/perStep, 1000*perStep, resumedAt.Sub(killed).Seconds(),
+		lost, ck.Step, interval.Seconds(), params, resumedAt.Sub(killed).Seconds(), ackWait, lost, lost/perStep, 1000*perStep, resumedAt.Sub(killed).Seconds(),
 		metric(out, "val_accuracy"), metric(rout, "val_accuracy"), metric(out, "val_loss"), metric(rout, "val_loss"),
 		secs(out), int64(steps)-ck.Step, secs(rout), steps)
 }
