@@ -338,8 +338,13 @@ func trainLM(dev deviceFunc) task.Func {
 				return nil, err
 			}
 		}
-		log.Info("trained a language model", "model", m.Name, "version", m.Version, "run", w.Run(),
-			"train_perplexity", round4(metrics["train_perplexity"]), "val_perplexity", round4(metrics["val_perplexity"]), "seconds", math.Round(secs))
+		attrs := []any{"model", m.Name, "version", m.Version, "run", w.Run()}
+		for _, k := range []string{"train_perplexity", "val_perplexity", "test_perplexity"} {
+			if v, ok := metrics[k]; ok {
+				attrs = append(attrs, k, round4(v))
+			}
+		}
+		log.Info("trained a language model", append(attrs, "seconds", math.Round(secs))...)
 		return json.Marshal(map[string]any{"model": m.Name, "version": m.Version, "run": w.Run(), "metrics": metrics,
 			"words": len(ids), "vocab": len(c.Vocab), "seconds": secs})
 	}
