@@ -59,6 +59,19 @@
 // them over a whole loader: the test set after each epoch (the Evaluate hook),
 // or on its own.
 //
+// # Recurrent state
+//
+// Config.Carry maps a recurrent network's final state (an LSTM's h and c) to
+// the placeholders of its initial state: stateful truncated backpropagation
+// through time, as TensorFlow's ptb_word_lm trains. Each step starts from the
+// state the previous step ended with; gradients stop at the window's start.
+// The state is zero at the start of every epoch, after ResetCarry and when
+// the batch size changes. On the CPU the loop copies it into buffers of its
+// own (no allocation per step); on a device it never leaves the device
+// (graph.DeviceOptions.Carry). Evaluators carry it too, from zero. Batches
+// must come in an order where row r of one batch continues row r of the
+// previous one: feed.LanguageModel through a Loader without shuffling.
+//
 // # Progress
 //
 // Progress draws a bar with throughput and ETA, redrawn in place at most ten
