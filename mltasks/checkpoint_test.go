@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/tlgo/tl/agents/task"
+	"github.com/tlgo/tl/cuda/cudatest"
 	"github.com/tlgo/tl/graph"
 	"github.com/tlgo/tl/layers"
 	"github.com/tlgo/tl/store"
@@ -200,5 +201,55 @@ func TestCheckpointParams(t *testing.T) {
 	}
 	if every, period, err := checkpointPolicy(tk, 0, nil); err != nil || every != 0 || period.Minutes() != DefaultCheckpointMinutes {
 		t.Errorf("defaults: every %d, period %v, %v; want 0 and %v minutes", every, period, err, DefaultCheckpointMinutes)
+	}
+}
+
+// On the GPU queue (the emulator without a GPU) the checkpoint pulls the
+// variables from the device in the middle of an epoch, and the resumed task
+// pushes the checkpoint's to the device before its first step: the result
+// is the uninterrupted device run's.
+func TestTrainResumesOnTheGPUQueue(t *testing.T) {
+	dev := cudatest.Open(t)
+	ctx := storetest.Context(t)
+	db := storetest.Backends()[0].Open(t)
+	synthetic(t, db, "train", 600, 1)
+	k := New(Options{CacheDir: t.TempDir(), Archs: map[string]Builder{"plain": plainArch}, OpenDevice: func() (graph.Device, error) { return dev, nil }})
+	ms, err := models.New(ctx, db, models.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gpu := func(ctx context.Context, id, model string) (trainOut, error) {
+		var log bytes.Buffer
+		run := &task.Run{Task: &task.Task{Plan: "p", ID: id, Kind: "train", Queue: GPUQueue, Input: "train", Model: model, Params: json.RawMessage(resumeParams)},
+			Attempt: 1, Services: db, Log: slog.New(slog.NewTextHandler(&log, nil))}
+		raw, err := k.train(ctx, run)
+		var out trainOut
+		if err == nil {
+			err = json.Unmarshal(raw, &out)
+		}
+		return out, err
+	}
+	if _, err := gpu(ctx, "straight", "straight"); err != nil {
+		t.Fatal(err)
+	}
+	errKilled := errors.New("killed")
+	kctx := context.WithValue(ctx, afterCheckpointKey{}, func(step int) error {
+		if step >= 14 {
+			return errKilled
+		}
+		return nil
+	})
+	if _, err := gpu(kctx, "resumed", "resumed"); !errors.Is(err, errKilled) {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	out, err := gpu(ctx, "resumed", "resumed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.ResumedFromStep == nil || *out.ResumedFromStep != 14 || out.Steps != 57 {
+		t.Fatalf("resumed run on %s: %+v; want resumed from step 14, 57 steps", dev.Name(), out)
+	}
+	if !bytes.Equal(loadWeights(t, ms, "resumed"), loadWeights(t, ms, "straight")) {
+		t.Errorf("on %s the resumed run's weights differ from the uninterrupted run's", dev.Name())
 	}
 }
