@@ -41,6 +41,20 @@
 // reads the disk, and a damaged cache file is noticed and fetched again.
 // Options.CacheMaxBytes bounds the cache, least recently used files first.
 //
+// # Checkpoints
+//
+// A training task's checkpoint (SaveCheckpoint, LoadCheckpoint) is one
+// document per task key in "model_checkpoints": the position (step, epoch,
+// batches done), the epoch's running metrics, the events run and the
+// caller's meta, pointing to a state blob (every variable of the graph) in
+// the weights bucket. The blob is written whole before the document is
+// replaced, and the previous blob removed only after, so a writer killed
+// at any point leaves the previous checkpoint readable; damage is
+// ErrCorrupt or ErrChecksum naming the task. ByTask finds the version a task
+// saved, so that a task runs to one version however often it is delivered.
+// GC keeps the blobs checkpoints point to; GCCheckpoints removes the
+// checkpoints of tasks that are over, as the caller (the master) says.
+//
 // This package stores and returns the architecture JSON as given; package
 // netstore below it saves a layers network and rebuilds it from the store.
 //
