@@ -12,6 +12,7 @@ import (
 
 	"github.com/tlgo/tl/agents/plan"
 	"github.com/tlgo/tl/agents/task"
+	"github.com/tlgo/tl/cuda/cudatest"
 	"github.com/tlgo/tl/feed"
 	"github.com/tlgo/tl/graph"
 	"github.com/tlgo/tl/layers"
@@ -374,4 +375,47 @@ func TestLMArchitectureRoundTrip(t *testing.T) {
 	if _, err := lmFromNet(net, 3); err == nil || !strings.Contains(err.Error(), "lstm3") {
 		t.Errorf("a third layer that is not there: %v", err)
 	}
+}
+
+// On the cuda queue (a GPU, or the CPU emulator) train-lm learns with its
+// state carried on the device, and word2vec finds the same groups.
+func TestTextKindsOnDevice(t *testing.T) {
+	dev := cudatest.Open(t)
+	reg := task.NewRegistry()
+	if err := RegisterWith(reg, Options{OpenDevice: func() (graph.Device, error) { return dev, nil }, CacheDir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		db := b.Open(t)
+		ctx := storetest.Context(t)
+		const vocab = 24
+		storeCorpus(t, db, "mk", wordList(vocab), map[string][]int32{"train": markovText(6000, vocab, 1), "valid": markovText(1200, vocab, 2)}, 500)
+		storeCorpus(t, db, "grp", wordList(24), map[string][]int32{"train": groupsText(20000, 6, 4, 1)}, 1000)
+		lm, err := reg.Lookup("train-lm")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := lm(ctx, &task.Run{Task: &task.Task{ID: "g1", Kind: "train-lm", Queue: GPUQueue, Input: "mk-train", Model: "mk-lm",
+			Params: json.RawMessage(`{"layers":1,"hidden":32,"steps":10,"batch":8,"epochs":3,"validation":"mk-valid"}`)}, Attempt: 1, Services: db})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res struct{ Metrics map[string]float64 }
+		if err := json.Unmarshal(out, &res); err != nil || !(res.Metrics["val_perplexity"] < 4) {
+			t.Fatalf("train-lm on %s: %s (%v): want a validation perplexity under 4 (unigram about 21)", dev.Name(), out, err)
+		}
+		w2v, err := reg.Lookup("word2vec")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err = w2v(ctx, &task.Run{Task: &task.Task{ID: "g2", Kind: "word2vec", Queue: GPUQueue, Input: "grp-train", Model: "grp-w2v",
+			Params: json.RawMessage(`{"dim":16,"batch":64,"skip_window":2,"num_skips":4,"num_sampled":8,"probe":["w00"],"neighbours":3}`)}, Attempt: 1, Services: db})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wr struct{ Neighbours map[string][]string }
+		if err := json.Unmarshal(out, &wr); err != nil || !slices.Equal(slices.Sorted(slices.Values(wr.Neighbours["w00"])), []string{"w01", "w02", "w03"}) {
+			t.Fatalf("word2vec on %s: %s (%v): want w00's group", dev.Name(), out, err)
+		}
+	})
 }
