@@ -51,8 +51,9 @@ type modelRow struct {
 	Name     string    `json:"name"`
 	Latest   int64     `json:"latest"`
 	Versions int       `json:"versions"`
-	Created  time.Time `json:"created"` // of the latest version
-	Size     int64     `json:"size"`    // of the latest version
+	Approx   bool      `json:"versions_approx,omitempty"` // Versions is the latest number, not yet counted
+	Created  time.Time `json:"created"`                   // of the latest version
+	Size     int64     `json:"size"`                      // of the latest version
 	Aliases  []alias   `json:"aliases"`
 	Metrics  []metric  `json:"metrics"` // of the latest version
 }

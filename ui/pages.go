@@ -91,7 +91,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /agents", s.agentsPage)
 
 	mux.HandleFunc("GET /api/models", s.api(func(ctx context.Context, c conns, r *http.Request) (any, error) {
-		return listModels(ctx, c.db)
+		return s.models(ctx, c)
 	}))
 	mux.HandleFunc("GET /api/models/{name}", s.api(func(ctx context.Context, c conns, r *http.Request) (any, error) {
 		return showModel(ctx, c.ms, r.PathValue("name"))
@@ -192,7 +192,7 @@ func (s *Server) modelsPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "models", err)
 		return
 	}
-	rows, err := listModels(r.Context(), c.db)
+	rows, err := s.models(r.Context(), c)
 	if err != nil {
 		s.fail(w, r, "models", err)
 		return

@@ -99,6 +99,8 @@ type Server struct {
 	dbErr   error
 	dbTried time.Time
 
+	counts modelCounts // of the models' versions; guarded by its own lock
+
 	quit     chan struct{} // closed when the server shuts down: ends the event streams
 	quitOnce sync.Once
 
