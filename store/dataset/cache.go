@@ -101,8 +101,11 @@ func (c *Collection) newCacheWriter(dir string, k Counter, base *cacheIndex) (*c
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("dataset: cache dir: %w", err)
 	}
+	// Written as .part and renamed at commit: another fill's clean-up of
+	// data-*.bin never removes a file still being written.
+	c.fills.Add(1)
 	name := fmt.Sprintf("data-%d.bin", time.Now().UnixNano())
-	f, err := os.Create(filepath.Join(dir, name))
+	f, err := os.Create(filepath.Join(dir, name+".part"))
 	if err != nil {
 		return nil, fmt.Errorf("dataset: cache file: %w", err)
 	}
@@ -146,6 +149,10 @@ func (w *cacheWriter) commit() error {
 		w.abort()
 		return fmt.Errorf("dataset: write cache: %w", err)
 	}
+	if err := os.Rename(filepath.Join(w.dir, w.name+".part"), filepath.Join(w.dir, w.name)); err != nil {
+		w.abort()
+		return fmt.Errorf("dataset: write cache: %w", err)
+	}
 	idx := cacheIndex{Version: cacheVersion, Counter: w.counter, Files: []string{w.name}, Filled: time.Now().UTC(), Entries: w.entries}
 	if w.base != nil {
 		idx.Files = append(append([]string{}, w.base.Files...), w.name)
@@ -179,6 +186,7 @@ func (w *cacheWriter) commit() error {
 
 func (w *cacheWriter) abort() {
 	w.f.Close()
+	os.Remove(filepath.Join(w.dir, w.name+".part"))
 	os.Remove(filepath.Join(w.dir, w.name))
 }
 

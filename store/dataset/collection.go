@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -66,6 +67,7 @@ type Collection struct {
 	enc      *zstd.Encoder
 	dec      *zstd.Decoder
 	log      *slog.Logger
+	fills    atomic.Int64 // cache fills begun (the tests count them)
 }
 
 // Open returns the samples of s's project in s's database, creating the

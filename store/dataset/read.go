@@ -234,12 +234,25 @@ func (d *Dataset) pass(ctx context.Context, o ReadOptions, sink func(Sample) err
 		return uncached()
 	}
 
+	// One fill at a time per cache: a reader that waited finds it filled.
+	unlock, err := lockFill(ctx, dir)
+	if err != nil {
+		return fmt.Errorf("dataset: read %s: %w", d.label(), err)
+	}
+	locked := true
+	defer func() {
+		if locked {
+			unlock()
+		}
+	}()
 	k, err := d.c.Counter(ctx)
 	if err != nil {
 		return fmt.Errorf("dataset: read %s: %w", d.label(), err)
 	}
 	idx := d.c.loadCache(dir)
 	if idx != nil && k.Settled() && idx.Counter == k {
+		unlock()
+		locked = false
 		return d.fromCache(ctx, o, dir, idx, sink)
 	}
 	if idx != nil && k.Settled() && idx.Counter.Settled() && idx.Counter.Gen == k.Gen &&
@@ -255,6 +268,8 @@ func (d *Dataset) pass(ctx context.Context, o ReadOptions, sink func(Sample) err
 				return err
 			}
 			if idx = d.c.loadCache(dir); idx != nil {
+				unlock()
+				locked = false
 				return d.fromCache(ctx, o, dir, idx, sink)
 			}
 		}
@@ -280,11 +295,18 @@ func (d *Dataset) pass(ctx context.Context, o ReadOptions, sink func(Sample) err
 		if idx == nil {
 			return fmt.Errorf("dataset: read %s: cache %s unreadable right after filling it", d.label(), dir)
 		}
+		unlock()
+		locked = false
 		if err := d.fromCache(ctx, o, dir, idx, sink); err != nil {
 			return err
 		}
 		return nil
 	}
+	// Unshuffled, the fill streams to the caller as it reads: the lock is
+	// not held for the caller's time (the data file's name keeps it from
+	// another fill's clean-up until it commits).
+	unlock()
+	locked = false
 	if err := d.fromServer(ctx, o, 0, w, sink); err != nil {
 		w.abort()
 		return err
