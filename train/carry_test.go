@@ -4,7 +4,9 @@ import (
 	"context"
 	"math"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tlgo/tl/cuda/cudatest"
 	"github.com/tlgo/tl/feed"
@@ -25,7 +27,7 @@ type lstmLM struct {
 	vocab, steps, hd int
 }
 
-func newLSTMLM(t *testing.T, vocab, steps, hidden int) *lstmLM {
+func newLSTMLM(t testing.TB, vocab, steps, hidden int) *lstmLM {
 	t.Helper()
 	g := graph.New(7)
 	tok := layers.IntInput(g, "tokens", -1, steps)
@@ -334,4 +336,75 @@ func TestCarryOnDevice(t *testing.T) {
 			}
 		}
 	}
+}
+
+// BenchmarkCarry compares a step of the loop with Config.Carry with a step of
+// a hand-written loop that feeds the state itself (the same LSTM language
+// model, 20 steps of 20 rows): the carry costs two copies of the state.
+func BenchmarkCarry(b *testing.B) {
+	const vocab, steps, hidden, batch = 1000, 20, 64, 20
+	src, err := feed.NewLanguageModel(lmCorpus(batch*(steps*50+1), vocab), batch, steps)
+	if err != nil {
+		b.Fatal(err)
+	}
+	loader, err := feed.NewLoader(src, batch)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	cpuTime := func() time.Duration {
+		var ru syscall.Rusage
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	b.Run("loop-carry", func(b *testing.B) {
+		m := newLSTMLM(b, vocab, steps, hidden)
+		loop, err := New(Config{Inputs: []*graph.Node{m.tokens, m.targets}, Loss: m.loss, Update: m.update,
+			Carry: map[*graph.Node]*graph.Node{m.hT: m.h0, m.cT: m.c0}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer loop.Close()
+		loop.Use(Hook{Name: "stop", StepEnd: func(_ context.Context, s *State) error {
+			if s.Step >= b.N {
+				return ErrStop
+			}
+			return nil
+		}})
+		b.ResetTimer()
+		cpu0 := cpuTime()
+		if _, err := loop.Run(ctx, loader, b.N/src.Windows()+1); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
+	})
+	b.Run("hand", func(b *testing.B) {
+		m := newLSTMLM(b, vocab, steps, hidden)
+		exe, err := m.g.NewExecutor(graph.Options{Training: true}, m.loss, m.update, m.hT, m.cT)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer exe.Close()
+		h, c := tensor.New(tensor.Float32, batch, hidden), tensor.New(tensor.Float32, batch, hidden)
+		b.ResetTimer()
+		cpu0 := cpuTime()
+		for n, e := 0, 0; n < b.N; e++ {
+			clear(h.Float32s())
+			clear(c.Float32s())
+			it := loader.Epoch(ctx, e)
+			for n < b.N && it.Next() {
+				bt := it.Batch()
+				outs, err := exe.Run(graph.Feed{Node: m.tokens, Value: bt.Tensors[0]}, graph.Feed{Node: m.targets, Value: bt.Tensors[1]},
+					graph.Feed{Node: m.h0, Value: h}, graph.Feed{Node: m.c0, Value: c})
+				if err != nil {
+					b.Fatal(err)
+				}
+				copy(h.Float32s(), outs[2].Float32s())
+				copy(c.Float32s(), outs[3].Float32s())
+				n++
+			}
+			it.Close()
+		}
+		b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
+	})
 }
