@@ -65,6 +65,9 @@ func readCorpus(ctx context.Context, db *store.DB, name string) (*corpus, error)
 		if err != nil {
 			return nil, fmt.Errorf("reading dataset %q: %w", name, err)
 		}
+		if s.Tensor == nil && slices.Contains(s.Tags, "vocab") {
+			continue // the vocabulary, in a view of a whole --prefix
+		}
 		off, ok := intField(s.Fields["offset"])
 		vk, _ := s.Fields["vocab"].(string)
 		if s.Tensor == nil || s.Tensor.Int32 == nil || len(s.Tensor.Shape) != 1 || !ok || vk == "" {
