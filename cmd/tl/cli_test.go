@@ -262,11 +262,11 @@ func TestMasterHome(t *testing.T) {
 			t.Errorf("a failed submit sent its plan; tl status:\n%s", out)
 		}
 		code, out, errOut = runTL("cancel", id, "--home", home)
-		if code != 0 || !strings.Contains(out, "cancel of "+id+" sent") {
+		if code != 0 || !strings.Contains(out, "cancel of "+id+" done") {
 			t.Errorf("tl cancel %s --home: exit %d\n%s%s", id, code, out, errOut)
 		}
 		code, out, errOut = runTL("retry", id, "a", "--home", home)
-		if code != 0 || !strings.Contains(out, "retry of "+id+" sent") {
+		if code != 0 || !strings.Contains(out, "retry of "+id+" done") {
 			t.Errorf("tl retry %s a --home: exit %d\n%s%s", id, code, out, errOut)
 		}
 	})

@@ -172,7 +172,7 @@ tasks:
 	badID := strings.Fields(strings.SplitN(string(out), "submitted plan ", 2)[1])[0]
 	retry := exec.Command(tl, "retry", badID)
 	retry.Env = env
-	if out, err := retry.CombinedOutput(); err != nil || !strings.Contains(string(out), "retry of "+badID+" sent") {
+	if out, err := retry.CombinedOutput(); err != nil || !strings.Contains(string(out), "retry of "+badID+" done") {
 		t.Fatalf("tl retry: %v %s", err, out)
 	}
 	waitFor(t, env, tl, badID, "4/4", 60*time.Second)
