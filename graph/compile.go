@@ -17,6 +17,12 @@ type Options struct {
 	// workers (0: GOMAXPROCS) and stops it on Close.
 	Pool    *par.Pool
 	Threads int
+	// Step, when set, numbers the runs for the random ops: dropout's mask at a
+	// run is a hash of the node's seed, *Step and the element. The caller sets
+	// it before each Run, so that a run resumed at step n draws the masks the
+	// uninterrupted run drew (train.Loop does). Nil: each plan numbers its own
+	// runs from 1.
+	Step *uint64
 }
 
 // Plan is a graph compiled for one set of input shapes: the nodes needed for its
@@ -301,7 +307,7 @@ func (g *Graph) Compile(opts Options, feeds map[*Node]tensor.Shape, targets ...*
 			in[i] = p.tensors[x]
 		}
 		h := uint64(n.id+1) * 0x9e3779b97f4a7c15
-		ctx := &KernelCtx{Pool: p.opts.Pool, Training: opts.Training, Seed: g.seed ^ h, Node: n, errp: &p.runErr}
+		ctx := &KernelCtx{Pool: p.opts.Pool, Training: opts.Training, Seed: g.seed ^ h, Step: opts.Step, Node: n, errp: &p.runErr}
 		var k Kernel
 		var err error
 		if m := fused[n]; m != nil {

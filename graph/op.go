@@ -51,6 +51,9 @@ type KernelCtx struct {
 	Training bool
 	// Seed is a per-node seed for random ops, stable across compiles.
 	Seed uint64
+	// Step is Options.Step: when set, a counter-based random op reads its
+	// run's number there instead of counting its own runs.
+	Step *uint64
 	// Node is the node being compiled.
 	Node *Node
 

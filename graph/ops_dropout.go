@@ -61,9 +61,13 @@ func (o *dropoutMaskOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.T
 			}
 		}
 	}
-	seed := c.Seed
+	seed, shared := c.Seed, c.Step
 	return KernelFunc(func() {
-		step++
+		if shared != nil {
+			step = *shared
+		} else {
+			step++
+		}
 		base = mix64(seed ^ mix64(step))
 		c.Pool.For(pairs, grain/2, body)
 	}), nil

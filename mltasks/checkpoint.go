@@ -46,10 +46,12 @@ const epochEndShare = 0.02
 // the seed and a hash of the task's params. The data order is a function of
 // the seed and the epoch, and augmentation draws from a generator seeded by
 // them, consumed in batch order, so skipping the batches done replays them.
-// Dropout's masks are not replayed: the graph draws them from a counter per
-// compiled plan that starts again at 0 (see graph.DropoutMask), so a network
-// with dropout resumes with other masks than the run that was interrupted
-// (the same distribution); one without resumes bitwise.
+// Dropout's masks are a hash of the graph's seed, the node and the global
+// step (train.Loop sets graph.Options.Step), so they replay too: a task
+// resumed on the CPU ends with bitwise the weights of an uninterrupted run.
+// On a GPU the masks come from the device plan's own counter, which starts
+// again at 0: a network with dropout resumes there with other masks (the
+// same distribution); one without resumes bitwise.
 type checkpointer struct {
 	ms     *models.Store
 	key    string // the task's key: stable across attempts

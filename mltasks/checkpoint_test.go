@@ -253,3 +253,42 @@ func TestTrainResumesOnTheGPUQueue(t *testing.T) {
 		t.Errorf("on %s the resumed run's weights differ from the uninterrupted run's", dev.Name())
 	}
 }
+
+// The built-in mlp has dropout: the loop numbers dropout's masks by the
+// global step (graph.Options.Step), so a run resumed mid-epoch draws the masks
+// the uninterrupted run drew, and ends with bitwise the same weights.
+func TestTrainWithDropoutResumesBitwise(t *testing.T) {
+	ctx := storetest.Context(t)
+	db := storetest.Backends()[0].Open(t)
+	synthetic(t, db, "train", 600, 1)
+	k := New(Options{CacheDir: t.TempDir()})
+	ms, err := models.New(ctx, db, models.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := strings.Replace(resumeParams, `"plain"`, `"mlp"`, 1)
+	var log bytes.Buffer
+	if _, err := runTrain(ctx, t, k, db, "straight", "straight", params, &log); err != nil {
+		t.Fatal(err)
+	}
+	errKilled := errors.New("killed")
+	kctx := context.WithValue(ctx, afterCheckpointKey{}, func(step int) error {
+		if step >= 14 {
+			return errKilled
+		}
+		return nil
+	})
+	if _, err := runTrain(kctx, t, k, db, "resumed", "resumed", params, &log); !errors.Is(err, errKilled) {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	out, err := runTrain(ctx, t, k, db, "resumed", "resumed", params, &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.ResumedFromStep == nil || *out.ResumedFromStep != 14 || out.Steps != 57 {
+		t.Fatalf("resumed run: %+v; want resumed from step 14, 57 steps", out)
+	}
+	if !bytes.Equal(loadWeights(t, ms, "resumed"), loadWeights(t, ms, "straight")) {
+		t.Error("with dropout, the resumed run's weights differ from the uninterrupted run's")
+	}
+}

@@ -52,9 +52,9 @@
 // same weights as a run that was never interrupted. RunAt resumes in the middle
 // of an epoch (a Position: epoch, batches done, step, the epoch's running
 // metrics): it skips the batches done, whose order depends only on the seed and
-// the epoch. Dropout's masks are drawn from a counter per compiled plan that
-// starts at 0, so a network with dropout resumes with other masks (bitwise
-// equality holds without dropout). State.Pull brings a device's variables to
+// the epoch. The loop numbers dropout's masks by the global step
+// (graph.Options.Step), so on the CPU they replay as well; on a device they
+// come from the device plan's own counter. State.Pull brings a device's variables to
 // the host for a hook that saves between epochs. SaveBest keeps the best
 // network so far as a model folder (modelio.Save).
 //

@@ -173,6 +173,9 @@ type Loop struct {
 	label   int
 	classes int
 	carry   *carrier
+	// rngStep numbers the steps for dropout (graph.Options.Step): the global
+	// step, so a run resumed at step n draws the uninterrupted run's masks.
+	rngStep uint64
 }
 
 // New prepares a loop (plans are compiled on the first step).
@@ -188,6 +191,9 @@ func New(cfg Config) (*Loop, error) {
 	}
 	opts := l.cfg.Options
 	opts.Training = true
+	if opts.Step == nil {
+		opts.Step = &l.rngStep
+	}
 	targets := []*graph.Node{cfg.Loss}
 	if cfg.Logits != nil {
 		targets = append(targets, cfg.Logits)
@@ -360,6 +366,7 @@ func (l *Loop) RunAt(ctx context.Context, loader feed.Batches, at Position, epoc
 				l.feeds[i].Value = b.Tensors[i]
 			}
 			l.carry.prepare(l.feeds, b.Size)
+			l.rngStep = uint64(s.Step) + 1
 			outs, err := l.exe.Run(l.feeds...)
 			if err == nil {
 				err = l.carry.keep(outs)
