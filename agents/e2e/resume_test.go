@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -186,14 +187,25 @@ func killMidTraining(t *testing.T, e *env, input, params string, killAt int64, s
 	if _, ok := rout["resumed_from_step"]; ok {
 		t.Errorf("an uninterrupted task says it resumed: %v", rout)
 	}
+	same := "differ"
+	if a, err := ms.Load(ctx, models.Ref{Name: "resumed"}); err == nil {
+		if b, err := ms.Load(ctx, models.Ref{Name: "straight"}); err == nil && bytes.Equal(a.Weights, b.Weights) {
+			same = "are bitwise equal"
+		}
+	}
+	// The data order and dropout's masks replay, and both agents run on this
+	// machine (the same kernels, the same split over its cores).
+	if same != "are bitwise equal" {
+		t.Errorf("the resumed run's weights differ from the uninterrupted run's")
+	}
 	secs := func(m map[string]any) float64 { v, _ := m["seconds"].(float64); return v }
 	metric := func(m map[string]any, k string) any { ms, _ := m["metrics"].(map[string]any); return ms[k] }
 	perStep := secs(rout) / float64(steps)
 	lost := killed.Sub(ck.Updated).Seconds()
 	t.Logf("Resume: killed %.1fs after the checkpoint of step %d (interval %.1fs; params %s); redelivered after %.1fs (ack wait %s): "+
 		"lost %.1fs of training (%.0f steps at %.0f ms/step) + %.1fs; validation accuracy resumed %v, uninterrupted %v; "+
-		"validation loss resumed %v, uninterrupted %v; attempt 2 took %.1fs for %d steps, the uninterrupted run %.1fs for %d",
+		"validation loss resumed %v, uninterrupted %v; the weights %s; attempt 2 took %.1fs for %d steps, the uninterrupted run %.1fs for %d",
 		lost, ck.Step, interval.Seconds(), params, resumedAt.Sub(killed).Seconds(), ackWait, lost, lost/perStep, 1000*perStep, resumedAt.Sub(killed).Seconds(),
-		metric(out, "val_accuracy"), metric(rout, "val_accuracy"), metric(out, "val_loss"), metric(rout, "val_loss"),
+		metric(out, "val_accuracy"), metric(rout, "val_accuracy"), metric(out, "val_loss"), metric(rout, "val_loss"), same,
 		secs(out), int64(steps)-ck.Step, secs(rout), steps)
 }
