@@ -195,6 +195,8 @@ func TestBrowser(t *testing.T) {
 		{"dataset", "/datasets/train"},
 		{"plans", "/plans"},
 		{"agents", "/agents"},
+		{"sweeps", "/sweeps"},
+		{"sweep", "/sweeps/hp"},
 		{"notfound", "/models/nope"},
 	} {
 		ready := chromedp.CSS("#live-dot.ok")

@@ -17,6 +17,8 @@
 //	/datasets/NAME          labels histogram, tags, a page of sample thumbnails
 //	/plans                  plans and their progress
 //	/plans/ID               a plan's tasks as a graph and a sortable table
+//	/sweeps                 hyperparameter sweeps (package sweep): state, best
+//	/sweeps/NAME            a sweep's trials, sortable by its metric; decisions
 //	/agents                 connected agents, their queues and work; the master
 //
 // and under /api/ the same data as JSON.

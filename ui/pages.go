@@ -22,7 +22,7 @@ import (
 
 // pageNames are the templates under assets/templates, each rendered inside
 // layout.html.
-var pageNames = []string{"models", "model", "compare", "runs", "datasets", "dataset", "plans", "plan", "agents", "error"}
+var pageNames = []string{"models", "model", "compare", "runs", "datasets", "dataset", "plans", "plan", "sweeps", "sweep", "agents", "error"}
 
 func parsePages() (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
@@ -88,6 +88,8 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /plans/{id}", s.planPage)
 	mux.HandleFunc("POST /plans/{id}/cancel", s.control)
 	mux.HandleFunc("POST /plans/{id}/retry", s.control)
+	mux.HandleFunc("GET /sweeps", s.sweepsPage)
+	mux.HandleFunc("GET /sweeps/{name}", s.sweepPage)
 	mux.HandleFunc("GET /agents", s.agentsPage)
 
 	mux.HandleFunc("GET /api/models", s.api(func(ctx context.Context, c conns, r *http.Request) (any, error) {
@@ -118,6 +120,12 @@ func (s *Server) routes(mux *http.ServeMux) {
 	}))
 	mux.HandleFunc("GET /api/plans/{id}", s.api(func(ctx context.Context, c conns, r *http.Request) (any, error) {
 		return showPlan(ctx, c.st, r.PathValue("id"))
+	}))
+	mux.HandleFunc("GET /api/sweeps", s.api(func(ctx context.Context, c conns, r *http.Request) (any, error) {
+		return listSweeps(ctx, c.db)
+	}))
+	mux.HandleFunc("GET /api/sweeps/{name}", s.api(func(ctx context.Context, c conns, r *http.Request) (any, error) {
+		return showSweep(ctx, c.db, r.PathValue("name"))
 	}))
 	mux.HandleFunc("GET /api/agents", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.workflow(r.Context()))

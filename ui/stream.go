@@ -15,7 +15,7 @@ import (
 
 // streamPages are the first path segments of the pages an event stream may
 // follow.
-var streamPages = []string{"models", "runs", "datasets", "plans", "agents"}
+var streamPages = []string{"models", "runs", "datasets", "plans", "sweeps", "agents"}
 
 // heartbeat is how often a quiet stream sends a comment, so that proxies and
 // the browser keep the connection.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/tlgo/tl/agents/agent"
 	"github.com/tlgo/tl/agents/builtin"
@@ -33,6 +34,7 @@ import (
 	"github.com/tlgo/tl/store/dataset"
 	"github.com/tlgo/tl/store/events"
 	"github.com/tlgo/tl/store/models"
+	"github.com/tlgo/tl/sweep"
 )
 
 // evil is HTML that must come out escaped wherever a name, a tag or an error
@@ -138,6 +140,27 @@ func newFixture(t testing.TB) *fixture {
 			{Key: f.plan + "/trial-2", Plan: f.plan, ID: "trial-2", Kind: "train", Queue: "cpu", Status: plan.Failed, Attempt: 3, MaxAttempts: 3, Updated: now, Index: 2,
 				Error: "diverged " + evil},
 		}); err != nil {
+		t.Fatal(err)
+	}
+	// A sweep of three trials, submitted through package sweep; its trials,
+	// which the master's controller would record, are written here.
+	sw, _, err := sweep.Submit(ctx, db, nil, &sweep.Spec{Name: "hp", Base: sweep.Base{Input: "train", Validation: "train", Model: f.model},
+		Space:     map[string]sweep.Param{"lr": {LogUniform: []float64{1e-4, 1e-2}}, "note": {Choice: []any{evil}}},
+		Algorithm: "random", Trials: 3, Metric: "val_accuracy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	trials := []sweep.Trial{
+		{N: 0, Params: map[string]any{"lr": 0.001, "note": evil}, State: sweep.Done,
+			Rungs: []sweep.Rung{{State: sweep.Done, Metric: 0.81, Version: 1, Run: f.runA, Total: 3, Seconds: 10}}},
+		{N: 1, Params: map[string]any{"lr": 0.003, "note": evil}, State: sweep.Done,
+			Rungs: []sweep.Rung{{State: sweep.Done, Metric: 0.93, Version: 2, Run: f.runB, Total: 3, Seconds: 12}}},
+		{N: 2, Params: map[string]any{"lr": 0.0001, "note": evil}, State: sweep.Failed,
+			Rungs: []sweep.Rung{{State: sweep.Failed, Error: "diverged " + evil}}},
+	}
+	if _, err := db.Collection(sweep.Collection).UpdateOne(ctx, bson.D{{Key: "project", Value: db.Project()}, {Key: "name", Value: sw.Name}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "trials", Value: trials},
+			{Key: "best", Value: sweep.Best{Trial: 1, Metric: 0.93, Model: f.model, Version: 2}}}}}); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -262,6 +285,8 @@ func TestPages(t *testing.T) {
 		{"/plans", []string{"sweep-1", "2/3 done, 1 failed", "no NATS server was given"}},
 		{"/plans/sweep-1", []string{`data-task="trial-2"`, "st-failed", "st-succeeded", "diverged " + escaped, "<th class=\"num\">accuracy</th>", "0.91", "Cancel and retry are off", "<svg"}},
 		{"/agents", []string{"No workflow to show: no NATS server was given"}},
+		{"/sweeps", []string{`href="/sweeps/hp"`, "val_accuracy (max)", "2/3", "0.93", "mnist-cnn v2"}},
+		{"/sweeps/hp", []string{`<tr data-trial="1" class="best">`, "0.001", escaped, "diverged " + escaped, `href="/runs/run-a"`}},
 	} {
 		r := get(t, ts, c.path)
 		r.must(t, http.StatusOK, c.path, c.contains...)
@@ -358,6 +383,12 @@ func TestAPI(t *testing.T) {
 	if c := se.Runs[0].Curves["loss"]; len(c.X) != 6 || c.X[0] != 295 || se.Runs[0].Sampled {
 		t.Errorf("/api/series after=295: %+v", c)
 	}
+	var sp sweepPage
+	decode("/api/sweeps/hp", &sp)
+	if len(sp.Trials) != 3 || sp.Trials[0].N != 1 || sp.Trials[1].N != 0 || sp.Trials[2].Metric != nil || !sp.Trials[0].Best ||
+		sp.Sweep.Done != 2 || sp.Sweep.Mode != "max" || strings.Join(sp.Params, ",") != "lr,note" {
+		t.Errorf("/api/sweeps/hp: trials not best first, or wrong: %+v", sp)
+	}
 	var ds []datasetRow
 	decode("/api/datasets", &ds)
 	if len(ds) != 2 || ds[0].Name != allName || ds[1].Name != "train" || ds[1].Samples != 10 {
@@ -414,6 +445,7 @@ func TestNotFound(t *testing.T) {
 		"/datasets/nope":                  "is not defined",
 		"/plans/nope":                     "is not recorded",
 		"/plans/" + url.PathEscape(evil):  "is not recorded",
+		"/sweeps/nope":                    "is not recorded",
 	} {
 		r := get(t, ts, path)
 		r.must(t, http.StatusNotFound, path, want, "Not found")
