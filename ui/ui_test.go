@@ -278,7 +278,7 @@ func TestPages(t *testing.T) {
 		{"/models/mnist-cnn", []string{"v1", "v2", "v3", "prod", `parent <a href="/models/mnist-cnn">mnist-cnn v2</a>`, `href="/runs/run-a"`, `href="/datasets/train"`, "2.9 KiB", "compare-form"}},
 		{"/models/mnist-cnn/compare?v=1&v=3", []string{"<th>v1</th>", "<th>v3</th>", "param lr", `class="best">0.95`, escaped}},
 		{"/models/" + url.PathEscape(f.evilName), []string{"m" + escaped}},
-		{"/runs", []string{"run-a", "run-b", `data-runs="run-b"`, "mnist-cnn", "1–300"}},
+		{"/runs", []string{"run-a", "run-b", `data-runs="run-b"`, "mnist-cnn", "1–300", `<span class="st st-closed">closed</span>`, "validation/loss <b>0.02</b>"}},
 		{"/runs/run-b?run=run-a", []string{`data-runs="run-b,run-a"`}},
 		{"/datasets", []string{"(all)", "train", `{&#34;tags&#34;:[&#34;train&#34;]}`, ">10<"}},
 		{"/datasets/train", []string{"10</b> samples", "cat", "dog", escaped, "tag" + escaped, `sample.png?key=s00`, "s09"}},
