@@ -107,7 +107,11 @@ func (k *Kinds) device(t *task.Task, want string) (graph.Device, func(), error) 
 	}
 	if k.devErr != nil {
 		k.mu.Unlock()
-		return nil, nil, fmt.Errorf("mltasks: task %s is on the %s queue but this agent has no usable GPU: %w", t.ID, GPUQueue, k.devErr)
+		why := "is on the " + GPUQueue + " queue"
+		if want == GPUQueue {
+			why = "asks for params.device " + GPUQueue
+		}
+		return nil, nil, fmt.Errorf("mltasks: task %s %s but this agent has no usable GPU: %w", t.ID, why, k.devErr)
 	}
 	return k.dev, k.mu.Unlock, nil
 }

@@ -2,6 +2,7 @@ package mltasks
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -375,5 +376,22 @@ func TestCacheFolderPerStore(t *testing.T) {
 	}
 	if New(Options{CacheDir: "-"}).cacheRoot(a) != "" {
 		t.Fatal(`CacheDir "-" still caches`)
+	}
+}
+
+// params.device chooses the device whatever the queue: cuda asks for the
+// GPU (and fails, saying so, on an agent without one), cpu trains on the CPU
+// even on the cuda queue.
+func TestDeviceParam(t *testing.T) {
+	db := storetest.Backends()[0].Open(t)
+	insert(t, db, "feat", features("f", 60, 1))
+	k := New(Options{CacheDir: t.TempDir(), OpenDevice: func() (graph.Device, error) { return nil, errors.New("no GPU here") }})
+	_, err := trainTask(t, k, db, "g", "feat", "g", `{"device":"cuda"}`)
+	if err == nil || !strings.Contains(err.Error(), "asks for params.device cuda") || !strings.Contains(err.Error(), "no GPU here") {
+		t.Fatalf("device cuda without a GPU: %v", err)
+	}
+	run := &task.Run{Task: &task.Task{Plan: "p", ID: "c", Kind: "train", Queue: GPUQueue, Input: "feat", Model: "c", Params: json.RawMessage(`{"device":"cpu"}`)}, Attempt: 1, Services: db}
+	if _, err := k.train(storetest.Context(t), run); err != nil {
+		t.Fatalf("device cpu on the cuda queue: %v", err)
 	}
 }
