@@ -216,6 +216,9 @@ func TestLearnsOnGeneratedImages(t *testing.T) {
 	if count["train/d_loss"] != 32 || count["train/g_loss"] != 32 || count["validation/d_accuracy"] != 8 {
 		t.Fatalf("events %v: want 32 train losses each and 8 epoch summaries", count)
 	}
+	if s, err := events.RunSummary(ctx, db, res.Run); err != nil || len(s.Images) != 8 {
+		t.Fatalf("the run's sample grids: %v, %v; want one image per epoch (8)", s, err)
+	}
 	ms, err := models.New(ctx, db, models.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -133,6 +134,9 @@ func (r *recorder) epoch(ep int, took time.Duration, rng *rand.Rand) error {
 	r.o.Log.Info("epoch done", "epoch", ep+1, "d_loss", es.DLoss, "g_loss", es.GLoss, "d_acc", es.DAcc, "fid", es.FID, "classes", es.Classes, "grid", es.Grid, "time", es.Time.Round(time.Second))
 	if r.w != nil {
 		r.w.Log(events.Event{Phase: events.Validation, Step: int64((ep + 1) * r.steps), Values: vals})
+		if grid, err := os.ReadFile(es.Grid); err == nil { // shown on tl ui's run page
+			r.w.Log(events.Event{Step: int64((ep + 1) * r.steps), Fields: map[string]any{events.ImageField: grid}})
+		}
 	}
 	r.res.Epochs = append(r.res.Epochs, es)
 	return nil
