@@ -124,3 +124,66 @@ func TestHookRecordsTheCurves(t *testing.T) {
 		t.Fatalf("the curves do not draw: %v (%d bytes)", err, png.Len())
 	}
 }
+
+// unknownLength hides the number of batches of an epoch, as a stream does.
+type unknownLength struct{ b feed.Batches }
+
+func (u unknownLength) Specs() []feed.Spec                             { return u.b.Specs() }
+func (unknownLength) Batches() int                                     { return -1 }
+func (u unknownLength) Epoch(ctx context.Context, e int) feed.Iterator { return u.b.Epoch(ctx, e) }
+
+// With epochs of unknown length (train.State.StepsPerEpoch -1), the epoch's
+// last train point, with its accuracy and a whole epoch number, comes at
+// its end, and nothing is divided by the unknown length.
+func TestHookUnknownEpochLength(t *testing.T) {
+	db := storetest.Backends()[0].Open(t)
+	ctx := storetest.Context(t)
+	g := graph.New(7)
+	x := g.Placeholder("x", tensor.Float32, -1, 2)
+	y := g.Placeholder("y", tensor.Int32, -1)
+	w := g.Variable("w", tensor.Zeros(), 2, 3)
+	b := g.Variable("b", tensor.Zeros(), 3)
+	logits := graph.BiasAdd(graph.MatMul(x, w), b)
+	loss := graph.SparseSoftmaxCrossEntropy(logits, y)
+	update, err := optim.Minimize(optim.NewSGD(g, "sgd", 0.5), loss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trainL, err := feed.NewLoader(points(t, 320, 1), 16, feed.Shuffle(3)) // 20 steps an epoch
+	if err != nil {
+		t.Fatal(err)
+	}
+	loop, err := train.New(train.Config{Inputs: []*graph.Node{x, y}, Loss: loss, Update: update, Logits: logits, Labels: y, Options: graph.Options{Threads: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loop.Close()
+	wr, err := events.NewWriter(db, events.Options{Model: "stream", Interval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loop.Use(trainevents.Hook(wr, trainevents.Options{Every: 8}))
+	if _, err := loop.Run(ctx, unknownLength{trainL}, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := wr.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := events.Find(ctx, db, events.Query{Model: "stream", Run: wr.Run()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var steps, accs []int64
+	var epochs []float64
+	for _, e := range evs {
+		steps = append(steps, e.Step)
+		ep, _ := e.Fields["epoch"].(float64)
+		epochs = append(epochs, ep)
+		if _, ok := e.Values["accuracy"]; ok {
+			accs = append(accs, e.Step)
+		}
+	}
+	if !slices.Equal(steps, []int64{8, 16, 20, 28, 36, 40}) || !slices.Equal(accs, []int64{20, 40}) || !slices.Equal(epochs, []float64{0, 0, 1, 1, 1, 2}) {
+		t.Fatalf("train events at %v (accuracy at %v, epochs %v); want [8 16 20 28 36 40], [20 40], [0 0 1 1 1 2]", steps, accs, epochs)
+	}
+}
