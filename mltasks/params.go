@@ -56,7 +56,9 @@ type TrainParams struct {
 	// (and, with no arch or architecture, its architecture the network).
 	Init *InitRef `json:"init,omitempty"`
 
-	// Limit trains on at most this many samples an epoch (0: all).
+	// Limit trains on at most this many samples an epoch (0: all): the
+	// first ones of the epoch's shuffled order, so another subset each
+	// epoch when the view holds more.
 	Limit int `json:"limit"`
 	// Alias, if set, is pointed at the saved version ("latest-train", "best").
 	Alias string `json:"alias"`
