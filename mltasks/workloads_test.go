@@ -395,3 +395,60 @@ func TestDeviceParam(t *testing.T) {
 		t.Fatalf("device cpu on the cuda queue: %v", err)
 	}
 }
+
+// Token sequences (int32 ids) feed an int32 input (an embedding), and raw
+// bytes of a known size feed an input of as many values, scaled to [0, 1].
+func TestTokenAndByteSamples(t *testing.T) {
+	db := storetest.Backends()[0].Open(t)
+	rng := tensor.NewRand(3)
+	var toks, raw []dataset.Sample
+	for i := range 240 {
+		k := i % 3
+		ids := make([]int32, 6)
+		for j := range ids {
+			ids[j] = int32(3 + rng.IntN(7))
+		}
+		ids[rng.IntN(6)] = int32(k) // the class's word, somewhere
+		toks = append(toks, dataset.Sample{Key: fmt.Sprintf("t-%04d", i), Tensor: dataset.Int32Tensor([]int{6}, ids), Label: k})
+		b := make([]byte, 12)
+		for j := range b {
+			b[j] = byte(rng.IntN(60))
+		}
+		b[4*k], b[4*k+1] = 250, 250
+		raw = append(raw, dataset.Sample{Key: fmt.Sprintf("b-%04d", i), Bytes: b, Label: k})
+	}
+	insert(t, db, "tokens", toks)
+	insert(t, db, "bytes", raw)
+
+	g := graph.New(1)
+	x := layers.IntInput(g, "ids", -1, 6)
+	h := layers.Embedding(x, "emb", 10, 8)
+	h = layers.Flatten(h, "flat")
+	net := layers.Dense(h, "logits", 3)
+	tokArch, err := net.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g = graph.New(1)
+	bx := layers.Input(g, "pixels", -1, 3, 4)
+	bnet := layers.Dense(layers.Flatten(bx, "flat"), "logits", 3)
+	byteArch, err := bnet.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := testKinds(t)
+	for _, c := range []struct{ view, arch string }{{"tokens", string(tokArch)}, {"bytes", string(byteArch)}} {
+		res, err := trainTask(t, k, db, c.view, c.view, c.view, `{"epochs":8,"batch":24,"lr":0.01,"architecture":`+c.arch+`}`)
+		if err != nil {
+			t.Fatalf("%s: %v", c.view, err)
+		}
+		if res.Accuracy < 0.9 {
+			t.Errorf("%s: %+v, want a training accuracy over 0.9", c.view, res)
+		}
+	}
+	// A float32 input does not take token ids, nor an int32 input bytes.
+	_, err = trainTask(t, k, db, "x", "bytes", "x", `{"architecture":`+string(tokArch)+`}`)
+	if err == nil || !strings.Contains(err.Error(), `sample "b-0000"`) {
+		t.Fatalf("bytes into an int32 input: %v", err)
+	}
+}
