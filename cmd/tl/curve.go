@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -143,8 +144,11 @@ func newCurveCmd(stdout, _ io.Writer) *cobra.Command {
 		Use:   "curve MODEL",
 		Short: "draw a model's training curves to a PNG; --csv writes the series",
 		Long: `Draws MODEL's training curves to a PNG: one panel per metric, one line per run
-and phase, steps along the x axis; prints the file's name. --csv writes the same
-series as CSV (step,run,phase,key,value; '-' is stdout): without -o, only the CSV.`,
+and phase, steps along the x axis; prints the file's name. The PNG alone is drawn
+from the curves the event writers keep per run (exact up to 1,000 points, then
+each bucket's minimum and maximum), so it reads no event. --csv writes every
+event's values (step,run,phase,key,value; '-' is stdout), and the PNG from the
+same events: without -o, only the CSV.`,
 		Example: "  tl curve fashion-cnn -o c.png\n  tl curve fashion-cnn --csv - --keys loss",
 		Args:    nargs(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -192,8 +196,15 @@ func drawCurve(ctx context.Context, f *curveFlags, model string, explicitPNG boo
 		return err
 	}
 	defer closeDB(db)
-	// One query serves both the PNG and the CSV, so they show the same series.
-	evs, err := events.Find(ctx, db, events.Query{Model: model, Run: run, Phase: phase})
+	// With a CSV, one query serves both the PNG and the CSV, so they show the
+	// same series; a PNG alone is drawn from the runs' downsampled curves,
+	// which the event writers keep (no event is read).
+	var evs []events.Event
+	if outCSV != "" {
+		evs, err = events.Find(ctx, db, events.Query{Model: model, Run: run, Phase: phase})
+	} else {
+		evs, err = curveEvents(ctx, db, model, run, phase)
+	}
 	if err != nil {
 		return fmt.Errorf("events of model %s: %w", model, err)
 	}
@@ -224,6 +235,53 @@ func drawCurve(ctx context.Context, f *curveFlags, model string, explicitPNG boo
 		}
 	}
 	return nil
+}
+
+// curveEvents are the points of a model's runs' downsampled curves (at most
+// events.CurvePoints per curve) as events, for eventplot: one run, or every
+// run of the model, of one phase or all.
+func curveEvents(ctx context.Context, db *store.DB, model, run, phase string) ([]events.Event, error) {
+	var sums []events.Summary
+	if run != "" {
+		s, err := events.RunSummary(ctx, db, run)
+		if errors.Is(err, events.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if s.Model == model {
+			sums = []events.Summary{*s}
+		}
+	} else {
+		var err error
+		if sums, err = events.Summaries(ctx, db, model); err != nil {
+			return nil, err
+		}
+	}
+	var evs []events.Event
+	for _, s := range sums {
+		r := s.Run
+		cs, err := events.RunCurves(ctx, db, r)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cs.Curves {
+			// "validation/loss"; a train metric's own name may hold a '/'.
+			ph, key, ok := strings.Cut(c.Name, "/")
+			if !ok || ph == events.Train || !slices.ContainsFunc(s.Phases, func(p events.PhaseCount) bool { return p.Phase == ph }) {
+				ph, key = events.Train, c.Name
+			}
+			if phase != "" && ph != phase {
+				continue
+			}
+			for i, x := range c.Steps {
+				evs = append(evs, events.Event{Project: db.Project(), Model: model, Run: r, Phase: ph, Step: x,
+					Values: map[string]float64{key: c.Values[i]}})
+			}
+		}
+	}
+	return evs, nil
 }
 
 // writeCurveCSV writes one row per event and value: step,run,phase,key,value.
