@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -12,6 +13,10 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/tlgo/tl/agents/task"
 	"github.com/tlgo/tl/cuda"
@@ -146,13 +151,20 @@ func storeOf(run *task.Run) (*store.DB, error) {
 }
 
 // samples opens the store's samples with the disk cache of that store. The
-// cache folder is named after the store (its data folder, or its URL and
-// database), so two stores never share a cache; an embedded store without
-// a data folder gets none.
+// cache folder is named after the store: its data folder, or its URL and
+// database, and the creation time of its first sample, so that two stores
+// never share a cache, not even a store that replaced another at the same
+// address (the dataset module's cache knows a view by its collection's
+// counters, which a fresh store can repeat). An embedded store without a
+// data folder gets none.
 func (k *Kinds) samples(ctx context.Context, db *store.DB) (*dataset.Collection, error) {
 	o := dataset.Options{}
-	if dir := k.cacheRoot(db); dir != "" {
-		o.CacheDir = dir
+	if k.cacheDir != "-" {
+		first, err := firstSampleTime(ctx, db)
+		if err != nil {
+			return nil, fmt.Errorf("mltasks: opening the samples: %w", err)
+		}
+		o.CacheDir = k.cacheRoot(db, first)
 	}
 	c, err := dataset.Open(ctx, db, o)
 	if err != nil {
@@ -161,7 +173,26 @@ func (k *Kinds) samples(ctx context.Context, db *store.DB) (*dataset.Collection,
 	return c, nil
 }
 
-func (k *Kinds) cacheRoot(db *store.DB) string {
+// firstSampleTime is when the project's first sample (lowest seq) was
+// stored, as the dataset module's documents say ("" with none).
+func firstSampleTime(ctx context.Context, db *store.DB) (string, error) {
+	var row struct {
+		Created time.Time `bson:"created"`
+	}
+	err := db.Collection(dataset.DefaultCollection).FindOne(ctx, bson.D{{Key: "project", Value: db.Project()}},
+		options.FindOne().SetSort(bson.D{{Key: "seq", Value: 1}}).SetProjection(bson.D{{Key: "created", Value: 1}})).Decode(&row)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("the first sample's creation time: %w", err)
+	}
+	return row.Created.UTC().Format(time.RFC3339Nano), nil
+}
+
+// cacheRoot is the cache folder of the store db whose first sample was
+// stored at first, or "" for none.
+func (k *Kinds) cacheRoot(db *store.DB, first string) string {
 	root := k.cacheDir
 	if root == "-" {
 		return ""
@@ -181,7 +212,7 @@ func (k *Kinds) cacheRoot(db *store.DB) string {
 	} else {
 		id = db.URL() + "\x00" + db.Database().Name()
 	}
-	h := sha256.Sum256([]byte(id))
+	h := sha256.Sum256([]byte(id + "\x00" + db.Project() + "\x00" + first))
 	return filepath.Join(root, hex.EncodeToString(h[:8]))
 }
 

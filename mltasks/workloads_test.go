@@ -367,14 +367,26 @@ func TestEarlyStoppingAndStepBudget(t *testing.T) {
 }
 
 // The train kind's cache folder belongs to one store: another store's
-// samples never come out of it.
+// samples never come out of it, not even those of a store that replaced
+// another (its first sample is younger).
 func TestCacheFolderPerStore(t *testing.T) {
 	k := New(Options{CacheDir: "/cache"})
 	a, b := storetest.Backends()[0].Open(t), storetest.Backends()[0].Open(t)
-	if ra, rb := k.cacheRoot(a), k.cacheRoot(b); ra == rb || !strings.HasPrefix(ra, "/cache/") {
+	if ra, rb := k.cacheRoot(a, ""), k.cacheRoot(b, ""); ra == rb || !strings.HasPrefix(ra, "/cache/") {
 		t.Fatalf("cache roots %q and %q: want two folders under /cache", ra, rb)
 	}
-	if New(Options{CacheDir: "-"}).cacheRoot(a) != "" {
+	if k.cacheRoot(a, "2026-12-07T09:00:00Z") == k.cacheRoot(a, "2026-12-07T09:00:01Z") {
+		t.Fatal("one cache folder for stores whose first samples differ")
+	}
+	first, err := firstSampleTime(storetest.Context(t), a)
+	if err != nil || first != "" {
+		t.Fatalf("first sample of an empty store: %q, %v", first, err)
+	}
+	insert(t, a, "feat", features("f", 3, 1))
+	if first, err = firstSampleTime(storetest.Context(t), a); err != nil || first == "" {
+		t.Fatalf("first sample: %q, %v", first, err)
+	}
+	if New(Options{CacheDir: "-"}).cacheRoot(a, first) != "" {
 		t.Fatal(`CacheDir "-" still caches`)
 	}
 }
