@@ -275,7 +275,10 @@ func TestClientsTouchOnlyTheirPlans(t *testing.T) {
 		t.Fatalf("another client's retry: %v; want ErrRefused", err)
 	}
 	// Sending as the master or as the owner: refused by the server.
-	_, ownerID, _ := strings.Cut(strings.TrimPrefix(ownerCreds.User, "client:"), ":")
+	ownerID, err := queue.CredentialsID(ownerCreds.User)
+	if err != nil {
+		t.Fatal(err)
+	}
 	data, _ := json.Marshal(master.CancelCmd{Plan: id})
 	for _, subj := range []string{queue.ControlSubject(master.CmdCancel), queue.ClientControlSubject(master.CmdCancel, ownerID)} {
 		other.Close()

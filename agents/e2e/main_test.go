@@ -45,6 +45,8 @@ func TestMain(m *testing.M) {
 		os.Exit(agent.Main(ctx, "e2e-agent", nil, registry(), os.Stderr))
 	case "master":
 		os.Exit(masterMain())
+	case "natsnode":
+		os.Exit(natsNodeMain())
 	}
 	os.Exit(m.Run())
 }

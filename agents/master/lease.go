@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/tlgo/tl/agents/queue"
 )
 
 // LeaderBucket is the key-value bucket that holds the masters' leader lease; its
@@ -74,7 +75,7 @@ func holder(ctx context.Context, kv jetstream.KeyValue) (*LeaderInfo, error) {
 func leaseKV(ctx context.Context, js jetstream.JetStream, ttl time.Duration) (jetstream.KeyValue, error) {
 	kv, err := js.KeyValue(ctx, LeaderBucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = js.CreateKeyValue(ctx, leaseConfig(ttl))
+		kv, err = js.CreateKeyValue(ctx, leaseConfig(ttl, queue.Replicas(js.Conn())))
 		if errors.Is(err, jetstream.ErrBucketExists) { // another master created it first
 			kv, err = js.KeyValue(ctx, LeaderBucket)
 		}
@@ -88,8 +89,9 @@ func leaseKV(ctx context.Context, js jetstream.JetStream, ttl time.Duration) (je
 // leaseConfig is the lease bucket. Its MaxAge expires a lease its holder stopped
 // renewing: each Update writes a new revision, which lives ttl from its write.
 // (Per-key TTLs would need KV.Update to carry one, which nats.go's does not.)
-func leaseConfig(ttl time.Duration) jetstream.KeyValueConfig {
+func leaseConfig(ttl time.Duration, replicas int) jetstream.KeyValueConfig {
 	return jetstream.KeyValueConfig{
+		Replicas:    replicas,
 		Bucket:      LeaderBucket,
 		Description: "tl master leader lease",
 		TTL:         ttl,
@@ -221,7 +223,7 @@ func (m *Master) takeTTL(ctx context.Context, l *lease) error {
 		return nil
 	}
 	m.log.Info("setting the lease TTL", "was", st.TTL(), "ttl", m.cfg.LeaseTTL)
-	if _, err := m.js.CreateOrUpdateKeyValue(ctx, leaseConfig(m.cfg.LeaseTTL)); err != nil {
+	if _, err := m.js.CreateOrUpdateKeyValue(ctx, leaseConfig(m.cfg.LeaseTTL, queue.Replicas(m.js.Conn()))); err != nil {
 		return fmt.Errorf("master: set lease TTL: %w", err)
 	}
 	sent := time.Now()

@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/tlgo/tl/agents/queue"
 	"github.com/tlgo/tl/agents/task"
 )
 
@@ -28,6 +29,7 @@ func loadKey(ctx context.Context, js jetstream.JetStream) ([]byte, error) {
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket: KeyBucket, Description: "tl master: the key of the per-delivery tokens", History: 1, Storage: jetstream.FileStorage,
+			Replicas: queue.Replicas(js.Conn()),
 		})
 		if errors.Is(err, jetstream.ErrBucketExists) { // another master created it first
 			kv, err = js.KeyValue(ctx, KeyBucket)

@@ -54,6 +54,7 @@ func AgentsKV(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, 
 		Description: "tl agents roster: one entry per live agent, renewed every AnnounceTTL/3",
 		TTL:         AnnounceTTL,
 		Storage:     jetstream.FileStorage,
+		Replicas:    Replicas(js.Conn()),
 	})
 	if err != nil {
 		// An existing bucket whose storage cannot change: use it.

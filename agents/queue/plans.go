@@ -24,6 +24,7 @@ func PlanObjects(ctx context.Context, js jetstream.JetStream) (jetstream.ObjectS
 			Bucket:      PlansBucket,
 			Description: "tl plans too big for one message, until the master records them",
 			Storage:     jetstream.FileStorage,
+			Replicas:    Replicas(js.Conn()),
 		})
 		if errors.Is(err, jetstream.ErrBucketExists) {
 			os, err = js.ObjectStore(ctx, PlansBucket)

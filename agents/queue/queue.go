@@ -105,6 +105,17 @@ func Connect(ctx context.Context, url, name string, log *slog.Logger, extra ...n
 	return nc, js, nil
 }
 
+// Replicas is how many copies JetStream keeps of what the workflow stores
+// (the streams, the roster, the lease, big plans): 3 on a cluster of three
+// servers or more, so that losing one loses nothing, else 1. It counts the
+// servers the connection knows, the cluster's gossip included.
+func Replicas(nc *nats.Conn) int {
+	if nc == nil || nc.ConnectedClusterName() == "" || len(nc.Servers()) < 3 {
+		return 1
+	}
+	return 3
+}
+
 // Setup creates or updates both streams and the master's consumer. It is idempotent.
 func Setup(ctx context.Context, js jetstream.JetStream) error {
 	for _, cfg := range []jetstream.StreamConfig{
@@ -114,6 +125,7 @@ func Setup(ctx context.Context, js jetstream.JetStream) error {
 		cfg.Retention = jetstream.WorkQueuePolicy
 		cfg.Storage = jetstream.FileStorage
 		cfg.Duplicates = DedupWindow
+		cfg.Replicas = Replicas(js.Conn())
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 			return fmt.Errorf("create stream %s: %w", cfg.Name, err)
 		}
