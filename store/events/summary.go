@@ -42,6 +42,11 @@ const MaxImages = 16
 // maximum (spikes stay visible), its first and its last point.
 const CurvePoints = 1000
 
+// MaxCurves bounds the curves kept per run (a curve's document is 28 kB at
+// most, rewritten at every flush); metrics beyond have their last value in
+// the summary only.
+const MaxCurves = 64
+
 // Run states in Summary.Status.
 const (
 	StatusRunning = "running" // a writer has written and not closed
@@ -214,6 +219,9 @@ func (s *runState) add(id any, e Event) {
 		s.last[name] = e.Values[k]
 		d := s.curves[name]
 		if d == nil {
+			if len(s.curves) >= MaxCurves {
+				continue // its last value is kept; its curve is not
+			}
 			d = &digest{Name: name, Width: 1}
 			s.curves[name] = d
 			s.order = append(s.order, name)
