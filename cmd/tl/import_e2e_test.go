@@ -45,19 +45,23 @@ func writeMarkovPTB(t *testing.T, dir string) {
 		}
 		return b.String() + " \n"
 	}
-	for name, words := range map[string]int{"ptb.train.txt": 16000, "ptb.valid.txt": 3000, "ptb.test.txt": 3000} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text(words)), 0o644); err != nil {
+	for _, f := range []struct {
+		name  string
+		words int
+	}{{"ptb.train.txt", 16000}, {"ptb.valid.txt", 3000}, {"ptb.test.txt", 3000}} {
+		if err := os.WriteFile(filepath.Join(dir, f.name), []byte(text(f.words)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 }
 
-// Two of the paper's Table 1 models from the store, end to end with the real
+// The paper's three Table 1 models from the store, end to end with the real
 // binaries: a generated PTB-format corpus imported with tl import ptb, a
 // train-lm plan run by tl-agent under tl master, and the validation
 // perplexity the saved version records far below the unigram perplexity of
-// that corpus; then the CIFAR-10 CNN plan on generated binary batches.
-func TestPTBLanguageModelEndToEnd(t *testing.T) {
+// that corpus; then the example plans of the CIFAR-10 CNN and of word2vec on
+// generated files in CIFAR-10's binary format and text8's.
+func TestTable1EndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binaries; skipped with -short")
 	}
@@ -214,6 +218,66 @@ tasks:
 			t.Fatalf("test accuracy %v after 2 epochs on bands a CNN tells apart at once, want at least 0.9", acc)
 		}
 	})
+
+	// word2vec: the example plan, on a generated text8-format file whose
+	// words co-occur in groups of four, for 60,000 steps.
+	t.Run("text8", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "text8")
+		writeGroupsText8(t, path, 400000)
+		out := run("import", "text8", path, "--vocab", "0", "--define", "g8", "--quiet")
+		if !strings.Contains(out, "vocabulary of 400 words") || !strings.Contains(out, "defined dataset g8-train") {
+			t.Fatalf("tl import text8:\n%s", out)
+		}
+		plan, err := os.ReadFile("../../examples/plans/text8-word2vec.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := strings.NewReplacer("text8-train", "g8-train", "steps: 100001", "steps: 60000",
+			"probe: [one, three, his, was, would, american, war, city]", "probe: [g00a, g07c]").Replace(string(plan))
+		if err := os.WriteFile(planFile, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out = run("submit", "--wait", planFile)
+		if !strings.Contains(out, "succeeded") {
+			t.Fatalf("tl submit --wait:\n%s", out)
+		}
+		id := strings.Fields(strings.SplitN(out, "submitted plan ", 2)[1])[0]
+		st := run("status", id, "--json")
+		for word, group := range map[string]string{"g00a": "g00", "g07c": "g07"} {
+			i := strings.Index(st, `\"`+word+`\":[`)
+			if i < 0 {
+				i = strings.Index(st, `"`+word+`":[`)
+			}
+			if i < 0 {
+				t.Fatalf("tl status %s --json has no neighbours of %s:\n%s", id, word, st)
+			}
+			// The output is JSON inside JSON: drop the quotes, escaped or not.
+			near := strings.NewReplacer(`\"`, "", `"`, "").Replace(st[i : i+strings.Index(st[i:], "]")])
+			ws := strings.Split(near[strings.Index(near, "[")+1:], ",")
+			t.Logf("neighbours of %s: %v", word, ws)
+			if len(ws) != 8 || !strings.HasPrefix(ws[0], group) || !strings.HasPrefix(ws[1], group) || !strings.HasPrefix(ws[2], group) {
+				t.Errorf("neighbours of %s: %v, want 8, the 3 others of group %s first", word, ws, group)
+			}
+		}
+	})
+}
+
+// writeGroupsText8 writes a text8-like file (one line of words) of clauses
+// of 8 words, each clause from one of 100 groups of 4 words (g00a ... g99d):
+// words co-occur only with their group's.
+func writeGroupsText8(t *testing.T, path string, words int) {
+	t.Helper()
+	rng := tensor.NewRand(9)
+	var b strings.Builder
+	for n := 0; n < words; n += 8 {
+		g := rng.IntN(100)
+		for range 8 {
+			fmt.Fprintf(&b, " g%02d%c", g, 'a'+rng.IntN(4))
+		}
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // writeBandCIFAR writes n records of CIFAR-10's binary format whose class k
