@@ -73,6 +73,7 @@ func (e *env) startBinary(path, name string, args ...string) *proc {
 		"TL_RETRY_DELAY=200ms",
 		"TL_GRACE=1s",
 		"TL_HOME="+e.t.TempDir(),
+		"XDG_CACHE_HOME="+e.t.TempDir(), // the agent's dataset cache, removed with the test
 	)
 	p := &proc{name: name, cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
