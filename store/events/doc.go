@@ -22,7 +22,8 @@
 // version the run produced, running or closed, the steps of its last images)
 // and its curves in CurvesCollection, each kept in at most CurvePoints/2
 // buckets that hold their minimum, maximum and last point (exact up to
-// CurvePoints points; beyond, spikes stay visible). Summaries, RunSummary,
+// CurvePoints points; beyond, spikes stay visible; the first MaxCurves
+// metrics of a run have one). Summaries, RunSummary,
 // RunCurves, Image, Runs and Models read those only: listing the runs reads
 // one small document per run, a run's curves one document, whatever the
 // number of events. A writer on a run that has a summary (a resumed run, a
