@@ -386,7 +386,7 @@ func (a *Agent) run(work context.Context, q string, msg jetstream.Msg, t *task.T
 			out, err = nil, fmt.Errorf("task function %q panicked: %v\n%s", t.Kind, r, debug.Stack())
 		}
 	}()
-	out, err = f(ctx, &task.Run{Task: t, Attempt: attempt, Agent: a.cfg.ID, Services: a.cfg.Services,
+	out, err = f(ctx, &task.Run{Task: t, Attempt: attempt, Agent: a.cfg.ID, Services: a.cfg.Services, NATS: a.nc,
 		Log: a.log.With("task", t.Key(), "kind", t.Kind, "attempt", attempt)})
 	if cause := context.Cause(ctx); ctx.Err() != nil && (errors.Is(cause, errHandBack) || errors.Is(cause, errPlanCancelled)) {
 		return nil, cause

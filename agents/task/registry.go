@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+
+	"github.com/nats-io/nats.go"
 )
 
 // ErrUnknownKind is returned for a task whose kind is not registered in the agent.
@@ -22,6 +24,10 @@ type Run struct {
 	// Services is whatever the agent was configured to hand to its functions (for
 	// example a database handle); the registry does not look at it.
 	Services any
+	// NATS is the agent's own connection to the bus, with the agent role's
+	// permissions (task kinds that stream, such as rl-player, publish on it);
+	// nil in runs made by hand.
+	NATS *nats.Conn
 	// Log is the agent's logger, with the task's key and attempt; nil in runs
 	// made by hand (see Logger).
 	Log *slog.Logger
