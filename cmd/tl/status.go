@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -330,7 +331,12 @@ func command(ctx context.Context, c *conn, send func(context.Context, jetstream.
 		return err
 	}
 	defer nc.Close()
-	return send(ctx, js)
+	err = send(ctx, js)
+	if errors.Is(err, master.ErrRefused) && c.creds != nil && c.creds.Role == queue.RoleClient && (c.local || c.localNATS()) {
+		// This machine's user may act as the master: say how.
+		err = fmt.Errorf("%w\n(on the master's machine: add --credentials %s)", err, filepath.Join(c.home, queue.CredentialsDir, queue.RoleMaster+".json"))
+	}
+	return err
 }
 
 // roundJSON rounds the fractional numbers of a JSON document to 4 significant
