@@ -882,8 +882,8 @@ func TestDeadStore(t *testing.T) {
 	for _, path := range []string{"/models", "/datasets/train", "/plans/sweep-1"} {
 		get(t, ts, path).must(t, http.StatusServiceUnavailable, path+" (store gone)", "The store is unavailable")
 	}
-	// The runs pages answer from their snapshot of the events until it is
-	// stale (Refresh), then say the store is gone.
+	// The runs pages read the runs' summaries: with the store gone they say
+	// so (within the connection's timeouts).
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		r := get(t, ts, "/runs")
 		if r.code == http.StatusServiceUnavailable {
