@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/tlgo/tl/graph"
@@ -231,8 +232,18 @@ func (p *TrainParams) check() error {
 		if es.Mode != "min" && es.Mode != "max" {
 			bad("early_stopping.mode", "%q, want min or max", es.Mode)
 		}
-		if strings.HasPrefix(es.Metric, "val_") && p.Validation == "" {
+		have := []string{"loss", "accuracy"}
+		if p.Validation != "" {
+			have = append(have, "val_loss", "val_accuracy")
+		}
+		if p.Schedule.Name != "constant" {
+			have = append(have, "lr")
+		}
+		switch {
+		case strings.HasPrefix(es.Metric, "val_") && p.Validation == "":
 			bad("early_stopping.metric", "%q needs params.validation (a dataset to evaluate after every epoch)", es.Metric)
+		case !slices.Contains(have, es.Metric):
+			bad("early_stopping.metric", "%q, want one of %s", es.Metric, strings.Join(have, ", "))
 		}
 	}
 	if in := p.Init; in != nil && in.Model == "" {

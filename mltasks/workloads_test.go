@@ -236,6 +236,7 @@ func TestBadInputWritesNothing(t *testing.T) {
 		{"weights that do not fit", "feat", `{"architecture":` + denseArch(12, 5, 3) + `,"init":{"model":"small"}}`, []string{"model small v1", "fc1/W: file (12, 4), network (12, 5)"}},
 		{"no such init", "feat", `{"init":{"model":"nope"}}`, []string{"params.init", "nope"}},
 		{"arch for images", "feat", `{"arch":"cnn"}`, []string{"arch cnn takes images", `sample "f-00000"`}},
+		{"early stopping on no metric", "feat", `{"early_stopping":{"metric":"f1"}}`, []string{"params.early_stopping.metric", `"f1", want one of loss, accuracy`}},
 		{"schedule object", "feat", `{"schedule":{"name":"step","evry":3}}`, []string{"schedule", `unknown field "evry"`}},
 		{"bad params", "feat", `{"optimizer":"lion","schedule":"sometimes","early_stopping":{"metric":"val_loss"}}`, []string{"params.optimizer", "params.schedule", "params.early_stopping.metric"}},
 	}
