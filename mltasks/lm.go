@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/tlgo/tl/agents/task"
-	"github.com/tlgo/tl/feed"
 	"github.com/tlgo/tl/graph"
 	"github.com/tlgo/tl/layers"
 	"github.com/tlgo/tl/mltasks/netstore"
@@ -212,21 +211,18 @@ func trainLM(dev deviceFunc) task.Func {
 			return nil, err
 		}
 		log := run.Logger()
-		c, err := readCorpus(ctx, db, t.Input)
+		c, err := openCorpus(ctx, db, t.Input)
 		if err != nil {
 			return nil, fmt.Errorf("mltasks: train-lm task %s: %w", t.ID, err)
 		}
-		ids := c.IDs
-		if p.Limit > 0 && p.Limit < len(ids) {
-			ids = ids[:p.Limit]
-		}
-		src, err := feed.NewLanguageModel(ids, p.Batch, p.Steps)
+		// In ptb_producer's order, streamed: the state carries over.
+		loader, err := newTokenStream(c, p.Batch, p.Steps, p.Limit)
 		if err != nil {
 			return nil, task.Permanent(fmt.Errorf("mltasks: train-lm task %s: dataset %q: %w", t.ID, t.Input, err))
 		}
-		loader, err := feed.NewLoader(src, p.Batch) // in order: the state carries over
-		if err != nil {
-			return nil, err
+		words := c.Words()
+		if p.Limit > 0 {
+			words = min(words, p.Limit)
 		}
 		// The other splits first: a bad one fails before hours of training.
 		valLoader, err := lmSplit(ctx, db, "validation", p.Validation, c, p)
@@ -283,11 +279,11 @@ func trainLM(dev deviceFunc) task.Func {
 			trainevents.Hook(w, trainevents.Options{Every: p.LogEvery, Fields: map[string]any{
 				"task": t.Key(), "attempt": run.Attempt, "agent": run.Agent, "dataset": t.Input, "kind": t.Kind,
 				"preset": p.Preset, "layers": p.Layers, "hidden": p.Hidden, "steps": p.Steps, "batch": p.Batch,
-				"epochs": p.Epochs, "lr": p.LR, "keep_prob": p.KeepProb, "words": len(ids), "vocab": len(c.Vocab),
+				"epochs": p.Epochs, "lr": p.LR, "keep_prob": p.KeepProb, "words": words, "vocab": len(c.Vocab),
 			}}),
 			train.LogProgress(log, p.LogEvery),
 		)
-		log.Info("training a language model", "model", t.Model, "run", w.Run(), "dataset", t.Input, "words", len(ids),
+		log.Info("training a language model", "model", t.Model, "run", w.Run(), "dataset", t.Input, "words", words,
 			"vocab", len(c.Vocab), "preset", p.Preset, "layers", p.Layers, "hidden", p.Hidden, "steps", p.Steps,
 			"batch", p.Batch, "epochs", p.Epochs, "steps_per_epoch", loader.Batches())
 		start := time.Now()
@@ -346,28 +342,28 @@ func trainLM(dev deviceFunc) task.Func {
 		}
 		log.Info("trained a language model", append(attrs, "seconds", math.Round(secs))...)
 		return json.Marshal(map[string]any{"model": m.Name, "version": m.Version, "run": w.Run(), "metrics": metrics,
-			"words": len(ids), "vocab": len(c.Vocab), "seconds": secs})
+			"words": words, "vocab": len(c.Vocab), "seconds": secs})
 	}
 }
 
-// lmSplit reads another split of the input's corpus (what params.what names;
-// none: nil) as batches in ptb_producer order.
-func lmSplit(ctx context.Context, db *store.DB, what, name string, train *corpus, p LMParams) (*feed.Loader, error) {
+// lmSplit opens another split of the input's corpus (what params.what
+// names; none: nil) as batches in ptb_producer order, streamed.
+func lmSplit(ctx context.Context, db *store.DB, what, name string, train *corpusView, p LMParams) (*tokenStream, error) {
 	if name == "" {
 		return nil, nil
 	}
-	c, err := readCorpus(ctx, db, name)
+	c, err := openCorpus(ctx, db, name)
 	if err != nil {
 		return nil, fmt.Errorf("params.%s: %w", what, err)
 	}
 	if c.VocabKey != train.VocabKey {
 		return nil, task.Permanent(fmt.Errorf("params.%s %q has vocabulary %q, the input's is %q: its ids mean other words", what, name, c.VocabKey, train.VocabKey))
 	}
-	src, err := feed.NewLanguageModel(c.IDs, p.Batch, p.Steps)
+	s, err := newTokenStream(c, p.Batch, p.Steps, 0)
 	if err != nil {
 		return nil, task.Permanent(fmt.Errorf("params.%s %q: %w", what, name, err))
 	}
-	return feed.NewLoader(src, p.Batch)
+	return s, nil
 }
 
 // ptbSchedule is ptb_word_lm's learning rate by epoch (from 0):

@@ -419,3 +419,86 @@ func TestTextKindsOnDevice(t *testing.T) {
 		}
 	})
 }
+
+// The stream from the store yields the batches feed.LanguageModel cuts from
+// the whole text in memory, whatever the window size and the order the
+// windows were inserted in, with a limit too.
+func TestTokenStreamMatchesLanguageModel(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		db := b.Open(t)
+		ctx := storetest.Context(t)
+		ids := markovText(1003, 50, 4)
+		storeCorpus(t, db, "in-order", wordList(50), map[string][]int32{"train": ids}, 7)
+		// The same text, its windows inserted in reverse: sequence order
+		// is not text order.
+		coll, err := dataset.FromStore(ctx, db, dataset.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rev []dataset.Sample
+		for i, off := 0, 0; off < len(ids); i, off = i+1, off+13 {
+			end := min(off+13, len(ids))
+			rev = append(rev, dataset.Sample{Key: fmt.Sprintf("rev/train/%06d", i), Tensor: dataset.Int32Tensor([]int{end - off}, ids[off:end]),
+				Tags: []string{"train"}, Fields: map[string]any{"offset": off, "vocab": "in-order/vocab"}})
+		}
+		slices.Reverse(rev)
+		if _, err := coll.Insert(ctx, rev...); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := coll.Define(ctx, "rev-train", dataset.Query{Tags: []string{"train"}, KeyPrefix: "rev/"}); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			view                string
+			batch, steps, limit int
+		}{{"in-order-train", 4, 5, 0}, {"in-order-train", 3, 20, 0}, {"rev-train", 4, 5, 0}, {"rev-train", 6, 3, 500}} {
+			c, err := openCorpus(ctx, db, tc.view)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := newTokenStream(c, tc.batch, tc.steps, tc.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			text := ids
+			if tc.limit > 0 {
+				text = ids[:tc.limit]
+			}
+			src, err := feed.NewLanguageModel(text, tc.batch, tc.steps)
+			if err != nil {
+				t.Fatal(err)
+			}
+			loader, err := feed.NewLoader(src, tc.batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Batches() != loader.Batches() {
+				t.Fatalf("%+v: %d batches streamed, %d in memory", tc, s.Batches(), loader.Batches())
+			}
+			for e := range 2 { // a second epoch reads again
+				got, want := s.Epoch(ctx, e), loader.Epoch(ctx, e)
+				n := 0
+				for want.Next() {
+					if !got.Next() {
+						t.Fatalf("%+v epoch %d: the stream ended after %d batches: %v", tc, e, n, got.Err())
+					}
+					for k := range 2 {
+						if g, w := got.Batch().Tensors[k].Int32s(), want.Batch().Tensors[k].Int32s(); !slices.Equal(g, w) {
+							t.Fatalf("%+v epoch %d batch %d tensor %d: %v, want %v", tc, e, n, k, g, w)
+						}
+					}
+					n++
+				}
+				if got.Next() || got.Err() != nil {
+					t.Fatalf("%+v: the stream goes on after %d batches, or failed: %v", tc, n, got.Err())
+				}
+				got.Close()
+				want.Close()
+			}
+			all, err := c.IDs(ctx, tc.limit)
+			if err != nil || !slices.Equal(all, text) {
+				t.Fatalf("%+v: IDs %v (%v)", tc, len(all), err)
+			}
+		}
+	})
+}

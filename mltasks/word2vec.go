@@ -88,7 +88,7 @@ func trainWord2vec(dev deviceFunc) task.Func {
 			return nil, err
 		}
 		log := run.Logger()
-		c, err := readCorpus(ctx, db, t.Input)
+		c, err := openCorpus(ctx, db, t.Input)
 		if err != nil {
 			return nil, fmt.Errorf("mltasks: word2vec task %s: %w", t.ID, err)
 		}
@@ -101,9 +101,10 @@ func trainWord2vec(dev deviceFunc) task.Func {
 		if p.NumSampled > len(c.Vocab) {
 			return nil, task.Permanent(fmt.Errorf("mltasks: word2vec task %s: num_sampled %d is more than the vocabulary's %d words", t.ID, p.NumSampled, len(c.Vocab)))
 		}
-		ids := c.IDs
-		if p.Limit > 0 && p.Limit < len(ids) {
-			ids = ids[:p.Limit]
+		// Pairs from all over the text (a shuffled loader): the ids in memory.
+		ids, err := c.IDs(ctx, p.Limit)
+		if err != nil {
+			return nil, fmt.Errorf("mltasks: word2vec task %s: %w", t.ID, err)
 		}
 		src, err := feed.NewSkipGram(ids, p.SkipWindow, p.NumSkips, p.Seed)
 		if err != nil {
