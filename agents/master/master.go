@@ -73,6 +73,11 @@ type Config struct {
 	GCEvery time.Duration
 	GCGrace time.Duration
 
+	// LostGrace is how long a running task's agent may be missing from the
+	// roster, its task's message gone from the queue with no result, before
+	// the task is queued again (see checkLost); default 3·queue.AnnounceTTL.
+	LostGrace time.Duration
+
 	// Controllers run while this master leads, each on a goroutine of its
 	// own, under a context that ends with the term: the stream controller's
 	// rules, sweeps. They submit plans with SubmitAs under ids derived from
@@ -161,6 +166,9 @@ func New(ctx context.Context, cfg Config) (*Master, error) {
 	}
 	if cfg.GCGrace <= 0 {
 		cfg.GCGrace = time.Hour
+	}
+	if cfg.LostGrace <= 0 {
+		cfg.LostGrace = 3 * queue.AnnounceTTL
 	}
 	host, _ := os.Hostname()
 	m := &Master{cfg: cfg, log: cfg.Log.With("component", "master"), host: host, plans: map[string]*planState{}}
@@ -428,6 +436,7 @@ func (m *Master) tick(ctx context.Context) {
 	}
 	m.s.order = kept
 	m.checkUnserved(ctx)
+	m.checkLost(ctx)
 }
 
 // handled is a message applied in memory and what to do with it once the

@@ -214,6 +214,9 @@ type sched struct {
 	finishedRing []string
 	// unservedSince is when each queue was first seen with no agent serving it.
 	unservedSince map[string]time.Time
+	// missingSince is when each running task's agent was first seen missing
+	// from the roster (checkLost).
+	missingSince map[string]time.Time
 }
 
 // maxFinished bounds sched.finished.
@@ -227,6 +230,7 @@ func (s *sched) reset() {
 		s.finished = map[string]bool{}
 	}
 	s.unservedSince = map[string]time.Time{}
+	s.missingSince = map[string]time.Time{}
 }
 
 func (s *sched) forgetFinished(id string) { delete(s.finished, id) }
