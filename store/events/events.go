@@ -300,7 +300,11 @@ func (w *Writer) loop() {
 	)
 	// write sends the pending events in batches; on failure the rest stay
 	// pending for a later try.
-	write := func() error {
+	// write sends the pending events, then the run's summary and curves
+	// when forced (Flush, Close, the ticker) or Interval after the last
+	// time: a burst of batches rewrites them once.
+	var saved time.Time
+	write := func(force bool) error {
 		if w.state == nil && len(pending) > 0 {
 			ctx, cancel := context.WithTimeout(w.ctx, 2*time.Minute)
 			err := w.load(ctx)
@@ -339,7 +343,7 @@ func (w *Writer) loop() {
 			w.written.Add(int64(n))
 			pending = pending[n:]
 		}
-		if w.dirty {
+		if w.dirty && (force || time.Since(saved) >= w.every) {
 			ctx, cancel := context.WithTimeout(w.ctx, 2*time.Minute)
 			dctx, dcancel := store.Detach(ctx)
 			err := w.state.save(dctx, w.db)
@@ -350,16 +354,16 @@ func (w *Writer) loop() {
 				retryAt = time.Now().Add(backoff)
 				return err
 			}
-			w.dirty = false
+			w.dirty, saved = false, time.Now()
 		}
 		backoff, retryAt = 0, time.Time{}
 		return nil
 	}
-	tryWrite := func() {
+	tryWrite := func(force bool) {
 		if time.Now().Before(retryAt) {
 			return
 		}
-		if err := write(); err != nil {
+		if err := write(force); err != nil {
 			w.logger.Warn("events: write failed, will retry", "err", err, "pending", len(pending))
 		}
 	}
@@ -382,11 +386,11 @@ func (w *Writer) loop() {
 		case e := <-in:
 			pending = append(pending, w.record(e))
 			if len(pending) >= w.batch {
-				tryWrite()
+				tryWrite(false)
 			}
 		case <-tick.C:
 			if len(pending) > 0 || w.dirty {
-				tryWrite()
+				tryWrite(true)
 			}
 		case reply := <-w.flushes:
 			// Everything logged before Flush is in the channel or pending.
@@ -395,7 +399,7 @@ func (w *Writer) loop() {
 			var err error
 			for try := 0; try < 5; try++ {
 				drain()
-				if err = write(); err == nil && len(w.ch) == 0 {
+				if err = write(true); err == nil && len(w.ch) == 0 {
 					break
 				}
 				if err == nil {
@@ -411,12 +415,12 @@ func (w *Writer) loop() {
 		case <-w.stop:
 			drain()
 			if len(pending) > 0 || w.dirty {
-				tryWrite()
+				tryWrite(true)
 			}
 			if w.state != nil && len(pending) == 0 && !w.dirty {
 				w.state.sum.Status = StatusClosed
 				w.dirty = true
-				if err := write(); err != nil {
+				if err := write(true); err != nil {
 					w.logger.Warn("events: could not mark the run closed", "run", w.run, "err", err)
 				}
 			}
