@@ -350,6 +350,7 @@ func Permissions(role, id string, queues []string) *server.Permissions {
 			"$JS.API.STREAM.INFO.KV_" + AgentsBucket,
 			"$KV." + AgentsBucket + ".>",
 		}
+		pub = append(pub, rlAgentPermissions()...) // rl.go
 		for _, q := range queues {
 			c := ConsumerName(q)
 			if q == AllQueues {

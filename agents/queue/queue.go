@@ -121,6 +121,7 @@ func Setup(ctx context.Context, js jetstream.JetStream) error {
 	for _, cfg := range []jetstream.StreamConfig{
 		{Name: TasksStream, Subjects: []string{tasksPrefix + "*"}},
 		{Name: MasterStream, Subjects: []string{eventPrefix + "*", controlPrefix + "*", controlPrefix + "*.*"}},
+		{Name: RLStream, Subjects: []string{rlPrefix + ">"}}, // rl.go
 	} {
 		cfg.Retention = jetstream.WorkQueuePolicy
 		cfg.Storage = jetstream.FileStorage

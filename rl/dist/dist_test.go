@@ -1,0 +1,401 @@
+package dist_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tlgo/tl/agents/agent"
+	"github.com/tlgo/tl/agents/master"
+	"github.com/tlgo/tl/agents/plan"
+	"github.com/tlgo/tl/agents/queue"
+	"github.com/tlgo/tl/agents/status"
+	"github.com/tlgo/tl/agents/task"
+	"github.com/tlgo/tl/rl/a2c"
+	"github.com/tlgo/tl/rl/dist"
+	"github.com/tlgo/tl/store"
+	"github.com/tlgo/tl/store/models"
+	"github.com/tlgo/tl/store/storetest"
+)
+
+// ackWait is short so that a killed agent's task comes back quickly.
+const ackWait = 3 * time.Second
+
+func TestMain(m *testing.M) {
+	if os.Getenv("TL_RLDIST_ROLE") == "agent" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		reg := task.NewRegistry()
+		if err := dist.Register(reg); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(agent.Main(ctx, "rldist-agent", nil, reg, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// world is a test's servers: NATS with credentials, a store, a master in
+// this process; agents are processes of this test binary.
+type world struct {
+	t       *testing.T
+	srv     *queue.Server
+	auth    *queue.Auth
+	db      *store.DB
+	status  status.Store
+	js      jetstream.JetStream
+	creds   string // the agents' credentials file
+	qp, qt  string // the players' and the trainer's queues
+	mu      sync.Mutex
+	running []*proc
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	home := t.TempDir()
+	w := &world{t: t, qp: "rlp" + storetest.TempName(""), qt: "rlt" + storetest.TempName("")}
+	var err error
+	if w.auth, err = queue.LoadOrCreateAuth(home); err != nil {
+		t.Fatal(err)
+	}
+	if w.srv, err = queue.StartServer(ctx, queue.ServerConfig{Dir: filepath.Join(home, "nats"), Auth: w.auth}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.srv.Shutdown)
+	ac, err := w.auth.New(queue.RoleAgent, []string{queue.AllQueues})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.creds = filepath.Join(home, "agent.json")
+	if err := queue.WriteCredentials(w.creds, ac); err != nil {
+		t.Fatal(err)
+	}
+	mc, err := w.auth.New(queue.RoleMaster, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, js, err := queue.Connect(ctx, w.srv.URL(), "test master", nil, mc.Options()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	w.js = js
+	w.db = storetest.Backends()[0].Open(t)
+	if w.status, err = status.NewMongo(ctx, w.db); err != nil {
+		t.Fatal(err)
+	}
+	lv := slog.LevelWarn
+	if os.Getenv("TL_TEST_VERBOSE") != "" {
+		lv = slog.LevelDebug
+	}
+	m, err := master.New(ctx, master.Config{NATSURL: w.srv.URL(), Credentials: mc, Store: w.status, Tick: 300 * time.Millisecond,
+		AckWait: ackWait, Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = m.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	for _, q := range []string{w.qp, w.qt} {
+		if _, err := queue.EnsureQueue(ctx, js, q, ackWait); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return w
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+}
+
+// agent starts an agent process serving queue q.
+func (w *world) agent(name, q string) *proc {
+	w.t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "TL_RLDIST_ROLE=agent", "TL_NATS_URL="+w.srv.URL(), "TL_MONGO_URL="+w.db.URL(),
+		"TL_CREDENTIALS="+w.creds, "TL_AGENT_ID="+name, "TL_QUEUES="+q, "TL_ACK_WAIT="+ackWait.String(),
+		"TL_RETRY_DELAY=200ms", "TL_GRACE=1s", "TL_HOME="+w.t.TempDir())
+	p := &proc{name: name, cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.out, p.out
+	if err := cmd.Start(); err != nil {
+		w.t.Fatalf("start agent %s: %v", name, err)
+	}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	w.t.Cleanup(func() {
+		p.kill()
+		if w.t.Failed() || os.Getenv("TL_TEST_VERBOSE") != "" {
+			w.t.Logf("--- output of %s ---\n%s", name, p.out.String())
+		}
+	})
+	return p
+}
+
+// kill is kill -9, and waits for the process to be gone.
+func (p *proc) kill() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+func (w *world) submit(doc string) string {
+	w.t.Helper()
+	doc = strings.NewReplacer("QP", w.qp, "QT", w.qt).Replace(doc)
+	spec, err := plan.Parse([]byte(doc), w.t.Name())
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	id, err := master.Submit(context.Background(), w.js, spec)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return id
+}
+
+func (w *world) eventually(what string, patience time.Duration, cond func() (bool, string)) {
+	w.t.Helper()
+	deadline := time.Now().Add(patience)
+	var last string
+	for time.Now().Before(deadline) {
+		var ok bool
+		if ok, last = cond(); ok {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	w.t.Fatalf("gave up waiting %v for %s; last: %s", patience, what, last)
+}
+
+func (w *world) describe(id string) string {
+	ts, err := w.status.Tasks(context.Background(), id)
+	if err != nil {
+		return err.Error()
+	}
+	var b strings.Builder
+	for _, t := range ts {
+		fmt.Fprintf(&b, "%s=%s(a%d %s %s) ", t.ID, t.Status, t.Attempt, t.Agent, t.Error)
+	}
+	return b.String()
+}
+
+func (w *world) taskOf(id, tk string) *status.Task {
+	ts, err := w.status.Tasks(context.Background(), id)
+	if err != nil {
+		return nil
+	}
+	for _, t := range ts {
+		if t.ID == tk {
+			return t
+		}
+	}
+	return nil
+}
+
+// version is the model store's latest version of run (0: none).
+func (w *world) version(run string) int64 {
+	ms, err := models.New(context.Background(), w.db, models.Options{})
+	if err != nil {
+		return 0
+	}
+	m, err := ms.Get(context.Background(), models.Ref{Name: run, Alias: dist.Alias})
+	if err != nil {
+		return 0
+	}
+	return m.Version
+}
+
+// threshold is the mean return (steps balanced) of the last 100 CartPole
+// episodes the test asks for: a random policy lasts about 22 steps.
+const threshold = 120
+
+// TestCartPoleDistributed trains CartPole with two player agents and one
+// trainer agent, kills -9 a player's agent and later the trainer's, starts
+// others in their place, and publishes two bad messages: the run reaches the
+// threshold and every trajectory published is trained on exactly once.
+func TestCartPoleDistributed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains for a minute or two")
+	}
+	w := newWorld(t)
+	const run = "cp"
+	id := w.submit(fmt.Sprintf(`
+name: rl
+tasks:
+  - {id: trainer, kind: rl-trainer, queue: QT, params: {run: %[1]s, env: cartpole, unroll: 16, batch: 8, lr: 0.003, save_every: 5, target: %[2]d, duration: 6m, drain: 1m}}
+  - {id: p1, kind: rl-player, queue: QP, params: {run: %[1]s, envs: 8, seed: 1}}
+  - {id: p2, kind: rl-player, queue: QP, params: {run: %[1]s, envs: 8, seed: 2}}
+`, run, threshold))
+	trainer := w.agent("trainer-a", w.qt)
+	pa := w.agent("player-a", w.qp)
+	w.agent("player-b", w.qp)
+
+	w.eventually("a few saved versions", 3*time.Minute, func() (bool, string) {
+		v := w.version(run)
+		return v >= 4, fmt.Sprintf("version %d; %s", v, w.describe(id))
+	})
+	// The bad input: garbage, and a well-formed trajectory of a version the
+	// trainer never made, both published with an agent's credentials.
+	ac, err := queue.ReadCredentials(w.creds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(w.srv.URL(), ac.Options()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	bad := &nats.Msg{Subject: queue.RLSubject(run, "mallory"), Data: []byte("not a trajectory"), Header: nats.Header{}}
+	bad.Header.Set(dist.HeaderPlayer, "mallory")
+	bad.Header.Set(dist.HeaderSeq, "0")
+	if _, err := js.PublishMsg(ctx, bad); err != nil {
+		t.Fatal(err)
+	}
+	tr := &a2c.Trajectory{Version: 1 << 40, Obs: make([]float32, 17*4), Actions: make([]int32, 16), Rewards: make([]float32, 16),
+		Dones: make([]bool, 16), LogProbs: make([]float32, 16)}
+	b, err := tr.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	future := &nats.Msg{Subject: queue.RLSubject(run, "mallory"), Data: b, Header: nats.Header{}}
+	future.Header.Set(dist.HeaderPlayer, "mallory")
+	future.Header.Set(dist.HeaderSeq, "1")
+	if _, err := js.PublishMsg(ctx, future); err != nil {
+		t.Fatal(err)
+	}
+
+	// kill -9 whichever agent runs p1, start another.
+	victim := pa
+	if tk := w.taskOf(id, "p1"); tk != nil && tk.Agent == "player-b" {
+		t.Log("p1 runs on player-b")
+	}
+	victim.kill()
+	w.agent("player-c", w.qp)
+	v0 := w.version(run)
+	w.eventually("training to go on after the player's kill", 3*time.Minute, func() (bool, string) {
+		v := w.version(run)
+		return v >= v0+3, fmt.Sprintf("version %d; %s", v, w.describe(id))
+	})
+	trainer.kill()
+	w.agent("trainer-b", w.qt)
+
+	var p *status.Plan
+	w.eventually("the plan to finish", 8*time.Minute, func() (bool, string) {
+		var err error
+		if p, err = w.status.Plan(ctx, id); err != nil {
+			return false, err.Error()
+		}
+		return p.Status.Terminal(), fmt.Sprintf("version %d; %s", w.version(run), w.describe(id))
+	})
+	if p.Status != plan.Succeeded {
+		t.Fatalf("plan %s: %s", p.Status, w.describe(id))
+	}
+	var out dist.TrainerOutput
+	tk := w.taskOf(id, "trainer")
+	if err := json.Unmarshal([]byte(tk.Output), &out); err != nil {
+		t.Fatalf("trainer output %q: %v", tk.Output, err)
+	}
+	t.Logf("trainer (attempt %d): %s", tk.Attempt, tk.Output)
+	if tk.Attempt < 2 {
+		t.Errorf("trainer finished in attempt %d: the kill did not interrupt it", tk.Attempt)
+	}
+	if out.Stopped != "target" || out.Return100 < threshold {
+		t.Errorf("run stopped by %q at a mean return of %.1f, want the target %d", out.Stopped, out.Return100, threshold)
+	}
+	if out.Rejected != 2 {
+		t.Errorf("rejected %d, want the 2 bad messages", out.Rejected)
+	}
+	if out.Gaps != 0 || out.Pending != 0 {
+		t.Errorf("gaps %d, pending %d, want 0", out.Gaps, out.Pending)
+	}
+	if out.Published == 0 || out.Trained != out.Published {
+		t.Errorf("published %d, trained on %d: want equal", out.Published, out.Trained)
+	}
+	for _, pl := range []string{"p1", "p2"} {
+		ptk := w.taskOf(id, pl)
+		var po dist.PlayerOutput
+		if err := json.Unmarshal([]byte(ptk.Output), &po); err != nil {
+			t.Fatalf("%s output %q: %v", pl, ptk.Output, err)
+		}
+		t.Logf("%s (attempt %d): %s", pl, ptk.Attempt, ptk.Output)
+		if po.Published == 0 || out.PerPlayer[pl] != po.Published {
+			t.Errorf("%s published %d, the trainer trained on its numbers below %d", pl, po.Published, out.PerPlayer[pl])
+		}
+	}
+	if ptk := w.taskOf(id, "p1"); ptk.Attempt < 2 && w.taskOf(id, "p2").Attempt < 2 {
+		t.Errorf("no player was restarted: the kill missed")
+	}
+}
+
+// TestBadParams: a task with bad params fails at once, permanently, and
+// writes nothing.
+func TestBadParams(t *testing.T) {
+	db := storetest.Backends()[0].Open(t)
+	ctx := context.Background()
+	for _, c := range []struct{ kind, params, want string }{
+		{"rl-trainer", `{"run":"x","env":"chess","updates":1}`, `env "chess"`},
+		{"rl-trainer", `{"run":"x","env":"cartpole"}`, "never end"},
+		{"rl-trainer", `{"run":"a b","env":"cartpole","updates":1}`, `params.run "a b"`},
+		{"rl-trainer", `{"run":"x","env":"cartpole","updates":1,"batch":-1}`, "batch -1"},
+		{"rl-trainer", `{"run":"x","env":"cartpole","updates":1,"bogus":1}`, "unknown field"},
+		{"rl-player", `{"run":"x","envs":-1}`, "envs -1"},
+		{"rl-player", `{"run":""}`, `params.run ""`},
+	} {
+		f := dist.Trainer
+		if c.kind == "rl-player" {
+			f = dist.Player
+		}
+		_, err := f(ctx, &task.Run{Task: &task.Task{Plan: "p", ID: "t", Kind: c.kind, Params: json.RawMessage(c.params)}, Attempt: 1, Services: db})
+		if err == nil || !strings.Contains(err.Error(), c.want) || !task.IsPermanent(err) {
+			t.Errorf("%s %s: error %v, want a permanent one with %q", c.kind, c.params, err, c.want)
+		}
+	}
+	for _, coll := range []string{dist.RunsCollection, dist.PlayersCollection, models.ModelsCollection} {
+		if n, err := db.Collection(coll).CountDocuments(ctx, map[string]any{}); err != nil || n != 0 {
+			t.Errorf("collection %s has %d documents (err %v), want none", coll, n, err)
+		}
+	}
+}
