@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -123,7 +124,7 @@ func printCV(sw *sweep.Sweep, out io.Writer) error {
 	cv := sw.CV
 	fmt.Fprintf(out, "cross-validation %s: %s, %d folds of %s (stratified %v), plan %s\n", sw.Name, sw.State, cv.K, cv.Dataset, cv.Stratified, cv.Plan)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "FOLD\tSTATE\tTRAIN VIEW\tTEST VIEW\tMODEL\t%s\n", cv.Metric)
+	fmt.Fprintf(tw, "FOLD\tSTATE\tTRAIN VIEW\tTEST VIEW\tMODEL\t%s\n", strings.ToUpper(cv.Metric))
 	for _, f := range cv.Folds {
 		v := "-"
 		if f.State == sweep.Done {

@@ -275,13 +275,13 @@ func sweepStatus(ctx context.Context, c *storeConn, name, png string, noPNG, asJ
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "TRIAL\tSTATE\tRUNG\tEPOCHS\t%s\tVERSION\tPARAMS\n", strings.ToUpper(s.Metric))
-	runs := map[string]bool{}
+	runs := map[string]trialRun{}
 	for _, t := range sw.Trials {
 		last := t.Rungs[len(t.Rungs)-1]
 		metric, version := "-", "-"
 		for _, r := range t.Rungs {
 			if r.Run != "" {
-				runs[r.Run] = true
+				runs[r.Run] = trialRun{trial: t.N, rung: r.K}
 			}
 			if r.State == sweep.Done {
 				metric, version = formatMetric(r.Metric), fmt.Sprint(r.Version)
@@ -309,11 +309,16 @@ func sweepStatus(ctx context.Context, c *storeConn, name, png string, noPNG, asJ
 	if png == "" {
 		png = name + "-sweep.png"
 	}
-	return sweepPNG(ctx, db, s.Base.Model, runs, "sweep "+name, png, out)
+	return sweepPNG(ctx, db, s, runs, "sweep "+name, png, out)
 }
 
-// sweepPNG draws the curves of the sweep's runs, one series per run.
-func sweepPNG(ctx context.Context, db *store.DB, model string, runs map[string]bool, title, path string, out io.Writer) error {
+// trialRun is the trial and rung a training run belongs to.
+type trialRun struct{ trial, rung int }
+
+// sweepPNG draws the curves of the sweep's runs, one series per trial and
+// rung ("t3 r1"), a rung's steps after those of the trial's earlier rungs.
+func sweepPNG(ctx context.Context, db *store.DB, s *sweep.Spec, runs map[string]trialRun, title, path string, out io.Writer) error {
+	model := s.Base.Model
 	if len(runs) == 0 {
 		fmt.Fprintln(out, "no trial has a training run yet: no PNG")
 		return nil
@@ -322,13 +327,35 @@ func sweepPNG(ctx context.Context, db *store.DB, model string, runs map[string]b
 	if err != nil {
 		return fmt.Errorf("events of model %s: %w", model, err)
 	}
-	evs = slices.DeleteFunc(evs, func(e events.Event) bool { return !runs[e.Run] })
+	evs = slices.DeleteFunc(evs, func(e events.Event) bool { _, ok := runs[e.Run]; return !ok })
 	if len(evs) == 0 {
 		fmt.Fprintf(out, "the trials' runs of model %s have no events: no PNG\n", model)
 		return nil
 	}
+	last := map[trialRun]int64{} // each rung's last step
+	present := map[string]bool{}
+	for _, e := range evs {
+		tr := runs[e.Run]
+		last[tr] = max(last[tr], e.Step)
+		for k := range e.Values {
+			present[k] = true
+		}
+	}
+	for i := range evs {
+		tr := runs[evs[i].Run]
+		for k := range tr.rung {
+			evs[i].Step += last[trialRun{tr.trial, k}]
+		}
+		evs[i].Run = fmt.Sprintf("t%d r%d", tr.trial, tr.rung)
+	}
+	var values []string // the metrics, not speed or learning rate
+	for _, k := range []string{s.Metric, "accuracy", "loss", "val_accuracy", "val_loss", "perplexity", "val_perplexity"} {
+		if present[k] && !slices.Contains(values, k) {
+			values = append(values, k)
+		}
+	}
 	var buf bytes.Buffer
-	if err := eventplot.Render(evs, &buf, eventplot.Options{Title: title}); err != nil {
+	if err := eventplot.Render(evs, &buf, eventplot.Options{Title: title, Values: values}); err != nil {
 		return fmt.Errorf("draw the curves of %s: %w", title, err)
 	}
 	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
