@@ -13,7 +13,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/tlgo/tl/agents/task"
-	"github.com/tlgo/tl/store"
 	"github.com/tlgo/tl/store/dataset"
 )
 
@@ -59,16 +58,12 @@ func (c *corpusView) ID(word string) int { return slices.Index(c.Vocab, word) }
 // server and the vocabulary. A missing dataset, a sample that is not a window
 // of a corpus, windows of two vocabularies or a gap in the text fail
 // permanently, naming the sample.
-func openCorpus(ctx context.Context, db *store.DB, name string) (*corpusView, error) {
-	coll, err := dataset.FromStore(ctx, db, dataset.Options{})
-	if err != nil {
-		return nil, err
-	}
+func openCorpus(ctx context.Context, coll *dataset.Collection, name string) (*corpusView, error) {
 	ds, err := coll.Dataset(ctx, name)
 	if errors.Is(err, dataset.ErrNotFound) {
 		have, _ := coll.Datasets(ctx)
 		return nil, task.Permanent(fmt.Errorf("dataset %q not found in project %q (the datasets there: %s; tl import ptb|text8 DIR --define NAME makes NAME-train, ...): %w",
-			name, db.Project(), strings.Join(have, ", "), err))
+			name, coll.Project(), strings.Join(have, ", "), err))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("dataset %q: %w", name, err)
@@ -228,7 +223,9 @@ func (c *corpusView) reader(ctx context.Context, from, to int) *windowReader {
 			q.MaxSeq = min(q.MaxSeq, c.query.MaxSeq)
 		}
 	}
-	r.pull, r.stop = iter.Pull2(c.coll.View(q).Samples(ctx, dataset.ReadOptions{BatchSize: 4, Prefetch: 1}))
+	// Through the disk cache, when the collection has one: from the second
+	// epoch on, a row reads its windows from disk.
+	r.pull, r.stop = iter.Pull2(c.coll.View(q).Samples(ctx, dataset.ReadOptions{BatchSize: 4, Prefetch: 1, Cache: true}))
 	return r
 }
 
@@ -276,7 +273,19 @@ func (r *windowReader) next() ([]int32, error) {
 	}
 }
 
-func (r *windowReader) close() { r.stop() }
+// close ends the cursor. One that read every window of its range reads on to
+// the end of the range (nothing more, when the range is by sequence), so that
+// the pass is complete and the cache keeps it.
+func (r *windowReader) close() {
+	if len(r.wins) == 0 {
+		for {
+			if _, err, ok := r.pull(); !ok || err != nil {
+				break
+			}
+		}
+	}
+	r.stop()
+}
 
 // intField reads an integer field as the driver decodes it.
 func intField(v any) (int, bool) {

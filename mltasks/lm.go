@@ -15,6 +15,7 @@ import (
 	"github.com/tlgo/tl/mltasks/trainevents"
 	"github.com/tlgo/tl/optim"
 	"github.com/tlgo/tl/store"
+	"github.com/tlgo/tl/store/dataset"
 	"github.com/tlgo/tl/store/events"
 	"github.com/tlgo/tl/store/models"
 	"github.com/tlgo/tl/tensor"
@@ -190,7 +191,7 @@ func perplexity(loss float64, steps int) float64 { return math.Exp(loss / float6
 // windows of a token view in ptb_producer order, the LSTM state carried from
 // batch to batch (train.Config.Carry), saved as a version of the task's model
 // with the train and validation perplexities.
-func trainLM(dev deviceFunc) task.Func {
+func trainLM(dev deviceFunc, samples samplesFunc) task.Func {
 	return func(ctx context.Context, run *task.Run) (json.RawMessage, error) {
 		t := run.Task
 		var p LMParams
@@ -211,7 +212,11 @@ func trainLM(dev deviceFunc) task.Func {
 			return nil, err
 		}
 		log := run.Logger()
-		c, err := openCorpus(ctx, db, t.Input)
+		coll, err := samples(ctx, db)
+		if err != nil {
+			return nil, err
+		}
+		c, err := openCorpus(ctx, coll, t.Input)
 		if err != nil {
 			return nil, fmt.Errorf("mltasks: train-lm task %s: %w", t.ID, err)
 		}
@@ -225,11 +230,11 @@ func trainLM(dev deviceFunc) task.Func {
 			words = min(words, p.Limit)
 		}
 		// The other splits first: a bad one fails before hours of training.
-		valLoader, err := lmSplit(ctx, db, "validation", p.Validation, c, p)
+		valLoader, err := lmSplit(ctx, coll, "validation", p.Validation, c, p)
 		if err != nil {
 			return nil, fmt.Errorf("mltasks: train-lm task %s: %w", t.ID, err)
 		}
-		testLoader, err := lmSplit(ctx, db, "test", p.Test, c, p)
+		testLoader, err := lmSplit(ctx, coll, "test", p.Test, c, p)
 		if err != nil {
 			return nil, fmt.Errorf("mltasks: train-lm task %s: %w", t.ID, err)
 		}
@@ -348,11 +353,11 @@ func trainLM(dev deviceFunc) task.Func {
 
 // lmSplit opens another split of the input's corpus (what params.what
 // names; none: nil) as batches in ptb_producer order, streamed.
-func lmSplit(ctx context.Context, db *store.DB, what, name string, train *corpusView, p LMParams) (*tokenStream, error) {
+func lmSplit(ctx context.Context, coll *dataset.Collection, what, name string, train *corpusView, p LMParams) (*tokenStream, error) {
 	if name == "" {
 		return nil, nil
 	}
-	c, err := openCorpus(ctx, db, name)
+	c, err := openCorpus(ctx, coll, name)
 	if err != nil {
 		return nil, fmt.Errorf("params.%s: %w", what, err)
 	}
@@ -378,16 +383,19 @@ func (s ptbSchedule) At(epoch int) float32 {
 	return float32(s.lr * math.Pow(s.decay, float64(max(epoch+1-s.after, 0))))
 }
 
+// samplesFunc opens the store's samples (with the agent's disk cache).
+type samplesFunc func(ctx context.Context, db *store.DB) (*dataset.Collection, error)
+
 // deviceFunc gives a task its device (nil: the CPU) and a release function;
 // want is params.device ("cpu", "cuda", or "": by the task's queue).
 type deviceFunc func(t *task.Task, want string) (graph.Device, func(), error)
 
 // registerText adds the kinds "train-lm" and "word2vec" to r.
 func (k *Kinds) registerText(r *task.Registry) error {
-	if err := r.RegisterWithParams("train-lm", trainLM(k.device), LMParams{}); err != nil {
+	if err := r.RegisterWithParams("train-lm", trainLM(k.device, k.samples), LMParams{}); err != nil {
 		return err
 	}
-	return r.RegisterWithParams("word2vec", trainWord2vec(k.device), W2VParams{})
+	return r.RegisterWithParams("word2vec", trainWord2vec(k.device, k.samples), W2VParams{})
 }
 
 // perplexityHook adds "perplexity" and "val_perplexity" to the values at the

@@ -1,6 +1,7 @@
 package mltasks
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -110,7 +111,7 @@ func TestTrainLMPerplexity(t *testing.T) {
 		run := &task.Run{Task: &task.Task{ID: "lm1", Kind: "train-lm", Input: "mk-train", Model: "mk-lm",
 			Params: json.RawMessage(`{"layers":1,"hidden":32,"steps":10,"batch":8,"epochs":3,"decay_after":2,"validation":"mk-valid","test":"mk-test","alias":"best"}`)},
 			Attempt: 1, Services: db}
-		out, err := trainLM(testKinds(t).device)(ctx, run)
+		out, err := trainLM(testKinds(t).device, testKinds(t).samples)(ctx, run)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -197,7 +198,7 @@ func TestTextKindsClearErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		k := testKinds(t)
-		lm, w2v := trainLM(k.device), trainWord2vec(k.device)
+		lm, w2v := trainLM(k.device, k.samples), trainWord2vec(k.device, k.samples)
 		for _, c := range []struct {
 			f      task.Func
 			input  string
@@ -254,7 +255,7 @@ func TestWord2vecNeighbours(t *testing.T) {
 		run := &task.Run{Task: &task.Task{ID: "w1", Kind: "word2vec", Input: "grp-train", Model: "grp-w2v",
 			Params: json.RawMessage(`{"dim":16,"batch":64,"skip_window":2,"num_skips":4,"num_sampled":8,"epochs":1,"probe":["w00","w13"],"neighbours":3}`)},
 			Attempt: 1, Services: db}
-		out, err := trainWord2vec(testKinds(t).device)(ctx, run)
+		out, err := trainWord2vec(testKinds(t).device, testKinds(t).samples)(ctx, run)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -448,11 +449,15 @@ func TestTokenStreamMatchesLanguageModel(t *testing.T) {
 		if _, err := coll.Define(ctx, "rev-train", dataset.Query{Tags: []string{"train"}, KeyPrefix: "rev/"}); err != nil {
 			t.Fatal(err)
 		}
+		samples, err := testKinds(t).samples(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, tc := range []struct {
 			view                string
 			batch, steps, limit int
 		}{{"in-order-train", 4, 5, 0}, {"in-order-train", 3, 20, 0}, {"rev-train", 4, 5, 0}, {"rev-train", 6, 3, 500}} {
-			c, err := openCorpus(ctx, db, tc.view)
+			c, err := openCorpus(ctx, samples, tc.view)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -500,5 +505,62 @@ func TestTokenStreamMatchesLanguageModel(t *testing.T) {
 				t.Fatalf("%+v: IDs %v (%v)", tc, len(all), err)
 			}
 		}
+	})
+}
+
+// BenchmarkTokenStream reads epochs of a 200,000-word view from the store in
+// ptb_producer order (batch 20, 20 steps, as ptb_word_lm "small"): the cost
+// of a batch, to set against the training step it feeds.
+func BenchmarkTokenStream(b *testing.B) {
+	storetest.RunBench(b, func(b *testing.B, be storetest.Backend) {
+		db := be.Open(b)
+		ctx := context.Background()
+		coll, err := dataset.FromStore(ctx, db, dataset.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids := markovText(200000, 10000, 1)
+		var ss []dataset.Sample
+		for i, off := 0, 0; off < len(ids); i, off = i+1, off+2048 {
+			end := min(off+2048, len(ids))
+			ss = append(ss, dataset.Sample{Key: fmt.Sprintf("big/train/%06d", i), Tensor: dataset.Int32Tensor([]int{end - off}, ids[off:end]),
+				Tags: []string{"train"}, Fields: map[string]any{"offset": off, "vocab": "big/vocab"}})
+		}
+		var vocab strings.Builder
+		for _, w := range wordList(10000) {
+			vocab.WriteString(w + "\t1\n")
+		}
+		ss = append(ss, dataset.Sample{Key: "big/vocab", Bytes: []byte(vocab.String()), Tags: []string{"vocab"}})
+		if _, err := coll.Insert(ctx, ss...); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := coll.Define(ctx, "big-train", dataset.Query{Tags: []string{"train"}, KeyPrefix: "big/"}); err != nil {
+			b.Fatal(err)
+		}
+		samples, err := testKinds(b).samples(ctx, db)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c, err := openCorpus(ctx, samples, "big-train")
+		if err != nil {
+			b.Fatal(err)
+		}
+		s, err := newTokenStream(c, 20, 20, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		n := 0
+		for e := 0; n < b.N; e++ {
+			it := s.Epoch(ctx, e)
+			for n < b.N && it.Next() {
+				n++
+			}
+			if err := it.Err(); err != nil {
+				b.Fatal(err)
+			}
+			it.Close()
+		}
+		b.ReportMetric(float64(b.N*20*20)/b.Elapsed().Seconds(), "words/s")
 	})
 }

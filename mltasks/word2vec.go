@@ -67,7 +67,7 @@ func (p *W2VParams) check() error {
 // view's words, saved as a version of the task's model (the layer
 // "word2vec": embeddings, NCE weights and biases), and the nearest
 // neighbours of params.probe in the output and the log.
-func trainWord2vec(dev deviceFunc) task.Func {
+func trainWord2vec(dev deviceFunc, samples samplesFunc) task.Func {
 	return func(ctx context.Context, run *task.Run) (json.RawMessage, error) {
 		t := run.Task
 		p := W2VParams{Dim: 128, Batch: 128, SkipWindow: 1, NumSkips: 2, NumSampled: 64, LR: 1, Epochs: 1, Neighbours: 8, Seed: 1}
@@ -88,7 +88,11 @@ func trainWord2vec(dev deviceFunc) task.Func {
 			return nil, err
 		}
 		log := run.Logger()
-		c, err := openCorpus(ctx, db, t.Input)
+		coll, err := samples(ctx, db)
+		if err != nil {
+			return nil, err
+		}
+		c, err := openCorpus(ctx, coll, t.Input)
 		if err != nil {
 			return nil, fmt.Errorf("mltasks: word2vec task %s: %w", t.ID, err)
 		}
