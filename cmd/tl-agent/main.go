@@ -4,7 +4,8 @@
 //
 // It runs only functions registered in this binary (no code is loaded from the
 // queue or the database): the built-in kinds of package agents/builtin and the
-// machine-learning kinds train and evaluate of package mltasks. To run your
+// machine-learning kinds train and evaluate of package mltasks, and the
+// reinforcement-learning kinds rl-player and rl-trainer of package rl/dist. To run your
 // own kinds, build your own agent around agents/agent.Main.
 package main
 
@@ -19,11 +20,12 @@ import (
 	"github.com/tlgo/tl/agents/builtin"
 	"github.com/tlgo/tl/agents/task"
 	"github.com/tlgo/tl/mltasks"
+	"github.com/tlgo/tl/rl/dist"
 )
 
 func main() {
 	reg := task.NewRegistry()
-	for _, register := range []func(*task.Registry) error{builtin.Register, mltasks.Register} {
+	for _, register := range []func(*task.Registry) error{builtin.Register, mltasks.Register, dist.Register} {
 		if err := register(reg); err != nil {
 			fmt.Fprintln(os.Stderr, "tl-agent:", err)
 			os.Exit(1)
