@@ -245,7 +245,7 @@ func (w *world) version(run string) int64 {
 
 // threshold is the mean return (steps balanced) of the last 100 CartPole
 // episodes the test asks for: a random policy lasts about 22 steps.
-const threshold = 120
+const threshold = 195
 
 // TestCartPoleDistributed trains CartPole with two player agents and one
 // trainer agent, kills -9 a player's agent and later the trainer's, starts
@@ -260,9 +260,9 @@ func TestCartPoleDistributed(t *testing.T) {
 	id := w.submit(fmt.Sprintf(`
 name: rl
 tasks:
-  - {id: trainer, kind: rl-trainer, queue: QT, params: {run: %[1]s, env: cartpole, unroll: 16, batch: 8, lr: 0.003, save_every: 5, target: %[2]d, duration: 6m, drain: 1m}}
-  - {id: p1, kind: rl-player, queue: QP, params: {run: %[1]s, envs: 8, seed: 1}}
-  - {id: p2, kind: rl-player, queue: QP, params: {run: %[1]s, envs: 8, seed: 2}}
+  - {id: trainer, kind: rl-trainer, queue: QT, params: {run: %[1]s, env: cartpole, unroll: 16, batch: 16, lr: 0.003, save_every: 5, target: %[2]d, duration: 6m, drain: 1m}}
+  - {id: p1, kind: rl-player, queue: QP, params: {run: %[1]s, envs: 16, seed: 1}}
+  - {id: p2, kind: rl-player, queue: QP, params: {run: %[1]s, envs: 16, seed: 2}}
 `, run, threshold))
 	trainer := w.agent("trainer-a", w.qt)
 	pa := w.agent("player-a", w.qp)
@@ -270,7 +270,7 @@ tasks:
 
 	w.eventually("a few saved versions", 3*time.Minute, func() (bool, string) {
 		v := w.version(run)
-		return v >= 4, fmt.Sprintf("version %d; %s", v, w.describe(id))
+		return v >= 10, fmt.Sprintf("version %d; %s", v, w.describe(id))
 	})
 	// The bad input: garbage, and a well-formed trajectory of a version the
 	// trainer never made, both published with an agent's credentials.
@@ -308,16 +308,12 @@ tasks:
 	}
 
 	// kill -9 whichever agent runs p1, start another.
-	victim := pa
-	if tk := w.taskOf(id, "p1"); tk != nil && tk.Agent == "player-b" {
-		t.Log("p1 runs on player-b")
-	}
-	victim.kill()
+	pa.kill()
 	w.agent("player-c", w.qp)
 	v0 := w.version(run)
 	w.eventually("training to go on after the player's kill", 3*time.Minute, func() (bool, string) {
 		v := w.version(run)
-		return v >= v0+3, fmt.Sprintf("version %d; %s", v, w.describe(id))
+		return v >= v0+10, fmt.Sprintf("version %d; %s", v, w.describe(id))
 	})
 	trainer.kill()
 	w.agent("trainer-b", w.qt)
@@ -342,8 +338,11 @@ tasks:
 	if tk.Attempt < 2 {
 		t.Errorf("trainer finished in attempt %d: the kill did not interrupt it", tk.Attempt)
 	}
-	if out.Stopped != "target" || out.Return100 < threshold {
-		t.Errorf("run stopped by %q at a mean return of %.1f, want the target %d", out.Stopped, out.Return100, threshold)
+	if out.Stopped != "target" || out.Reached < threshold {
+		t.Errorf("run stopped by %q at a mean return of %.1f, want the target %d", out.Stopped, out.Reached, threshold)
+	}
+	if out.Resumed < 2 {
+		t.Errorf("the last attempt resumed from version %d, want a saved one after the first", out.Resumed)
 	}
 	if out.Rejected != 2 {
 		t.Errorf("rejected %d, want the 2 bad messages", out.Rejected)

@@ -46,6 +46,11 @@ type PlayerParams struct {
 	MaxDuration task.Duration `json:"max_duration"`
 	// Wait bounds the wait for the trainer's first version (default 5m).
 	Wait task.Duration `json:"wait"`
+	// Backlog: the player waits while the trainer has this many
+	// trajectories of the run not yet delivered (default 64), so that
+	// players faster than the trainer do not fill the stream with ever
+	// staler trajectories.
+	Backlog int `json:"backlog"`
 }
 
 // PlayerOutput is an rl-player task's output.
@@ -137,10 +142,13 @@ func Player(ctx context.Context, run *task.Run) (json.RawMessage, error) {
 	if p.Wait == 0 {
 		p.Wait = task.Duration(5 * time.Minute)
 	}
+	if p.Backlog == 0 {
+		p.Backlog = 64
+	}
 	switch {
 	case !task.ValidName(p.Run):
 		return nil, task.Permanent(fmt.Errorf("rl/dist: rl-player %s: params.run %q, want a name of letters, digits, '-' and '_'", run.Task.ID, p.Run))
-	case p.Envs < 1 || p.Envs > 4096 || p.Refresh < 1 || p.MaxUnrolls < 0 || p.MaxDuration < 0:
+	case p.Envs < 1 || p.Envs > 4096 || p.Refresh < 1 || p.Backlog < 1 || p.MaxUnrolls < 0 || p.MaxDuration < 0:
 		return nil, task.Permanent(fmt.Errorf("rl/dist: rl-player %s: envs %d (1..4096), refresh %d (≥1), max_unrolls %d and max_duration %s (≥0)",
 			run.Task.ID, p.Envs, p.Refresh, p.MaxUnrolls, time.Duration(p.MaxDuration)))
 	}
@@ -240,6 +248,9 @@ func Player(ctx context.Context, run *task.Run) (json.RawMessage, error) {
 				return nil, err
 			}
 		}
+		if err := waitBacklog(ctx, js, p.Run, p.Backlog); err != nil {
+			return nil, err
+		}
 		trs, err := pl.Unroll(func(env.Episode) { out.Episodes++ })
 		if err != nil {
 			return nil, fmt.Errorf("rl/dist: rl-player %s: %w", me, err)
@@ -266,5 +277,28 @@ func Player(ctx context.Context, run *task.Run) (json.RawMessage, error) {
 		}
 		out.Unrolls++
 		out.Version = pl.Policy().Version()
+	}
+}
+
+// waitBacklog waits while the run's trainer has backlog trajectories or more
+// not yet delivered. Without a consumer (the trainer not started) it does
+// not wait: the first version, which players wait for, comes first anyway.
+func waitBacklog(ctx context.Context, js jetstream.JetStream, run string, backlog int) error {
+	for {
+		c, err := js.Consumer(ctx, queue.RLStream, queue.RLConsumer(run))
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("rl/dist: the trainer's backlog (consumer %s of %s): %w", queue.RLConsumer(run), queue.RLStream, err)
+		}
+		if c.CachedInfo().NumPending < uint64(backlog) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }

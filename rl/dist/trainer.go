@@ -68,6 +68,8 @@ type TrainerOutput struct {
 	PerPlayer map[string]int64 `json:"per_player"`       // trained per player: its next sequence number
 	Episodes  int64            `json:"episodes"`         // finished episodes trained on
 	Return100 float64          `json:"return_100"`       // mean return of the last 100
+	Reached   float64          `json:"reached"`          // that mean when the end was decided
+	Resumed   int64            `json:"resumed_from"`     // the version this attempt started from
 	Stopped   string           `json:"stopped"`          // why the run ended
 	Pending   int64            `json:"pending,omitzero"` // published but not trained (the drain timed out)
 }
@@ -135,6 +137,8 @@ type trainer struct {
 	// version (trained on, repeats): acked once the next version is saved.
 	unacked []jetstream.Msg
 	version int64 // the model store's
+	resumed int64 // the version this attempt started from
+	reached float64
 	start   time.Time
 }
 
@@ -232,7 +236,8 @@ func Trainer(ctx context.Context, run *task.Run) (json.RawMessage, error) {
 	if err := setRunState(ctx, db, p.Run, stateStopping); err != nil {
 		return nil, err
 	}
-	t.log.Info("run ending; draining the players", "why", why)
+	t.reached = mean(t.st.Returns)
+	t.log.Info("run ending; draining the players", "why", why, "return_100", t.reached)
 	deadline := time.Now().Add(time.Duration(p.Drain))
 	for {
 		ps, err := players(ctx, db, p.Run)
@@ -294,7 +299,7 @@ func (t *trainer) resume(ctx context.Context) error {
 	if err := t.l.Load(a2c.ParamsOf(net, t.st.Learner)); err != nil {
 		return fmt.Errorf("rl/dist: resuming from model %s v%d: %w", t.p.Run, m.Version, err)
 	}
-	t.version = m.Version
+	t.version, t.resumed = m.Version, m.Version
 	return nil
 }
 
@@ -441,7 +446,8 @@ func (t *trainer) output(ctx context.Context, why string) (json.RawMessage, erro
 		return nil, err
 	}
 	out := TrainerOutput{Run: t.p.Run, Version: t.version, Updates: t.st.Learner, Trained: t.st.Trained, Rejected: t.st.Rejected,
-		Repeats: t.st.Repeats, Gaps: t.st.Gaps, PerPlayer: t.st.Next, Episodes: t.st.Episodes, Return100: mean(t.st.Returns), Stopped: why}
+		Repeats: t.st.Repeats, Gaps: t.st.Gaps, PerPlayer: t.st.Next, Episodes: t.st.Episodes, Return100: mean(t.st.Returns), Stopped: why,
+		Reached: t.reached, Resumed: t.resumed}
 	for _, pd := range ps {
 		out.Published += pd.Next
 		out.Pending += max(0, pd.Next-t.st.Next[pd.Player])
