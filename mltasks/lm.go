@@ -59,10 +59,15 @@ type LMParams struct {
 	Device string `json:"device"`
 }
 
-// lmPresets are ptb_word_lm's SmallConfig and MediumConfig.
-var lmPresets = map[string]LMParams{
-	"small":  {Layers: 2, Hidden: 200, Steps: 20, Batch: 20, Epochs: 13, KeepProb: 1, InitScale: 0.1, LR: 1, LRDecay: 0.5, DecayAfter: 4, MaxGradNorm: 5},
-	"medium": {Layers: 2, Hidden: 650, Steps: 35, Batch: 20, Epochs: 39, KeepProb: 0.5, InitScale: 0.05, LR: 1, LRDecay: 0.8, DecayAfter: 6, MaxGradNorm: 5},
+// lmPreset is ptb_word_lm's SmallConfig or MediumConfig.
+func lmPreset(name string) (LMParams, bool) {
+	switch name {
+	case "small":
+		return LMParams{Layers: 2, Hidden: 200, Steps: 20, Batch: 20, Epochs: 13, KeepProb: 1, InitScale: 0.1, LR: 1, LRDecay: 0.5, DecayAfter: 4, MaxGradNorm: 5}, true
+	case "medium":
+		return LMParams{Layers: 2, Hidden: 650, Steps: 35, Batch: 20, Epochs: 39, KeepProb: 0.5, InitScale: 0.05, LR: 1, LRDecay: 0.8, DecayAfter: 6, MaxGradNorm: 5}, true
+	}
+	return LMParams{}, false
 }
 
 // resolve fills the fields left zero from the preset and checks them.
@@ -70,7 +75,7 @@ func (p *LMParams) resolve() error {
 	if p.Preset == "" {
 		p.Preset = "small"
 	}
-	pre, ok := lmPresets[p.Preset]
+	pre, ok := lmPreset(p.Preset)
 	if !ok {
 		return fmt.Errorf("preset %q: want small or medium", p.Preset)
 	}
