@@ -15,10 +15,13 @@ import (
 	"github.com/tlgo/tl/store/dataset"
 )
 
-// cifarBatches are the files of CIFAR-10's binary version and their splits.
-var cifarBatches = [...]struct{ file, split string }{
-	{"data_batch_1.bin", "train"}, {"data_batch_2.bin", "train"}, {"data_batch_3.bin", "train"},
-	{"data_batch_4.bin", "train"}, {"data_batch_5.bin", "train"}, {"test_batch.bin", "test"},
+// cifarFile is a file of CIFAR-10's binary version and its split.
+type cifarFile struct{ file, split string }
+
+// cifarFiles are the files of CIFAR-10's binary version, in order.
+func cifarFiles() []cifarFile {
+	return []cifarFile{{"data_batch_1.bin", "train"}, {"data_batch_2.bin", "train"}, {"data_batch_3.bin", "train"},
+		{"data_batch_4.bin", "train"}, {"data_batch_5.bin", "train"}, {"test_batch.bin", "test"}}
 }
 
 func newImportCIFARCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -64,7 +67,7 @@ func importCIFAR(ctx context.Context, f *importFlags, dir string, stdout, stderr
 	var batches []cifarBatch
 	var splits, looked []string
 	total := 0
-	for _, b := range cifarBatches {
+	for _, b := range cifarFiles() {
 		path := filepath.Join(dir, b.file)
 		looked = append(looked, b.file)
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
