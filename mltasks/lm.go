@@ -51,7 +51,8 @@ type LMParams struct {
 	// (the version's test_perplexity).
 	Test string `json:"test"`
 	// Limit trains on at most this many words (0: all).
-	Limit    int    `json:"limit"`
+	Limit int `json:"limit"`
+	// Seed seeds the initial weights and dropout (default 1).
 	Seed     uint64 `json:"seed"`
 	Alias    string `json:"alias"`
 	LogEvery int    `json:"log_every"`
@@ -199,7 +200,7 @@ func perplexity(loss float64, steps int) float64 { return math.Exp(loss / float6
 func trainLM(dev deviceFunc, samples samplesFunc) task.Func {
 	return func(ctx context.Context, run *task.Run) (json.RawMessage, error) {
 		t := run.Task
-		var p LMParams
+		p := LMParams{Seed: 1}
 		if err := run.Params(&p); err != nil {
 			return nil, err
 		}
