@@ -62,15 +62,31 @@ func TestShapesAndParameterCounts(t *testing.T) {
 	}
 }
 
-// Images the generator cannot produce are refused before training, saying
-// the sizes.
+// Images the generator cannot produce are refused before training, naming the
+// layers and their shapes.
 func TestBadSizes(t *testing.T) {
+	// A 28×28 generator (30/4 doubled twice) for a 30×30 discriminator.
+	_, err := newGAN(graph.New(1), arch{Z: 8, GF: 4, DF: 4, Kernel: 3, Size: 30}, 2e-4, nil, nil)
+	for _, want := range []string{"g/deconv2", "(?, 28, 28, 1)", "real", "(?, 30, 30, 1)", "multiple of 4"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("size 30: %v; want an error that says %q", err, want)
+		}
+	}
+	// A 32×32 generator for a discriminator built on 28×28 images: the
+	// discriminator's dense layer, sized for 28×28, refuses the larger maps.
 	g := graph.New(1)
-	if _, err := newGAN(g, arch{Z: 8, GF: 4, DF: 4, Kernel: 3, Size: 30}, 2e-4, nil, nil); err == nil || !strings.Contains(err.Error(), "multiple of 4") {
-		t.Fatalf("size 30: %v", err)
+	a28, a32 := arch{Z: 8, GF: 4, DF: 4, Kernel: 3, Size: 28}, arch{Z: 8, GF: 4, DF: 4, Kernel: 3, Size: 32}
+	if d := discriminator(layers.Input(g, "real", -1, 28, 28, 1), a28); d.Err() != nil {
+		t.Fatal(d.Err())
+	}
+	fake := discriminator(generator(layers.Input(g, "z", -1, 8), a32), a28)
+	for _, want := range []string{"d/logit", "(392, 1)", "(512, 1)"} { // 7·7·8 and 8·8·8 features
+		if fake.Err() == nil || !strings.Contains(fake.Err().Error(), want) {
+			t.Fatalf("32×32 generator, 28×28 discriminator: %v; want an error that says %q", fake.Err(), want)
+		}
 	}
 	im := blobs(64, 32, 1)
-	_, err := run(context.Background(), options{Arch: arch{Z: 8, GF: 4, DF: 4, Kernel: 3, Size: 28}, Epochs: 1, Batch: 8, LR: 2e-4, Train: im, OutDir: t.TempDir(), Log: quiet()})
+	_, err = run(context.Background(), options{Arch: arch{Z: 8, GF: 4, DF: 4, Kernel: 3, Size: 28}, Epochs: 1, Batch: 8, LR: 2e-4, Train: im, OutDir: t.TempDir(), Log: quiet()})
 	if err == nil || !strings.Contains(err.Error(), "28×28×1") {
 		t.Fatalf("32×32 images for a 28×28 generator: %v", err)
 	}
@@ -243,6 +259,53 @@ func TestLearnsOnGeneratedImages(t *testing.T) {
 	for i, v := range again[0].Float32s() {
 		if v != res.Samples.Float32s()[i] {
 			t.Fatalf("reloaded generator: sample value %d is %v, the trained one gave %v", i, v, res.Samples.Float32s()[i])
+		}
+	}
+}
+
+// A generator checkpoint, as a model version in the store and as files,
+// reloads into a fresh graph and makes the trained generator's samples from
+// the same noise, bit for bit (batch norm's moving statistics included).
+func TestGeneratorCheckpointReloads(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.Backends()[0].Open(t)
+	save := t.TempDir()
+	o := options{Arch: arch{Z: 8, GF: 8, DF: 4, Kernel: 5, Size: 28}, Epochs: 2, Batch: 16, LR: 2e-4, Train: blobs(64, 28, 1),
+		OutDir: t.TempDir(), SaveDir: save, Seed: 3, Log: quiet(), DB: db, Name: "ckpt"}
+	res, err := run(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixed := noise(rand.New(rand.NewPCG(o.Seed, 2)), 64, o.Arch.Z)
+	ms, err := models.New(ctx, db, models.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromStore, _, err := netstore.Load(ctx, ms, models.Ref{Name: "ckpt-generator", Version: res.GenVersion}, graph.New(7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromFiles, _, err := modelio.Load(ctx, filepath.Join(save, "generator"), graph.New(8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, gen := range map[string]*layers.Layer{"model version": fromStore, "files": fromFiles} {
+		exec, err := gen.Graph().NewExecutor(graph.Options{}, gen.Output())
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Run(gen.InputLayers()[0].Feed(fixed))
+		exec.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !out[0].Shape().Equal(res.Samples.Shape()) {
+			t.Fatalf("%s: samples of shape %v, want %v", name, out[0].Shape(), res.Samples.Shape())
+		}
+		for i, v := range out[0].Float32s() {
+			if v != res.Samples.Float32s()[i] {
+				t.Fatalf("%s: sample value %d is %v, the trained generator gave %v", name, i, v, res.Samples.Float32s()[i])
+			}
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 
@@ -46,16 +47,12 @@ func discriminator(x *layers.Layer, a arch) *layers.Layer {
 	return layers.Dense(h, "d/logit", 1, initW())
 }
 
-// gan is the two networks and the two training steps.
+// gan is the two networks and their three runners.
 type gan struct {
 	a                    arch
 	z, real              *layers.Layer
 	gen, dReal, dFake    *layers.Layer
-	dLoss, gLoss         *graph.Node
-	dStep, gStep         runner // the discriminator's and the generator's updates
-	sample               runner // the generator in inference mode
-	dOpt, gOpt           *optim.Adam
-	logitReal, logitFake *graph.Node
+	dStep, gStep, sample runner // the discriminator's and the generator's updates; the generator in inference mode
 }
 
 // runner runs targets on the CPU (graph.Executor) or a GPU (graph.DeviceExecutor).
@@ -66,77 +63,59 @@ type runner interface {
 // newGAN builds both networks in g, their losses (the non-saturating GAN loss
 // on logits) and an Adam optimizer each (lr, beta1 0.5), and the three runners.
 func newGAN(g *graph.Graph, a arch, lr float32, od *graph.OnDevice, pool *par.Pool) (*gan, error) {
-	if a.Size <= 0 || a.Size%4 != 0 {
-		return nil, fmt.Errorf("dcgan: image size %d: want a positive multiple of 4 (two stride-2 layers)", a.Size)
-	}
 	n := &gan{a: a, z: layers.Input(g, "z", -1, a.Z), real: layers.Input(g, "real", -1, a.Size, a.Size, 1)}
 	n.gen = generator(n.z, a)
+	if n.gen.Err() == nil && !n.gen.Shape().Equal(n.real.Shape()) {
+		return nil, fmt.Errorf("dcgan: the generator's output %s is %v but the discriminator's input %s is %v: want the same image shape (the generator doubles Size/4 twice: Size must be a multiple of 4)", n.gen.Name(), n.gen.Shape(), n.real.Name(), n.real.Shape())
+	}
+	// The discriminator fails on generated images wherever it fails on real ones.
 	n.dReal, n.dFake = discriminator(n.real, a), discriminator(n.gen, a)
-	for _, l := range []*layers.Layer{n.gen, n.dReal, n.dFake} {
-		if err := l.Err(); err != nil {
-			return nil, fmt.Errorf("dcgan: building the networks: %w", err)
-		}
+	if err := n.dFake.Err(); err != nil {
+		return nil, fmt.Errorf("dcgan: building the networks: %w", err)
 	}
-	n.logitReal, n.logitFake = n.dReal.Output(), n.dFake.Output()
-	ones, zeros := graph.FillLike(n.logitReal, 1), graph.FillLike(n.logitFake, 0)
-	n.dLoss = graph.Add(graph.SigmoidCrossEntropy(n.logitReal, ones), graph.SigmoidCrossEntropy(n.logitFake, zeros))
-	n.gLoss = graph.SigmoidCrossEntropy(n.logitFake, graph.FillLike(n.logitFake, 1))
-	n.dOpt = optim.NewAdam(g, "d/adam", lr, 0.5, 0.999, 1e-8)
-	n.gOpt = optim.NewAdam(g, "g/adam", lr, 0.5, 0.999, 1e-8)
-	dUp, err := optim.Minimize(n.dOpt, n.dLoss, n.dFake.TrainableUnder("d/")...)
-	if err != nil {
-		return nil, fmt.Errorf("dcgan: discriminator update: %w", err)
+	real, fake := n.dReal.Output(), n.dFake.Output()
+	dLoss := graph.Add(graph.SigmoidCrossEntropy(real, graph.FillLike(real, 1)), graph.SigmoidCrossEntropy(fake, graph.FillLike(fake, 0)))
+	gLoss := graph.SigmoidCrossEntropy(fake, graph.FillLike(fake, 1))
+	dUp, errD := optim.Minimize(optim.NewAdam(g, "d/adam", lr, 0.5, 0.999, 1e-8), dLoss, n.dFake.TrainableUnder("d/")...)
+	gUp, errG := optim.Minimize(optim.NewAdam(g, "g/adam", lr, 0.5, 0.999, 1e-8), gLoss, n.dFake.TrainableUnder("g/")...)
+	if err := errors.Join(errD, errG); err != nil {
+		return nil, fmt.Errorf("dcgan: the updates: %w", err)
 	}
-	gUp, err := optim.Minimize(n.gOpt, n.gLoss, n.dFake.TrainableUnder("g/")...)
-	if err != nil {
-		return nil, fmt.Errorf("dcgan: generator update: %w", err)
-	}
-	mk := func(training bool, targets ...*graph.Node) (runner, error) {
+	// The discriminator is right where its margin is positive.
+	margins := graph.Concat(0, real, graph.Neg(fake))
+	var errs []error
+	mk := func(training bool, targets ...*graph.Node) runner {
 		if od != nil {
-			return od.NewExecutor(graph.DeviceOptions{Training: training}, targets...), nil
+			return od.NewExecutor(graph.DeviceOptions{Training: training}, targets...)
 		}
-		return g.NewExecutor(graph.Options{Training: training, Pool: pool}, targets...)
+		e, err := g.NewExecutor(graph.Options{Training: training, Pool: pool}, targets...)
+		errs = append(errs, err)
+		return e
 	}
-	if n.dStep, err = mk(true, n.dLoss, n.logitReal, n.logitFake, dUp); err != nil {
-		return nil, err
-	}
-	if n.gStep, err = mk(true, n.gLoss, gUp); err != nil {
-		return nil, err
-	}
-	n.sample, err = mk(false, n.gen.Output())
-	return n, err
+	n.dStep, n.gStep, n.sample = mk(true, dLoss, margins, dUp), mk(true, gLoss, gUp), mk(false, n.gen.Output())
+	return n, errors.Join(errs...)
 }
 
 // stepStats is what one training step measured.
 type stepStats struct {
-	DLoss, GLoss float64
-	DAcc         float64 // the discriminator's accuracy on the step's real and fake images
+	DLoss, GLoss, DAcc float64 // the losses; the discriminator's accuracy on the step's real and fake images
 }
 
 // step trains the discriminator once on real images and fresh noise, then the
 // generator once on fresh noise: the game's alternating updates.
 func (n *gan) step(real *tensor.Tensor, rng *rand.Rand) (stepStats, error) {
-	b := real.Shape()[0]
-	z := noise(rng, b, n.a.Z)
-	out, err := n.dStep.Run(n.real.Feed(real), n.z.Feed(z))
+	out, err := n.dStep.Run(n.real.Feed(real), n.z.Feed(noise(rng, real.Shape()[0], n.a.Z)))
 	if err != nil {
 		return stepStats{}, fmt.Errorf("dcgan: discriminator step: %w", err)
 	}
-	var st stepStats
-	st.DLoss = float64(out[0].Float32s()[0])
-	right := 0
-	for _, v := range out[1].Float32s() {
-		if v > 0 {
+	right, margins := 0, out[1].Float32s()
+	for _, m := range margins {
+		if m > 0 {
 			right++
 		}
 	}
-	for _, v := range out[2].Float32s() {
-		if v < 0 {
-			right++
-		}
-	}
-	st.DAcc = float64(right) / float64(2*b)
-	if out, err = n.gStep.Run(n.z.Feed(noise(rng, b, n.a.Z))); err != nil {
+	st := stepStats{DLoss: float64(out[0].Float32s()[0]), DAcc: float64(right) / float64(len(margins))}
+	if out, err = n.gStep.Run(n.z.Feed(noise(rng, real.Shape()[0], n.a.Z))); err != nil {
 		return stepStats{}, fmt.Errorf("dcgan: generator step: %w", err)
 	}
 	st.GLoss = float64(out[0].Float32s()[0])
@@ -146,8 +125,6 @@ func (n *gan) step(real *tensor.Tensor, rng *rand.Rand) (stepStats, error) {
 // noise is a (b, dim) batch from N(0, 1).
 func noise(rng *rand.Rand, b, dim int) *tensor.Tensor {
 	t := tensor.New(tensor.Float32, b, dim)
-	for i := range t.Float32s() {
-		t.Float32s()[i] = float32(rng.NormFloat64())
-	}
+	tensor.Normal(0, 1).Init(t, rng)
 	return t
 }

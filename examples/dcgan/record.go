@@ -69,10 +69,11 @@ type recorder struct {
 	fixed *tensor.Tensor // the grids' noise
 	steps int            // per epoch
 	cur   epochStats
+	start time.Time // of the current epoch
 }
 
 func newRecorder(ctx context.Context, o options, n *gan, steps int) (*recorder, error) {
-	r := &recorder{o: o, n: n, steps: steps, cur: epochStats{FID: -1},
+	r := &recorder{o: o, n: n, steps: steps, cur: epochStats{FID: -1}, start: time.Now(),
 		res:   &result{GenParams: n.gen.ParamCount(), DisParams: n.dReal.ParamCount()},
 		fixed: noise(rand.New(rand.NewPCG(o.Seed, 2)), 64, o.Arch.Z)}
 	if o.DB != nil {
@@ -111,9 +112,10 @@ func (r *recorder) step(ep, s int, st stepStats) {
 
 // epoch ends epoch ep: the grid of samples from the fixed noise, the judge's
 // measure, the epoch's means as a validation event.
-func (r *recorder) epoch(ep int, took time.Duration, rng *rand.Rand) error {
+func (r *recorder) epoch(ep int, rng *rand.Rand) error {
 	es := r.cur
-	es.Time, r.cur = took, epochStats{FID: -1}
+	es.Time, r.cur = time.Since(r.start), epochStats{FID: -1}
+	defer func() { r.start = time.Now() }()
 	out, err := r.n.sample.Run(r.n.z.Feed(r.fixed))
 	if err != nil {
 		return fmt.Errorf("dcgan: sampling: %w", err)

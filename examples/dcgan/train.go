@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"time"
 
 	"github.com/tlgo/tl/cpu/par"
 	"github.com/tlgo/tl/graph"
@@ -44,7 +43,7 @@ func run(ctx context.Context, o options) (*result, error) {
 	px := a.Size * a.Size
 	real := tensor.New(tensor.Float32, o.Batch, a.Size, a.Size, 1)
 	for ep := range o.Epochs {
-		start, perm := time.Now(), rng.Perm(o.Train.N)
+		perm := rng.Perm(o.Train.N)
 		for s := range steps {
 			if err := ctx.Err(); err != nil {
 				return nil, err
@@ -60,7 +59,7 @@ func run(ctx context.Context, o options) (*result, error) {
 			}
 			rec.step(ep, s, st)
 		}
-		if err := rec.epoch(ep, time.Since(start), rng); err != nil {
+		if err := rec.epoch(ep, rng); err != nil {
 			return nil, err
 		}
 	}
