@@ -176,6 +176,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newStreamCmd(stdout, stderr),
 		newSweepCmd(stdout, stderr),
 		newCVCmd(stdout, stderr),
+		newRLCmd(stdout, stderr),
 	)
 	root.SuggestionsMinimumDistance = 2
 	root.InitDefaultCompletionCmd()
