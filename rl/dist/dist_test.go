@@ -307,7 +307,21 @@ tasks:
 		t.Fatal(err)
 	}
 
-	// kill -9 whichever agent runs p1, start another.
+	// A trajectory already trained on, again (what a trainer killed between
+	// saving a version and acking sees): p1's number 0 under another message
+	// id, so the stream's deduplication lets it through.
+	tr.Version = 0
+	if b, err = tr.MarshalBinary(); err != nil {
+		t.Fatal(err)
+	}
+	again := &nats.Msg{Subject: queue.RLSubject(run, "p1"), Data: b, Header: nats.Header{}}
+	again.Header.Set(dist.HeaderPlayer, "p1")
+	again.Header.Set(dist.HeaderSeq, "0")
+	if _, err := js.PublishMsg(ctx, again, jetstream.WithMsgID("replayed")); err != nil {
+		t.Fatal(err)
+	}
+
+	// kill -9 a player's agent, start another.
 	pa.kill()
 	w.agent("player-c", w.qp)
 	v0 := w.version(run)
@@ -346,6 +360,9 @@ tasks:
 	}
 	if out.Rejected != 2 {
 		t.Errorf("rejected %d, want the 2 bad messages", out.Rejected)
+	}
+	if out.Repeats < 1 {
+		t.Errorf("repeats %d, want at least the one replayed", out.Repeats)
 	}
 	if out.Gaps != 0 || out.Pending != 0 {
 		t.Errorf("gaps %d, pending %d, want 0", out.Gaps, out.Pending)
