@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -412,6 +413,54 @@ func TestBadParams(t *testing.T) {
 	for _, coll := range []string{dist.RunsCollection, dist.PlayersCollection, models.ModelsCollection} {
 		if n, err := db.Collection(coll).CountDocuments(ctx, map[string]any{}); err != nil || n != 0 {
 			t.Errorf("collection %s has %d documents (err %v), want none", coll, n, err)
+		}
+	}
+}
+
+// The example plans of examples/rl name the kinds of this package with
+// parameters they take, and every player's envs is a multiple of the batch.
+func TestExamplePlans(t *testing.T) {
+	files, err := filepath.Glob("../../examples/rl/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("example plans: %v %v", files, err)
+	}
+	r := task.NewRegistry()
+	if err := dist.Register(r); err != nil {
+		t.Fatal(err)
+	}
+	specs := map[string]task.KindSpec{}
+	for _, s := range r.Specs() {
+		specs[s.Kind] = s
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := plan.Parse(b, f)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		num := func(v any) int { n, _ := strconv.Atoi(fmt.Sprint(v)); return n }
+		batch := 0
+		for _, ts := range p.Tasks {
+			s, ok := specs[ts.Kind]
+			if !ok {
+				t.Errorf("%s: task %s: kind %q is not registered here", f, ts.ID, ts.Kind)
+				continue
+			}
+			if err := s.CheckParams(ts.Params); err != nil {
+				t.Errorf("%s: task %s: %v", f, ts.ID, err)
+			}
+			if ts.Kind == dist.TrainerKind {
+				batch = num(ts.Params["batch"])
+			}
+		}
+		for _, ts := range p.Tasks {
+			if envs := num(ts.Params["envs"]); ts.Kind == dist.PlayerKind && (batch == 0 || envs%batch != 0) {
+				t.Errorf("%s: task %s: envs %v is not a multiple of the trainer's batch %v", f, ts.ID, ts.Params["envs"], batch)
+			}
 		}
 	}
 }
