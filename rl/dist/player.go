@@ -255,6 +255,7 @@ func Player(ctx context.Context, run *task.Run) (json.RawMessage, error) {
 		if err != nil {
 			return nil, fmt.Errorf("rl/dist: rl-player %s: %w", me, err)
 		}
+		acks := make([]jetstream.PubAckFuture, 0, len(trs))
 		for _, tr := range trs {
 			b, err := tr.MarshalBinary()
 			if err != nil {
@@ -264,10 +265,23 @@ func Player(ctx context.Context, run *task.Run) (json.RawMessage, error) {
 			msg := &nats.Msg{Subject: subject, Data: b, Header: nats.Header{}}
 			msg.Header.Set(HeaderPlayer, me)
 			msg.Header.Set(HeaderSeq, strconv.FormatInt(seq, 10))
-			if _, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(fmt.Sprintf("%s/%s/%d", p.Run, me, seq))); err != nil {
+			f, err := js.PublishMsgAsync(msg, jetstream.WithMsgID(fmt.Sprintf("%s/%s/%d", p.Run, me, seq)))
+			if err != nil {
 				return nil, fmt.Errorf("rl/dist: rl-player %s: publishing trajectory %d on %s: %w", me, seq, subject, err)
 			}
+			acks = append(acks, f)
 			doc.Next++
+		}
+		// Every trajectory of the unroll is in the stream before the count
+		// is recorded.
+		for i, f := range acks {
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				return nil, fmt.Errorf("rl/dist: rl-player %s: publishing trajectory %d on %s: %w", me, doc.Next-int64(len(acks)-i), subject, err)
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
 		}
 		// The count goes to the store after the publishes: a crash in
 		// between republishes the same sequence numbers, which the stream

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tlgo/tl/agents/queue"
@@ -58,20 +59,23 @@ type TrainerParams struct {
 // TrainerOutput is an rl-trainer task's output.
 type TrainerOutput struct {
 	Run       string           `json:"run"`
-	Version   int64            `json:"version"`          // the model store's last version
-	Updates   int64            `json:"updates"`          // the learner's version
-	Published int64            `json:"published"`        // by all players, from their records
-	Trained   int64            `json:"trained"`          // trajectories in the last version
-	Rejected  int64            `json:"rejected"`         // malformed or from an unknown version
-	Repeats   int64            `json:"repeats"`          // delivered again after a restart, not trained again
-	Gaps      int64            `json:"gaps"`             // sequence numbers skipped (0 unless a message was lost)
-	PerPlayer map[string]int64 `json:"per_player"`       // trained per player: its next sequence number
-	Episodes  int64            `json:"episodes"`         // finished episodes trained on
-	Return100 float64          `json:"return_100"`       // mean return of the last 100
-	Reached   float64          `json:"reached"`          // that mean when the end was decided
-	Resumed   int64            `json:"resumed_from"`     // the version this attempt started from
-	Stopped   string           `json:"stopped"`          // why the run ended
-	Pending   int64            `json:"pending,omitzero"` // published but not trained (the drain timed out)
+	Version   int64            `json:"version"`      // the model store's last version
+	Updates   int64            `json:"updates"`      // the learner's version
+	Published int64            `json:"published"`    // by all players, from their records
+	Trained   int64            `json:"trained"`      // trajectories in the last version
+	Rejected  int64            `json:"rejected"`     // malformed or from an unknown version
+	Repeats   int64            `json:"repeats"`      // delivered again after a restart, not trained again
+	Gaps      int64            `json:"gaps"`         // sequence numbers skipped (0 unless a message was lost)
+	PerPlayer map[string]int64 `json:"per_player"`   // trained per player: its next sequence number
+	Episodes  int64            `json:"episodes"`     // finished episodes trained on
+	Return100 float64          `json:"return_100"`   // mean return of the last 100
+	Reached   float64          `json:"reached"`      // that mean when the end was decided
+	Resumed   int64            `json:"resumed_from"` // the version this attempt started from
+	// Rate is the samples (steps) per second this attempt trained on, from
+	// its first update to the end's decision.
+	Rate    float64 `json:"samples_per_s"`
+	Stopped string  `json:"stopped"`          // why the run ended
+	Pending int64   `json:"pending,omitzero"` // published but not trained (the drain timed out)
 }
 
 func (p *TrainerParams) check(id string) error {
@@ -139,6 +143,10 @@ type trainer struct {
 	version int64 // the model store's
 	resumed int64 // the version this attempt started from
 	reached float64
+	first   time.Time // this attempt's first update
+	trained int64     // trajectories this attempt trained on, until the end's decision
+	rate    float64
+	decided bool // the run's end
 	start   time.Time
 }
 
@@ -220,6 +228,12 @@ func Trainer(ctx context.Context, run *task.Run) (json.RawMessage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rl/dist: consumer %s of %s: %w", name, queue.RLStream, err)
 	}
+	// Pulled continuously, a few batches ahead of training.
+	it, err := cons.Messages(jetstream.PullMaxMessages(4 * p.Batch))
+	if err != nil {
+		return nil, fmt.Errorf("rl/dist: consumer %s of %s: %w", name, queue.RLStream, err)
+	}
+	defer it.Stop()
 	t.log.Info("trainer started", "version", t.version, "updates", t.st.Learner, "trained", t.st.Trained)
 
 	why := ""
@@ -227,7 +241,7 @@ func Trainer(ctx context.Context, run *task.Run) (json.RawMessage, error) {
 		why = "the run was ending when this attempt started"
 	}
 	for why == "" {
-		if err := t.take(ctx, cons); err != nil {
+		if err := t.take(ctx, it); err != nil {
 			return nil, err
 		}
 		why = t.ended()
@@ -236,7 +250,10 @@ func Trainer(ctx context.Context, run *task.Run) (json.RawMessage, error) {
 	if err := setRunState(ctx, db, p.Run, stateStopping); err != nil {
 		return nil, err
 	}
-	t.reached = mean(t.st.Returns)
+	t.reached, t.decided = mean(t.st.Returns), true
+	if el := time.Since(t.first).Seconds(); t.trained > 0 && el > 0 {
+		t.rate = float64(t.trained*int64(t.p.Unroll)) / el
+	}
 	t.log.Info("run ending; draining the players", "why", why, "return_100", t.reached)
 	deadline := time.Now().Add(time.Duration(p.Drain))
 	for {
@@ -255,7 +272,7 @@ func Trainer(ctx context.Context, run *task.Run) (json.RawMessage, error) {
 			t.log.Warn("players not drained within params.drain", "drain", time.Duration(p.Drain), "partial_batch", len(t.batch))
 			break
 		}
-		if err := t.take(ctx, cons); err != nil {
+		if err := t.take(ctx, it); err != nil {
 			return nil, err
 		}
 	}
@@ -328,21 +345,20 @@ func (t *trainer) save(ctx context.Context) error {
 	return nil
 }
 
-// take fetches a batch of messages and handles each.
-func (t *trainer) take(ctx context.Context, cons jetstream.Consumer) error {
-	b, err := cons.Fetch(4*t.p.Batch, jetstream.FetchMaxWait(500*time.Millisecond))
-	if err != nil {
-		return fmt.Errorf("rl/dist: fetching trajectories: %w", err)
+// take waits a moment for the next message and handles it.
+func (t *trainer) take(ctx context.Context, it jetstream.MessagesContext) error {
+	wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	msg, err := it.Next(jetstream.NextContext(wctx))
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded):
+		return nil
+	case err != nil:
+		return fmt.Errorf("rl/dist: receiving trajectories: %w", err)
 	}
-	for msg := range b.Messages() {
-		if err := t.handle(ctx, msg); err != nil {
-			return err
-		}
-	}
-	if err := b.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
-		return fmt.Errorf("rl/dist: fetching trajectories: %w", err)
-	}
-	return ctx.Err()
+	return t.handle(ctx, msg)
 }
 
 func (t *trainer) reject(msg jetstream.Msg, why string, err error) {
@@ -399,6 +415,11 @@ func (t *trainer) handle(ctx context.Context, msg jetstream.Msg) error {
 		return fmt.Errorf("rl/dist: update %d: %w", t.l.Version()+1, err)
 	}
 	t.st.Trained += int64(len(t.batch))
+	if t.first.IsZero() {
+		t.first = time.Now()
+	} else if !t.decided {
+		t.trained += int64(len(t.batch)) // the first batch starts the clock
+	}
 	for _, tr := range t.batch {
 		for _, r := range tr.Returns {
 			t.st.Episodes++
@@ -447,7 +468,7 @@ func (t *trainer) output(ctx context.Context, why string) (json.RawMessage, erro
 	}
 	out := TrainerOutput{Run: t.p.Run, Version: t.version, Updates: t.st.Learner, Trained: t.st.Trained, Rejected: t.st.Rejected,
 		Repeats: t.st.Repeats, Gaps: t.st.Gaps, PerPlayer: t.st.Next, Episodes: t.st.Episodes, Return100: mean(t.st.Returns), Stopped: why,
-		Reached: t.reached, Resumed: t.resumed}
+		Reached: t.reached, Resumed: t.resumed, Rate: t.rate}
 	for _, pd := range ps {
 		out.Published += pd.Next
 		out.Pending += max(0, pd.Next-t.st.Next[pd.Player])
