@@ -41,7 +41,7 @@ func TestMain(m *testing.M) {
 
 func childTrain() int {
 	ctx := context.Background()
-	db, err := store.Open(ctx, store.Config{URL: os.Getenv("TL_MONGO_URL")})
+	db, err := store.Open(ctx, store.Config{URL: os.Getenv("TL_MONGO_URL"), Database: os.Getenv("TL_MONGO_DB")})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -225,15 +225,20 @@ func BenchmarkStreamVsMemory(b *testing.B) {
 // of this one: the arch mlp, 2 epochs, streamed with the disk cache. Peak
 // RSS is the process's VmHWM; each size runs twice, the smaller counts.
 //
+// On both store backends (PostgreSQL with TL_TEST_POSTGRES_URL).
+//
 //	go test ./mltasks -run '^$' -bench TrainTaskPeakRSS -benchtime 1x
 func BenchmarkTrainTaskPeakRSS(b *testing.B) {
+	storetest.RunBench(b, func(b *testing.B, be storetest.Backend) { benchPeakRSS(b, be.Open(b)) })
+}
+
+func benchPeakRSS(b *testing.B, db *store.DB) {
 	const n = 6000
-	db := storetest.Backends()[0].Open(b)
 	insertMany(b, db, "small", fashion(b, "s", n))
 	insertMany(b, db, "large", fashion(b, "l", 10*n))
 	rss := func(view string) int64 {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), childEnv+"=1", "TL_MONGO_URL="+db.URL(), "TL_BENCH_VIEW="+view, "TL_BENCH_CACHE="+b.TempDir())
+		cmd.Env = append(os.Environ(), childEnv+"=1", "TL_MONGO_URL="+db.URL(), "TL_MONGO_DB="+db.Database().Name(), "TL_BENCH_VIEW="+view, "TL_BENCH_CACHE="+b.TempDir())
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			b.Fatalf("train task on %s: %v\n%s", view, err, out)
