@@ -27,7 +27,9 @@ import (
 // the cached sequence range into a new data file (a segment); a deletion, or
 // too many segments, makes it refill from scratch.
 
-const cacheVersion = 1
+// cacheVersion is the format of index.json and its records; a cache of
+// another version is refilled. 2: records keep the sample's target.
+const cacheVersion = 2
 
 // maxSegments bounds the data files of one cache before a full refill.
 const maxSegments = 8
@@ -221,6 +223,9 @@ func (c *Collection) encodeRecord(s *Sample) ([]byte, error) {
 	}
 	if len(s.Fields) > 0 {
 		d = append(d, bson.E{Key: fFields, Value: s.Fields})
+	}
+	if s.Target != nil {
+		d = append(d, bson.E{Key: fTarget, Value: targetDoc(s.Target)})
 	}
 	b, err := bson.Marshal(d)
 	if err != nil {

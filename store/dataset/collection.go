@@ -285,6 +285,9 @@ func (c *Collection) Insert(ctx context.Context, samples ...Sample) ([]int64, er
 			d = append(d, bson.E{Key: fData, Value: bson.Binary{Subtype: bson.TypeBinaryGeneric, Data: data}})
 		}
 		d = append(d, bson.E{Key: fLabel, Value: int64(s.Label)})
+		if s.Target != nil {
+			d = append(d, bson.E{Key: fTarget, Value: targetDoc(s.Target)})
+		}
 		if s.LabelName != "" {
 			d = append(d, bson.E{Key: fLabelName, Value: s.LabelName})
 		}

@@ -52,6 +52,9 @@ func docBytes(t testing.TB, s Sample, zip bool) []byte {
 	if len(s.Fields) > 0 {
 		d = append(d, bson.E{Key: fFields, Value: s.Fields})
 	}
+	if s.Target != nil {
+		d = append(d, bson.E{Key: fTarget, Value: targetDoc(s.Target)})
+	}
 	b, err := bson.Marshal(d)
 	if err != nil {
 		t.Fatal(err)
@@ -67,6 +70,8 @@ func fuzzSamples() []Sample {
 		{Key: "empty", Tensor: Uint8Tensor([]int{0, 5}, nil)},
 		{Key: "text", Bytes: []byte("hello, world"), Label: 1},
 		{Key: "nothing", Bytes: []byte{}},
+		{Key: "reg", Tensor: Float32Tensor([]int{3}, []float32{1, 2, 3}), Target: Float32Tensor([]int{2}, []float32{0.5, -7})},
+		{Key: "mask", Bytes: []byte("png"), Target: Uint8Tensor([]int{2, 2}, []uint8{0, 1, 1, 0})},
 	}
 }
 
@@ -118,6 +123,11 @@ func FuzzDecodeDoc(f *testing.F) {
 		if (s.Tensor == nil) == (s.Bytes == nil) {
 			t.Fatalf("sample %q: want exactly one of Bytes and Tensor", s.Key)
 		}
+		if s.Target != nil {
+			if err := s.Target.checkTarget(); err != nil {
+				t.Fatalf("a decoded target is not one Insert takes: %v", err)
+			}
+		}
 		if s.Tensor != nil {
 			if err := s.Tensor.check(); err != nil {
 				t.Fatalf("a decoded tensor is inconsistent: %v", err)
@@ -138,6 +148,7 @@ func FuzzDecodeDoc(f *testing.F) {
 			}
 			if again.Key != s.Key || again.Label != s.Label || again.LabelName != s.LabelName || again.Seq != s.Seq ||
 				!bytes.Equal(again.Bytes, s.Bytes) || !reflect.DeepEqual(again.Tensor, s.Tensor) && !sameTensor(again.Tensor, s.Tensor) ||
+				!reflect.DeepEqual(again.Target, s.Target) && !sameTensor(again.Target, s.Target) ||
 				len(again.Tags) != len(s.Tags) || len(again.Fields) != len(s.Fields) {
 				t.Fatalf("cache round trip (compressed %v) changed the sample:\n%+v\n%+v", zip, s, again)
 			}

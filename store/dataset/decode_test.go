@@ -29,6 +29,12 @@ func rawDoc(t *testing.T, extra ...bson.E) bson.Raw {
 	return b
 }
 
+// targetRaw is a valid bytes sample document with target as its target field.
+func targetRaw(t *testing.T, target any) bson.Raw {
+	return rawDoc(t, bson.E{Key: fKind, Value: "bytes"}, bson.E{Key: fSize, Value: int64(1)},
+		bson.E{Key: fData, Value: bson.Binary{Data: []byte{1}}}, bson.E{Key: fTarget, Value: target})
+}
+
 // Documents that claim more than they hold are corrupt, said before anything
 // is allocated for the claim: each names the field at fault.
 func TestDecodeDocRejectsClaims(t *testing.T) {
@@ -49,6 +55,14 @@ func TestDecodeDocRejectsClaims(t *testing.T) {
 			bson.E{Key: fSize, Value: int64(12)}, bson.E{Key: fData, Value: bson.Binary{Data: make([]byte, 12)}})},
 		{"inline size", fSize, "has 3 bytes", rawDoc(t, bson.E{Key: fKind, Value: "bytes"},
 			bson.E{Key: fSize, Value: int64(4)}, bson.E{Key: fData, Value: bson.Binary{Data: []byte{1, 2, 3}}})},
+		// Targets: every field checked as Insert checks it.
+		{"target not a document", fTarget, "want a document", targetRaw(t, "oops")},
+		{"target kind", fTarget, `kind "float64"`, targetRaw(t, bson.D{{Key: fKind, Value: "float64"}, {Key: fShape, Value: []int64{1}}, {Key: fData, Value: bson.Binary{Data: make([]byte, 8)}}})},
+		{"target shape missing", fTarget, "shape missing", targetRaw(t, bson.D{{Key: fKind, Value: "float32"}, {Key: fData, Value: bson.Binary{Data: make([]byte, 4)}}})},
+		{"target negative dim", fTarget, "non-negative", targetRaw(t, bson.D{{Key: fKind, Value: "float32"}, {Key: fShape, Value: []int64{-1}}, {Key: fData, Value: bson.Binary{Data: nil}}})},
+		{"target short data", fTarget, "needs 8 bytes of float32, payload has 4", targetRaw(t, bson.D{{Key: fKind, Value: "float32"}, {Key: fShape, Value: []int64{2}}, {Key: fData, Value: bson.Binary{Data: make([]byte, 4)}}})},
+		{"target NaN", fTarget, "expected a finite value", targetRaw(t, bson.D{{Key: fKind, Value: "float32"}, {Key: fShape, Value: []int64{1}}, {Key: fData, Value: bson.Binary{Data: []byte{0, 0, 0xc0, 0x7f}}}})},
+		{"target too big", fTarget, "MaxTargetBytes", targetRaw(t, bson.D{{Key: fKind, Value: "uint8"}, {Key: fShape, Value: []int64{MaxTargetBytes + 1}}, {Key: fData, Value: bson.Binary{Data: make([]byte, MaxTargetBytes+1)}}})},
 	} {
 		_, err := decodeDoc("c", tc.doc)
 		var ce *CorruptError

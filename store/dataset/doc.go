@@ -21,6 +21,18 @@
 // (store.DB.IndexIDs), without which every lookup by key scans. With Options.Compress, payloads
 // are stored zstd-compressed when that makes them smaller.
 //
+// # Labels that are tensors
+//
+// A sample may carry a Target besides its class id: a dense label (a
+// regression target, a mask) of uint8, int32 or float32, stored in the
+// sample document as a subdocument "target" of kind, shape and data, always
+// inline (at most MaxTargetBytes, whatever the payload's size, so a view's
+// target shapes are summarised on the server without reading a payload).
+// Insert refuses, before writing anything, a target whose shape and values
+// disagree, one over the limit, and a float32 target with a NaN or an
+// infinity; decoding checks the same, so a corrupt target is a
+// CorruptError naming the field.
+//
 // # Insertion sequence without transactions
 //
 // FerretDB v1 has no transactions and no change streams, so the order of

@@ -29,6 +29,9 @@ const (
 	fLabelName = "label_name"
 	fTags      = "tags"
 	fFields    = "fields"
+	// fTarget is a sample's Target: a subdocument of kind, shape and data
+	// (the names of the payload's fields), always inline.
+	fTarget = "target"
 )
 
 // encZstd marks a payload stored zstd-compressed.
@@ -239,6 +242,17 @@ func decodeDoc(coll string, raw bson.Raw) (*stored, error) {
 		}
 		st.Fields = m
 	}
+	if v, err := raw.LookupErr(fTarget); err == nil {
+		d, ok := v.DocumentOK()
+		if !ok {
+			return nil, bad(fTarget, "got %s, want a document of kind, shape and data", v.Type)
+		}
+		t, err := decodeTarget(d)
+		if err != nil {
+			return nil, bad(fTarget, "%v", err)
+		}
+		st.Target = t
+	}
 	dv, derr := raw.LookupErr(fData)
 	bv, berr := raw.LookupErr(fBlob)
 	switch {
@@ -329,4 +343,61 @@ func (st *stored) finish(coll string, raw []byte) (Sample, error) {
 	}
 	s.Tensor = t
 	return s, nil
+}
+
+// decodeTarget decodes a target subdocument (see targetDoc), checking it as
+// Insert does.
+func decodeTarget(d bson.Raw) (*Tensor, error) {
+	kv, err := d.LookupErr(fKind)
+	if err != nil {
+		return nil, fmt.Errorf("%s missing", fKind)
+	}
+	kind, ok := kv.StringValueOK()
+	if !ok {
+		return nil, fmt.Errorf("%s is %s, want string", fKind, kv.Type)
+	}
+	switch DType(kind) {
+	case Uint8, Int32, Float32:
+	default:
+		return nil, fmt.Errorf("%s %q, want uint8, int32 or float32", fKind, kind)
+	}
+	sv, err := d.LookupErr(fShape)
+	if err != nil {
+		return nil, fmt.Errorf("%s missing", fShape)
+	}
+	arr, ok := sv.ArrayOK()
+	if !ok {
+		return nil, fmt.Errorf("%s is %s, want an array of integers", fShape, sv.Type)
+	}
+	vals, err := arr.Values()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", fShape, err)
+	}
+	shape := make([]int, len(vals))
+	for i, e := range vals {
+		n, ok := e.AsInt64OK()
+		if !ok || n < 0 || n > maxElements {
+			return nil, fmt.Errorf("%s element %d is %s, want a non-negative integer", fShape, i, e.Type)
+		}
+		shape[i] = int(n)
+	}
+	dv, err := d.LookupErr(fData)
+	if err != nil {
+		return nil, fmt.Errorf("%s missing", fData)
+	}
+	_, b, ok := dv.BinaryOK()
+	if !ok {
+		return nil, fmt.Errorf("%s is %s, want binary", fData, dv.Type)
+	}
+	if len(b) > MaxTargetBytes {
+		return nil, fmt.Errorf("%s has %d bytes, more than %d (MaxTargetBytes)", fData, len(b), MaxTargetBytes)
+	}
+	t, err := tensorFromBytes(DType(kind), shape, append([]byte(nil), b...))
+	if err != nil {
+		return nil, err
+	}
+	if err := t.checkTarget(); err != nil {
+		return nil, err
+	}
+	return t, nil
 }

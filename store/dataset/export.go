@@ -16,7 +16,7 @@ import (
 // ExportIDX writes the dataset's samples, in insertion order, as an IDX
 // images file and an IDX labels file (gzip when a path ends in ".gz"): the
 // inverse of ImportIDX. Every sample must be a uint8 tensor of one shape
-// with a label in 0..255; nothing is written otherwise.
+// with a label in 0..255 and no target; nothing is written otherwise.
 func ExportIDX(ctx context.Context, d *Dataset, imagesPath, labelsPath string) (int, error) {
 	var all []Sample
 	for s, err := range d.Samples(ctx, ReadOptions{BatchSize: 1024}) {
@@ -29,6 +29,9 @@ func ExportIDX(ctx context.Context, d *Dataset, imagesPath, labelsPath string) (
 		if len(all) > 0 && !slices.Equal(s.Tensor.Shape, all[0].Tensor.Shape) {
 			return 0, fmt.Errorf("dataset: export %s to IDX: sample %q has shape %v, sample %q has %v; IDX needs one shape",
 				d.label(), s.Key, s.Tensor.Shape, all[0].Key, all[0].Tensor.Shape)
+		}
+		if s.Target != nil {
+			return 0, fmt.Errorf("dataset: export %s to IDX: sample %q has a target tensor; IDX labels are class ids only", d.label(), s.Key)
 		}
 		if s.Label < 0 || s.Label > 255 {
 			return 0, fmt.Errorf("dataset: export %s to IDX: sample %q has label %d; IDX labels are 0..255", d.label(), s.Key, s.Label)

@@ -7,6 +7,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // DType is the element type of a Tensor.
@@ -172,6 +174,11 @@ type Sample struct {
 	// Label is the class index; LabelName its name, if any.
 	Label     int
 	LabelName string
+	// Target is a dense label (a regression target, a mask), nil for a
+	// sample labelled by its class id alone. It is stored inline in the
+	// sample document (at most MaxTargetBytes), whatever the payload's size;
+	// float32 values must be finite.
+	Target *Tensor
 	// Tags are what dataset queries select on.
 	Tags []string
 	// Fields are extra user fields, stored under "fields" and queryable.
@@ -203,6 +210,11 @@ func (s *Sample) validate() error {
 			return fmt.Errorf("%w: sample %q: %w", ErrInvalidSample, s.Key, err)
 		}
 	}
+	if s.Target != nil {
+		if err := s.Target.checkTarget(); err != nil {
+			return fmt.Errorf("%w: sample %q: target: %w", ErrInvalidSample, s.Key, err)
+		}
+	}
 	for name := range s.Fields {
 		if name == "" || strings.ContainsAny(name, ".$") {
 			return fmt.Errorf("%w: sample %q: field name %q: expected a non-empty name without '.' or '$'", ErrInvalidSample, s.Key, name)
@@ -217,4 +229,40 @@ func (s *Sample) payload() (kind string, shape []int, raw []byte) {
 		return string(s.Tensor.DType), s.Tensor.Shape, s.Tensor.bytes()
 	}
 	return kindBytes, nil, s.Bytes
+}
+
+// MaxTargetBytes bounds a sample's Target: it lives in the sample document,
+// which queries and summaries scan, so it stays small; a bigger dense label
+// belongs in a sample of its own.
+const MaxTargetBytes = 64 << 10
+
+// checkTarget says what is wrong with t as a sample's target, if anything:
+// what check says, a size over MaxTargetBytes, or a float32 value that is
+// NaN or infinite (a loss over it would be too).
+func (t *Tensor) checkTarget() error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	if n := int64(t.Len()) * elemSize(t.DType); n > MaxTargetBytes {
+		return fmt.Errorf("shape %v of %s is %d bytes, expected at most %d (MaxTargetBytes)", t.Shape, t.DType, n, MaxTargetBytes)
+	}
+	for i, v := range t.Float32 {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("element %d of shape %v is %v, expected a finite value", i, t.Shape, v)
+		}
+	}
+	return nil
+}
+
+// targetDoc is the subdocument a target is stored as.
+func targetDoc(t *Tensor) bson.D {
+	sh := make([]int64, len(t.Shape))
+	for i, d := range t.Shape {
+		sh[i] = int64(d)
+	}
+	return bson.D{
+		{Key: fKind, Value: string(t.DType)},
+		{Key: fShape, Value: sh},
+		{Key: fData, Value: bson.Binary{Subtype: bson.TypeBinaryGeneric, Data: t.bytes()}},
+	}
 }
