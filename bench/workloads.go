@@ -61,6 +61,9 @@ func Workloads() []Workload {
 		{Name: "word2vec", Unit: "words/s", Items: 128, PeerThreads: 1,
 			Peer:  Peer{Script: "word2vec.py"},
 			Build: func(api API, mode string, dev graph.Device) (Step, error) { return newWord2vec(api, mode, dev) }},
+		{Name: "dcgan", Unit: "images/s", Items: dcganBatch, GFLOPPerItem: dcganGFLOP(),
+			Peer:  Peer{Script: "dcgan.py"},
+			Build: func(api API, mode string, dev graph.Device) (Step, error) { return newDCGAN(api, mode, dev) }},
 	}
 }
 

@@ -85,8 +85,9 @@ def measure(a, step, items_per_step):
         n += 1
     sync(a)
     rates = []
+    cpu_rates.clear()
     for _ in range(a.windows):
-        t0, n = time.perf_counter(), 0
+        t0, c0, n = time.perf_counter(), time.process_time(), 0
         while True:
             step()
             n += 1
@@ -96,7 +97,13 @@ def measure(a, step, items_per_step):
                 if dt >= a.seconds:
                     break
         rates.append(n * items_per_step / dt)
+        cpu_rates.append(n * items_per_step / max(time.process_time() - c0, 1e-9))
     return rates
+
+
+# Items per CPU-second of this process (all its threads) in each window of the
+# last measure: on a loaded machine, the wall-clock rate measures the load too.
+cpu_rates = []
 
 
 def report(a, torch, workload, unit, rates, **extra):
@@ -104,6 +111,8 @@ def report(a, torch, workload, unit, rates, **extra):
          "unit": unit, "median": round(statistics.median(rates), 2),
          "windows": [round(r, 2) for r in rates], "threads": a.threads,
          "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"), "device": a.device}
+    if cpu_rates and a.device == "cpu":
+        d["cpu_median"] = round(statistics.median(cpu_rates), 2)
     if a.device == "cuda":
         d["gpu"] = torch.cuda.get_device_name()
         d["tf32"] = a.tf32
