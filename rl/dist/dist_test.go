@@ -365,8 +365,8 @@ tasks:
 	if out.Repeats < 1 {
 		t.Errorf("repeats %d, want at least the one replayed", out.Repeats)
 	}
-	if out.Gaps != 0 || out.Pending != 0 {
-		t.Errorf("gaps %d, pending %d, want 0", out.Gaps, out.Pending)
+	if out.Gaps != 0 || out.Pending != 0 || out.Undrained {
+		t.Errorf("gaps %d, pending %d, undrained %v: want 0, 0, false", out.Gaps, out.Pending, out.Undrained)
 	}
 	if out.Published == 0 || out.Trained != out.Published {
 		t.Errorf("published %d, trained on %d: want equal", out.Published, out.Trained)

@@ -35,6 +35,18 @@ const FigureEnv = "TL_RLDIST_FIGURE"
 type point struct {
 	players                 int
 	rate, trainerCPU, plCPU float64
+	serverCPU               float64 // this process: NATS, the store, the master
+	samples                 float64 // trained on, the drain included
+	wall                    float64 // seconds from the submit to the plan's end
+	undrained               bool
+}
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // TestFigure2 measures the paper's Figure 2 for real on this machine: the
@@ -57,7 +69,14 @@ func TestFigure2(t *testing.T) {
 		pts = append(pts, measure(t, n, secs))
 	}
 	for _, p := range pts {
-		t.Logf("players %d: %.0f samples/s; CPU per wall second: trainer %.2f, players %.2f", p.players, p.rate, p.trainerCPU, p.plCPU)
+		t.Logf("players %d: %.0f samples/s; CPU seconds per wall second: trainer %.2f, players %.2f, servers and master %.2f (total %.2f of %d cores); samples per CPU second: trainer %.0f, players %.0f",
+			p.players, p.rate, p.trainerCPU/p.wall, p.plCPU/p.wall, p.serverCPU/p.wall, (p.trainerCPU+p.plCPU+p.serverCPU)/p.wall, runtime.NumCPU(),
+			p.samples/p.trainerCPU, p.samples/p.plCPU)
+	}
+	for _, p := range pts {
+		if p.players > 0 && p.undrained {
+			t.Errorf("the run of %d players did not drain: its numbers are not steady-state ones", p.players)
+		}
 	}
 	if err := drawFigure(path, pts); err != nil {
 		t.Fatal(err)
@@ -104,14 +123,17 @@ func cpuOf(p *proc) time.Duration {
 
 func measure(t *testing.T, n, secs int) point {
 	w := newWorld(t)
+	c0 := selfCPU()
 	out, tr, ps, wall := runFor(t, w, n, secs)
+	sc := selfCPU() - c0
 	var pc time.Duration
 	for _, p := range ps {
 		pc += cpuOf(p)
 	}
 	tc := cpuOf(tr)
 	t.Logf("%d players: %s", n, mustJSON(out))
-	return point{players: n, rate: out.Rate, trainerCPU: tc.Seconds() / wall.Seconds(), plCPU: pc.Seconds() / wall.Seconds()}
+	return point{players: n, rate: out.Rate, trainerCPU: tc.Seconds(), plCPU: pc.Seconds(), serverCPU: sc.Seconds(),
+		samples: float64(out.Trained * 16), wall: wall.Seconds(), undrained: out.Undrained}
 }
 
 // ceiling fills the stream with trajectories of a random policy (version
@@ -171,13 +193,15 @@ func ceiling(t *testing.T, secs int) point {
 	case <-time.After(time.Minute):
 		t.Fatal("prefill not acknowledged")
 	}
+	c0 := selfCPU()
 	out, tr, _, wall := runFor(t, w, 0, secs)
+	sc := selfCPU() - c0
 	tc := cpuOf(tr)
 	t.Logf("trainer alone, %d trajectories in the stream: %s", total, mustJSON(out))
 	if out.Trained >= int64(total) {
 		t.Errorf("the trainer took all %d trajectories: the prefill was too small to measure its ceiling", total)
 	}
-	return point{players: 0, rate: out.Rate, trainerCPU: tc.Seconds() / wall.Seconds()}
+	return point{players: 0, rate: out.Rate, trainerCPU: tc.Seconds(), serverCPU: sc.Seconds(), samples: float64(out.Trained * 16), wall: wall.Seconds()}
 }
 
 func mustJSON(v any) string {

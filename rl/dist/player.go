@@ -224,9 +224,15 @@ func Player(ctx context.Context, run *task.Run) (json.RawMessage, error) {
 	if err := fol.refresh(ctx, m); err != nil {
 		return nil, err
 	}
+	// Recorded before the first trajectory, so that the trainer, at the
+	// end, waits for this player to stop.
+	doc.Stopped = false
+	if err := writePlayer(ctx, db, doc); err != nil {
+		return nil, err
+	}
 	log.Info("player started", "env", st.Env, "envs", p.Envs, "unroll", st.Unroll, "from", doc.Next, "version", pl.Policy().Version())
 
-	start := time.Now()
+	start, recorded := time.Now(), time.Now()
 	subject := queue.RLSubject(p.Run, me)
 	for n := 0; ; n++ {
 		if p.MaxUnrolls > 0 && n >= p.MaxUnrolls {
@@ -283,11 +289,16 @@ func Player(ctx context.Context, run *task.Run) (json.RawMessage, error) {
 				return nil, ctx.Err()
 			}
 		}
-		// The count goes to the store after the publishes: a crash in
-		// between republishes the same sequence numbers, which the stream
-		// drops as duplicates.
-		if err := writePlayer(ctx, db, doc); err != nil {
-			return nil, err
+		// The count goes to the store after the publishes, at most once a
+		// second (a store write per unroll would bound every player's rate
+		// together): a player restarted from an older count republishes
+		// the same sequence numbers, which the stream drops as duplicates
+		// (its dedup window is an hour; a restart takes the ack deadline).
+		if time.Since(recorded) >= time.Second {
+			if err := writePlayer(ctx, db, doc); err != nil {
+				return nil, err
+			}
+			recorded = time.Now()
 		}
 		out.Unrolls++
 		out.Version = pl.Policy().Version()

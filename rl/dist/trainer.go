@@ -76,6 +76,10 @@ type TrainerOutput struct {
 	Rate    float64 `json:"samples_per_s"`
 	Stopped string  `json:"stopped"`          // why the run ended
 	Pending int64   `json:"pending,omitzero"` // published but not trained (the drain timed out)
+	// Undrained is set when params.drain ran out before every player had
+	// stopped and been trained on: published then counts what the players
+	// had recorded, which may be behind.
+	Undrained bool `json:"undrained,omitzero"`
 }
 
 func (p *TrainerParams) check(id string) error {
@@ -147,7 +151,9 @@ type trainer struct {
 	trained int64     // trajectories this attempt trained on, until the end's decision
 	rate    float64
 	decided bool // the run's end
-	start   time.Time
+	// undrained: the drain timed out.
+	undrained bool
+	start     time.Time
 }
 
 // Trainer runs an rl-trainer task.
@@ -270,6 +276,7 @@ func Trainer(ctx context.Context, run *task.Run) (json.RawMessage, error) {
 		}
 		if time.Now().After(deadline) {
 			t.log.Warn("players not drained within params.drain", "drain", time.Duration(p.Drain), "partial_batch", len(t.batch))
+			t.undrained = true
 			break
 		}
 		if err := t.take(ctx, it); err != nil {
@@ -468,7 +475,7 @@ func (t *trainer) output(ctx context.Context, why string) (json.RawMessage, erro
 	}
 	out := TrainerOutput{Run: t.p.Run, Version: t.version, Updates: t.st.Learner, Trained: t.st.Trained, Rejected: t.st.Rejected,
 		Repeats: t.st.Repeats, Gaps: t.st.Gaps, PerPlayer: t.st.Next, Episodes: t.st.Episodes, Return100: mean(t.st.Returns), Stopped: why,
-		Reached: t.reached, Resumed: t.resumed, Rate: t.rate}
+		Reached: t.reached, Resumed: t.resumed, Rate: t.rate, Undrained: t.undrained}
 	for _, pd := range ps {
 		out.Published += pd.Next
 		out.Pending += max(0, pd.Next-t.st.Next[pd.Player])
