@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -211,7 +212,11 @@ func mustJSON(v any) string {
 
 func drawFigure(path string, pts []point) error {
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("rl/dist on this machine (%d cores): CartPole, trainer throughput", runtime.NumCPU())
+	load := ""
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		load = ", load " + strings.Fields(string(b))[0] // the cores are shared
+	}
+	p.Title.Text = fmt.Sprintf("rl/dist on this machine (%d cores%s): CartPole, trainer throughput", runtime.NumCPU(), load)
 	p.X.Label.Text = "player processes"
 	p.Y.Label.Text = "samples/s consumed by the trainer"
 	var xy plotter.XYs
@@ -246,7 +251,7 @@ func drawFigure(path string, pts []point) error {
 	p.Legend.Add("trainer alone, stream prefilled", c)
 	p.Legend.Add("linear in players from 1", lin)
 	p.Legend.Top, p.Legend.Left = true, true
-	p.Y.Min = 0
+	p.Y.Min, p.Y.Max = 0, 1.6*max(ceil, 4*xy[0].Y)
 	wt, err := p.WriterTo(16*vg.Centimeter, 10*vg.Centimeter, "png")
 	if err != nil {
 		return fmt.Errorf("drawing %s: %w", path, err)
