@@ -18,6 +18,7 @@ type Evaluator struct {
 	feeds   []graph.Feed
 	label   int
 	classes int
+	metrics int // the index of Config.Metrics' first output
 	carry   *carrier
 }
 
@@ -37,6 +38,10 @@ func NewEvaluator(cfg Config) (*Evaluator, error) {
 		targets = append(targets, cfg.Logits)
 		ev.label = labelIndex(&cfg)
 		ev.classes = cfg.Logits.Shape()[1]
+	}
+	ev.metrics = len(targets)
+	for _, m := range cfg.Metrics {
+		targets = append(targets, m.Node)
 	}
 	for _, in := range cfg.Inputs {
 		ev.feeds = append(ev.feeds, graph.Feed{Node: in})
@@ -58,12 +63,14 @@ func (ev *Evaluator) Close() {
 	}
 }
 
-// Result is what Evaluate measures: the mean loss, and the accuracies when the
-// config has logits and labels, over Examples examples.
+// Result is what Evaluate measures: the mean loss, the accuracies when the
+// config has logits and labels, and Config.Metrics by name, over Examples
+// examples.
 type Result struct {
 	Loss, Accuracy, TopK float64
 	K                    int
 	Examples             int
+	Metrics              map[string]float64
 	hasAcc               bool
 }
 
@@ -77,6 +84,9 @@ func (r Result) Values(prefix string) map[string]float64 {
 			m[prefix+TopKName(r.K)] = r.TopK
 		}
 	}
+	for k, v := range r.Metrics {
+		m[prefix+k] = v
+	}
 	return m
 }
 
@@ -84,6 +94,7 @@ func (r Result) Values(prefix string) map[string]float64 {
 // randomly) and averages over every example.
 func (ev *Evaluator) Evaluate(ctx context.Context, loader feed.Batches) (Result, error) {
 	var loss, acc, topk Mean
+	mets := make([]Mean, len(ev.cfg.Metrics))
 	ev.carry.reset()
 	it := loader.Epoch(ctx, 0)
 	defer it.Close()
@@ -101,6 +112,9 @@ func (ev *Evaluator) Evaluate(ctx context.Context, loader feed.Batches) (Result,
 			return Result{}, fmt.Errorf("train: evaluating batch %d: %w", b.Index, err)
 		}
 		loss.Add(float64(outs[0].Float32s()[0]), b.Size)
+		for i := range mets {
+			mets[i].Add(float64(outs[ev.metrics+i].Float32s()[0]), b.Size)
+		}
 		if ev.label >= 0 {
 			logits, labels := outs[1].Float32s(), b.Tensors[ev.label].Int32s()
 			acc.Add(float64(Correct(logits, labels, ev.classes))/float64(b.Size), b.Size)
@@ -114,6 +128,12 @@ func (ev *Evaluator) Evaluate(ctx context.Context, loader feed.Batches) (Result,
 		return Result{}, fmt.Errorf("train: evaluating: %w", err)
 	}
 	r := Result{Loss: loss.Value(), Examples: loss.Count(), K: ev.cfg.TopK}
+	if len(mets) > 0 {
+		r.Metrics = make(map[string]float64, len(mets))
+		for i, m := range ev.cfg.Metrics {
+			r.Metrics[m.Name] = mets[i].Value()
+		}
+	}
 	if ev.label >= 0 {
 		r.Accuracy, r.TopK, r.hasAcc = acc.Value(), topk.Value(), true
 	}

@@ -35,6 +35,10 @@ type Config struct {
 	Logits *graph.Node
 	Labels *graph.Node
 	TopK   int
+	// Metrics are scalar nodes (a regression's mean absolute error) averaged
+	// over the examples as the loss is, and reported under their names by
+	// the loop and by evaluators.
+	Metrics []Metric
 	// Options compile the plans; Training is set for the loop and cleared for
 	// evaluators. A nil Pool: the loop starts one, shared with its evaluators.
 	Options graph.Options
@@ -91,8 +95,35 @@ func (c *Config) check(training bool) error {
 	if err := c.checkCarry(); err != nil {
 		return err
 	}
+	if err := c.checkMetrics(); err != nil {
+		return err
+	}
 	if c.Logits != nil && len(c.Logits.Shape()) != 2 {
 		return &tensor.ShapeError{Op: "train.Config", Arg: "Logits", Got: c.Logits.Shape(), Want: "(N, classes)"}
+	}
+	return nil
+}
+
+// Metric is a scalar node reported, averaged over the examples, as Name.
+type Metric struct {
+	Name string
+	Node *graph.Node
+}
+
+// checkMetrics says what is wrong with c.Metrics, if anything.
+func (c *Config) checkMetrics() error {
+	seen := map[string]bool{MetricLoss: true, MetricAccuracy: true}
+	for i, m := range c.Metrics {
+		if m.Name == "" || m.Node == nil {
+			return fmt.Errorf("train: Config.Metrics[%d]: expected a name and a node", i)
+		}
+		if seen[m.Name] {
+			return fmt.Errorf("train: Config.Metrics[%d]: name %q is taken (loss, accuracy and each metric once)", i, m.Name)
+		}
+		seen[m.Name] = true
+		if m.Node.Shape().Size() != 1 {
+			return &tensor.ShapeError{Op: "train.Config", Arg: "Metrics[" + m.Name + "]", Got: m.Node.Shape(), Want: "a scalar"}
+		}
 	}
 	return nil
 }
@@ -172,6 +203,7 @@ type Loop struct {
 	feeds   []graph.Feed
 	label   int
 	classes int
+	metrics int // the index of Config.Metrics' first output
 	carry   *carrier
 	// rngStep numbers the steps for dropout (graph.Options.Step): the global
 	// step, so a run resumed at step n draws the uninterrupted run's masks.
@@ -201,6 +233,10 @@ func New(cfg Config) (*Loop, error) {
 		l.classes = cfg.Logits.Shape()[1]
 	}
 	targets = append(targets, cfg.Update)
+	l.metrics = len(targets)
+	for _, m := range cfg.Metrics {
+		targets = append(targets, m.Node)
+	}
 	for _, in := range cfg.Inputs {
 		l.feeds = append(l.feeds, graph.Feed{Node: in})
 	}
@@ -327,6 +363,7 @@ func (l *Loop) RunAt(ctx context.Context, loader feed.Batches, at Position, epoc
 	}
 	s := &State{Epochs: epochs, StepsPerEpoch: loader.Batches(), Step: at.Step, Values: map[string]float64{}, Start: time.Now(), device: l.cfg.Device}
 	var loss, acc, topk Mean
+	mets := make([]Mean, len(l.cfg.Metrics))
 	topName := ""
 	if l.cfg.TopK > 1 {
 		topName = TopKName(l.cfg.TopK)
@@ -339,6 +376,9 @@ func (l *Loop) RunAt(ctx context.Context, loader feed.Batches, at Position, epoc
 		loss.Reset()
 		acc.Reset()
 		topk.Reset()
+		for i := range mets {
+			mets[i].Reset()
+		}
 		l.carry.reset()
 		if err := l.fire(ctx, evEpochStart, s); err != nil {
 			return s, err
@@ -354,6 +394,9 @@ func (l *Loop) RunAt(ctx context.Context, loader feed.Batches, at Position, epoc
 			resumeMean(&loss, s, MetricLoss, at)
 			resumeMean(&acc, s, MetricAccuracy, at)
 			resumeMean(&topk, s, topName, at)
+			for i, m := range l.cfg.Metrics {
+				resumeMean(&mets[i], s, m.Name, at)
+			}
 		}
 		for !s.Stopped && it.Next() {
 			b := it.Batch()
@@ -383,6 +426,10 @@ func (l *Loop) RunAt(ctx context.Context, loader feed.Batches, at Position, epoc
 			}
 			loss.Add(float64(s.Loss), b.Size)
 			s.Values[MetricLoss] = loss.Value()
+			for i, m := range l.cfg.Metrics {
+				mets[i].Add(float64(outs[l.metrics+i].Float32s()[0]), b.Size)
+				s.Values[m.Name] = mets[i].Value()
+			}
 			if l.label >= 0 {
 				logits, labels := outs[1].Float32s(), b.Tensors[l.label].Int32s()
 				acc.Add(float64(Correct(logits, labels, l.classes))/float64(b.Size), b.Size)

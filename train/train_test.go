@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -423,5 +424,51 @@ func TestSaveBestKeepsTheBestEpoch(t *testing.T) {
 	}
 	if got := back.Find("fc").Params()[0].Tensor().Float32s(); !slices.Equal(got, bestW) {
 		t.Fatalf("saved weights are not epoch 2's")
+	}
+}
+
+// Config.Metrics are averaged over the examples as the loss is: the loss
+// node reported a second time under another name has the loss's values, in
+// the loop and in an evaluator; a metric that is not a scalar, or that
+// takes a reserved name, is refused.
+func TestConfigMetrics(t *testing.T) {
+	p := newProblem(t, 90) // 90 examples in batches of 16: a partial batch
+	cfg := p.config()
+	cfg.Metrics = []Metric{{Name: "xent", Node: p.loss}}
+	loop, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loop.Close()
+	st, err := loop.Run(context.Background(), p.train, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := st.Values["xent"], st.Values[MetricLoss]; want == 0 || math.Abs(got-want) > 1e-9 {
+		t.Fatalf("metric xent %v, loss %v: want equal", got, want)
+	}
+	ev, err := loop.NewEvaluator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ev.Close()
+	r, err := ev.Evaluate(context.Background(), p.test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := r.Values("val_"); math.Abs(v["val_xent"]-r.Loss) > 1e-9 || len(v) != 4 {
+		t.Fatalf("evaluation values %v: want val_xent equal to val_loss %v, beside val_accuracy and val_top2_accuracy", v, r.Loss)
+	}
+	for name, m := range map[string]Metric{
+		"not a scalar": {Name: "out", Node: p.logits},
+		"loss":         {Name: MetricLoss, Node: p.loss},
+		"no node":      {Name: "mae"},
+	} {
+		c := p.config()
+		c.Metrics = []Metric{m}
+		if l, err := New(c); err == nil {
+			l.Close()
+			t.Errorf("%s: accepted", name)
+		}
 	}
 }
