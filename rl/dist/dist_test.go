@@ -464,3 +464,76 @@ func TestExamplePlans(t *testing.T) {
 		}
 	}
 }
+
+// An agent's credentials may publish trajectories and run the trainer's
+// consumer, and nothing else of the stream: no purge, no delete, no update
+// of the stream, no other stream's consumers.
+func TestAgentPermissionsOnTheStream(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	ac, err := queue.ReadCredentials(w.creds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(w.srv.URL(), ac.Options()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &nats.Msg{Subject: queue.RLSubject("perm", "p1"), Data: []byte("x")}
+	if _, err := js.PublishMsg(ctx, m); err != nil {
+		t.Fatalf("an agent publishing a trajectory: %v", err)
+	}
+	c, err := js.CreateOrUpdateConsumer(ctx, queue.RLStream, jetstream.ConsumerConfig{Durable: queue.RLConsumer("perm"),
+		FilterSubject: queue.RLRunSubjects("perm"), AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatalf("an agent creating a trainer's consumer: %v", err)
+	}
+	b, err := c.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	for msg := range b.Messages() {
+		got++
+		if err := msg.DoubleAck(ctx); err != nil {
+			t.Errorf("an agent acking a trajectory: %v", err)
+		}
+	}
+	if got != 1 {
+		t.Fatalf("fetched %d messages, want 1 (%v)", got, b.Error())
+	}
+	if err := js.DeleteConsumer(ctx, queue.RLStream, queue.RLConsumer("perm")); err != nil {
+		t.Errorf("an agent replacing a trainer's consumer: %v", err)
+	}
+	// A request the server refuses gets no answer: each waits its own
+	// short deadline.
+	short := func() context.Context {
+		c, cancel := context.WithTimeout(ctx, 2*time.Second)
+		t.Cleanup(cancel)
+		return c
+	}
+	s, err := js.Stream(ctx, queue.RLStream)
+	if err != nil {
+		t.Fatalf("an agent reading the stream's info: %v", err)
+	}
+	if err := js.DeleteStream(short(), queue.RLStream); err == nil {
+		t.Error("an agent deleted the trajectory stream")
+	}
+	if err := s.Purge(short()); err == nil {
+		t.Error("an agent purged the trajectory stream")
+	}
+	if _, err := js.UpdateStream(short(), jetstream.StreamConfig{Name: queue.RLStream, Subjects: []string{"tl.rl.>", "x.>"}}); err == nil {
+		t.Error("an agent changed the trajectory stream's subjects")
+	}
+	if _, err := js.CreateOrUpdateConsumer(short(), queue.TasksStream, jetstream.ConsumerConfig{Durable: "mine"}); err == nil {
+		t.Error("an agent created a consumer on the tasks stream")
+	}
+	if _, err := js.PublishMsg(short(), &nats.Msg{Subject: "tl.tasks.cpu", Data: []byte("{}")}); err == nil {
+		t.Error("an agent published a task")
+	}
+}
