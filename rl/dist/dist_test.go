@@ -537,3 +537,40 @@ func TestAgentPermissionsOnTheStream(t *testing.T) {
 		t.Error("an agent published a task")
 	}
 }
+
+// Pong goes through the same path: 40×40 frames (134 kB a trajectory of 20
+// steps), one player, a few updates, every trajectory trained on once.
+func TestPongDistributed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("plays Pong for a few seconds")
+	}
+	w := newWorld(t)
+	id := w.submit(`
+name: pong
+tasks:
+  - {id: trainer, kind: rl-trainer, queue: QT, params: {run: pg, env: pong, unroll: 20, batch: 8, lr: 0.0005, save_every: 2, updates: 6, drain: 1m}}
+  - {id: p1, kind: rl-player, queue: QP, params: {run: pg, envs: 8, seed: 1}}
+`)
+	w.agent("trainer", w.qt)
+	w.agent("player", w.qp)
+	var p *status.Plan
+	w.eventually("the plan to finish", 4*time.Minute, func() (bool, string) {
+		var err error
+		if p, err = w.status.Plan(context.Background(), id); err != nil {
+			return false, err.Error()
+		}
+		return p.Status.Terminal(), w.describe(id)
+	})
+	if p.Status != plan.Succeeded {
+		t.Fatalf("plan %s: %s", p.Status, w.describe(id))
+	}
+	var out dist.TrainerOutput
+	if err := json.Unmarshal([]byte(w.taskOf(id, "trainer").Output), &out); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("trainer: %s", w.taskOf(id, "trainer").Output)
+	if out.Updates < 6 || out.Trained != out.Published || out.Trained < 48 || out.Rejected != 0 || out.Undrained {
+		t.Errorf("updates %d, trained %d, published %d, rejected %d, undrained %v: want ≥ 6, equal ≥ 48, 0, false",
+			out.Updates, out.Trained, out.Published, out.Rejected, out.Undrained)
+	}
+}
