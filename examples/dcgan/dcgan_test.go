@@ -13,7 +13,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tlgo/tl/cpu/par"
 	"github.com/tlgo/tl/formats"
 	"github.com/tlgo/tl/graph"
 	"github.com/tlgo/tl/internal/testenv"
@@ -36,7 +35,9 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 func TestShapesAndParameterCounts(t *testing.T) {
 	a := arch{Z: 100, GF: 64, DF: 64, Kernel: 5, Size: 28}
 	g := graph.New(1)
-	n, err := newGAN(g, a, 2e-4, nil, par.NewPool(1))
+	eng := graph.NewEngine(g, nil)
+	defer eng.Close()
+	n, err := newGAN(g, a, 2e-4, eng)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,8 @@ func TestShapesAndParameterCounts(t *testing.T) {
 // layers and their shapes.
 func TestBadSizes(t *testing.T) {
 	// A 28×28 generator (30/4 doubled twice) for a 30×30 discriminator.
-	_, err := newGAN(graph.New(1), arch{Z: 8, GF: 4, DF: 4, Kernel: 3, Size: 30}, 2e-4, nil, nil)
+	g30 := graph.New(1)
+	_, err := newGAN(g30, arch{Z: 8, GF: 4, DF: 4, Kernel: 3, Size: 30}, 2e-4, graph.NewEngine(g30, nil))
 	for _, want := range []string{"g/deconv2", "(?, 28, 28, 1)", "real", "(?, 30, 30, 1)", "multiple of 4"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Fatalf("size 30: %v; want an error that says %q", err, want)
@@ -148,7 +150,9 @@ func TestLearnsOnGeneratedImages(t *testing.T) {
 
 	// The untrained generator's distance to the data.
 	g0 := graph.New(o.Seed)
-	n0, err := newGAN(g0, o.Arch, 2e-4, nil, nil)
+	eng0 := graph.NewEngine(g0, nil)
+	defer eng0.Close()
+	n0, err := newGAN(g0, o.Arch, 2e-4, eng0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -431,9 +435,10 @@ func TestJudge(t *testing.T) {
 func BenchmarkTrainStep(b *testing.B) {
 	for _, f := range []int{64, 32} {
 		b.Run(fmt.Sprintf("gf%d", f), func(b *testing.B) {
-			pool := par.NewPool(0)
-			defer pool.Close()
-			n, err := newGAN(graph.New(1), arch{Z: 100, GF: f, DF: f, Kernel: 5, Size: 28}, 2e-4, nil, pool)
+			g := graph.New(1)
+			eng := graph.NewEngine(g, nil)
+			defer eng.Close()
+			n, err := newGAN(g, arch{Z: 100, GF: f, DF: f, Kernel: 5, Size: 28}, 2e-4, eng)
 			if err != nil {
 				b.Fatal(err)
 			}

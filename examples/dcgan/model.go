@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 
-	"github.com/tlgo/tl/cpu/par"
 	"github.com/tlgo/tl/graph"
 	"github.com/tlgo/tl/layers"
 	"github.com/tlgo/tl/optim"
@@ -52,21 +51,17 @@ type gan struct {
 	a                    arch
 	z, real              *layers.Layer
 	gen, dReal, dFake    *layers.Layer
-	dStep, gStep, sample runner // the discriminator's and the generator's updates; the generator in inference mode
-}
-
-// runner runs targets on the CPU (graph.Executor) or a GPU (graph.DeviceExecutor).
-type runner interface {
-	Run(feeds ...graph.Feed) ([]*tensor.Tensor, error)
+	dStep, gStep, sample graph.Runner // the discriminator's and the generator's updates; the generator in inference mode
 }
 
 // newGAN builds both networks in g, their losses (the non-saturating GAN loss
-// on logits) and an Adam optimizer each (lr, beta1 0.5), and the three runners.
-func newGAN(g *graph.Graph, a arch, lr float32, od *graph.OnDevice, pool *par.Pool) (*gan, error) {
+// on logits) and an Adam optimizer each (lr, beta1 0.5), and the three runners
+// on eng (the CPU or a GPU).
+func newGAN(g *graph.Graph, a arch, lr float32, eng *graph.Engine) (*gan, error) {
 	n := &gan{a: a, z: layers.Input(g, "z", -1, a.Z), real: layers.Input(g, "real", -1, a.Size, a.Size, 1)}
 	n.gen = generator(n.z, a)
 	if n.gen.Err() == nil && !n.gen.Shape().Equal(n.real.Shape()) {
-		return nil, fmt.Errorf("dcgan: the generator's output %s is %v but the discriminator's input %s is %v: want the same image shape (the generator doubles Size/4 twice: Size must be a multiple of 4)", n.gen.Name(), n.gen.Shape(), n.real.Name(), n.real.Shape())
+		return nil, fmt.Errorf("dcgan: the generator's output %s is %v, the discriminator's input %s %v: want one shape (size a multiple of 4)", n.gen.Name(), n.gen.Shape(), n.real.Name(), n.real.Shape())
 	}
 	// The discriminator fails on generated images wherever it fails on real ones.
 	n.dReal, n.dFake = discriminator(n.real, a), discriminator(n.gen, a)
@@ -83,17 +78,11 @@ func newGAN(g *graph.Graph, a arch, lr float32, od *graph.OnDevice, pool *par.Po
 	}
 	// The discriminator is right where its margin is positive.
 	margins := graph.Concat(0, real, graph.Neg(fake))
-	var errs []error
-	mk := func(training bool, targets ...*graph.Node) runner {
-		if od != nil {
-			return od.NewExecutor(graph.DeviceOptions{Training: training}, targets...)
-		}
-		e, err := g.NewExecutor(graph.Options{Training: training, Pool: pool}, targets...)
-		errs = append(errs, err)
-		return e
-	}
-	n.dStep, n.gStep, n.sample = mk(true, dLoss, margins, dUp), mk(true, gLoss, gUp), mk(false, n.gen.Output())
-	return n, errors.Join(errs...)
+	var errs [3]error
+	n.dStep, errs[0] = eng.Runner(true, dLoss, margins, dUp)
+	n.gStep, errs[1] = eng.Runner(true, gLoss, gUp)
+	n.sample, errs[2] = eng.Runner(false, n.gen.Output())
+	return n, errors.Join(errs[:]...)
 }
 
 // stepStats is what one training step measured.

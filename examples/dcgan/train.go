@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 
-	"github.com/tlgo/tl/cpu/par"
 	"github.com/tlgo/tl/graph"
 	"github.com/tlgo/tl/tensor"
 )
@@ -22,14 +21,9 @@ func run(ctx context.Context, o options) (*result, error) {
 		return nil, fmt.Errorf("dcgan: batch %d, epochs %d: want a batch from 1 to %d (the training images) and epochs > 0", o.Batch, o.Epochs, o.Train.N)
 	}
 	g := graph.New(o.Seed)
-	var od *graph.OnDevice
-	if o.Device != nil {
-		od = g.OnDevice(o.Device)
-		defer od.Close()
-	}
-	pool := par.NewPool(0)
-	defer pool.Close()
-	n, err := newGAN(g, a, float32(o.LR), od, pool)
+	eng := graph.NewEngine(g, o.Device)
+	defer eng.Close()
+	n, err := newGAN(g, a, float32(o.LR), eng)
 	if err != nil {
 		return nil, err
 	}
@@ -63,10 +57,8 @@ func run(ctx context.Context, o options) (*result, error) {
 			return nil, err
 		}
 	}
-	if od != nil {
-		if err := od.Pull(); err != nil {
-			return nil, fmt.Errorf("dcgan: copying the weights from the device: %w", err)
-		}
+	if err := eng.Pull(); err != nil { // the weights, to save them
+		return nil, fmt.Errorf("dcgan: %w", err)
 	}
 	return rec.finish(ctx)
 }
