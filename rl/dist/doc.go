@@ -30,11 +30,14 @@
 // # Exactly once
 //
 // Publishing: a player records in the store how many trajectories it has
-// published (collection rl_players) after publishing them; a player killed
-// in between is restarted by the workflow from the recorded count, and
-// republishes the same sequence numbers under the same message ids, which
-// the stream drops (its dedup window is an hour). So each sequence number
-// is in the stream once.
+// published (collection rl_players), after the stream has acknowledged them
+// and at most once a second; a player killed after publishing more is
+// restarted by the workflow from the recorded count, and republishes the
+// same sequence numbers under the same message ids, which the stream drops
+// (its dedup window is an hour). So each sequence number is in the stream
+// once. A player also waits while the trainer has params.backlog
+// trajectories not yet delivered (64 by default), so that players faster
+// than the trainer do not fill the stream with ever staler trajectories.
 //
 // Training: the stream is a work queue; the trainer acks a trajectory only
 // after the version whose weights include it is saved, and the version
