@@ -24,6 +24,10 @@ type ArchInput struct {
 	Shape   []int
 	DType   tensor.DType
 	Classes int
+	// Target is the shape of one sample's target tensor for a regression
+	// (loss mse), nil for class ids. Classes is then the target's size: the
+	// network's output must be (batch, Target...); (batch, 1) for a scalar.
+	Target []int
 }
 
 // archs is a registry of builders by name, owned by one Kinds.

@@ -281,6 +281,12 @@ func (j *trainJob) savedBefore(ctx context.Context, m *models.Model) (json.RawMe
 			return nil, j.fail(err)
 		}
 	}
-	return json.Marshal(map[string]any{"model": m.Name, "version": m.Version, "run": m.Lineage.Run, "saved_before": true,
-		"metrics": m.Metrics, "accuracy": m.Metrics["train_accuracy"], "loss": m.Metrics["train_loss"]})
+	out := map[string]any{"model": m.Name, "version": m.Version, "run": m.Lineage.Run, "saved_before": true,
+		"metrics": m.Metrics, "loss": m.Metrics["train_loss"]}
+	if j.p.Loss == lossMSE { // as execute says it
+		out[metricMAE] = m.Metrics["train_"+metricMAE]
+	} else {
+		out["accuracy"] = m.Metrics["train_accuracy"]
+	}
+	return json.Marshal(out)
 }

@@ -12,11 +12,13 @@
 //	          Output: {"model", "version", "run", "epochs" (completed), "steps",
 //	          "examples" (a pass over the view), "seconds", "stopped_early",
 //	          "metrics" (every final value of the run: loss, accuracy, val_loss,
-//	          val_accuracy, lr, ...), "accuracy", "loss"}.
+//	          val_accuracy, lr, ...), "accuracy", "loss"}; a regression has
+//	          "mae" (and val_mae) where a classifier has accuracy.
 //	evaluate  Input: dataset name; Model: model name (latest version, or
 //	          params.version / params.alias). Output: {"model", "version",
-//	          "accuracy", "loss", "examples", "metrics"}; the metrics are also
-//	          recorded on the model version as "<input>_accuracy", "<input>_loss".
+//	          "accuracy" (or "mae"), "loss", "examples", "metrics"}; the metrics
+//	          are also recorded on the model version as "<input>_accuracy" (or
+//	          "<input>_mae"), "<input>_loss".
 //
 // # Streaming from the store
 //
@@ -35,9 +37,24 @@
 // batch: uint8 images and raw bytes scaled to [0, 1], float32 features
 // copied, int32 token ids fed as int32 (or as float32 to a float32 input).
 // An H×W view feeds an H×W×1 input; raw bytes feed any input of as many
-// values. Labels are the samples' class ids (Sample.Label); labels as tensors
-// are not supported. The cache lives under Options.CacheDir (default the
-// user's cache folder), in a folder per store.
+// values. The cache lives under Options.CacheDir (default the user's cache
+// folder), in a folder per store.
+//
+// # Class ids or target tensors
+//
+// Labels are the samples' class ids (Sample.Label), or their target tensors
+// (Sample.Target): the summary also groups on the stored target's kind and
+// shape, and a view must be one or the other (a view where some samples
+// carry a target and some do not, or targets of two shapes, fails naming a
+// sample of each). A view of targets trains a regression: params.loss "mse"
+// (its default; "cross_entropy" is the default, and the only choice, for
+// class ids), the network's output (batch, target shape...) fed float32
+// targets (int32 and uint8 targets by value), the metrics loss and mae (mean
+// absolute error, train.Config.Metrics) and no accuracy; evaluate measures
+// the same on such a view. The built-in builders give one output per target
+// value (ArchInput.Target), which fits a target of one axis or a scalar (as
+// (batch, 1)); an output of another shape than the target's fails naming
+// the sample, the output layer and both shapes, before anything is written.
 //
 // # Architecture as data
 //
@@ -57,7 +74,7 @@
 // optim's schedules), weight_decay, batch, epochs and/or steps (a step
 // budget), early_stopping {metric, patience, min_delta, mode}, device (cpu
 // or cuda), seed, init {model, version or alias}, validation, limit, alias,
-// classes, log_every. Old plans keep working: every field is optional.
+// classes, loss, log_every. Old plans keep working: every field is optional.
 //
 // Both are registered with their params types, so agents announce the
 // parameter fields and the master rejects a plan with an unknown one when it is

@@ -60,33 +60,49 @@ func (k *Kinds) evaluate(ctx context.Context, run *task.Run) (json.RawMessage, e
 	}
 	ins := net.InputLayers()
 	logits := net.Output()
-	if len(ins) != 1 || len(logits.Shape()) != 2 {
-		return nil, task.Permanent(fmt.Errorf("mltasks: model %s v%d has %d inputs and output %v; evaluate takes one input and logits (batch, classes)", m.Name, m.Version, len(ins), logits.Shape()))
-	}
-	x := ins[0].Output()
 	coll, err := k.samples(ctx, db)
 	if err != nil {
 		return nil, err
 	}
+	// The view says what is measured: a view whose samples carry targets
+	// evaluates a regression (mse, mae), one of class ids a classifier.
 	ds, info, err := openView(ctx, db, coll, t.Input)
-	if err == nil {
-		err = checkInput(info, ins[0].Name(), x.Shape(), x.Value().DType)
+	if err != nil {
+		return nil, fmt.Errorf("mltasks: evaluate task %s: model %s v%d: %w", t.ID, m.Name, m.Version, err)
 	}
+	lossName, classes := lossXent, 0
+	var target tensor.Shape
+	if info.regression() {
+		lossName = lossMSE
+		if len(ins) != 1 || len(logits.Shape()) < 1 || logits.Value().DType != tensor.Float32 {
+			return nil, task.Permanent(fmt.Errorf("mltasks: model %s v%d has %d inputs and output %v of %v; evaluate on targets takes one input and a float32 output (batch, ...)", m.Name, m.Version, len(ins), logits.Shape(), logits.Value().DType))
+		}
+		target = logits.Shape()[1:].Clone()
+	} else {
+		if len(ins) != 1 || len(logits.Shape()) != 2 {
+			return nil, task.Permanent(fmt.Errorf("mltasks: model %s v%d has %d inputs and output %v; evaluate takes one input and logits (batch, classes)", m.Name, m.Version, len(ins), logits.Shape()))
+		}
+		classes = logits.Shape()[1]
+	}
+	x := ins[0].Output()
+	err = checkInput(info, ins[0].Name(), x.Shape(), x.Value().DType)
 	if err == nil {
-		err = checkLabels(ctx, coll, ds, info, logits.Shape()[1])
+		err = checkTargets(ctx, coll, ds, info, lossName, net.Name(), logits.Shape())
 	}
 	if err != nil {
 		return nil, fmt.Errorf("mltasks: evaluate task %s: model %s v%d: %w", t.ID, m.Name, m.Version, err)
 	}
-	data := newViewBatches(ds, info, x.Shape(), x.Value().DType, viewOptions{Batch: p.Batch, Limit: p.Limit, Cache: true, Classes: logits.Shape()[1]})
-	labels := g.Placeholder("label", tensor.Int32, -1)
-	loss := graph.SparseSoftmaxCrossEntropy(logits, labels)
+	data := newViewBatches(ds, info, x.Shape(), x.Value().DType, viewOptions{Batch: p.Batch, Limit: p.Limit, Cache: true, Classes: classes, Target: target})
+	labels, loss, extra := lossOf(g, lossName, logits)
 	dev, release, err := k.device(t, p.Device)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	cfg := train.Config{Inputs: []*graph.Node{x, labels}, Loss: loss, Logits: logits, Labels: labels}
+	cfg := train.Config{Inputs: []*graph.Node{x, labels}, Loss: loss, Metrics: extra}
+	if !info.regression() {
+		cfg.Logits, cfg.Labels = logits, labels
+	}
 	if dev != nil {
 		cfg.Device = g.OnDevice(dev)
 		defer cfg.Device.Close()
@@ -100,19 +116,28 @@ func (k *Kinds) evaluate(ctx context.Context, run *task.Run) (json.RawMessage, e
 	if err != nil {
 		return nil, fmt.Errorf("mltasks: evaluate task %s: %w", t.ID, err)
 	}
-	metrics := map[string]float64{t.Input + "_accuracy": res.Accuracy, t.Input + "_loss": res.Loss}
+	values := res.Values("")
+	metrics := map[string]float64{}
+	for k, v := range values {
+		metrics[t.Input+"_"+k] = v
+	}
 	if err := ms.SetMetrics(ctx, m.Name, m.Version, metrics); err != nil {
 		return nil, err
 	}
-	logEvaluation(ctx, db, m.Model, t, res, run.Logger())
-	return json.Marshal(map[string]any{"model": m.Name, "version": m.Version, "accuracy": res.Accuracy, "loss": res.Loss,
-		"examples": res.Examples, "metrics": res.Values("")})
+	logEvaluation(ctx, db, m.Model, t, values, run.Logger())
+	out := map[string]any{"model": m.Name, "version": m.Version, "loss": res.Loss, "examples": res.Examples, "metrics": values}
+	if info.regression() {
+		out[metricMAE] = values[metricMAE]
+	} else {
+		out["accuracy"] = res.Accuracy
+	}
+	return json.Marshal(out)
 }
 
 // logEvaluation adds the evaluation to the curves of the run that trained the
 // version (phase test, at the run's last step), so that tl curve shows it
 // next to the training curve. A version saved without a run gets none.
-func logEvaluation(ctx context.Context, db *store.DB, m *models.Model, t *task.Task, res train.Result, log *slog.Logger) {
+func logEvaluation(ctx context.Context, db *store.DB, m *models.Model, t *task.Task, values map[string]float64, log *slog.Logger) {
 	if m.Lineage.Run == "" {
 		return
 	}
@@ -130,7 +155,7 @@ func logEvaluation(ctx context.Context, db *store.DB, m *models.Model, t *task.T
 		log.Warn("evaluation not added to the training curves", "run", m.Lineage.Run, "err", err)
 		return
 	}
-	w.Log(events.Event{Phase: events.Test, Step: step, Values: map[string]float64{"accuracy": res.Accuracy, "loss": res.Loss},
+	w.Log(events.Event{Phase: events.Test, Step: step, Values: values,
 		Fields: map[string]any{"dataset": t.Input, "task": t.Key(), "model_version": m.Version}})
 	closeEvents(ctx, w, log)
 }

@@ -26,6 +26,12 @@ type TrainParams struct {
 	// Classes is the number of classes the built-in and registered builders
 	// make; 0: the view's largest label plus one.
 	Classes int `json:"classes"`
+	// Loss is "cross_entropy" (softmax over the network's logits, for a view
+	// labelled by class ids) or "mse" (mean squared error against the
+	// samples' target tensors, for a view whose samples carry targets: the
+	// network's output must have the target's shape). Default: what the
+	// view's labels are. A regression reports loss and mae, no accuracy.
+	Loss string `json:"loss"`
 
 	// Optimizer is adam (default), sgd, momentum, nesterov, rmsprop or
 	// adagrad; Momentum its momentum (momentum, nesterov, rmsprop; default
@@ -197,6 +203,15 @@ func (p *TrainParams) check() error {
 	if p.Classes < 0 || p.Classes == 1 {
 		bad("classes", "%d, want >= 2 (or 0: from the labels)", p.Classes)
 	}
+	switch p.Loss {
+	case "", lossXent:
+	case lossMSE:
+		if p.Classes != 0 {
+			bad("classes", "%d with loss %s: a regression's outputs are its targets' shape, not classes", p.Classes, lossMSE)
+		}
+	default:
+		bad("loss", "%q, want %s (class ids) or %s (target tensors)", p.Loss, lossXent, lossMSE)
+	}
 	if p.WeightDecay < 0 {
 		bad("weight_decay", "%g, want >= 0", p.WeightDecay)
 	}
@@ -232,9 +247,19 @@ func (p *TrainParams) check() error {
 		if es.Mode != "min" && es.Mode != "max" {
 			bad("early_stopping.mode", "%q, want min or max", es.Mode)
 		}
-		have := []string{"loss", "accuracy"}
+		// Which metrics a run has depends on its loss; with none given yet
+		// (the view decides), both kinds', checked again once it has.
+		have := []string{"loss"}
+		if p.Loss != lossMSE {
+			have = append(have, "accuracy")
+		}
+		if p.Loss != lossXent {
+			have = append(have, metricMAE)
+		}
 		if p.Validation != "" {
-			have = append(have, "val_loss", "val_accuracy")
+			for _, m := range slices.Clone(have) {
+				have = append(have, "val_"+m)
+			}
 		}
 		if p.Schedule.Name != "constant" {
 			have = append(have, "lr")
@@ -251,6 +276,13 @@ func (p *TrainParams) check() error {
 	}
 	return errors.Join(errs...)
 }
+
+// The losses a train task minimises, and the regression's extra metric.
+const (
+	lossXent  = "cross_entropy"
+	lossMSE   = "mse"
+	metricMAE = "mae"
+)
 
 // optimizer makes the optimizer the params name.
 func (p *TrainParams) optimizer(g *graph.Graph) optim.Optimizer {
@@ -309,6 +341,9 @@ func (p *TrainParams) schedule(opt optim.Optimizer, stepsPerEpoch, totalSteps in
 func (p *TrainParams) record(arch string) map[string]any {
 	m := map[string]any{"arch": arch, "epochs": p.Epochs, "batch": p.Batch, "lr": p.LR, "seed": p.Seed,
 		"optimizer": p.Optimizer, "schedule": p.Schedule.Name}
+	if p.Loss != "" {
+		m["loss"] = p.Loss
+	}
 	if p.Steps > 0 {
 		m["steps"] = p.Steps
 	}

@@ -26,6 +26,9 @@ const (
 	docSize  = "size"
 	docKey   = "key"
 	docLabel = "label"
+	// docTarget is a sample's target tensor: a subdocument with kind and
+	// shape as the payload has them.
+	docTarget = "target"
 )
 
 // payload is the kind and shape every sample of a view shares.
@@ -57,7 +60,13 @@ type viewInfo struct {
 	Count              int
 	Payload            payload
 	MinLabel, MaxLabel int
+	// Target is the kind and shape of every sample's target tensor, or nil
+	// when the samples are labelled by class ids alone.
+	Target *payload
 }
+
+// regression reports whether the view's labels are target tensors.
+func (info viewInfo) regression() bool { return info.Target != nil }
 
 // openView finds a dataset view and checks, on the server, that it has
 // samples and that they share one payload kind and shape (kind, shape and
@@ -83,15 +92,18 @@ func openView(ctx context.Context, db *store.DB, coll *dataset.Collection, name 
 	pipe := bson.A{
 		bson.D{{Key: "$match", Value: ds.Filter()}},
 		bson.D{{Key: "$group", Value: bson.D{
-			{Key: "_id", Value: bson.D{{Key: "k", Value: "$" + docKind}, {Key: "s", Value: "$" + docShape}, {Key: "z", Value: "$" + docSize}}},
+			{Key: "_id", Value: bson.D{{Key: "k", Value: "$" + docKind}, {Key: "s", Value: "$" + docShape}, {Key: "z", Value: "$" + docSize},
+				{Key: "tk", Value: "$" + docTarget + "." + docKind}, {Key: "ts", Value: "$" + docTarget + "." + docShape}}},
 			{Key: "count", Value: bson.D{{Key: "$sum", Value: 1}}},
 		}}},
 	}
 	var rows []struct {
 		ID struct {
-			K string  `bson:"k"`
-			S []int64 `bson:"s"`
-			Z int64   `bson:"z"`
+			K  string  `bson:"k"`
+			S  []int64 `bson:"s"`
+			Z  int64   `bson:"z"`
+			TK string  `bson:"tk"`
+			TS []int64 `bson:"ts"`
 		} `bson:"_id"`
 		Count int64 `bson:"count"`
 	}
@@ -105,8 +117,13 @@ func openView(ctx context.Context, db *store.DB, coll *dataset.Collection, name 
 	if len(rows) == 0 {
 		return nil, info, task.Permanent(fmt.Errorf("dataset %q has no samples (its query matches none in project %q)", name, db.Project()))
 	}
-	var kinds []payload
+	var kinds, targets []payload
 	for _, r := range rows {
+		tp := payload{Kind: r.ID.TK, Shape: []int{}} // Kind "": no target
+		for _, d := range r.ID.TS {
+			tp.Shape = append(tp.Shape, int(d))
+		}
+		targets = append(targets, tp)
 		p := payload{Kind: r.ID.K}
 		if p.Kind == "bytes" {
 			p.Shape = []int{int(r.ID.Z)}
@@ -133,12 +150,55 @@ func openView(ctx context.Context, db *store.DB, coll *dataset.Collection, name 
 			name, kinds[0].Key, kinds[0], kinds[1].Key, kinds[1], len(kinds)))
 	}
 	info.Payload = kinds[0]
+	if info.Target, err = viewTarget(ctx, coll, ds, name, targets); err != nil {
+		return nil, info, err
+	}
 	labels, err := ds.LabelCounts(ctx)
 	if err != nil {
 		return nil, info, err
 	}
 	info.MinLabel, info.MaxLabel = labels[0].Label, labels[len(labels)-1].Label
 	return ds, info, nil
+}
+
+// viewTarget is the target kind and shape every sample of the view shares
+// (nil when none has a target), or a task.Permanent error naming two samples
+// that differ: a view is a regression or a classification, never both.
+func viewTarget(ctx context.Context, coll *dataset.Collection, ds *dataset.Dataset, name string, targets []payload) (*payload, error) {
+	slices.SortFunc(targets, func(a, b payload) int { return strings.Compare(a.String(), b.String()) })
+	targets = slices.CompactFunc(targets, func(a, b payload) bool { return a.Kind == b.Kind && slices.Equal(a.Shape, b.Shape) })
+	if len(targets) == 1 && targets[0].Kind == "" {
+		return nil, nil
+	}
+	for i := range targets {
+		cond := bson.D{{Key: docTarget, Value: bson.D{{Key: "$exists", Value: false}}}}
+		if targets[i].Kind != "" {
+			sh := make(bson.A, len(targets[i].Shape))
+			for j, d := range targets[i].Shape {
+				sh[j] = int64(d)
+			}
+			cond = bson.D{{Key: docTarget + "." + docKind, Value: targets[i].Kind}, {Key: docTarget + "." + docShape, Value: sh}}
+		}
+		k, err := firstKey(ctx, coll, ds, cond)
+		if err != nil {
+			return nil, fmt.Errorf("dataset %q: %w", name, err)
+		}
+		targets[i].Key = k
+	}
+	if len(targets) > 1 {
+		return nil, task.Permanent(fmt.Errorf("dataset %q mixes labels: sample %q has %s, sample %q has %s (a view's samples must all carry a target tensor of one shape, or none; %d kinds in all)",
+			name, targets[0].Key, targets[0].label(), targets[1].Key, targets[1].label(), len(targets)))
+	}
+	return &targets[0], nil
+}
+
+// label says what a target payload is, for errors: "a class id only" for
+// none.
+func (p payload) label() string {
+	if p.Kind == "" {
+		return "a class id only"
+	}
+	return "a target " + p.String()
 }
 
 // sampleWith returns the key of a sample of ds with payload p.
@@ -186,6 +246,44 @@ func checkLabels(ctx context.Context, coll *dataset.Collection, ds *dataset.Data
 		info.Name, key, info.MinLabel, info.MaxLabel, classes, classes-1))
 }
 
+// checkTargets fails, naming a sample, when the view's labels do not fit
+// what the network (output outName, of shape out, batch axis first) is
+// trained or evaluated with: class ids in [0, classes) for cross_entropy,
+// target tensors of the output's shape for mse (a scalar target fits an
+// output of one value an example, as an H×W sample fits H×W×1).
+func checkTargets(ctx context.Context, coll *dataset.Collection, ds *dataset.Dataset, info viewInfo, loss, outName string, out tensor.Shape) error {
+	if err := checkLoss(info, loss); err != nil {
+		return err
+	}
+	if loss != lossMSE {
+		return checkLabels(ctx, coll, ds, info, out[1])
+	}
+	t := info.Target
+	if len(out) == 0 || !targetFits(t.Shape, out[1:]) {
+		return task.Permanent(fmt.Errorf("dataset %q sample %q has %s; the network's output layer %q gives %v (batch axis first), expected (batch, %s)",
+			info.Name, t.Key, t.label(), outName, out, strings.Trim(fmt.Sprint(t.Shape), "[]")))
+	}
+	return nil
+}
+
+// checkLoss fails, naming a sample, when the view's labels are not what
+// loss takes: class ids for cross_entropy, target tensors for mse.
+func checkLoss(info viewInfo, loss string) error {
+	switch t := info.Target; {
+	case loss != lossMSE && t != nil:
+		return task.Permanent(fmt.Errorf("dataset %q sample %q has %s; loss %s takes class ids (loss %s takes target tensors)", info.Name, t.Key, t.label(), loss, lossMSE))
+	case loss == lossMSE && t == nil:
+		return task.Permanent(fmt.Errorf("dataset %q sample %q has a class id only; loss %s needs samples that carry target tensors", info.Name, info.Payload.Key, lossMSE))
+	}
+	return nil
+}
+
+// targetFits reports whether a target of shape target feeds an output of
+// shape out (without the batch axis).
+func targetFits(target []int, out tensor.Shape) bool {
+	return slices.Equal(target, []int(out)) || len(target) == 0 && slices.Equal([]int(out), []int{1})
+}
+
 // fits reports whether samples of payload p can feed a network input of
 // shape in (batch axis first): the same shape, an H×W image as H×W×1, or
 // raw bytes as any shape of as many values.
@@ -227,6 +325,10 @@ type viewOptions struct {
 	Prefetch int
 	Cache    bool
 	Classes  int // labels are checked to be in [0, Classes)
+	// Target is the shape of one example's target as fed (the network's
+	// output without the batch axis), for a view whose samples carry
+	// targets; nil feeds class ids.
+	Target tensor.Shape
 }
 
 // viewBatches is a feed.Batches over a dataset view, read through the
@@ -259,13 +361,17 @@ func newViewBatches(ds *dataset.Dataset, info viewInfo, in tensor.Shape, dt tens
 		v.n = min(v.n, o.Limit)
 	}
 	v.specs = []feed.Spec{{Shape: in[1:].Clone(), DType: dt}, {Shape: tensor.Shape{}, DType: tensor.Int32}}
+	if o.Target != nil {
+		v.specs[1] = feed.Spec{Shape: o.Target.Clone(), DType: tensor.Float32}
+	}
 	for i := range v.lut {
 		v.lut[i] = float32(i) / 255
 	}
 	return v
 }
 
-// Specs implements feed.Batches: the input and the label.
+// Specs implements feed.Batches: the input and the label (a class id, or
+// a float32 target).
 func (v *viewBatches) Specs() []feed.Spec { return v.specs }
 
 // Batches implements feed.Batches: from the view's count when the task
@@ -305,9 +411,13 @@ func (v *viewBatches) batch(n int) *feed.Batch {
 		b = &v.part
 	}
 	if *b == nil || (*b).Tensors[1].Shape()[0] != n {
+		label := tensor.New(tensor.Int32, n)
+		if v.o.Target != nil {
+			label = tensor.New(tensor.Float32, append(tensor.Shape{n}, v.o.Target...)...)
+		}
 		*b = &feed.Batch{Tensors: []*tensor.Tensor{
 			tensor.New(v.dt, append(tensor.Shape{n}, v.in[1:]...)...),
-			tensor.New(tensor.Int32, n),
+			label,
 		}}
 	}
 	(*b).Size = n
@@ -329,10 +439,9 @@ func (v *viewBatches) fill(b *feed.Batch, r int, s *dataset.Sample) error {
 		got := payload{Kind: kind, Shape: shape}
 		return task.Permanent(fmt.Errorf("dataset %q mixes sample shapes: sample %q is %v, sample %q is %v", v.info.Name, s.Key, got, p.Key, p))
 	}
-	if s.Label < 0 || (v.o.Classes > 0 && s.Label >= v.o.Classes) {
-		return task.Permanent(fmt.Errorf("dataset %q sample %q: label %d out of range, the network has %d classes", v.info.Name, s.Key, s.Label, v.o.Classes))
+	if err := v.fillLabel(b, r, s); err != nil {
+		return err
 	}
-	b.Tensors[1].Int32s()[r] = int32(s.Label)
 	x := b.Tensors[0]
 	w := x.Shape()[1:].Size()
 	if v.dt == tensor.Int32 {
@@ -353,6 +462,49 @@ func (v *viewBatches) fill(b *feed.Batch, r int, s *dataset.Sample) error {
 		copy(dst, s.Tensor.Float32)
 	case "int32":
 		for i, c := range s.Tensor.Int32 {
+			dst[i] = float32(c)
+		}
+	}
+	return nil
+}
+
+// fillLabel puts the label of s into row r of b: its class id, or its
+// target as float32 (int32 and uint8 targets as their values, unscaled). A sample whose label is unlike the view's (a target
+// where the view has none, or of another shape: inserted after the task
+// started) is a task.Permanent error naming it.
+func (v *viewBatches) fillLabel(b *feed.Batch, r int, s *dataset.Sample) error {
+	want := v.info.Target
+	got := payload{Key: s.Key}
+	if s.Target != nil {
+		got.Kind, got.Shape = string(s.Target.DType), s.Target.Shape
+	}
+	if want == nil && s.Target != nil || want != nil && (got.Kind != want.Kind || !slices.Equal(got.Shape, want.Shape)) {
+		w := payload{Key: v.info.Payload.Key} // a sample of the view, which had no target
+		if want != nil {
+			w = *want
+		}
+		return task.Permanent(fmt.Errorf("dataset %q mixes labels: sample %q has %s, sample %q has %s", v.info.Name, s.Key, got.label(), w.Key, w.label()))
+	}
+	if want == nil {
+		if s.Label < 0 || (v.o.Classes > 0 && s.Label >= v.o.Classes) {
+			return task.Permanent(fmt.Errorf("dataset %q sample %q: label %d out of range, the network has %d classes", v.info.Name, s.Key, s.Label, v.o.Classes))
+		}
+		b.Tensors[1].Int32s()[r] = int32(s.Label)
+		return nil
+	}
+	y := b.Tensors[1]
+	w := y.Shape()[1:].Size()
+	dst := y.Float32s()[r*w : (r+1)*w]
+	t := s.Target
+	switch t.DType {
+	case dataset.Float32:
+		copy(dst, t.Float32)
+	case dataset.Int32:
+		for i, c := range t.Int32 {
+			dst[i] = float32(c)
+		}
+	case dataset.Uint8:
+		for i, c := range t.Uint8 {
 			dst[i] = float32(c)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/tlgo/tl/agents/task"
@@ -115,6 +116,19 @@ func (k *Kinds) prepareTrain(ctx context.Context, run *task.Run) (_ *trainJob, e
 	if err != nil {
 		return nil, j.fail(err)
 	}
+	if p.Loss == "" {
+		p.Loss = lossXent
+		if info.regression() {
+			p.Loss = lossMSE
+		}
+		// Again: which metrics early stopping may watch depends on the loss.
+		if err := p.check(); err != nil {
+			return nil, task.Permanent(j.fail(err))
+		}
+	}
+	if err := checkLoss(info, p.Loss); err != nil {
+		return nil, j.fail(err)
+	}
 	if j.ms, err = models.New(ctx, j.db, models.Options{}); err != nil {
 		return nil, j.fail(err)
 	}
@@ -140,17 +154,27 @@ func (k *Kinds) prepareTrain(ctx context.Context, run *task.Run) (_ *trainJob, e
 	}
 	x := ins[0].Output()
 	logits := j.net.Output()
-	if len(logits.Shape()) != 2 || logits.Shape()[1] < 2 {
+	regression := p.Loss == lossMSE
+	if !regression && (len(logits.Shape()) != 2 || logits.Shape()[1] < 2) {
 		return nil, task.Permanent(j.fail(fmt.Errorf("the network's output %s is %v; the train kind wants logits (batch, classes >= 2)", j.net.Name(), logits.Shape())))
 	}
-	classes := logits.Shape()[1]
+	if regression && logits.Value().DType != tensor.Float32 {
+		return nil, task.Permanent(j.fail(fmt.Errorf("the network's output %s is %v; loss %s wants float32", j.net.Name(), logits.Value().DType, lossMSE)))
+	}
+	classes := 0
+	var target tensor.Shape // one example's target as fed, for a regression
+	if regression {
+		target = logits.Shape()[1:].Clone()
+	} else {
+		classes = logits.Shape()[1]
+	}
 	if err := checkInput(info, ins[0].Name(), x.Shape(), x.Value().DType); err != nil {
 		return nil, j.fail(err)
 	}
-	if err := checkLabels(ctx, coll, ds, info, classes); err != nil {
+	if err := checkTargets(ctx, coll, ds, info, p.Loss, j.net.Name(), logits.Shape()); err != nil {
 		return nil, j.fail(err)
 	}
-	vo := viewOptions{Batch: p.Batch, Limit: p.Limit, Shuffle: true, Seed: p.Seed, Cache: true, Classes: classes}
+	vo := viewOptions{Batch: p.Batch, Limit: p.Limit, Shuffle: true, Seed: p.Seed, Cache: true, Classes: classes, Target: target}
 	j.data = newViewBatches(ds, info, x.Shape(), x.Value().DType, vo)
 	if p.Validation != "" {
 		vds, vinfo, err := openView(ctx, j.db, coll, p.Validation)
@@ -158,12 +182,12 @@ func (k *Kinds) prepareTrain(ctx context.Context, run *task.Run) (_ *trainJob, e
 			err = checkInput(vinfo, ins[0].Name(), x.Shape(), x.Value().DType)
 		}
 		if err == nil {
-			err = checkLabels(ctx, coll, vds, vinfo, classes)
+			err = checkTargets(ctx, coll, vds, vinfo, p.Loss, j.net.Name(), logits.Shape())
 		}
 		if err != nil {
 			return nil, j.fail(fmt.Errorf("params.validation: %w", err))
 		}
-		j.val = newViewBatches(vds, vinfo, x.Shape(), x.Value().DType, viewOptions{Batch: 256, Cache: true, Classes: classes})
+		j.val = newViewBatches(vds, vinfo, x.Shape(), x.Value().DType, viewOptions{Batch: 256, Cache: true, Classes: classes, Target: target})
 	}
 	if j.parent != nil {
 		// Before the optimizer and the device copy: they start from these.
@@ -173,8 +197,7 @@ func (k *Kinds) prepareTrain(ctx context.Context, run *task.Run) (_ *trainJob, e
 		}
 	}
 
-	labels := j.g.Placeholder("label", tensor.Int32, -1)
-	loss := graph.SparseSoftmaxCrossEntropy(logits, labels)
+	labels, loss, metrics := lossOf(j.g, p.Loss, logits)
 	j.opt = p.optimizer(j.g)
 	step, err := optim.MinimizeWith(j.opt, loss, optim.MinimizeOptions{Vars: j.net.Trainable(), WeightDecay: float32(p.WeightDecay)})
 	if err != nil {
@@ -187,7 +210,10 @@ func (k *Kinds) prepareTrain(ctx context.Context, run *task.Run) (_ *trainJob, e
 	j.closers = append(j.closers, release)
 	// The loss reported is the data's, without the weight decay: what a
 	// validation loss compares with.
-	j.cfg = train.Config{Inputs: []*graph.Node{x, labels}, Loss: loss, Update: step.Update, Logits: logits, Labels: labels}
+	j.cfg = train.Config{Inputs: []*graph.Node{x, labels}, Loss: loss, Update: step.Update, Metrics: metrics}
+	if !regression {
+		j.cfg.Logits, j.cfg.Labels = logits, labels
+	}
 	if dev != nil {
 		j.cfg.Device = j.g.OnDevice(dev)
 		j.closers = append(j.closers, j.cfg.Device.Close)
@@ -212,6 +238,22 @@ func (k *Kinds) prepareTrain(ctx context.Context, run *task.Run) (_ *trainJob, e
 		j.epochs = math.MaxInt32 // an unknown epoch length: the step budget ends the run
 	}
 	return j, nil
+}
+
+// lossOf is the label placeholder, the loss and the extra metrics of a
+// network whose output is out: class ids and softmax cross-entropy, or
+// float32 targets of out's shape, their mean squared error and mean
+// absolute error.
+func lossOf(g *graph.Graph, loss string, out *graph.Node) (labels, l *graph.Node, metrics []train.Metric) {
+	if loss != lossMSE {
+		labels = g.Placeholder("label", tensor.Int32, -1)
+		return labels, graph.SparseSoftmaxCrossEntropy(out, labels), nil
+	}
+	shape := out.Shape().Clone()
+	shape[0] = -1
+	labels = g.Placeholder("target", tensor.Float32, shape...)
+	mae := graph.ReduceMean(graph.Abs(graph.Sub(out, labels)))
+	return labels, graph.MeanSquaredError(out, labels), []train.Metric{{Name: metricMAE, Node: mae}}
 }
 
 // network builds the network the params ask for: an architecture JSON, a
@@ -244,11 +286,16 @@ func (k *Kinds) network(g *graph.Graph, p *TrainParams, info viewInfo, parent *m
 	if !ok {
 		return nil, "", fmt.Errorf("params.arch: unknown arch %q: want one of %s, or params.architecture (a layers JSON)", name, k.archs.names())
 	}
-	classes := p.Classes
-	if classes == 0 {
-		classes = max(2, info.MaxLabel+1)
+	in := ArchInput{Shape: info.Payload.Shape, DType: info.Payload.dtype(), Classes: p.Classes}
+	if p.Loss == lossMSE {
+		// One output per target value: a builder's (batch, Classes) fits a
+		// target of one axis (or a scalar); others need their own builder.
+		in.Target = slices.Clone(info.Target.Shape)
+		in.Classes = max(1, tensor.Shape(in.Target).Size())
+	} else if in.Classes == 0 {
+		in.Classes = max(2, info.MaxLabel+1)
 	}
-	net, err := b(g, ArchInput{Shape: info.Payload.Shape, DType: info.Payload.dtype(), Classes: classes})
+	net, err := b(g, in)
 	if err != nil {
 		return nil, "", fmt.Errorf("params.arch %s on dataset %q (sample %q, %v): %w", name, info.Name, info.Payload.Key, info.Payload, err)
 	}
@@ -351,11 +398,16 @@ func (j *trainJob) execute(ctx context.Context) (json.RawMessage, error) {
 	}
 	acc, lossV := st.Values[train.MetricAccuracy], st.Values[train.MetricLoss]
 	stopped := st.Stopped && !j.budgetHit
-	j.log.Info("trained", "model", m.Name, "version", m.Version, "run", w.Run(), "accuracy", round4(acc), "loss", round4(lossV),
+	// A regression has mae where a classifier has accuracy.
+	score, scoreV := train.MetricAccuracy, acc
+	if p.Loss == lossMSE {
+		score, scoreV = metricMAE, st.Values[metricMAE]
+	}
+	j.log.Info("trained", "model", m.Name, "version", m.Version, "run", w.Run(), score, round4(scoreV), "loss", round4(lossV),
 		"epochs", j.completed, "steps", st.Step, "stopped_early", stopped, "seconds", math.Round(secs))
 	out := map[string]any{"model": m.Name, "version": m.Version, "run": w.Run(),
 		"epochs": j.completed, "steps": st.Step, "examples": j.data.Examples(), "seconds": secs, "stopped_early": stopped,
-		"metrics": st.Values, "accuracy": acc, "loss": lossV}
+		"metrics": st.Values, score: scoreV, "loss": lossV}
 	if resumed {
 		out["resumed_from_step"] = at.Step
 	}
@@ -379,8 +431,13 @@ func (j *trainJob) save(ctx context.Context, st *train.State, runID string) (*mo
 	if err := modelio.WriteWeights(&weights, j.net.AllParams(), nil); err != nil {
 		return nil, j.fail(err)
 	}
-	metrics := map[string]float64{"train_accuracy": st.Values[train.MetricAccuracy], "train_loss": st.Values[train.MetricLoss]}
-	for _, k := range []string{"val_accuracy", "val_loss"} {
+	metrics := map[string]float64{"train_loss": st.Values[train.MetricLoss]}
+	if p.Loss == lossMSE {
+		metrics["train_"+metricMAE] = st.Values[metricMAE]
+	} else {
+		metrics["train_accuracy"] = st.Values[train.MetricAccuracy]
+	}
+	for _, k := range []string{"val_accuracy", "val_loss", "val_" + metricMAE} {
 		if v, ok := st.Values[k]; ok {
 			metrics[k] = v
 		}
