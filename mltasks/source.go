@@ -136,7 +136,8 @@ func openView(ctx context.Context, db *store.DB, coll *dataset.Collection, name 
 		kinds = append(kinds, p)
 	}
 	// The same shape may come in several groups (sizes differ after a
-	// change of encoding); what matters is kind and shape.
+	// change of encoding, targets differ); what matters is kind and shape.
+	slices.SortFunc(kinds, func(a, b payload) int { return strings.Compare(a.String(), b.String()) })
 	kinds = slices.CompactFunc(kinds, func(a, b payload) bool { return a.Kind == b.Kind && slices.Equal(a.Shape, b.Shape) })
 	for i := range kinds {
 		k, err := sampleWith(ctx, coll, ds, kinds[i])
