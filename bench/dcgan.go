@@ -74,38 +74,45 @@ func buildDCGAN(api API) (*dcganNet, error) {
 		real = g.Placeholder("real", tensor.Float32, -1, 28, 28, 1)
 		same2 := graph.Conv2DOpts{Padding: graph.Same, Strides: [2]int{2, 2}}
 		bnOpts := graph.BatchNormOpts{Momentum: 0.9, Epsilon: 1e-5}
-		// A batch norm's parameters (trainable) and moving statistics (state).
-		bnorm := func(name string, ch int) func(x *graph.Node) *graph.Node {
-			gamma, beta := g.Variable(name+"/gamma", tensor.Ones(), ch), g.Variable(name+"/beta", tensor.Zeros(), ch)
-			mean, variance := g.State(name+"/moving_mean", tensor.Zeros(), ch), g.State(name+"/moving_variance", tensor.Ones(), ch)
-			if name[0] == 'g' {
-				gVars = append(gVars, gamma, beta)
-			} else {
-				dVars = append(dVars, gamma, beta)
+		// Parameters are made where first used and found by name after, as the
+		// layers API does: both builds then order their nodes, and so their
+		// gradients' sums, alike.
+		param := func(name string, init tensor.Initializer, shape ...int) *graph.Node {
+			if v := g.VariableByName(name); v != nil {
+				return v
 			}
-			return func(x *graph.Node) *graph.Node { return graph.BatchNorm(x, gamma, beta, mean, variance, bnOpts) }
+			v := g.Variable(name, init, shape...)
+			if name[0] == 'g' {
+				gVars = append(gVars, v)
+			} else {
+				dVars = append(dVars, v)
+			}
+			return v
 		}
-		gfc := g.Variable("g/fc/W", w, dcganZ, 7*7*2*dcganF)
-		gw1 := g.Variable("g/deconv1/W", w, dcganK, dcganK, dcganF, 2*dcganF)
-		gw2 := g.Variable("g/deconv2/W", w, dcganK, dcganK, 1, dcganF)
-		gb2 := g.Variable("g/deconv2/b", tensor.Zeros(), 1)
-		gVars = append(gVars, gfc, gw1, gw2, gb2)
-		bn0, bn1 := bnorm("g/bn0", 2*dcganF), bnorm("g/bn1", dcganF)
-		h := graph.Relu(bn0(graph.Reshape(graph.MatMul(z, gfc), -1, 7, 7, 2*dcganF)))
-		h = graph.Relu(bn1(graph.Conv2DTranspose(h, gw1, same2)))
+		state := func(name string, init tensor.Initializer, ch int) *graph.Node {
+			if v := g.VariableByName(name); v != nil {
+				return v
+			}
+			return g.State(name, init, ch)
+		}
+		bn := func(x *graph.Node, name string) *graph.Node {
+			ch := x.Shape()[len(x.Shape())-1]
+			return graph.BatchNorm(x, param(name+"/gamma", tensor.Ones(), ch), param(name+"/beta", tensor.Zeros(), ch),
+				state(name+"/moving_mean", tensor.Zeros(), ch), state(name+"/moving_variance", tensor.Ones(), ch), bnOpts)
+		}
+		h := graph.MatMul(z, param("g/fc/W", w, dcganZ, 7*7*2*dcganF))
+		h = graph.Relu(bn(graph.Reshape(h, -1, 7, 7, 2*dcganF), "g/bn0"))
+		h = graph.Relu(bn(graph.Conv2DTranspose(h, param("g/deconv1/W", w, dcganK, dcganK, dcganF, 2*dcganF), same2), "g/bn1"))
+		gw2, gb2 := param("g/deconv2/W", w, dcganK, dcganK, 1, dcganF), param("g/deconv2/b", tensor.Zeros(), 1)
 		gen = graph.BiasAct(graph.Conv2DTranspose(h, gw2, same2), gb2, graph.TanhAct)
-		dw1 := g.Variable("d/conv1/W", w, dcganK, dcganK, 1, dcganF)
-		db1 := g.Variable("d/conv1/b", tensor.Zeros(), dcganF)
-		dw2 := g.Variable("d/conv2/W", w, dcganK, dcganK, dcganF, 2*dcganF)
-		dw3 := g.Variable("d/logit/W", w, 7*7*2*dcganF, 1)
-		db3 := g.Variable("d/logit/b", tensor.Zeros(), 1)
-		dVars = append(dVars, dw1, db1, dw2, dw3, db3)
-		bn2 := bnorm("d/bn2", 2*dcganF)
 		// Applied to real and to generated images, with the same weights.
 		disc := func(x *graph.Node) *graph.Node {
+			dw1, db1 := param("d/conv1/W", w, dcganK, dcganK, 1, dcganF), param("d/conv1/b", tensor.Zeros(), dcganF)
 			h := graph.LeakyRelu(graph.BiasAdd(graph.Conv2D(x, dw1, same2), db1), 0.2)
-			h = graph.LeakyRelu(bn2(graph.Conv2D(h, dw2, same2)), 0.2)
-			return graph.BiasAdd(graph.MatMul(graph.Reshape(h, -1, 7*7*2*dcganF), dw3), db3)
+			h = graph.Conv2D(h, param("d/conv2/W", w, dcganK, dcganK, dcganF, 2*dcganF), same2)
+			h = graph.Reshape(graph.LeakyRelu(bn(h, "d/bn2"), 0.2), -1, 7*7*2*dcganF)
+			dw3, db3 := param("d/logit/W", w, 7*7*2*dcganF, 1), param("d/logit/b", tensor.Zeros(), 1)
+			return graph.BiasAdd(graph.MatMul(h, dw3), db3)
 		}
 		logitReal, logitFake = disc(real), disc(gen)
 	}
@@ -147,29 +154,21 @@ func newDCGAN(api API, mode string, dev graph.Device) (Step, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Both updates run on one copy of the variables: on a device, one OnDevice.
-	var dExe, gExe runner
-	closeAll := func() {}
-	if dev != nil {
-		od := g.OnDevice(dev)
-		dExe = od.NewExecutor(graph.DeviceOptions{Training: true}, dLoss, dUp)
-		gExe = od.NewExecutor(graph.DeviceOptions{Training: true}, gLoss, gUp)
-		closeAll = od.Close
-	} else {
-		de, err := g.NewExecutor(graph.Options{Training: true}, dLoss, dUp)
-		if err != nil {
-			return nil, err
-		}
-		ge, err := g.NewExecutor(graph.Options{Training: true}, gLoss, gUp)
-		if err != nil {
-			de.Close()
-			return nil, err
-		}
-		dExe, gExe, closeAll = de, ge, func() { ge.Close(); de.Close() }
+	// Both updates run on one copy of the variables (on a device, one OnDevice).
+	eng := graph.NewEngine(g, dev)
+	dExe, err := eng.Runner(true, dLoss, dUp)
+	if err != nil {
+		eng.Close()
+		return nil, err
+	}
+	gExe, err := eng.Runner(true, gLoss, gUp)
+	if err != nil {
+		eng.Close()
+		return nil, err
 	}
 	return &pairStep{
 		d: &execStep{exe: dExe, close: func() {}, feeds: []graph.Feed{{Node: real, Value: images}, {Node: z, Value: zD}}, next: draw(zD)},
-		g: &execStep{exe: gExe, close: closeAll, feeds: []graph.Feed{{Node: z, Value: zG}}, next: draw(zG)},
+		g: &execStep{exe: gExe, close: eng.Close, feeds: []graph.Feed{{Node: z, Value: zG}}, next: draw(zG)},
 	}, nil
 }
 

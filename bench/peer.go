@@ -24,6 +24,9 @@ type PeerResult struct {
 	Windows []float64 `json:"windows"`
 	Torch   string    `json:"torch"`
 	Threads int       `json:"threads"`
+	// CPUMedian is the median of items per CPU-second of the peer's process
+	// (all its threads): on a loaded machine, less disturbed than Median.
+	CPUMedian float64 `json:"cpu_median"`
 }
 
 // ErrNoPyTorch says the peers cannot run here.

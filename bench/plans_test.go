@@ -10,6 +10,9 @@ import (
 // kernelTypes lists the op types of the kernels a step's plan runs.
 func kernelTypes(t *testing.T, s Step) []string {
 	t.Helper()
+	if ps, ok := s.(*pairStep); ok { // the DCGAN's two updates
+		return append(kernelTypes(t, ps.d), kernelTypes(t, ps.g)...)
+	}
 	es := s.(*execStep)
 	exe := es.exe.(*graph.Executor)
 	p, err := exe.Plan(es.feeds...)

@@ -1,5 +1,6 @@
 // Command tlbench reproduces the TensorLayer paper's Table 1 on this machine: the
-// CIFAR-10 CNN (images/s), the PTB LSTM (words/s) and word2vec (words/s), each
+// CIFAR-10 CNN (images/s), the PTB LSTM (words/s) and word2vec (words/s), and
+// the DCGAN of examples/dcgan (images/s, one update of each network a step), each
 // built with the layers API and directly on the graph (the paper's overhead
 // column), side by side with PyTorch peers run in the same session.
 //
@@ -39,7 +40,8 @@ func main() {
 }
 
 const about = `Reproduces Table 1 of the TensorLayer paper (CIFAR-10 CNN images/s, PTB LSTM words/s,
-word2vec words/s) on this machine: warm-up, then timed windows, the median reported.
+word2vec words/s), with the DCGAN of examples/dcgan (images/s), on this machine: warm-up,
+then timed windows, the median reported.
 Each workload is timed with the layers API and directly on the graph (the overhead
 column), and with --peers against PyTorch on the same machine in the same run.`
 
@@ -282,7 +284,8 @@ func runBench(ctx context.Context, o options, stdout, stderr io.Writer) error {
 						log.Warn("peer failed", "workload", w.Name, "err", err)
 					} else {
 						row.PeerRuns = append(row.PeerRuns, res.Windows...)
-						log.Info("timed", "workload", w.Name, "mode", mode, "api", "pytorch "+res.Torch, "threads", res.Threads, "median", fmt.Sprintf("%.1f %s", res.Median, w.Unit))
+						log.Info("timed", "workload", w.Name, "mode", mode, "api", "pytorch "+res.Torch, "threads", res.Threads, "median", fmt.Sprintf("%.1f %s", res.Median, w.Unit),
+							"per_cpu_second", fmt.Sprintf("%.1f", res.CPUMedian))
 					}
 				}
 			}
