@@ -37,7 +37,7 @@ func TestShapesAndParameterCounts(t *testing.T) {
 	g := graph.New(1)
 	eng := graph.NewEngine(g, nil)
 	defer eng.Close()
-	n, err := newGAN(g, a, 2e-4, eng)
+	n, err := newGAN(g, options{Arch: a, LR: 2e-4}, eng)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,12 +63,59 @@ func TestShapesAndParameterCounts(t *testing.T) {
 	}
 }
 
+// Two time scales and one-sided label smoothing take effect: Adam's first step
+// moves every weight by about its learning rate whatever the gradient, so a
+// discriminator learning rate twice the generator's doubles the
+// discriminator's first move and leaves the generator's; a real label of 0.9
+// changes the discriminator's loss.
+func TestTwoTimeScalesAndLabelSmoothing(t *testing.T) {
+	real := tensor.New(tensor.Float32, 16, 28, 28, 1)
+	for i, p := range blobs(16, 28, 1).Pixels {
+		real.Float32s()[i] = float32(p)/127.5 - 1
+	}
+	move := func(o options) (d, g, dLoss float64) {
+		gr := graph.New(1)
+		eng := graph.NewEngine(gr, nil)
+		defer eng.Close()
+		n, err := newGAN(gr, o, eng)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dw, gw := gr.VariableByName("d/conv1/W").Tensor(), gr.VariableByName("g/deconv1/W").Tensor()
+		d0, g0 := dw.Clone(), gw.Clone()
+		st, err := n.step(real, rand.New(rand.NewPCG(1, 1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range dw.Float32s() {
+			d += math.Abs(float64(v-d0.Float32s()[i])) / float64(dw.Shape().Size())
+		}
+		for i, v := range gw.Float32s() {
+			g += math.Abs(float64(v-g0.Float32s()[i])) / float64(gw.Shape().Size())
+		}
+		return d, g, st.DLoss
+	}
+	a := arch{Z: 8, GF: 8, DF: 8, Kernel: 5, Size: 28}
+	d1, g1, l1 := move(options{Arch: a, LR: 2e-4})
+	d2, g2, l2 := move(options{Arch: a, LR: 2e-4, DLR: 4e-4, RealLabel: 0.9})
+	t.Logf("mean first moves: discriminator %.3g -> %.3g, generator %.3g -> %.3g; D loss %.4f -> %.4f", d1, d2, g1, g2, l1, l2)
+	if r := d2 / d1; r < 1.8 || r > 2.2 {
+		t.Errorf("discriminator's first move %.3g with --d-lr 4e-4, %.3g with 2e-4: ratio %.2f, want 2", d2, d1, r)
+	}
+	if r := g2 / g1; r < 0.9 || r > 1.1 {
+		t.Errorf("generator's first move %.3g, then %.3g: want it unchanged by --d-lr", g1, g2)
+	}
+	if l1 == l2 {
+		t.Errorf("D loss %v with real label 1 and with 0.9: want them to differ", l1)
+	}
+}
+
 // Images the generator cannot produce are refused before training, naming the
 // layers and their shapes.
 func TestBadSizes(t *testing.T) {
 	// A 28×28 generator (30/4 doubled twice) for a 30×30 discriminator.
 	g30 := graph.New(1)
-	_, err := newGAN(g30, arch{Z: 8, GF: 4, DF: 4, Kernel: 3, Size: 30}, 2e-4, graph.NewEngine(g30, nil))
+	_, err := newGAN(g30, options{Arch: arch{Z: 8, GF: 4, DF: 4, Kernel: 3, Size: 30}, LR: 2e-4}, graph.NewEngine(g30, nil))
 	for _, want := range []string{"g/deconv2", "(?, 28, 28, 1)", "real", "(?, 30, 30, 1)", "multiple of 4"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Fatalf("size 30: %v; want an error that says %q", err, want)
@@ -152,7 +199,7 @@ func TestLearnsOnGeneratedImages(t *testing.T) {
 	g0 := graph.New(o.Seed)
 	eng0 := graph.NewEngine(g0, nil)
 	defer eng0.Close()
-	n0, err := newGAN(g0, o.Arch, 2e-4, eng0)
+	n0, err := newGAN(g0, o, eng0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -438,7 +485,7 @@ func BenchmarkTrainStep(b *testing.B) {
 			g := graph.New(1)
 			eng := graph.NewEngine(g, nil)
 			defer eng.Close()
-			n, err := newGAN(g, arch{Z: 100, GF: f, DF: f, Kernel: 5, Size: 28}, 2e-4, eng)
+			n, err := newGAN(g, options{Arch: arch{Z: 100, GF: f, DF: f, Kernel: 5, Size: 28}, LR: 2e-4}, eng)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -54,10 +55,12 @@ type gan struct {
 	dStep, gStep, sample graph.Runner // the discriminator's and the generator's updates; the generator in inference mode
 }
 
-// newGAN builds both networks in g, their losses (the non-saturating GAN loss
-// on logits) and an Adam optimizer each (lr, beta1 0.5), and the three runners
-// on eng (the CPU or a GPU).
-func newGAN(g *graph.Graph, a arch, lr float32, eng *graph.Engine) (*gan, error) {
+// newGAN builds both networks of o.Arch in g, their losses (the
+// non-saturating GAN loss on logits; real images' target o.RealLabel, 1 when
+// unset) and an Adam optimizer each (o.LR, the discriminator's o.DLR when set;
+// beta1 0.5), and the three runners on eng (the CPU or a GPU).
+func newGAN(g *graph.Graph, o options, eng *graph.Engine) (*gan, error) {
+	a := o.Arch
 	n := &gan{a: a, z: layers.Input(g, "z", -1, a.Z), real: layers.Input(g, "real", -1, a.Size, a.Size, 1)}
 	n.gen = generator(n.z, a)
 	if n.gen.Err() == nil && !n.gen.Shape().Equal(n.real.Shape()) {
@@ -69,10 +72,10 @@ func newGAN(g *graph.Graph, a arch, lr float32, eng *graph.Engine) (*gan, error)
 		return nil, fmt.Errorf("dcgan: building the networks: %w", err)
 	}
 	real, fake := n.dReal.Output(), n.dFake.Output()
-	dLoss := graph.Add(graph.SigmoidCrossEntropy(real, graph.FillLike(real, 1)), graph.SigmoidCrossEntropy(fake, graph.FillLike(fake, 0)))
+	dLoss := graph.Add(graph.SigmoidCrossEntropy(real, graph.FillLike(real, float32(cmp.Or(o.RealLabel, 1)))), graph.SigmoidCrossEntropy(fake, graph.FillLike(fake, 0)))
 	gLoss := graph.SigmoidCrossEntropy(fake, graph.FillLike(fake, 1))
-	dUp, errD := optim.Minimize(optim.NewAdam(g, "d/adam", lr, 0.5, 0.999, 1e-8), dLoss, n.dFake.TrainableUnder("d/")...)
-	gUp, errG := optim.Minimize(optim.NewAdam(g, "g/adam", lr, 0.5, 0.999, 1e-8), gLoss, n.dFake.TrainableUnder("g/")...)
+	dUp, errD := optim.Minimize(optim.NewAdam(g, "d/adam", float32(cmp.Or(o.DLR, o.LR)), 0.5, 0.999, 1e-8), dLoss, n.dFake.TrainableUnder("d/")...)
+	gUp, errG := optim.Minimize(optim.NewAdam(g, "g/adam", float32(o.LR), 0.5, 0.999, 1e-8), gLoss, n.dFake.TrainableUnder("g/")...)
 	if err := errors.Join(errD, errG); err != nil {
 		return nil, fmt.Errorf("dcgan: the updates: %w", err)
 	}

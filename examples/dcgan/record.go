@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -21,21 +22,23 @@ import (
 
 // options are the command's settings.
 type options struct {
-	Arch     arch
-	Epochs   int
-	Batch    int
-	LR       float64
-	Train    *formats.Images // the real images (H = W = Arch.Size, one channel)
-	OutDir   string          // sample grids: epoch-NNN.png
-	SaveDir  string          // "": no files; else generator/ and discriminator/
-	Seed     uint64
-	LogEvery int
-	Device   graph.Device // nil: the CPU
-	DB       *store.DB    // nil: record nothing
-	Name     string       // the models are NAME-generator and NAME-discriminator
-	Judge    *judge       // nil: no per-epoch distance
-	JudgeN   int          // samples the judge measures each epoch
-	Log      *slog.Logger
+	Arch      arch
+	Epochs    int
+	Batch     int
+	LR        float64
+	DLR       float64         // the discriminator's learning rate; 0: LR
+	RealLabel float64         // the discriminator's target for real images; 0: 1 (0.9: one-sided label smoothing)
+	Train     *formats.Images // the real images (H = W = Arch.Size, one channel)
+	OutDir    string          // sample grids: epoch-NNN.png
+	SaveDir   string          // "": no files; else generator/ and discriminator/
+	Seed      uint64
+	LogEvery  int
+	Device    graph.Device // nil: the CPU
+	DB        *store.DB    // nil: record nothing
+	Name      string       // the models are NAME-generator and NAME-discriminator
+	Judge     *judge       // nil: no per-epoch distance
+	JudgeN    int          // samples the judge measures each epoch
+	Log       *slog.Logger
 }
 
 // epochStats is what an epoch measured.
@@ -192,7 +195,7 @@ func save(ctx context.Context, o options, n *gan, res *result) error {
 	if last.FID >= 0 {
 		metrics["fid"] = last.FID
 	}
-	params := map[string]any{"epochs": o.Epochs, "batch": o.Batch, "lr": o.LR, "seed": o.Seed, "z": o.Arch.Z, "gf": o.Arch.GF, "df": o.Arch.DF, "kernel": o.Arch.Kernel}
+	params := map[string]any{"epochs": o.Epochs, "batch": o.Batch, "lr": o.LR, "d_lr": cmp.Or(o.DLR, o.LR), "real_label": cmp.Or(o.RealLabel, 1), "seed": o.Seed, "z": o.Arch.Z, "gf": o.Arch.GF, "df": o.Arch.DF, "kernel": o.Arch.Kernel}
 	lineage := models.Lineage{Dataset: "fashion-mnist", Run: res.Run}
 	gm, err := netstore.Save(ctx, ms, models.Spec{Name: o.Name + "-generator", Params: params, Metrics: metrics, Lineage: lineage}, n.gen)
 	if err != nil {

@@ -23,7 +23,7 @@ func run(ctx context.Context, o options) (*result, error) {
 	g := graph.New(o.Seed)
 	eng := graph.NewEngine(g, o.Device)
 	defer eng.Close()
-	n, err := newGAN(g, a, float32(o.LR), eng)
+	n, err := newGAN(g, o, eng)
 	if err != nil {
 		return nil, err
 	}
