@@ -1,6 +1,9 @@
 package mltasks
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -224,5 +227,50 @@ func TestViewBatchesFeedTargets(t *testing.T) {
 	}
 	if err := it.Err(); !task.IsPermanent(err) || !strings.Contains(err.Error(), `sample "late" has a class id only`) || !strings.Contains(err.Error(), "int32 [3]") {
 		t.Fatalf("a late sample without a target: %v", err)
+	}
+}
+
+// A regression killed after a mid-epoch checkpoint resumes there, its
+// running mae taken up from the checkpoint: the same weights, bitwise, and
+// the same train_mae as a run never interrupted.
+func TestRegressionResumesFromItsCheckpoint(t *testing.T) {
+	ctx := storetest.Context(t)
+	db := storetest.Backends()[0].Open(t)
+	samples, _ := linear("r", 600, 1)
+	insert(t, db, "train", samples)
+	k := New(Options{CacheDir: t.TempDir(), Archs: map[string]Builder{"plain": plainArch}})
+	ms, err := models.New(ctx, db, models.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	if _, err := runTrain(ctx, t, k, db, "straight", "straight", resumeParams, &log); err != nil {
+		t.Fatal(err)
+	}
+	errKilled := errors.New("killed")
+	kctx := context.WithValue(ctx, afterCheckpointKey{}, func(step int) error {
+		if step >= 14 {
+			return errKilled
+		}
+		return nil
+	})
+	if _, err := runTrain(kctx, t, k, db, "resumed", "resumed", resumeParams, &log); !errors.Is(err, errKilled) {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	ck, err := ms.GetCheckpoint(ctx, "p/resumed")
+	if err != nil || ck.Step != 14 || ck.Values["mae"] == 0 {
+		t.Fatalf("checkpoint %+v, %v; want step 14 with the running mae", ck, err)
+	}
+	out, err := runTrain(ctx, t, k, db, "resumed", "resumed", resumeParams, &log)
+	if err != nil || out.ResumedFromStep == nil || *out.ResumedFromStep != 14 || out.Steps != 57 {
+		t.Fatalf("resumed run: %+v, %v; want resumed from step 14, 57 steps", out, err)
+	}
+	if !bytes.Equal(loadWeights(t, ms, "resumed"), loadWeights(t, ms, "straight")) {
+		t.Error("the resumed regression's weights differ from the uninterrupted run's")
+	}
+	a, errA := ms.Get(ctx, models.Ref{Name: "straight"})
+	b, errB := ms.Get(ctx, models.Ref{Name: "resumed"})
+	if errA != nil || errB != nil || a.Metrics["train_mae"] == 0 || a.Metrics["train_mae"] != b.Metrics["train_mae"] || a.Metrics["train_loss"] != b.Metrics["train_loss"] {
+		t.Fatalf("metrics uninterrupted %v (%v), resumed %v (%v); want the same train_mae and train_loss", a.Metrics, errA, b.Metrics, errB)
 	}
 }
