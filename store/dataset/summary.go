@@ -79,6 +79,51 @@ func (d *Dataset) TagCounts(ctx context.Context) ([]TagCount, error) {
 	return out, nil
 }
 
+// TargetCount is how many of a dataset's samples carry a target of one
+// kind and shape (Sample.Target); Kind "" counts those without one.
+type TargetCount struct {
+	Kind  DType `json:"kind,omitempty"`
+	Shape []int `json:"shape,omitempty"`
+	Count int64 `json:"count"`
+}
+
+// TargetCounts counts the dataset's samples per target kind and shape,
+// those without a target first, then by kind and shape. The server
+// aggregates over the documents' target fields; no payload is read.
+func (d *Dataset) TargetCounts(ctx context.Context) ([]TargetCount, error) {
+	pipe := bson.A{
+		bson.D{{Key: "$match", Value: d.Filter()}},
+		bson.D{{Key: "$group", Value: bson.D{
+			{Key: "_id", Value: bson.D{{Key: "k", Value: "$" + fTarget + "." + fKind}, {Key: "s", Value: "$" + fTarget + "." + fShape}}},
+			{Key: "count", Value: bson.D{{Key: "$sum", Value: 1}}},
+		}}},
+	}
+	var rows []struct {
+		ID struct {
+			K string  `bson:"k"`
+			S []int64 `bson:"s"`
+		} `bson:"_id"`
+		Count int64 `bson:"count"`
+	}
+	if err := d.aggregate(ctx, pipe, &rows); err != nil {
+		return nil, fmt.Errorf("dataset: count targets of %s: %w", d.label(), err)
+	}
+	out := make([]TargetCount, len(rows))
+	for i, r := range rows {
+		out[i] = TargetCount{Kind: DType(r.ID.K), Count: r.Count}
+		for _, n := range r.ID.S {
+			out[i].Shape = append(out[i].Shape, int(n))
+		}
+		if out[i].Kind != "" && out[i].Shape == nil {
+			out[i].Shape = []int{} // a scalar
+		}
+	}
+	slices.SortFunc(out, func(a, b TargetCount) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), slices.Compare(a.Shape, b.Shape))
+	})
+	return out, nil
+}
+
 func (d *Dataset) aggregate(ctx context.Context, pipe bson.A, out any) error {
 	cur, err := d.c.coll.Aggregate(ctx, pipe)
 	if err != nil {

@@ -142,3 +142,26 @@ func TestBadTargetsWriteNothing(t *testing.T) {
 		t.Fatalf("%d documents (%v), counter %+v after refused inserts; want nothing written", n, err, k)
 	}
 }
+
+// TargetCounts says, without reading a payload, which samples of a view
+// carry targets of which kind and shape.
+func TestTargetCounts(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		ctx := storetest.Context(t)
+		c := open(t, b, dataset.Options{})
+		in := regressionSamples(5)
+		in[1].Target = nil
+		in[3].Target = dataset.Float32Tensor([]int{}, []float32{2})
+		if _, err := c.Insert(ctx, in...); err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.All().TargetCounts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "[{Kind: Shape:[] Count:1} {Kind:float32 Shape:[] Count:1} {Kind:float32 Shape:[2] Count:3}]"
+		if fmt.Sprintf("%+v", got) != want || got[0].Shape != nil || got[1].Shape == nil {
+			t.Fatalf("TargetCounts %+v, want %s (no shape for none, an empty one for a scalar)", got, want)
+		}
+	})
+}
