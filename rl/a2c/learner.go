@@ -44,6 +44,10 @@ type Config struct {
 	// cores).
 	Seed    uint64
 	Threads int
+	// Device, when set, runs the learner's forward pass and training step on
+	// it (a GPU: cuda.Open's device); the weights live there and come back to
+	// the host for Params. Nil: the CPU.
+	Device graph.Device
 }
 
 func (c *Config) defaults() error {
@@ -134,8 +138,9 @@ type Learner struct {
 	x       *layers.Layer
 	net     *layers.Layer
 	vars    []*graph.Node
-	fwd     *graph.Executor
-	trainX  *graph.Executor
+	fwd     runner
+	trainX  runner
+	od      *graph.OnDevice // the device's copy of the variables, or nil
 	w, vt   *graph.Node
 	outs    [4]*graph.Node // policy loss, value loss, negative entropy, grad norm
 	version int64
@@ -148,6 +153,12 @@ type Learner struct {
 	lr, rew, disc []float32
 	vs, adv       []float32
 	logits        []float32
+	pullErr       error // a failed Pull in Params, reported by the next Update
+}
+
+// runner is a graph.Executor or a graph.DeviceExecutor.
+type runner interface {
+	Run(feeds ...graph.Feed) ([]*tensor.Tensor, error)
 }
 
 // New builds the learner's graph and compiles nothing yet.
@@ -184,11 +195,21 @@ func New(cfg Config) (*Learner, error) {
 	}
 	l.outs = [4]*graph.Node{pg, vl, negEnt, gn}
 	l.pool = par.NewPool(cfg.Threads)
-	if l.fwd, err = g.NewExecutor(graph.Options{Pool: l.pool}, logits.Output(), value.Output()); err != nil {
-		return nil, fmt.Errorf("a2c: %w", err)
-	}
-	if l.trainX, err = g.NewExecutor(graph.Options{Pool: l.pool, Training: true}, pg, vl, negEnt, gn, step.Update); err != nil {
-		return nil, fmt.Errorf("a2c: %w", err)
+	if cfg.Device != nil {
+		l.od = g.OnDevice(cfg.Device)
+		l.fwd = l.od.NewExecutor(graph.DeviceOptions{}, logits.Output(), value.Output())
+		l.trainX = l.od.NewExecutor(graph.DeviceOptions{Training: true}, pg, vl, negEnt, gn, step.Update)
+	} else {
+		fwd, err := g.NewExecutor(graph.Options{Pool: l.pool}, logits.Output(), value.Output())
+		if err != nil {
+			return nil, fmt.Errorf("a2c: %w", err)
+		}
+		trainX, err := g.NewExecutor(graph.Options{Pool: l.pool, Training: true}, pg, vl, negEnt, gn, step.Update)
+		if err != nil {
+			fwd.Close()
+			return nil, fmt.Errorf("a2c: %w", err)
+		}
+		l.fwd, l.trainX = fwd, trainX
 	}
 	l.allObs = tensor.New(tensor.Float32, append([]int{B * (T + 1)}, cfg.ObsShape...)...)
 	l.trObs = tensor.New(tensor.Float32, append([]int{B * T}, cfg.ObsShape...)...)
@@ -239,6 +260,11 @@ func (l *Learner) Load(s *Params) error {
 	if err := load(byName, s); err != nil {
 		return fmt.Errorf("a2c: learner: %w", err)
 	}
+	if l.od != nil {
+		if err := l.od.PushVars(l.vars...); err != nil {
+			return fmt.Errorf("a2c: learner: weights to the device: %w", err)
+		}
+	}
 	l.version = s.Version
 	return nil
 }
@@ -275,13 +301,34 @@ func load(vars map[string]*graph.Node, s *Params) error {
 
 // Close stops the kernels' pool.
 func (l *Learner) Close() {
-	l.fwd.Close()
-	l.trainX.Close()
+	if l.od != nil {
+		l.od.Close() // its executors' plans with it
+	} else {
+		l.fwd.(*graph.Executor).Close()
+		l.trainX.(*graph.Executor).Close()
+	}
 	l.pool.Close()
 }
 
-// Params snapshots the weights at the current version (copies).
+// Pull brings the device's weights to the host (Network's and Params' copies);
+// on the CPU it does nothing. Params pulls by itself.
+func (l *Learner) Pull() error {
+	if l.od == nil {
+		return nil
+	}
+	if err := l.od.Pull(); err != nil {
+		return fmt.Errorf("a2c: learner: weights from the device: %w", err)
+	}
+	return nil
+}
+
+// Params snapshots the weights at the current version (copies). On a device
+// it pulls them first; a failure there leaves the last pulled copies (and is
+// reported by the next Update).
 func (l *Learner) Params() *Params {
+	if err := l.Pull(); err != nil {
+		l.pullErr = err
+	}
 	p := &Params{Version: l.version, Names: make([]string, len(l.vars)), Values: make([][]float32, len(l.vars))}
 	for i, v := range l.vars {
 		p.Names[i] = v.Name()
@@ -297,6 +344,10 @@ func (l *Learner) Update(batch []*Trajectory) (Stats, error) {
 	B, T, A, osz := c.Batch, c.Unroll, c.NumActions, l.osz
 	if len(batch) != B {
 		return Stats{}, fmt.Errorf("a2c: batch of %d trajectories, want %d", len(batch), B)
+	}
+	if err := l.pullErr; err != nil {
+		l.pullErr = nil
+		return Stats{}, err
 	}
 	var lag float64
 	all, tr := l.allObs.Float32s(), l.trObs.Float32s()

@@ -398,6 +398,7 @@ func TestBadParams(t *testing.T) {
 		{"rl-trainer", `{"run":"a b","env":"cartpole","updates":1}`, `params.run "a b"`},
 		{"rl-trainer", `{"run":"x","env":"cartpole","updates":1,"batch":-1}`, "batch -1"},
 		{"rl-trainer", `{"run":"x","env":"cartpole","updates":1,"bogus":1}`, "unknown field"},
+		{"rl-trainer", `{"run":"x","env":"cartpole","updates":1,"device":"tpu"}`, `params.device "tpu"`},
 		{"rl-player", `{"run":"x","envs":-1}`, "envs -1"},
 		{"rl-player", `{"run":""}`, `params.run ""`},
 	} {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tlgo/tl/cuda"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -54,6 +55,10 @@ type TrainerParams struct {
 	Drain task.Duration `json:"drain"`
 	// Threads are the learner's kernel threads (default 1).
 	Threads int `json:"threads"`
+	// Device is where the learner runs: "cpu" or "cuda" (GPU 0, or the
+	// emulator TL_CUDA_EMULATOR names). Default: cuda on the "cuda" queue,
+	// else cpu.
+	Device string `json:"device"`
 }
 
 // TrainerOutput is an rl-trainer task's output.
@@ -113,6 +118,8 @@ func (p *TrainerParams) check(id string) error {
 	case p.Unroll < 1 || p.Batch < 1 || p.SaveEvery < 1 || p.Updates < 0 || p.Duration < 0 || p.Threads < 0:
 		return fmt.Errorf("rl/dist: rl-trainer %s: unroll %d, batch %d, save_every %d (≥1 each), updates %d, duration %s, threads %d (≥0 each)",
 			id, p.Unroll, p.Batch, p.SaveEvery, p.Updates, time.Duration(p.Duration), p.Threads)
+	case p.Device != "" && p.Device != "cpu" && p.Device != "cuda":
+		return fmt.Errorf("rl/dist: rl-trainer %s: params.device %q, want cpu or cuda", id, p.Device)
 	case p.Updates == 0 && p.Duration == 0 && p.Target == 0:
 		return fmt.Errorf("rl/dist: rl-trainer %s: give params updates, duration or target: the run would never end", id)
 	}
@@ -186,6 +193,15 @@ func Trainer(ctx context.Context, run *task.Run) (json.RawMessage, error) {
 	t.osz, t.nact = env.Size(g.obsShape), g.numActions
 	cfg := a2c.Config{ObsShape: g.obsShape, NumActions: g.numActions, Net: g.net, Unroll: p.Unroll, Batch: p.Batch,
 		LR: float32(p.LR), EntropyCost: float32(p.Entropy), Discount: float32(p.Discount), Seed: p.Seed, Threads: p.Threads}
+	if p.Device == "cuda" || (p.Device == "" && run.Task.Queue == "cuda") {
+		dev, err := cuda.Open(cuda.Config{})
+		if err != nil {
+			return nil, task.Permanent(fmt.Errorf("rl/dist: rl-trainer %s asks for the GPU (params.device %q, queue %s), and this agent has none: %w", run.Task.ID, p.Device, run.Task.Queue, err))
+		}
+		defer dev.Close()
+		cfg.Device = dev
+		t.log.Info("the learner runs on the GPU", "device", dev.Name())
+	}
 	if t.l, err = a2c.New(cfg); err != nil {
 		return nil, task.Permanent(fmt.Errorf("rl/dist: rl-trainer %s: %w", run.Task.ID, err))
 	}
@@ -330,7 +346,10 @@ func (t *trainer) resume(ctx context.Context) error {
 // save stores a version with the trainer's state, moves the alias, then
 // acks what the version includes.
 func (t *trainer) save(ctx context.Context) error {
-	ctx = context.WithoutCancel(ctx) // a version half saved is worse than a late one
+	ctx = context.WithoutCancel(ctx)   // a version half saved is worse than a late one
+	if err := t.l.Pull(); err != nil { // a learner on a GPU: its weights to the host
+		return fmt.Errorf("rl/dist: saving a version of %s: %w", t.p.Run, err)
+	}
 	m, err := netstore.Save(ctx, t.ms, models.Spec{Name: t.p.Run,
 		Params:  map[string]any{"env": t.p.Env, "unroll": t.p.Unroll, "batch": t.p.Batch, "rl_state": t.st.encode()},
 		Metrics: map[string]float64{"return_100": mean(t.st.Returns)},
