@@ -68,6 +68,9 @@ type datasetInfo struct {
 	Labels     []dataset.LabelCount `json:"labels"`
 	Tags       []dataset.TagCount   `json:"tags"`
 	FirstKeys  []string             `json:"first_keys"`
+	// Targets counts the samples per target tensor kind and shape; absent
+	// when no sample has one (labels are class ids alone).
+	Targets []dataset.TargetCount `json:"targets,omitempty"`
 }
 
 func newDatasetsCmd(stdout, _ io.Writer) *cobra.Command {
@@ -81,7 +84,8 @@ func newDatasetsCmd(stdout, _ io.Writer) *cobra.Command {
 		Long: `Without NAME, lists the datasets (named views) defined over the project's
 samples: name, query, and how many samples it matches now; the line ` + allName + `
 is the whole collection. With NAME, shows that dataset's query, its sample
-count, its samples per label and per tag, and its first keys in insertion
+count, its samples per label, per target tensor shape (when samples carry
+targets: regression labels) and per tag, and its first keys in insertion
 order. The counts are computed by the database; no payload is read.`,
 		Args: nargs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -156,6 +160,13 @@ func showDataset(ctx context.Context, c *dataset.Collection, name string, asJSON
 	if info.FirstKeys, err = d.Keys(ctx, firstKeys); err != nil {
 		return fmt.Errorf("keys of dataset %s: %w", name, err)
 	}
+	targets, err := d.TargetCounts(ctx)
+	if err != nil {
+		return fmt.Errorf("targets of dataset %s: %w", name, err)
+	}
+	if len(targets) > 1 || len(targets) == 1 && targets[0].Kind != "" {
+		info.Targets = targets
+	}
 	if asJSON {
 		info.Labels, info.Tags, info.FirstKeys = orNoneOf(info.Labels), orNoneOf(info.Tags), orNone(info.FirstKeys)
 		return writeJSON(out, info)
@@ -174,6 +185,21 @@ func showDataset(ctx context.Context, c *dataset.Collection, name string, asJSON
 		fmt.Fprintln(w, "LABEL\tNAME\tSAMPLES")
 		for _, l := range info.Labels {
 			fmt.Fprintf(w, "%d\t%s\t%d\n", l.Label, dash(l.Name), l.Count)
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+	}
+	if len(info.Targets) > 0 {
+		fmt.Fprintln(out)
+		w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "TARGET\tSHAPE\tSAMPLES")
+		for _, t := range info.Targets {
+			if t.Kind == "" {
+				fmt.Fprintf(w, "(none)\t-\t%d\n", t.Count)
+			} else {
+				fmt.Fprintf(w, "%s\t%v\t%d\n", t.Kind, t.Shape, t.Count)
+			}
 		}
 		if err := w.Flush(); err != nil {
 			return err
