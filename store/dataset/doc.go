@@ -92,7 +92,9 @@
 // dataset-fashion-mnist installs them under /usr/share/datasets/fashion-mnist)
 // and ImportImageFolder a folder of class subfolders of images. With
 // ImportOptions.SkipExisting an interrupted import can simply be run again.
-// ExportIDX writes a dataset of uint8 images back to IDX files; any dataset
+// ImportJSONL reads a JSON Lines file of samples (JSONLRecord: values, shape,
+// dtype, label, and a float32 target for a regression), checking every
+// line before it writes any. ExportIDX writes a dataset of uint8 images back to IDX files; any dataset
 // is also exported as a Go iterator by Dataset.Samples.
 //
 // # Concurrency
