@@ -319,6 +319,8 @@ const importAbout = `Imports samples into the project's sample collection, with 
                                 labelled by the class's index in sorted order
   tl import cifar DIR           CIFAR-10's binary batches: 32x32x3 uint8
                                 tensors, tagged train or test
+  tl import jsonl FILE          JSON Lines of values with class ids or float32
+                                targets (regression; see its --help)
   tl import ptb DIR             the PTB corpus, and tl import text8 FILE: windows
                                 of word ids and a vocabulary (see their --help)
 
@@ -332,13 +334,13 @@ its own --prefix. --skip-existing=false makes an existing key an error.
 
 func newImportCmd(stdout, stderr io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "import idx|folder|cifar|ptb|text8 ARGS",
+		Use:   "import idx|folder|cifar|ptb|text8|jsonl ARGS",
 		Short: "import IDX files or ROOT/CLASS/IMAGE files as samples (--define NAME)",
 		Long:  importAbout,
-		Args:  subcommandArgs("idx, folder, cifar, ptb or text8"),
+		Args:  subcommandArgs("idx, folder, cifar, ptb, text8 or jsonl"),
 		RunE:  func(*cobra.Command, []string) error { return nil },
 	}
-	cmd.AddCommand(newImportIDXCmd(stdout, stderr), newImportFolderCmd(stdout, stderr), newImportCIFARCmd(stdout, stderr), newImportPTBCmd(stdout, stderr), newImportText8Cmd(stdout, stderr))
+	cmd.AddCommand(newImportIDXCmd(stdout, stderr), newImportFolderCmd(stdout, stderr), newImportCIFARCmd(stdout, stderr), newImportPTBCmd(stdout, stderr), newImportText8Cmd(stdout, stderr), newImportJSONLCmd(stdout, stderr))
 	return cmd
 }
 

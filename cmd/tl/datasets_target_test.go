@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -52,5 +54,43 @@ func TestDatasetShowsTargets(t *testing.T) {
 	code, out, _ = runTL(append([]string{"datasets", "plain", "--json"}, conn...)...)
 	if code != 0 || strings.Contains(out, "targets") {
 		t.Errorf("tl datasets plain --json: exit %d; want no targets field:\n%s", code, out)
+	}
+}
+
+// tl import jsonl stores targets that tl datasets then shows; a bad line
+// fails naming it, with nothing written.
+func TestImportJSONLCommand(t *testing.T) {
+	t.Setenv("TL_HOME", t.TempDir())
+	t.Setenv("TL_MONGO_URL", "")
+	t.Setenv("TL_PROJECT", "")
+	db := storetest.Backends()[0].OpenConfig(t, store.Config{Project: "reg"})
+	conn := []string{"--mongo", dbURL(db), "--project", "reg", "--quiet"}
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.jsonl")
+	bad := filepath.Join(dir, "bad.jsonl")
+	if err := os.WriteFile(good, []byte(`{"x":[1,2],"target":[3]}`+"\n"+`{"x":[3,4],"target":[7]}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte(`{"key":"z","x":[1,2],"target":[3]}`+"\n"+`{"x":[1],"target":[1],"target_shape":[2]}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runTL(append([]string{"import", "jsonl", bad, "--tags", "bad"}, conn...)...)
+	if code != 1 || !strings.Contains(errOut, "line 2") || !strings.Contains(errOut, "target") {
+		t.Errorf("tl import jsonl of a bad file: exit %d, %q %q; want exit 1 naming line 2 and its target", code, out, errOut)
+	}
+	code, out, errOut = runTL(append([]string{"import", "jsonl", good, "--tags", "reg", "--define", "reg"}, conn...)...)
+	if code != 0 || !strings.Contains(out, "inserted 2, skipped 0") || !strings.Contains(out, "defined dataset reg") {
+		t.Fatalf("tl import jsonl: exit %d, %s%s", code, out, errOut)
+	}
+	code, out, _ = runTL(append([]string{"datasets", "reg", "--json"}, conn[:4]...)...)
+	var js struct {
+		Samples int64
+		Targets []dataset.TargetCount
+	}
+	if err := json.Unmarshal([]byte(out), &js); code != 0 || err != nil || js.Samples != 2 || len(js.Targets) != 1 || js.Targets[0].Count != 2 {
+		t.Errorf("tl datasets reg --json after the import: exit %d, %v, %+v\n%s", code, err, js, out)
+	}
+	if code, out, _ = runTL(append([]string{"datasets", "--json"}, conn[:4]...)...); code != 0 || !strings.Contains(out, `"all": 2`) {
+		t.Errorf("tl datasets --json: want 2 samples in all (none from the bad file):\n%s", out)
 	}
 }

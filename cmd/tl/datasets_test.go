@@ -82,7 +82,7 @@ func TestDatasetCommandsUsage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"import"}, "expected idx, folder, cifar, ptb or text8"},
+		{[]string{"import"}, "expected idx, folder, cifar, ptb, text8 or jsonl"},
 		{[]string{"import", "csv", "x"}, `got "csv"`},
 		{[]string{"import", "idx", "a"}, "expected 2 argument"},
 		{[]string{"import", "folder"}, "expected 1 argument"},
