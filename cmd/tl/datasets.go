@@ -265,6 +265,16 @@ func queryString(q dataset.Query) string {
 		}
 		add("seq", fmt.Sprintf("%d..%s", max(q.MinSeq, 1), hi))
 	}
+	if f := q.Fold; f != nil { // a cross-validation's view (tl cv)
+		v := fmt.Sprintf("%d/%d", f.I, f.K)
+		if f.Exclude {
+			v = "all-but-" + v
+		}
+		if len(f.Strata) > 0 {
+			v += ",stratified"
+		}
+		add("fold", v)
+	}
 	return strings.Join(parts, " ")
 }
 

@@ -145,6 +145,9 @@ func TestSweepCommands(t *testing.T) {
 			t.Errorf("tl cv --wait output lacks %q:\n%s", want, out)
 		}
 	}
+	if code, out, _ := tls("datasets"); code != 0 || !strings.Contains(out, "fold=all-but-0/3,stratified") || !strings.Contains(out, "fold=2/3,stratified") {
+		t.Fatalf("tl datasets: the fold views' queries: exit %d:\n%s", code, out)
+	}
 	if code, out, _ := tls("cv", "list"); code != 0 || !strings.Contains(out, "clicv") {
 		t.Fatalf("tl cv list: exit %d:\n%s", code, out)
 	}
