@@ -95,7 +95,7 @@ type InitRef struct {
 // EarlyStop stops training when Metric (default val_loss with a validation
 // set, else loss) has not improved by more than MinDelta for Patience
 // epochs (default 3). Mode is "min" or "max"; default min for a metric
-// named like a loss, else max.
+// named like a loss or an error (mae, val_mae), else max.
 type EarlyStop struct {
 	Metric   string  `json:"metric"`
 	Patience int     `json:"patience"`
@@ -169,7 +169,7 @@ func (p *TrainParams) defaults() {
 		}
 		if es.Mode == "" {
 			es.Mode = "max"
-			if strings.Contains(es.Metric, "loss") || strings.Contains(es.Metric, "perplexity") {
+			if strings.Contains(es.Metric, "loss") || strings.Contains(es.Metric, "perplexity") || strings.HasSuffix(es.Metric, metricMAE) {
 				es.Mode = "min"
 			}
 		}

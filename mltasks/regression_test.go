@@ -274,3 +274,15 @@ func TestRegressionResumesFromItsCheckpoint(t *testing.T) {
 		t.Fatalf("metrics uninterrupted %v (%v), resumed %v (%v); want the same train_mae and train_loss", a.Metrics, errA, b.Metrics, errB)
 	}
 }
+
+// Early stopping on mae minimises it, as on a loss.
+func TestEarlyStoppingOnMAEMinimises(t *testing.T) {
+	for _, m := range []string{"mae", "val_mae"} {
+		p := newTrainParams()
+		p.EarlyStopping = &EarlyStop{Metric: m}
+		p.defaults()
+		if p.EarlyStopping.Mode != "min" {
+			t.Errorf("early stopping on %s: mode %q, want min", m, p.EarlyStopping.Mode)
+		}
+	}
+}
