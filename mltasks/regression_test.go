@@ -11,6 +11,7 @@ import (
 
 	"github.com/tlgo/tl/agents/task"
 	"github.com/tlgo/tl/store/dataset"
+	"github.com/tlgo/tl/store/events"
 	"github.com/tlgo/tl/store/models"
 	"github.com/tlgo/tl/store/storetest"
 	"github.com/tlgo/tl/tensor"
@@ -82,6 +83,22 @@ func TestTrainRegressionOnTargets(t *testing.T) {
 	if _, ok := v.Metrics["train_accuracy"]; ok || v.Metrics["train_mae"] == 0 || v.Metrics["val_mae"] == 0 || v.Params["loss"] != "mse" ||
 		!strings.Contains(string(v.Architecture), `"units":2`) {
 		t.Fatalf("version: metrics %v, params %v: want train_mae and val_mae, no accuracy, loss mse and 2 output units", v.Metrics, v.Params)
+	}
+	evs, err := events.Find(storetest.Context(t), db, events.Query{Model: "reg", Run: res.Run})
+	if err != nil {
+		t.Fatal(err)
+	}
+	trainMAE, valMAE := 0, 0
+	for _, e := range evs {
+		if _, ok := e.Values["mae"]; ok && e.Phase == events.Train {
+			trainMAE++
+		}
+		if _, ok := e.Values["mae"]; ok && e.Phase == events.Validation {
+			valMAE++
+		}
+	}
+	if trainMAE != res.Epochs || valMAE != res.Epochs {
+		t.Errorf("events with mae: %d train, %d validation; want one of each per epoch (%d)", trainMAE, valMAE, res.Epochs)
 	}
 	ev, err := evalTask(t, k, db, "rval", "reg", ``)
 	if err != nil {

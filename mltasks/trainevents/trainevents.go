@@ -9,12 +9,12 @@
 //     (examples per second since the previous event), "epoch" (fractional:
 //     1.5 is half-way through the second epoch), and "lr" when a hook set it;
 //     at the last step of an epoch also "accuracy", the epoch's training
-//     accuracy (for an epoch of unknown length, train.State.StepsPerEpoch
+//     accuracy, or "mae" for a regression (for an epoch of unknown length, train.State.StepsPerEpoch
 //     -1, or one a hook ended early: at the epoch's end; Every defaults to
 //     100 steps then);
 //   - phase validation (or test), at the end of each epoch: the values another
 //     hook (train.Evaluate) put in State.Values under ValidationPrefix (or
-//     TestPrefix), without the prefix: "loss", "accuracy";
+//     TestPrefix), without the prefix: "loss", "accuracy" (or "mae");
 //   - at the start, a step-0 event whose Fields describe the run (Options.Fields).
 //
 // It is a package of its own so that package events does not link the engine.
@@ -80,8 +80,11 @@ func Hook(w *events.Writer, o Options) train.Hook {
 		if lr, ok := s.Values["lr"]; ok {
 			v["lr"] = lr
 		}
-		if acc, ok := s.Values[train.MetricAccuracy]; ok && last {
-			v["accuracy"] = acc
+		// The epoch's score: a classifier's accuracy, a regression's mae.
+		for _, k := range []string{train.MetricAccuracy, "mae"} {
+			if x, ok := s.Values[k]; ok && last {
+				v[k] = x
+			}
 		}
 		lastDone = last
 		if len(v) == 0 {
