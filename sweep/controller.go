@@ -194,7 +194,9 @@ func (sw *Sweep) trialPlan(s *Spec, n, k int) (*plan.Spec, error) {
 	if params == nil {
 		params = map[string]any{}
 	}
-	maps.Copy(params, t.Params)
+	// The point again from the spec, not the record: values read back from
+	// BSON (objects, lists) would not travel as the JSON the spec gave.
+	maps.Copy(params, s.Point(t.N))
 	params["epochs"] = t.Rungs[k].Epochs
 	if s.Base.Validation != "" {
 		params["validation"] = s.Base.Validation

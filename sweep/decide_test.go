@@ -219,3 +219,27 @@ func TestSpecErrors(t *testing.T) {
 		}
 	}
 }
+
+// A choice of objects (a schedule) reaches the task's params as the spec
+// wrote it, whatever the record's encoding made of it.
+func TestTrialPlanParams(t *testing.T) {
+	s := &Spec{Name: "p", Base: Base{Input: "d", Params: map[string]any{"arch": "mlp"}}, Algorithm: Grid, Metric: "loss",
+		Space: map[string]Param{"schedule": {Choice: []any{"constant", map[string]any{"name": "cosine", "alpha": 0.1}}}}}
+	s.Defaults()
+	b, _ := json.Marshal(s)
+	var stored Spec // as the controller reads it
+	if err := json.Unmarshal(b, &stored); err != nil {
+		t.Fatal(err)
+	}
+	sw := &Sweep{Name: "p", State: Running}
+	sw.decide(&stored, time.Unix(0, 0))
+	sw.Trials[1].Params = map[string]any{"schedule": "garbled by the record"}
+	ps, err := sw.trialPlan(&stored, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := json.Marshal(ps.Tasks[0].Params)
+	if string(got) != `{"arch":"mlp","epochs":1,"schedule":{"alpha":0.1,"name":"cosine"}}` {
+		t.Fatalf("trial 1's params %s", got)
+	}
+}
