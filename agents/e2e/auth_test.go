@@ -30,31 +30,8 @@ import (
 func TestForgeriesRefused(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	home := t.TempDir()
-	auth, err := queue.LoadOrCreateAuth(home)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := queue.StartServer(ctx, queue.ServerConfig{Dir: filepath.Join(home, "nats"), Auth: auth})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	creds := func(role string, queues ...string) *queue.Credentials {
-		c, err := auth.New(role, queues)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	connect := func(c *queue.Credentials) (*nats.Conn, jetstream.JetStream) {
-		nc, js, err := queue.Connect(ctx, srv.URL(), "test "+c.Role, nil, c.Options()...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		return nc, js
-	}
+	w := newAuthWorld(t, ctx)
+	srv, creds, connect := w.srv, w.creds, w.connect
 
 	st := status.NewMemory()
 	m, err := master.New(ctx, master.Config{NATSURL: srv.URL(), Credentials: creds(queue.RoleMaster), Store: st, Tick: 200 * time.Millisecond, Log: testLog()})
@@ -206,31 +183,8 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 func TestClientsTouchOnlyTheirPlans(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	home := t.TempDir()
-	auth, err := queue.LoadOrCreateAuth(home)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := queue.StartServer(ctx, queue.ServerConfig{Dir: filepath.Join(home, "nats"), Auth: auth})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	creds := func(role string, queues ...string) *queue.Credentials {
-		c, err := auth.New(role, queues)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	connect := func(c *queue.Credentials) (*nats.Conn, jetstream.JetStream) {
-		nc, js, err := queue.Connect(ctx, srv.URL(), "test "+c.Role, nil, c.Options()...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		return nc, js
-	}
+	w := newAuthWorld(t, ctx)
+	srv, creds, connect := w.srv, w.creds, w.connect
 	st := status.NewMemory()
 	m, err := master.New(ctx, master.Config{NATSURL: srv.URL(), Credentials: creds(queue.RoleMaster), Store: st, Tick: 200 * time.Millisecond, Log: testLog()})
 	if err != nil {
@@ -313,4 +267,47 @@ func TestClientsTouchOnlyTheirPlans(t *testing.T) {
 		t.Fatalf("the master's cancel: %+v, %v", v, err)
 	}
 	waitUntil(t, "the master's cancel", func() bool { return planStatus(mid) == plan.Cancelled })
+}
+
+// authWorld is an embedded NATS server with credentials, and helpers to make
+// credentials of a role and connect with them.
+type authWorld struct {
+	srv *queue.Server
+	ctx context.Context
+	t   *testing.T
+	a   *queue.Auth
+}
+
+func newAuthWorld(t *testing.T, ctx context.Context) *authWorld {
+	t.Helper()
+	home := t.TempDir()
+	auth, err := queue.LoadOrCreateAuth(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := queue.StartServer(ctx, queue.ServerConfig{Dir: filepath.Join(home, "nats"), Auth: auth})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	return &authWorld{srv: srv, ctx: ctx, t: t, a: auth}
+}
+
+// creds makes credentials of role (an agent's for queues).
+func (w *authWorld) creds(role string, queues ...string) *queue.Credentials {
+	c, err := w.a.New(role, queues)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return c
+}
+
+// connect connects with c, closed when the test ends.
+func (w *authWorld) connect(c *queue.Credentials) (*nats.Conn, jetstream.JetStream) {
+	nc, js, err := queue.Connect(w.ctx, w.srv.URL(), "test "+c.Role, nil, c.Options()...)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(nc.Close)
+	return nc, js
 }
