@@ -197,6 +197,31 @@ func perplexity(loss float64, steps int) float64 { return math.Exp(loss / float6
 // windows of a token view in ptb_producer order, the LSTM state carried from
 // batch to batch (train.Config.Carry), saved as a version of the task's model
 // with the train and validation perplexities.
+// openTextTask checks what every task on a token split needs (an input split
+// and a model name: hint says how to make a split) and opens the split.
+func openTextTask(ctx context.Context, run *task.Run, hint string, samples samplesFunc) (*store.DB, *dataset.Collection, *corpusView, error) {
+	t := run.Task
+	if t.Input == "" || t.Model == "" {
+		return nil, nil, nil, task.Permanent(fmt.Errorf("mltasks: %s task %s needs an input dataset (a token split: %s) and a model name (got input %q, model %q)", t.Kind, t.ID, hint, t.Input, t.Model))
+	}
+	if err := store.ValidateName("model", t.Model); err != nil {
+		return nil, nil, nil, task.Permanent(fmt.Errorf("mltasks: %s task %s: %w", t.Kind, t.ID, err))
+	}
+	db, err := storeOf(run)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	coll, err := samples(ctx, db)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c, err := openCorpus(ctx, coll, t.Input)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("mltasks: %s task %s: %w", t.Kind, t.ID, err)
+	}
+	return db, coll, c, nil
+}
+
 func trainLM(dev deviceFunc, samples samplesFunc) task.Func {
 	return func(ctx context.Context, run *task.Run) (json.RawMessage, error) {
 		t := run.Task
@@ -207,25 +232,11 @@ func trainLM(dev deviceFunc, samples samplesFunc) task.Func {
 		if err := p.resolve(); err != nil {
 			return nil, task.Permanent(fmt.Errorf("mltasks: train-lm task %s: params: %w", t.ID, err))
 		}
-		if t.Input == "" || t.Model == "" {
-			return nil, task.Permanent(fmt.Errorf("mltasks: train-lm task %s needs an input dataset (a token split: tl import ptb DIR --define ptb makes ptb-train) and a model name (got input %q, model %q)", t.ID, t.Input, t.Model))
-		}
-		if err := store.ValidateName("model", t.Model); err != nil {
-			return nil, task.Permanent(fmt.Errorf("mltasks: train-lm task %s: %w", t.ID, err))
-		}
-		db, err := storeOf(run)
+		db, coll, c, err := openTextTask(ctx, run, "tl import ptb DIR --define ptb makes ptb-train", samples)
 		if err != nil {
 			return nil, err
 		}
 		log := run.Logger()
-		coll, err := samples(ctx, db)
-		if err != nil {
-			return nil, err
-		}
-		c, err := openCorpus(ctx, coll, t.Input)
-		if err != nil {
-			return nil, fmt.Errorf("mltasks: train-lm task %s: %w", t.ID, err)
-		}
 		// In ptb_producer's order, streamed: the state carries over.
 		loader, err := newTokenStream(c, p.Batch, p.Steps, p.Limit)
 		if err != nil {

@@ -16,7 +16,6 @@ import (
 	"github.com/tlgo/tl/mltasks/netstore"
 	"github.com/tlgo/tl/mltasks/trainevents"
 	"github.com/tlgo/tl/optim"
-	"github.com/tlgo/tl/store"
 	"github.com/tlgo/tl/store/events"
 	"github.com/tlgo/tl/store/models"
 	"github.com/tlgo/tl/tensor"
@@ -77,25 +76,11 @@ func trainWord2vec(dev deviceFunc, samples samplesFunc) task.Func {
 		if err := p.check(); err != nil {
 			return nil, task.Permanent(fmt.Errorf("mltasks: word2vec task %s: params: %w", t.ID, err))
 		}
-		if t.Input == "" || t.Model == "" {
-			return nil, task.Permanent(fmt.Errorf("mltasks: word2vec task %s needs an input dataset (a token split: tl import text8 FILE --define text8 makes text8-train) and a model name (got input %q, model %q)", t.ID, t.Input, t.Model))
-		}
-		if err := store.ValidateName("model", t.Model); err != nil {
-			return nil, task.Permanent(fmt.Errorf("mltasks: word2vec task %s: %w", t.ID, err))
-		}
-		db, err := storeOf(run)
+		db, _, c, err := openTextTask(ctx, run, "tl import text8 FILE --define text8 makes text8-train", samples)
 		if err != nil {
 			return nil, err
 		}
 		log := run.Logger()
-		coll, err := samples(ctx, db)
-		if err != nil {
-			return nil, err
-		}
-		c, err := openCorpus(ctx, coll, t.Input)
-		if err != nil {
-			return nil, fmt.Errorf("mltasks: word2vec task %s: %w", t.ID, err)
-		}
 		probe := make([]int, len(p.Probe))
 		for i, w := range p.Probe {
 			if probe[i] = c.ID(w); probe[i] < 0 {
