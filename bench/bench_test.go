@@ -66,12 +66,13 @@ func (f stepFunc) Close()     {}
 func TestReport(t *testing.T) {
 	rows := []Row{
 		{Workload: "cifar10-cnn", Mode: "train", Unit: "images/s", Layers: 990, Graph: 1000, Peer: 500, GFLOPPerItem: 0.1},
-		{Workload: "word2vec", Mode: "train", Unit: "words/s", Layers: 400000, Graph: 410000},
+		{Workload: "word2vec", Mode: "train", Unit: "pairs/s", Layers: 400000, Graph: 410000, Peer: 100000, AltUnit: "corpus words/s", AltPerItem: 0.5},
 	}
 	var b bytes.Buffer
 	WriteMarkdown(&b, rows, 200)
 	out := b.String()
-	for _, want := range []string{"| cifar10-cnn | train | images/s | 990.0 | 1,000 |", "+1.0%", "500.0", "2.00x", "50%", "400,000", "410,000"} {
+	for _, want := range []string{"| cifar10-cnn | train | images/s | 990.0 | 1,000 |", "+1.0%", "500.0", "2.00x", "50%", "400,000", "410,000",
+		"word2vec train in corpus words/s: tl layers 200,000, tl graph 205,000, PyTorch 50,000."} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}

@@ -1,5 +1,5 @@
 // Package bench reproduces the TensorLayer paper's Table 1 on the machine it runs
-// on: the CIFAR-10 CNN (images/s), the PTB LSTM (words/s) and word2vec (words/s),
+// on: the CIFAR-10 CNN (images/s), the PTB LSTM (words/s) and word2vec (training pairs/s, and corpus words/s: half),
 // each built twice — with the layers API and directly on the graph, the paper's
 // "TensorLayer vs TensorFlow" column — and side by side with PyTorch peers. A
 // sixth row times the DCGAN of examples/dcgan (images/s; a step is one

@@ -32,6 +32,10 @@ type Row struct {
 	// a step-by-step alternation (MeasurePaired); when present they give the
 	// overhead.
 	PairedRuns []float64 `json:"paired_windows,omitempty"`
+	// AltUnit and AltPerItem give the rates in a second unit as well (word2vec:
+	// corpus words/s, half its training pairs/s); WriteMarkdown adds a line.
+	AltUnit    string  `json:"alt_unit,omitempty"`
+	AltPerItem float64 `json:"alt_per_item,omitempty"`
 }
 
 // Overhead is the layers API's cost relative to the graph, in percent: from the
@@ -88,6 +92,14 @@ func WriteMarkdown(w io.Writer, rows []Row, peakGFLOPS float64) {
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			r.Workload, r.Mode, r.Unit, fmtRate(r.Layers), fmtRate(r.Graph), over, peer, ratio, peak)
 	}
+	for _, r := range rows {
+		if r.AltUnit == "" || r.AltPerItem <= 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s %s in %s: tl layers %s, tl graph %s, PyTorch %s.", r.Workload, r.Mode, r.AltUnit,
+			fmtRate(r.Layers*r.AltPerItem), fmtRate(r.Graph*r.AltPerItem), fmtRate(r.Peer*r.AltPerItem))
+	}
+	fmt.Fprintln(w)
 }
 
 func fmtRate(v float64) string {

@@ -1,5 +1,5 @@
 // Command tlbench reproduces the TensorLayer paper's Table 1 on this machine: the
-// CIFAR-10 CNN (images/s), the PTB LSTM (words/s) and word2vec (words/s), and
+// CIFAR-10 CNN (images/s), the PTB LSTM (words/s) and word2vec (training pairs/s, and corpus words/s: half), and
 // the DCGAN of examples/dcgan (images/s, one update of each network a step), each
 // built with the layers API and directly on the graph (the paper's overhead
 // column), side by side with PyTorch peers run in the same session.
@@ -40,7 +40,7 @@ func main() {
 }
 
 const about = `Reproduces Table 1 of the TensorLayer paper (CIFAR-10 CNN images/s, PTB LSTM words/s,
-word2vec words/s), with the DCGAN of examples/dcgan (images/s), on this machine: warm-up,
+word2vec training pairs/s and corpus words/s), with the DCGAN of examples/dcgan (images/s), on this machine: warm-up,
 then timed windows, the median reported.
 Each workload is timed with the layers API and directly on the graph (the overhead
 column), and with --peers against PyTorch on the same machine in the same run.`
@@ -230,7 +230,8 @@ func runBench(ctx context.Context, o options, stdout, stderr io.Writer) error {
 			if mode != "train" && mode != "infer" {
 				return usageErrorf("--modes: unknown mode %q (train, infer)", mode)
 			}
-			row := bench.Row{Workload: w.Name, Mode: mode, Unit: w.Unit, Threads: o.threads, GFLOPPerItem: w.GFLOPPerItem[mode]}
+			row := bench.Row{Workload: w.Name, Mode: mode, Unit: w.Unit, Threads: o.threads, GFLOPPerItem: w.GFLOPPerItem[mode],
+				AltUnit: w.AltUnit, AltPerItem: w.AltPerItem}
 			steps := map[bench.API]bench.Step{}
 			for _, a := range []bench.API{bench.Graph, bench.Layers} {
 				if !useAPI[a] {
