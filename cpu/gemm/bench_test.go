@@ -15,9 +15,14 @@ import (
 	"github.com/tlgo/tl/internal/testenv"
 )
 
-// benchShapes are 1024³ and the GEMMs of one training step of the CIFAR-10
+// benchShapes are 1024³, the GEMMs of one training step of the CIFAR-10
 // CNN at batch 128: the convolutions as im2col products (forward, weight
-// gradient, input gradient) and the three dense layers.
+// gradient, input gradient) and the three dense layers; and those of the PTB
+// language models (batch 20; small: 20 steps, 200 units; medium: 35 steps,
+// 650 units; 10,000 words): an LSTM layer's input projection of all steps
+// (fwd), its input and weight gradients (dX, dW), one recurrent step (step:
+// the engine runs it on B packed once per sequence, here it is packed per
+// call like OpenBLAS's) and the softmax layer's three products.
 var benchShapes = []struct {
 	name           string
 	transA, transB bool
@@ -39,6 +44,20 @@ var benchShapes = []struct {
 	{"dense3.fwd", false, false, 128, 10, 192},
 	{"dense3.dW", true, false, 192, 10, 128},
 	{"dense3.dX", false, true, 128, 192, 10},
+	{"ptbs.lstm.fwd", false, false, 400, 800, 200},
+	{"ptbs.lstm.step", false, false, 20, 800, 200},
+	{"ptbs.lstm.dX", false, true, 400, 200, 800},
+	{"ptbs.lstm.dW", true, false, 200, 800, 400},
+	{"ptbs.softmax.fwd", false, false, 400, 10000, 200},
+	{"ptbs.softmax.dX", false, true, 400, 200, 10000},
+	{"ptbs.softmax.dW", true, false, 200, 10000, 400},
+	{"ptbm.lstm.fwd", false, false, 700, 2600, 650},
+	{"ptbm.lstm.step", false, false, 20, 2600, 650},
+	{"ptbm.lstm.dX", false, true, 700, 650, 2600},
+	{"ptbm.lstm.dW", true, false, 650, 2600, 700},
+	{"ptbm.softmax.fwd", false, false, 700, 10000, 650},
+	{"ptbm.softmax.dX", false, true, 700, 650, 10000},
+	{"ptbm.softmax.dW", true, false, 650, 10000, 700},
 }
 
 // BenchmarkSgemm compares, shape by shape and in one run, the native kernel,
@@ -48,6 +67,22 @@ var benchShapes = []struct {
 func BenchmarkSgemm(b *testing.B) {
 	for _, s := range benchShapes {
 		b.Run(s.name, func(b *testing.B) { benchShape(b, s.transA, s.transB, s.m, s.n, s.k) })
+	}
+}
+
+// waitQuiet returns when the process's threads are idle: OpenBLAS's threads
+// spin for about 80-110 ms after a call (2^28 TSC cycles), long enough to
+// take a core from a native batch that starts 100 ms later. It sleeps at
+// least 100 ms, then until a 10 ms sleep costs the process under 1 ms of CPU
+// time (at most 400 ms in all).
+func waitQuiet() {
+	time.Sleep(100 * time.Millisecond)
+	for range 30 {
+		c0 := cpuTime()
+		time.Sleep(10 * time.Millisecond)
+		if cpuTime()-c0 < time.Millisecond {
+			return
+		}
 	}
 }
 
@@ -122,11 +157,13 @@ func benchShape(b *testing.B, transA, transB bool, m, n, k int) {
 // BenchmarkCompare runs native and OpenBLAS alternately on each shape, in
 // batches of about 20 ms, so that both see the same machine: on a shared,
 // noisy machine this is the fair way to compare them. After each OpenBLAS
-// batch it sleeps 100 ms (not timed) so that OpenBLAS's idle threads, which
-// spin a while after a call, do not take the cores from the next native
-// batch. Metrics: GFLOP/s of each (wall clock over all batches) and the
-// median over rounds of the ratio native/OpenBLAS, and on one thread the
-// GFLOP/s per second of the thread's CPU time. Run it with
+// batch it waits (not timed) until OpenBLAS's idle threads, which spin about
+// 100 ms after a call, have stopped (waitQuiet), so that they do not take
+// the cores from the next native batch. Metrics: GFLOP/s of each (wall clock over all batches) and the
+// median over rounds of the ratio native/OpenBLAS; GFLOP/s per second of CPU
+// time (on one thread the calling thread's, on two the process's: a thread
+// that waits spinning counts, one that sleeps does not) and the median of
+// the per-round ratio by CPU time (native/openblas-cpu). Run it with
 // -benchtime 20x or so (one iteration is one round).
 func BenchmarkCompare(b *testing.B) {
 	info := OpenBLASInfo()
@@ -174,33 +211,46 @@ func compareShape(b *testing.B, threads int, transA, transB bool, m, n, k int) {
 	call(es[0])
 	reps := max(1, int(20*time.Millisecond/max(time.Since(t0), time.Microsecond)))
 	var total, cpu [2]time.Duration
-	var ratios []float64
+	var ratios, cpuRatios []float64
+	// On one thread both run entirely on the calling OS thread, so its CPU
+	// time is the time on the core, whatever else the machine runs; on two,
+	// the process's CPU time counts both threads.
+	cpuNow := threadCPUTime
+	if threads > 1 {
+		cpuNow = cpuTime
+	}
 	for b.Loop() {
-		var d [2]time.Duration
+		var d, dc [2]time.Duration
 		for i, e := range es {
-			t, c0 := time.Now(), threadCPUTime()
+			t, c0 := time.Now(), cpuNow()
 			for range reps {
 				call(e)
 			}
 			d[i] = time.Since(t)
+			dc[i] = cpuNow() - c0
 			total[i] += d[i]
-			cpu[i] += threadCPUTime() - c0
+			cpu[i] += dc[i]
 		}
 		ratios = append(ratios, d[1].Seconds()/d[0].Seconds())
+		if dc[0] > 0 && dc[1] > 0 {
+			cpuRatios = append(cpuRatios, dc[1].Seconds()/dc[0].Seconds())
+		}
 		b.StopTimer()
-		time.Sleep(100 * time.Millisecond)
+		waitQuiet()
 		b.StartTimer()
 	}
 	flops := 2 * float64(m) * float64(n) * float64(k) * float64(reps*b.N)
 	b.ReportMetric(flops/total[0].Seconds()/1e9, "native-GFLOP/s")
 	b.ReportMetric(flops/total[1].Seconds()/1e9, "openblas-GFLOP/s")
-	if threads == 1 && cpu[0] > 0 && cpu[1] > 0 {
-		// On one thread both run entirely on the calling OS thread, so its
-		// CPU time is the time on the core, whatever else the machine runs.
+	if cpu[0] > 0 && cpu[1] > 0 {
 		b.ReportMetric(flops/cpu[0].Seconds()/1e9, "native-GFLOP/cpu-s")
 		b.ReportMetric(flops/cpu[1].Seconds()/1e9, "openblas-GFLOP/cpu-s")
 	}
 	sort.Float64s(ratios)
 	b.ReportMetric(ratios[len(ratios)/2], "native/openblas")
+	if len(cpuRatios) > 0 {
+		sort.Float64s(cpuRatios)
+		b.ReportMetric(cpuRatios[len(cpuRatios)/2], "native/openblas-cpu")
+	}
 	b.ReportMetric(0, "ns/op")
 }

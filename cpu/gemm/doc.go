@@ -62,15 +62,25 @@
 // # Threads
 //
 // A product is cut into chunks by rows or by columns of C, whichever makes
-// the chunks share the smaller operand, since each chunk packs its own copy
-// of it; there are up to four chunks per thread, and the threads
-// (runtime.GOMAXPROCS by default) claim them in turn, so a thread that the
-// machine delays leaves its share to the others. When C is small and the
-// inner dimension long (the weight gradient of a convolution), the inner
-// dimension is split instead, one chunk per thread, and the partial
-// products added. The threads are long-lived worker goroutines of the
-// engine; the calling goroutine works too. Products under about two million
-// multiply-adds run on the calling goroutine alone.
+// the chunks share the smaller operand; the threads (runtime.GOMAXPROCS by
+// default) claim them in turn, so a thread that the machine delays leaves
+// its share to the others. When the chunks are rows and B is packed (C wider
+// than 128 columns), B is packed once for all of them, as BLIS and OpenBLAS
+// share one packed B among threads: the threads pack it together, a kc×nr
+// panel at a time, each waiting only for the slice it is about to use, and
+// then claim rows in pieces that shrink as the work runs out (at most an mc
+// block, at least two tiles), so that they finish together; each packs its
+// own A. Other splits pack the shared operand per chunk, with up to four
+// chunks per thread. When C is small and the inner dimension long (the
+// weight gradient of a convolution), the inner dimension is split instead,
+// one chunk per thread, and the partial products added. A split by rows or
+// columns changes no sum's order: the result is bit-identical to one
+// thread's. The threads are long-lived worker goroutines of the engine; the
+// calling goroutine works too. Between products a worker looks for the next
+// one for 50 µs before it sleeps, and the caller spins as long for the
+// workers' end, since waking a sleeping thread costs tens of microseconds.
+// One thread runs the product as one chunk. Products under about two
+// million multiply-adds run on the calling goroutine alone.
 //
 // # Allocation and concurrency
 //

@@ -1,8 +1,10 @@
 package gemm
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 )
 
@@ -22,8 +24,22 @@ type call struct {
 	pb *PackedB
 
 	// shared is B packed once for all the chunks of a row split, so that
-	// each chunk does not pack it again (see Engine.run).
-	shared PackedB
+	// each chunk does not pack it again (see Engine.run). The threads pack
+	// it together, claiming one panel (kc×nr) at a time from packNext, and
+	// then wait only for the slices they are about to use (packDone counts
+	// the panels done per kc slice): no thread packs all of B while the
+	// others wait, and a worker that starts late finds it packed.
+	shared     PackedB
+	packNext   atomic.Int64
+	packUnits  int // panels to pack (0: B is not packed by the threads)
+	packPanels int // panels per kc slice
+	packDone   []atomic.Int64
+
+	// guided: a row split whose B is shared claims rows in pieces that
+	// shrink as the work runs out (no piece packs anything that another
+	// packs again), so that the threads finish together; next then counts
+	// tiles of rows, not chunks.
+	guided bool
 
 	kn      *microKernel
 	split   int  // splitM, splitN or splitK
@@ -38,6 +54,9 @@ type call struct {
 	// workers still looking at the call.
 	next atomic.Int64
 	wg   sync.WaitGroup
+	// busy counts the workers still computing, so that the caller can spin
+	// on it a moment before sleeping on wg.
+	busy atomic.Int64
 }
 
 const (
@@ -106,12 +125,90 @@ func (c *call) kTotal() int {
 // participate claims and computes chunks until none is left, packing into
 // buf.
 func (c *call) participate(buf *threadBuf) {
+	if c.packUnits > 0 {
+		c.packShared()
+	}
+	if c.guided {
+		c.participateGuided(buf)
+		return
+	}
 	for {
 		i := int(c.next.Add(1)) - 1
 		if i >= c.chunks {
 			return
 		}
 		c.runChunk(i, buf)
+	}
+}
+
+// participateGuided claims pieces of rows (whole tiles) of a row split
+// until none is left. A piece is at most one mc block, and a fraction of
+// what is left so that the last pieces are small: a thread that finishes
+// early then waits for at most a small piece of the other's work.
+func (c *call) participateGuided(buf *threadBuf) {
+	mr := c.kn.mr
+	tiles := int64((c.m + mr - 1) / mr)
+	maxT := int64(max(1, c.kn.mc/mr))
+	div := int64(2 * c.parts)
+	for {
+		cur := c.next.Load()
+		left := tiles - cur
+		if left <= 0 {
+			return
+		}
+		size := min(max((left+div-1)/div, guidedMinTiles), maxT, left)
+		if !c.next.CompareAndSwap(cur, cur+size) {
+			continue
+		}
+		lo, hi := int(cur)*mr, min(int(cur+size)*mr, c.m)
+		c.block(buf, lo, hi, 0, c.n, 0, c.kTotal(), c.c, c.ldc, c.beta)
+	}
+}
+
+// guidedMinTiles is the smallest piece of a guided row split, in tiles: each
+// piece reads all of B once more (from L3), so a piece of 2·mr rows still
+// does 14 flops per byte of B read.
+const guidedMinTiles = 2
+
+// packShared packs panels of the shared B until all are claimed.
+func (c *call) packShared() {
+	pb := &c.shared
+	nr := pb.kn.nr
+	for {
+		u := int(c.packNext.Add(1)) - 1
+		if u >= c.packUnits {
+			return
+		}
+		s, jp := u/c.packPanels, u%c.packPanels*nr
+		pc := s * pb.kcb
+		kc := min(pb.kcb, pb.k-pc)
+		packB(pb.data[pc*pb.width+jp*kc:], c.b, c.ldb, c.transB, pc, jp, kc, kc, min(nr, pb.n-jp), nr, 1, pb.kn.tpose)
+		c.packDone[s].Add(1)
+	}
+}
+
+// waitPacked returns when slice s of the shared B is packed. Every panel has
+// been claimed by then (a thread packs before it computes), so the wait is
+// for the few panels another thread is packing at this moment.
+func (c *call) waitPacked(s int) {
+	spinUntil(func() bool { return c.packDone[s].Load() >= int64(c.packPanels) })
+}
+
+// spinWait is how long a thread that waits for another spins before it
+// yields or sleeps: waking a sleeping thread costs tens of microseconds
+// (more in a virtual machine), a fair part of a product of a millisecond.
+const spinWait = 50 * time.Microsecond
+
+// spinUntil returns when done reports true: it spins for spinWait, then
+// yields between checks. It does not yield at first because the caller may
+// be locked to its OS thread, and a locked goroutine that yields hands its
+// thread over and back.
+func spinUntil(done func() bool) {
+	start := time.Now()
+	for i := 0; !done(); i++ {
+		if i&63 == 63 && time.Since(start) > spinWait {
+			runtime.Gosched()
+		}
 	}
 }
 
@@ -192,6 +289,9 @@ func (c *call) block(buf *threadBuf, m0, m1, n0, n1, p0, p1 int, cs []float32, l
 			bs := buf.b
 			switch {
 			case c.pb != nil:
+				if c.packUnits > 0 {
+					c.waitPacked(pc / kcb)
+				}
 				bs = c.pb.data[pc*c.pb.width+jc*kc:]
 			case real > 0:
 				packB(buf.b, c.b, c.ldb, c.transB, pc, jc, real, kc, nc, nr, alphaB, kn.tpose)
@@ -368,10 +468,14 @@ func (e *Engine) run(transA, transB bool, m, n, k int, alpha float32, a []float3
 	// under about 2%). A multiple of the threads, so none idles at the end
 	// on an idle machine. The inner-dimension split keeps one chunk per
 	// thread: each chunk has its partial sum.
-	switch cl.split {
-	case splitK:
+	switch {
+	case parts == 1:
+		// One thread: a chunk of its own would pack the shared operand
+		// again for nothing.
+		cl.chunks = 1
+	case cl.split == splitK:
 		cl.chunks = parts
-	case splitM:
+	case cl.split == splitM:
 		cl.chunks = chunkCount(parts, tilesM, m)
 	default:
 		cl.chunks = chunkCount(parts, tilesN, n)
@@ -379,10 +483,28 @@ func (e *Engine) run(transA, transB bool, m, n, k int, alpha float32, a []float3
 	// Chunks of rows all multiply by the whole of B: pack it once for all of
 	// them, rather than once per chunk, when it is not too big to hold. A
 	// narrow B (A read in place) costs little to pack again, and each
-	// thread's own copy stays in its core's cache.
+	// thread's own copy stays in its core's cache. On one thread it is
+	// packed here; on several, the threads pack it together (packShared)
+	// and claim rows in shrinking pieces (participateGuided).
+	cl.packUnits, cl.guided = 0, false
 	if cl.split == splitM && cl.chunks > 1 && pb == nil && bias == nil &&
 		!cl.directA && k*roundUp(n, kn.nr) <= sharedBMax {
-		e.PackB(&cl.shared, transB, k, n, b, ldb)
+		if parts == 1 {
+			e.PackB(&cl.shared, transB, k, n, b, ldb)
+		} else {
+			layoutB(&cl.shared, kn, k, n)
+			slices := (k + cl.shared.kcb - 1) / cl.shared.kcb
+			cl.packPanels = cl.shared.width / kn.nr
+			cl.packUnits = slices * cl.packPanels
+			if len(cl.packDone) < slices {
+				cl.packDone = make([]atomic.Int64, slices)
+			}
+			for i := range cl.packDone[:slices] {
+				cl.packDone[i].Store(0)
+			}
+			cl.packNext.Store(0)
+			cl.guided = true
+		}
 		if cl.shared.kn == kn {
 			cl.pb = &cl.shared
 		}
@@ -407,10 +529,19 @@ func (e *Engine) run(transA, transB bool, m, n, k int, alpha float32, a []float3
 	cl.next.Store(0)
 	e.startWorkers(parts - 1)
 	cl.wg.Add(parts - 1)
+	cl.busy.Store(int64(parts - 1))
 	for i := 1; i < parts; i++ {
 		e.tasks <- task{cl, i}
 	}
 	cl.participate(cl.bufs[0])
+	// The workers are usually finishing their last piece: spin a moment
+	// rather than sleep and be woken.
+	start := time.Now()
+	for i := 0; cl.busy.Load() > 0; i++ {
+		if i&63 == 63 && time.Since(start) > spinWait {
+			break
+		}
+	}
 	cl.wg.Wait()
 	if cl.split == splitK {
 		cl.reduce()
@@ -458,10 +589,33 @@ func (e *Engine) startWorkers(n int) {
 }
 
 func worker(tasks <-chan task) {
-	for t := range tasks {
+	for {
+		t, ok := nextTask(tasks)
+		if !ok {
+			return
+		}
 		t.c.participate(t.c.bufs[t.part])
+		t.c.busy.Add(-1) // before Done: after Done the call may be reused
 		t.c.wg.Done()
 	}
+}
+
+// nextTask receives the next task, looking for it for spinWait before
+// sleeping: a network's products follow each other closely, and a worker
+// that sleeps between them is woken late. It yields while it looks, so
+// other goroutines run.
+func nextTask(tasks <-chan task) (task, bool) {
+	start := time.Now()
+	for time.Since(start) < spinWait {
+		select {
+		case t, ok := <-tasks:
+			return t, ok
+		default:
+			runtime.Gosched()
+		}
+	}
+	t, ok := <-tasks
+	return t, ok
 }
 
 // floatPtr returns a pointer to s[i] without a bounds check; callers have

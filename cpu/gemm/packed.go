@@ -37,6 +37,18 @@ func (e *Engine) PackB(dst *PackedB, transB bool, k, n int, b []float32, ldb int
 	if kn.narrow != nil && n <= kn.narrow.nr {
 		kn = kn.narrow
 	}
+	layoutB(dst, kn, k, n)
+	for pc := 0; pc < k; pc += dst.kcb {
+		kc := min(dst.kcb, k-pc)
+		if n > 0 {
+			packB(dst.data[pc*dst.width:], b, ldb, transB, pc, 0, kc, kc, n, kn.nr, 1, kn.tpose)
+		}
+	}
+}
+
+// layoutB sets dst up for a k×n B packed for kn, its memory included, without
+// packing it.
+func layoutB(dst *PackedB, kn *microKernel, k, n int) {
 	dst.kn, dst.k, dst.n = kn, k, n
 	dst.directA = n <= directAMaxN
 	dst.kcb = kn.kc
@@ -49,12 +61,6 @@ func (e *Engine) PackB(dst *PackedB, transB bool, k, n int, b []float32, ldb int
 		dst.data = make([]float32, size)
 	}
 	dst.data = dst.data[:size]
-	for pc := 0; pc < k; pc += dst.kcb {
-		kc := min(dst.kcb, k-pc)
-		if n > 0 {
-			packB(dst.data[pc*dst.width:], b, ldb, transB, pc, 0, kc, kc, n, kn.nr, 1, kn.tpose)
-		}
-	}
 }
 
 // SgemmPacked computes C = alpha·op(A)·B + beta·C for B packed by PackB
