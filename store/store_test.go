@@ -1,12 +1,14 @@
 package store_test
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -142,8 +144,9 @@ func TestEmbeddedLockAndReopen(t *testing.T) {
 	}
 	// The data stays private to this user: the folder 0700, its files 0600.
 	assertPrivate(t, dir)
-	// The lock is released and the data is still there.
-	db, err = store.Open(ctx, store.Config{DataDir: dir})
+	// The lock is released and the data is still there (opened this time to
+	// flush every commit).
+	db, err = store.Open(ctx, store.Config{DataDir: dir, SyncEveryCommit: true})
 	if err != nil {
 		t.Fatalf("reopen after Close: %v", err)
 	}
@@ -311,5 +314,55 @@ func assertPrivate(t *testing.T, dir string) {
 	}
 	if files == 0 {
 		t.Errorf("no files in %s: the check checked nothing", dir)
+	}
+}
+
+// A commit survives its process being killed (kill -9) with the default
+// synchronous=NORMAL: the child writes, says so, and is killed; the data is
+// there when the parent opens the folder.
+func TestKilledWriterKeepsCommits(t *testing.T) {
+	if dir := os.Getenv("TL_STORE_KILL_DIR"); dir != "" {
+		ctx := context.Background()
+		db, err := store.Open(ctx, store.Config{DataDir: dir})
+		if err != nil {
+			fmt.Println("open:", err)
+			os.Exit(1)
+		}
+		for i := range 50 {
+			if _, err := db.Collection("c").InsertOne(ctx, bson.D{{Key: "project", Value: db.Project()}, {Key: "i", Value: i}}); err != nil {
+				fmt.Println("insert:", err)
+				os.Exit(1)
+			}
+		}
+		fmt.Println("written")
+		select {} // until killed
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKilledWriterKeepsCommits$")
+	cmd.Env = append(os.Environ(), "TL_STORE_KILL_DIR="+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != "written" {
+		_ = cmd.Process.Kill()
+		t.Fatalf("the writer said %q (%v)", line, err)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	ctx := storetest.Context(t)
+	db, err := store.Open(ctx, store.Config{DataDir: dir})
+	if err != nil {
+		t.Fatalf("reopening after kill -9: %v", err)
+	}
+	defer db.Close(ctx)
+	if n, err := db.Collection("c").CountDocuments(ctx, bson.D{}); err != nil || n != 50 {
+		t.Fatalf("after kill -9: %d documents (%v); want the 50 committed", n, err)
 	}
 }
