@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -165,21 +166,41 @@ func benchShape(b *testing.B, transA, transB bool, m, n, k int) {
 // that waits spinning counts, one that sleeps does not) and the median of
 // the per-round ratio by CPU time (native/openblas-cpu). Run it with
 // -benchtime 20x or so (one iteration is one round).
+//
+// The shapes ending in ".packed" are the LSTM's recurrent products as the
+// engine runs them: native on B packed once beforehand (Engine.SgemmPacked,
+// as a layer packs its recurrent weights once per sequence), OpenBLAS as
+// usual.
 func BenchmarkCompare(b *testing.B) {
 	info := OpenBLASInfo()
-	for _, s := range benchShapes {
+	shapes := append(benchShapes[:len(benchShapes):len(benchShapes)], packedShapes...)
+	for _, s := range shapes {
 		for _, threads := range []int{1, 2} {
 			b.Run(fmt.Sprintf("%s/t%d", s.name, threads), func(b *testing.B) {
 				if !info.Loaded {
 					testenv.Require(b, "OpenBLAS", fmt.Errorf("not loaded: %v", info.Err))
 				}
-				compareShape(b, threads, s.transA, s.transB, s.m, s.n, s.k)
+				packed := strings.HasSuffix(s.name, ".packed")
+				compareShape(b, threads, packed, s.transA, s.transB, s.m, s.n, s.k)
 			})
 		}
 	}
 }
 
-func compareShape(b *testing.B, threads int, transA, transB bool, m, n, k int) {
+// packedShapes are the recurrent products of the PTB LSTMs (forward: h·W_h;
+// backward: dg·W_hᵀ) for BenchmarkCompare's SgemmPacked comparison.
+var packedShapes = []struct {
+	name           string
+	transA, transB bool
+	m, n, k        int
+}{
+	{"ptbs.lstm.step.packed", false, false, 20, 800, 200},
+	{"ptbs.lstm.dH.packed", false, true, 20, 200, 800},
+	{"ptbm.lstm.step.packed", false, false, 20, 2600, 650},
+	{"ptbm.lstm.dH.packed", false, true, 20, 650, 2600},
+}
+
+func compareShape(b *testing.B, threads int, packed, transA, transB bool, m, n, k int) {
 	// One OS thread for the calling goroutine: OpenBLAS keeps per-thread
 	// state, and a goroutine that moves between threads (after each sleep)
 	// makes it slower than it is.
@@ -203,7 +224,15 @@ func compareShape(b *testing.B, threads int, transA, transB bool, m, n, k int) {
 		defer e.Close()
 		es[i] = e
 	}
-	call := func(e *Engine) { e.Sgemm(transA, transB, m, n, k, 1, a, lda, bb, ldb, 0, c, n) }
+	var pb PackedB
+	es[0].PackB(&pb, transB, k, n, bb, ldb)
+	call := func(e *Engine) {
+		if packed && e == es[0] {
+			e.SgemmPacked(transA, m, 1, a, lda, &pb, 0, c, n)
+			return
+		}
+		e.Sgemm(transA, transB, m, n, k, 1, a, lda, bb, ldb, 0, c, n)
+	}
 	// Batch size: about 20 ms of native work.
 	call(es[0])
 	call(es[1])
