@@ -486,9 +486,13 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 		if t := r.PostForm.Get("task"); t != "" {
 			tasks = []string{t}
 		}
-		err = master.Retry(ctx, js, id, tasks)
+		_, err = master.RetryChecked(ctx, js, id, tasks, 3*time.Second)
 	} else {
-		err = master.Cancel(ctx, js, id)
+		_, err = master.CancelChecked(ctx, js, id, 3*time.Second)
+	}
+	if errors.Is(err, master.ErrRefused) { // another client's plan
+		http.Error(w, fmt.Sprintf("%s of %s: %s", what, id, redact.Text(err.Error())), http.StatusForbidden)
+		return
 	}
 	if err != nil {
 		http.Error(w, fmt.Sprintf("%s of %s: %s", what, id, redact.Text(err.Error())), http.StatusBadGateway)
