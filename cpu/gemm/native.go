@@ -182,7 +182,7 @@ func (c *call) packShared() {
 		s, jp := u/c.packPanels, u%c.packPanels*nr
 		pc := s * pb.kcb
 		kc := min(pb.kcb, pb.k-pc)
-		packB(pb.data[pc*pb.width+jp*kc:], c.b, c.ldb, c.transB, pc, jp, kc, kc, min(nr, pb.n-jp), nr, 1, pb.kn.tpose)
+		packB(pb.data[pc*pb.width+jp*kc:], c.b, c.ldb, c.transB, pc, jp, kc, kc, min(nr, pb.n-jp), nr, 1, pb.kn.tpose, pb.kn.narrow != nil)
 		c.packDone[s].Add(1)
 	}
 }
@@ -294,10 +294,10 @@ func (c *call) block(buf *threadBuf, m0, m1, n0, n1, p0, p1 int, cs []float32, l
 				}
 				bs = c.pb.data[pc*c.pb.width+jc*kc:]
 			case real > 0:
-				packB(buf.b, c.b, c.ldb, c.transB, pc, jc, real, kc, nc, nr, alphaB, kn.tpose)
+				packB(buf.b, c.b, c.ldb, c.transB, pc, jc, real, kc, nc, nr, alphaB, kn.tpose, kn.narrow != nil)
 			}
 			if real < kc {
-				packBias(buf.b, c.bias, jc, real, nc, kc, nr)
+				packBias(buf.b, c.bias, jc, real, nc, kc, nr, kn.narrow != nil)
 			}
 			beta, mode := beta0, 1
 			if pc > p0 {
@@ -328,11 +328,17 @@ func (c *call) block(buf *threadBuf, m0, m1, n0, n1, p0, p1 int, cs []float32, l
 // macro runs the micro-kernel over an mc×nc block of C; bs holds the block's
 // packed B panels.
 func (c *call) macro(buf *threadBuf, bs []float32, ic, jc, pc, mc, nc, kc int, cs []float32, ldc int, beta float32, mode int) {
-	kn := c.kn
-	mr, nr := kn.mr, kn.nr
 	a, lda := c.a, c.lda
-	for jr := 0; jr < nc; jr += nr {
-		cols := min(nr, nc-jr)
+	for jr := 0; jr < nc; jr += c.kn.nr {
+		cols := min(c.kn.nr, nc-jr)
+		// A last panel of at most half the width runs on the kernel of
+		// half the width (packed so): a 32-wide kernel would compute 24
+		// columns for nothing on a C of 200 columns, 21 of 96 on one of 75.
+		kn := c.kn
+		if kn.narrow != nil && cols <= kn.narrow.nr {
+			kn = kn.narrow
+		}
+		mr, nr := kn.mr, kn.nr
 		bp := &bs[jr*kc]
 		for ir := 0; ir < mc; ir += mr {
 			rows := min(mr, mc-ir)

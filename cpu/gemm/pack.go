@@ -67,9 +67,12 @@ func packA(dst []float32, a []float32, lda int, transA bool, i0, p0, mc, kc, ks,
 // multiplied by alpha.
 // With tpose (AVX-512, nr 16 or 32) the rows of a transposed B are
 // transposed 16 steps at a time, and rows of B copied with masked moves.
-func packB(dst []float32, b []float32, ldb int, transB bool, p0, j0, kc, ks, nc, nr int, alpha float32, tpose bool) {
+// With half, a last panel of at most nr/2 columns is packed nr/2 wide, for
+// the kernel of half the width (see edgeKernel).
+func packB(dst []float32, b []float32, ldb int, transB bool, p0, j0, kc, ks, nc, nr int, alpha float32, tpose, half bool) {
 	for jp := 0; jp < nc; jp += nr {
 		cols := min(nr, nc-jp)
+		nr := panelWidth(nr, cols, half)
 		panel := dst[jp*ks : jp*ks+ks*nr]
 		if !transB {
 			// op(B)[p][j] = b[p*ldb+j]: each step is a contiguous run.
@@ -123,6 +126,15 @@ func packB(dst []float32, b []float32, ldb int, transB bool, p0, j0, kc, ks, nc,
 	}
 }
 
+// panelWidth is the width of a packed B panel of cols columns: nr, or nr/2
+// for a narrow last panel when the kernel has a variant of half the width.
+func panelWidth(nr, cols int, half bool) int {
+	if half && cols <= nr/2 {
+		return nr / 2
+	}
+	return nr
+}
+
 // packOnes writes step p of the ceil(mc/mr) panels of ks×mr floats that packA
 // made: 1 for the mc rows, 0 for the padding. With packBias it adds a bias to
 // the product: an extra inner step where A is 1 and B the bias.
@@ -140,11 +152,12 @@ func packOnes(dst []float32, p, mc, ks, mr int) {
 }
 
 // packBias writes step p of the ceil(nc/nr) panels of ks×nr floats that packB
-// made: bias[j0:j0+nc], 0 for the padding.
-func packBias(dst []float32, bias []float32, j0, p, nc, ks, nr int) {
+// made (with the same half): bias[j0:j0+nc], 0 for the padding.
+func packBias(dst []float32, bias []float32, j0, p, nc, ks, nr int, half bool) {
 	for jp := 0; jp < nc; jp += nr {
-		d := dst[jp*ks+p*nr : jp*ks+p*nr+nr]
 		cols := min(nr, nc-jp)
+		nr := panelWidth(nr, cols, half)
+		d := dst[jp*ks+p*nr : jp*ks+p*nr+nr]
 		copy(d, bias[j0+jp:j0+jp+cols])
 		clear(d[cols:])
 	}

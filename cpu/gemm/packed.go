@@ -41,7 +41,7 @@ func (e *Engine) PackB(dst *PackedB, transB bool, k, n int, b []float32, ldb int
 	for pc := 0; pc < k; pc += dst.kcb {
 		kc := min(dst.kcb, k-pc)
 		if n > 0 {
-			packB(dst.data[pc*dst.width:], b, ldb, transB, pc, 0, kc, kc, n, kn.nr, 1, kn.tpose)
+			packB(dst.data[pc*dst.width:], b, ldb, transB, pc, 0, kc, kc, n, kn.nr, 1, kn.tpose, kn.narrow != nil)
 		}
 	}
 }
