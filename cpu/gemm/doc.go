@@ -29,7 +29,8 @@
 // one fused multiply-add per register. The AVX-512 kernel holds a 14×32 tile
 // in 28 of the 32 zmm registers (two vectors per row of C, so rows of the
 // row-major C are loaded and stored as whole vectors), and a 14×16 variant
-// serves products with at most 16 columns; the AVX2+FMA kernel holds a 6×16
+// serves products with at most 16 columns and the last panel of C when at
+// most 16 columns are left (it is packed 16 wide); the AVX2+FMA kernel holds a 6×16
 // tile in 12 of the 16 ymm registers; a 4×4 kernel in plain Go runs
 // anywhere. The kernel is picked once, from CPUID, when the package starts.
 //
