@@ -16,8 +16,8 @@
 // is a system library that is not always installed, and Debian's build
 // misdetects recent CPUs and silently runs an SSE3 kernel several times
 // slower. So the package has its own blocked GEMM with SIMD micro-kernels in
-// Go assembly, which needs no cgo and no library, and runs at 0.8-1.7 times
-// OpenBLAS's speed on the shapes the engine runs, ahead on the convolutions
+// Go assembly, which needs no cgo and no library, and runs at 0.95-1.5 times
+// OpenBLAS's speed on the shapes the engine runs (0.5-0.7 on the tiniest), ahead on the convolutions
 // (docs/BENCHMARKS.md, "CPU GEMM"); OpenBLAS stays available, loaded at run
 // time, as a second backend.
 //
@@ -109,13 +109,17 @@
 //
 // [Auto], the default, runs the native kernels whenever the CPU has a SIMD
 // kernel, and OpenBLAS (when it loads) only in place of the scalar kernel.
-// The benchmarks put the native kernels at 0.8-1.0 times OpenBLAS's SkylakeX
-// kernel on square and dense-layer shapes and 1.2-1.7 times on the
-// convolution shapes of the CIFAR-10 network, per core; and OpenBLAS's idle
-// threads spin for a while after each call, taking the cores from native
-// threads that would follow, so the two are not mixed per shape. The environment variable TL_BLAS=native|openblas|auto sets the
-// default engine's backend, and TL_GEMM_KERNEL=avx512|avx2|scalar its
-// kernel; [Options] does the same for an engine of one's own.
+// The benchmarks put the native kernels at 0.95-1.05 times OpenBLAS's
+// SkylakeX kernel on 1024³, the dense layers and the PTB language models'
+// LSTM and softmax products, 1.0-1.4 times on the convolutions of the
+// CIFAR-10 network, 1.2-1.5 times on the recurrent steps (B packed once), per
+// core on Zen 4, and 0.5-0.7 times only on the tiny 10-column products of the
+// CNN's last layer; and OpenBLAS's idle threads spin for about 100 ms after
+// each call, taking the cores from native threads that would follow, so the
+// two are not mixed per shape. The environment variable
+// TL_BLAS=native|openblas|auto sets the default engine's backend, and
+// TL_GEMM_KERNEL=avx512|avx2|scalar its kernel; [Options] does the same for
+// an engine of one's own.
 //
 // # The default engine
 //
