@@ -17,9 +17,9 @@
 // misdetects recent CPUs and silently runs an SSE3 kernel several times
 // slower. So the package has its own blocked GEMM with SIMD micro-kernels in
 // Go assembly, which needs no cgo and no library, and runs at 0.95-1.5 times
-// OpenBLAS's speed on the shapes the engine runs (0.5-0.7 on the tiniest), ahead on the convolutions
-// (docs/BENCHMARKS.md, "CPU GEMM"); OpenBLAS stays available, loaded at run
-// time, as a second backend.
+// OpenBLAS's speed on the shapes the engine runs (0.5-0.7 on the tiniest),
+// ahead on the convolutions (docs/BENCHMARKS.md, "CPU GEMM"); OpenBLAS stays
+// available, loaded at run time, as a second backend.
 //
 // # How the product is blocked
 //
