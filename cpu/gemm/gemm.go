@@ -153,7 +153,7 @@ func (e *Engine) Close() {
 //
 // The Auto policy, from the figures in docs/BENCHMARKS.md: the native
 // kernels run whenever the CPU has a SIMD kernel (AVX-512 or AVX2+FMA),
-// where they run at 0.8-1.7 times OpenBLAS on the shapes the engine runs;
+// where they run at 0.95-1.5 times OpenBLAS on the shapes the engine runs;
 // OpenBLAS, when it loads, replaces only the scalar kernel, which is many
 // times slower. Mixing the two per shape is avoided on purpose:
 // OpenBLAS's idle threads spin for a while after each call and would take
