@@ -106,14 +106,14 @@ func newMaster(ctx context.Context, db *store.DB, natsURL string, log *slog.Logg
 }
 
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	natsURL string
 	db      *store.DB
 	status  status.Store
 	js      jetstream.JetStream
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := storetest.Context(t)
 	s, err := queue.StartServer(ctx, queue.ServerConfig{Dir: t.TempDir()})
@@ -189,7 +189,7 @@ func (e *env) eventually(what string, patience time.Duration, cond func() (bool,
 
 // images inserts n 28×28 images in 10 classes (class k lights rows 2k..2k+3,
 // plus noise) tagged tag, and defines the view tag.
-func images(t *testing.T, db *store.DB, tag string, n int, seed uint64) {
+func images(t testing.TB, db *store.DB, tag string, n int, seed uint64) {
 	t.Helper()
 	ctx := storetest.Context(t)
 	coll, err := dataset.FromStore(ctx, db, dataset.Options{})

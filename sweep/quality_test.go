@@ -13,10 +13,6 @@ import (
 	"github.com/tlgo/tl/sweep"
 )
 
-// QualityEnv runs TestSearchQuality, a measurement rather than a test (a few
-// minutes of CPU): TL_SWEEP_QUALITY=1 go test ./sweep -run TestSearchQuality -v
-const QualityEnv = "TL_SWEEP_QUALITY"
-
 // ASHA against random search on Fashion-MNIST (issue 15's quality figure,
 // scaled down for a shared CPU): the same space and seed, so trial n has the
 // same parameters in both; random trains every trial max_epochs, ASHA rungs
@@ -24,11 +20,12 @@ const QualityEnv = "TL_SWEEP_QUALITY"
 // version. Data: t10k split by the dataset module into a stratified 8,000
 // sample training view and a 2,000 sample validation view (fold 0 of 5);
 // each epoch trains on params.limit samples. It logs each search's best
-// val_accuracy, its epochs and the seconds its tasks took.
-func TestSearchQuality(t *testing.T) {
-	if os.Getenv(QualityEnv) == "" {
-		t.Skipf("a measurement, not a test: set %s=1 to run it", QualityEnv)
-	}
+// val_accuracy, its epochs and the seconds its tasks took. A few minutes of
+// CPU:
+//
+//	go test ./sweep -run '^$' -bench SearchQuality -benchtime 1x -v
+func BenchmarkSearchQuality(b *testing.B) {
+	t := b
 	dir := "/usr/share/datasets/fashion-mnist"
 	images, labels := filepath.Join(dir, "t10k-images-idx3-ubyte.gz"), filepath.Join(dir, "t10k-labels-idx1-ubyte.gz")
 	_, err := os.Stat(images)

@@ -82,7 +82,7 @@ func masterMain() int {
 
 // env is one test's world: a NATS server, a database, a store of plan records.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	nats    *queue.Server // nil when external
 	natsURL string
 	db      *store.DB
@@ -101,7 +101,7 @@ func variants(t *testing.T, body func(t *testing.T, e *env)) {
 	})
 }
 
-func newEnv(t *testing.T, external bool) *env {
+func newEnv(t testing.TB, external bool) *env {
 	t.Helper()
 	e := &env{t: t, queue: "q" + strings.ReplaceAll(storetest.TempName(""), "-", "")}
 	ctx := storetest.Context(t)
@@ -345,7 +345,7 @@ func (e *env) count(c, key string, value any) int64 {
 	return n
 }
 
-func output(t *testing.T, tk *status.Task) map[string]any {
+func output(t testing.TB, tk *status.Task) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal([]byte(tk.Output), &m); err != nil {

@@ -42,14 +42,19 @@ func TestTrainResumesAfterKill9(t *testing.T) {
 		60, 3*((2000+31)/32), 0)
 }
 
-// TestResumeFigure measures issue 14's Resume figure on Fashion-MNIST (the
-// first TL_RESUME_FIGURE training images, the first 2,000 test images):
-// set TL_RESUME_FIGURE=10000 to run it.
-func TestResumeFigure(t *testing.T) {
-	n := 0
-	if _, err := fmt.Sscan(os.Getenv("TL_RESUME_FIGURE"), &n); err != nil || n <= 0 {
-		t.Skip("a measurement: set TL_RESUME_FIGURE to the number of Fashion-MNIST training images (10000)")
+// BenchmarkResumeFigure measures issue 14's Resume figure on Fashion-MNIST
+// (the first TL_RESUME_FIGURE training images, default 10,000, and the first
+// 2,000 test images): what a kill -9 mid-training costs.
+//
+//	go test ./agents/e2e -run '^$' -bench ResumeFigure -benchtime 1x -v
+func BenchmarkResumeFigure(b *testing.B) {
+	n := 10000
+	if v := os.Getenv("TL_RESUME_FIGURE"); v != "" {
+		if _, err := fmt.Sscan(v, &n); err != nil || n <= 0 {
+			b.Fatalf("TL_RESUME_FIGURE=%q: want a number of training images", v)
+		}
 	}
+	t := b
 	const dir = "/usr/share/datasets/fashion-mnist/"
 	e := newEnv(t, false)
 	importIDX(t, e, dir+"train-images-idx3-ubyte.gz", dir+"train-labels-idx1-ubyte.gz", "fashion-train", n)
@@ -61,7 +66,7 @@ func TestResumeFigure(t *testing.T) {
 }
 
 // importIDX imports the first n samples of an IDX pair as the view name.
-func importIDX(t *testing.T, e *env, images, labels, name string, n int) {
+func importIDX(t testing.TB, e *env, images, labels, name string, n int) {
 	t.Helper()
 	ctx := context.Background()
 	coll, err := dataset.FromStore(ctx, e.db, dataset.Options{})
@@ -95,7 +100,7 @@ func importIDX(t *testing.T, e *env, images, labels, name string, n int) {
 // starts another, and checks the task resumes from the last checkpoint and
 // ends with steps steps and one version; then runs the same task
 // uninterrupted and logs the figures.
-func killMidTraining(t *testing.T, e *env, input, params string, killAt int64, steps int, late float64) {
+func killMidTraining(t testing.TB, e *env, input, params string, killAt int64, steps int, late float64) {
 	ctx := context.Background()
 	ms, err := models.New(ctx, e.db, models.Options{})
 	if err != nil {

@@ -53,7 +53,7 @@ func TestMain(m *testing.M) {
 // world is a test's servers: NATS with credentials, a store, a master in
 // this process; agents are processes of this test binary.
 type world struct {
-	t       *testing.T
+	t       testing.TB
 	srv     *queue.Server
 	auth    *queue.Auth
 	db      *store.DB
@@ -65,7 +65,7 @@ type world struct {
 	running []*proc
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image/color"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -27,7 +28,7 @@ import (
 	"github.com/tlgo/tl/rl/env/cartpole"
 )
 
-// FigureEnv names the PNG TestFigure2 writes; unset, the test skips.
+// FigureEnv names the PNG BenchmarkFigure2 writes.
 const FigureEnv = "TL_RLDIST_FIGURE"
 
 // point is one measurement: players (0: the trainer alone on a prefilled
@@ -50,15 +51,19 @@ func selfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// TestFigure2 measures the paper's Figure 2 for real on this machine: the
-// samples per second the trainer consumes against 1, 2 and 4 player agent
-// processes (CartPole, 16 environments each, unroll 16, batch 16), each
-// point a fresh run of TL_RLDIST_SECONDS (default 20) seconds, and the
-// trainer's own ceiling alone, on a stream filled beforehand.
-func TestFigure2(t *testing.T) {
+// BenchmarkFigure2 measures the paper's Figure 2 for real on this machine:
+// the samples per second the trainer consumes against 1, 2 and 4 player
+// agent processes (CartPole, 16 environments each, unroll 16, batch 16),
+// each point a fresh run of TL_RLDIST_SECONDS (default 20) seconds, and the
+// trainer's own ceiling alone, on a stream filled beforehand. The chart goes
+// to TL_RLDIST_FIGURE (default rl-dist-figure2.png in the test's folder).
+//
+//	TL_RLDIST_FIGURE=$PWD/docs/figures/rl-dist-figure2.png go test ./rl/dist -run '^$' -bench Figure2 -benchtime 1x -v
+func BenchmarkFigure2(b *testing.B) {
+	t := b
 	path := os.Getenv(FigureEnv)
 	if path == "" {
-		t.Skipf("set %s=FILE.png to measure the figure (a minute or two)", FigureEnv)
+		path = filepath.Join(b.TempDir(), "rl-dist-figure2.png")
 	}
 	secs, _ := strconv.Atoi(os.Getenv("TL_RLDIST_SECONDS"))
 	if secs <= 0 {
@@ -85,7 +90,7 @@ func TestFigure2(t *testing.T) {
 }
 
 // run submits a run of secs seconds and returns the trainer's output.
-func runFor(t *testing.T, w *world, players, secs int) (dist.TrainerOutput, *proc, []*proc, time.Duration) {
+func runFor(t testing.TB, w *world, players, secs int) (dist.TrainerOutput, *proc, []*proc, time.Duration) {
 	doc := fmt.Sprintf("name: fig\ntasks:\n  - {id: trainer, kind: rl-trainer, queue: QT, params: {run: fig, env: cartpole, unroll: 16, batch: 16, save_every: 10, duration: %ds, drain: 1m}}\n", secs)
 	for i := 1; i <= players; i++ {
 		doc += fmt.Sprintf("  - {id: p%d, kind: rl-player, queue: QP, params: {run: fig, envs: 16, seed: %d}}\n", i, i)
@@ -122,7 +127,7 @@ func cpuOf(p *proc) time.Duration {
 	return p.cmd.ProcessState.UserTime() + p.cmd.ProcessState.SystemTime()
 }
 
-func measure(t *testing.T, n, secs int) point {
+func measure(t testing.TB, n, secs int) point {
 	w := newWorld(t)
 	c0 := selfCPU()
 	out, tr, ps, wall := runFor(t, w, n, secs)
@@ -141,7 +146,7 @@ func measure(t *testing.T, n, secs int) point {
 // 0), then runs the trainer alone on them: its rate is the trainer's
 // ceiling, stream and decoding included, with no player competing for the
 // cores.
-func ceiling(t *testing.T, secs int) point {
+func ceiling(t testing.TB, secs int) point {
 	w := newWorld(t)
 	ac, err := queue.ReadCredentials(w.creds)
 	if err != nil {
