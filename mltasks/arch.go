@@ -3,6 +3,7 @@ package mltasks
 import (
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 
@@ -28,6 +29,32 @@ type ArchInput struct {
 	// (loss mse), nil for class ids. Classes is then the target's size: the
 	// network's output must be (batch, Target...); (batch, 1) for a scalar.
 	Target []int
+	// Width multiplies the builder's hidden sizes (params.width; 0 means 1);
+	// Dropout, when set, is the drop probability of its dropout layers
+	// (params.dropout; 0: none).
+	Width   float64
+	Dropout *float64
+}
+
+// hidden is n hidden units or filters scaled by in.Width, at least 1.
+func (in ArchInput) hidden(n int) int {
+	if in.Width == 0 {
+		return n
+	}
+	return max(1, int(math.Round(float64(n)*in.Width)))
+}
+
+// dropout adds a dropout layer that drops with probability in.Dropout, else
+// def; none at 0.
+func (in ArchInput) dropout(h *layers.Layer, name string, def float64) *layers.Layer {
+	p := def
+	if in.Dropout != nil {
+		p = *in.Dropout
+	}
+	if p == 0 {
+		return h
+	}
+	return layers.Dropout(h, name, float32(1-p)) // layers.Dropout takes the keep probability
 }
 
 // archs is a registry of builders by name, owned by one Kinds.
@@ -58,9 +85,9 @@ func buildMLP(g *graph.Graph, in ArchInput) (*layers.Layer, error) {
 	if len(in.Shape) != 1 {
 		h = layers.Flatten(x, "flatten")
 	}
-	h = layers.Dense(h, "fc1", 256, layers.ReLU)
-	h = layers.Dropout(h, "drop1", 0.8)
-	h = layers.Dense(h, "fc2", 128, layers.ReLU)
+	h = layers.Dense(h, "fc1", in.hidden(256), layers.ReLU)
+	h = in.dropout(h, "drop1", 0.2)
+	h = layers.Dense(h, "fc2", in.hidden(128), layers.ReLU)
 	net := layers.Dense(h, "logits", in.Classes)
 	return net, net.Err()
 }
@@ -79,13 +106,13 @@ func buildCNN(g *graph.Graph, in ArchInput) (*layers.Layer, error) {
 		return nil, fmt.Errorf("arch cnn takes images of at least 4×4, the samples are %v", in.Shape)
 	}
 	x := layers.Input(g, "image", -1, sh[0], sh[1], sh[2])
-	h := layers.Conv2D(x, "conv1", 32, 3, 3, layers.Same, layers.ReLU)
+	h := layers.Conv2D(x, "conv1", in.hidden(32), 3, 3, layers.Same, layers.ReLU)
 	h = layers.MaxPool2D(h, "pool1", 2, 2)
-	h = layers.Conv2D(h, "conv2", 64, 3, 3, layers.Same, layers.ReLU)
+	h = layers.Conv2D(h, "conv2", in.hidden(64), 3, 3, layers.Same, layers.ReLU)
 	h = layers.MaxPool2D(h, "pool2", 2, 2)
 	h = layers.Flatten(h, "flatten")
-	h = layers.Dense(h, "fc1", 128, layers.ReLU)
-	h = layers.Dropout(h, "drop1", 0.5)
+	h = layers.Dense(h, "fc1", in.hidden(128), layers.ReLU)
+	h = in.dropout(h, "drop1", 0.5)
 	net := layers.Dense(h, "logits", in.Classes)
 	return net, net.Err()
 }

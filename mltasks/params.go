@@ -26,6 +26,13 @@ type TrainParams struct {
 	// Classes is the number of classes the built-in and registered builders
 	// make; 0: the view's largest label plus one.
 	Classes int `json:"classes"`
+	// Width multiplies the hidden sizes of the builders (the built-in mlp's
+	// 256 and 128 units, cnn's 32 and 64 filters and 128 units); 0: 1.
+	// Dropout is the drop probability of their dropout layer, in [0, 1)
+	// (0 removes it); unset: the builder's own (mlp 0.2, cnn 0.5). What a
+	// hyper-parameter search varies besides the optimizer's settings.
+	Width   float64  `json:"width"`
+	Dropout *float64 `json:"dropout"`
 	// Loss is "cross_entropy" (softmax over the network's logits, for a view
 	// labelled by class ids) or "mse" (mean squared error against the
 	// samples' target tensors, for a view whose samples carry targets: the
@@ -203,6 +210,15 @@ func (p *TrainParams) check() error {
 	if p.Classes < 0 || p.Classes == 1 {
 		bad("classes", "%d, want >= 2 (or 0: from the labels)", p.Classes)
 	}
+	if p.Width < 0 || p.Width > 64 || math.IsNaN(p.Width) {
+		bad("width", "%g, want a multiplier in (0, 64] (or 0: 1)", p.Width)
+	}
+	if d := p.Dropout; d != nil && (*d < 0 || *d >= 1 || math.IsNaN(*d)) {
+		bad("dropout", "%g, want a drop probability in [0, 1)", *d)
+	}
+	if len(p.Architecture) > 0 && (p.Width != 0 || p.Dropout != nil) {
+		bad("width", "and params.dropout size the builders (params.arch); an architecture JSON fixes its own sizes")
+	}
 	switch p.Loss {
 	case "", lossXent:
 	case lossMSE:
@@ -352,6 +368,12 @@ func (p *TrainParams) record(arch string) map[string]any {
 	}
 	if p.Limit > 0 {
 		m["limit"] = p.Limit
+	}
+	if p.Width > 0 {
+		m["width"] = p.Width
+	}
+	if p.Dropout != nil {
+		m["dropout"] = *p.Dropout
 	}
 	return m
 }

@@ -286,7 +286,7 @@ func (k *Kinds) network(g *graph.Graph, p *TrainParams, info viewInfo, parent *m
 	if !ok {
 		return nil, "", fmt.Errorf("params.arch: unknown arch %q: want one of %s, or params.architecture (a layers JSON)", name, k.archs.names())
 	}
-	in := ArchInput{Shape: info.Payload.Shape, DType: info.Payload.dtype(), Classes: p.Classes}
+	in := ArchInput{Shape: info.Payload.Shape, DType: info.Payload.dtype(), Classes: p.Classes, Width: p.Width, Dropout: p.Dropout}
 	if p.Loss == lossMSE {
 		// One output per target value: a builder's (batch, Classes) fits a
 		// target of one axis (or a scalar); others need their own builder.

@@ -239,6 +239,8 @@ func TestBadInputWritesNothing(t *testing.T) {
 		{"early stopping on no metric", "feat", `{"early_stopping":{"metric":"f1"}}`, []string{"params.early_stopping.metric", `"f1", want one of loss, accuracy`}},
 		{"schedule object", "feat", `{"schedule":{"name":"step","evry":3}}`, []string{"schedule", `unknown field "evry"`}},
 		{"bad params", "feat", `{"optimizer":"lion","schedule":"sometimes","early_stopping":{"metric":"val_loss"}}`, []string{"params.optimizer", "params.schedule", "params.early_stopping.metric"}},
+		{"bad width and dropout", "feat", `{"width":-1,"dropout":1}`, []string{"params.width: -1", "params.dropout: 1, want a drop probability in [0, 1)"}},
+		{"width with an architecture", "feat", `{"architecture":` + denseArch(12, 5, 3) + `,"width":2}`, []string{"an architecture JSON fixes its own sizes"}},
 	}
 	for _, c := range cases {
 		_, err := trainTask(t, k, db, "bad", c.input, "bad", c.params)
@@ -464,5 +466,49 @@ func TestTokenAndByteSamples(t *testing.T) {
 	_, err = trainTask(t, k, db, "x", "bytes", "x", `{"architecture":`+string(tokArch)+`}`)
 	if err == nil || !strings.Contains(err.Error(), `sample "b-0000"`) {
 		t.Fatalf("bytes into an int32 input: %v", err)
+	}
+}
+
+// params.width scales the built-in builders' hidden sizes and params.dropout
+// sets (or, at 0, removes) their dropout layer: what a search varies.
+func TestWidthAndDropout(t *testing.T) {
+	db := storetest.Backends()[0].Open(t)
+	insert(t, db, "ftrain", features("f", 120, 1))
+	k := testKinds(t)
+	ms, err := models.New(storetest.Context(t), db, models.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range []struct {
+		params      string
+		units       []string // in the saved architecture
+		absent      string
+		width, drop any
+	}{
+		{`{"epochs":1,"width":0.5,"dropout":0}`, []string{`"units":128`, `"units":64`}, `"dropout"`, 0.5, 0.0},
+		{`{"epochs":1,"width":2,"dropout":0.3}`, []string{`"units":512`, `"units":256`, `"keep":0.7`}, "", 2.0, 0.3},
+		{`{"epochs":1}`, []string{`"units":256`, `"units":128`, `"keep":0.8`}, "", nil, nil},
+	} {
+		// A task per case: a task saves one version whatever its deliveries.
+		res, err := trainTask(t, k, db, fmt.Sprintf("w%d", i), "ftrain", "wd", c.params)
+		if err != nil {
+			t.Fatalf("%s: %v", c.params, err)
+		}
+		m, err := ms.Get(storetest.Context(t), models.Ref{Name: "wd", Version: res.Version})
+		if err != nil {
+			t.Fatal(err)
+		}
+		arch := string(m.Architecture)
+		for _, u := range c.units {
+			if !strings.Contains(arch, u) {
+				t.Errorf("%s: the architecture lacks %s:\n%s", c.params, u, arch)
+			}
+		}
+		if c.absent != "" && strings.Contains(arch, c.absent) {
+			t.Errorf("%s: the architecture has %s:\n%s", c.params, c.absent, arch)
+		}
+		if m.Params["width"] != c.width || m.Params["dropout"] != c.drop {
+			t.Errorf("%s: the version's params %v; want width %v, dropout %v", c.params, m.Params, c.width, c.drop)
+		}
 	}
 }

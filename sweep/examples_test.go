@@ -1,8 +1,11 @@
 package sweep_test
 
 import (
+	"github.com/tlgo/tl/agents/task"
+	"github.com/tlgo/tl/mltasks"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -23,10 +26,34 @@ func TestExampleSpecs(t *testing.T) {
 		if strings.HasSuffix(f, "cv.yaml") {
 			_, err = sweep.ParseCV(data, f)
 		} else {
-			_, err = sweep.Parse(data, f)
+			var sp *sweep.Spec
+			if sp, err = sweep.Parse(data, f); err == nil {
+				// Every parameter searched is one the train kind takes.
+				for name := range sp.Space {
+					if !slices.Contains(trainParams(t), name) {
+						t.Errorf("%s: space parameter %q is not a parameter of the train kind (%v)", f, name, trainParams(t))
+					}
+				}
+			}
 		}
 		if err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
 	}
+}
+
+// trainParams are the parameter fields the train kind announces.
+func trainParams(t *testing.T) []string {
+	t.Helper()
+	reg := task.NewRegistry()
+	if err := mltasks.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range reg.Specs() {
+		if k.Kind == "train" {
+			return k.Params
+		}
+	}
+	t.Fatal("no train kind")
+	return nil
 }
