@@ -88,10 +88,37 @@ func normalize(s *plan.Spec) {
 		if len(s.Tasks[i].Params) == 0 {
 			s.Tasks[i].Params = nil
 		}
+		for k, v := range s.Tasks[i].Params {
+			s.Tasks[i].Params[k] = numbersAsFloats(v)
+		}
 		if len(s.Tasks[i].Deps) == 0 {
 			s.Tasks[i].Deps = nil
 		}
 	}
+}
+
+// numbersAsFloats makes every number in v a float64: YAML reads "08" as the
+// float 8 and writes it back as 8, which it then reads as the int 8. The
+// value is the same, and a task kind decodes both alike (params travel as
+// JSON).
+func numbersAsFloats(v any) any {
+	switch x := v.(type) {
+	case int:
+		return float64(x)
+	case int64:
+		return float64(x)
+	case uint64:
+		return float64(x)
+	case []any:
+		for i := range x {
+			x[i] = numbersAsFloats(x[i])
+		}
+	case map[string]any:
+		for k := range x {
+			x[k] = numbersAsFloats(x[k])
+		}
+	}
+	return v
 }
 
 // yamlLines counts lines as YAML does: \r\n, \r, \n, NEL, LS and PS end one.
