@@ -133,9 +133,7 @@ func (s *execStep) Profile() (*graph.DeviceProfile, error) {
 }
 
 // runner is a graph.Executor or a graph.DeviceExecutor.
-type runner interface {
-	Run(feeds ...graph.Feed) ([]*tensor.Tensor, error)
-}
+type runner = graph.Runner
 
 // newExec returns an executor of targets on the CPU (dev nil) or on dev, and the
 // function that releases it.

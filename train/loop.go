@@ -60,9 +60,7 @@ type Config struct {
 }
 
 // runner is a graph.Executor or a graph.DeviceExecutor.
-type runner interface {
-	Run(feeds ...graph.Feed) ([]*tensor.Tensor, error)
-}
+type runner = graph.Runner
 
 // newRunner compiles targets on the CPU or on cfg.Device; done releases it.
 func newRunner(cfg Config, opts graph.Options, targets []*graph.Node) (r runner, cpu *graph.Executor, err error) {

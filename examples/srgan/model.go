@@ -97,9 +97,8 @@ type srgan struct {
 	logitReal, logitFk *graph.Node
 }
 
-type runner interface {
-	Run(feeds ...graph.Feed) ([]*tensor.Tensor, error)
-}
+// runner is a graph.Executor or a graph.DeviceExecutor.
+type runner = graph.Runner
 
 // newSRGAN builds the networks and losses in g: pixel MSE for pre-training;
 // for the game, the content loss (the MSE of the classifier's features, loaded

@@ -157,9 +157,7 @@ type Learner struct {
 }
 
 // runner is a graph.Executor or a graph.DeviceExecutor.
-type runner interface {
-	Run(feeds ...graph.Feed) ([]*tensor.Tensor, error)
-}
+type runner = graph.Runner
 
 // New builds the learner's graph and compiles nothing yet.
 func New(cfg Config) (*Learner, error) {
