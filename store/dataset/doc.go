@@ -88,7 +88,7 @@
 //
 // Import inserts any iter.Seq2[Sample, error] in batches, with a progress
 // bar (rate and ETA) on stderr when stderr is a terminal. ImportIDX reads
-// MNIST and Fashion-MNIST IDX files (with package datasets; Debian's
+// MNIST and Fashion-MNIST IDX files (with package formats; Debian's
 // dataset-fashion-mnist installs them under /usr/share/datasets/fashion-mnist)
 // and ImportImageFolder a folder of class subfolders of images. With
 // ImportOptions.SkipExisting an interrupted import can simply be run again.

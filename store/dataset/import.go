@@ -132,7 +132,7 @@ func allDuplicates(ie *InsertError) bool {
 func FashionMNISTClasses() []string { return formats.FashionMNISTClasses() }
 
 // IDXSamples reads an images file and a labels file in IDX format (MNIST,
-// Fashion-MNIST; gzip or not; read by package datasets) and returns their
+// Fashion-MNIST; gzip or not; read by package formats) and returns their
 // samples: uint8 tensors of the image shape (28x28, or HxWxC), keyed by
 // index ("00042"), labelled, with LabelName from classes when given. The
 // count is returned for progress.
