@@ -209,7 +209,9 @@ func TestThreeNodeCluster(t *testing.T) {
 }
 
 // startRaw runs this test binary in role with only the given environment
-// added (no store, no queue): a NATS node.
+// added (start adds the test's store and queue; a NATS node needs neither).
+// The process is killed when the test ends; its output is logged if the
+// test failed.
 func (e *env) startRaw(name, role string, extra ...string) *proc {
 	e.t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")

@@ -176,35 +176,20 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// start runs this test binary in role with extra environment.
+// start runs this test binary in role with extra environment, the test's
+// NATS, store and queue named in it.
 func (e *env) start(role, name string, extra ...string) *proc {
 	e.t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(),
-		"TL_E2E_ROLE="+role,
-		"TL_NATS_URL="+e.natsURL,
-		"TL_MONGO_URL="+e.db.URL(),
-		"TL_MONGO_DB="+e.db.Database().Name(),
-		"TL_AGENT_ID="+name,
-		"TL_QUEUES="+e.queue,
-		"TL_ACK_WAIT="+ackWait.String(),
+	return e.startRaw(name, role, append([]string{
+		"TL_NATS_URL=" + e.natsURL,
+		"TL_MONGO_URL=" + e.db.URL(),
+		"TL_MONGO_DB=" + e.db.Database().Name(),
+		"TL_AGENT_ID=" + name,
+		"TL_QUEUES=" + e.queue,
+		"TL_ACK_WAIT=" + ackWait.String(),
 		"TL_RETRY_DELAY=200ms",
 		"TL_GRACE=1s",
-	)
-	cmd.Env = append(cmd.Env, extra...)
-	p := &proc{name: name, cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	if err := cmd.Start(); err != nil {
-		e.t.Fatalf("start %s %s: %v", role, name, err)
-	}
-	go func() { p.err = cmd.Wait(); close(p.done) }()
-	e.t.Cleanup(func() {
-		p.kill()
-		if e.t.Failed() {
-			e.t.Logf("--- output of %s ---\n%s", name, p.out.String())
-		}
-	})
-	return p
+	}, extra...)...)
 }
 
 func (e *env) agent(name string, extra ...string) *proc { return e.start("agent", name, extra...) }
