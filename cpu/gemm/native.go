@@ -5,7 +5,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 )
 
 // call holds one Sgemm's arguments while the engine's threads work on it.
@@ -624,8 +623,3 @@ func nextTask(tasks <-chan task) (task, bool) {
 	return t, ok
 }
 
-// floatPtr returns a pointer to s[i] without a bounds check; callers have
-// validated the index.
-func floatPtr(s []float32, i int) *float32 {
-	return (*float32)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(s)), uintptr(i)*4))
-}
