@@ -622,4 +622,3 @@ func nextTask(tasks <-chan task) (task, bool) {
 	t, ok := <-tasks
 	return t, ok
 }
-
