@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"errors"
 	"fmt"
 	"math"
 
@@ -119,17 +118,19 @@ func (s *execStep) CaptureError() error {
 	return nil
 }
 
-// Profile runs one step on the device launch by launch and says where its
-// time went (graph.DevicePlan.Profile); on the CPU it is an error.
+// Profile runs one step node by node and says where its time went
+// (graph.DevicePlan.Profile on a device, graph.Plan.Profile on the CPU).
 func (s *execStep) Profile() (*graph.DeviceProfile, error) {
-	de, ok := s.exe.(*graph.DeviceExecutor)
+	pr, ok := s.exe.(interface {
+		Profile(...graph.Feed) (*graph.DeviceProfile, error)
+	})
 	if !ok {
-		return nil, errors.New("bench: a device profile of a step that runs on the CPU")
+		return nil, fmt.Errorf("bench: a profile of a step on %T, which cannot be profiled", s.exe)
 	}
 	if s.next != nil {
 		s.next()
 	}
-	return de.Profile(s.feeds...)
+	return pr.Profile(s.feeds...)
 }
 
 // runner is a graph.Executor or a graph.DeviceExecutor.

@@ -8,8 +8,9 @@ import (
 	"text/tabwriter"
 )
 
-// DeviceProfile is where a device step's time goes: the device time of each
-// node's kernels, measured launch by launch.
+// DeviceProfile is where a step's time goes: the time of each node's kernels,
+// measured launch by launch on a device (DevicePlan.Profile) or kernel by
+// kernel on the CPU (Plan.Profile, Device "cpu").
 type DeviceProfile struct {
 	// Device names the device.
 	Device string
@@ -119,7 +120,11 @@ func (d *DeviceProfile) ByOp() []OpTime {
 
 // Write prints the step's time by op type and its top slowest nodes.
 func (d *DeviceProfile) Write(w io.Writer, top int) error {
-	if _, err := fmt.Fprintf(w, "device step on %s, launch by launch: %.3f ms\n", d.Device, d.TotalMs); err != nil {
+	how := "launch by launch"
+	if d.Device == "cpu" {
+		how = "kernel by kernel"
+	}
+	if _, err := fmt.Fprintf(w, "step on %s, %s: %.3f ms\n", d.Device, how, d.TotalMs); err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

@@ -126,7 +126,8 @@ func newCmd(stdout, stderr io.Writer) *cobra.Command {
 	fs.StringVar(&o.plotPath, "plot", "", "write a PNG bar chart of the table to this file")
 	fs.StringVar(&o.device, "device", "cpu", "where our engine runs: cpu, or cuda (GPU 0 through the driver, cuBLAS and NVRTC found at run time; the peers then run on the GPU too)")
 	fs.BoolVar(&o.tf32, "tf32", false, "with --device cuda: let cuBLAS use TF32 tensor cores for float32 products (faster, a few 1e-4 relative error on a product; the peers get the same setting)")
-	fs.IntVar(&o.devProfile, "device-profile", 0, "with --device cuda: after timing a workload, run its graph step launch by launch with device timestamps and print, to stderr, where the time goes: by op type and the N slowest nodes (0: no profile)")
+	fs.IntVar(&o.devProfile, "profile", 0, "after timing a workload, run its graph step node by node (launch by launch with device timestamps under --device cuda, kernel by kernel on the CPU) and print, to stderr, where the time goes: by op type and the N slowest nodes (0: no profile)")
+	fs.IntVar(&o.devProfile, "device-profile", 0, "the older name of --profile")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of the whole run to this file")
 	fs.Float64Var(&o.peak, "peak-gflops", 0, "the CPU's float32 peak in GFLOP/s, for the % of peak column (0: measure it at start with an FMA loop on --threads threads)")
 	return cmd
@@ -187,6 +188,12 @@ func runBench(ctx context.Context, o options, stdout, stderr io.Writer) error {
 			return usageErrorf("--apis: unknown api %q (layers, graph)", a)
 		}
 	}
+	if o.threads < 1 {
+		return usageErrorf("--threads %d: want at least 1", o.threads)
+	}
+	// Every pool the engine starts sizes itself by GOMAXPROCS, so --threads 1
+	// means one thread for every op, not only for the products.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(o.threads))
 	gemm.Threads(o.threads)
 	timing := bench.Timing{Warmup: secs(o.warmup), Window: secs(o.seconds), Windows: o.windows}
 	dir := o.peersDir
@@ -303,7 +310,7 @@ func runBench(ctx context.Context, o options, stdout, stderr io.Writer) error {
 				row.PairedRuns = ratios
 				log.Info("paired", "workload", w.Name, "mode", mode, "layers/graph step time", fmt.Sprintf("%.4f", bench.Median(ratios)), "windows", len(ratios))
 			}
-			if o.devProfile > 0 && dev != nil && steps[bench.Graph] != nil {
+			if o.devProfile > 0 && steps[bench.Graph] != nil {
 				if err := deviceProfile(stderr, steps[bench.Graph], w.Name, mode, o.devProfile); err != nil {
 					log.Warn("device profile failed", "workload", w.Name, "mode", mode, "err", err)
 				}
@@ -347,7 +354,7 @@ func runBench(ctx context.Context, o options, stdout, stderr io.Writer) error {
 
 func secs(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
-// deviceProfile profiles three steps of s and prints the one of median device
+// deviceProfile profiles three steps of s and prints the one of median
 // time: by op type and its top slowest nodes.
 func deviceProfile(w io.Writer, s bench.Step, workload, mode string, top int) error {
 	ps, ok := s.(interface {
@@ -365,6 +372,6 @@ func deviceProfile(w io.Writer, s bench.Step, workload, mode string, top int) er
 		profs = append(profs, p)
 	}
 	slices.SortFunc(profs, func(a, b *graph.DeviceProfile) int { return cmp.Compare(a.TotalMs, b.TotalMs) })
-	fmt.Fprintf(w, "\n== device profile: %s %s (median of 3 steps)\n", workload, mode)
+	fmt.Fprintf(w, "\n== profile: %s %s (median of 3 steps)\n", workload, mode)
 	return profs[1].Write(w, top)
 }

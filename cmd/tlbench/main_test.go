@@ -76,7 +76,22 @@ func TestDeviceRunWithProfile(t *testing.T) {
 	if !strings.Contains(out.String(), `"workload":"word2vec"`) {
 		t.Fatalf("JSON output lacks the row: %s", out.String())
 	}
-	for _, want := range []string{"== device profile: word2vec train", "NCE", "slowest nodes"} {
+	for _, want := range []string{"== profile: word2vec train", "launch by launch", "NCE", "slowest nodes"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errb.String())
+		}
+	}
+}
+
+// --profile on the CPU: the step kernel by kernel, after the row.
+func TestCPUProfile(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"--profile", "3", "--workloads", "word2vec", "--apis", "graph", "--threads", "1",
+		"--modes", "train", "--seconds", "0.05", "--windows", "1", "--warmup", "0", "--paired", "-1", "--peak-gflops", "100", "--json"}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errb.String())
+	}
+	for _, want := range []string{"== profile: word2vec train", "step on cpu, kernel by kernel", "NCE", "slowest nodes"} {
 		if !strings.Contains(errb.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errb.String())
 		}
