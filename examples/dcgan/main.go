@@ -58,10 +58,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 
-	"github.com/tlgo/tl/cuda"
-	"github.com/tlgo/tl/examples/internal/home"
+	"github.com/tlgo/tl/examples/internal/trainflags"
 	"github.com/tlgo/tl/formats"
 	"github.com/tlgo/tl/tensor"
 )
@@ -85,11 +83,8 @@ func main() {
 	flag.IntVar(&o.JudgeN, "fid-n", 10000, "samples (and test images) the per-epoch measure uses")
 	flag.IntVar(&o.LogEvery, "log-every", 100, "log and record the losses every N steps")
 	flag.Uint64Var(&o.Seed, "seed", 1, "seed of initialisation, noise and shuffling")
-	homeDir := flag.String("home", home.Default(), "tl master's home, whose store records the models and their training curves [TL_HOME]")
-	mongoURL := flag.String("mongo", os.Getenv("TL_MONGO_URL"), "record in this MongoDB instead of the home's store [TL_MONGO_URL]")
-	record := flag.Bool("record", true, "record the model versions and their training curves in the store")
 	flag.StringVar(&o.Name, "name", "dcgan", "the models' name prefix in the store (NAME-generator, NAME-discriminator)")
-	device := flag.String("device", "cpu", "where to train: cpu, or cuda (GPU 0)")
+	where := trainflags.Register(flag.CommandLine)
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "Usage: dcgan [flags]\n\nTrains a DCGAN on Fashion-MNIST and writes a grid of samples every epoch.\n\n")
 		flag.PrintDefaults()
@@ -127,29 +122,21 @@ func main() {
 		}
 		o.Log.Info("judge", "classifier", *classifier, "n", o.JudgeN, "floor", o.Judge.Floor, "ceiling", o.Judge.Ceil)
 	}
-	switch *device {
-	case "cpu":
-	case "cuda":
-		d, err := cuda.Open(cuda.Config{})
-		if err != nil {
-			fatal(1, fmt.Errorf("--device cuda: %w", err))
-		}
-		defer d.Close()
-		o.Device = d
-	default:
-		fatal(2, fmt.Errorf("--device %q: want cpu or cuda", *device))
+	dev, closeDev, err := where.OpenDevice()
+	if err != nil {
+		fatal(trainflags.ExitCode(err), err)
 	}
+	defer closeDev()
+	o.Device = dev
 	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
 		fatal(1, err)
 	}
-	if *record {
-		db, _, closeDB, err := home.OpenRecordStore(ctx, *homeDir, *mongoURL, o.Log)
-		if err != nil {
-			fatal(1, fmt.Errorf("%w (--record=false trains without recording)", err))
-		}
-		defer closeDB()
-		o.DB = db
+	db, closeDB, err := where.OpenStore(ctx, o.Log)
+	if err != nil {
+		fatal(1, err)
 	}
+	defer closeDB()
+	o.DB = db
 	res, err := run(ctx, o)
 	if err != nil {
 		fatal(1, err)
@@ -162,14 +149,7 @@ func main() {
 	}
 }
 
-func fatal(code int, err error) {
-	msg := err.Error()
-	if !strings.HasPrefix(msg, "dcgan:") {
-		msg = "dcgan: " + msg
-	}
-	fmt.Fprintln(os.Stderr, msg)
-	os.Exit(code)
-}
+func fatal(code int, err error) { trainflags.Exit("dcgan", code, err) }
 
 // writeGrid writes images (n, h, w, 1) in [-1, 1] as a PNG of cols columns with
 // a one-pixel border.

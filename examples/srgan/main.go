@@ -36,10 +36,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 
-	"github.com/tlgo/tl/cuda"
-	"github.com/tlgo/tl/examples/internal/home"
+	"github.com/tlgo/tl/examples/internal/trainflags"
 	"github.com/tlgo/tl/formats"
 )
 
@@ -63,11 +61,8 @@ func main() {
 	flag.StringVar(&o.SaveDir, "save", "", "also write the networks to this folder")
 	flag.IntVar(&o.LogEvery, "log-every", 100, "log and record the losses every N steps")
 	flag.Uint64Var(&o.Seed, "seed", 1, "seed of initialisation and shuffling")
-	homeDir := flag.String("home", home.Default(), "tl master's home, whose store records the models and their training curves [TL_HOME]")
-	mongoURL := flag.String("mongo", os.Getenv("TL_MONGO_URL"), "record in this MongoDB instead of the home's store [TL_MONGO_URL]")
-	record := flag.Bool("record", true, "record the model versions and their training curves in the store")
 	flag.StringVar(&o.Name, "name", "srgan", "the models' name prefix in the store (NAME-srresnet, NAME-generator, NAME-discriminator)")
-	device := flag.String("device", "cpu", "where to train: cpu, or cuda (GPU 0)")
+	where := trainflags.Register(flag.CommandLine)
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "Usage: srgan --classifier DIR [flags]\n\nTrains SRGAN for 4x super-resolution of Fashion-MNIST (7x7 to 28x28) and measures it against bicubic upscaling.\n\n")
 		flag.PrintDefaults()
@@ -90,26 +85,18 @@ func main() {
 			fatal(1, err)
 		}
 	}
-	switch *device {
-	case "cpu":
-	case "cuda":
-		d, err := cuda.Open(cuda.Config{})
-		if err != nil {
-			fatal(1, fmt.Errorf("--device cuda: %w", err))
-		}
-		defer d.Close()
-		o.Device = d
-	default:
-		fatal(2, fmt.Errorf("--device %q: want cpu or cuda", *device))
+	dev, closeDev, err := where.OpenDevice()
+	if err != nil {
+		fatal(trainflags.ExitCode(err), err)
 	}
-	if *record {
-		db, _, closeDB, err := home.OpenRecordStore(ctx, *homeDir, *mongoURL, o.Log)
-		if err != nil {
-			fatal(1, fmt.Errorf("%w (--record=false trains without recording)", err))
-		}
-		defer closeDB()
-		o.DB = db
+	defer closeDev()
+	o.Device = dev
+	db, closeDB, err := where.OpenStore(ctx, o.Log)
+	if err != nil {
+		fatal(1, err)
 	}
+	defer closeDB()
+	o.DB = db
 	res, err := run(ctx, o)
 	if err != nil {
 		fatal(1, err)
@@ -121,11 +108,4 @@ func main() {
 	}
 }
 
-func fatal(code int, err error) {
-	msg := err.Error()
-	if !strings.HasPrefix(msg, "srgan:") {
-		msg = "srgan: " + msg
-	}
-	fmt.Fprintln(os.Stderr, msg)
-	os.Exit(code)
-}
+func fatal(code int, err error) { trainflags.Exit("srgan", code, err) }

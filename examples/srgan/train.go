@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 
-	"github.com/tlgo/tl/cpu/par"
 	"github.com/tlgo/tl/formats"
 	"github.com/tlgo/tl/graph"
 	"github.com/tlgo/tl/layers"
@@ -69,20 +68,9 @@ func run(ctx context.Context, o options) (*result, error) {
 		return nil, fmt.Errorf("srgan: batch %d and eval images %d: want a batch from 1 to %d and eval images > 0", o.Batch, o.EvalN, o.Train.N)
 	}
 	g := graph.New(o.Seed)
-	pool := par.NewPool(0)
-	defer pool.Close()
-	var od *graph.OnDevice
-	mk := func(training bool, targets ...*graph.Node) (runner, error) {
-		if od != nil {
-			return od.NewExecutor(graph.DeviceOptions{Training: training}, targets...), nil
-		}
-		return g.NewExecutor(graph.Options{Training: training, Pool: pool}, targets...)
-	}
-	if o.Device != nil {
-		od = g.OnDevice(o.Device)
-		defer od.Close()
-	}
-	n, err := newSRGAN(ctx, g, a, o.Classifier, float32(o.PreLR), float32(o.LR), float32(o.Adv), mk)
+	eng := graph.NewEngine(g, o.Device)
+	defer eng.Close()
+	n, err := newSRGAN(ctx, g, a, o.Classifier, float32(o.PreLR), float32(o.LR), float32(o.Adv), eng.Runner)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +133,7 @@ func run(ctx context.Context, o options) (*result, error) {
 	}
 	res.PixelOnly = test.measure(pixelOnly)
 	o.Log.Info("pre-training done", "psnr", res.PixelOnly.PSNR, "ssim", res.PixelOnly.SSIM, "bicubic_psnr", res.Bicubic.PSNR, "bicubic_ssim", res.Bicubic.SSIM)
-	if res.PixelVersion, err = record(ctx, o, od, w, n.gen, "-srresnet", len(res.PreSteps), res.PixelOnly, res.Bicubic); err != nil {
+	if res.PixelVersion, err = record(ctx, o, eng, w, n.gen, "-srresnet", len(res.PreSteps), res.PixelOnly, res.Bicubic); err != nil {
 		return nil, err
 	}
 	pre := len(res.PreSteps)
@@ -168,10 +156,10 @@ func run(ctx context.Context, o options) (*result, error) {
 	if err := test.grid(res.Grid, pixelOnly, srOut, 8); err != nil {
 		return nil, err
 	}
-	if res.GenVersion, err = record(ctx, o, od, w, n.gen, "-generator", len(res.PreSteps)+len(res.Steps), res.SRGAN, res.Bicubic); err != nil {
+	if res.GenVersion, err = record(ctx, o, eng, w, n.gen, "-generator", len(res.PreSteps)+len(res.Steps), res.SRGAN, res.Bicubic); err != nil {
 		return nil, err
 	}
-	if _, err = record(ctx, o, od, w, n.dReal, "-discriminator", len(res.PreSteps)+len(res.Steps), res.SRGAN, res.Bicubic); err != nil {
+	if _, err = record(ctx, o, eng, w, n.dReal, "-discriminator", len(res.PreSteps)+len(res.Steps), res.SRGAN, res.Bicubic); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -179,11 +167,9 @@ func run(ctx context.Context, o options) (*result, error) {
 
 // record saves net as a version of NAME+suffix (and in SaveDir) with the
 // test-set quality, and logs the quality as a test event at step.
-func record(ctx context.Context, o options, od *graph.OnDevice, w *events.Writer, net *layers.Layer, suffix string, step int, q, bicubic quality) (int64, error) {
-	if od != nil {
-		if err := od.Pull(); err != nil {
-			return 0, fmt.Errorf("srgan: copying the weights from the device: %w", err)
-		}
+func record(ctx context.Context, o options, eng *graph.Engine, w *events.Writer, net *layers.Layer, suffix string, step int, q, bicubic quality) (int64, error) {
+	if err := eng.Pull(); err != nil { // the weights, to save them
+		return 0, fmt.Errorf("srgan: %w", err)
 	}
 	metrics := map[string]float64{"psnr": q.PSNR, "ssim": q.SSIM, "bicubic_psnr": bicubic.PSNR, "bicubic_ssim": bicubic.SSIM}
 	if o.SaveDir != "" {
