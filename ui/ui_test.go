@@ -30,6 +30,7 @@ import (
 	"github.com/tlgo/tl/agents/queue"
 	"github.com/tlgo/tl/agents/status"
 	"github.com/tlgo/tl/agents/task"
+	"github.com/tlgo/tl/internal/testworld"
 	"github.com/tlgo/tl/store"
 	"github.com/tlgo/tl/store/dataset"
 	"github.com/tlgo/tl/store/events"
@@ -166,28 +167,10 @@ func newFixture(t testing.TB) *fixture {
 	return f
 }
 
-// logBuffer collects a server's log.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // serve starts a test server over db with cfg's other fields.
-func serve(t testing.TB, db *store.DB, cfg Config) (*httptest.Server, *logBuffer) {
+func serve(t testing.TB, db *store.DB, cfg Config) (*httptest.Server, *testworld.Buffer) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &testworld.Buffer{}
 	if cfg.Store == nil {
 		cfg.Store = func(context.Context) (*store.DB, error) { return db, nil }
 	}
@@ -213,6 +196,13 @@ func get(t testing.TB, ts *httptest.Server, path string, hdr ...string) response
 	if err != nil {
 		t.Fatal(err)
 	}
+	return roundTrip(t, ts, req, hdr...)
+}
+
+// roundTrip sends req with the headers hdr (name, value, ...), following no
+// redirect.
+func roundTrip(t testing.TB, ts *httptest.Server, req *http.Request, hdr ...string) response {
+	t.Helper()
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
@@ -708,18 +698,7 @@ func post(t testing.TB, ts *httptest.Server, path string, form url.Values, hdr .
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	c := ts.Client()
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	res, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return response{res.StatusCode, string(b), res.Header}
+	return roundTrip(t, ts, req, hdr...)
 }
 
 func TestControlRefused(t *testing.T) {

@@ -1,0 +1,116 @@
+package testworld
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tlgo/tl/agents/master"
+	"github.com/tlgo/tl/agents/queue"
+)
+
+// Eventually calls cond every interval until it holds, or fails t when
+// patience runs out, with what and cond's last description.
+func Eventually(t testing.TB, what string, interval, patience time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(patience)
+	var last string
+	for time.Now().Before(deadline) {
+		var ok bool
+		if ok, last = cond(); ok {
+			return
+		}
+		time.Sleep(interval)
+	}
+	t.Fatalf("gave up waiting %v for %s; last: %s", patience, what, last)
+}
+
+// Log is a logger for the servers a test runs in its own process: warnings
+// and errors, everything when TL_TEST_VERBOSE is set.
+func Log() *slog.Logger {
+	lv := slog.LevelWarn
+	if os.Getenv("TL_TEST_VERBOSE") != "" {
+		lv = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
+}
+
+// AuthNATS is an embedded NATS server that requires credentials, with the
+// means to make credentials of a role and to connect with them.
+type AuthNATS struct {
+	Server *queue.Server
+	Auth   *queue.Auth
+	Home   string // the folder of the server's keys and data; removed with the test
+	ctx    context.Context
+	t      testing.TB
+}
+
+// StartAuthNATS starts the server; it is shut down when the test ends.
+func StartAuthNATS(t testing.TB, ctx context.Context) *AuthNATS {
+	t.Helper()
+	home := t.TempDir()
+	auth, err := queue.LoadOrCreateAuth(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := queue.StartServer(ctx, queue.ServerConfig{Dir: filepath.Join(home, "nats"), Auth: auth})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	return &AuthNATS{Server: srv, Auth: auth, Home: home, ctx: ctx, t: t}
+}
+
+// URL is the server's client URL.
+func (a *AuthNATS) URL() string { return a.Server.URL() }
+
+// Creds makes credentials of role (an agent's for queues).
+func (a *AuthNATS) Creds(role string, queues ...string) *queue.Credentials {
+	a.t.Helper()
+	c, err := a.Auth.New(role, queues)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return c
+}
+
+// Connect connects with c; the connection is closed when the test ends.
+func (a *AuthNATS) Connect(c *queue.Credentials) (*nats.Conn, jetstream.JetStream) {
+	a.t.Helper()
+	nc, js, err := queue.Connect(a.ctx, a.Server.URL(), "test "+c.Role, nil, c.Options()...)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	a.t.Cleanup(nc.Close)
+	return nc, js
+}
+
+// RunMaster runs a master of cfg in this process until stop is called or
+// the test ends; an error of its Run fails the test.
+func RunMaster(t testing.TB, cfg master.Config) (m *master.Master, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	m, err := master.New(ctx, cfg)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := m.Run(ctx); err != nil {
+			t.Errorf("master: %v", err)
+		}
+	}()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return m, stop
+}
