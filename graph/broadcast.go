@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"github.com/tlgo/tl/cpu/nn"
 
 	"github.com/tlgo/tl/tensor"
 )
@@ -92,16 +93,8 @@ func (sumToOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor) (K
 	ds, ls := in[0].Shape(), out.Shape()
 	// Fast path: like is the trailing part of dy (bias-style).
 	if suffix(ds, ls) {
-		w := len(d)
-		return KernelFunc(func() {
-			clear(d)
-			for r := 0; r < len(src); r += w {
-				row := src[r : r+w]
-				for j := range d {
-					d[j] += row[j]
-				}
-			}
-		}), nil
+		sum := sumRows(c, len(src)/len(d), len(d))
+		return KernelFunc(func() { sum(src, d) }), nil
 	}
 	m := broadcastIndex(ds, ls)
 	return KernelFunc(func() {
@@ -122,6 +115,63 @@ func suffix(from, to tensor.Shape) bool {
 		return false
 	}
 	return from[len(from)-len(to):].Equal(to)
+}
+
+// sumRows returns a function that sets d to the sum of the rows of src, a
+// row-major matrix of rows×C (len(d) == C): the gradient of a bias. Wide rows (a
+// softmax bias over a vocabulary) are cut into column blocks that stay in L1,
+// one task each, so every column is summed in row order whatever the thread
+// count; narrow ones (a convolution's channels) are cut into row ranges summed
+// into partial rows, then added together. The slices are passed at run time, so
+// a kernel may sum its scratch memory, bound only when the plan is compiled.
+func sumRows(c *KernelCtx, rows, C int) func(src, d []float32) {
+	const block = 2048 // columns: 8 KiB of sums
+	switch {
+	case C == 0:
+		return func(src, d []float32) {}
+	case rows == 0:
+		return func(src, d []float32) { clear(d) }
+	case C >= 2*block || rows*C < grain || c.Pool.Workers() == 1:
+		blocks := (C + block - 1) / block
+		var src, d []float32
+		body := func(lo, hi int) {
+			for b := lo; b < hi; b++ {
+				c0, c1 := b*block, min(C, (b+1)*block)
+				acc := d[c0:c1]
+				copy(acc, src[c0:c1])
+				for r := 1; r < rows; r++ {
+					nn.Add(acc, src[r*C+c0:][:c1-c0])
+				}
+			}
+		}
+		return func(s, dd []float32) {
+			src, d = s[:rows*C], dd[:C]
+			c.Pool.For(blocks, 1, body)
+		}
+	}
+	parts := max(1, min(c.Pool.Workers(), rows*C/grain))
+	partial := make([]float32, (parts-1)*C)
+	var src, d []float32
+	body := func(lo, hi int) {
+		for part := lo; part < hi; part++ {
+			acc := d
+			if part > 0 {
+				acc = partial[(part-1)*C:][:C]
+			}
+			clear(acc)
+			r0, r1 := part*rows/parts, (part+1)*rows/parts
+			for r := r0; r < r1; r++ {
+				nn.Add(acc, src[r*C:][:C])
+			}
+		}
+	}
+	return func(s, dd []float32) {
+		src, d = s[:rows*C], dd[:C]
+		c.Pool.For(parts, 1, body)
+		for part := 1; part < parts; part++ {
+			nn.Add(d, partial[(part-1)*C:][:C])
+		}
+	}
 }
 
 func sumF32(x []float32) float32 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"text/tabwriter"
 )
 
@@ -140,9 +141,26 @@ func (d *DeviceProfile) Write(w io.Writer, top int) error {
 	}
 	nodes := slices.Clone(d.Nodes)
 	slices.SortStableFunc(nodes, func(a, b NodeTime) int { return cmp.Compare(b.Ms, a.Ms) })
-	fmt.Fprintf(tw, "slowest nodes\t\tms\tshare\n")
+	fmt.Fprintf(tw, "slowest nodes\tinputs -> output\tms\tshare\n")
 	for _, nt := range nodes[:min(top, len(nodes))] {
-		fmt.Fprintf(tw, "%s\t\t%.3f\t%.1f%%\n", describeNode(nt.Node), nt.Ms, share(nt.Ms))
+		fmt.Fprintf(tw, "%s\t%s\t%.3f\t%.1f%%\n", describeNode(nt.Node), nodeShapes(nt.Node), nt.Ms, share(nt.Ms))
 	}
 	return tw.Flush()
+}
+
+// nodeShapes is "in0, in1 -> out", the shapes a node's kernel works on.
+func nodeShapes(n *Node) string {
+	if n == nil {
+		return ""
+	}
+	var b strings.Builder
+	for i, x := range n.inputs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(x.value.Shape.String())
+	}
+	b.WriteString(" -> ")
+	b.WriteString(n.value.Shape.String())
+	return b.String()
 }

@@ -725,32 +725,11 @@ func (channelSumOp) Infer(in []Value) (Value, error) {
 }
 func (channelSumOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor) (Kernel, error) {
 	dy, d := in[0].Float32s(), out.Float32s()
-	C := len(d)
-	if C == 0 {
+	if len(d) == 0 {
 		return KernelFunc(func() {}), nil
 	}
-	rows := len(dy) / C
-	parts := max(1, min(c.Pool.Workers(), rows*C/grain))
-	partial := make([]float32, (parts-1)*C)
-	body := func(lo, hi int) {
-		for part := lo; part < hi; part++ {
-			acc := d
-			if part > 0 {
-				acc = partial[(part-1)*C:][:C]
-			}
-			clear(acc)
-			r0, r1 := part*rows/parts, (part+1)*rows/parts
-			for r := r0; r < r1; r++ {
-				nn.Add(acc, dy[r*C:][:C])
-			}
-		}
-	}
-	return KernelFunc(func() {
-		c.Pool.For(parts, 1, body)
-		for part := 1; part < parts; part++ {
-			nn.Add(d, partial[(part-1)*C:][:C])
-		}
-	}), nil
+	sum := sumRows(c, len(dy)/len(d), len(d))
+	return KernelFunc(func() { sum(dy, d) }), nil
 }
 func (channelSumOp) Grad(n, dd *Node) []*Node {
 	return []*Node{BroadcastLike(dd, n.inputs[0]), nil}

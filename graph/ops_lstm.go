@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/tlgo/tl/cpu/gemm"
+	"github.com/tlgo/tl/cpu/nn"
 	"github.com/tlgo/tl/cpu/vmath"
 	"github.com/tlgo/tl/tensor"
 )
@@ -172,6 +173,7 @@ func (lstmGradOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor)
 	wx, wh := w[:inp*4*hid], w[inp*4*hid:]
 	g4 := 4 * hid
 	dgates := c.Scratch(bsz * g4)
+	sumDB := sumRows(c, bsz, g4)
 	body := func(lo, hi int) {
 		dg := dgates.F32
 		for r := lo; r < hi; r++ {
@@ -182,14 +184,7 @@ func (lstmGradOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor)
 	return KernelFunc(func() {
 		dg := dgates.F32
 		c.Pool.For(bsz, max(1, 2048/max(hid, 1)), body)
-		// db = Σ_rows dgates
-		clear(db)
-		for r := 0; r < bsz; r++ {
-			row := dg[r*g4 : (r+1)*g4]
-			for j, v := range row {
-				db[j] += v
-			}
-		}
+		sumDB(dg, db) // db = Σ_rows dgates
 		if inp > 0 {
 			gemm.Sgemm(false, true, bsz, inp, g4, 1, dg, g4, wx, g4, 0, dx, inp)
 			gemm.Sgemm(true, false, inp, g4, bsz, 1, x, inp, dg, g4, 0, dwx, g4)
@@ -429,15 +424,14 @@ func (lstmSeqGradOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tens
 		for r := lo; r < hi; r++ {
 			off := r * hid
 			// The gradient reaching h_t and c_t: from the outputs and from step t+1.
-			for j := off; j < off+hid; j++ {
-				dh[j] += dyt[j]
-				dc[j] += dyt[sz+j]
-			}
+			nn.Add(dh[off:off+hid], dyt[off:])
+			nn.Add(dc[off:off+hid], dyt[sz+off:])
 			lstmBackwardRow(dg[r*g4:(r+1)*g4], dh[off:], dc[off:], dyt, pkt, cprev[off:off+hid], dc[off:], off, sz, hid)
 		}
 	}
 	var whp gemm.PackedB // W[I:]ᵀ, packed once per sequence (see the forward)
 	eng := gemm.Default()
+	sumDB := sumRows(c, steps*bsz, g4)
 	return KernelFunc(func() {
 		f := scr.F32
 		dg := f[:steps*bsz*g4]
@@ -453,13 +447,7 @@ func (lstmSeqGradOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tens
 		t = 0
 		copy(dh0, dh)
 		copy(dc0, dc)
-		clear(db)
-		for r := 0; r < steps*bsz; r++ {
-			row := dg[r*g4 : (r+1)*g4]
-			for j, v := range row {
-				db[j] += v
-			}
-		}
+		sumDB(f[:steps*bsz*g4], db) // db = Σ_rows dgates
 		if inp > 0 {
 			gemm.Sgemm(false, true, steps*bsz, inp, g4, 1, dg, g4, wx, g4, 0, dx, inp)
 			gemm.Sgemm(true, false, inp, g4, steps*bsz, 1, x, inp, dg, g4, 0, dwx, g4)
