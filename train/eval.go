@@ -5,21 +5,14 @@ import (
 	"fmt"
 
 	"github.com/tlgo/tl/feed"
-	"github.com/tlgo/tl/graph"
 )
 
 // Evaluator computes a model's loss and metrics over a data set with an
 // inference-mode executor (dropout off, batch norm on moving averages). It
 // shares the graph's variables, so it sees the weights as trained so far.
 type Evaluator struct {
-	cfg     Config
-	exe     runner
-	cpuExe  *graph.Executor
-	feeds   []graph.Feed
-	label   int
-	classes int
-	metrics int // the index of Config.Metrics' first output
-	carry   *carrier
+	stepper
+	cfg Config
 }
 
 // NewEvaluator prepares an evaluator of cfg's Loss (and, with Logits and Labels,
@@ -32,36 +25,15 @@ func NewEvaluator(cfg Config) (*Evaluator, error) {
 	}
 	opts := cfg.Options
 	opts.Training = false
-	targets := []*graph.Node{cfg.Loss}
-	ev := &Evaluator{cfg: cfg, label: -1}
-	if cfg.Logits != nil {
-		targets = append(targets, cfg.Logits)
-		ev.label = labelIndex(&cfg)
-		ev.classes = cfg.Logits.Shape()[1]
-	}
-	ev.metrics = len(targets)
-	for _, m := range cfg.Metrics {
-		targets = append(targets, m.Node)
-	}
-	for _, in := range cfg.Inputs {
-		ev.feeds = append(ev.feeds, graph.Feed{Node: in})
-	}
-	ev.carry, targets, ev.feeds = newCarrier(cfg.Carry, targets, ev.feeds)
-	exe, cpuExe, err := newRunner(cfg, opts, targets)
+	st, err := newStepper(&cfg, opts, nil)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	ev.exe, ev.cpuExe = exe, cpuExe
-	ev.carry.dev, _ = exe.(*graph.DeviceExecutor)
-	return ev, nil
+	return &Evaluator{stepper: st, cfg: cfg}, nil
 }
 
 // Close stops the evaluator's executor.
-func (ev *Evaluator) Close() {
-	if ev.cpuExe != nil {
-		ev.cpuExe.Close()
-	}
-}
+func (ev *Evaluator) Close() { ev.stepper.close() }
 
 // Result is what Evaluate measures: the mean loss, the accuracies when the
 // config has logits and labels, and Config.Metrics by name, over Examples
@@ -100,14 +72,7 @@ func (ev *Evaluator) Evaluate(ctx context.Context, loader feed.Batches) (Result,
 	defer it.Close()
 	for it.Next() {
 		b := it.Batch()
-		for i := range ev.cfg.Inputs {
-			ev.feeds[i].Value = b.Tensors[i]
-		}
-		ev.carry.prepare(ev.feeds, b.Size)
-		outs, err := ev.exe.Run(ev.feeds...)
-		if err == nil {
-			err = ev.carry.keep(outs)
-		}
+		outs, err := ev.run(b)
 		if err != nil {
 			return Result{}, fmt.Errorf("train: evaluating batch %d: %w", b.Index, err)
 		}
@@ -116,11 +81,7 @@ func (ev *Evaluator) Evaluate(ctx context.Context, loader feed.Batches) (Result,
 			mets[i].Add(float64(outs[ev.metrics+i].Float32s()[0]), b.Size)
 		}
 		if ev.label >= 0 {
-			logits, labels := outs[1].Float32s(), b.Tensors[ev.label].Int32s()
-			acc.Add(float64(Correct(logits, labels, ev.classes))/float64(b.Size), b.Size)
-			if ev.cfg.TopK > 1 {
-				topk.Add(float64(CorrectTopK(logits, labels, ev.classes, ev.cfg.TopK))/float64(b.Size), b.Size)
-			}
+			ev.score(outs, b, ev.cfg.TopK, &acc, &topk)
 		}
 	}
 	it.Close()

@@ -192,17 +192,11 @@ type Hook struct {
 // every step and epoch. It compiles one plan per batch shape and, with no hooks,
 // allocates nothing per step.
 type Loop struct {
+	stepper
 	cfg     Config
-	exe     runner
-	cpuExe  *graph.Executor // exe on the CPU, else nil
 	pool    *par.Pool
 	ownPool bool
 	hooks   []Hook
-	feeds   []graph.Feed
-	label   int
-	classes int
-	metrics int // the index of Config.Metrics' first output
-	carry   *carrier
 	// rngStep numbers the steps for dropout (graph.Options.Step): the global
 	// step, so a run resumed at step n draws the uninterrupted run's masks.
 	rngStep uint64
@@ -213,7 +207,7 @@ func New(cfg Config) (*Loop, error) {
 	if err := cfg.check(true); err != nil {
 		return nil, err
 	}
-	l := &Loop{cfg: cfg, label: -1}
+	l := &Loop{cfg: cfg}
 	if cfg.Options.Pool == nil {
 		l.pool = par.NewPool(cfg.Options.Threads)
 		l.ownPool = true
@@ -224,28 +218,12 @@ func New(cfg Config) (*Loop, error) {
 	if opts.Step == nil {
 		opts.Step = &l.rngStep
 	}
-	targets := []*graph.Node{cfg.Loss}
-	if cfg.Logits != nil {
-		targets = append(targets, cfg.Logits)
-		l.label = labelIndex(&cfg)
-		l.classes = cfg.Logits.Shape()[1]
-	}
-	targets = append(targets, cfg.Update)
-	l.metrics = len(targets)
-	for _, m := range cfg.Metrics {
-		targets = append(targets, m.Node)
-	}
-	for _, in := range cfg.Inputs {
-		l.feeds = append(l.feeds, graph.Feed{Node: in})
-	}
-	l.carry, targets, l.feeds = newCarrier(cfg.Carry, targets, l.feeds)
-	exe, cpuExe, err := newRunner(cfg, opts, targets)
+	st, err := newStepper(&cfg, opts, cfg.Update)
 	if err != nil {
 		l.Close()
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	l.exe, l.cpuExe = exe, cpuExe
-	l.carry.dev, _ = exe.(*graph.DeviceExecutor)
+	l.stepper = st
 	return l, nil
 }
 
@@ -267,9 +245,7 @@ func (l *Loop) Executor() *graph.Executor { return l.cpuExe }
 // Close stops the loop's executor and worker pool. A device's plans stay with
 // the OnDevice (its Close releases them).
 func (l *Loop) Close() {
-	if l.cpuExe != nil {
-		l.cpuExe.Close()
-	}
+	l.stepper.close()
 	if l.ownPool {
 		l.pool.Close()
 		l.ownPool = false
@@ -403,15 +379,8 @@ func (l *Loop) RunAt(ctx context.Context, loader feed.Batches, at Position, epoc
 				it.Close()
 				return s, err
 			}
-			for i := range l.cfg.Inputs {
-				l.feeds[i].Value = b.Tensors[i]
-			}
-			l.carry.prepare(l.feeds, b.Size)
 			l.rngStep = uint64(s.Step) + 1
-			outs, err := l.exe.Run(l.feeds...)
-			if err == nil {
-				err = l.carry.keep(outs)
-			}
+			outs, err := l.run(b)
 			if err != nil {
 				it.Close()
 				return s, fmt.Errorf("train: epoch %d, step %d: %w", e, s.Step, err)
@@ -429,11 +398,9 @@ func (l *Loop) RunAt(ctx context.Context, loader feed.Batches, at Position, epoc
 				s.Values[m.Name] = mets[i].Value()
 			}
 			if l.label >= 0 {
-				logits, labels := outs[1].Float32s(), b.Tensors[l.label].Int32s()
-				acc.Add(float64(Correct(logits, labels, l.classes))/float64(b.Size), b.Size)
+				l.score(outs, b, l.cfg.TopK, &acc, &topk)
 				s.Values[MetricAccuracy] = acc.Value()
 				if topName != "" {
-					topk.Add(float64(CorrectTopK(logits, labels, l.classes, l.cfg.TopK))/float64(b.Size), b.Size)
 					s.Values[topName] = topk.Value()
 				}
 			}
