@@ -271,39 +271,14 @@ const (
 )
 
 func (e event) String() string {
-	switch e {
-	case evTrainStart:
-		return "TrainStart"
-	case evEpochStart:
-		return "EpochStart"
-	case evStepStart:
-		return "StepStart"
-	case evStepEnd:
-		return "StepEnd"
-	case evEpochEnd:
-		return "EpochEnd"
-	}
-	return "TrainEnd"
+	names := [...]string{"TrainStart", "EpochStart", "StepStart", "StepEnd", "EpochEnd", "TrainEnd"}
+	return names[min(e, evTrainEnd)]
 }
 
 func (l *Loop) fire(ctx context.Context, ev event, s *State) error {
 	for i := range l.hooks {
 		h := &l.hooks[i]
-		var fn func(context.Context, *State) error
-		switch ev {
-		case evTrainStart:
-			fn = h.TrainStart
-		case evEpochStart:
-			fn = h.EpochStart
-		case evStepStart:
-			fn = h.StepStart
-		case evStepEnd:
-			fn = h.StepEnd
-		case evEpochEnd:
-			fn = h.EpochEnd
-		case evTrainEnd:
-			fn = h.TrainEnd
-		}
+		fn := [...]func(context.Context, *State) error{h.TrainStart, h.EpochStart, h.StepStart, h.StepEnd, h.EpochEnd, h.TrainEnd}[ev]
 		if fn == nil {
 			continue
 		}
