@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,6 +18,7 @@ import (
 	"github.com/tlgo/tl/agents/queue"
 	"github.com/tlgo/tl/agents/status"
 	"github.com/tlgo/tl/agents/task"
+	"github.com/tlgo/tl/internal/testworld"
 )
 
 // The issue 13 forgeries, against a master and an agent on the embedded
@@ -30,17 +30,11 @@ import (
 func TestForgeriesRefused(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	w := newAuthWorld(t, ctx)
-	srv, creds, connect := w.srv, w.creds, w.connect
+	w := testworld.StartAuthNATS(t, ctx)
+	creds, connect := w.Creds, w.Connect
 
 	st := status.NewMemory()
-	m, err := master.New(ctx, master.Config{NATSURL: srv.URL(), Credentials: creds(queue.RoleMaster), Store: st, Tick: 200 * time.Millisecond, Log: testLog()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mdone := make(chan struct{})
-	go func() { defer close(mdone); _ = m.Run(ctx) }()
-	defer func() { cancel(); <-mdone }()
+	testworld.RunMaster(t, master.Config{NATSURL: w.URL(), Credentials: creds(queue.RoleMaster), Store: st, Tick: 200 * time.Millisecond, Log: testworld.Log()})
 
 	release := make(chan struct{})
 	var evil atomic.Int32
@@ -57,8 +51,8 @@ func TestForgeriesRefused(t *testing.T) {
 		evil.Add(1)
 		return json.RawMessage(`{"evil":true}`), nil
 	})
-	a, err := agent.New(ctx, agent.Config{NATSURL: srv.URL(), Credentials: creds(queue.RoleAgent, "cpu"), Queues: []string{"cpu"},
-		Registry: reg, ID: "honest", PollWait: 250 * time.Millisecond, Grace: time.Second, Log: testLog()})
+	a, err := agent.New(ctx, agent.Config{NATSURL: w.URL(), Credentials: creds(queue.RoleAgent, "cpu"), Queues: []string{"cpu"},
+		Registry: reg, ID: "honest", PollWait: 250 * time.Millisecond, Grace: time.Second, Log: testworld.Log()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,16 +177,10 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 func TestClientsTouchOnlyTheirPlans(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	w := newAuthWorld(t, ctx)
-	srv, creds, connect := w.srv, w.creds, w.connect
+	w := testworld.StartAuthNATS(t, ctx)
+	creds, connect := w.Creds, w.Connect
 	st := status.NewMemory()
-	m, err := master.New(ctx, master.Config{NATSURL: srv.URL(), Credentials: creds(queue.RoleMaster), Store: st, Tick: 200 * time.Millisecond, Log: testLog()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mdone := make(chan struct{})
-	go func() { defer close(mdone); _ = m.Run(ctx) }()
-	defer func() { cancel(); <-mdone }()
+	testworld.RunMaster(t, master.Config{NATSURL: w.URL(), Credentials: creds(queue.RoleMaster), Store: st, Tick: 200 * time.Millisecond, Log: testworld.Log()})
 
 	spec := func() *plan.Spec {
 		// No agent serves the queue: the task stays queued until cancelled.
@@ -267,47 +255,4 @@ func TestClientsTouchOnlyTheirPlans(t *testing.T) {
 		t.Fatalf("the master's cancel: %+v, %v", v, err)
 	}
 	waitUntil(t, "the master's cancel", func() bool { return planStatus(mid) == plan.Cancelled })
-}
-
-// authWorld is an embedded NATS server with credentials, and helpers to make
-// credentials of a role and connect with them.
-type authWorld struct {
-	srv *queue.Server
-	ctx context.Context
-	t   *testing.T
-	a   *queue.Auth
-}
-
-func newAuthWorld(t *testing.T, ctx context.Context) *authWorld {
-	t.Helper()
-	home := t.TempDir()
-	auth, err := queue.LoadOrCreateAuth(home)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := queue.StartServer(ctx, queue.ServerConfig{Dir: filepath.Join(home, "nats"), Auth: auth})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	return &authWorld{srv: srv, ctx: ctx, t: t, a: auth}
-}
-
-// creds makes credentials of role (an agent's for queues).
-func (w *authWorld) creds(role string, queues ...string) *queue.Credentials {
-	c, err := w.a.New(role, queues)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return c
-}
-
-// connect connects with c, closed when the test ends.
-func (w *authWorld) connect(c *queue.Credentials) (*nats.Conn, jetstream.JetStream) {
-	nc, js, err := queue.Connect(w.ctx, w.srv.URL(), "test "+c.Role, nil, c.Options()...)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	w.t.Cleanup(nc.Close)
-	return nc, js
 }

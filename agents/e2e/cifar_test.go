@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tlgo/tl/agents/plan"
+	"github.com/tlgo/tl/internal/testworld"
 	"github.com/tlgo/tl/store/models"
 	"github.com/tlgo/tl/tensor"
 )
@@ -62,7 +63,7 @@ func buildCmd(t *testing.T, dir, pkg string) string {
 // startBinary runs a binary of this module as e.start runs this test's:
 // the same environment (NATS, store, queue, agent id), output kept for a
 // failure.
-func (e *env) startBinary(path, name string, args ...string) *proc {
+func (e *env) startBinary(path, name string, args ...string) *testworld.Proc {
 	e.t.Helper()
 	cmd := exec.Command(path, args...)
 	cmd.Env = append(os.Environ(),
@@ -75,19 +76,7 @@ func (e *env) startBinary(path, name string, args ...string) *proc {
 		"TL_HOME="+e.t.TempDir(),
 		"XDG_CACHE_HOME="+e.t.TempDir(), // the agent's dataset cache, removed with the test
 	)
-	p := &proc{name: name, cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	if err := cmd.Start(); err != nil {
-		e.t.Fatalf("start %s: %v", name, err)
-	}
-	go func() { p.err = cmd.Wait(); close(p.done) }()
-	e.t.Cleanup(func() {
-		p.kill()
-		if e.t.Failed() {
-			e.t.Logf("--- output of %s ---\n%s", name, p.out.String())
-		}
-	})
-	return p
+	return testworld.Start(e.t, name, cmd)
 }
 
 // cifarPlan trains the built-in CNN on the imported CIFAR-10 training split,

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"os/exec"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/tlgo/tl/agents/plan"
 	"github.com/tlgo/tl/agents/queue"
 	"github.com/tlgo/tl/agents/status"
+	"github.com/tlgo/tl/internal/testworld"
 	"github.com/tlgo/tl/store/storetest"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -91,7 +91,7 @@ func TestThreeNodeCluster(t *testing.T) {
 	for i := range n {
 		urls[i] = fmt.Sprintf("nats://127.0.0.1:%d", ports[i])
 	}
-	nodes := make([]*proc, n)
+	nodes := make([]*testworld.Proc, n)
 	for i := range n {
 		var routes []string
 		for j := range n {
@@ -186,7 +186,7 @@ func TestThreeNodeCluster(t *testing.T) {
 		}
 		return done >= 4, fmt.Sprintf("%d done", done)
 	})
-	nodes[0].kill() // kill -9 of the node master-1 (the first to lead, most likely) talks to
+	nodes[0].Kill() // kill -9 of the node master-1 (the first to lead, most likely) talks to
 	p, ts := e.waitPlan(id)
 	if p.Status != plan.Succeeded {
 		t.Fatalf("plan %s after a node was killed: %s\n%s", id, p.Status, e.describe(id))
@@ -210,23 +210,9 @@ func TestThreeNodeCluster(t *testing.T) {
 
 // startRaw runs this test binary in role with only the given environment
 // added (start adds the test's store and queue; a NATS node needs neither).
-// The process is killed when the test ends; its output is logged if the
-// test failed.
-func (e *env) startRaw(name, role string, extra ...string) *proc {
+// The process is killed (kill -9) when the test ends; its output is logged if
+// the test failed or TL_TEST_VERBOSE is set.
+func (e *env) startRaw(name, role string, extra ...string) *testworld.Proc {
 	e.t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), append([]string{"TL_E2E_ROLE=" + role}, extra...)...)
-	p := &proc{name: name, cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	if err := cmd.Start(); err != nil {
-		e.t.Fatalf("start %s: %v", name, err)
-	}
-	go func() { p.err = cmd.Wait(); close(p.done) }()
-	e.t.Cleanup(func() {
-		p.kill()
-		if e.t.Failed() {
-			e.t.Logf("--- output of %s ---\n%s", name, p.out.String())
-		}
-	})
-	return p
+	return testworld.Start(e.t, name, testworld.Self(append([]string{"TL_E2E_ROLE=" + role}, extra...)...))
 }

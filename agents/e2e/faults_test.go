@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -54,7 +53,7 @@ tasks:
 		e.eventually("the victim's effect", 30*time.Second, func() (bool, string) {
 			return e.count(effectsColl, "task", id+"/long") == 1, "no effect yet"
 		})
-		victim.kill()
+		victim.Kill()
 		killed := time.Now()
 		e.agent("rescuer")
 		p, ts := e.waitPlan(id)
@@ -152,7 +151,7 @@ tasks:
   - {id: s3, kind: work, queue: QUEUE, deps: [s2a, s2b], params: {ms: 300}}
 `)
 		e.waitRunning(id, "s2a")
-		first.kill()
+		first.Kill()
 		// The agents go on; their results wait in the stream for the next master.
 		time.Sleep(2 * time.Second)
 		e.start("master", "master-2")
@@ -323,14 +322,8 @@ tasks:
   - {id: quick, kind: work, queue: QUEUE, params: {ms: 1000}}
 `)
 	e.waitRunning(id, "quick")
-	_ = a.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-a.done:
-	case <-time.After(60 * time.Second):
-		t.Fatal("agent still running 60s after SIGTERM")
-	}
-	if a.err != nil {
-		t.Fatalf("agent exit: %v; want 0\n%s", a.err, a.out.String())
+	if err := a.Term(60 * time.Second); err != nil {
+		t.Fatalf("agent: %v\n%s", err, a.Out.String())
 	}
 	_, ts := e.waitPlan(id)
 	if q := ts["quick"]; q.Status != plan.Succeeded || q.Attempt != 1 || q.Agent != "leaving" {
@@ -345,17 +338,11 @@ tasks:
   - {id: slow, kind: work, queue: QUEUE, params: {ms: 100, first_ms: 600000}}
 `)
 	e.waitRunning(id, "slow")
-	_ = b.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-b.done:
-	case <-time.After(60 * time.Second):
-		t.Fatal("agent still running 60s after SIGTERM")
+	if err := b.Term(60 * time.Second); err != nil {
+		t.Fatalf("agent: %v", err)
 	}
-	if b.err != nil {
-		t.Fatalf("agent exit: %v; want 0", b.err)
-	}
-	if !strings.Contains(b.out.String(), "handing the task back") {
-		t.Errorf("agent log does not say it handed the task back:\n%s", b.out.String())
+	if !strings.Contains(b.Out.String(), "handing the task back") {
+		t.Errorf("agent log does not say it handed the task back:\n%s", b.Out.String())
 	}
 	e.agent("heir")
 	_, ts = e.waitPlan(id)

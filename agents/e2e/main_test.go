@@ -1,18 +1,15 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,6 +21,7 @@ import (
 	"github.com/tlgo/tl/agents/queue"
 	"github.com/tlgo/tl/agents/status"
 	"github.com/tlgo/tl/internal/testenv"
+	"github.com/tlgo/tl/internal/testworld"
 	"github.com/tlgo/tl/store"
 	"github.com/tlgo/tl/store/storetest"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -150,35 +148,9 @@ func newEnv(t testing.TB, external bool) *env {
 	return e
 }
 
-// proc is a child process: an agent or a master.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
-	err  error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // start runs this test binary in role with extra environment, the test's
 // NATS, store and queue named in it.
-func (e *env) start(role, name string, extra ...string) *proc {
+func (e *env) start(role, name string, extra ...string) *testworld.Proc {
 	e.t.Helper()
 	return e.startRaw(name, role, append([]string{
 		"TL_NATS_URL=" + e.natsURL,
@@ -192,17 +164,8 @@ func (e *env) start(role, name string, extra ...string) *proc {
 	}, extra...)...)
 }
 
-func (e *env) agent(name string, extra ...string) *proc { return e.start("agent", name, extra...) }
-
-// kill sends SIGKILL (kill -9) and waits for the process to be gone.
-func (p *proc) kill() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Kill()
-	<-p.done
+func (e *env) agent(name string, extra ...string) *testworld.Proc {
+	return e.start("agent", name, extra...)
 }
 
 // waitAgents waits until n agents of this test's queue have announced themselves.
@@ -220,34 +183,10 @@ func (e *env) waitAgents(n int) {
 	})
 }
 
-// testLog shows warnings and errors (set TL_TEST_VERBOSE=1 for everything).
-func testLog() *slog.Logger {
-	lv := slog.LevelWarn
-	if os.Getenv("TL_TEST_VERBOSE") != "" {
-		lv = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
-}
-
 // runMaster starts an in-process master and returns it with its stop function.
 func (e *env) runMaster() (*master.Master, func()) {
 	e.t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	m, err := master.New(ctx, master.Config{NATSURL: e.natsURL, Store: e.status, Tick: 500 * time.Millisecond, Log: testLog(), AckWait: ackWait})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := m.Run(ctx); err != nil {
-			e.t.Errorf("master: %v", err)
-		}
-	}()
-	var once sync.Once
-	stop := func() { once.Do(func() { cancel(); <-done }) }
-	e.t.Cleanup(stop)
-	return m, stop
+	return testworld.RunMaster(e.t, master.Config{NATSURL: e.natsURL, Store: e.status, Tick: 500 * time.Millisecond, Log: testworld.Log(), AckWait: ackWait})
 }
 
 // submit parses doc (with QUEUE replaced by the test's queue) and submits it.
@@ -268,16 +207,7 @@ func (e *env) submit(doc string) string {
 // with cond's last description). Patience is generous: the machine is shared.
 func (e *env) eventually(what string, patience time.Duration, cond func() (bool, string)) {
 	e.t.Helper()
-	deadline := time.Now().Add(patience)
-	var last string
-	for time.Now().Before(deadline) {
-		var ok bool
-		if ok, last = cond(); ok {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	e.t.Fatalf("gave up waiting %v for %s; last: %s", patience, what, last)
+	testworld.Eventually(e.t, what, 100*time.Millisecond, patience, cond)
 }
 
 // waitPlan waits until plan id is finished and returns its records.

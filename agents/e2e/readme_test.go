@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"regexp"
 	"strings"
@@ -15,13 +14,11 @@ import (
 	"github.com/tlgo/tl/agents/master"
 	"github.com/tlgo/tl/agents/plan"
 	"github.com/tlgo/tl/agents/task"
+	"github.com/tlgo/tl/internal/testworld"
 	"github.com/tlgo/tl/mltasks"
-	"github.com/tlgo/tl/store"
-	"github.com/tlgo/tl/store/dataset"
 	"github.com/tlgo/tl/store/events"
 	"github.com/tlgo/tl/store/events/eventplot"
 	"github.com/tlgo/tl/store/models"
-	"github.com/tlgo/tl/tensor"
 )
 
 // readmePlan is the workflow plan of the repository's README, as written there.
@@ -38,39 +35,6 @@ func readmePlan(t *testing.T) string {
 	return string(m[1])
 }
 
-// generated imports n 28×28 images in 10 classes (class k lights rows
-// 2k..2k+3) tagged tag, and defines the dataset name over them, as
-// `tl import idx ... --tags TAG --define NAME` does with real files.
-func generated(t *testing.T, db *store.DB, name, tag string, n int, seed uint64) {
-	t.Helper()
-	ctx := context.Background()
-	coll, err := dataset.FromStore(ctx, db, dataset.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rng := tensor.NewRand(seed)
-	var batch []dataset.Sample
-	for i := range n {
-		k := i % 10
-		img := make([]uint8, 28*28)
-		for j := range img {
-			img[j] = uint8(rng.IntN(60))
-		}
-		for r := 2 * k; r < 2*k+4; r++ {
-			for c := 4; c < 24; c++ {
-				img[r*28+c] = 200 + uint8(rng.IntN(55))
-			}
-		}
-		batch = append(batch, dataset.Sample{Key: fmt.Sprintf("%s-%05d", tag, i), Tensor: dataset.Uint8Tensor([]int{28, 28}, img), Label: k, Tags: []string{tag}})
-	}
-	if _, err := coll.Insert(ctx, batch...); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := coll.Define(ctx, name, dataset.Query{Tags: []string{tag}}); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // mlAgent runs, in this process, an agent with the kinds a tl-agent has (the
 // built-ins, train and evaluate) on queue cpu, and waits for its announcement.
 func (e *env) mlAgent() {
@@ -84,7 +48,7 @@ func (e *env) mlAgent() {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := agent.New(ctx, agent.Config{NATSURL: e.natsURL, Queues: []string{plan.DefaultQueue}, Registry: reg, Services: e.db,
-		Log: testLog(), ID: "ml-agent", Grace: time.Second, RetryDelay: 200 * time.Millisecond})
+		Log: testworld.Log(), ID: "ml-agent", Grace: time.Second, RetryDelay: 200 * time.Millisecond})
 	if err != nil {
 		cancel()
 		e.t.Fatal(err)
@@ -103,8 +67,8 @@ func (e *env) mlAgent() {
 // curves that tl runs and tl curve read (events.Find, eventplot).
 func TestREADMEPlan(t *testing.T) {
 	e := newEnv(t, false)
-	generated(t, e.db, "fashion-train", "train", 200, 1)
-	generated(t, e.db, "fashion-test", "test", 100, 2)
+	testworld.Bands(t, e.db, "fashion-train", "train", 200, 1)
+	testworld.Bands(t, e.db, "fashion-test", "test", 100, 2)
 	e.runMaster()
 	e.mlAgent()
 
@@ -169,7 +133,7 @@ func TestREADMEPlan(t *testing.T) {
 // retried.
 func TestMissingDatasetFailsAtOnce(t *testing.T) {
 	e := newEnv(t, false)
-	generated(t, e.db, "digits", "d", 20, 1)
+	testworld.Bands(t, e.db, "digits", "d", 20, 1)
 	e.runMaster()
 	e.mlAgent()
 	spec, err := plan.Parse([]byte(`

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tlgo/tl/agents/plan"
+	"github.com/tlgo/tl/internal/testworld"
 	"github.com/tlgo/tl/store/dataset"
 	"github.com/tlgo/tl/store/models"
 )
@@ -35,8 +36,8 @@ func TestTrainResumesAfterKill9(t *testing.T) {
 		t.Skip("trains a CNN twice (about half a minute on two shared cores)")
 	}
 	e := newEnv(t, false)
-	generated(t, e.db, "resume-train", "rt", 2000, 1)
-	generated(t, e.db, "resume-test", "rv", 500, 2)
+	testworld.Bands(t, e.db, "resume-train", "rt", 2000, 1)
+	testworld.Bands(t, e.db, "resume-test", "rv", 500, 2)
 	killMidTraining(t, e, "resume-train",
 		`{arch: cnn, epochs: 3, batch: 32, lr: 0.002, seed: 5, checkpoint_every: 30, log_every: 30, validation: resume-test}`,
 		60, 3*((2000+31)/32), 0)
@@ -135,15 +136,15 @@ func killMidTraining(t testing.TB, e *env, input, params string, killAt int64, s
 		interval = next.Updated.Sub(first.Updated)
 		time.Sleep(time.Until(next.Updated.Add(time.Duration(late * float64(interval)))))
 	}
-	victim.kill()
+	victim.Kill()
 	killed := time.Now()
 	// The victim is gone: its last checkpoint is the one the rescuer finds.
 	ck, err := ms.GetCheckpoint(ctx, key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(victim.out.String(), "msg=trained") {
-		t.Fatalf("the victim finished before it was killed:\n%s", victim.out.String())
+	if strings.Contains(victim.Out.String(), "msg=trained") {
+		t.Fatalf("the victim finished before it was killed:\n%s", victim.Out.String())
 	}
 	rescuer := e.agent("rescuer")
 	p, ts := e.waitPlan(id)
@@ -159,8 +160,8 @@ func killMidTraining(t testing.TB, e *env, input, params string, killAt int64, s
 		t.Errorf("output steps %v, want %d in all", got, steps)
 	}
 	want := fmt.Sprintf("resuming from checkpoint at step %d (epoch %d, batch %d)", ck.Step, ck.Epoch+1, ck.Batch)
-	if !strings.Contains(rescuer.out.String(), want) {
-		t.Errorf("the rescuer's log does not say %q:\n%s", want, rescuer.out.String())
+	if !strings.Contains(rescuer.Out.String(), want) {
+		t.Errorf("the rescuer's log does not say %q:\n%s", want, rescuer.Out.String())
 	}
 	vs, err := ms.List(ctx, "resumed")
 	if err != nil {
