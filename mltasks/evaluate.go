@@ -94,19 +94,15 @@ func (k *Kinds) evaluate(ctx context.Context, run *task.Run) (json.RawMessage, e
 	}
 	data := newViewBatches(ds, info, x.Shape(), x.Value().DType, viewOptions{Batch: p.Batch, Limit: p.Limit, Cache: true, Classes: classes, Target: target})
 	labels, loss, extra := lossOf(g, lossName, logits)
-	dev, release, err := k.device(t, p.Device)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
 	cfg := train.Config{Inputs: []*graph.Node{x, labels}, Loss: loss, Metrics: extra}
 	if !info.regression() {
 		cfg.Logits, cfg.Labels = logits, labels
 	}
-	if dev != nil {
-		cfg.Device = g.OnDevice(dev)
-		defer cfg.Device.Close()
+	release, err := placeOn(k.device, t, p.Device, g, &cfg)
+	if err != nil {
+		return nil, err
 	}
+	defer release()
 	ev, err := train.NewEvaluator(cfg)
 	if err != nil {
 		return nil, err

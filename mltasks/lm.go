@@ -11,13 +11,10 @@ import (
 	"github.com/tlgo/tl/agents/task"
 	"github.com/tlgo/tl/graph"
 	"github.com/tlgo/tl/layers"
-	"github.com/tlgo/tl/mltasks/netstore"
-	"github.com/tlgo/tl/mltasks/trainevents"
 	"github.com/tlgo/tl/optim"
 	"github.com/tlgo/tl/store"
 	"github.com/tlgo/tl/store/dataset"
 	"github.com/tlgo/tl/store/events"
-	"github.com/tlgo/tl/store/models"
 	"github.com/tlgo/tl/tensor"
 	"github.com/tlgo/tl/train"
 )
@@ -266,16 +263,12 @@ func trainLM(dev deviceFunc, samples samplesFunc) task.Func {
 		if err != nil {
 			return nil, err
 		}
-		device, release, err := dev(t, p.Device)
+		cfg := train.Config{Inputs: []*graph.Node{net.tokens, net.targets}, Loss: net.loss, Update: step.Update, Carry: net.carry}
+		release, err := placeOn(dev, t, p.Device, g, &cfg)
 		if err != nil {
 			return nil, err
 		}
 		defer release()
-		cfg := train.Config{Inputs: []*graph.Node{net.tokens, net.targets}, Loss: net.loss, Update: step.Update, Carry: net.carry}
-		if device != nil {
-			cfg.Device = g.OnDevice(device)
-			defer cfg.Device.Close()
-		}
 		loop, err := train.New(cfg)
 		if err != nil {
 			return nil, err
@@ -297,14 +290,10 @@ func trainLM(dev deviceFunc, samples samplesFunc) task.Func {
 			return nil, fmt.Errorf("mltasks: train-lm task %s: events: %w", t.ID, err)
 		}
 		defer closeEvents(ctx, w, log)
-		loop.Use(
-			trainevents.Hook(w, trainevents.Options{Every: p.LogEvery, Fields: map[string]any{
-				"task": t.Key(), "attempt": run.Attempt, "agent": run.Agent, "dataset": t.Input, "kind": t.Kind,
-				"preset": p.Preset, "layers": p.Layers, "hidden": p.Hidden, "steps": p.Steps, "batch": p.Batch,
-				"epochs": p.Epochs, "lr": p.LR, "keep_prob": p.KeepProb, "words": words, "vocab": len(c.Vocab),
-			}}),
-			train.LogProgress(log, p.LogEvery),
-		)
+		loop.Use(eventHooks(w, run, p.LogEvery, log, map[string]any{"kind": t.Kind,
+			"preset": p.Preset, "layers": p.Layers, "hidden": p.Hidden, "steps": p.Steps, "batch": p.Batch,
+			"epochs": p.Epochs, "lr": p.LR, "keep_prob": p.KeepProb, "words": words, "vocab": len(c.Vocab),
+		})...)
 		log.Info("training a language model", "model", t.Model, "run", w.Run(), "dataset", t.Input, "words", words,
 			"vocab", len(c.Vocab), "preset", p.Preset, "layers", p.Layers, "hidden", p.Hidden, "steps", p.Steps,
 			"batch", p.Batch, "epochs", p.Epochs, "steps_per_epoch", loader.Batches())
@@ -335,26 +324,13 @@ func trainLM(dev deviceFunc, samples samplesFunc) task.Func {
 				Fields: map[string]any{"dataset": p.Test, "task": t.Key()}})
 			log.Info("test perplexity", "dataset", p.Test, "perplexity", round4(metrics["test_perplexity"]))
 		}
-		ms, err := models.New(ctx, db, models.Options{})
+		m, err := saveTrained(ctx, db, w, t, p.Alias, st.Step, map[string]any{"kind": t.Kind, "preset": p.Preset, "layers": p.Layers, "hidden": p.Hidden, "steps": p.Steps,
+			"batch": p.Batch, "epochs": p.Epochs, "lr": p.LR, "lr_decay": p.LRDecay, "decay_after": p.DecayAfter,
+			"keep_prob": p.KeepProb, "max_grad_norm": p.MaxGradNorm, "seed": p.Seed,
+			"vocab": c.VocabKey, "vocab_words": len(c.Vocab), "loss": "sequence_cross_entropy (summed over steps, averaged over the batch)",
+		}, metrics, net.logits)
 		if err != nil {
 			return nil, err
-		}
-		m, err := netstore.Save(ctx, ms, models.Spec{Name: t.Model,
-			Params: map[string]any{"kind": t.Kind, "preset": p.Preset, "layers": p.Layers, "hidden": p.Hidden, "steps": p.Steps,
-				"batch": p.Batch, "epochs": p.Epochs, "lr": p.LR, "lr_decay": p.LRDecay, "decay_after": p.DecayAfter,
-				"keep_prob": p.KeepProb, "max_grad_norm": p.MaxGradNorm, "seed": p.Seed,
-				"vocab": c.VocabKey, "vocab_words": len(c.Vocab), "loss": "sequence_cross_entropy (summed over steps, averaged over the batch)"},
-			Metrics: metrics,
-			Lineage: models.Lineage{Dataset: t.Input, Task: t.Key(), Run: w.Run()},
-		}, net.logits)
-		if err != nil {
-			return nil, fmt.Errorf("mltasks: saving model %s: %w", t.Model, err)
-		}
-		w.Log(events.Event{Phase: events.Train, Step: int64(st.Step), Fields: map[string]any{"model_version": m.Version, "task": t.Key()}})
-		if p.Alias != "" {
-			if err := ms.Alias(ctx, t.Model, p.Alias, m.Version); err != nil {
-				return nil, err
-			}
 		}
 		attrs := []any{"model", m.Name, "version", m.Version, "run", w.Run()}
 		for _, k := range []string{"train_perplexity", "val_perplexity", "test_perplexity"} {

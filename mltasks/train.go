@@ -14,7 +14,6 @@ import (
 	"github.com/tlgo/tl/agents/task"
 	"github.com/tlgo/tl/graph"
 	"github.com/tlgo/tl/layers"
-	"github.com/tlgo/tl/mltasks/trainevents"
 	"github.com/tlgo/tl/modelio"
 	"github.com/tlgo/tl/optim"
 	"github.com/tlgo/tl/store"
@@ -203,21 +202,17 @@ func (k *Kinds) prepareTrain(ctx context.Context, run *task.Run) (_ *trainJob, e
 	if err != nil {
 		return nil, j.fail(err)
 	}
-	dev, release, err := k.device(t, p.Device)
-	if err != nil {
-		return nil, err
-	}
-	j.closers = append(j.closers, release)
 	// The loss reported is the data's, without the weight decay: what a
 	// validation loss compares with.
 	j.cfg = train.Config{Inputs: []*graph.Node{x, labels}, Loss: loss, Update: step.Update, Metrics: metrics}
 	if !regression {
 		j.cfg.Logits, j.cfg.Labels = logits, labels
 	}
-	if dev != nil {
-		j.cfg.Device = j.g.OnDevice(dev)
-		j.closers = append(j.closers, j.cfg.Device.Close)
+	release, err := placeOn(k.device, t, p.Device, j.g, &j.cfg)
+	if err != nil {
+		return nil, err
 	}
+	j.closers = append(j.closers, release)
 	if j.loop, err = train.New(j.cfg); err != nil {
 		return nil, j.fail(err)
 	}
@@ -340,16 +335,10 @@ func (j *trainJob) hooks(w *events.Writer) []train.Hook {
 			return nil
 		},
 	})
-	t := j.t
-	hs = append(hs,
-		trainevents.Hook(w, trainevents.Options{Every: p.LogEvery, Fields: map[string]any{
-			"task": t.Key(), "attempt": j.run.Attempt, "agent": j.run.Agent, "dataset": t.Input,
-			"arch": j.arch, "epochs": p.Epochs, "steps": p.Steps, "batch": p.Batch, "lr": p.LR, "seed": p.Seed,
-			"optimizer": p.Optimizer, "examples": j.data.Examples(),
-		}}),
-		train.LogProgress(j.log, p.LogEvery),
-	)
-	return hs
+	return append(hs, eventHooks(w, j.run, p.LogEvery, j.log, map[string]any{
+		"arch": j.arch, "epochs": p.Epochs, "steps": p.Steps, "batch": p.Batch, "lr": p.LR, "seed": p.Seed,
+		"optimizer": p.Optimizer, "examples": j.data.Examples(),
+	})...)
 }
 
 // execute trains and saves the version; its events are the run's curves.
@@ -390,11 +379,8 @@ func (j *trainJob) execute(ctx context.Context) (json.RawMessage, error) {
 	}
 	ck.clear(ctx)
 	// The run names the version it produced (and the version its run).
-	w.Log(events.Event{Phase: events.Train, Step: int64(st.Step), Fields: map[string]any{"model_version": m.Version, "task": t.Key()}})
-	if p.Alias != "" {
-		if err := j.ms.Alias(ctx, t.Model, p.Alias, m.Version); err != nil {
-			return nil, j.fail(err)
-		}
+	if err := markVersion(ctx, j.ms, w, t, p.Alias, st.Step, m); err != nil {
+		return nil, j.fail(err)
 	}
 	acc, lossV := st.Values[train.MetricAccuracy], st.Values[train.MetricLoss]
 	stopped := st.Stopped && !j.budgetHit

@@ -13,11 +13,8 @@ import (
 	"github.com/tlgo/tl/feed"
 	"github.com/tlgo/tl/graph"
 	"github.com/tlgo/tl/layers"
-	"github.com/tlgo/tl/mltasks/netstore"
-	"github.com/tlgo/tl/mltasks/trainevents"
 	"github.com/tlgo/tl/optim"
 	"github.com/tlgo/tl/store/events"
-	"github.com/tlgo/tl/store/models"
 	"github.com/tlgo/tl/tensor"
 	"github.com/tlgo/tl/train"
 )
@@ -119,16 +116,12 @@ func trainWord2vec(dev deviceFunc, samples samplesFunc) task.Func {
 		if err != nil {
 			return nil, err
 		}
-		device, release, err := dev(t, p.Device)
+		cfg := train.Config{Inputs: []*graph.Node{words.Output(), contexts.Output()}, Loss: loss, Update: update}
+		release, err := placeOn(dev, t, p.Device, g, &cfg)
 		if err != nil {
 			return nil, err
 		}
 		defer release()
-		cfg := train.Config{Inputs: []*graph.Node{words.Output(), contexts.Output()}, Loss: loss, Update: update}
-		if device != nil {
-			cfg.Device = g.OnDevice(device)
-			defer cfg.Device.Close()
-		}
 		loop, err := train.New(cfg)
 		if err != nil {
 			return nil, err
@@ -149,14 +142,10 @@ func trainWord2vec(dev deviceFunc, samples samplesFunc) task.Func {
 			return nil, fmt.Errorf("mltasks: word2vec task %s: events: %w", t.ID, err)
 		}
 		defer closeEvents(ctx, w, log)
-		loop.Use(
-			trainevents.Hook(w, trainevents.Options{Every: p.LogEvery, Fields: map[string]any{
-				"task": t.Key(), "attempt": run.Attempt, "agent": run.Agent, "dataset": t.Input, "kind": t.Kind,
-				"dim": p.Dim, "batch": p.Batch, "skip_window": p.SkipWindow, "num_skips": p.NumSkips,
-				"num_sampled": p.NumSampled, "lr": p.LR, "words": len(ids), "vocab": len(c.Vocab),
-			}}),
-			train.LogProgress(log, p.LogEvery),
-		)
+		loop.Use(eventHooks(w, run, p.LogEvery, log, map[string]any{"kind": t.Kind,
+			"dim": p.Dim, "batch": p.Batch, "skip_window": p.SkipWindow, "num_skips": p.NumSkips,
+			"num_sampled": p.NumSampled, "lr": p.LR, "words": len(ids), "vocab": len(c.Vocab),
+		})...)
 		log.Info("training word2vec", "model", t.Model, "run", w.Run(), "dataset", t.Input, "words", len(ids),
 			"vocab", len(c.Vocab), "pairs", src.Len(), "epochs", epochs, "steps", p.Steps, "steps_per_epoch", loader.Batches())
 		start := time.Now()
@@ -177,25 +166,12 @@ func trainWord2vec(dev deviceFunc, samples samplesFunc) task.Func {
 			log.Info("nearest neighbours", "word", p.Probe[i], "neighbours", strings.Join(ws, " "))
 		}
 		metrics := map[string]float64{"train_loss": st.Values[train.MetricLoss]}
-		ms, err := models.New(ctx, db, models.Options{})
+		m, err := saveTrained(ctx, db, w, t, p.Alias, st.Step, map[string]any{"kind": t.Kind, "dim": p.Dim, "batch": p.Batch, "skip_window": p.SkipWindow, "num_skips": p.NumSkips,
+			"num_sampled": p.NumSampled, "lr": p.LR, "epochs": epochs, "steps": st.Step, "seed": p.Seed,
+			"vocab": c.VocabKey, "vocab_words": len(c.Vocab), "neighbours": neighbours,
+		}, metrics, w2v)
 		if err != nil {
 			return nil, err
-		}
-		m, err := netstore.Save(ctx, ms, models.Spec{Name: t.Model,
-			Params: map[string]any{"kind": t.Kind, "dim": p.Dim, "batch": p.Batch, "skip_window": p.SkipWindow, "num_skips": p.NumSkips,
-				"num_sampled": p.NumSampled, "lr": p.LR, "epochs": epochs, "steps": st.Step, "seed": p.Seed,
-				"vocab": c.VocabKey, "vocab_words": len(c.Vocab), "neighbours": neighbours},
-			Metrics: metrics,
-			Lineage: models.Lineage{Dataset: t.Input, Task: t.Key(), Run: w.Run()},
-		}, w2v)
-		if err != nil {
-			return nil, fmt.Errorf("mltasks: saving model %s: %w", t.Model, err)
-		}
-		w.Log(events.Event{Phase: events.Train, Step: int64(st.Step), Fields: map[string]any{"model_version": m.Version, "task": t.Key()}})
-		if p.Alias != "" {
-			if err := ms.Alias(ctx, t.Model, p.Alias, m.Version); err != nil {
-				return nil, err
-			}
 		}
 		log.Info("trained word2vec", "model", m.Name, "version", m.Version, "run", w.Run(), "loss", round4(metrics["train_loss"]), "steps", st.Step, "seconds", math.Round(secs))
 		return json.Marshal(map[string]any{"model": m.Name, "version": m.Version, "run": w.Run(), "metrics": metrics,
