@@ -194,10 +194,17 @@ func perplexity(loss float64, steps int) float64 { return math.Exp(loss / float6
 // windows of a token view in ptb_producer order, the LSTM state carried from
 // batch to batch (train.Config.Carry), saved as a version of the task's model
 // with the train and validation perplexities.
-// openTextTask checks what every task on a token split needs (an input split
-// and a model name: hint says how to make a split) and opens the split.
-func openTextTask(ctx context.Context, run *task.Run, hint string, samples samplesFunc) (*store.DB, *dataset.Collection, *corpusView, error) {
+// openTextTask reads the task's params into p (over its defaults) and checks
+// them with check, checks what every task on a token split needs (an input
+// split and a model name: hint says how to make a split) and opens the split.
+func openTextTask(ctx context.Context, run *task.Run, p any, check func() error, hint string, samples samplesFunc) (*store.DB, *dataset.Collection, *corpusView, error) {
 	t := run.Task
+	if err := run.Params(p); err != nil {
+		return nil, nil, nil, err
+	}
+	if err := check(); err != nil {
+		return nil, nil, nil, task.Permanent(fmt.Errorf("mltasks: %s task %s: params: %w", t.Kind, t.ID, err))
+	}
 	if t.Input == "" || t.Model == "" {
 		return nil, nil, nil, task.Permanent(fmt.Errorf("mltasks: %s task %s needs an input dataset (a token split: %s) and a model name (got input %q, model %q)", t.Kind, t.ID, hint, t.Input, t.Model))
 	}
@@ -223,13 +230,7 @@ func trainLM(dev deviceFunc, samples samplesFunc) task.Func {
 	return func(ctx context.Context, run *task.Run) (json.RawMessage, error) {
 		t := run.Task
 		p := LMParams{Seed: 1}
-		if err := run.Params(&p); err != nil {
-			return nil, err
-		}
-		if err := p.resolve(); err != nil {
-			return nil, task.Permanent(fmt.Errorf("mltasks: train-lm task %s: params: %w", t.ID, err))
-		}
-		db, coll, c, err := openTextTask(ctx, run, "tl import ptb DIR --define ptb makes ptb-train", samples)
+		db, coll, c, err := openTextTask(ctx, run, &p, p.resolve, "tl import ptb DIR --define ptb makes ptb-train", samples)
 		if err != nil {
 			return nil, err
 		}
@@ -263,17 +264,11 @@ func trainLM(dev deviceFunc, samples samplesFunc) task.Func {
 		if err != nil {
 			return nil, err
 		}
-		cfg := train.Config{Inputs: []*graph.Node{net.tokens, net.targets}, Loss: net.loss, Update: step.Update, Carry: net.carry}
-		release, err := placeOn(dev, t, p.Device, g, &cfg)
+		loop, closeLoop, err := newLoop(dev, t, p.Device, g, train.Config{Inputs: []*graph.Node{net.tokens, net.targets}, Loss: net.loss, Update: step.Update, Carry: net.carry})
 		if err != nil {
 			return nil, err
 		}
-		defer release()
-		loop, err := train.New(cfg)
-		if err != nil {
-			return nil, err
-		}
-		defer loop.Close()
+		defer closeLoop()
 		// ptb_word_lm's schedule: lr·decay^max(epoch+1-decay_after, 0).
 		loop.Use(train.EpochSchedule(opt, ptbSchedule{lr: p.LR, decay: p.LRDecay, after: p.DecayAfter}))
 		if valLoader != nil {

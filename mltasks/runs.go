@@ -38,6 +38,23 @@ func placeOn(dev deviceFunc, t *task.Task, want string, g *graph.Graph, cfg *tra
 	}, nil
 }
 
+// newLoop is train.New(cfg) on the device the task asks for (placeOn).
+// done closes the loop, then releases the device.
+func newLoop(dev deviceFunc, t *task.Task, want string, g *graph.Graph, cfg train.Config) (loop *train.Loop, done func(), err error) {
+	release, err := placeOn(dev, t, want, g, &cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if loop, err = train.New(cfg); err != nil {
+		release()
+		return nil, nil, err
+	}
+	return loop, func() {
+		loop.Close()
+		release()
+	}, nil
+}
+
 // eventHooks write a run's training events to w every `every` steps, with
 // fields and who ran which task on what (task, attempt, agent, dataset), and
 // log its progress as often.

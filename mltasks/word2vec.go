@@ -67,13 +67,7 @@ func trainWord2vec(dev deviceFunc, samples samplesFunc) task.Func {
 	return func(ctx context.Context, run *task.Run) (json.RawMessage, error) {
 		t := run.Task
 		p := W2VParams{Dim: 128, Batch: 128, SkipWindow: 1, NumSkips: 2, NumSampled: 64, LR: 1, Epochs: 1, Neighbours: 8, Seed: 1}
-		if err := run.Params(&p); err != nil {
-			return nil, err
-		}
-		if err := p.check(); err != nil {
-			return nil, task.Permanent(fmt.Errorf("mltasks: word2vec task %s: params: %w", t.ID, err))
-		}
-		db, _, c, err := openTextTask(ctx, run, "tl import text8 FILE --define text8 makes text8-train", samples)
+		db, _, c, err := openTextTask(ctx, run, &p, p.check, "tl import text8 FILE --define text8 makes text8-train", samples)
 		if err != nil {
 			return nil, err
 		}
@@ -116,17 +110,11 @@ func trainWord2vec(dev deviceFunc, samples samplesFunc) task.Func {
 		if err != nil {
 			return nil, err
 		}
-		cfg := train.Config{Inputs: []*graph.Node{words.Output(), contexts.Output()}, Loss: loss, Update: update}
-		release, err := placeOn(dev, t, p.Device, g, &cfg)
+		loop, closeLoop, err := newLoop(dev, t, p.Device, g, train.Config{Inputs: []*graph.Node{words.Output(), contexts.Output()}, Loss: loss, Update: update})
 		if err != nil {
 			return nil, err
 		}
-		defer release()
-		loop, err := train.New(cfg)
-		if err != nil {
-			return nil, err
-		}
-		defer loop.Close()
+		defer closeLoop()
 		epochs := p.Epochs
 		if p.Steps > 0 {
 			epochs = max(epochs, (p.Steps+loader.Batches()-1)/loader.Batches())
