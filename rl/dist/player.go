@@ -1,6 +1,7 @@
 package dist
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -53,6 +54,27 @@ type PlayerParams struct {
 	Backlog int `json:"backlog"`
 }
 
+// check sets the defaults of the params left zero and says what is wrong
+// with them, if anything.
+func (p *PlayerParams) check(id string) error {
+	p.Envs, p.Refresh, p.Backlog = cmp.Or(p.Envs, 8), cmp.Or(p.Refresh, 1), cmp.Or(p.Backlog, 64)
+	p.Wait = cmp.Or(p.Wait, task.Duration(5*time.Minute))
+	switch {
+	case !task.ValidName(p.Run):
+		return badRunName("rl-player", id, p.Run)
+	case p.Envs < 1 || p.Envs > 4096 || p.Refresh < 1 || p.Backlog < 1 || p.MaxUnrolls < 0 || p.MaxDuration < 0:
+		return fmt.Errorf("rl/dist: rl-player %s: envs %d (1..4096), refresh %d (≥1), max_unrolls %d and max_duration %s (≥0)",
+			id, p.Envs, p.Refresh, p.MaxUnrolls, time.Duration(p.MaxDuration))
+	}
+	return nil
+}
+
+// badRunName is the error of a kind's task id whose params.run is not a
+// task name.
+func badRunName(kind, id, run string) error {
+	return fmt.Errorf("rl/dist: %s %s: params.run %q, want a name of letters, digits, '-' and '_'", kind, id, run)
+}
+
 // PlayerOutput is an rl-player task's output.
 type PlayerOutput struct {
 	Player    string `json:"player"`
@@ -61,6 +83,19 @@ type PlayerOutput struct {
 	Episodes  int64  `json:"episodes"`  // of this attempt
 	Version   int64  `json:"version"`   // the policy version last played
 	Stopped   string `json:"stopped"`   // why
+}
+
+// prepare reads run's params into p and checks them with check (which sets
+// their defaults), then returns the agent's services. Params that fail the
+// check are a permanent error: a retry would not fix them.
+func prepare(run *task.Run, p any, check func(id string) error) (*store.DB, jetstream.JetStream, error) {
+	if err := run.Params(p); err != nil {
+		return nil, nil, err
+	}
+	if err := check(run.Task.ID); err != nil {
+		return nil, nil, task.Permanent(err)
+	}
+	return services(run)
 }
 
 func services(run *task.Run) (*store.DB, jetstream.JetStream, error) {
@@ -84,6 +119,20 @@ type follower struct {
 	run    string
 	policy *a2c.Policy
 	stored int64 // the model store's version loaded (0: none)
+}
+
+// latestUnlessEnded is latest, or ended true when the run is stopping or
+// done.
+func latestUnlessEnded(ctx context.Context, db *store.DB, ms *models.Store, run string) (m *models.Model, ended bool, err error) {
+	s, err := runState(ctx, db, run)
+	if err != nil {
+		return nil, false, err
+	}
+	if s == stateStopping || s == stateDone {
+		return nil, true, nil
+	}
+	m, err = latest(ctx, ms, run)
+	return m, false, err
 }
 
 // latest returns the version the alias names now, or nil when none yet.
@@ -130,29 +179,7 @@ func hash(s string) uint64 {
 // and recording its count) is dropped by the stream's deduplication.
 func Player(ctx context.Context, run *task.Run) (json.RawMessage, error) {
 	var p PlayerParams
-	if err := run.Params(&p); err != nil {
-		return nil, err
-	}
-	if p.Envs == 0 {
-		p.Envs = 8
-	}
-	if p.Refresh == 0 {
-		p.Refresh = 1
-	}
-	if p.Wait == 0 {
-		p.Wait = task.Duration(5 * time.Minute)
-	}
-	if p.Backlog == 0 {
-		p.Backlog = 64
-	}
-	switch {
-	case !task.ValidName(p.Run):
-		return nil, task.Permanent(fmt.Errorf("rl/dist: rl-player %s: params.run %q, want a name of letters, digits, '-' and '_'", run.Task.ID, p.Run))
-	case p.Envs < 1 || p.Envs > 4096 || p.Refresh < 1 || p.Backlog < 1 || p.MaxUnrolls < 0 || p.MaxDuration < 0:
-		return nil, task.Permanent(fmt.Errorf("rl/dist: rl-player %s: envs %d (1..4096), refresh %d (≥1), max_unrolls %d and max_duration %s (≥0)",
-			run.Task.ID, p.Envs, p.Refresh, p.MaxUnrolls, time.Duration(p.MaxDuration)))
-	}
-	db, js, err := services(run)
+	db, js, err := prepare(run, &p, p.check)
 	if err != nil {
 		return nil, err
 	}
@@ -181,13 +208,11 @@ func Player(ctx context.Context, run *task.Run) (json.RawMessage, error) {
 	var m *models.Model
 	waitUntil := time.Now().Add(time.Duration(p.Wait))
 	for {
-		if s, err := runState(ctx, db, p.Run); err != nil {
+		var ended bool
+		if m, ended, err = latestUnlessEnded(ctx, db, ms, p.Run); err != nil {
 			return nil, err
-		} else if s == stateStopping || s == stateDone {
+		} else if ended {
 			return finish("the run ended")
-		}
-		if m, err = latest(ctx, ms, p.Run); err != nil {
-			return nil, err
 		}
 		if m != nil {
 			break
@@ -242,13 +267,11 @@ func Player(ctx context.Context, run *task.Run) (json.RawMessage, error) {
 			return finish("max_duration")
 		}
 		if n%p.Refresh == 0 && n > 0 {
-			if s, err := runState(ctx, db, p.Run); err != nil {
+			var ended bool
+			if m, ended, err = latestUnlessEnded(ctx, db, ms, p.Run); err != nil {
 				return nil, err
-			} else if s == stateStopping || s == stateDone {
+			} else if ended {
 				return finish("the run ended")
-			}
-			if m, err = latest(ctx, ms, p.Run); err != nil {
-				return nil, err
 			}
 			if err := fol.refresh(ctx, m); err != nil {
 				return nil, err

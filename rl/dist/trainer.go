@@ -1,11 +1,11 @@
 package dist
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/tlgo/tl/cuda"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/tlgo/tl/agents/queue"
 	"github.com/tlgo/tl/agents/task"
+	"github.com/tlgo/tl/cuda"
 	"github.com/tlgo/tl/graph"
 	"github.com/tlgo/tl/mltasks/netstore"
 	"github.com/tlgo/tl/rl/a2c"
@@ -87,34 +88,15 @@ type TrainerOutput struct {
 	Undrained bool `json:"undrained,omitzero"`
 }
 
+// check sets the defaults of the params left zero and says what is wrong
+// with them, if anything.
 func (p *TrainerParams) check(id string) error {
-	if p.Unroll == 0 {
-		p.Unroll = 16
-	}
-	if p.Batch == 0 {
-		p.Batch = 16
-	}
-	if p.LR == 0 {
-		p.LR = 3e-3
-	}
-	if p.Entropy == 0 {
-		p.Entropy = 0.01
-	}
-	if p.Discount == 0 {
-		p.Discount = 0.99
-	}
-	if p.SaveEvery == 0 {
-		p.SaveEvery = 10
-	}
-	if p.Drain == 0 {
-		p.Drain = task.Duration(2 * time.Minute)
-	}
-	if p.Threads == 0 {
-		p.Threads = 1
-	}
+	p.Unroll, p.Batch, p.SaveEvery, p.Threads = cmp.Or(p.Unroll, 16), cmp.Or(p.Batch, 16), cmp.Or(p.SaveEvery, 10), cmp.Or(p.Threads, 1)
+	p.LR, p.Entropy, p.Discount = cmp.Or(p.LR, 3e-3), cmp.Or(p.Entropy, 0.01), cmp.Or(p.Discount, 0.99)
+	p.Drain = cmp.Or(p.Drain, task.Duration(2*time.Minute))
 	switch {
 	case !task.ValidName(p.Run):
-		return fmt.Errorf("rl/dist: rl-trainer %s: params.run %q, want a name of letters, digits, '-' and '_'", id, p.Run)
+		return badRunName("rl-trainer", id, p.Run)
 	case p.Unroll < 1 || p.Batch < 1 || p.SaveEvery < 1 || p.Updates < 0 || p.Duration < 0 || p.Threads < 0:
 		return fmt.Errorf("rl/dist: rl-trainer %s: unroll %d, batch %d, save_every %d (≥1 each), updates %d, duration %s, threads %d (≥0 each)",
 			id, p.Unroll, p.Batch, p.SaveEvery, p.Updates, time.Duration(p.Duration), p.Threads)
@@ -175,13 +157,7 @@ type trainer struct {
 // repeats, the rest are trained on now.
 func Trainer(ctx context.Context, run *task.Run) (json.RawMessage, error) {
 	var p TrainerParams
-	if err := run.Params(&p); err != nil {
-		return nil, err
-	}
-	if err := p.check(run.Task.ID); err != nil {
-		return nil, task.Permanent(err)
-	}
-	db, js, err := services(run)
+	db, js, err := prepare(run, &p, p.check)
 	if err != nil {
 		return nil, err
 	}
