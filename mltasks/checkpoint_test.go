@@ -12,6 +12,7 @@ import (
 	"github.com/tlgo/tl/agents/task"
 	"github.com/tlgo/tl/cuda/cudatest"
 	"github.com/tlgo/tl/graph"
+	"github.com/tlgo/tl/internal/testworld"
 	"github.com/tlgo/tl/layers"
 	"github.com/tlgo/tl/store"
 	"github.com/tlgo/tl/store/models"
@@ -54,6 +55,24 @@ func runTrain(ctx context.Context, t *testing.T, k *Kinds, db *store.DB, id, mod
 	return out, err
 }
 
+// errKilled is the error of a train task killedAt stopped.
+var errKilled = errors.New("killed")
+
+// killedAt is ctx for a train task that stops with errKilled right after its
+// first checkpoint at step or later, as a kill -9 there would leave it; saves,
+// when not nil, collects the steps of the checkpoints.
+func killedAt(ctx context.Context, step int, saves *[]int) context.Context {
+	return context.WithValue(ctx, afterCheckpointKey{}, func(s int) error {
+		if saves != nil {
+			*saves = append(*saves, s)
+		}
+		if s >= step {
+			return errKilled
+		}
+		return nil
+	})
+}
+
 func loadWeights(t *testing.T, ms *models.Store, name string) []byte {
 	t.Helper()
 	l, err := ms.Load(storetest.Context(t), models.Ref{Name: name})
@@ -71,7 +90,7 @@ func loadWeights(t *testing.T, ms *models.Store, name string) []byte {
 func TestTrainResumesFromItsCheckpoint(t *testing.T) {
 	ctx := storetest.Context(t)
 	db := storetest.Backends()[0].Open(t)
-	synthetic(t, db, "train", 600, 1)
+	testworld.Bands(t, db, "train", "train", 600, 1)
 	k := New(Options{CacheDir: t.TempDir(), Archs: map[string]Builder{"plain": plainArch}})
 	ms, err := models.New(ctx, db, models.Options{})
 	if err != nil {
@@ -89,15 +108,8 @@ func TestTrainResumesFromItsCheckpoint(t *testing.T) {
 		t.Fatalf("checkpoint of a finished task: %v, want none", err)
 	}
 
-	errKilled := errors.New("killed")
 	var saves []int
-	kctx := context.WithValue(ctx, afterCheckpointKey{}, func(step int) error {
-		saves = append(saves, step)
-		if step >= 14 {
-			return errKilled
-		}
-		return nil
-	})
+	kctx := killedAt(ctx, 14, &saves)
 	if _, err := runTrain(kctx, t, k, db, "resumed", "resumed", resumeParams, &log); !errors.Is(err, errKilled) {
 		t.Fatalf("interrupted run: %v, want it killed after the checkpoint of step 14", err)
 	}
@@ -146,7 +158,7 @@ func TestTrainResumesFromItsCheckpoint(t *testing.T) {
 func TestTrainStartsOverFromAnUnusableCheckpoint(t *testing.T) {
 	ctx := storetest.Context(t)
 	db := storetest.Backends()[0].Open(t)
-	synthetic(t, db, "train", 600, 1)
+	testworld.Bands(t, db, "train", "train", 600, 1)
 	k := New(Options{CacheDir: t.TempDir(), Archs: map[string]Builder{"plain": plainArch}})
 	ms, err := models.New(ctx, db, models.Options{})
 	if err != nil {
@@ -212,7 +224,7 @@ func TestTrainResumesOnTheGPUQueue(t *testing.T) {
 	dev := cudatest.Open(t)
 	ctx := storetest.Context(t)
 	db := storetest.Backends()[0].Open(t)
-	synthetic(t, db, "train", 600, 1)
+	testworld.Bands(t, db, "train", "train", 600, 1)
 	k := New(Options{CacheDir: t.TempDir(), Archs: map[string]Builder{"plain": plainArch}, OpenDevice: func() (graph.Device, error) { return dev, nil }})
 	ms, err := models.New(ctx, db, models.Options{})
 	if err != nil {
@@ -232,13 +244,7 @@ func TestTrainResumesOnTheGPUQueue(t *testing.T) {
 	if _, err := gpu(ctx, "straight", "straight"); err != nil {
 		t.Fatal(err)
 	}
-	errKilled := errors.New("killed")
-	kctx := context.WithValue(ctx, afterCheckpointKey{}, func(step int) error {
-		if step >= 14 {
-			return errKilled
-		}
-		return nil
-	})
+	kctx := killedAt(ctx, 14, nil)
 	if _, err := gpu(kctx, "resumed", "resumed"); !errors.Is(err, errKilled) {
 		t.Fatalf("interrupted run: %v", err)
 	}
@@ -260,7 +266,7 @@ func TestTrainResumesOnTheGPUQueue(t *testing.T) {
 func TestTrainWithDropoutResumesBitwise(t *testing.T) {
 	ctx := storetest.Context(t)
 	db := storetest.Backends()[0].Open(t)
-	synthetic(t, db, "train", 600, 1)
+	testworld.Bands(t, db, "train", "train", 600, 1)
 	k := New(Options{CacheDir: t.TempDir()})
 	ms, err := models.New(ctx, db, models.Options{})
 	if err != nil {
@@ -271,13 +277,7 @@ func TestTrainWithDropoutResumesBitwise(t *testing.T) {
 	if _, err := runTrain(ctx, t, k, db, "straight", "straight", params, &log); err != nil {
 		t.Fatal(err)
 	}
-	errKilled := errors.New("killed")
-	kctx := context.WithValue(ctx, afterCheckpointKey{}, func(step int) error {
-		if step >= 14 {
-			return errKilled
-		}
-		return nil
-	})
+	kctx := killedAt(ctx, 14, nil)
 	if _, err := runTrain(kctx, t, k, db, "resumed", "resumed", params, &log); !errors.Is(err, errKilled) {
 		t.Fatalf("interrupted run: %v", err)
 	}

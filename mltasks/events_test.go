@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tlgo/tl/agents/task"
+	"github.com/tlgo/tl/internal/testworld"
 	"github.com/tlgo/tl/store/events"
 	"github.com/tlgo/tl/store/events/eventplot"
 	"github.com/tlgo/tl/store/models"
@@ -19,8 +20,8 @@ import (
 func TestTrainRecordsItsCurves(t *testing.T) {
 	db := storetest.Backends()[0].Open(t)
 	ctx := storetest.Context(t)
-	synthetic(t, db, "train", 320, 1)
-	synthetic(t, db, "val", 100, 2)
+	testworld.Bands(t, db, "train", "train", 320, 1)
+	testworld.Bands(t, db, "val", "val", 100, 2)
 	run := &task.Run{Task: &task.Task{Plan: "p", ID: "t1", Kind: "train", Input: "train", Model: "bands",
 		Params: json.RawMessage(`{"arch":"mlp","epochs":2,"batch":32,"lr":0.003,"validation":"val","log_every":4}`)}, Attempt: 1, Agent: "a1", Services: db}
 	out, err := testKinds(t).train(ctx, run)
@@ -89,7 +90,7 @@ func TestTrainRecordsItsCurves(t *testing.T) {
 func TestPermanentErrors(t *testing.T) {
 	db := storetest.Backends()[0].Open(t)
 	ctx := storetest.Context(t)
-	synthetic(t, db, "have", 20, 1)
+	testworld.Bands(t, db, "have", "have", 20, 1)
 	cases := []struct {
 		kind, input, model, params string
 		want                       []string

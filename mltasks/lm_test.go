@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,6 +14,7 @@ import (
 	"github.com/tlgo/tl/cuda/cudatest"
 	"github.com/tlgo/tl/feed"
 	"github.com/tlgo/tl/graph"
+	"github.com/tlgo/tl/internal/testworld"
 	"github.com/tlgo/tl/layers"
 	"github.com/tlgo/tl/mltasks/netstore"
 	"github.com/tlgo/tl/store"
@@ -302,42 +301,15 @@ func TestNearest(t *testing.T) {
 // The example plans name kinds this package registers, with parameters they
 // take: the master would accept them as written.
 func TestExamplePlans(t *testing.T) {
-	files, err := filepath.Glob("../examples/plans/*.yaml")
-	if err != nil || len(files) < 3 {
-		t.Fatalf("example plans: %v %v", files, err)
-	}
 	r := task.NewRegistry()
 	if err := Register(r); err != nil {
 		t.Fatal(err)
 	}
-	specs := map[string]task.KindSpec{}
-	for _, s := range r.Specs() {
-		specs[s.Kind] = s
-	}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := plan.Parse(b, f)
-		if err != nil {
-			t.Errorf("%s: %v", f, err)
-			continue
-		}
+	testworld.CheckPlans(t, "../examples/plans/*.yaml", 3, r, func(f string, b []byte, _ *plan.Spec) {
 		if !strings.Contains(string(b), "# First import") || !strings.Contains(string(b), "tl import ") || !strings.Contains(string(b), "What to expect") {
 			t.Errorf("%s: the header does not say what to import first and what to expect", f)
 		}
-		for _, ts := range p.Tasks {
-			s, ok := specs[ts.Kind]
-			if !ok {
-				t.Errorf("%s: task %s: kind %q is not registered", f, ts.ID, ts.Kind)
-				continue
-			}
-			if err := s.CheckParams(ts.Params); err != nil {
-				t.Errorf("%s: task %s: %v", f, ts.ID, err)
-			}
-		}
-	}
+	})
 }
 
 // The medium preset's form (dropout on the embedding and every LSTM output,

@@ -3,58 +3,23 @@ package mltasks
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/tlgo/tl/agents/task"
 	"github.com/tlgo/tl/cuda/cudatest"
 	"github.com/tlgo/tl/graph"
-	"github.com/tlgo/tl/store"
-	"github.com/tlgo/tl/store/dataset"
+	"github.com/tlgo/tl/internal/testworld"
 	"github.com/tlgo/tl/store/models"
 	"github.com/tlgo/tl/store/storetest"
-	"github.com/tlgo/tl/tensor"
 )
-
-// synthetic inserts n 28×28 images in 10 classes: class k lights a band of rows
-// 2k..2k+3, plus noise. Tagged tag.
-func synthetic(t *testing.T, db *store.DB, tag string, n int, seed uint64) {
-	t.Helper()
-	ctx := storetest.Context(t)
-	coll, err := dataset.FromStore(ctx, db, dataset.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rng := tensor.NewRand(seed)
-	var batch []dataset.Sample
-	for i := 0; i < n; i++ {
-		k := i % 10
-		img := make([]uint8, 28*28)
-		for j := range img {
-			img[j] = uint8(rng.IntN(60))
-		}
-		for r := 2 * k; r < 2*k+4; r++ {
-			for c := 4; c < 24; c++ {
-				img[r*28+c] = 200 + uint8(rng.IntN(55))
-			}
-		}
-		batch = append(batch, dataset.Sample{Key: fmt.Sprintf("%s-%05d", tag, i), Tensor: dataset.Uint8Tensor([]int{28, 28}, img), Label: k, Tags: []string{tag}})
-	}
-	if _, err := coll.Insert(ctx, batch...); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := coll.Define(ctx, tag, dataset.Query{Tags: []string{tag}}); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func TestTrainThenEvaluate(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
 		db := b.Open(t)
 		ctx := storetest.Context(t)
-		synthetic(t, db, "train", 600, 1)
-		synthetic(t, db, "test", 200, 2)
+		testworld.Bands(t, db, "train", "train", 600, 1)
+		testworld.Bands(t, db, "test", "test", 200, 2)
 		run := &task.Run{Task: &task.Task{ID: "t1", Kind: "train", Input: "train", Model: "bands",
 			Params: json.RawMessage(`{"arch":"mlp","epochs":3,"batch":32,"lr":0.003,"alias":"candidate"}`)}, Attempt: 1, Services: db}
 		out, err := testKinds(t).train(ctx, run)
@@ -141,8 +106,8 @@ func TestTrainOnGPUQueue(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
 		db := b.Open(t)
 		ctx := storetest.Context(t)
-		synthetic(t, db, "train", 300, 1)
-		synthetic(t, db, "test", 100, 2)
+		testworld.Bands(t, db, "train", "train", 300, 1)
+		testworld.Bands(t, db, "test", "test", 100, 2)
 		run := &task.Run{Task: &task.Task{ID: "g1", Kind: "train", Queue: GPUQueue, Input: "train", Model: "bands",
 			Params: json.RawMessage(`{"arch":"mlp","epochs":3,"batch":32,"lr":0.003}`)}, Attempt: 1, Services: db}
 		f, err := reg.Lookup("train")
@@ -179,7 +144,7 @@ func TestGPUQueueWithoutDevice(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
 		db := b.Open(t)
 		ctx := storetest.Context(t)
-		synthetic(t, db, "train", 20, 1)
+		testworld.Bands(t, db, "train", "train", 20, 1)
 		run := &task.Run{Task: &task.Task{ID: "g2", Kind: "train", Queue: GPUQueue, Input: "train", Model: "m"}, Attempt: 1, Services: db}
 		f, err := reg.Lookup("train")
 		if err != nil {

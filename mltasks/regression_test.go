@@ -2,7 +2,6 @@ package mltasks
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -264,13 +263,7 @@ func TestRegressionResumesFromItsCheckpoint(t *testing.T) {
 	if _, err := runTrain(ctx, t, k, db, "straight", "straight", resumeParams, &log); err != nil {
 		t.Fatal(err)
 	}
-	errKilled := errors.New("killed")
-	kctx := context.WithValue(ctx, afterCheckpointKey{}, func(step int) error {
-		if step >= 14 {
-			return errKilled
-		}
-		return nil
-	})
+	kctx := killedAt(ctx, 14, nil)
 	if _, err := runTrain(kctx, t, k, db, "resumed", "resumed", resumeParams, &log); !errors.Is(err, errKilled) {
 		t.Fatalf("interrupted run: %v", err)
 	}
