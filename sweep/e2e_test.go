@@ -1,15 +1,12 @@
 package sweep_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,13 +19,12 @@ import (
 	"github.com/tlgo/tl/agents/queue"
 	"github.com/tlgo/tl/agents/status"
 	"github.com/tlgo/tl/agents/task"
+	"github.com/tlgo/tl/internal/testworld"
 	"github.com/tlgo/tl/mltasks"
 	"github.com/tlgo/tl/store"
-	"github.com/tlgo/tl/store/dataset"
 	"github.com/tlgo/tl/store/models"
 	"github.com/tlgo/tl/store/storetest"
 	"github.com/tlgo/tl/sweep"
-	"github.com/tlgo/tl/tensor"
 )
 
 // The end-to-end tests run real agents with the real train and evaluate
@@ -43,9 +39,7 @@ const ackWait = 3 * time.Second
 func TestMain(m *testing.M) {
 	switch os.Getenv(roleEnv) {
 	case "agent":
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
-		os.Exit(agent.Main(ctx, "sweep-e2e-agent", nil, registry(), os.Stderr))
+		os.Exit(testworld.AgentMain("sweep-e2e-agent", registry()))
 	case "master":
 		os.Exit(masterMain())
 	}
@@ -63,14 +57,6 @@ func registry() *task.Registry {
 	return reg
 }
 
-func testLog() *slog.Logger {
-	lv := slog.LevelWarn
-	if os.Getenv("TL_TEST_VERBOSE") != "" {
-		lv = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
-}
-
 // masterMain runs a master with the sweep controller over TL_NATS_URL and
 // the store at TL_MONGO_URL.
 func masterMain() int {
@@ -83,7 +69,12 @@ func masterMain() int {
 		return 1
 	}
 	defer db.Close(context.Background())
-	m, err := newMaster(ctx, db, os.Getenv("TL_NATS_URL"), log)
+	cfg, err := masterConfig(ctx, db, os.Getenv("TL_NATS_URL"), log)
+	if err != nil {
+		log.Error("master", "err", err)
+		return 1
+	}
+	m, err := master.New(ctx, cfg)
 	if err != nil {
 		log.Error("master", "err", err)
 		return 1
@@ -95,14 +86,15 @@ func masterMain() int {
 	return 0
 }
 
-func newMaster(ctx context.Context, db *store.DB, natsURL string, log *slog.Logger) (*master.Master, error) {
+// masterConfig is a master's with the sweep controller, over db.
+func masterConfig(ctx context.Context, db *store.DB, natsURL string, log *slog.Logger) (master.Config, error) {
 	st, err := status.NewMongo(ctx, db)
 	if err != nil {
-		return nil, err
+		return master.Config{}, err
 	}
-	return master.New(ctx, master.Config{NATSURL: natsURL, Store: st, Tick: 300 * time.Millisecond, Log: log, AckWait: ackWait,
+	return master.Config{NATSURL: natsURL, Store: st, Tick: 300 * time.Millisecond, Log: log, AckWait: ackWait,
 		LeaseTTL:    2 * time.Second, // a killed master's lease lapses soon
-		Controllers: []master.Controller{sweep.Master(sweep.ControllerConfig{DB: db, Status: st, NATSURL: natsURL, Log: log, Poll: 200 * time.Millisecond})}})
+		Controllers: []master.Controller{sweep.Master(sweep.ControllerConfig{DB: db, Status: st, NATSURL: natsURL, Log: log, Poll: 200 * time.Millisecond})}}, nil
 }
 
 type env struct {
@@ -140,29 +132,19 @@ func newEnv(t testing.TB) *env {
 
 // runMaster starts a master with the sweep controller in this process.
 func (e *env) runMaster() {
-	ctx, cancel := context.WithCancel(context.Background())
-	m, err := newMaster(ctx, e.db, e.natsURL, testLog())
+	e.t.Helper()
+	cfg, err := masterConfig(storetest.Context(e.t), e.db, e.natsURL, testworld.Log())
 	if err != nil {
-		cancel()
 		e.t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = m.Run(ctx) }()
-	e.t.Cleanup(func() { cancel(); <-done })
+	testworld.RunMaster(e.t, cfg)
 }
 
 // mlAgent runs an agent with the train and evaluate kinds in this process.
 func (e *env) mlAgent(slots int) {
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := agent.New(ctx, agent.Config{NATSURL: e.natsURL, Queues: []string{plan.DefaultQueue}, Registry: registry(), Services: e.db,
-		Log: testLog(), ID: "ml-agent", Slots: slots, Grace: time.Second, RetryDelay: 200 * time.Millisecond})
-	if err != nil {
-		cancel()
-		e.t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = a.Run(ctx) }()
-	e.t.Cleanup(func() { cancel(); <-done })
+	e.t.Helper()
+	testworld.RunAgent(e.t, agent.Config{NATSURL: e.natsURL, Queues: []string{plan.DefaultQueue}, Registry: registry(), Services: e.db,
+		Log: testworld.Log(), ID: "ml-agent", Slots: slots, Grace: time.Second, RetryDelay: 200 * time.Millisecond})
 	e.waitAgents(1)
 }
 
@@ -175,48 +157,7 @@ func (e *env) waitAgents(n int) {
 
 func (e *env) eventually(what string, patience time.Duration, cond func() (bool, string)) {
 	e.t.Helper()
-	deadline := time.Now().Add(patience)
-	var last string
-	for time.Now().Before(deadline) {
-		var ok bool
-		if ok, last = cond(); ok {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	e.t.Fatalf("gave up waiting %v for %s; last: %s", patience, what, last)
-}
-
-// images inserts n 28×28 images in 10 classes (class k lights rows 2k..2k+3,
-// plus noise) tagged tag, and defines the view tag.
-func images(t testing.TB, db *store.DB, tag string, n int, seed uint64) {
-	t.Helper()
-	ctx := storetest.Context(t)
-	coll, err := dataset.FromStore(ctx, db, dataset.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rng := tensor.NewRand(seed)
-	var batch []dataset.Sample
-	for i := range n {
-		k := i % 10
-		img := make([]uint8, 28*28)
-		for j := range img {
-			img[j] = uint8(rng.IntN(60))
-		}
-		for r := 2 * k; r < 2*k+4; r++ {
-			for c := 4; c < 24; c++ {
-				img[r*28+c] = 200 + uint8(rng.IntN(55))
-			}
-		}
-		batch = append(batch, dataset.Sample{Key: fmt.Sprintf("%s-%05d", tag, i), Tensor: dataset.Uint8Tensor([]int{28, 28}, img), Label: k, Tags: []string{tag}})
-	}
-	if _, err := coll.Insert(ctx, batch...); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := coll.Define(ctx, tag, dataset.Query{Tags: []string{tag}}); err != nil {
-		t.Fatal(err)
-	}
+	testworld.Eventually(e.t, what, 200*time.Millisecond, patience, cond)
 }
 
 func (e *env) submit(doc string) *sweep.Sweep {
@@ -305,8 +246,8 @@ func (e *env) accounted(sw *sweep.Sweep, trials, topRung int) map[string]int {
 // best version aliased; bad input is refused before anything is written.
 func TestSweepsEndToEnd(t *testing.T) {
 	e := newEnv(t)
-	images(t, e.db, "train", 200, 1)
-	images(t, e.db, "val", 60, 2)
+	testworld.Bands(t, e.db, "train", "train", 200, 1)
+	testworld.Bands(t, e.db, "val", "val", 60, 2)
 	e.runMaster()
 	e.mlAgent(2)
 	ctx := context.Background()
@@ -422,60 +363,11 @@ func TestSweepsEndToEnd(t *testing.T) {
 	}
 }
 
-// proc is a child process: an agent or a master.
-type proc struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (e *env) start(role, name string) *proc {
+func (e *env) start(role, name string) *testworld.Proc {
 	e.t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), roleEnv+"="+role,
+	return testworld.Start(e.t, name, testworld.Self(roleEnv+"="+role,
 		"TL_NATS_URL="+e.natsURL, "TL_MONGO_URL="+e.db.URL(), "TL_HOME="+e.t.TempDir(), "TL_AGENT_STATE="+e.t.TempDir(),
-		"TL_AGENT_ID="+name, "TL_QUEUES="+plan.DefaultQueue, "TL_ACK_WAIT="+ackWait.String(), "TL_RETRY_DELAY=200ms", "TL_GRACE=1s")
-	p := &proc{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	if err := cmd.Start(); err != nil {
-		e.t.Fatalf("start %s: %v", name, err)
-	}
-	go func() { _ = cmd.Wait(); close(p.done) }()
-	e.t.Cleanup(func() {
-		p.kill()
-		if e.t.Failed() {
-			e.t.Logf("--- output of %s ---\n%s", name, p.out.String())
-		}
-	})
-	return p
-}
-
-// kill sends SIGKILL (kill -9) and waits for the process to be gone.
-func (p *proc) kill() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Kill()
-	<-p.done
+		"TL_AGENT_ID="+name, "TL_QUEUES="+plan.DefaultQueue, "TL_ACK_WAIT="+ackWait.String(), "TL_RETRY_DELAY=200ms", "TL_GRACE=1s"))
 }
 
 // kill -9 of the agent in the middle of a trial and of the master between
@@ -483,8 +375,8 @@ func (p *proc) kill() {
 // one result and one plan.
 func TestSweepFaults(t *testing.T) {
 	e := newEnv(t)
-	images(t, e.db, "train", 400, 1)
-	images(t, e.db, "val", 60, 2)
+	testworld.Bands(t, e.db, "train", "train", 400, 1)
+	testworld.Bands(t, e.db, "val", "val", 60, 2)
 	m1 := e.start("master", "master-1")
 	a1 := e.start("agent", "agent-1")
 	e.waitAgents(1)
@@ -501,7 +393,7 @@ func TestSweepFaults(t *testing.T) {
 		}
 		return ts[0].Status == plan.Running, string(ts[0].Status)
 	})
-	a1.kill()
+	a1.Kill()
 	e.start("agent", "agent-2")
 
 	// Kill the master once a rung has results and before the sweep ends.
@@ -518,7 +410,7 @@ func TestSweepFaults(t *testing.T) {
 		}
 		return done >= 2, fmt.Sprintf("%d done", done)
 	})
-	m1.kill()
+	m1.Kill()
 	e.start("master", "master-2")
 
 	sw := e.wait("flt", 6*time.Minute)
@@ -537,7 +429,7 @@ func TestSweepFaults(t *testing.T) {
 // and the sweep ends stopped with every trial accounted for.
 func TestSweepStop(t *testing.T) {
 	e := newEnv(t)
-	images(t, e.db, "train", 400, 1)
+	testworld.Bands(t, e.db, "train", "train", 400, 1)
 	e.runMaster()
 	e.mlAgent(1)
 	ctx := context.Background()

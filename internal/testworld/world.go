@@ -5,14 +5,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/tlgo/tl/agents/master"
 	"github.com/tlgo/tl/agents/queue"
 )
 
@@ -90,27 +88,4 @@ func (a *AuthNATS) Connect(c *queue.Credentials) (*nats.Conn, jetstream.JetStrea
 	}
 	a.t.Cleanup(nc.Close)
 	return nc, js
-}
-
-// RunMaster runs a master of cfg in this process until stop is called or
-// the test ends; an error of its Run fails the test.
-func RunMaster(t testing.TB, cfg master.Config) (m *master.Master, stop func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	m, err := master.New(ctx, cfg)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := m.Run(ctx); err != nil {
-			t.Errorf("master: %v", err)
-		}
-	}()
-	var once sync.Once
-	stop = func() { once.Do(func() { cancel(); <-done }) }
-	t.Cleanup(stop)
-	return m, stop
 }

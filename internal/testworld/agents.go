@@ -1,0 +1,84 @@
+package testworld
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tlgo/tl/agents/agent"
+	"github.com/tlgo/tl/agents/master"
+	"github.com/tlgo/tl/agents/plan"
+	"github.com/tlgo/tl/agents/task"
+)
+
+// AgentMain is the body of a test binary started as an agent (see Self): an
+// agent of reg's kinds, configured by the environment as tl-agent is, until
+// SIGINT or SIGTERM. It returns the exit status.
+func AgentMain(prog string, reg *task.Registry) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return agent.Main(ctx, prog, nil, reg, os.Stderr)
+}
+
+// RunAgent runs an agent of cfg in this process until the test ends; an
+// error of its Run fails the test.
+func RunAgent(t testing.TB, cfg agent.Config) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := agent.New(ctx, cfg)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := a.Run(ctx); err != nil {
+			t.Errorf("agent %s: %v", a.ID(), err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// RunMaster runs a master of cfg in this process until stop is called or
+// the test ends; an error of its Run fails the test.
+func RunMaster(t testing.TB, cfg master.Config) (m *master.Master, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	m, err := master.New(ctx, cfg)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := m.Run(ctx); err != nil {
+			t.Errorf("master: %v", err)
+		}
+	}()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return m, stop
+}
+
+// SubmitPlan parses the plan doc, named after the test, and submits it with
+// js; it returns the plan's id.
+func SubmitPlan(t testing.TB, js jetstream.JetStream, doc string) string {
+	t.Helper()
+	spec, err := plan.Parse([]byte(doc), t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := master.Submit(context.Background(), js, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
