@@ -75,8 +75,6 @@ func main() {
 	flag.IntVar(&o.Arch.GF, "gf", 64, "filters of the generator's last hidden layer (the first has twice as many)")
 	flag.IntVar(&o.Arch.DF, "df", 64, "filters of the discriminator's first layer (the second has twice as many)")
 	flag.IntVar(&o.Arch.Kernel, "kernel", 5, "kernel height and width of every (transposed) convolution")
-	dataDir := flag.String("data", formats.FashionMNISTDir, "folder of the Fashion-MNIST IDX files (apt-get install dataset-fashion-mnist)")
-	limit := flag.Int("limit", 0, "train on the first N images only (0: all 60,000)")
 	flag.StringVar(&o.OutDir, "out", "dcgan-out", "folder of the sample grids (epoch-NNN.png)")
 	flag.StringVar(&o.SaveDir, "save", "", "also write both networks to this folder (generator/, discriminator/)")
 	classifier := flag.String("classifier", "", "a Fashion-MNIST classifier saved by examples/fashionmnist --save: measure a Frechet distance and class coverage every epoch")
@@ -98,22 +96,17 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	trainSet, err := formats.FashionMNIST(ctx, *dataDir, formats.Train)
+	trainSet, err := where.TrainImages(ctx)
 	if err != nil {
-		fatal(1, fmt.Errorf("%w (apt-get install dataset-fashion-mnist)", err))
-	}
-	if *limit > 0 && *limit < trainSet.N {
-		if trainSet, err = trainSet.Slice(0, *limit); err != nil {
-			fatal(1, err)
-		}
+		fatal(1, err)
 	}
 	o.Train = trainSet
 	if *classifier != "" {
-		testSet, err := formats.FashionMNIST(ctx, *dataDir, formats.Test)
+		testSet, err := formats.FashionMNIST(ctx, where.Data, formats.Test)
 		if err != nil {
 			fatal(1, err)
 		}
-		full, err := formats.FashionMNIST(ctx, *dataDir, formats.Train)
+		full, err := formats.FashionMNIST(ctx, where.Data, formats.Train)
 		if err != nil {
 			fatal(1, err)
 		}

@@ -54,8 +54,6 @@ func main() {
 	flag.IntVar(&o.Arch.DF, "df", 64, "the discriminator's first filters (SRGAN: 64)")
 	flag.IntVar(&o.Arch.Scale, "scale", 4, "upscaling factor, a power of 2 dividing 28")
 	flag.StringVar(&o.Classifier, "classifier", "", "a Fashion-MNIST classifier saved by examples/fashionmnist --save: the content loss's features (required)")
-	dataDir := flag.String("data", formats.FashionMNISTDir, "folder of the Fashion-MNIST IDX files (apt-get install dataset-fashion-mnist)")
-	limit := flag.Int("limit", 0, "train on the first N images only (0: all 60,000)")
 	flag.IntVar(&o.EvalN, "eval-n", 10000, "test images measured")
 	flag.StringVar(&o.OutDir, "out", "srgan-out", "folder of the grid (srgan-grid.png)")
 	flag.StringVar(&o.SaveDir, "save", "", "also write the networks to this folder")
@@ -74,16 +72,11 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	var err error
-	if o.Train, err = formats.FashionMNIST(ctx, *dataDir, formats.Train); err != nil {
-		fatal(1, fmt.Errorf("%w (apt-get install dataset-fashion-mnist)", err))
-	}
-	if o.Test, err = formats.FashionMNIST(ctx, *dataDir, formats.Test); err != nil {
+	if o.Train, err = where.TrainImages(ctx); err != nil {
 		fatal(1, err)
 	}
-	if *limit > 0 && *limit < o.Train.N {
-		if o.Train, err = o.Train.Slice(0, *limit); err != nil {
-			fatal(1, err)
-		}
+	if o.Test, err = formats.FashionMNIST(ctx, where.Data, formats.Test); err != nil {
+		fatal(1, err)
 	}
 	dev, closeDev, err := where.OpenDevice()
 	if err != nil {

@@ -33,6 +33,10 @@ func TestFlags(t *testing.T) {
 		t.Fatalf("--record=false: %v, %v; want no store, no error", db, err)
 	}
 	release()
+	f.Data = t.TempDir()
+	if _, err := f.TrainImages(context.Background()); err == nil || !strings.Contains(err.Error(), "apt-get install dataset-fashion-mnist") {
+		t.Fatalf("TrainImages from an empty folder: %v, want an error that says how to install the data set", err)
+	}
 	if c := ExitCode(io.EOF); c != 1 {
 		t.Fatalf("ExitCode(EOF) = %d, want 1", c)
 	}
