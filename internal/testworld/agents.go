@@ -35,14 +35,7 @@ func RunAgent(t testing.TB, cfg agent.Config) {
 		cancel()
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := a.Run(ctx); err != nil {
-			t.Errorf("agent %s: %v", a.ID(), err)
-		}
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+	background(t, ctx, cancel, "agent "+a.ID(), a.Run)
 }
 
 // RunMaster runs a master of cfg in this process until stop is called or
@@ -55,17 +48,24 @@ func RunMaster(t testing.TB, cfg master.Config) (m *master.Master, stop func()) 
 		cancel()
 		t.Fatal(err)
 	}
+	return m, background(t, ctx, cancel, "master", m.Run)
+}
+
+// background runs run(ctx) in a goroutine until stop is called or the test
+// ends, which cancel ctx and wait for run to return; an error of run fails
+// the test, named what.
+func background(t testing.TB, ctx context.Context, cancel context.CancelFunc, what string, run func(context.Context) error) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := m.Run(ctx); err != nil {
-			t.Errorf("master: %v", err)
+		if err := run(ctx); err != nil {
+			t.Errorf("%s: %v", what, err)
 		}
 	}()
 	var once sync.Once
 	stop = func() { once.Do(func() { cancel(); <-done }) }
 	t.Cleanup(stop)
-	return m, stop
+	return stop
 }
 
 // SubmitPlan parses the plan doc, named after the test, and submits it with
