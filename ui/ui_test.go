@@ -909,24 +909,13 @@ func TestWorkflow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := master.New(ctx, master.Config{NATSURL: ns.URL(), Store: st, Tick: 200 * time.Millisecond, Log: quiet, LeaseTTL: 2 * time.Second, ID: "master-ui"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(wg.Wait)
-	t.Cleanup(cancel)
-	wg.Go(func() { _ = m.Run(ctx) })
+	testworld.RunMaster(t, master.Config{NATSURL: ns.URL(), Store: st, Tick: 200 * time.Millisecond, Log: quiet, LeaseTTL: 2 * time.Second, ID: "master-ui"})
 	reg := task.NewRegistry()
 	if err := builtin.Register(reg); err != nil {
 		t.Fatal(err)
 	}
-	a, err := agent.New(ctx, agent.Config{NATSURL: ns.URL(), Queues: []string{plan.DefaultQueue}, Registry: reg, ID: "agent-ui",
+	testworld.RunAgent(t, agent.Config{NATSURL: ns.URL(), Queues: []string{plan.DefaultQueue}, Registry: reg, ID: "agent-ui",
 		Grace: time.Second, RetryDelay: 100 * time.Millisecond, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wg.Go(func() { _ = a.Run(ctx) })
 
 	const token = "workflow-token"
 	s, err := New(Config{Token: token, Refresh: time.Second,
