@@ -23,6 +23,10 @@ type Row struct {
 	Graph    float64 `json:"graph"`             // directly on the graph
 	Peer     float64 `json:"pytorch,omitempty"` // PyTorch peer, median items/s
 	PeerNote string  `json:"pytorch_note,omitempty"`
+	// PeerConfig is the configuration the peer reported it ran under, and
+	// PeerSweep the figures of the sweep that chose it (tlbench --peer-sweep).
+	PeerConfig *PeerConfig `json:"pytorch_config,omitempty"`
+	PeerSweep  []PeerTrial `json:"pytorch_sweep,omitempty"`
 	// GFLOP per item (forward+backward when training), for the fraction of peak.
 	GFLOPPerItem float64   `json:"gflop_per_item,omitempty"`
 	LayersRuns   []float64 `json:"layers_windows,omitempty"`
@@ -99,7 +103,25 @@ func WriteMarkdown(w io.Writer, rows []Row, peakGFLOPS float64) {
 		fmt.Fprintf(w, "\n%s %s in %s: tl layers %s, tl graph %s, PyTorch %s.", r.Workload, r.Mode, r.AltUnit,
 			fmtRate(r.Layers*r.AltPerItem), fmtRate(r.Graph*r.AltPerItem), fmtRate(r.Peer*r.AltPerItem))
 	}
+	for _, r := range rows {
+		if r.PeerConfig != nil {
+			fmt.Fprintf(w, "\nPyTorch configuration: %s %s: %v%s.", r.Workload, r.Mode, *r.PeerConfig, sweptNote(r.PeerSweep, r.Unit))
+		}
+	}
 	fmt.Fprintln(w)
+}
+
+// sweptNote lists a sweep's figures: " (swept, words/s: 1 thread unset 4,012;
+// 2 threads avx512 6,130)", or "" without a sweep.
+func sweptNote(trials []PeerTrial, unit string) string {
+	if len(trials) == 0 {
+		return ""
+	}
+	parts := make([]string, len(trials))
+	for i, t := range trials {
+		parts[i] = fmt.Sprintf("%s %s %s", plural(t.Threads, "thread"), t.CapabilityName(), fmtRate(t.Median))
+	}
+	return fmt.Sprintf(" (swept, %s: %s)", unit, strings.Join(parts, "; "))
 }
 
 func fmtRate(v float64) string {

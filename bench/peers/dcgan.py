@@ -95,5 +95,4 @@ def infer():
 
 
 rates = peerlib.measure(a, train if a.mode == "train" else infer, a.batch)
-peerlib.report(a, torch, "dcgan", "images/s", rates, batch=a.batch, memory=a.memory, freeze=a.freeze,
-               aten_cpu_capability=os.environ.get("ATEN_CPU_CAPABILITY", "default"))
+peerlib.report(a, torch, "dcgan", "images/s", rates, batch=a.batch, memory=a.memory, freeze=a.freeze)

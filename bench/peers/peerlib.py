@@ -4,7 +4,9 @@ The peers run PyTorch at its best configuration on this CPU: OpenBLAS's kernel
 type forced (Debian's 0.3.21 misdetects recent CPUs and falls back to SSE3),
 OpenMP threads that sleep rather than spin against OpenBLAS's pool, and the
 thread counts pinned before torch is imported.  Each script prints one JSON line:
-the median rate over timed windows after a warm-up.
+the median rate over timed windows after a warm-up, and the configuration it ran
+under (threads, ATEN_CPU_CAPABILITY, the kernels ATen chose), which tlbench
+records with the figure.
 """
 import argparse
 import json
@@ -106,10 +108,23 @@ def measure(a, step, items_per_step):
 cpu_rates = []
 
 
+def cpu_capability(torch):
+    """The kernels ATen dispatches to ("AVX2", "AVX512", ...), as
+    torch.__config__.show() says; None where it does not say."""
+    show = getattr(getattr(torch, "__config__", None), "show", None)
+    if show is None:
+        return None
+    for line in show().splitlines():
+        if "CPU capability usage:" in line:
+            return line.split(":", 1)[1].strip()
+    return None
+
+
 def report(a, torch, workload, unit, rates, **extra):
     d = {"peer": "pytorch", "torch": torch.__version__, "workload": workload, "mode": a.mode,
          "unit": unit, "median": round(statistics.median(rates), 2),
          "windows": [round(r, 2) for r in rates], "threads": a.threads,
+         "aten_cpu_capability": os.environ.get("ATEN_CPU_CAPABILITY"), "cpu_capability": cpu_capability(torch),
          "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"), "device": a.device}
     if cpu_rates and a.device == "cpu":
         d["cpu_median"] = round(statistics.median(cpu_rates), 2)

@@ -57,7 +57,7 @@ func usageErrorf(format string, a ...any) error { return usageError{fmt.Errorf(f
 // options are tlbench's flags.
 type options struct {
 	workloads, modes, apis, python, peersDir, plotPath, device, cpuProfile string
-	peers, jsonOut, tf32                                                   bool
+	peers, peerSweep, jsonOut, tf32                                        bool
 	threads, peerThreads, windows, rounds, paired, devProfile              int
 	seconds, warmup, peak                                                  float64
 }
@@ -117,6 +117,7 @@ func newCmd(stdout, stderr io.Writer) *cobra.Command {
 	fs.StringVar(&o.peersDir, "peers-dir", "", "directory of the peer scripts (default: bench/peers above the working directory)")
 	fs.IntVar(&o.threads, "threads", runtime.GOMAXPROCS(0), "threads for our engine and the peers (word2vec peers use 1 thread, their best here, unless --peer-threads is set)")
 	fs.IntVar(&o.peerThreads, "peer-threads", 0, "threads for every peer (0: each peer's best configuration)")
+	fs.BoolVar(&o.peerSweep, "peer-sweep", false, "before a workload's timed rounds, run its peer briefly (the warm-up and one window) under each configuration, threads 1..--threads (only --peer-threads when set) by ATEN_CPU_CAPABILITY unset, avx2 and avx512 (those this CPU has), log each, and time the fastest; the table notes the sweep")
 	fs.Float64Var(&o.seconds, "seconds", 5, "length of one timed window in seconds")
 	fs.IntVar(&o.windows, "windows", 3, "timed windows per implementation; the median is reported")
 	fs.IntVar(&o.rounds, "rounds", 1, "rounds of interleaving: each round times every implementation once (windows per round)")
@@ -250,6 +251,19 @@ func runBench(ctx context.Context, o options, stdout, stderr io.Writer) error {
 				}
 				steps[a] = s
 			}
+			runPeer := o.peers && w.Peer.Script != ""
+			var peer bench.Peer
+			var peerCfg bench.PeerConfig
+			if runPeer {
+				peer = peerFor(w, dev, o.tf32)
+				var err error
+				peerCfg, row.PeerSweep, err = peerConfig(ctx, log.With("workload", w.Name), o, dir, w, peer, mode, timing)
+				if err != nil {
+					runPeer = false
+					row.PeerNote = "failed"
+					log.Warn("peer failed", "workload", w.Name, "err", err)
+				}
+			}
 			for r := 0; r < o.rounds; r++ {
 				for _, a := range []bench.API{bench.Graph, bench.Layers} {
 					s := steps[a]
@@ -270,29 +284,17 @@ func runBench(ctx context.Context, o options, stdout, stderr io.Writer) error {
 					}
 					log.Info("timed", "workload", w.Name, "mode", mode, "api", a, "round", r+1, "median", fmt.Sprintf("%.1f %s", bench.Median(rates), w.Unit))
 				}
-				if o.peers && w.Peer.Script != "" {
-					pt := o.peerThreads
-					if pt == 0 {
-						pt = w.PeerThreads
-						if pt == 0 {
-							pt = o.threads
-						}
-					}
-					peer := w.Peer
-					if dev != nil {
-						tf := "off"
-						if o.tf32 {
-							tf = "on"
-						}
-						peer.Args = append(append([]string(nil), peer.Args...), "--device", "cuda", "--tf32", tf)
-					}
-					res, err := bench.RunPeer(ctx, o.python, dir, peer, mode, pt, timing)
+				if runPeer {
+					res, err := bench.RunPeer(ctx, o.python, dir, peer, mode, peerCfg, timing)
 					if err != nil {
 						row.PeerNote = "failed"
 						log.Warn("peer failed", "workload", w.Name, "err", err)
 					} else {
 						row.PeerRuns = append(row.PeerRuns, res.Windows...)
-						log.Info("timed", "workload", w.Name, "mode", mode, "api", "pytorch "+res.Torch, "threads", res.Threads, "median", fmt.Sprintf("%.1f %s", res.Median, w.Unit),
+						ran := res.Config()
+						row.PeerConfig = &ran
+						log.Info("timed", "workload", w.Name, "mode", mode, "api", "pytorch "+res.Torch, "threads", res.Threads,
+							"capability", ran.CapabilityName(), "median", fmt.Sprintf("%.1f %s", res.Median, w.Unit),
 							"per_cpu_second", fmt.Sprintf("%.1f", res.CPUMedian))
 					}
 				}
@@ -353,6 +355,46 @@ func runBench(ctx context.Context, o options, stdout, stderr io.Writer) error {
 }
 
 func secs(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// peerFor is w's peer as this run starts it: under --device cuda, on the GPU
+// with the run's TF32 setting.
+func peerFor(w bench.Workload, dev graph.Device, tf32 bool) bench.Peer {
+	peer := w.Peer
+	if dev != nil {
+		tf := "off"
+		if tf32 {
+			tf = "on"
+		}
+		peer.Args = append(append([]string(nil), peer.Args...), "--device", "cuda", "--tf32", tf)
+	}
+	return peer
+}
+
+// peerConfig picks the configuration w's peer runs its timed rounds under.
+// Without --peer-sweep: --peer-threads, else the workload's PeerThreads, else
+// --threads, in the environment's ATEN_CPU_CAPABILITY. With it: the fastest
+// of a short run under each of threads 1..--threads (--peer-threads alone
+// when set) with each ATEN_CPU_CAPABILITY this CPU can run, and the sweep's
+// figures.
+func peerConfig(ctx context.Context, log *slog.Logger, o options, dir string, w bench.Workload, peer bench.Peer, mode string, t bench.Timing) (bench.PeerConfig, []bench.PeerTrial, error) {
+	if !o.peerSweep {
+		pt := cmp.Or(o.peerThreads, w.PeerThreads, o.threads)
+		return bench.PeerConfig{Threads: pt}, nil, nil
+	}
+	threads := []int{o.peerThreads}
+	if o.peerThreads == 0 {
+		threads = threads[:0]
+		for n := 1; n <= o.threads; n++ {
+			threads = append(threads, n)
+		}
+	}
+	best, trials, err := bench.SweepPeer(ctx, log, o.python, dir, peer, mode, bench.PeerCandidates(threads, bench.PeerCapabilities()), t)
+	if err != nil {
+		return best, nil, err
+	}
+	log.Info("peer chosen", "mode", mode, "threads", best.Threads, "capability", best.CapabilityName())
+	return best, trials, nil
+}
 
 // deviceProfile profiles three steps of s and prints the one of median
 // time: by op type and its top slowest nodes.
