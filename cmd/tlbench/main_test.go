@@ -3,10 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/tlgo/tl/bench"
 	"github.com/tlgo/tl/cuda"
 	"github.com/tlgo/tl/cuda/emu"
 	"github.com/tlgo/tl/internal/testenv"
@@ -17,7 +23,7 @@ func TestHelpExplainsFlags(t *testing.T) {
 	if code := run(context.Background(), []string{"--help"}, &out, &errb); code != 0 {
 		t.Fatalf("--help: exit %d, %s", code, errb.String())
 	}
-	for _, flag := range []string{"--peers", "--workloads", "--json", "--plot", "--seconds", "--threads", "--device", "Usage:\n  tlbench"} {
+	for _, flag := range []string{"--peers", "--workloads", "--json", "--plot", "--seconds", "--threads", "--device", "--peer-sweep", "Usage:\n  tlbench"} {
 		if !strings.Contains(out.String(), flag) {
 			t.Errorf("--help does not explain %s:\n%s", flag, out.String())
 		}
@@ -95,5 +101,69 @@ func TestCPUProfile(t *testing.T) {
 		if !strings.Contains(errb.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errb.String())
 		}
+	}
+}
+
+// --peer-sweep with bench/testdata's stand-in for the word2vec peer (CI has no
+// PyTorch; its rate depends only on --threads and ATEN_CPU_CAPABILITY: 1
+// thread is faster than 2, avx2 than avx512, avx512 than unset): the sweep's
+// choice times the rounds and reaches the row, in JSON and in the table's
+// note; --peer-threads pins the threads; without the sweep the row records
+// today's configuration.
+func TestPeerSweep(t *testing.T) {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		testenv.Require(t, "python3 (it runs the stand-in peer)", err)
+	}
+	testdata, err := filepath.Abs(filepath.Join("..", "..", "bench", "testdata"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PYTHONPATH", filepath.Join(testdata, "torchstub")) // the stand-in's torch
+	t.Setenv("ATEN_CPU_CAPABILITY", "")                          // read as unset
+	caps := bench.PeerCapabilities()
+	best := bench.PeerConfig{Threads: 1, Capability: caps[len(caps)-1]}
+	if slices.Contains(caps, "avx2") {
+		best.Capability = "avx2"
+	}
+	tlbench := func(extra ...string) (stdout, stderr string) {
+		t.Helper()
+		args := append([]string{"--workloads", "word2vec", "--apis", "graph", "--modes", "train", "--threads", "2",
+			"--seconds", "0.05", "--windows", "1", "--warmup", "0", "--paired", "-1", "--peak-gflops", "100",
+			"--peers", "--python", python, "--peers-dir", filepath.Join(testdata, "peers")}, extra...)
+		var out, errb bytes.Buffer
+		if code := run(context.Background(), args, &out, &errb); code != 0 {
+			t.Fatalf("tlbench %v: exit %d\n%s", extra, code, errb.String())
+		}
+		return out.String(), errb.String()
+	}
+
+	out, logs := tlbench("--peer-sweep", "--json")
+	if n := strings.Count(logs, `msg="peer sweep" workload=word2vec mode=train`); n != 2*len(caps) {
+		t.Errorf("want %d sweep lines (1 and 2 threads by %q), got %d:\n%s", 2*len(caps), caps, n, logs)
+	}
+	js, err := json.Marshal(best)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `"pytorch_config":` + string(js); !strings.Contains(out, want) {
+		t.Errorf("JSON lacks %s:\n%s", want, out)
+	}
+	if want := `api="pytorch 0.0+stand-in" threads=1 capability=` + best.CapabilityName(); !strings.Contains(logs, want) {
+		t.Errorf("the timed round did not run under the sweep's choice (%v):\n%s", best, logs)
+	}
+
+	out, logs = tlbench("--peer-sweep", "--peer-threads", "2")
+	if n := strings.Count(logs, `msg="peer sweep"`); n != len(caps) {
+		t.Errorf("--peer-threads 2: want %d sweep lines (the capabilities only), got %d:\n%s", len(caps), n, logs)
+	}
+	pinned := bench.PeerConfig{Threads: 2, Capability: best.Capability}
+	if want := fmt.Sprintf("PyTorch configuration: word2vec train: %v (swept, pairs/s: 2 threads unset 1,000", pinned); !strings.Contains(out, want) {
+		t.Errorf("table lacks %q:\n%s", want, out)
+	}
+
+	out, logs = tlbench()
+	if strings.Contains(logs, "peer sweep") || !strings.Contains(out, "PyTorch configuration: word2vec train: 1 thread, ATEN_CPU_CAPABILITY unset.") {
+		t.Errorf("without --peer-sweep: want no sweep and word2vec's 1 thread, unset:\n%s\n%s", out, logs)
 	}
 }
