@@ -5,6 +5,7 @@
 // column), side by side with PyTorch peers run in the same session.
 //
 //	go run ./cmd/tlbench --peers
+//	go run ./cmd/tlbench --peers --peer-sweep   # each peer at its best threads and ATEN_CPU_CAPABILITY here
 //	go run ./cmd/tlbench --workloads word2vec --seconds 3 --json
 //	tlbench --device cuda --peers --python python3   # on a GPU machine
 package main
@@ -87,7 +88,7 @@ func newCmd(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "tlbench",
 		Short: "the TensorLayer paper's Table 1 on this machine",
 		Long:  about,
-		Example: "  tlbench --peers\n  tlbench --workloads word2vec --seconds 3 --json\n" +
+		Example: "  tlbench --peers\n  tlbench --peers --peer-sweep\n  tlbench --workloads word2vec --seconds 3 --json\n" +
 			"  tlbench --device cuda --peers --python python3   # on a GPU machine",
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
@@ -115,7 +116,7 @@ func newCmd(stdout, stderr io.Writer) *cobra.Command {
 	fs.BoolVar(&o.peers, "peers", false, "also run the PyTorch peers (bench/peers, Debian's python3-torch), interleaved with ours, and print ratios")
 	fs.StringVar(&o.python, "python", bench.DefaultPython, "the Python interpreter that runs the peers (it must import torch; on GPU machines, the python3 on PATH)")
 	fs.StringVar(&o.peersDir, "peers-dir", "", "directory of the peer scripts (default: bench/peers above the working directory)")
-	fs.IntVar(&o.threads, "threads", runtime.GOMAXPROCS(0), "threads for our engine and the peers (word2vec peers use 1 thread, their best here, unless --peer-threads is set)")
+	fs.IntVar(&o.threads, "threads", runtime.GOMAXPROCS(0), "threads for our engine and the peers (word2vec peers use 1 thread, their best here, unless --peer-threads or --peer-sweep is set)")
 	fs.IntVar(&o.peerThreads, "peer-threads", 0, "threads for every peer (0: each peer's best configuration)")
 	fs.BoolVar(&o.peerSweep, "peer-sweep", false, "before a workload's timed rounds, run its peer briefly (the warm-up and one window) under each configuration, threads 1..--threads (only --peer-threads when set) by ATEN_CPU_CAPABILITY unset, avx2 and avx512 (those this CPU has), log each, and time the fastest; the table notes the sweep")
 	fs.Float64Var(&o.seconds, "seconds", 5, "length of one timed window in seconds")
@@ -191,6 +192,9 @@ func runBench(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	}
 	if o.threads < 1 {
 		return usageErrorf("--threads %d: want at least 1", o.threads)
+	}
+	if o.peerSweep && !o.peers {
+		return usageErrorf("--peer-sweep sweeps the PyTorch peers' configurations: it needs --peers")
 	}
 	// Every pool the engine starts sizes itself by GOMAXPROCS, so --threads 1
 	// means one thread for every op, not only for the products.

@@ -43,6 +43,7 @@ func TestBadArguments(t *testing.T) {
 		{[]string{"--frobnicate"}, "unknown flag: --frobnicate"},
 		{[]string{"--seconds", "soon"}, "--seconds"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
+		{[]string{"--peer-sweep", "--workloads", "word2vec"}, "--peer-sweep sweeps the PyTorch peers' configurations: it needs --peers"},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(context.Background(), c.args, &out, &errb); code != 2 || !strings.Contains(errb.String(), c.want) {
