@@ -53,12 +53,11 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"image/png"
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 
+	"github.com/tlgo/tl/examples/internal/pngfile"
 	"github.com/tlgo/tl/examples/internal/trainflags"
 	"github.com/tlgo/tl/formats"
 	"github.com/tlgo/tl/tensor"
@@ -160,16 +159,8 @@ func writeGrid(path string, images *tensor.Tensor, cols int) error {
 			}
 		}
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := pngfile.Write(path, img); err != nil {
 		return fmt.Errorf("dcgan: sample grid: %w", err)
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("dcgan: sample grid: %w", err)
-	}
-	if err := png.Encode(f, img); err != nil {
-		f.Close()
-		return fmt.Errorf("dcgan: sample grid %s: %w", path, err)
-	}
-	return f.Close()
+	return nil
 }

@@ -4,10 +4,8 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"image/png"
-	"os"
-	"path/filepath"
 
+	"github.com/tlgo/tl/examples/internal/pngfile"
 	"github.com/tlgo/tl/formats"
 	"github.com/tlgo/tl/tensor"
 )
@@ -100,16 +98,8 @@ func (e *evalSet) grid(path string, pixelOnly, srgan []float32, k int) error {
 			}
 		}
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := pngfile.Write(path, img); err != nil {
 		return fmt.Errorf("srgan: grid: %w", err)
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("srgan: grid: %w", err)
-	}
-	if err := png.Encode(f, img); err != nil {
-		f.Close()
-		return fmt.Errorf("srgan: grid %s: %w", path, err)
-	}
-	return f.Close()
+	return nil
 }
