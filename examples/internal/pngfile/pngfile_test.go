@@ -1,6 +1,7 @@
 package pngfile
 
 import (
+	"bytes"
 	"image"
 	"image/color"
 	"image/png"
@@ -16,14 +17,13 @@ func TestWriteReadsBack(t *testing.T) {
 	if err := Write(path, img); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	got, err := png.Decode(f)
+	got, err := png.Decode(bytes.NewReader(b))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s is not a PNG: %v", path, err)
 	}
 	if b := got.Bounds(); b.Dx() != 3 || b.Dy() != 2 || color.GrayModel.Convert(got.At(2, 1)).(color.Gray).Y != 200 {
 		t.Fatalf("read back %v with pixel %v, want 3×2 with 200 at (2, 1)", b, got.At(2, 1))
