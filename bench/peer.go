@@ -178,7 +178,7 @@ func SweepPeer(ctx context.Context, log *slog.Logger, python, dir string, p Peer
 			continue
 		}
 		log.Info("peer sweep", "mode", mode, "threads", res.Threads, "capability", res.Config().CapabilityName(),
-			"kernels", res.CPUCapability, "median", fmt.Sprintf("%.1f", res.Median))
+			"kernels", res.CPUCapability, "median", fmt.Sprintf("%.1f", res.Median), "per_cpu_second", fmt.Sprintf("%.1f", res.CPUMedian))
 		if best < 0 || res.Median > trials[best].Median {
 			best = len(trials)
 		}
