@@ -43,9 +43,10 @@
 // kernel reads memory with unit stride whatever the transposes and strides
 // of the caller. Packing uses AVX-512 16×16 transpositions and masked
 // copies where the CPU has them. Two refinements matter for the shapes of a
-// network: when C is narrow (n <= 128, as in every convolution) a packed
-// panel of A would serve only a few tiles, so the kernel reads A in place
-// through a row or column stride instead; and the AVX-512 kernels store the
+// network: when C is narrow (n <= 128, as in every convolution; n <= 256
+// when no other thread's rows share B, or B is a [PackedB]) a packed panel
+// of A would serve only a few tiles, so the kernel reads A in place through
+// a row or column stride instead; and the AVX-512 kernels store the
 // right-hand edge tiles under masks, so odd widths cost no extra pass.
 //
 // [PackedB] keeps op(B) packed for products that share it: a recurrent

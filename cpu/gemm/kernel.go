@@ -33,7 +33,7 @@ type microKernel struct {
 	narrow *microKernel
 	// blocking tuned for the kernel (multiples of mr and nr); kcDirect is
 	// the kc used when A is read in place (B then has at most
-	// directAMaxN columns).
+	// directAMaxNWide columns).
 	mc, kc, nc int
 	kcDirect   int
 }

@@ -25,6 +25,13 @@ func (p *PackedB) N() int { return p.n }
 // PackB packs op(B) (k×n; b is n×k with ldb when transB) into dst, for
 // SgemmPacked on this engine's kernels.
 func (e *Engine) PackB(dst *PackedB, transB bool, k, n int, b []float32, ldb int) {
+	// Packed once, B is never packed again per chunk of rows: A may be read
+	// in place up to the wider bound.
+	e.packB(dst, transB, k, n, b, ldb, n <= directAMaxNWide)
+}
+
+// packB is PackB for products that read A in place (directA) or not.
+func (e *Engine) packB(dst *PackedB, transB bool, k, n int, b []float32, ldb int, directA bool) {
 	if k < 0 || n < 0 {
 		panic(fmt.Sprintf("gemm: PackB of a %d×%d B", k, n))
 	}
@@ -37,7 +44,7 @@ func (e *Engine) PackB(dst *PackedB, transB bool, k, n int, b []float32, ldb int
 	if kn.narrow != nil && n <= kn.narrow.nr {
 		kn = kn.narrow
 	}
-	layoutB(dst, kn, k, n)
+	layoutB(dst, kn, k, n, directA)
 	for pc := 0; pc < k; pc += dst.kcb {
 		kc := min(dst.kcb, k-pc)
 		if n > 0 {
@@ -46,11 +53,11 @@ func (e *Engine) PackB(dst *PackedB, transB bool, k, n int, b []float32, ldb int
 	}
 }
 
-// layoutB sets dst up for a k×n B packed for kn, its memory included, without
-// packing it.
-func layoutB(dst *PackedB, kn *microKernel, k, n int) {
+// layoutB sets dst up for a k×n B packed for kn, for products that read A in
+// place (directA) or packed, its memory included, without packing it.
+func layoutB(dst *PackedB, kn *microKernel, k, n int, directA bool) {
 	dst.kn, dst.k, dst.n = kn, k, n
-	dst.directA = n <= directAMaxN
+	dst.directA = directA
 	dst.kcb = kn.kc
 	if dst.directA {
 		dst.kcb = kn.kcDirect
@@ -64,7 +71,7 @@ func layoutB(dst *PackedB, kn *microKernel, k, n int) {
 }
 
 // SgemmPacked computes C = alpha·op(A)·B + beta·C for B packed by PackB
-// (m×k op(A), k×n B and C as PackB's). alpha must be 1 when n <= 128, where the
+// (m×k op(A), k×n B and C as PackB's). alpha must be 1 when n <= 256, where the
 // kernels read A in place and would scale the packed B. It runs on the engine's
 // kernels whatever its Backend.
 func (e *Engine) SgemmPacked(transA bool, m int, alpha float32, a []float32, lda int, pb *PackedB, beta float32, c []float32, ldc int) {
@@ -82,7 +89,7 @@ func (e *Engine) SgemmPacked(transA bool, m int, alpha float32, a []float32, lda
 	checkMatrix("a", a, ar, ac, lda)
 	checkMatrix("c", c, m, n, ldc)
 	if pb.directA && alpha != 1 && alpha != 0 {
-		panic(fmt.Sprintf("gemm: SgemmPacked with alpha %v on a narrow B (n=%d <= %d): alpha must be 1", alpha, n, directAMaxN))
+		panic(fmt.Sprintf("gemm: SgemmPacked with alpha %v on a narrow B (n=%d <= %d): alpha must be 1", alpha, n, directAMaxNWide))
 	}
 	if m == 0 || n == 0 {
 		return
