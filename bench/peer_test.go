@@ -29,7 +29,8 @@ func standInPeers(t *testing.T) (python, dir string) {
 		t.Fatal(err)
 	}
 	t.Setenv("PYTHONPATH", stub)
-	t.Setenv("ATEN_CPU_CAPABILITY", "") // the stand-in, like ATen, reads empty as unset
+	t.Setenv("PYTHONDONTWRITEBYTECODE", "1") // no __pycache__ in the source tree
+	t.Setenv("ATEN_CPU_CAPABILITY", "")      // the stand-in, like ATen, reads empty as unset
 	dir, err = filepath.Abs(filepath.Join("testdata", "peers"))
 	if err != nil {
 		t.Fatal(err)

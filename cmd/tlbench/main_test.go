@@ -121,6 +121,7 @@ func TestPeerSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("PYTHONPATH", filepath.Join(testdata, "torchstub")) // the stand-in's torch
+	t.Setenv("PYTHONDONTWRITEBYTECODE", "1")                     // no __pycache__ in the source tree
 	t.Setenv("ATEN_CPU_CAPABILITY", "")                          // read as unset
 	caps := bench.PeerCapabilities()
 	best := bench.PeerConfig{Threads: 1, Capability: caps[len(caps)-1]}
