@@ -176,6 +176,22 @@ func newDCGAN(api API, mode string, dev graph.Device) (Step, error) {
 // discriminator's update, then the generator's.
 type pairStep struct{ d, g *execStep }
 
+// Profile profiles the discriminator's update and then the generator's, as
+// one step: the nodes of both, one after the other.
+func (s *pairStep) Profile() (*graph.DeviceProfile, error) {
+	d, err := s.d.Profile()
+	if err != nil {
+		return nil, fmt.Errorf("discriminator update: %w", err)
+	}
+	g, err := s.g.Profile()
+	if err != nil {
+		return nil, fmt.Errorf("generator update: %w", err)
+	}
+	d.TotalMs += g.TotalMs
+	d.Nodes = append(d.Nodes, g.Nodes...)
+	return d, nil
+}
+
 func (s *pairStep) Run() error {
 	if err := s.d.Run(); err != nil {
 		return fmt.Errorf("discriminator update: %w", err)

@@ -2,9 +2,12 @@ package bench
 
 import (
 	"fmt"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tlgo/tl/graph"
 )
 
 // The two builds of the DCGAN are one network: the same variables by name and
@@ -36,6 +39,37 @@ func TestDCGANSameNetwork(t *testing.T) {
 	}
 	if fmt.Sprint(shapes[Layers]) != fmt.Sprint(shapes[Graph]) {
 		t.Fatalf("variables differ:\nlayers %v\ngraph  %v", shapes[Layers], shapes[Graph])
+	}
+}
+
+// A profile of a DCGAN training step names the nodes of both updates: the
+// discriminator's (its loss on real images first) and then the generator's.
+func TestDCGANProfile(t *testing.T) {
+	s, err := newDCGAN(Graph, "train", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	prof, err := s.(interface {
+		Profile() (*graph.DeviceProfile, error)
+	}).Profile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := s.(*pairStep)
+	nd, ng := len(ps.d.exe.(*graph.Executor).Plans()[0].Nodes()), len(ps.g.exe.(*graph.Executor).Plans()[0].Nodes())
+	if len(prof.Nodes) != nd+ng || nd == 0 || ng == 0 {
+		t.Fatalf("profile has %d nodes, the updates run %d and %d", len(prof.Nodes), nd, ng)
+	}
+	sum := 0.0
+	for _, n := range prof.Nodes {
+		sum += n.Ms
+	}
+	if prof.TotalMs <= 0 || sum > prof.TotalMs*1.0001+1e-9 {
+		t.Errorf("nodes add up to %v ms, the step %v ms", sum, prof.TotalMs)
+	}
+	if ops := prof.ByOp(); len(ops) == 0 || !strings.HasPrefix(ops[0].Op, "Conv2D") {
+		t.Errorf("the step's largest op type is %v, want a convolution", ops)
 	}
 }
 
