@@ -225,6 +225,38 @@ func (c *conn) store(ctx context.Context) (*store.DB, status.Store, error) {
 	return db, st, nil
 }
 
+// withStore opens the store, runs f with it and closes it.
+func (c *conn) withStore(ctx context.Context, f func(*store.DB) error) error {
+	db, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeDB(db)
+	return f(db)
+}
+
+// withRecords opens the store and the master's records in it, runs f with
+// them and closes the store.
+func (c *conn) withRecords(ctx context.Context, f func(*store.DB, status.Store) error) error {
+	db, st, err := c.store(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeDB(db)
+	return f(db, st)
+}
+
+// withJS connects to NATS, runs f with the connection's JetStream and closes
+// the connection.
+func (c *conn) withJS(ctx context.Context, f func(jetstream.JetStream) error) error {
+	nc, js, err := c.js(ctx)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	return f(js)
+}
+
 // open connects to the store: the URL given, else the local master's; with no
 // master running, the store in HOME/store, opened in this process (what a
 // master or an example with that home stored).

@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -62,31 +61,27 @@ func listRuns(ctx context.Context, c *storeConn, model string, asJSON bool, stdo
 	if err := store.ValidateName("model", model); err != nil {
 		return err
 	}
-	db, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeDB(db)
-	// The runs' summaries, which the event writers keep: no event is read.
-	sums, err := events.Summaries(ctx, db, model)
-	if err != nil {
-		return fmt.Errorf("runs of model %s: %w", model, err)
-	}
-	if len(sums) == 0 {
-		return noEvents(ctx, db, model, "")
-	}
-	runs := summaryRuns(sums)
-	if asJSON {
-		return writeJSON(stdout, map[string]any{"project": db.Project(), "model": model, "runs": runs})
-	}
-	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "RUN\tEVENTS\tPHASES\tSTEPS\tSTARTED\tDURATION\tLAST VALUES")
-	for _, r := range runs {
-		fmt.Fprintf(w, "%s\t%d\t%s\t%d-%d\t%s\t%v\t%s\n", r.Run, r.Events, strings.Join(r.Phases, ","),
-			r.FirstStep, r.LastStep, r.Start.Local().Format(time.DateTime), span(r.End.Sub(r.Start)),
-			dash(metricPairs(r.Last)))
-	}
-	return w.Flush()
+	return c.withStore(ctx, func(db *store.DB) error {
+		// The runs' summaries, which the event writers keep: no event is read.
+		sums, err := events.Summaries(ctx, db, model)
+		if err != nil {
+			return fmt.Errorf("runs of model %s: %w", model, err)
+		}
+		if len(sums) == 0 {
+			return noEvents(ctx, db, model, "")
+		}
+		runs := summaryRuns(sums)
+		if asJSON {
+			return writeJSON(stdout, map[string]any{"project": db.Project(), "model": model, "runs": runs})
+		}
+		w := table(stdout, "RUN\tEVENTS\tPHASES\tSTEPS\tSTARTED\tDURATION\tLAST VALUES")
+		for _, r := range runs {
+			fmt.Fprintf(w, "%s\t%d\t%s\t%d-%d\t%s\t%v\t%s\n", r.Run, r.Events, strings.Join(r.Phases, ","),
+				r.FirstStep, r.LastStep, r.Start.Local().Format(time.DateTime), span(r.End.Sub(r.Start)),
+				dash(metricPairs(r.Last)))
+		}
+		return w.Flush()
+	})
 }
 
 // summaryRuns are the lines of tl runs, from the runs' summaries (oldest
@@ -191,50 +186,50 @@ func drawCurve(ctx context.Context, f *curveFlags, model string, explicitPNG boo
 		}
 	}
 
-	db, err := f.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeDB(db)
-	// With a CSV, one query serves both the PNG and the CSV, so they show the
-	// same series; a PNG alone is drawn from the runs' downsampled curves,
-	// which the event writers keep (no event is read).
-	var evs []events.Event
-	if outCSV != "" {
-		evs, err = events.Find(ctx, db, events.Query{Model: model, Run: run, Phase: phase})
-	} else {
-		evs, err = curveEvents(ctx, db, model, run, phase)
-	}
-	if err != nil {
-		return fmt.Errorf("events of model %s: %w", model, err)
-	}
-	if len(evs) == 0 {
-		return noEvents(ctx, db, model, run)
-	}
-	if writePNG {
-		var buf bytes.Buffer
-		title := ""
-		if run == "" {
-			title = "model " + model
+	return f.withStore(ctx, func(db *store.DB) error {
+		// With a CSV, one query serves both the PNG and the CSV, so they show the
+		// same series; a PNG alone is drawn from the runs' downsampled curves,
+		// which the event writers keep (no event is read).
+		var (
+			evs []events.Event
+			err error
+		)
+		if outCSV != "" {
+			evs, err = events.Find(ctx, db, events.Query{Model: model, Run: run, Phase: phase})
+		} else {
+			evs, err = curveEvents(ctx, db, model, run, phase)
 		}
-		if err := eventplot.Render(evs, &buf, eventplot.Options{Values: values, Title: title}); err != nil {
-			return fmt.Errorf("draw the curves of %s: %w", model, err)
+		if err != nil {
+			return fmt.Errorf("events of model %s: %w", model, err)
 		}
-		// Rendered in memory first, so a failure leaves no half-written file.
-		if err := os.WriteFile(outPNG, buf.Bytes(), 0o644); err != nil {
-			return fmt.Errorf("write the curves of %s: %w", model, err)
+		if len(evs) == 0 {
+			return noEvents(ctx, db, model, run)
 		}
-		fmt.Fprintln(stdout, outPNG)
-	}
-	if outCSV != "" {
-		if err := writeCurveCSV(evs, values, outCSV, stdout); err != nil {
-			return fmt.Errorf("write the CSV of %s: %w", model, err)
+		if writePNG {
+			var buf bytes.Buffer
+			title := ""
+			if run == "" {
+				title = "model " + model
+			}
+			if err := eventplot.Render(evs, &buf, eventplot.Options{Values: values, Title: title}); err != nil {
+				return fmt.Errorf("draw the curves of %s: %w", model, err)
+			}
+			// Rendered in memory first, so a failure leaves no half-written file.
+			if err := os.WriteFile(outPNG, buf.Bytes(), 0o644); err != nil {
+				return fmt.Errorf("write the curves of %s: %w", model, err)
+			}
+			fmt.Fprintln(stdout, outPNG)
 		}
-		if outCSV != "-" {
-			fmt.Fprintln(stdout, outCSV)
+		if outCSV != "" {
+			if err := writeCurveCSV(evs, values, outCSV, stdout); err != nil {
+				return fmt.Errorf("write the CSV of %s: %w", model, err)
+			}
+			if outCSV != "-" {
+				fmt.Fprintln(stdout, outCSV)
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // curveEvents are the points of a model's runs' downsampled curves (at most

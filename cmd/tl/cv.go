@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 	"github.com/tlgo/tl/agents/status"
 	"github.com/tlgo/tl/store"
@@ -58,39 +56,32 @@ func newCVCmd(stdout, _ io.Writer) *cobra.Command {
 }
 
 func submitCV(ctx context.Context, c *conn, path string, wait bool, out io.Writer) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("read cross-validation spec: %w", err)
-	}
-	spec, err := sweep.ParseCV(data, path)
+	spec, err := readSpec(path, "cross-validation spec", sweep.ParseCV)
 	if err != nil {
 		return err
 	}
-	nc, js, err := c.js(ctx)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	db, st, err := c.store(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeDB(db)
-	sw, warnings, err := sweep.SubmitCV(ctx, db, js, spec)
-	if err != nil {
-		return err
-	}
-	for _, w := range warnings {
-		fmt.Fprintf(out, "warning: %s\n", w)
-	}
-	fmt.Fprintf(out, "cross-validation %s submitted: %d folds of %s%s as plan %s (tl cv status %s)\n",
-		sw.Name, spec.K, spec.Dataset, map[bool]string{true: ", stratified"}[spec.Stratified], sw.CV.Plan, sw.Name)
-	if !wait {
-		return nil
-	}
+	return c.withJS(ctx, func(js jetstream.JetStream) error {
+		return c.withRecords(ctx, func(db *store.DB, st status.Store) error {
+			sw, warnings, err := sweep.SubmitCV(ctx, db, js, spec)
+			if err != nil {
+				return err
+			}
+			printWarnings(out, warnings)
+			fmt.Fprintf(out, "cross-validation %s submitted: %d folds of %s%s as plan %s (tl cv status %s)\n",
+				sw.Name, spec.K, spec.Dataset, map[bool]string{true: ", stratified"}[spec.Stratified], sw.CV.Plan, sw.Name)
+			if !wait {
+				return nil
+			}
+			return followCV(ctx, db, st, spec.Name, out)
+		})
+	})
+}
+
+// followCV prints each fold as it is scored, then the result.
+func followCV(ctx context.Context, db *store.DB, st status.Store, name string, out io.Writer) error {
 	scored := map[int]bool{}
 	for {
-		sw, err = sweep.CVStatus(ctx, db, st, spec.Name)
+		sw, err := sweep.CVStatus(ctx, db, st, name)
 		if err != nil {
 			return err
 		}
@@ -103,10 +94,8 @@ func submitCV(ctx context.Context, c *conn, path string, wait bool, out io.Write
 		if sw.State != sweep.Running {
 			return printCV(sw, out)
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Second):
+		if err := sleep(ctx, time.Second); err != nil {
+			return err
 		}
 	}
 }
@@ -123,8 +112,7 @@ func foldValue(metric string, f sweep.FoldResult) string {
 func printCV(sw *sweep.Sweep, out io.Writer) error {
 	cv := sw.CV
 	fmt.Fprintf(out, "cross-validation %s: %s, %d folds of %s (stratified %v), plan %s\n", sw.Name, sw.State, cv.K, cv.Dataset, cv.Stratified, cv.Plan)
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "FOLD\tSTATE\tTRAIN VIEW\tTEST VIEW\tMODEL\t%s\n", strings.ToUpper(cv.Metric))
+	tw := table(out, fmt.Sprintf("FOLD\tSTATE\tTRAIN VIEW\tTEST VIEW\tMODEL\t%s", strings.ToUpper(cv.Metric)))
 	for _, f := range cv.Folds {
 		v := "-"
 		if f.State == sweep.Done {
@@ -148,58 +136,37 @@ func printCV(sw *sweep.Sweep, out io.Writer) error {
 }
 
 func newCVStatusCmd(stdout io.Writer) *cobra.Command {
-	var (
-		c      storeConn
-		asJSON bool
-	)
-	cmd := &cobra.Command{
+	var asJSON bool
+	cmd := storeCommand(&cobra.Command{
 		Use:   "status NAME",
 		Short: "a cross-validation's folds, and their mean and standard deviation once all are scored",
 		Args:  nargs(1, 1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			db, err := c.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer closeDB(db)
-			st, err := status.NewMongo(cmd.Context(), db)
-			if err != nil {
-				return err
-			}
-			sw, err := sweep.CVStatus(cmd.Context(), db, st, args[0])
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				enc := json.NewEncoder(stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(sw)
-			}
-			return printCV(sw, stdout)
-		},
-	}
-	c.flags(cmd.Flags())
+	}, func(ctx context.Context, db *store.DB, args []string) error {
+		st, err := status.NewMongo(ctx, db)
+		if err != nil {
+			return err
+		}
+		sw, err := sweep.CVStatus(ctx, db, st, args[0])
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return writeJSON(stdout, sw)
+		}
+		return printCV(sw, stdout)
+	})
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the record as JSON")
 	return cmd
 }
 
 func newCVListCmd(stdout io.Writer) *cobra.Command {
-	var c storeConn
-	cmd := &cobra.Command{
+	return storeCommand(&cobra.Command{
 		Use:   "list",
 		Short: "the project's cross-validations, newest first",
 		Args:  nargs(0, 0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, err := c.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer closeDB(db)
-			return listCV(cmd.Context(), db, stdout)
-		},
-	}
-	c.flags(cmd.Flags())
-	return cmd
+	}, func(ctx context.Context, db *store.DB, _ []string) error {
+		return listCV(ctx, db, stdout)
+	})
 }
 
 func listCV(ctx context.Context, db *store.DB, out io.Writer) error {
@@ -211,8 +178,7 @@ func listCV(ctx context.Context, db *store.DB, out io.Writer) error {
 		fmt.Fprintln(out, "no cross-validations (tl cv SPEC.yaml submits one)")
 		return nil
 	}
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tDATASET\tK\tMETRIC\tMEAN\tSTD\tCREATED")
+	tw := table(out, "NAME\tSTATE\tDATASET\tK\tMETRIC\tMEAN\tSTD\tCREATED")
 	for _, sw := range sws {
 		cv := sw.CV
 		mean, std := "-", "-"

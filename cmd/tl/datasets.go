@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"github.com/tlgo/tl/store"
 	"github.com/tlgo/tl/store/dataset"
 )
 
@@ -36,19 +37,16 @@ func (f *sampleFlags) flags(fs *pflag.FlagSet) {
 	fs.StringVar(&f.collection, "collection", dataset.DefaultCollection, "MongoDB collection that holds the samples")
 }
 
-// open connects to the store and opens the sample collection; close closes
-// the store.
-func (f *sampleFlags) open(ctx context.Context) (c *dataset.Collection, closeStore func(), err error) {
-	db, err := f.storeConn.open(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	c, err = dataset.Open(ctx, db, dataset.Options{Collection: f.collection})
-	if err != nil {
-		closeDB(db)
-		return nil, nil, fmt.Errorf("open the samples of project %q: %w", db.Project(), err)
-	}
-	return c, func() { closeDB(db) }, nil
+// withSamples opens the store and the sample collection, runs f with the
+// collection and closes the store.
+func (f *sampleFlags) withSamples(ctx context.Context, run func(*dataset.Collection) error) error {
+	return f.withStore(ctx, func(db *store.DB) error {
+		c, err := dataset.Open(ctx, db, dataset.Options{Collection: f.collection})
+		if err != nil {
+			return fmt.Errorf("open the samples of project %q: %w", db.Project(), err)
+		}
+		return run(c)
+	})
 }
 
 // datasetSummary is a line of 'tl datasets' and its JSON form.
@@ -90,15 +88,12 @@ order. The counts are computed by the database; no payload is read.`,
 		Args: nargs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			c, closeStore, err := f.open(ctx)
-			if err != nil {
-				return err
-			}
-			defer closeStore()
-			if len(args) == 0 {
-				return listDatasets(ctx, c, asJSON, stdout)
-			}
-			return showDataset(ctx, c, args[0], asJSON, stdout)
+			return f.withSamples(ctx, func(c *dataset.Collection) error {
+				if len(args) == 0 {
+					return listDatasets(ctx, c, asJSON, stdout)
+				}
+				return showDataset(ctx, c, args[0], asJSON, stdout)
+			})
 		},
 	}
 	f.flags(cmd.Flags())
@@ -133,8 +128,7 @@ func listDatasets(ctx context.Context, c *dataset.Collection, asJSON bool, out i
 	if asJSON {
 		return writeJSON(out, map[string]any{"project": c.Project(), "collection": c.Name(), "datasets": sums, "all": all})
 	}
-	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "DATASET\tSAMPLES\tQUERY")
+	w := table(out, "DATASET\tSAMPLES\tQUERY")
 	for _, s := range sums {
 		fmt.Fprintf(w, "%s\t%d\t%s\n", s.Name, s.Samples, dash(queryString(s.Query)))
 	}
@@ -181,8 +175,7 @@ func showDataset(ctx context.Context, c *dataset.Collection, name string, asJSON
 	}
 	if len(info.Labels) > 0 {
 		fmt.Fprintln(out)
-		w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "LABEL\tNAME\tSAMPLES")
+		w = table(out, "LABEL\tNAME\tSAMPLES")
 		for _, l := range info.Labels {
 			fmt.Fprintf(w, "%d\t%s\t%d\n", l.Label, dash(l.Name), l.Count)
 		}
@@ -192,8 +185,7 @@ func showDataset(ctx context.Context, c *dataset.Collection, name string, asJSON
 	}
 	if len(info.Targets) > 0 {
 		fmt.Fprintln(out)
-		w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "TARGET\tSHAPE\tSAMPLES")
+		w = table(out, "TARGET\tSHAPE\tSAMPLES")
 		for _, t := range info.Targets {
 			if t.Kind == "" {
 				fmt.Fprintf(w, "(none)\t-\t%d\n", t.Count)
@@ -207,8 +199,7 @@ func showDataset(ctx context.Context, c *dataset.Collection, name string, asJSON
 	}
 	if len(info.Tags) > 0 {
 		fmt.Fprintln(out)
-		w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "TAG\tSAMPLES")
+		w = table(out, "TAG\tSAMPLES")
 		for _, t := range info.Tags {
 			fmt.Fprintf(w, "%s\t%d\n", t.Tag, t.Count)
 		}
@@ -399,17 +390,13 @@ func importIDX(ctx context.Context, f *importFlags, classes, images, labels stri
 	default:
 		names = strings.Split(classes, ",")
 	}
-	c, closeStore, err := f.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeStore()
-	st, err := dataset.ImportIDX(ctx, c, images, labels, names, o)
-	if err != nil {
-		printStats(stdout, c, st)
-		return fmt.Errorf("import %s and %s into collection %q%s: %w", images, labels, c.Name(), resumeNote(ctx, st), err)
-	}
-	return finishImport(ctx, c, st, f.define, q, stdout, stderr)
+	return f.withSamples(ctx, func(c *dataset.Collection) error {
+		st, err := dataset.ImportIDX(ctx, c, images, labels, names, o)
+		if err != nil {
+			return importFailed(ctx, c, st, images+" and "+labels, err, stdout)
+		}
+		return finishImport(ctx, c, st, f.define, q, stdout, stderr)
+	})
 }
 
 func newImportFolderCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -432,22 +419,25 @@ func importFolder(ctx context.Context, f *importFlags, root string, stdout, stde
 	if err != nil {
 		return err
 	}
-	c, closeStore, err := f.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeStore()
-	st, classes, err := dataset.ImportImageFolder(ctx, c, root, o)
-	if err != nil {
-		printStats(stdout, c, st)
-		return fmt.Errorf("import image folder %s into collection %q%s: %w", root, c.Name(), resumeNote(ctx, st), err)
-	}
-	var cs []string
-	for i, name := range classes {
-		cs = append(cs, fmt.Sprintf("%d=%s", i, name))
-	}
-	fmt.Fprintf(stdout, "classes: %s\n", strings.Join(cs, " "))
-	return finishImport(ctx, c, st, f.define, q, stdout, stderr)
+	return f.withSamples(ctx, func(c *dataset.Collection) error {
+		st, classes, err := dataset.ImportImageFolder(ctx, c, root, o)
+		if err != nil {
+			return importFailed(ctx, c, st, "image folder "+root, err, stdout)
+		}
+		var cs []string
+		for i, name := range classes {
+			cs = append(cs, fmt.Sprintf("%d=%s", i, name))
+		}
+		fmt.Fprintf(stdout, "classes: %s\n", strings.Join(cs, " "))
+		return finishImport(ctx, c, st, f.define, q, stdout, stderr)
+	})
+}
+
+// importFailed prints what a failed import of what inserted and returns its
+// error, saying what a rerun does when it was interrupted.
+func importFailed(ctx context.Context, c *dataset.Collection, st dataset.ImportStats, what string, err error, stdout io.Writer) error {
+	printStats(stdout, c, st)
+	return fmt.Errorf("import %s into collection %q%s: %w", what, c.Name(), resumeNote(ctx, st), err)
 }
 
 // resumeNote says, for an interrupted import, what a rerun does.
@@ -519,22 +509,19 @@ func newExportCmd(stdout, _ io.Writer) *cobra.Command {
 }
 
 func exportIDX(ctx context.Context, f *sampleFlags, name, images, labels string, stdout io.Writer) error {
-	c, closeStore, err := f.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeStore()
-	d, err := openDataset(ctx, c, name)
-	if err != nil {
-		return err
-	}
-	start := time.Now()
-	n, err := dataset.ExportIDX(ctx, d, images, labels)
-	if err != nil {
-		return fmt.Errorf("export dataset %s to %s and %s: %w", name, images, labels, err)
-	}
-	fmt.Fprintf(stdout, "exported %d samples of dataset %s to %s and %s in %s\n", n, name, images, labels, span(time.Since(start)))
-	return nil
+	return f.withSamples(ctx, func(c *dataset.Collection) error {
+		d, err := openDataset(ctx, c, name)
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		n, err := dataset.ExportIDX(ctx, d, images, labels)
+		if err != nil {
+			return fmt.Errorf("export dataset %s to %s and %s: %w", name, images, labels, err)
+		}
+		fmt.Fprintf(stdout, "exported %d samples of dataset %s to %s and %s in %s\n", n, name, images, labels, span(time.Since(start)))
+		return nil
+	})
 }
 
 // orNoneOf keeps JSON output as [] rather than null.

@@ -99,35 +99,31 @@ func importCIFAR(ctx context.Context, f *importFlags, dir string, stdout, stderr
 		}
 		classes = names
 	}
-	c, closeStore, err := f.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeStore()
-	src := func(yield func(dataset.Sample, error) bool) {
-		for _, b := range batches {
-			for i := range b.im.N {
-				l := int(b.im.Labels[i])
-				s := dataset.Sample{Key: fmt.Sprintf("%s/%04d", b.name, i),
-					Tensor: dataset.Uint8Tensor([]int{32, 32, 3}, b.im.Image(i)),
-					Label:  l, LabelName: classes[l], Tags: []string{b.split},
-					Fields: map[string]any{"batch": b.name}}
-				if !yield(s, nil) {
-					return
+	return f.withSamples(ctx, func(c *dataset.Collection) error {
+		src := func(yield func(dataset.Sample, error) bool) {
+			for _, b := range batches {
+				for i := range b.im.N {
+					l := int(b.im.Labels[i])
+					s := dataset.Sample{Key: fmt.Sprintf("%s/%04d", b.name, i),
+						Tensor: dataset.Uint8Tensor([]int{32, 32, 3}, b.im.Image(i)),
+						Label:  l, LabelName: classes[l], Tags: []string{b.split},
+						Fields: map[string]any{"batch": b.name}}
+					if !yield(s, nil) {
+						return
+					}
 				}
 			}
 		}
-	}
-	o.Total, o.Label = total, "import cifar-10"
-	st, err := dataset.Import(ctx, c, iter.Seq2[dataset.Sample, error](src), o)
-	if err != nil {
-		printStats(stdout, c, st)
-		return fmt.Errorf("import CIFAR-10 from %s into collection %q%s: %w", dir, c.Name(), resumeNote(ctx, st), err)
-	}
-	var names []string
-	for _, b := range batches {
-		names = append(names, fmt.Sprintf("%s (%s, %d)", b.name, b.split, b.im.N))
-	}
-	fmt.Fprintf(stdout, "batches: %s\n", strings.Join(names, ", "))
-	return finishSplits(ctx, c, st, f.define, q, splits, stdout, stderr)
+		o.Total, o.Label = total, "import cifar-10"
+		st, err := dataset.Import(ctx, c, iter.Seq2[dataset.Sample, error](src), o)
+		if err != nil {
+			return importFailed(ctx, c, st, "CIFAR-10 from "+dir, err, stdout)
+		}
+		var names []string
+		for _, b := range batches {
+			names = append(names, fmt.Sprintf("%s (%s, %d)", b.name, b.split, b.im.N))
+		}
+		fmt.Fprintf(stdout, "batches: %s\n", strings.Join(names, ", "))
+		return finishSplits(ctx, c, st, f.define, q, splits, stdout, stderr)
+	})
 }

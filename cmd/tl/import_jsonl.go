@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
@@ -48,15 +47,11 @@ func importJSONL(ctx context.Context, f *importFlags, path string, stdout, stder
 	if err != nil {
 		return err
 	}
-	c, closeStore, err := f.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeStore()
-	st, err := dataset.ImportJSONL(ctx, c, path, o)
-	if err != nil {
-		printStats(stdout, c, st)
-		return fmt.Errorf("import %s into collection %q%s: %w", path, c.Name(), resumeNote(ctx, st), err)
-	}
-	return finishImport(ctx, c, st, f.define, q, stdout, stderr)
+	return f.withSamples(ctx, func(c *dataset.Collection) error {
+		st, err := dataset.ImportJSONL(ctx, c, path, o)
+		if err != nil {
+			return importFailed(ctx, c, st, path, err, stdout)
+		}
+		return finishImport(ctx, c, st, f.define, q, stdout, stderr)
+	})
 }

@@ -154,63 +154,59 @@ func importTokens(ctx context.Context, f *tokenFlags, corpus string, v *formats.
 	if err != nil {
 		return err
 	}
-	c, closeStore, err := f.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeStore()
-	vocabKey := f.prefix + tokenVocabKey
-	var text strings.Builder
-	for i, w := range v.Words {
-		fmt.Fprintf(&text, "%s\t%d\n", w, v.Counts[i])
-	}
-	h := fnv.New64a()
-	h.Write([]byte(text.String()))
-	hash := fmt.Sprintf("%016x", h.Sum64())
-	// A rerun under the same prefix must be the same corpus cut the same way:
-	// other windows next to the stored ones would mix two texts.
-	if old, err := c.Get(ctx, vocabKey); err == nil {
-		if oh, ow := fmt.Sprint(old.Fields["vocab_hash"]), fmt.Sprint(old.Fields["window"]); oh != hash || ow != fmt.Sprint(f.window) {
-			return fmt.Errorf("prefix %q holds another import (vocabulary %s, window %s; this one: vocabulary %s, window %d): give this corpus another --prefix, or the same --window",
-				f.prefix, oh, ow, hash, f.window)
+	return f.withSamples(ctx, func(c *dataset.Collection) error {
+		vocabKey := f.prefix + tokenVocabKey
+		var text strings.Builder
+		for i, w := range v.Words {
+			fmt.Fprintf(&text, "%s\t%d\n", w, v.Counts[i])
 		}
-	} else if !errors.Is(err, dataset.ErrNotFound) {
-		return fmt.Errorf("look for an earlier import at %s: %w", vocabKey, err)
-	}
-	total := 1
-	for _, s := range splits {
-		total += (len(s.ids) + f.window - 1) / f.window
-	}
-	src := func(yield func(dataset.Sample, error) bool) {
-		if !yield(dataset.Sample{Key: tokenVocabKey, Bytes: []byte(text.String()), Tags: []string{tokenVocabTag},
-			Fields: map[string]any{"corpus": corpus, "words": v.Len(), "unk": int(v.Unk), "window": f.window, "vocab_hash": hash}}, nil) {
-			return
+		h := fnv.New64a()
+		h.Write([]byte(text.String()))
+		hash := fmt.Sprintf("%016x", h.Sum64())
+		// A rerun under the same prefix must be the same corpus cut the same way:
+		// other windows next to the stored ones would mix two texts.
+		if old, err := c.Get(ctx, vocabKey); err == nil {
+			if oh, ow := fmt.Sprint(old.Fields["vocab_hash"]), fmt.Sprint(old.Fields["window"]); oh != hash || ow != fmt.Sprint(f.window) {
+				return fmt.Errorf("prefix %q holds another import (vocabulary %s, window %s; this one: vocabulary %s, window %d): give this corpus another --prefix, or the same --window",
+					f.prefix, oh, ow, hash, f.window)
+			}
+		} else if !errors.Is(err, dataset.ErrNotFound) {
+			return fmt.Errorf("look for an earlier import at %s: %w", vocabKey, err)
 		}
+		total := 1
 		for _, s := range splits {
-			for i, off := 0, 0; off < len(s.ids); i, off = i+1, off+f.window {
-				end := min(off+f.window, len(s.ids))
-				smp := dataset.Sample{Key: fmt.Sprintf("%s/%06d", s.name, i),
-					Tensor: dataset.Int32Tensor([]int{end - off}, s.ids[off:end]),
-					Tags:   []string{s.name},
-					Fields: map[string]any{"corpus": corpus, "split": s.name, "offset": off, "window": f.window, "vocab": vocabKey}}
-				if !yield(smp, nil) {
-					return
+			total += (len(s.ids) + f.window - 1) / f.window
+		}
+		src := func(yield func(dataset.Sample, error) bool) {
+			if !yield(dataset.Sample{Key: tokenVocabKey, Bytes: []byte(text.String()), Tags: []string{tokenVocabTag},
+				Fields: map[string]any{"corpus": corpus, "words": v.Len(), "unk": int(v.Unk), "window": f.window, "vocab_hash": hash}}, nil) {
+				return
+			}
+			for _, s := range splits {
+				for i, off := 0, 0; off < len(s.ids); i, off = i+1, off+f.window {
+					end := min(off+f.window, len(s.ids))
+					smp := dataset.Sample{Key: fmt.Sprintf("%s/%06d", s.name, i),
+						Tensor: dataset.Int32Tensor([]int{end - off}, s.ids[off:end]),
+						Tags:   []string{s.name},
+						Fields: map[string]any{"corpus": corpus, "split": s.name, "offset": off, "window": f.window, "vocab": vocabKey}}
+					if !yield(smp, nil) {
+						return
+					}
 				}
 			}
 		}
-	}
-	o.Total, o.Label = total, "import "+corpus
-	st, err := dataset.Import(ctx, c, iter.Seq2[dataset.Sample, error](src), o)
-	if err != nil {
-		printStats(stdout, c, st)
-		return fmt.Errorf("import %s into collection %q%s: %w", corpus, c.Name(), resumeNote(ctx, st), err)
-	}
-	var words []string
-	for _, s := range splits {
-		words = append(words, fmt.Sprintf("%s %d", s.name, len(s.ids)))
-	}
-	fmt.Fprintf(stdout, "corpus %s: vocabulary of %d words (%s); words: %s\n", corpus, v.Len(), vocabKey, strings.Join(words, ", "))
-	return finishSplits(ctx, c, st, f.define, q, splitNames(splits), stdout, stderr)
+		o.Total, o.Label = total, "import "+corpus
+		st, err := dataset.Import(ctx, c, iter.Seq2[dataset.Sample, error](src), o)
+		if err != nil {
+			return importFailed(ctx, c, st, corpus, err, stdout)
+		}
+		var words []string
+		for _, s := range splits {
+			words = append(words, fmt.Sprintf("%s %d", s.name, len(s.ids)))
+		}
+		fmt.Fprintf(stdout, "corpus %s: vocabulary of %d words (%s); words: %s\n", corpus, v.Len(), vocabKey, strings.Join(words, ", "))
+		return finishSplits(ctx, c, st, f.define, q, splitNames(splits), stdout, stderr)
+	})
 }
 
 func splitNames(splits []tokenSplit) []string {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"github.com/tlgo/tl/store"
 	"github.com/tlgo/tl/store/models"
 )
 
@@ -21,6 +22,18 @@ import (
 type storeConn struct{ conn }
 
 func (c *storeConn) flags(fs *pflag.FlagSet) { c.conn.flags(fs, false) }
+
+// storeCommand gives cmd the store's flags and, as what it does, run with
+// the store open.
+func storeCommand(cmd *cobra.Command, run func(ctx context.Context, db *store.DB, args []string) error) *cobra.Command {
+	var c storeConn
+	c.flags(cmd.Flags())
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		ctx := cmd.Context()
+		return c.withStore(ctx, func(db *store.DB) error { return run(ctx, db, args) })
+	}
+	return cmd
+}
 
 // modelSummary is a line of 'tl models' and its JSON form.
 type modelSummary struct {
@@ -54,11 +67,8 @@ type lineageJSON struct {
 }
 
 func newModelsCmd(stdout, _ io.Writer) *cobra.Command {
-	var (
-		c      storeConn
-		asJSON bool
-	)
-	cmd := &cobra.Command{
+	var asJSON bool
+	cmd := storeCommand(&cobra.Command{
 		Use:   "models [NAME]",
 		Short: "list the saved models, or one model's versions and metrics",
 		Long: `Without NAME, lists the project's models: latest version, number of versions,
@@ -66,24 +76,16 @@ aliases and the latest version's metrics. With NAME, lists each version of that
 model: created, weight size, metrics (rounded to 4 digits; --json has them
 whole), the aliases that point at it, lineage.`,
 		Args: nargs(0, 1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			db, err := c.open(ctx)
-			if err != nil {
-				return err
-			}
-			defer closeDB(db)
-			ms, err := models.New(ctx, db, models.Options{})
-			if err != nil {
-				return fmt.Errorf("open the model store of project %q: %w", db.Project(), err)
-			}
-			if len(args) == 0 {
-				return listModels(ctx, ms, asJSON, stdout)
-			}
-			return showModel(ctx, ms, args[0], asJSON, stdout)
-		},
-	}
-	c.flags(cmd.Flags())
+	}, func(ctx context.Context, db *store.DB, args []string) error {
+		ms, err := models.New(ctx, db, models.Options{})
+		if err != nil {
+			return fmt.Errorf("open the model store of project %q: %w", db.Project(), err)
+		}
+		if len(args) == 0 {
+			return listModels(ctx, ms, asJSON, stdout)
+		}
+		return showModel(ctx, ms, args[0], asJSON, stdout)
+	})
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
 	return cmd
 }
@@ -117,8 +119,7 @@ func listModels(ctx context.Context, ms *models.Store, asJSON bool, out io.Write
 		fmt.Fprintf(out, "no models in project %q\n", ms.Project())
 		return nil
 	}
-	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "MODEL\tLATEST\tVERSIONS\tCREATED\tALIASES\tMETRICS (latest)")
+	w := table(out, "MODEL\tLATEST\tVERSIONS\tCREATED\tALIASES\tMETRICS (latest)")
 	for _, s := range sums {
 		var as []string
 		for _, a := range slices.Sorted(maps.Keys(s.Aliases)) {

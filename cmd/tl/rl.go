@@ -2,17 +2,18 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
-	"github.com/tlgo/tl/agents/master"
 	"github.com/tlgo/tl/agents/plan"
+	"github.com/tlgo/tl/agents/status"
 	"github.com/tlgo/tl/agents/task"
+	"github.com/tlgo/tl/store"
 )
 
 const rlAbout = `Starts distributed reinforcement learning (the paper's Figure 2, package
@@ -150,35 +151,20 @@ func submitRL(ctx context.Context, c *conn, doc string, f *rlFlags, stdout io.Wr
 	if err != nil {
 		return err
 	}
-	nc, js, err := c.js(ctx)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	id, verdict, err := master.SubmitChecked(ctx, js, spec, verdictPatience)
-	if errors.Is(err, master.ErrRejected) {
-		return fmt.Errorf("plan %s (tl rl): %w", id, err)
-	}
-	if err != nil {
-		return err
-	}
-	run := spec.Tasks[0].Params["run"]
-	fmt.Fprintf(stdout, "submitted plan %s: 1 trainer and %d players of run %v (tl status %s; tl runs %v; tl curve %v)\n", id, len(spec.Tasks)-1, run, id, run, run)
-	fmt.Fprintf(stdout, "the agents of queue %s need %d free task slots at once\n", f.queue, len(spec.Tasks))
-	if verdict == nil {
-		fmt.Fprintf(stdout, "the master did not answer within %s: the plan waits in the queue and is checked when a master takes it\n", verdictPatience)
-	} else {
-		for _, w := range verdict.Warnings {
-			fmt.Fprintf(stdout, "warning: %s\n", w)
+	return c.withJS(ctx, func(js jetstream.JetStream) error {
+		id, verdict, err := submitChecked(ctx, js, spec, "tl rl")
+		if err != nil {
+			return err
 		}
-	}
-	if !f.wait {
-		return nil
-	}
-	db, st, err := c.store(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeDB(db)
-	return follow(ctx, st, js, id, f.every, stdout)
+		run := spec.Tasks[0].Params["run"]
+		fmt.Fprintf(stdout, "submitted plan %s: 1 trainer and %d players of run %v (tl status %s; tl runs %v; tl curve %v)\n", id, len(spec.Tasks)-1, run, id, run, run)
+		fmt.Fprintf(stdout, "the agents of queue %s need %d free task slots at once\n", f.queue, len(spec.Tasks))
+		printVerdict(stdout, verdict, "")
+		if !f.wait {
+			return nil
+		}
+		return c.withRecords(ctx, func(_ *store.DB, st status.Store) error {
+			return follow(ctx, st, js, id, f.every, stdout)
+		})
+	})
 }

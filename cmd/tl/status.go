@@ -133,6 +133,14 @@ func (l leadership) show(out io.Writer) {
 	}
 }
 
+// table starts a table of tl's layout (columns two spaces apart) with its
+// header line; Flush writes it.
+func table(out io.Writer, header string) *tabwriter.Writer {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, header)
+	return w
+}
+
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -143,8 +151,7 @@ func listPlans(ctx context.Context, st status.Store, ps []*status.Plan, agents [
 	if len(ps) == 0 {
 		fmt.Fprintln(out, "no plans (submit one with: tl submit PLAN.yaml)")
 	} else {
-		w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "PLAN\tSTATUS\tTASKS\tSUBMITTED")
+		w := table(out, "PLAN\tSTATUS\tTASKS\tSUBMITTED")
 		for _, p := range ps {
 			ts, err := st.Tasks(ctx, p.ID)
 			if err != nil {
@@ -169,8 +176,7 @@ func showPlan(p *status.Plan, ts []*status.Task, agents []queue.AgentInfo, out i
 		fmt.Fprintln(out, p.Note)
 	}
 	fmt.Fprintln(out)
-	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "TASK\tKIND\tQUEUE\tSTATUS\tATTEMPT\tAGENT\tDETAIL")
+	w := table(out, "TASK\tKIND\tQUEUE\tSTATUS\tATTEMPT\tAGENT\tDETAIL")
 	for _, t := range ts {
 		att := ""
 		if t.Attempt > 0 {
@@ -326,12 +332,7 @@ func command(ctx context.Context, c *conn, send func(context.Context, jetstream.
 		}
 		closeDB(db)
 	}
-	nc, js, err := c.js(ctx)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	err = send(ctx, js)
+	err := c.withJS(ctx, func(js jetstream.JetStream) error { return send(ctx, js) })
 	if errors.Is(err, master.ErrRefused) && c.creds != nil && c.creds.Role == queue.RoleClient && (c.local || c.localNATS()) {
 		// This machine's user may act as the master: say how.
 		err = fmt.Errorf("%w\n(on the master's machine: add --credentials %s)", err, filepath.Join(c.home, queue.CredentialsDir, queue.RoleMaster+".json"))

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -144,41 +143,38 @@ func streamDefine(ctx context.Context, f *defineFlags, name string, stdout io.Wr
 		}
 		r.Plan = string(data)
 	}
-	db, err := f.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeDB(db)
-	if initModel != "" {
-		ms, err := models.New(ctx, db, models.Options{})
+	return f.withStore(ctx, func(db *store.DB) error {
+		if initModel != "" {
+			ms, err := models.New(ctx, db, models.Options{})
+			if err != nil {
+				return err
+			}
+			if _, err := ms.Get(ctx, models.Ref{Name: initModel}); errors.Is(err, models.ErrNotFound) {
+				return fmt.Errorf("rule %s: model %q has no saved version to fine-tune from in project %s: train it first, or pass --fresh to train it from scratch on each batch: %w", name, initModel, db.Project(), err)
+			} else if err != nil {
+				return fmt.Errorf("rule %s: model %q: %w", name, initModel, err)
+			}
+		}
+		rules, err := stream.OpenRules(ctx, db)
 		if err != nil {
 			return err
 		}
-		if _, err := ms.Get(ctx, models.Ref{Name: initModel}); errors.Is(err, models.ErrNotFound) {
-			return fmt.Errorf("rule %s: model %q has no saved version to fine-tune from in project %s: train it first, or pass --fresh to train it from scratch on each batch: %w", name, initModel, db.Project(), err)
-		} else if err != nil {
-			return fmt.Errorf("rule %s: model %q: %w", name, initModel, err)
+		def, err := rules.Define(ctx, r, f.fromStart)
+		if err != nil {
+			return err
 		}
-	}
-	rules, err := stream.OpenRules(ctx, db)
-	if err != nil {
-		return err
-	}
-	def, err := rules.Define(ctx, r, f.fromStart)
-	if err != nil {
-		return err
-	}
-	st, err := rules.State(ctx, def)
-	if err != nil {
-		return err
-	}
-	state := "active: the leading master runs it"
-	if def.Paused {
-		state = "paused (tl stream resume " + def.Name + " starts it)"
-	}
-	fmt.Fprintf(stdout, "rule %s defined in project %s: %s; %s\n", def.Name, db.Project(), ruleWhen(def), state)
-	fmt.Fprintf(stdout, "position %s; %d new sample(s) pending\n", positions(def, st), st.Pending)
-	return nil
+		st, err := rules.State(ctx, def)
+		if err != nil {
+			return err
+		}
+		state := "active: the leading master runs it"
+		if def.Paused {
+			state = "paused (tl stream resume " + def.Name + " starts it)"
+		}
+		fmt.Fprintf(stdout, "rule %s defined in project %s: %s; %s\n", def.Name, db.Project(), ruleWhen(def), state)
+		fmt.Fprintf(stdout, "position %s; %d new sample(s) pending\n", positions(def, st), st.Pending)
+		return nil
+	})
 }
 
 // ruleWhen says when a rule submits.
@@ -231,66 +227,53 @@ func ruleLines(ctx context.Context, db *store.DB) ([]ruleLine, error) {
 }
 
 func newStreamListCmd(stdout io.Writer) *cobra.Command {
-	var (
-		c      storeConn
-		asJSON bool
-	)
-	cmd := &cobra.Command{
+	var asJSON bool
+	cmd := storeCommand(&cobra.Command{
 		Use:   "list",
 		Short: "list the rules: views, thresholds, paused, position, pending samples, last plan",
 		Long: `Lists the project's stream rules: the views each watches, when it submits,
 whether it is paused, its position (the last sequence number handled per
 view), how many new samples of its views wait, and the last plan it submitted.`,
 		Args: nargs(0, 0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			db, err := c.open(ctx)
-			if err != nil {
-				return err
+	}, func(ctx context.Context, db *store.DB, _ []string) error {
+		lines, err := ruleLines(ctx, db)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return writeJSON(stdout, lines)
+		}
+		if len(lines) == 0 {
+			fmt.Fprintf(stdout, "no stream rules in project %s (define one with: tl stream define NAME --view V --model M --min-count N)\n", db.Project())
+			return nil
+		}
+		w := table(stdout, "RULE\tVIEWS\tMIN COUNT\tMAX WAIT\tSTATE\tPOSITION\tPENDING\tSUBMITTED\tLAST PLAN")
+		for _, l := range lines {
+			state, pos, pending := "active", "?", "?"
+			if l.Paused {
+				state = "paused"
 			}
-			defer closeDB(db)
-			lines, err := ruleLines(ctx, db)
-			if err != nil {
-				return err
+			if l.State != nil {
+				pos, pending = positions(l.Rule, l.State), fmt.Sprint(l.State.Pending)
+			} else {
+				state += " (" + oneLine(l.Error) + ")"
 			}
-			if asJSON {
-				return writeJSON(stdout, lines)
+			wait, last := "-", "-"
+			if l.MaxWait > 0 {
+				wait = l.MaxWait.String()
 			}
-			if len(lines) == 0 {
-				fmt.Fprintf(stdout, "no stream rules in project %s (define one with: tl stream define NAME --view V --model M --min-count N)\n", db.Project())
-				return nil
+			if l.LastPlan != "" {
+				last = l.LastPlan + " at " + l.LastSubmitted.Local().Format(time.DateTime)
 			}
-			w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "RULE\tVIEWS\tMIN COUNT\tMAX WAIT\tSTATE\tPOSITION\tPENDING\tSUBMITTED\tLAST PLAN")
-			for _, l := range lines {
-				state, pos, pending := "active", "?", "?"
-				if l.Paused {
-					state = "paused"
-				}
-				if l.State != nil {
-					pos, pending = positions(l.Rule, l.State), fmt.Sprint(l.State.Pending)
-				} else {
-					state += " (" + oneLine(l.Error) + ")"
-				}
-				wait, last := "-", "-"
-				if l.MaxWait > 0 {
-					wait = l.MaxWait.String()
-				}
-				if l.LastPlan != "" {
-					last = l.LastPlan + " at " + l.LastSubmitted.Local().Format(time.DateTime)
-				}
-				fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d\t%s\n", l.Name, strings.Join(l.Views, ","), l.MinCount, wait, state, pos, pending, l.Submitted, last)
-			}
-			return w.Flush()
-		},
-	}
-	c.flags(cmd.Flags())
+			fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d\t%s\n", l.Name, strings.Join(l.Views, ","), l.MinCount, wait, state, pos, pending, l.Submitted, last)
+		}
+		return w.Flush()
+	})
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
 	return cmd
 }
 
 func newStreamPauseCmd(stdout io.Writer, pause bool) *cobra.Command {
-	var c storeConn
 	use, short, long := "pause NAME", "pause a rule: it submits nothing until resumed",
 		`Pauses a rule: the leading master stops its controller within seconds and it
 submits nothing; new samples wait. 'tl stream resume' starts it again, and the
@@ -300,59 +283,40 @@ samples that arrived meanwhile start one plan (if enough).`
 			`Resumes a paused rule: within seconds the leading master runs it again, and the
 samples that arrived while it was paused start one plan (if enough).`
 	}
-	cmd := &cobra.Command{
+	return storeCommand(&cobra.Command{
 		Use: use, Short: short, Long: long,
 		Args: nargs(1, 1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			db, err := c.open(ctx)
-			if err != nil {
-				return err
-			}
-			defer closeDB(db)
-			rules, err := stream.OpenRules(ctx, db)
-			if err != nil {
-				return err
-			}
-			if err := rules.SetPaused(ctx, args[0], pause); err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "rule %s %s\n", args[0], map[bool]string{true: "paused", false: "resumed"}[pause])
-			return nil
-		},
-	}
-	c.flags(cmd.Flags())
-	return cmd
+	}, func(ctx context.Context, db *store.DB, args []string) error {
+		rules, err := stream.OpenRules(ctx, db)
+		if err != nil {
+			return err
+		}
+		if err := rules.SetPaused(ctx, args[0], pause); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "rule %s %s\n", args[0], map[bool]string{true: "paused", false: "resumed"}[pause])
+		return nil
+	})
 }
 
 func newStreamDeleteCmd(stdout io.Writer) *cobra.Command {
-	var c storeConn
-	cmd := &cobra.Command{
+	return storeCommand(&cobra.Command{
 		Use:   "delete NAME",
 		Short: "delete a rule and its position (the plans it submitted stay)",
 		Long: `Deletes a rule and its position: the leading master stops it within seconds.
 The plans it submitted, and the datasets it defined for them, stay.`,
 		Args: nargs(1, 1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			db, err := c.open(ctx)
-			if err != nil {
-				return err
-			}
-			defer closeDB(db)
-			rules, err := stream.OpenRules(ctx, db)
-			if err != nil {
-				return err
-			}
-			if err := rules.Delete(ctx, args[0]); err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "rule %s deleted\n", args[0])
-			return nil
-		},
-	}
-	c.flags(cmd.Flags())
-	return cmd
+	}, func(ctx context.Context, db *store.DB, args []string) error {
+		rules, err := stream.OpenRules(ctx, db)
+		if err != nil {
+			return err
+		}
+		if err := rules.Delete(ctx, args[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "rule %s deleted\n", args[0])
+		return nil
+	})
 }
 
 // showStreamRules writes tl status's lines about the stream rules: one per

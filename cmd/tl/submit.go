@@ -67,51 +67,83 @@ func newSubmitCmd(stdout, _ io.Writer) *cobra.Command {
 }
 
 func submit(ctx context.Context, c *conn, path string, wait bool, every time.Duration, stdout io.Writer) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("read plan: %w", err)
-	}
-	spec, err := plan.Parse(data, path)
+	spec, err := readSpec(path, "plan", plan.Parse)
 	if err != nil {
 		return err
 	}
-	nc, js, err := c.js(ctx)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	// The store is opened before the plan is sent when it is needed (--wait)
-	// or named: a --mongo that does not answer fails the command first.
-	var st status.Store
-	if wait || (c.mongo != "" && !c.local) {
-		db, s, err := c.store(ctx)
+	return c.withJS(ctx, func(js jetstream.JetStream) error {
+		// The store is opened before the plan is sent when it is needed (--wait)
+		// or named: a --mongo that does not answer fails the command first.
+		var st status.Store
+		if wait || (c.mongo != "" && !c.local) {
+			db, s, err := c.store(ctx)
+			if err != nil {
+				return err
+			}
+			defer closeDB(db)
+			st = s
+		}
+		id, verdict, err := submitChecked(ctx, js, spec, path)
 		if err != nil {
 			return err
 		}
-		defer closeDB(db)
-		st = s
+		fmt.Fprintf(stdout, "submitted plan %s (%d tasks)\n", id, len(spec.Tasks))
+		printVerdict(stdout, verdict, " (tl status "+id+")")
+		if !wait {
+			return nil
+		}
+		return follow(ctx, st, js, id, every, stdout)
+	})
+}
+
+// readSpec reads the spec file at path and parses it; what names the file
+// in the error of a read that fails ("plan", "sweep spec").
+func readSpec[S any](path, what string, parse func(data []byte, source string) (S, error)) (S, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		var none S
+		return none, fmt.Errorf("read %s: %w", what, err)
 	}
-	// The master checks the plan against what the agents announced (kinds,
-	// parameter fields) and answers; a master that is down checks it later.
+	return parse(data, path)
+}
+
+// submitChecked submits a plan through the master, which checks it against
+// what the agents announced (kinds, parameter fields) and answers; a master
+// that is down checks it later (the verdict is then nil). A rejection names
+// the plan by source: its file, or the command that wrote it.
+func submitChecked(ctx context.Context, js jetstream.JetStream, spec *plan.Spec, source string) (string, *master.Verdict, error) {
 	id, verdict, err := master.SubmitChecked(ctx, js, spec, verdictPatience)
 	if errors.Is(err, master.ErrRejected) {
-		return fmt.Errorf("plan %s (%s): %w", id, path, err)
+		return id, nil, fmt.Errorf("plan %s (%s): %w", id, source, err)
 	}
-	if err != nil {
-		return err
+	return id, verdict, err
+}
+
+// printVerdict prints the master's warnings about a plan or, when it did not
+// answer (v nil), that the plan waits, followed by hint.
+func printVerdict(out io.Writer, v *master.Verdict, hint string) {
+	if v == nil {
+		fmt.Fprintf(out, "the master did not answer within %s: the plan waits in the queue and is checked when a master takes it%s\n", verdictPatience, hint)
+		return
 	}
-	fmt.Fprintf(stdout, "submitted plan %s (%d tasks)\n", id, len(spec.Tasks))
-	if verdict == nil {
-		fmt.Fprintf(stdout, "the master did not answer within %s: the plan waits in the queue and is checked when a master takes it (tl status %s)\n", verdictPatience, id)
-	} else {
-		for _, w := range verdict.Warnings {
-			fmt.Fprintf(stdout, "warning: %s\n", w)
-		}
+	printWarnings(out, v.Warnings)
+}
+
+// printWarnings prints each warning on a line of its own.
+func printWarnings(out io.Writer, warnings []string) {
+	for _, w := range warnings {
+		fmt.Fprintf(out, "warning: %s\n", w)
 	}
-	if !wait {
+}
+
+// sleep waits d, or less when ctx ends first (its error then).
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
 		return nil
 	}
-	return follow(ctx, st, js, id, every, stdout)
 }
 
 // follow prints each task's changes until the plan ends. While nothing
@@ -160,10 +192,8 @@ func follow(ctx context.Context, st status.Store, js jetstream.JetStream, id str
 				fmt.Fprintf(out, "%s  %s\n", time.Now().Format("15:04:05"), line)
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(500 * time.Millisecond):
+		if err := sleep(ctx, 500*time.Millisecond); err != nil {
+			return err
 		}
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,9 +10,9 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 	"github.com/tlgo/tl/store"
 	"github.com/tlgo/tl/store/events"
@@ -89,37 +88,25 @@ func newSweepCmd(stdout, _ io.Writer) *cobra.Command {
 }
 
 func submitSweep(ctx context.Context, c *conn, path string, wait bool, every time.Duration, out io.Writer) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("read sweep spec: %w", err)
-	}
-	spec, err := sweep.Parse(data, path)
+	spec, err := readSpec(path, "sweep spec", sweep.Parse)
 	if err != nil {
 		return err
 	}
-	nc, js, err := c.js(ctx)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	db, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeDB(db)
-	sw, warnings, err := sweep.Submit(ctx, db, js, spec)
-	if err != nil {
-		return err
-	}
-	for _, w := range warnings {
-		fmt.Fprintf(out, "warning: %s\n", w)
-	}
-	fmt.Fprintf(out, "sweep %s submitted: %s search, %d trials, %s (%s), at most %d at once; the leading master runs it (tl sweep status %s)\n",
-		sw.Name, spec.Algorithm, spec.TotalTrials(), spec.Metric, spec.Mode, spec.Parallel, sw.Name)
-	if !wait {
-		return nil
-	}
-	return followSweep(ctx, db, sw.Name, every, out)
+	return c.withJS(ctx, func(js jetstream.JetStream) error {
+		return c.withStore(ctx, func(db *store.DB) error {
+			sw, warnings, err := sweep.Submit(ctx, db, js, spec)
+			if err != nil {
+				return err
+			}
+			printWarnings(out, warnings)
+			fmt.Fprintf(out, "sweep %s submitted: %s search, %d trials, %s (%s), at most %d at once; the leading master runs it (tl sweep status %s)\n",
+				sw.Name, spec.Algorithm, spec.TotalTrials(), spec.Metric, spec.Mode, spec.Parallel, sw.Name)
+			if !wait {
+				return nil
+			}
+			return followSweep(ctx, db, sw.Name, every, out)
+		})
+	})
 }
 
 // followSweep prints each decision as it is made and, every every, the
@@ -128,11 +115,7 @@ func followSweep(ctx context.Context, db *store.DB, name string, every time.Dura
 	printed := 0
 	next := time.Now().Add(every)
 	for {
-		sw, err := sweep.Status(ctx, db, name)
-		if err != nil {
-			return err
-		}
-		s, err := sw.Spec()
+		sw, s, err := sweepStatusSpec(ctx, db, name)
 		if err != nil {
 			return err
 		}
@@ -154,12 +137,23 @@ func followSweep(ctx context.Context, db *store.DB, name string, every time.Dura
 			next = time.Now().Add(every)
 			fmt.Fprintf(out, "%s  %s\n", time.Now().Format("15:04:05"), progressLine(sw, s))
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Second):
+		if err := sleep(ctx, time.Second); err != nil {
+			return err
 		}
 	}
+}
+
+// sweepStatusSpec reads a sweep's record and its spec.
+func sweepStatusSpec(ctx context.Context, db *store.DB, name string) (*sweep.Sweep, *sweep.Spec, error) {
+	sw, err := sweep.Status(ctx, db, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := sw.Spec()
+	if err != nil {
+		return nil, nil, err
+	}
+	return sw, s, nil
 }
 
 // progressLine says how many epochs are done of those the sweep will train
@@ -251,65 +245,55 @@ NAME-sweep.png; --no-png to skip). --json prints the whole record instead.`,
 }
 
 func sweepStatus(ctx context.Context, c *storeConn, name, png string, noPNG, asJSON bool, out io.Writer) error {
-	db, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeDB(db)
-	sw, err := sweep.Status(ctx, db, name)
-	if err != nil {
-		return err
-	}
-	s, err := sw.Spec()
-	if err != nil {
-		return err
-	}
-	if asJSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(sw)
-	}
-	fmt.Fprintf(out, "sweep %s: %s, %s search, %s (%s), model %s\n", sw.Name, sw.State, s.Algorithm, s.Metric, s.Mode, s.Base.Model)
-	if sw.Note != "" {
-		fmt.Fprintln(out, sw.Note)
-	}
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "TRIAL\tSTATE\tRUNG\tEPOCHS\t%s\tVERSION\tPARAMS\n", strings.ToUpper(s.Metric))
-	runs := map[string]trialRun{}
-	for _, t := range sw.Trials {
-		last := t.Rungs[len(t.Rungs)-1]
-		metric, version := "-", "-"
-		for _, r := range t.Rungs {
-			if r.Run != "" {
-				runs[r.Run] = trialRun{trial: t.N, rung: r.K}
+	return c.withStore(ctx, func(db *store.DB) error {
+		sw, s, err := sweepStatusSpec(ctx, db, name)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return writeJSON(out, sw)
+		}
+		fmt.Fprintf(out, "sweep %s: %s, %s search, %s (%s), model %s\n", sw.Name, sw.State, s.Algorithm, s.Metric, s.Mode, s.Base.Model)
+		if sw.Note != "" {
+			fmt.Fprintln(out, sw.Note)
+		}
+		tw := table(out, fmt.Sprintf("TRIAL\tSTATE\tRUNG\tEPOCHS\t%s\tVERSION\tPARAMS", strings.ToUpper(s.Metric)))
+		runs := map[string]trialRun{}
+		for _, t := range sw.Trials {
+			last := t.Rungs[len(t.Rungs)-1]
+			metric, version := "-", "-"
+			for _, r := range t.Rungs {
+				if r.Run != "" {
+					runs[r.Run] = trialRun{trial: t.N, rung: r.K}
+				}
+				if r.State == sweep.Done {
+					metric, version = formatMetric(r.Metric), fmt.Sprint(r.Version)
+				}
 			}
-			if r.State == sweep.Done {
-				metric, version = formatMetric(r.Metric), fmt.Sprint(r.Version)
+			state := t.State
+			if last.State == sweep.Failed {
+				state += ": " + firstLine(last.Error)
 			}
+			fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%s\t%s\t%s\n", t.N, state, last.K, last.Total, metric, version, formatParams(t.Params))
 		}
-		state := t.State
-		if last.State == sweep.Failed {
-			state += ": " + firstLine(last.Error)
+		if err := tw.Flush(); err != nil {
+			return err
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%s\t%s\t%s\n", t.N, state, last.K, last.Total, metric, version, formatParams(t.Params))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if b := sw.BestSoFar(s); b != nil {
-		fmt.Fprintf(out, "best so far: trial %d at rung %d, %s %s, model %s version %d", b.Trial, b.Rung, s.Metric, formatMetric(b.Metric), b.Model, b.Version)
-		if sw.Best != nil {
-			fmt.Fprintf(out, " (alias %s)", sw.Best.Alias)
+		if b := sw.BestSoFar(s); b != nil {
+			fmt.Fprintf(out, "best so far: trial %d at rung %d, %s %s, model %s version %d", b.Trial, b.Rung, s.Metric, formatMetric(b.Metric), b.Model, b.Version)
+			if sw.Best != nil {
+				fmt.Fprintf(out, " (alias %s)", sw.Best.Alias)
+			}
+			fmt.Fprintln(out)
 		}
-		fmt.Fprintln(out)
-	}
-	if noPNG {
-		return nil
-	}
-	if png == "" {
-		png = name + "-sweep.png"
-	}
-	return sweepPNG(ctx, db, s, runs, "sweep "+name, png, out)
+		if noPNG {
+			return nil
+		}
+		if png == "" {
+			png = name + "-sweep.png"
+		}
+		return sweepPNG(ctx, db, s, runs, "sweep "+name, png, out)
+	})
 }
 
 // trialRun is the trial and rung a training run belongs to.
@@ -386,65 +370,46 @@ func firstLine(s string) string {
 }
 
 func newSweepListCmd(stdout io.Writer) *cobra.Command {
-	var c storeConn
-	cmd := &cobra.Command{
+	return storeCommand(&cobra.Command{
 		Use:   "list",
 		Short: "the project's sweeps, newest first",
 		Args:  nargs(0, 0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, err := c.open(cmd.Context())
+	}, func(ctx context.Context, db *store.DB, _ []string) error {
+		sws, err := sweep.List(ctx, db)
+		if err != nil {
+			return err
+		}
+		if len(sws) == 0 {
+			fmt.Fprintln(stdout, "no sweeps (tl sweep SPEC.yaml submits one)")
+			return nil
+		}
+		tw := table(stdout, "NAME\tSTATE\tALGORITHM\tTRIALS\tMETRIC\tBEST\tCREATED")
+		for _, sw := range sws {
+			s, err := sw.Spec()
 			if err != nil {
 				return err
 			}
-			defer closeDB(db)
-			sws, err := sweep.List(cmd.Context(), db)
-			if err != nil {
-				return err
+			best := "-"
+			if b := sw.BestSoFar(s); b != nil {
+				best = fmt.Sprintf("%s (trial %d, %s v%d)", formatMetric(b.Metric), b.Trial, b.Model, b.Version)
 			}
-			if len(sws) == 0 {
-				fmt.Fprintln(stdout, "no sweeps (tl sweep SPEC.yaml submits one)")
-				return nil
-			}
-			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tSTATE\tALGORITHM\tTRIALS\tMETRIC\tBEST\tCREATED")
-			for _, sw := range sws {
-				s, err := sw.Spec()
-				if err != nil {
-					return err
-				}
-				best := "-"
-				if b := sw.BestSoFar(s); b != nil {
-					best = fmt.Sprintf("%s (trial %d, %s v%d)", formatMetric(b.Metric), b.Trial, b.Model, b.Version)
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\n", sw.Name, sw.State, s.Algorithm, len(sw.Trials), s.TotalTrials(), s.Metric, best,
-					sw.Created.Local().Format("2006-01-02 15:04"))
-			}
-			return tw.Flush()
-		},
-	}
-	c.flags(cmd.Flags())
-	return cmd
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\n", sw.Name, sw.State, s.Algorithm, len(sw.Trials), s.TotalTrials(), s.Metric, best,
+				sw.Created.Local().Format("2006-01-02 15:04"))
+		}
+		return tw.Flush()
+	})
 }
 
 func newSweepStopCmd(stdout io.Writer) *cobra.Command {
-	var c storeConn
-	cmd := &cobra.Command{
+	return storeCommand(&cobra.Command{
 		Use:   "stop NAME",
 		Short: "stop a sweep: the master cancels its running trials and names the best of those done",
 		Args:  nargs(1, 1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			db, err := c.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer closeDB(db)
-			if err := sweep.Stop(cmd.Context(), db, args[0]); err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "sweep %s: stop requested; the leading master cancels its running trials (tl sweep status %s)\n", args[0], args[0])
-			return nil
-		},
-	}
-	c.flags(cmd.Flags())
-	return cmd
+	}, func(ctx context.Context, db *store.DB, args []string) error {
+		if err := sweep.Stop(ctx, db, args[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "sweep %s: stop requested; the leading master cancels its running trials (tl sweep status %s)\n", args[0], args[0])
+		return nil
+	})
 }
