@@ -8,12 +8,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tlgo/tl/agents/endpoints"
+	"github.com/tlgo/tl/internal/testworld"
 	"github.com/tlgo/tl/store/dataset"
 )
 
@@ -125,24 +125,6 @@ func TestUnreachableServers(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a command running in a goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // A master in this process, on embedded servers in a fresh home, and no
 // agent: submit --wait says what the plan waits for; a second master on the
 // home fails at once; the commands find the master through --home; stopped,
@@ -156,7 +138,7 @@ func TestMasterHome(t *testing.T) {
 	t.Setenv("TL_PROJECT", "")
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	var mout, merr syncBuffer
+	var mout, merr testworld.Buffer
 	masterDone := make(chan int, 1)
 	go func() {
 		masterDone <- run(ctx, []string{"master", "--home", home, "--nats-listen", "127.0.0.1:0", "--mongo-listen", "127.0.0.1:0", "--tick", "300ms"}, &mout, &merr)
@@ -303,7 +285,7 @@ func TestMasterHome(t *testing.T) {
 	// A new master says which unfinished plans it resumes.
 	ctx2, stop2 := context.WithCancel(context.Background())
 	defer stop2()
-	var mout2, merr2 syncBuffer
+	var mout2, merr2 testworld.Buffer
 	done2 := make(chan int, 1)
 	go func() {
 		done2 <- run(ctx2, []string{"master", "--home", home, "--nats-listen", "127.0.0.1:0", "--mongo-listen", "127.0.0.1:0"}, &mout2, &merr2)
@@ -327,7 +309,7 @@ func TestMasterSecondInterrupt(t *testing.T) {
 	}
 	tl := build(t, t.TempDir(), "github.com/tlgo/tl/cmd/tl")
 	home := t.TempDir()
-	var out syncBuffer
+	var out testworld.Buffer
 	m := exec.Command(tl, "master", "--home", home, "--nats-listen", "127.0.0.1:0", "--mongo-listen", "127.0.0.1:0")
 	m.Env = append(os.Environ(), "TL_NATS_URL=", "TL_MONGO_URL=")
 	m.Stdout, m.Stderr = &out, &out

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tlgo/tl/store"
 	"github.com/tlgo/tl/store/dataset"
 	"github.com/tlgo/tl/store/storetest"
 )
@@ -15,15 +14,9 @@ import (
 // tl datasets NAME counts the samples per target shape when samples carry
 // targets, and says nothing of targets when none does.
 func TestDatasetShowsTargets(t *testing.T) {
-	t.Setenv("TL_HOME", t.TempDir())
-	t.Setenv("TL_MONGO_URL", "")
-	t.Setenv("TL_PROJECT", "")
-	db := storetest.Backends()[0].OpenConfig(t, store.Config{Project: "reg"})
+	db, conn := isolatedStore(t, storetest.Backends()[0], "reg")
 	ctx := storetest.Context(t)
-	c, err := dataset.Open(ctx, db, dataset.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := openSamples(t, db)
 	x := dataset.Float32Tensor([]int{1}, []float32{1})
 	if _, err := c.Insert(ctx,
 		dataset.Sample{Key: "a", Tensor: x, Target: dataset.Float32Tensor([]int{2}, []float32{1, 2}), Tags: []string{"t"}},
@@ -37,7 +30,6 @@ func TestDatasetShowsTargets(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	conn := []string{"--mongo", dbURL(db), "--project", "reg"}
 	code, out, errOut := runTL(append([]string{"datasets", "all"}, conn...)...)
 	var lines []string
 	for l := range strings.SplitSeq(out, "\n") {
@@ -60,11 +52,8 @@ func TestDatasetShowsTargets(t *testing.T) {
 // tl import jsonl stores targets that tl datasets then shows; a bad line
 // fails naming it, with nothing written.
 func TestImportJSONLCommand(t *testing.T) {
-	t.Setenv("TL_HOME", t.TempDir())
-	t.Setenv("TL_MONGO_URL", "")
-	t.Setenv("TL_PROJECT", "")
-	db := storetest.Backends()[0].OpenConfig(t, store.Config{Project: "reg"})
-	conn := []string{"--mongo", dbURL(db), "--project", "reg", "--quiet"}
+	_, conn := isolatedStore(t, storetest.Backends()[0], "reg")
+	conn = append(conn, "--quiet")
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.jsonl")
 	bad := filepath.Join(dir, "bad.jsonl")

@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/tlgo/tl/formats"
-	"github.com/tlgo/tl/store"
 	"github.com/tlgo/tl/store/storetest"
 )
 
@@ -99,17 +98,8 @@ func TestDatasetCommandsUsage(t *testing.T) {
 
 func TestDatasetCommands(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
-		// No stray endpoints file or environment may choose the store.
-		t.Setenv("TL_HOME", t.TempDir())
-		t.Setenv("TL_MONGO_URL", "")
-		t.Setenv("TL_PROJECT", "")
-		db := b.OpenConfig(t, store.Config{Project: "vision"})
-		conn := []string{"--mongo", dbURL(db), "--project", "vision"}
-		tl := func(args ...string) (int, string, string) {
-			t.Helper()
-			// Flags after the positional arguments too, as users type them.
-			return runTL(append(args, conn...)...)
-		}
+		db, conn := isolatedStore(t, b, "vision")
+		tl := tlWith(t, conn)
 		dir := t.TempDir()
 		images, labels := writeTinyIDX(t, dir)
 

@@ -11,9 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/tlgo/tl/agents/endpoints"
 	"github.com/tlgo/tl/formats"
 	"github.com/tlgo/tl/tensor"
 )
@@ -62,12 +60,7 @@ func writeMarkovPTB(t *testing.T, dir string) {
 // that corpus; then the example plans of the CIFAR-10 CNN and of word2vec on
 // generated files in CIFAR-10's binary format and text8's.
 func TestTable1EndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binaries; skipped with -short")
-	}
-	bin := t.TempDir()
-	tl := build(t, bin, "github.com/tlgo/tl/cmd/tl")
-	agentBin := build(t, bin, "github.com/tlgo/tl/cmd/tl-agent")
+	tl, agentBin := buildBinaries(t)
 	home := t.TempDir()
 	env := append(os.Environ(), "TL_HOME="+home, "TL_NATS_URL=", "TL_MONGO_URL=", "TL_PROJECT=")
 	run := func(args ...string) string {
@@ -81,29 +74,8 @@ func TestTable1EndToEnd(t *testing.T) {
 		return string(out)
 	}
 
-	var masterOut bytes.Buffer
-	master := exec.Command(tl, "master", "--nats-listen", "127.0.0.1:0", "--mongo-listen", "127.0.0.1:0", "--tick", "500ms")
-	master.Env, master.Stdout, master.Stderr = env, &masterOut, &masterOut
-	if err := master.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = master.Process.Kill()
-		_, _ = master.Process.Wait()
-		if t.Failed() {
-			t.Logf("master output:\n%s", masterOut.String())
-		}
-	}()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if _, err := endpoints.Read(home); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no endpoints file after 60s; master output:\n%s", masterOut.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	master := startLogged(t, env, tl, "master", "--nats-listen", "127.0.0.1:0", "--mongo-listen", "127.0.0.1:0", "--tick", "500ms")
+	waitEndpoints(t, home, master)
 
 	corpus := t.TempDir()
 	writeMarkovPTB(t, corpus)
@@ -112,19 +84,7 @@ func TestTable1EndToEnd(t *testing.T) {
 		t.Fatalf("tl import ptb:\n%s", out)
 	}
 
-	var agentOut bytes.Buffer
-	agent := exec.Command(agentBin, "--ack-wait", "10s", "--grace", "1s", "--id", "lm-1")
-	agent.Env, agent.Stdout, agent.Stderr = env, &agentOut, &agentOut
-	if err := agent.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = agent.Process.Kill()
-		_, _ = agent.Process.Wait()
-		if t.Failed() {
-			t.Logf("agent output:\n%s", agentOut.String())
-		}
-	}()
+	startLogged(t, env, agentBin, "--ack-wait", "10s", "--grace", "1s", "--id", "lm-1")
 
 	planFile := filepath.Join(t.TempDir(), "lm.yaml")
 	if err := os.WriteFile(planFile, []byte(`name: gen-lm

@@ -32,6 +32,16 @@ func writePTB(t *testing.T, dir string) {
 	}
 }
 
+// openSamples opens the default sample collection of db.
+func openSamples(t *testing.T, db *store.DB) *dataset.Collection {
+	t.Helper()
+	c, err := dataset.Open(context.Background(), db, dataset.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // tokenIDs reads a split's windows back as the kinds do: in key order,
 // concatenated.
 func tokenIDs(t *testing.T, c *dataset.Collection, name string) []int32 {
@@ -57,20 +67,10 @@ func tokenIDs(t *testing.T, c *dataset.Collection, name string) []int32 {
 
 func TestImportTokenCorpora(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
-		t.Setenv("TL_HOME", t.TempDir())
-		t.Setenv("TL_MONGO_URL", "")
-		t.Setenv("TL_PROJECT", "")
-		db := b.OpenConfig(t, store.Config{Project: "text"})
-		conn := []string{"--mongo", dbURL(db), "--project", "text"}
-		tl := func(args ...string) (int, string, string) {
-			t.Helper()
-			return runTL(append(args, conn...)...)
-		}
+		db, conn := isolatedStore(t, b, "text")
+		tl := tlWith(t, conn)
 		ctx := context.Background()
-		c, err := dataset.Open(ctx, db, dataset.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := openSamples(t, db)
 		dir := t.TempDir()
 		writePTB(t, dir)
 		want, err := formats.ReadPTB(ctx, dir)
@@ -198,20 +198,10 @@ func writeCIFAR(t *testing.T, path string, n, first int) *formats.Images {
 
 func TestImportCIFAR(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
-		t.Setenv("TL_HOME", t.TempDir())
-		t.Setenv("TL_MONGO_URL", "")
-		t.Setenv("TL_PROJECT", "")
-		db := b.OpenConfig(t, store.Config{Project: "vision"})
-		conn := []string{"--mongo", dbURL(db), "--project", "vision"}
-		tl := func(args ...string) (int, string, string) {
-			t.Helper()
-			return runTL(append(args, conn...)...)
-		}
+		db, conn := isolatedStore(t, b, "vision")
+		tl := tlWith(t, conn)
 		ctx := context.Background()
-		c, err := dataset.Open(ctx, db, dataset.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := openSamples(t, db)
 		dir := t.TempDir()
 		train := writeCIFAR(t, filepath.Join(dir, "data_batch_2.bin"), 5, 0) // a subset: batch 2 alone
 		test := writeCIFAR(t, filepath.Join(dir, "test_batch.bin"), 3, 7)

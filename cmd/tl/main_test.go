@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/tlgo/tl/cuda"
 	"github.com/tlgo/tl/cuda/emu"
 	"github.com/tlgo/tl/internal/testenv"
+	"github.com/tlgo/tl/internal/testworld"
 )
 
 func runTL(args ...string) (int, string, string) {
@@ -61,6 +61,36 @@ func TestSubmitRejectsBadPlan(t *testing.T) {
 	}
 }
 
+// startLogged starts a program with env through testworld.Start: killed
+// when the test ends, its output logged if the test failed.
+func startLogged(t *testing.T, env []string, name string, args ...string) *testworld.Proc {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = env
+	return testworld.Start(t, filepath.Base(name)+" "+strings.Join(args, " "), cmd)
+}
+
+// waitEndpoints waits up to 60s for the master on home to write its
+// endpoints file.
+func waitEndpoints(t *testing.T, home string, master *testworld.Proc) {
+	t.Helper()
+	testworld.Eventually(t, "the master's endpoints file", 100*time.Millisecond, 60*time.Second, func() (bool, string) {
+		_, err := endpoints.Read(home)
+		return err == nil, "master output:\n" + master.Out.String()
+	})
+}
+
+// buildBinaries builds tl and tl-agent for a test that runs them; the test is
+// skipped with -short.
+func buildBinaries(t *testing.T) (tl, agent string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the binaries; skipped with -short")
+	}
+	bin := t.TempDir()
+	return build(t, bin, "github.com/tlgo/tl/cmd/tl"), build(t, bin, "github.com/tlgo/tl/cmd/tl-agent")
+}
+
 // build compiles a command of this module into dir.
 func build(t *testing.T, dir, pkg string) string {
 	t.Helper()
@@ -76,53 +106,13 @@ func build(t *testing.T, dir, pkg string) string {
 // and the store itself, tl-agent finds them through the endpoints file, tl submit
 // --wait follows a plan to the end, tl status shows it, tl cancel stops one.
 func TestEmbeddedDefaultEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binaries; skipped with -short")
-	}
-	bin := t.TempDir()
-	tl := build(t, bin, "github.com/tlgo/tl/cmd/tl")
-	agentBin := build(t, bin, "github.com/tlgo/tl/cmd/tl-agent")
+	tl, agentBin := buildBinaries(t)
 	home := t.TempDir()
 	env := append(os.Environ(), "TL_HOME="+home, "TL_NATS_URL=", "TL_MONGO_URL=")
 
-	var masterOut bytes.Buffer
-	master := exec.Command(tl, "master", "--nats-listen", "127.0.0.1:0", "--mongo-listen", "127.0.0.1:0", "--tick", "500ms")
-	master.Env, master.Stdout, master.Stderr = env, &masterOut, &masterOut
-	if err := master.Start(); err != nil {
-		t.Fatal(err)
-	}
-	masterDone := make(chan error, 1)
-	go func() { masterDone <- master.Wait() }()
-	defer func() {
-		_ = master.Process.Kill()
-		if t.Failed() {
-			t.Logf("master output:\n%s", masterOut.String())
-		}
-	}()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if _, err := endpoints.Read(home); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no endpoints file after 60s; master output:\n%s", masterOut.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-
-	var agentOut bytes.Buffer
-	agent := exec.Command(agentBin, "--ack-wait", "3s", "--grace", "1s", "--id", "local-1")
-	agent.Env, agent.Stdout, agent.Stderr = env, &agentOut, &agentOut
-	if err := agent.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = agent.Process.Kill()
-		_, _ = agent.Process.Wait()
-		if t.Failed() {
-			t.Logf("agent output:\n%s", agentOut.String())
-		}
-	}()
+	master := startLogged(t, env, tl, "master", "--nats-listen", "127.0.0.1:0", "--mongo-listen", "127.0.0.1:0", "--tick", "500ms")
+	waitEndpoints(t, home, master)
+	startLogged(t, env, agentBin, "--ack-wait", "3s", "--grace", "1s", "--id", "local-1")
 
 	planFile := filepath.Join(t.TempDir(), "demo.yaml")
 	os.WriteFile(planFile, []byte(`name: demo
@@ -207,14 +197,8 @@ tasks:
 	waitFor(t, env, tl, id, " done, idle", 60*time.Second)
 
 	// SIGTERM: the master stops cleanly and removes its endpoints file.
-	_ = master.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-masterDone:
-		if err != nil {
-			t.Errorf("master exit after SIGTERM: %v", err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("master still running 60s after SIGTERM")
+	if err := master.Term(60 * time.Second); err != nil {
+		t.Error(err)
 	}
 	if _, err := endpoints.Read(home); err == nil {
 		t.Error("endpoints file left behind by a stopped master")

@@ -40,12 +40,8 @@ func TestStoreCommandsHelp(t *testing.T) {
 // project "vision"; it returns the flags that reach that store.
 func storeFixture(t *testing.T, b storetest.Backend) (*store.DB, []string) {
 	t.Helper()
-	// No stray endpoints file or environment may choose the store.
-	t.Setenv("TL_HOME", t.TempDir())
-	t.Setenv("TL_MONGO_URL", "")
-	t.Setenv("TL_PROJECT", "")
+	db, conn := isolatedStore(t, b, "vision")
 	ctx := storetest.Context(t)
-	db := b.OpenConfig(t, store.Config{Project: "vision"})
 	ms, err := models.New(ctx, db, models.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -85,17 +81,13 @@ func storeFixture(t *testing.T, b storetest.Backend) (*store.DB, []string) {
 			t.Fatal(err)
 		}
 	}
-	return db, []string{"--mongo", dbURL(db), "--project", "vision"}
+	return db, conn
 }
 
 func TestStoreCommands(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
 		db, conn := storeFixture(t, b)
-		tl := func(args ...string) (int, string, string) {
-			t.Helper()
-			// Flags after the positional argument too, as users type them.
-			return runTL(append(args, conn...)...)
-		}
+		tl := tlWith(t, conn)
 
 		t.Run("models", func(t *testing.T) {
 			code, out, errOut := tl("models")
@@ -293,6 +285,26 @@ func TestStoreCommands(t *testing.T) {
 }
 
 // dbURL is the store's URL naming its database (each test has its own).
+// isolatedStore opens a store of project on b for a test of tl: no stray
+// endpoints file or environment may choose another. It returns the store
+// and the flags that reach it.
+func isolatedStore(t *testing.T, b storetest.Backend, project string) (*store.DB, []string) {
+	t.Helper()
+	t.Setenv("TL_HOME", t.TempDir())
+	t.Setenv("TL_MONGO_URL", "")
+	t.Setenv("TL_PROJECT", "")
+	db := b.OpenConfig(t, store.Config{Project: project})
+	return db, []string{"--mongo", dbURL(db), "--project", project}
+}
+
+// tlWith runs tl with flags after the arguments, as users type them.
+func tlWith(t *testing.T, flags []string) func(args ...string) (int, string, string) {
+	return func(args ...string) (int, string, string) {
+		t.Helper()
+		return runTL(append(args, flags...)...)
+	}
+}
+
 func dbURL(db *store.DB) string {
 	return strings.TrimSuffix(db.URL(), "/") + "/" + db.Database().Name()
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/tlgo/tl/agents/endpoints"
 	"github.com/tlgo/tl/agents/queue"
+	"github.com/tlgo/tl/internal/testworld"
 )
 
 // knownPassword is in every URL given to the commands below: it must appear
@@ -34,12 +35,7 @@ const knownPassword = "Pa55-w0rd-7Q1xZ"
 // are this user's only, and the remote agent pulls only with its file
 // (issue 13).
 func TestSecretsNeverPrinted(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binaries; skipped with -short")
-	}
-	bin := t.TempDir()
-	tl := build(t, bin, "github.com/tlgo/tl/cmd/tl")
-	agentBin := build(t, bin, "github.com/tlgo/tl/cmd/tl-agent")
+	tl, agentBin := buildBinaries(t)
 	home := filepath.Join(t.TempDir(), "home")
 	if err := os.Mkdir(home, 0o755); err != nil { // narrowed by the master
 		t.Fatal(err)
@@ -53,32 +49,8 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		printed = append(printed, bytes.NewBuffer(out))
 		return string(out), err
 	}
-	start := func(name string, args ...string) (*exec.Cmd, *syncBuffer) {
-		cmd := exec.Command(name, args...)
-		out := &syncBuffer{}
-		cmd.Env, cmd.Stdout, cmd.Stderr = env, out, out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			_, _ = cmd.Process.Wait()
-			if t.Failed() {
-				t.Logf("output of %s:\n%s", strings.Join(args, " "), out.String())
-			}
-		})
-		return cmd, out
-	}
-
-	master, masterOut := start(tl, "master", "--nats-listen", "127.0.0.1:0", "--mongo-listen", "127.0.0.1:0", "--tick", "500ms")
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if _, err := endpoints.Read(home); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no endpoints file after 60s; master output:\n%s", masterOut.String())
-		}
-	}
+	master := startLogged(t, env, tl, "master", "--nats-listen", "127.0.0.1:0", "--mongo-listen", "127.0.0.1:0", "--tick", "500ms")
+	waitEndpoints(t, home, master)
 	ep := mustEndpoints(t, home)
 	secrets := []string{knownPassword}
 	for _, role := range []string{queue.RoleMaster, queue.RoleAgent, queue.RoleClient} {
@@ -101,7 +73,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	}
 	env = env[:len(env)-1]
 
-	_, localOut := start(agentBin, "--grace", "1s", "--id", "local-1", "--queues", "cpu")
+	localOut := startLogged(t, env, agentBin, "--grace", "1s", "--id", "local-1", "--queues", "cpu").Out
 	// A remote agent: its own credentials file, for queue gpu only.
 	remoteCreds := filepath.Join(t.TempDir(), "gpu1.json")
 	out, err := runCmd(tl, "credentials", "agent", "--queues", "gpu", "-o", remoteCreds)
@@ -117,13 +89,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		t.Errorf("credentials file %s: %v, mode %v; want 0600", remoteCreds, err, info.Mode())
 	}
 	otherHome := t.TempDir() // no endpoints there: the agent is remote
-	remote := exec.Command(agentBin, "--nats", ep.NATS, "--credentials", remoteCreds, "--home", otherHome, "--queues", "gpu", "--grace", "1s", "--id", "remote-1")
-	remoteOut := &syncBuffer{}
-	remote.Env, remote.Stdout, remote.Stderr = append(env, "TL_HOME="+otherHome), remoteOut, remoteOut
-	if err := remote.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = remote.Process.Kill(); _, _ = remote.Process.Wait() })
+	remoteOut := startLogged(t, append(env, "TL_HOME="+otherHome), agentBin, "--nats", ep.NATS, "--credentials", remoteCreds, "--home", otherHome, "--queues", "gpu", "--grace", "1s", "--id", "remote-1").Out
 
 	planFile := filepath.Join(t.TempDir(), "p.yaml")
 	os.WriteFile(planFile, []byte(`name: sec
@@ -189,15 +155,13 @@ tasks:
 
 	// The home while the master runs: nothing for group or others.
 	checkPrivate(t, home, secrets)
-	_ = master.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _, _ = master.Process.Wait(); close(done) }()
+	_ = master.Cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-done:
+	case <-master.Done:
 	case <-time.After(60 * time.Second):
 		t.Error("master still running 60s after SIGTERM")
 	}
-	printed = append(printed, bytes.NewBufferString(masterOut.String()), bytes.NewBufferString(localOut.String()), bytes.NewBufferString(remoteOut.String()))
+	printed = append(printed, bytes.NewBufferString(master.Out.String()), bytes.NewBufferString(localOut.String()), bytes.NewBufferString(remoteOut.String()))
 	for i, b := range printed {
 		for _, s := range secrets {
 			if strings.Contains(b.String(), s) {
@@ -272,7 +236,7 @@ func TestMasterTLS(t *testing.T) {
 	t.Setenv("TL_CREDENTIALS", "")
 	certFile, keyFile := selfSignedCert(t, t.TempDir())
 	ctx, stop := context.WithCancel(context.Background())
-	var mout, merr syncBuffer
+	var mout, merr testworld.Buffer
 	masterDone := make(chan int, 1)
 	go func() {
 		masterDone <- run(ctx, []string{"master", "--home", home, "--nats-listen", "127.0.0.1:0", "--mongo-listen", "127.0.0.1:0",

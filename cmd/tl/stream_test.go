@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"github.com/tlgo/tl/agents/endpoints"
 	"github.com/tlgo/tl/agents/plan"
 	"github.com/tlgo/tl/agents/status"
+	"github.com/tlgo/tl/internal/testworld"
 	"github.com/tlgo/tl/store"
 	"github.com/tlgo/tl/store/dataset"
 	"github.com/tlgo/tl/store/models"
@@ -42,29 +42,15 @@ type streamWorld struct {
 	tl, home        string
 	env             []string
 	natsAt, mongoAt string
-	master          *exec.Cmd
-	masterOut       *syncBuffer
+	master          *testworld.Proc
 	n               int // samples inserted
 }
 
 func (w *streamWorld) startMaster() {
 	w.t.Helper()
-	w.masterOut = &syncBuffer{}
-	m := exec.Command(w.tl, "master", "--nats-listen", w.natsAt, "--mongo-listen", w.mongoAt, "--tick", "500ms",
+	w.master = startLogged(w.t, w.env, w.tl, "master", "--nats-listen", w.natsAt, "--mongo-listen", w.mongoAt, "--tick", "500ms",
 		"--lease-ttl", "2s", "--stream-poll", "300ms")
-	m.Env, m.Stdout, m.Stderr = w.env, w.masterOut, w.masterOut
-	if err := m.Start(); err != nil {
-		w.t.Fatal(err)
-	}
-	w.master = m
-	out := w.masterOut
-	w.t.Cleanup(func() {
-		_ = m.Process.Kill()
-		_, _ = m.Process.Wait()
-		if w.t.Failed() {
-			w.t.Logf("master (pid %d) output:\n%s", m.Process.Pid, out.String())
-		}
-	})
+	out := w.master.Out
 	w.eventually("the master to lead", 60*time.Second, func() (bool, string) {
 		return strings.Contains(out.String(), "master running"), out.String()
 	})
@@ -73,22 +59,12 @@ func (w *streamWorld) startMaster() {
 // killMaster kills the master with SIGKILL, its servers with it.
 func (w *streamWorld) killMaster() {
 	w.t.Helper()
-	_ = w.master.Process.Kill()
-	_, _ = w.master.Process.Wait()
+	w.master.Kill()
 }
 
 func (w *streamWorld) eventually(what string, patience time.Duration, cond func() (bool, string)) {
 	w.t.Helper()
-	deadline := time.Now().Add(patience)
-	var last string
-	for time.Now().Before(deadline) {
-		var ok bool
-		if ok, last = cond(); ok {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	w.t.Fatalf("gave up waiting %v for %s; last: %s", patience, what, last)
+	testworld.Eventually(w.t, what, 200*time.Millisecond, patience, cond)
 }
 
 // run runs tl with args and returns its exit code and output.
@@ -123,10 +99,7 @@ func (w *streamWorld) store() *store.DB {
 // insert adds n samples tagged tag: 8 features, labels 0 and 1.
 func (w *streamWorld) insert(db *store.DB, n int, tag string) {
 	w.t.Helper()
-	c, err := dataset.Open(context.Background(), db, dataset.Options{})
-	if err != nil {
-		w.t.Fatal(err)
-	}
+	c := openSamples(w.t, db)
 	ss := make([]dataset.Sample, n)
 	for i := range ss {
 		w.n++
@@ -212,36 +185,16 @@ func input(t *testing.T, p *status.Plan) string {
 // holds the next batch back and resume submits it once. Bad rules are
 // refused with nothing stored.
 func TestStreamRulesEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binaries; skipped with -short")
-	}
-	bin := t.TempDir()
-	w := &streamWorld{t: t, tl: build(t, bin, "github.com/tlgo/tl/cmd/tl"), home: t.TempDir(),
-		natsAt: freePort(t), mongoAt: freePort(t)}
-	agentBin := build(t, bin, "github.com/tlgo/tl/cmd/tl-agent")
+	tl, agentBin := buildBinaries(t)
+	w := &streamWorld{t: t, tl: tl, home: t.TempDir(), natsAt: freePort(t), mongoAt: freePort(t)}
 	w.env = append(os.Environ(), "TL_HOME="+w.home, "TL_NATS_URL=", "TL_MONGO_URL=", "TL_PROJECT=", "TL_CREDENTIALS=")
 	w.startMaster()
 
-	var agentOut bytes.Buffer
-	agent := exec.Command(agentBin, "--ack-wait", "3s", "--grace", "1s", "--id", "stream-1", "--connect-wait", "60s")
-	agent.Env, agent.Stdout, agent.Stderr = w.env, &agentOut, &agentOut
-	if err := agent.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = agent.Process.Kill()
-		_, _ = agent.Process.Wait()
-		if t.Failed() {
-			t.Logf("agent output:\n%s", agentOut.String())
-		}
-	}()
+	startLogged(t, w.env, agentBin, "--ack-wait", "3s", "--grace", "1s", "--id", "stream-1", "--connect-wait", "60s")
 
 	// The model to fine-tune: a first version trained on 8 samples.
 	db := w.store()
-	c, err := dataset.Open(context.Background(), db, dataset.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := openSamples(t, db)
 	for name, tag := range map[string]string{"stream-base": "base", "stream-new": "new"} {
 		if _, err := c.Define(context.Background(), name, dataset.Query{Tags: []string{tag}}); err != nil {
 			t.Fatal(err)
@@ -323,10 +276,7 @@ func TestStreamRulesEndToEnd(t *testing.T) {
 	if ps := w.rulePlans(db, "ft-rule"); len(ps) != 2 {
 		t.Fatalf("after the third burst: %d plans, want 2", len(ps))
 	}
-	c, err = dataset.Open(context.Background(), db, dataset.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c = openSamples(t, db)
 	for _, in := range []string{first, second} {
 		d, err := c.Dataset(context.Background(), in)
 		if err != nil {
@@ -369,7 +319,7 @@ func TestStreamRulesEndToEnd(t *testing.T) {
 		t.Fatalf("tl stream pause: exit %d\n%s", code, out)
 	}
 	w.eventually("the master to stop the paused rule", 30*time.Second, func() (bool, string) {
-		return strings.Contains(w.masterOut.String(), "stream: rule paused or deleted; stopped"), ""
+		return strings.Contains(w.master.Out.String(), "stream: rule paused or deleted; stopped"), ""
 	})
 	w.insert(db, 12, "new")
 	time.Sleep(3 * time.Second)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tlgo/tl/internal/testworld"
 	"github.com/tlgo/tl/store"
 	"github.com/tlgo/tl/store/models"
 )
@@ -18,7 +19,7 @@ import (
 func startUI(t *testing.T, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out, errb := &syncBuffer{}, &syncBuffer{}
+	out, errb := &testworld.Buffer{}, &testworld.Buffer{}
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, append([]string{"ui"}, args...), out, errb) }()
 	t.Cleanup(func() {
