@@ -30,11 +30,8 @@ import (
 func TestForgeriesRefused(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	w := testworld.StartAuthNATS(t, ctx)
+	w, st := authMaster(t, ctx)
 	creds, connect := w.Creds, w.Connect
-
-	st := status.NewMemory()
-	testworld.RunMaster(t, master.Config{NATSURL: w.URL(), Credentials: creds(queue.RoleMaster), Store: st, Tick: 200 * time.Millisecond, Log: testworld.Log()})
 
 	release := make(chan struct{})
 	var evil atomic.Int32
@@ -51,14 +48,8 @@ func TestForgeriesRefused(t *testing.T) {
 		evil.Add(1)
 		return json.RawMessage(`{"evil":true}`), nil
 	})
-	a, err := agent.New(ctx, agent.Config{NATSURL: w.URL(), Credentials: creds(queue.RoleAgent, "cpu"), Queues: []string{"cpu"},
+	testworld.RunAgent(t, agent.Config{NATSURL: w.URL(), Credentials: creds(queue.RoleAgent, "cpu"), Queues: []string{"cpu"},
 		Registry: reg, ID: "honest", PollWait: 250 * time.Millisecond, Grace: time.Second, Log: testworld.Log()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	adone := make(chan struct{})
-	go func() { defer close(adone); _ = a.Run(ctx) }()
-	defer func() { cancel(); <-adone }()
 
 	client, cjs := connect(creds(queue.RoleClient))
 	spec, err := plan.Parse([]byte("name: guarded\ntasks:\n  - {id: long, kind: hold, queue: cpu}\n"), "guarded.yaml")
@@ -177,10 +168,8 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 func TestClientsTouchOnlyTheirPlans(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	w := testworld.StartAuthNATS(t, ctx)
+	w, st := authMaster(t, ctx)
 	creds, connect := w.Creds, w.Connect
-	st := status.NewMemory()
-	testworld.RunMaster(t, master.Config{NATSURL: w.URL(), Credentials: creds(queue.RoleMaster), Store: st, Tick: 200 * time.Millisecond, Log: testworld.Log()})
 
 	spec := func() *plan.Spec {
 		// No agent serves the queue: the task stays queued until cancelled.
@@ -255,4 +244,14 @@ func TestClientsTouchOnlyTheirPlans(t *testing.T) {
 		t.Fatalf("the master's cancel: %+v, %v", v, err)
 	}
 	waitUntil(t, "the master's cancel", func() bool { return planStatus(mid) == plan.Cancelled })
+}
+
+// authMaster starts an embedded NATS server with credentials and a master
+// (with the master's credentials) over a store of plans in memory.
+func authMaster(t *testing.T, ctx context.Context) (*testworld.AuthNATS, status.Store) {
+	t.Helper()
+	w := testworld.StartAuthNATS(t, ctx)
+	st := status.NewMemory()
+	testworld.RunMaster(t, master.Config{NATSURL: w.URL(), Credentials: w.Creds(queue.RoleMaster), Store: st, Tick: 200 * time.Millisecond, Log: testworld.Log()})
+	return w, st
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/tlgo/tl/agents/plan"
 	"github.com/tlgo/tl/agents/queue"
-	"github.com/tlgo/tl/agents/status"
 	"github.com/tlgo/tl/internal/testworld"
 	"github.com/tlgo/tl/store/storetest"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -145,12 +144,7 @@ func TestThreeNodeCluster(t *testing.T) {
 		t.Fatalf("stream %s: %v, replicas %d; want 3", queue.TasksStream, err, info.Config.Replicas)
 	}
 	e.js = js
-	e.db = storetest.Backends()[0].Open(t)
-	st, err := status.NewMongo(ctx, e.db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.status = st
+	e.openStore(ctx)
 
 	// Each process gets the servers in its own order: it connects to the first.
 	order := func(first int) string {

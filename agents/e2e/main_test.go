@@ -15,9 +15,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/tlgo/tl/agents/agent"
 	"github.com/tlgo/tl/agents/master"
-	"github.com/tlgo/tl/agents/plan"
 	"github.com/tlgo/tl/agents/queue"
 	"github.com/tlgo/tl/agents/status"
 	"github.com/tlgo/tl/internal/testenv"
@@ -38,9 +36,7 @@ const ackWait = 3 * time.Second
 func TestMain(m *testing.M) {
 	switch os.Getenv("TL_E2E_ROLE") {
 	case "agent":
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
-		os.Exit(agent.Main(ctx, "e2e-agent", nil, registry(), os.Stderr))
+		os.Exit(testworld.AgentMain("e2e-agent", registry()))
 	case "master":
 		os.Exit(masterMain())
 	case "natsnode":
@@ -139,13 +135,19 @@ func newEnv(t testing.TB, external bool) *env {
 		t.Fatal(err)
 	}
 	e.js = js
-	e.db = storetest.Backends()[0].Open(t)
+	e.openStore(ctx)
+	return e
+}
+
+// openStore opens the test's database and its store of plan records.
+func (e *env) openStore(ctx context.Context) {
+	e.t.Helper()
+	e.db = storetest.Backends()[0].Open(e.t)
 	st, err := status.NewMongo(ctx, e.db)
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
 	e.status = st
-	return e
 }
 
 // start runs this test binary in role with extra environment, the test's
@@ -192,15 +194,7 @@ func (e *env) runMaster() (*master.Master, func()) {
 // submit parses doc (with QUEUE replaced by the test's queue) and submits it.
 func (e *env) submit(doc string) string {
 	e.t.Helper()
-	spec, err := plan.Parse([]byte(strings.ReplaceAll(doc, "QUEUE", e.queue)), e.t.Name())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	id, err := master.Submit(context.Background(), e.js, spec)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return id
+	return testworld.SubmitPlan(e.t, e.js, strings.ReplaceAll(doc, "QUEUE", e.queue))
 }
 
 // eventually polls cond until it holds or patience runs out (then fails the test

@@ -46,16 +46,8 @@ func (e *env) mlAgent() {
 	if err := mltasks.Register(reg); err != nil {
 		e.t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := agent.New(ctx, agent.Config{NATSURL: e.natsURL, Queues: []string{plan.DefaultQueue}, Registry: reg, Services: e.db,
+	testworld.RunAgent(e.t, agent.Config{NATSURL: e.natsURL, Queues: []string{plan.DefaultQueue}, Registry: reg, Services: e.db,
 		Log: testworld.Log(), ID: "ml-agent", Grace: time.Second, RetryDelay: 200 * time.Millisecond})
-	if err != nil {
-		cancel()
-		e.t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = a.Run(ctx) }()
-	e.t.Cleanup(func() { cancel(); <-done })
 	saved := e.queue
 	e.queue = plan.DefaultQueue
 	e.waitAgents(1)

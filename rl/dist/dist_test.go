@@ -1,31 +1,25 @@
 package dist_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/tlgo/tl/agents/agent"
 	"github.com/tlgo/tl/agents/master"
 	"github.com/tlgo/tl/agents/plan"
 	"github.com/tlgo/tl/agents/queue"
 	"github.com/tlgo/tl/agents/status"
 	"github.com/tlgo/tl/agents/task"
+	"github.com/tlgo/tl/internal/testworld"
 	"github.com/tlgo/tl/rl/a2c"
 	"github.com/tlgo/tl/rl/dist"
 	"github.com/tlgo/tl/store"
@@ -38,14 +32,12 @@ const ackWait = 3 * time.Second
 
 func TestMain(m *testing.M) {
 	if os.Getenv("TL_RLDIST_ROLE") == "agent" {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
 		reg := task.NewRegistry()
 		if err := dist.Register(reg); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
-		os.Exit(agent.Main(ctx, "rldist-agent", nil, reg, os.Stderr))
+		os.Exit(testworld.AgentMain("rldist-agent", reg))
 	}
 	os.Exit(m.Run())
 }
@@ -53,157 +45,69 @@ func TestMain(m *testing.M) {
 // world is a test's servers: NATS with credentials, a store, a master in
 // this process; agents are processes of this test binary.
 type world struct {
-	t       testing.TB
-	srv     *queue.Server
-	auth    *queue.Auth
-	db      *store.DB
-	status  status.Store
-	js      jetstream.JetStream
-	creds   string // the agents' credentials file
-	qp, qt  string // the players' and the trainer's queues
-	mu      sync.Mutex
-	running []*proc
+	t      testing.TB
+	nats   *testworld.AuthNATS
+	db     *store.DB
+	status status.Store
+	js     jetstream.JetStream
+	creds  string // the agents' credentials file
+	qp, qt string // the players' and the trainer's queues
 }
 
 func newWorld(t testing.TB) *world {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	home := t.TempDir()
 	w := &world{t: t, qp: "rlp" + storetest.TempName(""), qt: "rlt" + storetest.TempName("")}
-	var err error
-	if w.auth, err = queue.LoadOrCreateAuth(home); err != nil {
+	w.nats = testworld.StartAuthNATS(t, ctx)
+	w.creds = filepath.Join(w.nats.Home, "agent.json")
+	if err := queue.WriteCredentials(w.creds, w.nats.Creds(queue.RoleAgent, queue.AllQueues)); err != nil {
 		t.Fatal(err)
 	}
-	if w.srv, err = queue.StartServer(ctx, queue.ServerConfig{Dir: filepath.Join(home, "nats"), Auth: w.auth}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.srv.Shutdown)
-	ac, err := w.auth.New(queue.RoleAgent, []string{queue.AllQueues})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.creds = filepath.Join(home, "agent.json")
-	if err := queue.WriteCredentials(w.creds, ac); err != nil {
-		t.Fatal(err)
-	}
-	mc, err := w.auth.New(queue.RoleMaster, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, js, err := queue.Connect(ctx, w.srv.URL(), "test master", nil, mc.Options()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	w.js = js
+	mc := w.nats.Creds(queue.RoleMaster)
+	_, w.js = w.nats.Connect(mc)
 	w.db = storetest.Backends()[0].Open(t)
+	var err error
 	if w.status, err = status.NewMongo(ctx, w.db); err != nil {
 		t.Fatal(err)
 	}
-	lv := slog.LevelWarn
-	if os.Getenv("TL_TEST_VERBOSE") != "" {
-		lv = slog.LevelDebug
-	}
-	m, err := master.New(ctx, master.Config{NATSURL: w.srv.URL(), Credentials: mc, Store: w.status, Tick: 300 * time.Millisecond,
-		AckWait: ackWait, Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = m.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	testworld.RunMaster(t, master.Config{NATSURL: w.nats.URL(), Credentials: mc, Store: w.status, Tick: 300 * time.Millisecond,
+		AckWait: ackWait, Log: testworld.Log()})
 	for _, q := range []string{w.qp, w.qt} {
-		if _, err := queue.EnsureQueue(ctx, js, q, ackWait); err != nil {
+		if _, err := queue.EnsureQueue(ctx, w.js, q, ackWait); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return w
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
-}
-
 // agent starts an agent process serving queue q.
-func (w *world) agent(name, q string) *proc {
+func (w *world) agent(name, q string) *testworld.Proc {
 	w.t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "TL_RLDIST_ROLE=agent", "TL_NATS_URL="+w.srv.URL(), "TL_MONGO_URL="+w.db.URL(),
+	return testworld.Start(w.t, name, testworld.Self("TL_RLDIST_ROLE=agent", "TL_NATS_URL="+w.nats.URL(), "TL_MONGO_URL="+w.db.URL(),
 		"TL_CREDENTIALS="+w.creds, "TL_AGENT_ID="+name, "TL_QUEUES="+q, "TL_ACK_WAIT="+ackWait.String(),
-		"TL_RETRY_DELAY=200ms", "TL_GRACE=1s", "TL_HOME="+w.t.TempDir())
-	p := &proc{name: name, cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	if err := cmd.Start(); err != nil {
-		w.t.Fatalf("start agent %s: %v", name, err)
-	}
-	go func() { _ = cmd.Wait(); close(p.done) }()
-	w.t.Cleanup(func() {
-		p.kill()
-		if w.t.Failed() || os.Getenv("TL_TEST_VERBOSE") != "" {
-			w.t.Logf("--- output of %s ---\n%s", name, p.out.String())
-		}
-	})
-	return p
+		"TL_RETRY_DELAY=200ms", "TL_GRACE=1s", "TL_HOME="+w.t.TempDir()))
 }
 
-// kill is kill -9, and waits for the process to be gone.
-func (p *proc) kill() {
-	select {
-	case <-p.done:
-		return
-	default:
+// agentJS connects with the agents' credentials, as a player's process does.
+func (w *world) agentJS() jetstream.JetStream {
+	w.t.Helper()
+	ac, err := queue.ReadCredentials(w.creds)
+	if err != nil {
+		w.t.Fatal(err)
 	}
-	_ = p.cmd.Process.Kill()
-	<-p.done
+	_, js := w.nats.Connect(ac)
+	return js
 }
 
 func (w *world) submit(doc string) string {
 	w.t.Helper()
-	doc = strings.NewReplacer("QP", w.qp, "QT", w.qt).Replace(doc)
-	spec, err := plan.Parse([]byte(doc), w.t.Name())
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	id, err := master.Submit(context.Background(), w.js, spec)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return id
+	return testworld.SubmitPlan(w.t, w.js, strings.NewReplacer("QP", w.qp, "QT", w.qt).Replace(doc))
 }
 
 func (w *world) eventually(what string, patience time.Duration, cond func() (bool, string)) {
 	w.t.Helper()
-	deadline := time.Now().Add(patience)
-	var last string
-	for time.Now().Before(deadline) {
-		var ok bool
-		if ok, last = cond(); ok {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	w.t.Fatalf("gave up waiting %v for %s; last: %s", patience, what, last)
+	testworld.Eventually(w.t, what, 200*time.Millisecond, patience, cond)
 }
 
 func (w *world) describe(id string) string {
@@ -275,19 +179,7 @@ tasks:
 	})
 	// The bad input: garbage, and a well-formed trajectory of a version the
 	// trainer never made, both published with an agent's credentials.
-	ac, err := queue.ReadCredentials(w.creds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := nats.Connect(w.srv.URL(), ac.Options()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := w.agentJS()
 	ctx := context.Background()
 	bad := &nats.Msg{Subject: queue.RLSubject(run, "mallory"), Data: []byte("not a trajectory"), Header: nats.Header{}}
 	bad.Header.Set(dist.HeaderPlayer, "mallory")
@@ -323,14 +215,14 @@ tasks:
 	}
 
 	// kill -9 a player's agent, start another.
-	pa.kill()
+	pa.Kill()
 	w.agent("player-c", w.qp)
 	v0 := w.version(run)
 	w.eventually("training to go on after the player's kill", 3*time.Minute, func() (bool, string) {
 		v := w.version(run)
 		return v >= v0+10, fmt.Sprintf("version %d; %s", v, w.describe(id))
 	})
-	trainer.kill()
+	trainer.Kill()
 	w.agent("trainer-b", w.qt)
 
 	var p *status.Plan
@@ -421,39 +313,14 @@ func TestBadParams(t *testing.T) {
 // The example plans of examples/rl name the kinds of this package with
 // parameters they take, and every player's envs is a multiple of the batch.
 func TestExamplePlans(t *testing.T) {
-	files, err := filepath.Glob("../../examples/rl/*.yaml")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("example plans: %v %v", files, err)
-	}
 	r := task.NewRegistry()
 	if err := dist.Register(r); err != nil {
 		t.Fatal(err)
 	}
-	specs := map[string]task.KindSpec{}
-	for _, s := range r.Specs() {
-		specs[s.Kind] = s
-	}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := plan.Parse(b, f)
-		if err != nil {
-			t.Errorf("%s: %v", f, err)
-			continue
-		}
+	testworld.CheckPlans(t, "../../examples/rl/*.yaml", 1, r, func(f string, _ []byte, p *plan.Spec) {
 		num := func(v any) int { n, _ := strconv.Atoi(fmt.Sprint(v)); return n }
 		batch := 0
 		for _, ts := range p.Tasks {
-			s, ok := specs[ts.Kind]
-			if !ok {
-				t.Errorf("%s: task %s: kind %q is not registered here", f, ts.ID, ts.Kind)
-				continue
-			}
-			if err := s.CheckParams(ts.Params); err != nil {
-				t.Errorf("%s: task %s: %v", f, ts.ID, err)
-			}
 			if ts.Kind == dist.TrainerKind {
 				batch = num(ts.Params["batch"])
 			}
@@ -463,7 +330,7 @@ func TestExamplePlans(t *testing.T) {
 				t.Errorf("%s: task %s: envs %v is not a multiple of the trainer's batch %v", f, ts.ID, ts.Params["envs"], batch)
 			}
 		}
-	}
+	})
 }
 
 // An agent's credentials may publish trajectories and run the trainer's
@@ -472,19 +339,7 @@ func TestExamplePlans(t *testing.T) {
 func TestAgentPermissionsOnTheStream(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
-	ac, err := queue.ReadCredentials(w.creds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := nats.Connect(w.srv.URL(), ac.Options()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := w.agentJS()
 	m := &nats.Msg{Subject: queue.RLSubject("perm", "p1"), Data: []byte("x")}
 	if _, err := js.PublishMsg(ctx, m); err != nil {
 		t.Fatalf("an agent publishing a trajectory: %v", err)

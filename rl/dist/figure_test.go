@@ -15,12 +15,12 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 
 	"github.com/tlgo/tl/agents/queue"
+	"github.com/tlgo/tl/internal/testworld"
 	"github.com/tlgo/tl/layers"
 	"github.com/tlgo/tl/rl/a2c"
 	"github.com/tlgo/tl/rl/dist"
@@ -90,13 +90,13 @@ func BenchmarkFigure2(b *testing.B) {
 }
 
 // run submits a run of secs seconds and returns the trainer's output.
-func runFor(t testing.TB, w *world, players, secs int) (dist.TrainerOutput, *proc, []*proc, time.Duration) {
+func runFor(t testing.TB, w *world, players, secs int) (dist.TrainerOutput, *testworld.Proc, []*testworld.Proc, time.Duration) {
 	doc := fmt.Sprintf("name: fig\ntasks:\n  - {id: trainer, kind: rl-trainer, queue: QT, params: {run: fig, env: cartpole, unroll: 16, batch: 16, save_every: 10, duration: %ds, drain: 1m}}\n", secs)
 	for i := 1; i <= players; i++ {
 		doc += fmt.Sprintf("  - {id: p%d, kind: rl-player, queue: QP, params: {run: fig, envs: 16, seed: %d}}\n", i, i)
 	}
 	tr := w.agent("trainer", w.qt)
-	var ps []*proc
+	var ps []*testworld.Proc
 	for i := 1; i <= players; i++ {
 		ps = append(ps, w.agent(fmt.Sprintf("player%d", i), w.qp))
 	}
@@ -118,13 +118,13 @@ func runFor(t testing.TB, w *world, players, secs int) (dist.TrainerOutput, *pro
 }
 
 // cpuOf stops p (SIGTERM) and returns its CPU time.
-func cpuOf(p *proc) time.Duration {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	<-p.done
-	if p.cmd.ProcessState == nil {
+func cpuOf(p *testworld.Proc) time.Duration {
+	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+	<-p.Done
+	if p.Cmd.ProcessState == nil {
 		return 0
 	}
-	return p.cmd.ProcessState.UserTime() + p.cmd.ProcessState.SystemTime()
+	return p.Cmd.ProcessState.UserTime() + p.Cmd.ProcessState.SystemTime()
 }
 
 func measure(t testing.TB, n, secs int) point {
@@ -148,19 +148,7 @@ func measure(t testing.TB, n, secs int) point {
 // cores.
 func ceiling(t testing.TB, secs int) point {
 	w := newWorld(t)
-	ac, err := queue.ReadCredentials(w.creds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := nats.Connect(w.srv.URL(), ac.Options()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := w.agentJS()
 	net := func(x *layers.Layer) (*layers.Layer, *layers.Layer) {
 		h := layers.Dense(x, "fc1", 64, layers.Tanh)
 		h = layers.Dense(h, "fc2", 64, layers.Tanh)
