@@ -201,7 +201,8 @@ func TestLSTMCellUnknownBatch(t *testing.T) {
 
 // The fused sequence op computes what chained cells compute.
 func TestLSTMSequenceMatchesCells(t *testing.T) {
-	for _, sz := range [][4]int{{1, 1, 1, 1}, {4, 3, 5, 6}, {3, 2, 0, 4}} {
+	// A batch of 9 or more rows is split among threads in each step.
+	for _, sz := range [][4]int{{1, 1, 1, 1}, {4, 3, 5, 6}, {3, 2, 0, 4}, {5, 9, 7, 20}, {3, 21, 0, 33}} {
 		steps, bsz, in, hid := sz[0], sz[1], sz[2], sz[3]
 		g := graph.New(1)
 		x := g.Const(gradcheck.Rand(1, -2, 2, steps, bsz, in))
@@ -233,7 +234,7 @@ func TestLSTMSequenceMatchesCells(t *testing.T) {
 }
 
 func TestLSTMSequenceGradient(t *testing.T) {
-	for _, sz := range [][4]int{{3, 2, 3, 2}, {1, 1, 2, 3}, {4, 3, 2, 1}} {
+	for _, sz := range [][4]int{{3, 2, 3, 2}, {1, 1, 2, 3}, {4, 3, 2, 1}, {3, 9, 2, 3}} {
 		steps, bsz, in, hid := sz[0], sz[1], sz[2], sz[3]
 		err := gradcheck.Check(gradcheck.Case{
 			Inputs: []*tensor.Tensor{
