@@ -471,6 +471,24 @@ func TestJudge(t *testing.T) {
 	if fid > 3*j.Floor+1e-9 || math.Abs(sum-1) > 1e-9 {
 		t.Fatalf("images from the data's distribution: distance %v (floor %v), class shares %v summing to %v", fid, j.Floor, classes, sum)
 	}
+	// The calibration: unchanged real images are the floor itself; every
+	// perturbation gives a distance, and shifting every image by a pixel moves
+	// them away from the test images.
+	cal, err := j.calibrate(train, 600, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cal) != len(perturbations) || cal[0].Distance != j.Floor {
+		t.Fatalf("calibration %+v: want %d entries, the first the floor %v", cal, len(perturbations), j.Floor)
+	}
+	for _, c := range cal[1:] {
+		if !(c.Distance >= 0) {
+			t.Errorf("%s: distance %v", c.Name, c.Distance)
+		}
+		if c.Name == "shifted 1 pixel right" && !(c.Distance > j.Floor) {
+			t.Errorf("images shifted a pixel: distance %v, not above the floor %v", c.Distance, j.Floor)
+		}
+	}
 	if _, err := newJudge(ctx, t.TempDir(), train, test, 10, 1); err == nil {
 		t.Fatal("an empty classifier folder: no error")
 	}

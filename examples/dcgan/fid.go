@@ -217,3 +217,82 @@ func sqrtSym(s *mat.SymDense) (*mat.Dense, error) {
 	r.Mul(scaled, v.T())
 	return &r, nil
 }
+
+// perturbation is a change to real images that leaves them real to the eye.
+type perturbation struct {
+	Name string
+	fn   func(img []float32, h, w int, rng *rand.Rand) // in place, pixels in [0, 1]
+}
+
+// perturbations are what calibrate measures: a distance the generator cannot
+// beat, since a perfect generator's samples are at best real images.
+var perturbations = []perturbation{
+	{"none (the floor)", func([]float32, int, int, *rand.Rand) {}},
+	{"mirrored left-right", func(img []float32, h, w int, _ *rand.Rand) {
+		for y := range h {
+			row := img[y*w : (y+1)*w]
+			for a, b := 0, w-1; a < b; a, b = a+1, b-1 {
+				row[a], row[b] = row[b], row[a]
+			}
+		}
+	}},
+	{"shifted 1 pixel right", func(img []float32, h, w int, _ *rand.Rand) {
+		for y := range h {
+			row := img[y*w : (y+1)*w]
+			copy(row[1:], row[:w-1])
+			row[0] = 0
+		}
+	}},
+	{"noise sd 1/255", pixelNoise(1.0 / 255)},
+	{"noise sd 4/255", pixelNoise(4.0 / 255)},
+	{"quantised to 32 levels", func(img []float32, _, _ int, _ *rand.Rand) {
+		for i, p := range img {
+			img[i] = float32(math.Round(float64(p)*31) / 31)
+		}
+	}},
+}
+
+func pixelNoise(sd float64) func([]float32, int, int, *rand.Rand) {
+	return func(img []float32, _, _ int, rng *rand.Rand) {
+		for i, p := range img {
+			img[i] = float32(min(1, max(0, float64(p)+sd*rng.NormFloat64())))
+		}
+	}
+}
+
+// calibration is the distance of one perturbation of real training images
+// to the test images.
+type calibration struct {
+	Name     string
+	Distance float64
+}
+
+// calibrate measures the distance to the test images of n real training
+// images under each perturbation: how far from the floor the judge puts
+// images a person would take for real ones.
+func (j *judge) calibrate(trainSet *formats.Images, n int, seed uint64) ([]calibration, error) {
+	m := min(n, trainSet.N)
+	per := trainSet.H * trainSet.W
+	rng := rand.New(rand.NewPCG(seed, 11))
+	var out []calibration
+	for _, p := range perturbations {
+		t := tensor.New(tensor.Float32, m, trainSet.H, trainSet.W, 1)
+		px := t.Float32s()
+		for i, v := range trainSet.Pixels[:m*per] {
+			px[i] = float32(v) / 255
+		}
+		for i := range m {
+			p.fn(px[i*per:(i+1)*per], trainSet.H, trainSet.W, rng)
+		}
+		st, _, err := j.stats(t)
+		if err != nil {
+			return nil, err
+		}
+		d, err := frechet(st, j.ref)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, calibration{p.Name, d})
+	}
+	return out, nil
+}

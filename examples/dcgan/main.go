@@ -78,6 +78,7 @@ func main() {
 	flag.StringVar(&o.SaveDir, "save", "", "also write both networks to this folder (generator/, discriminator/)")
 	classifier := flag.String("classifier", "", "a Fashion-MNIST classifier saved by examples/fashionmnist --save: measure a Frechet distance and class coverage every epoch")
 	flag.IntVar(&o.JudgeN, "fid-n", 10000, "samples (and test images) the per-epoch measure uses")
+	calibrate := flag.Bool("calibrate", false, "with --classifier: print the distance to the test images of real training images under changes a person would not see (mirrored, shifted a pixel, faint noise, fewer grey levels), the least a generator can hope for, and exit")
 	flag.IntVar(&o.LogEvery, "log-every", 100, "log and record the losses every N steps")
 	flag.Uint64Var(&o.Seed, "seed", 1, "seed of initialisation, noise and shuffling")
 	flag.StringVar(&o.Name, "name", "dcgan", "the models' name prefix in the store (NAME-generator, NAME-discriminator)")
@@ -113,6 +114,19 @@ func main() {
 			fatal(1, err)
 		}
 		o.Log.Info("judge", "classifier", *classifier, "n", o.JudgeN, "floor", o.Judge.Floor, "ceiling", o.Judge.Ceil)
+		if *calibrate {
+			cal, err := o.Judge.calibrate(full, o.JudgeN, o.Seed)
+			if err != nil {
+				fatal(1, err)
+			}
+			fmt.Printf("Frechet distance to %d test images of %d real training images (ceiling, uniform noise: %.3f)\n", o.JudgeN, o.JudgeN, o.Judge.Ceil)
+			for _, c := range cal {
+				fmt.Printf("  %-24s %8.3f  %6.1fx the floor\n", c.Name, c.Distance, c.Distance/o.Judge.Floor)
+			}
+			return
+		}
+	} else if *calibrate {
+		fatal(2, errors.New("--calibrate needs --classifier"))
 	}
 	dev, closeDev, err := where.OpenDevice()
 	if err != nil {
