@@ -468,15 +468,21 @@ func finishImport(ctx context.Context, c *dataset.Collection, st dataset.ImportS
 	if define == "" {
 		return nil
 	}
-	d, err := c.Define(ctx, define, q)
+	return defineDataset(ctx, c, define, q, stdout)
+}
+
+// defineDataset defines the dataset name as q and says how many samples it
+// holds.
+func defineDataset(ctx context.Context, c *dataset.Collection, name string, q dataset.Query, stdout io.Writer) error {
+	d, err := c.Define(ctx, name, q)
 	if err != nil {
-		return fmt.Errorf("define dataset %s: %w", define, err)
+		return fmt.Errorf("define dataset %s: %w", name, err)
 	}
 	n, err := d.Count(ctx)
 	if err != nil {
-		return fmt.Errorf("count dataset %s: %w", define, err)
+		return fmt.Errorf("count dataset %s: %w", name, err)
 	}
-	fmt.Fprintf(stdout, "defined dataset %s: %s (%d samples)\n", define, queryString(q), n)
+	fmt.Fprintf(stdout, "defined dataset %s: %s (%d samples)\n", name, queryString(q), n)
 	return nil
 }
 

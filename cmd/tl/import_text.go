@@ -229,16 +229,9 @@ func finishSplits(ctx context.Context, c *dataset.Collection, st dataset.ImportS
 	for _, s := range splits {
 		sq := q
 		sq.Tags = append([]string{s}, q.Tags...)
-		name := define + "-" + s
-		d, err := c.Define(ctx, name, sq)
-		if err != nil {
-			return fmt.Errorf("define dataset %s: %w", name, err)
+		if err := defineDataset(ctx, c, define+"-"+s, sq, stdout); err != nil {
+			return err
 		}
-		n, err := d.Count(ctx)
-		if err != nil {
-			return fmt.Errorf("count dataset %s: %w", name, err)
-		}
-		fmt.Fprintf(stdout, "defined dataset %s: %s (%d samples)\n", name, queryString(sq), n)
 	}
 	return nil
 }

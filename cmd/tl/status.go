@@ -264,15 +264,9 @@ stopped by their agents, and nothing more is scheduled. 'tl retry' runs the
 cancelled tasks again.`,
 		Args: nargs(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var v *master.Verdict
-			if err := command(cmd.Context(), &c, func(ctx context.Context, js jetstream.JetStream) (err error) {
-				v, err = master.CancelChecked(ctx, js, args[0], answerPatience)
-				return err
-			}); err != nil {
-				return err
-			}
-			reportAnswer(stdout, "cancel", args[0], v)
-			return nil
+			return command(cmd.Context(), &c, "cancel", args[0], func(ctx context.Context, js jetstream.JetStream) (*master.Verdict, error) {
+				return master.CancelChecked(ctx, js, args[0], answerPatience)
+			}, stdout)
 		},
 	}
 	c.flags(cmd.Flags(), true)
@@ -288,15 +282,9 @@ func newRetryCmd(stdout, _ io.Writer) *cobra.Command {
 and what they block, if any are given), each with a fresh attempt budget.`,
 		Args: nargs(1, -1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var v *master.Verdict
-			if err := command(cmd.Context(), &c, func(ctx context.Context, js jetstream.JetStream) (err error) {
-				v, err = master.RetryChecked(ctx, js, args[0], args[1:], answerPatience)
-				return err
-			}); err != nil {
-				return err
-			}
-			reportAnswer(stdout, "retry", args[0], v)
-			return nil
+			return command(cmd.Context(), &c, "retry", args[0], func(ctx context.Context, js jetstream.JetStream) (*master.Verdict, error) {
+				return master.RetryChecked(ctx, js, args[0], args[1:], answerPatience)
+			}, stdout)
 		},
 	}
 	c.flags(cmd.Flags(), true)
@@ -319,9 +307,10 @@ func reportAnswer(w io.Writer, what, id string, v *master.Verdict) {
 	}
 }
 
-// command sends a command to the master over NATS. A --mongo given with it
-// must answer too: an explicit URL is used or the command fails.
-func command(ctx context.Context, c *conn, send func(context.Context, jetstream.JetStream) error) error {
+// command sends a command (what: cancel, retry) about plan id to the master
+// over NATS and says what became of it. A --mongo given with it must answer
+// too: an explicit URL is used or the command fails.
+func command(ctx context.Context, c *conn, what, id string, send func(context.Context, jetstream.JetStream) (*master.Verdict, error), out io.Writer) error {
 	if err := c.resolve(); err != nil {
 		return err
 	}
@@ -332,12 +321,20 @@ func command(ctx context.Context, c *conn, send func(context.Context, jetstream.
 		}
 		closeDB(db)
 	}
-	err := c.withJS(ctx, func(js jetstream.JetStream) error { return send(ctx, js) })
+	var v *master.Verdict
+	err := c.withJS(ctx, func(js jetstream.JetStream) (err error) {
+		v, err = send(ctx, js)
+		return err
+	})
 	if errors.Is(err, master.ErrRefused) && c.creds != nil && c.creds.Role == queue.RoleClient && (c.local || c.localNATS()) {
 		// This machine's user may act as the master: say how.
-		err = fmt.Errorf("%w\n(on the master's machine: add --credentials %s)", err, filepath.Join(c.home, queue.CredentialsDir, queue.RoleMaster+".json"))
+		return fmt.Errorf("%w\n(on the master's machine: add --credentials %s)", err, filepath.Join(c.home, queue.CredentialsDir, queue.RoleMaster+".json"))
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	reportAnswer(out, what, id, v)
+	return nil
 }
 
 // roundJSON rounds the fractional numbers of a JSON document to 4 significant

@@ -85,14 +85,8 @@ func TestSweepCommands(t *testing.T) {
 
 	dir := t.TempDir()
 	conn := []string{"--nats", srv.URL(), "--mongo", dbURL(db)}
-	tl := func(args ...string) (int, string, string) {
-		t.Helper()
-		return runTL(append(args, conn...)...)
-	}
-	tls := func(args ...string) (int, string, string) { // the commands that read only the store
-		t.Helper()
-		return runTL(append(args, conn[2:]...)...)
-	}
+	tl := tlWith(t, conn)
+	tls := tlWith(t, conn[2:]) // the commands that read only the store
 	write := func(name, doc string) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(doc), 0o644); err != nil {
