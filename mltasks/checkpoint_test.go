@@ -55,6 +55,20 @@ func runTrain(ctx context.Context, t *testing.T, k *Kinds, db *store.DB, id, mod
 	return out, err
 }
 
+// trainStore is a store with 600 band images (the dataset train), and its
+// model store.
+func trainStore(t *testing.T) (context.Context, *store.DB, *models.Store) {
+	t.Helper()
+	ctx := storetest.Context(t)
+	db := storetest.Backends()[0].Open(t)
+	testworld.Bands(t, db, "train", "train", 600, 1)
+	ms, err := models.New(ctx, db, models.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx, db, ms
+}
+
 // errKilled is the error of a train task killedAt stopped.
 var errKilled = errors.New("killed")
 
@@ -88,14 +102,8 @@ func loadWeights(t *testing.T, ms *models.Store, name string) []byte {
 // data order and every variable replayed; the network has no dropout). A
 // third run of the task returns the version saved, saving no other.
 func TestTrainResumesFromItsCheckpoint(t *testing.T) {
-	ctx := storetest.Context(t)
-	db := storetest.Backends()[0].Open(t)
-	testworld.Bands(t, db, "train", "train", 600, 1)
+	ctx, db, ms := trainStore(t)
 	k := New(Options{CacheDir: t.TempDir(), Archs: map[string]Builder{"plain": plainArch}})
-	ms, err := models.New(ctx, db, models.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var log bytes.Buffer
 	straight, err := runTrain(ctx, t, k, db, "straight", "straight", resumeParams, &log)
 	if err != nil {
@@ -156,14 +164,8 @@ func TestTrainResumesFromItsCheckpoint(t *testing.T) {
 // or made with other params) is a warning naming the task: the task starts
 // over from step 0, succeeds, and removes it.
 func TestTrainStartsOverFromAnUnusableCheckpoint(t *testing.T) {
-	ctx := storetest.Context(t)
-	db := storetest.Backends()[0].Open(t)
-	testworld.Bands(t, db, "train", "train", 600, 1)
+	ctx, db, ms := trainStore(t)
 	k := New(Options{CacheDir: t.TempDir(), Archs: map[string]Builder{"plain": plainArch}})
-	ms, err := models.New(ctx, db, models.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The meta of a checkpoint these params would make.
 	j, err := k.prepareTrain(ctx, &task.Run{Task: &task.Task{Plan: "p", ID: "x", Kind: "train", Input: "train", Model: "x", Params: json.RawMessage(resumeParams)}, Services: db})
 	if err != nil {
@@ -222,14 +224,8 @@ func TestCheckpointParams(t *testing.T) {
 // is the uninterrupted device run's.
 func TestTrainResumesOnTheGPUQueue(t *testing.T) {
 	dev := cudatest.Open(t)
-	ctx := storetest.Context(t)
-	db := storetest.Backends()[0].Open(t)
-	testworld.Bands(t, db, "train", "train", 600, 1)
+	ctx, db, ms := trainStore(t)
 	k := New(Options{CacheDir: t.TempDir(), Archs: map[string]Builder{"plain": plainArch}, OpenDevice: func() (graph.Device, error) { return dev, nil }})
-	ms, err := models.New(ctx, db, models.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	gpu := func(ctx context.Context, id, model string) (trainOut, error) {
 		var log bytes.Buffer
 		run := &task.Run{Task: &task.Task{Plan: "p", ID: id, Kind: "train", Queue: GPUQueue, Input: "train", Model: model, Params: json.RawMessage(resumeParams)},
@@ -264,14 +260,8 @@ func TestTrainResumesOnTheGPUQueue(t *testing.T) {
 // global step (graph.Options.Step), so a run resumed mid-epoch draws the masks
 // the uninterrupted run drew, and ends with bitwise the same weights.
 func TestTrainWithDropoutResumesBitwise(t *testing.T) {
-	ctx := storetest.Context(t)
-	db := storetest.Backends()[0].Open(t)
-	testworld.Bands(t, db, "train", "train", 600, 1)
+	ctx, db, ms := trainStore(t)
 	k := New(Options{CacheDir: t.TempDir()})
-	ms, err := models.New(ctx, db, models.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	params := strings.Replace(resumeParams, `"plain"`, `"mlp"`, 1)
 	var log bytes.Buffer
 	if _, err := runTrain(ctx, t, k, db, "straight", "straight", params, &log); err != nil {

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -41,7 +39,7 @@ func TestMain(m *testing.M) {
 	case "agent":
 		os.Exit(testworld.AgentMain("sweep-e2e-agent", registry()))
 	case "master":
-		os.Exit(masterMain())
+		os.Exit(testworld.MasterMain(masterConfig))
 	}
 	os.Exit(m.Run())
 }
@@ -55,35 +53,6 @@ func registry() *task.Registry {
 		panic(err)
 	}
 	return reg
-}
-
-// masterMain runs a master with the sweep controller over TL_NATS_URL and
-// the store at TL_MONGO_URL.
-func masterMain() int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("proc", "master")
-	db, err := store.Open(ctx, store.Config{URL: os.Getenv("TL_MONGO_URL")})
-	if err != nil {
-		log.Error("store", "err", err)
-		return 1
-	}
-	defer db.Close(context.Background())
-	cfg, err := masterConfig(ctx, db, os.Getenv("TL_NATS_URL"), log)
-	if err != nil {
-		log.Error("master", "err", err)
-		return 1
-	}
-	m, err := master.New(ctx, cfg)
-	if err != nil {
-		log.Error("master", "err", err)
-		return 1
-	}
-	if err := m.Run(ctx); err != nil {
-		log.Error("master", "err", err)
-		return 1
-	}
-	return 0
 }
 
 // masterConfig is a master's with the sweep controller, over db.

@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -38,40 +36,21 @@ func TestMain(m *testing.M) {
 	case "agent":
 		os.Exit(testworld.AgentMain("e2e-agent", registry()))
 	case "master":
-		os.Exit(masterMain())
+		os.Exit(testworld.MasterMain(masterConfig))
 	case "natsnode":
 		os.Exit(natsNodeMain())
 	}
 	os.Exit(m.Run())
 }
 
-// masterMain runs a master over TL_NATS_URL and the store at TL_MONGO_URL.
-func masterMain() int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("proc", "master")
-	db, err := store.Open(ctx, store.Config{URL: os.Getenv("TL_MONGO_URL"), Database: os.Getenv("TL_MONGO_DB")})
-	if err != nil {
-		log.Error("store", "err", err)
-		return 1
-	}
-	defer db.Close(context.Background())
+// masterConfig is the master process's: a killed master's lease lapses
+// soon, so that the next one leads.
+func masterConfig(ctx context.Context, db *store.DB, natsURL string, log *slog.Logger) (master.Config, error) {
 	st, err := status.NewMongo(ctx, db)
 	if err != nil {
-		log.Error("status", "err", err)
-		return 1
+		return master.Config{}, err
 	}
-	m, err := master.New(ctx, master.Config{NATSURL: os.Getenv("TL_NATS_URL"), Store: st, Tick: 500 * time.Millisecond, Log: log, AckWait: ackWait,
-		LeaseTTL: 2 * time.Second}) // a killed master's lease lapses soon: the next one leads
-	if err != nil {
-		log.Error("master", "err", err)
-		return 1
-	}
-	if err := m.Run(ctx); err != nil {
-		log.Error("master", "err", err)
-		return 1
-	}
-	return 0
+	return master.Config{NATSURL: natsURL, Store: st, Tick: 500 * time.Millisecond, Log: log, AckWait: ackWait, LeaseTTL: 2 * time.Second}, nil
 }
 
 // env is one test's world: a NATS server, a database, a store of plan records.

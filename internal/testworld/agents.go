@@ -2,6 +2,7 @@ package testworld
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"os/signal"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"github.com/tlgo/tl/agents/master"
 	"github.com/tlgo/tl/agents/plan"
 	"github.com/tlgo/tl/agents/task"
+	"github.com/tlgo/tl/store"
 )
 
 // AgentMain is the body of a test binary started as an agent (see Self): an
@@ -23,6 +25,34 @@ func AgentMain(prog string, reg *task.Registry) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return agent.Main(ctx, prog, nil, reg, os.Stderr)
+}
+
+// MasterMain is the body of a test binary started as a master (see Self):
+// a master over the store at TL_MONGO_URL (database TL_MONGO_DB, if set) and
+// the NATS servers at TL_NATS_URL, configured by config, until SIGINT or
+// SIGTERM. It logs to stderr and returns the exit status.
+func MasterMain(config func(ctx context.Context, db *store.DB, natsURL string, log *slog.Logger) (master.Config, error)) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("proc", "master")
+	db, err := store.Open(ctx, store.Config{URL: os.Getenv("TL_MONGO_URL"), Database: os.Getenv("TL_MONGO_DB")})
+	if err != nil {
+		log.Error("store", "err", err)
+		return 1
+	}
+	defer db.Close(context.Background())
+	cfg, err := config(ctx, db, os.Getenv("TL_NATS_URL"), log)
+	if err == nil {
+		var m *master.Master
+		if m, err = master.New(ctx, cfg); err == nil {
+			err = m.Run(ctx)
+		}
+	}
+	if err != nil {
+		log.Error("master", "err", err)
+		return 1
+	}
+	return 0
 }
 
 // RunAgent runs an agent of cfg in this process until the test ends; an

@@ -1,10 +1,19 @@
-// Package testworld starts what the end-to-end tests share: child processes
-// of the test binary (agents, masters, NATS nodes) that are killed with
-// kill -9 when a test ends, an embedded NATS server with credentials and
-// clients of each role, an in-process master, polling until a condition
-// holds, and a small synthetic image dataset in the store.
+// Package testworld starts what the end-to-end tests share, so that each
+// test package does not carry its own copy:
 //
-// Only tests import it (agents/e2e, sweep, rl/dist, mltasks, ui). It imports
-// the agents and store packages and nothing that imports them back, so that
-// a package's own tests (package mltasks, package ui) may use it too.
+//   - child processes of the test binary (Self, Start): agents, masters, NATS
+//     nodes, killed with kill -9 (Proc.Kill) or stopped with SIGTERM
+//     (Proc.Term), their output kept in a Buffer and logged when a test fails;
+//     AgentMain and MasterMain are the bodies such a child runs;
+//   - an embedded NATS server with credentials, and clients of each role
+//     (StartAuthNATS);
+//   - a master or an agent in the test's own process (RunMaster, RunAgent),
+//     stopped when the test ends;
+//   - polling until a condition holds (Eventually), plan submission
+//     (SubmitPlan), the example-plan check (CheckPlans), and a small
+//     synthetic image dataset in the store (Bands).
+//
+// Only tests import it. It imports the agents and store packages and nothing
+// that imports them back, so that a package's own tests (package mltasks,
+// package ui) may use it too.
 package testworld
