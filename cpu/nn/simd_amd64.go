@@ -22,6 +22,18 @@ func reluGradAVX2(d, dy, y *float32, n int)
 func argmaxAVX2(best *float32, arg *int32, x *float32, n int, base int32)
 
 //go:noescape
+func lstmPreAVX2(x, b *float32, n int, shift, scale float32)
+
+//go:noescape
+func lstmGatesAVX2(e *float32, hid int, cprev, iA, fA, gA, oA, cN, tA *float32, n int)
+
+//go:noescape
+func lstmBackAVX2(pk2, pk5, dy2, dy5 *float32, s int, dg *float32, hid int, dh, dc, cprev, dcOut *float32, n int)
+
+//go:noescape
+func lstmOutAVX2(t, o, h *float32, n int)
+
+//go:noescape
 func mulAVX2(d, a, b *float32, n int)
 
 //go:noescape

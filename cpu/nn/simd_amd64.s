@@ -369,3 +369,209 @@ lo8:
 loDone:
 	VZEROUPPER
 	RET
+
+// func lstmPreAVX2(x, b *float32, n int, shift, scale float32)
+// x[i] = (-(x[i] + b[i]) - shift) * scale
+TEXT ·lstmPreAVX2(SB), NOSPLIT, $0-32
+	MOVQ         x+0(FP), DI
+	MOVQ         b+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS shift+24(FP), Y6
+	VBROADCASTSS scale+28(FP), Y7
+	VXORPS       Y5, Y5, Y5
+
+lp8:
+	CMPQ    CX, $8
+	JLT     lpDone
+	VMOVUPS (DI), Y0
+	VADDPS  (SI), Y0, Y0
+	VSUBPS  Y0, Y5, Y0   // -(g + b)
+	VSUBPS  Y6, Y0, Y0
+	VMULPS  Y7, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, DI
+	ADDQ    $32, SI
+	SUBQ    $8, CX
+	JMP     lp8
+
+lpDone:
+	VZEROUPPER
+	RET
+
+// func lstmGatesAVX2(e *float32, hid int, cprev, iA, fA, gA, oA, cN, tA *float32, n int)
+// With the exponentials of a row's four gates at e, e+hid, e+2hid, e+3hid:
+// i = 1/(1+ei), f = 1/(1+ef), g = 2/(1+eg) - 1, o = 1/(1+eo),
+// c = f·cprev + i·g, t = -2c (as the Go loop rounds them: no fused multiply-add).
+TEXT ·lstmGatesAVX2(SB), NOSPLIT, $0-80
+	MOVQ         e+0(FP), SI
+	MOVQ         hid+8(FP), BX
+	SHLQ         $2, BX
+	LEAQ         (SI)(BX*1), DX // ef; eg = SI+2BX, eo = DX+2BX
+	MOVQ         cprev+16(FP), DI
+	MOVQ         iA+24(FP), R8
+	MOVQ         fA+32(FP), R9
+	MOVQ         gA+40(FP), R10
+	MOVQ         oA+48(FP), R11
+	MOVQ         cN+56(FP), R12
+	MOVQ         tA+64(FP), R13
+	MOVQ         n+72(FP), CX
+	MOVL         $0x3f800000, AX
+	VMOVD        AX, X14
+	VBROADCASTSS X14, Y14       // 1
+	VADDPS       Y14, Y14, Y13  // 2
+	MOVL         $0xc0000000, AX
+	VMOVD        AX, X12
+	VBROADCASTSS X12, Y12       // -2
+
+lg8:
+	CMPQ    CX, $8
+	JLT     lgDone
+	VADDPS  (SI), Y14, Y0
+	VDIVPS  Y0, Y14, Y0         // i
+	VADDPS  (DX), Y14, Y1
+	VDIVPS  Y1, Y14, Y1         // f
+	VADDPS  (SI)(BX*2), Y14, Y2
+	VDIVPS  Y2, Y13, Y2
+	VSUBPS  Y14, Y2, Y2         // g
+	VADDPS  (DX)(BX*2), Y14, Y3
+	VDIVPS  Y3, Y14, Y3         // o
+	VMOVUPS Y0, (R8)
+	VMOVUPS Y1, (R9)
+	VMOVUPS Y2, (R10)
+	VMOVUPS Y3, (R11)
+	VMULPS  (DI), Y1, Y4        // f·cprev
+	VMULPS  Y2, Y0, Y5          // i·g
+	VADDPS  Y5, Y4, Y4
+	VMOVUPS Y4, (R12)
+	VMULPS  Y12, Y4, Y4
+	VMOVUPS Y4, (R13)
+	ADDQ    $32, SI
+	ADDQ    $32, DX
+	ADDQ    $32, DI
+	ADDQ    $32, R8
+	ADDQ    $32, R9
+	ADDQ    $32, R10
+	ADDQ    $32, R11
+	ADDQ    $32, R12
+	ADDQ    $32, R13
+	SUBQ    $8, CX
+	JMP     lg8
+
+lgDone:
+	VZEROUPPER
+	RET
+
+// func lstmOutAVX2(t, o, h *float32, n int)
+// t[i] = 2/(1+t[i]) - 1 (tanh from its exponential), h[i] = o[i]·t[i]
+TEXT ·lstmOutAVX2(SB), NOSPLIT, $0-32
+	MOVQ         t+0(FP), SI
+	MOVQ         o+8(FP), DX
+	MOVQ         h+16(FP), DI
+	MOVQ         n+24(FP), CX
+	MOVL         $0x3f800000, AX
+	VMOVD        AX, X14
+	VBROADCASTSS X14, Y14      // 1
+	VADDPS       Y14, Y14, Y13 // 2
+
+lo8:
+	CMPQ    CX, $8
+	JLT     loDone
+	VADDPS  (SI), Y14, Y0
+	VDIVPS  Y0, Y13, Y0
+	VSUBPS  Y14, Y0, Y0
+	VMOVUPS Y0, (SI)
+	VMULPS  (DX), Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DX
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JMP     lo8
+
+loDone:
+	VZEROUPPER
+	RET
+
+// func lstmBackAVX2(pk2, pk5, dy2, dy5 *float32, s int, dg *float32, hid int, dh, dc, cprev, dcOut *float32, n int)
+// One row of an LSTM step's backward pass (see LSTMBack): the slots i, f, g
+// of the forward's output at pk2, pk2+s, pk2+2s and o, tanh(c) at pk5, pk5+s;
+// the outputs' gradients likewise at dy2 and dy5; the gates' gradients written
+// at dg, dg+hid, dg+2hid, dg+3hid. The count lives in its argument slot: every
+// general register but one holds a pointer.
+TEXT ·lstmBackAVX2(SB), NOSPLIT, $0-96
+	MOVQ         pk2+0(FP), AX
+	MOVQ         pk5+8(FP), BX
+	MOVQ         dy2+16(FP), DX
+	MOVQ         dy5+24(FP), SI
+	MOVQ         s+32(FP), DI
+	SHLQ         $2, DI
+	MOVQ         dg+40(FP), R8
+	MOVQ         hid+48(FP), R10
+	SHLQ         $2, R10
+	LEAQ         (R8)(R10*2), R9
+	ADDQ         R10, R9
+	MOVQ         dh+56(FP), R11
+	MOVQ         dc+64(FP), R12
+	MOVQ         cprev+72(FP), R13
+	MOVL         $0x3f800000, CX
+	VMOVD        CX, X14
+	VBROADCASTSS X14, Y14             // 1
+	MOVQ         dcOut+80(FP), CX
+
+lb8:
+	CMPQ    n+88(FP), $8
+	JLT     lbDone
+	VMOVUPS (R11), Y0                 // dh
+	VMOVUPS (BX), Y1                  // o
+	VMOVUPS (BX)(DI*1), Y2            // tanh(c)
+	VMULPS  Y1, Y0, Y3
+	VADDPS  (SI)(DI*1), Y3, Y3        // dt = dh·o + dt0
+	VMULPS  Y2, Y2, Y4
+	VSUBPS  Y4, Y14, Y4
+	VMULPS  Y4, Y3, Y4
+	VADDPS  (R12), Y4, Y4             // dc = dcN + dt·(1-t²)
+	VMULPS  Y2, Y0, Y5
+	VADDPS  (SI), Y5, Y5              // do = dh·t + do0
+	VMULPS  Y1, Y5, Y5
+	VSUBPS  Y1, Y14, Y6
+	VMULPS  Y6, Y5, Y5                // dgo = do·o·(1-o)
+	VMOVUPS Y5, (R9)
+	VMOVUPS (AX), Y6                  // i
+	VMOVUPS (AX)(DI*1), Y7            // f
+	VMOVUPS (AX)(DI*2), Y8            // g
+	VMULPS  Y8, Y4, Y9
+	VADDPS  (DX), Y9, Y9              // di = dc·g + di0
+	VMULPS  Y6, Y9, Y9
+	VSUBPS  Y6, Y14, Y10
+	VMULPS  Y10, Y9, Y9               // dgi = di·i·(1-i)
+	VMOVUPS Y9, (R8)
+	VMULPS  (R13), Y4, Y9
+	VADDPS  (DX)(DI*1), Y9, Y9        // df = dc·cprev + df0
+	VMULPS  Y7, Y9, Y9
+	VSUBPS  Y7, Y14, Y10
+	VMULPS  Y10, Y9, Y9               // dgf = df·f·(1-f)
+	VMOVUPS Y9, (R8)(R10*1)
+	VMULPS  Y6, Y4, Y9
+	VADDPS  (DX)(DI*2), Y9, Y9        // dg = dc·i + dg0
+	VMULPS  Y8, Y8, Y10
+	VSUBPS  Y10, Y14, Y10
+	VMULPS  Y10, Y9, Y9               // dgg = dg·(1-g²)
+	VMOVUPS Y9, (R8)(R10*2)
+	VMULPS  Y7, Y4, Y9
+	VMOVUPS Y9, (CX)                  // dcOut = dc·f (dcOut may be dc)
+	ADDQ    $32, AX
+	ADDQ    $32, BX
+	ADDQ    $32, DX
+	ADDQ    $32, SI
+	ADDQ    $32, R8
+	ADDQ    $32, R9
+	ADDQ    $32, R11
+	ADDQ    $32, R12
+	ADDQ    $32, R13
+	ADDQ    $32, CX
+	SUBQ    $8, n+88(FP)
+	JMP     lb8
+
+lbDone:
+	VZEROUPPER
+	RET
