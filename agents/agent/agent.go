@@ -71,6 +71,10 @@ type Agent struct {
 	js   jetstream.JetStream
 	cons map[string]jetstream.Consumer
 	box  *outbox
+	// results is the bucket where a settled delivery's result is left for an
+	// agent that gets the task again after a lost ack (queue.DoneBucket);
+	// nil when the server has none (a master from before it).
+	results jetstream.KeyValue
 
 	// Lock order: mu before box.mu (outbox methods never call back).
 	mu sync.Mutex
@@ -166,6 +170,10 @@ func New(ctx context.Context, cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("agent %s: %w", cfg.ID, err)
 	}
 	a.box = box
+	if a.results, err = queue.DoneKV(ctx, js); err != nil {
+		a.log.Warn("no results bucket (a master older than this agent?): a task whose ack is lost may run again on another agent", "err", err)
+		a.results = nil
+	}
 	nc.SetReconnectHandler(func(c *nats.Conn) {
 		a.log.Info("nats reconnected; heartbeating the tasks in hand", "url", redact.URL(c.ConnectedUrl()))
 		a.mu.Lock()
@@ -290,11 +298,23 @@ func (a *Agent) handle(work context.Context, q string, msg jetstream.Msg) {
 	ev := func(typ task.EventType) *task.Event {
 		return &task.Event{Type: typ, Plan: t.Plan, Task: t.ID, Dispatch: t.Dispatch, Attempt: attempt, Agent: a.cfg.ID, Time: time.Now().UTC(), Token: t.Token}
 	}
-	if prev := a.box.delivered(t.Plan, t.ID, t.Dispatch); prev != nil {
-		// This agent finished this dispatch and reported it, but the message came
+	prev, by := a.box.delivered(t.Plan, t.ID, t.Dispatch), "this agent"
+	if prev == nil && deliveries > 1 && a.results != nil {
+		// Delivered again: another agent may have settled it and lost its ack.
+		ctx, cancel := context.WithTimeout(work, 10*time.Second)
+		var err error
+		prev, err = queue.FindDone(ctx, a.results, q, t)
+		cancel()
+		if err != nil {
+			log.Warn("could not look for an earlier result of this delivery; running the task", "err", err)
+		}
+		by = "another agent"
+	}
+	if prev != nil {
+		// An agent finished this dispatch and reported it, but the message came
 		// back (the ack was lost, or the deadline passed during an outage): the
 		// result stands, the task is not run again.
-		log.Info("task delivered again after its result was reported; settling it with that result", "event", prev.Type)
+		log.Info("task delivered again after its result was reported; settling it with that result", "event", prev.Type, "by", by)
 		settle := msg.Term
 		if prev.Type == task.Succeeded {
 			settle = msg.Ack
@@ -482,8 +502,33 @@ func (a *Agent) finish(work context.Context, q string, msg jetstream.Msg, e *tas
 	if final {
 		a.box.done(e)
 	}
+	// A success is acked and the server confirms it (a double ack): the
+	// result is left in the results bucket only when that fails, for
+	// whichever agent gets the task again. The other settlements are not
+	// confirmed and are rare: their result is left first.
+	if final && e.Type != task.Succeeded {
+		a.leaveResult(work, q, e)
+	}
 	if err := settle(); err != nil {
 		a.log.Warn("ack failed; the task may be delivered again (its result stands)", "task", key, "event", e.Type, "err", err)
+		if e.Type == task.Succeeded {
+			a.leaveResult(work, q, e)
+		}
+	}
+}
+
+// leaveResult puts e, a final event, in the results bucket, riding out a
+// server outage for up to a minute: a redelivery comes an ack deadline after
+// the last heartbeat.
+func (a *Agent) leaveResult(work context.Context, q string, e *task.Event) {
+	if a.results == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(work), time.Minute)
+	defer cancel()
+	err := queue.Retry(ctx, time.Minute, func(ctx context.Context) error { return queue.MarkDone(ctx, a.results, q, e) })
+	if err != nil {
+		a.log.Warn("could not leave the result for a redelivery: the task may run again on another agent", "task", e.Plan+"/"+e.Task, "err", err)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/tlgo/tl/agents/agent"
 	"github.com/tlgo/tl/agents/master"
 	"github.com/tlgo/tl/agents/plan"
@@ -233,4 +234,86 @@ func TestRosterSurvivesServerRestart(t *testing.T) {
 	r.srv = srv
 	r.startMaster()
 	r.wait("the agent listed again after the restart", queue.AnnounceTTL, listed)
+}
+
+// An agent settles a delivery and leaves its result, but its ack is lost (its
+// server died): the queue delivers the task again, to another agent, which
+// settles it with that result instead of running it. A result whose token is
+// not the delivery's (an agent that never got the task cannot know it) is
+// ignored: that task runs.
+func TestResultOfALostAckStandsOnAnotherAgent(t *testing.T) {
+	r := newRig(t, time.Second)
+	id := r.submit("name: lost-ack\ntasks: [{id: a, kind: count, queue: work}, {id: b, kind: count, queue: work}]\n")
+
+	// The first agent, played by the test: it takes both deliveries, reports
+	// a's result and leaves it in the results bucket, forges b's, acks nothing.
+	_, js, err := queue.Connect(r.ctx, r.url(), "first", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer js.Conn().Close()
+	var c jetstream.Consumer
+	r.wait("the queue's consumer", 30*time.Second, func() bool {
+		c, err = js.Consumer(r.ctx, queue.TasksStream, queue.ConsumerName("work"))
+		return err == nil
+	})
+	kv, err := queue.DoneKV(r.ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]*task.Task{}
+	r.wait("both deliveries", 30*time.Second, func() bool {
+		batch, err := c.Fetch(2, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			return false
+		}
+		for m := range batch.Messages() {
+			tk, err := task.Decode(m.Data())
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[tk.ID] = tk
+		}
+		return len(got) == 2
+	})
+	a, b := got["a"], got["b"]
+	done := &task.Event{Type: task.Succeeded, Plan: a.Plan, Task: a.ID, Dispatch: a.Dispatch, Attempt: 1, Agent: "first",
+		Time: time.Now().UTC(), Output: json.RawMessage(`{"by":"first"}`), Token: a.Token}
+	if err := queue.PublishEvent(r.ctx, js, done); err != nil {
+		t.Fatal(err)
+	}
+	if err := queue.MarkDone(r.ctx, kv, "work", done); err != nil {
+		t.Fatal(err)
+	}
+	forged := *done
+	forged.Task, forged.Dispatch, forged.Token = b.ID, b.Dispatch, "not-the-token"
+	if err := queue.MarkDone(r.ctx, kv, "work", &forged); err != nil {
+		t.Fatal(err)
+	}
+
+	var runs atomic.Int64
+	reg := task.NewRegistry()
+	reg.MustRegister("count", func(ctx context.Context, run *task.Run) (json.RawMessage, error) {
+		runs.Add(1)
+		return json.RawMessage(`{"by":"second"}`), nil
+	})
+	r.agent(agent.Config{Queues: []string{"work"}, Registry: reg, ID: "second"})
+	r.wait("the plan to finish", 60*time.Second, func() bool { return r.done(id) })
+	ts, err := r.st.Tasks(r.ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, tk := range ts {
+		if tk.Status != plan.Succeeded {
+			t.Errorf("task %s: %s", tk.ID, tk.Status)
+		}
+		out[tk.ID] = tk.Output
+	}
+	if out["a"] != `{"by":"first"}` || out["b"] != `{"by":"second"}` {
+		t.Errorf("outputs %v: want a's from the first agent, b's from the second", out)
+	}
+	if n := runs.Load(); n != 1 {
+		t.Errorf("the second agent ran %d tasks, want 1 (b only)", n)
+	}
 }

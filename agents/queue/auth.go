@@ -351,12 +351,21 @@ func Permissions(role, id string, queues []string) *server.Permissions {
 			"$KV." + AgentsBucket + ".>",
 		}
 		pub = append(pub, rlAgentPermissions()...) // rl.go
+		// The results bucket (DoneBucket): bind and read any entry (a read
+		// is checked against the delivery's token), write its queues' only.
+		pub = append(pub,
+			"$JS.API.STREAM.INFO.KV_"+DoneBucket,
+			"$JS.API.DIRECT.GET.KV_"+DoneBucket+".>",
+			"$JS.API.STREAM.MSG.GET.KV_"+DoneBucket,
+		)
 		for _, q := range queues {
 			c := ConsumerName(q)
+			done := "$KV." + DoneBucket + "." + q + ".>"
 			if q == AllQueues {
 				c = "*"
+				done = "$KV." + DoneBucket + ".>"
 			}
-			pub = append(pub,
+			pub = append(pub, done,
 				"$JS.API.CONSUMER.INFO."+TasksStream+"."+c,
 				"$JS.API.CONSUMER.MSG.NEXT."+TasksStream+"."+c,
 				// ack, nak, in-progress and term of its deliveries

@@ -131,6 +131,9 @@ func Setup(ctx context.Context, js jetstream.JetStream) error {
 			return fmt.Errorf("create stream %s: %w", cfg.Name, err)
 		}
 	}
+	if _, err := DoneKV(ctx, js); err != nil {
+		return err
+	}
 	_, err := js.CreateOrUpdateConsumer(ctx, MasterStream, jetstream.ConsumerConfig{
 		Durable:   MasterConsumer,
 		AckPolicy: jetstream.AckExplicitPolicy,

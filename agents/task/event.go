@@ -25,6 +25,10 @@ const (
 	Rejected EventType = "rejected"
 )
 
+// Final reports whether an event ends its delivery: succeeded, failed or
+// cancelled.
+func (t EventType) Final() bool { return t == Succeeded || t == Failed || t == Cancelled }
+
 // Event is a notification from an agent to the master.
 type Event struct {
 	V        int             `json:"v"`
