@@ -404,7 +404,7 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 
 // Below this many multiply-adds (about 10µs of work on one core) a product
 // runs on one thread: waking another goroutine costs several microseconds.
-// A workers spins for a while after each product (spinWait), so a sequence of
+// A worker spins for a while after each product (spinWait), so a sequence of
 // small products (an LSTM's steps: 20×800×200, 3.2M) keeps it awake: at 1<<21
 // those ran on one thread, and a PTB-small LSTM layer took 14% longer.
 const parallelMin = 1 << 20
