@@ -657,14 +657,8 @@ func (e *DeviceExecutor) Run(feeds ...Feed) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, f := range feeds {
-		dst := p.Input(f.Node)
-		if dst == nil {
-			continue
-		}
-		if err := dst.CopyFrom(f.Value); err != nil {
-			return nil, fmt.Errorf("graph: feeding %s: %w", f.Node.name, err)
-		}
+	if err := feedInto(feeds, p.Input); err != nil {
+		return nil, err
 	}
 	if err := p.Run(); err != nil {
 		return nil, err
@@ -679,12 +673,8 @@ func (e *DeviceExecutor) Profile(feeds ...Feed) (*DeviceProfile, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, f := range feeds {
-		if dst := p.Input(f.Node); dst != nil {
-			if err := dst.CopyFrom(f.Value); err != nil {
-				return nil, fmt.Errorf("graph: feeding %s: %w", f.Node.name, err)
-			}
-		}
+	if err := feedInto(feeds, p.Input); err != nil {
+		return nil, err
 	}
 	return p.Profile()
 }

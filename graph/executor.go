@@ -48,14 +48,8 @@ func (e *Executor) Run(feeds ...Feed) ([]*tensor.Tensor, error) {
 			return nil, err
 		}
 	}
-	for _, f := range feeds {
-		dst := p.Input(f.Node)
-		if dst == nil {
-			continue // a placeholder this plan does not need
-		}
-		if err := dst.CopyFrom(f.Value); err != nil {
-			return nil, fmt.Errorf("graph: feeding %s: %w", f.Node.name, err)
-		}
+	if err := feedInto(feeds, p.Input); err != nil {
+		return nil, err
 	}
 	if err := p.Run(); err != nil {
 		return nil, err
@@ -143,4 +137,19 @@ func (e *Executor) Close() {
 	if e.ownPool {
 		e.opts.Pool.Close()
 	}
+}
+
+// feedInto copies each feed into the tensor input returns for its placeholder,
+// skipping placeholders the plan does not need (input returns nil).
+func feedInto(feeds []Feed, input func(*Node) *tensor.Tensor) error {
+	for _, f := range feeds {
+		dst := input(f.Node)
+		if dst == nil {
+			continue
+		}
+		if err := dst.CopyFrom(f.Value); err != nil {
+			return fmt.Errorf("graph: feeding %s: %w", f.Node.name, err)
+		}
+	}
+	return nil
 }

@@ -35,12 +35,8 @@ func (e *Executor) Profile(feeds ...Feed) (*DeviceProfile, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, f := range feeds {
-		if dst := p.Input(f.Node); dst != nil {
-			if err := dst.CopyFrom(f.Value); err != nil {
-				return nil, fmt.Errorf("graph: feeding %s: %w", f.Node.name, err)
-			}
-		}
+	if err := feedInto(feeds, p.Input); err != nil {
+		return nil, err
 	}
 	return p.Profile()
 }
