@@ -2,7 +2,9 @@ package peak
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -55,8 +57,10 @@ func TestFlopsPerCycle(t *testing.T) {
 // processor's FMA pipes x lanes x 2, where this package knows the processor.
 // A busy machine only lowers a measurement: the best of three counts.
 func TestMeasureMatchesTheProcessor(t *testing.T) {
-	var res []Result
-	for range 3 {
+	// The median of five measurements, per loop: on a shared machine one
+	// of them may catch the clock and the loops at different speeds.
+	var runs [][]Result
+	for range 5 {
 		r, err := Measure(1, Options{})
 		if errors.Is(err, ErrNoFMA) {
 			t.Skip(err)
@@ -64,14 +68,16 @@ func TestMeasureMatchesTheProcessor(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res == nil {
-			res = r
+		runs = append(runs, r)
+	}
+	res := make([]Result, len(runs[0]))
+	for i := range res {
+		col := make([]Result, len(runs))
+		for j, r := range runs {
+			col[j] = r[i]
 		}
-		for i := range r {
-			if r[i].FlopsPerCycle() > res[i].FlopsPerCycle() {
-				res[i] = r[i]
-			}
-		}
+		slices.SortFunc(col, func(a, b Result) int { return cmp.Compare(a.FlopsPerCycle(), b.FlopsPerCycle()) })
+		res[i] = col[len(col)/2]
 	}
 	p := ReadProcessor()
 	for _, r := range res {
