@@ -91,6 +91,39 @@ func TestReport(t *testing.T) {
 	}
 }
 
+// With several rounds, the ratio is the median of each round's ratio (our
+// better API's median in the round over the peer's), each listed; a round
+// without the peer's windows falls back to the ratio of the medians.
+func TestRoundRatios(t *testing.T) {
+	r := Row{Workload: "ptb-small", Mode: "train", Unit: "words/s", Rounds: 3,
+		GraphRuns:  []float64{100, 110, 200, 210, 90, 95},
+		LayersRuns: []float64{105, 105, 190, 190, 100, 100},
+		PeerRuns:   []float64{50, 50, 100, 100, 100, 100}}
+	r.Graph, r.Layers, r.Peer = Median(r.GraphRuns), Median(r.LayersRuns), Median(r.PeerRuns)
+	got := r.RoundRatios()
+	want := []float64{2.1, 2.05, 1.0}
+	if len(got) != 3 {
+		t.Fatalf("round ratios %v, want %v", got, want)
+	}
+	for i := range want {
+		if d := got[i] - want[i]; d > 1e-9 || d < -1e-9 {
+			t.Fatalf("round ratios %v, want %v", got, want)
+		}
+	}
+	var b bytes.Buffer
+	WriteMarkdown(&b, []Row{r}, 0)
+	if !strings.Contains(b.String(), "2.05x (rounds 2.10, 2.05, 1.00)") {
+		t.Errorf("table lacks the per-round ratios:\n%s", b.String())
+	}
+	r.PeerRuns = r.PeerRuns[:4] // the peer failed in a round
+	if rr := r.RoundRatios(); rr != nil {
+		t.Errorf("round ratios with a round missing: %v", rr)
+	}
+	if (Row{Rounds: 1, PeerRuns: []float64{1}, GraphRuns: []float64{2}}).RoundRatios() != nil {
+		t.Error("round ratios of a single round")
+	}
+}
+
 // MeasurePaired reports b's step time over a's, per window, with the steps
 // alternated.
 func TestMeasurePaired(t *testing.T) {

@@ -40,6 +40,9 @@ type Row struct {
 	// corpus words/s, half its training pairs/s); WriteMarkdown adds a line.
 	AltUnit    string  `json:"alt_unit,omitempty"`
 	AltPerItem float64 `json:"alt_per_item,omitempty"`
+	// Rounds is the number of interleaved rounds the windows come from, in
+	// order, the same number of windows each (tlbench --rounds).
+	Rounds int `json:"rounds,omitempty"`
 }
 
 // Overhead is the layers API's cost relative to the graph, in percent: from the
@@ -62,6 +65,37 @@ func (r Row) Ratio() float64 {
 	return max(r.Layers, r.Graph) / r.Peer
 }
 
+// RoundRatios is, per round of interleaving, our better API's median over the
+// peer's median in that round: ratios taken in the same minutes of the
+// machine. Nil with fewer than two rounds, without a peer, or when a round
+// lacks windows (a peer that failed).
+func (r Row) RoundRatios() []float64 {
+	if r.Rounds < 2 || len(r.PeerRuns) == 0 {
+		return nil
+	}
+	round := func(runs []float64, i int) (float64, bool) {
+		if len(runs) == 0 || len(runs)%r.Rounds != 0 {
+			return 0, false
+		}
+		n := len(runs) / r.Rounds
+		return Median(runs[i*n : (i+1)*n]), true
+	}
+	out := make([]float64, r.Rounds)
+	for i := range out {
+		p, ok := round(r.PeerRuns, i)
+		if !ok || p <= 0 {
+			return nil
+		}
+		g, okG := round(r.GraphRuns, i)
+		l, okL := round(r.LayersRuns, i)
+		if !okG && !okL {
+			return nil
+		}
+		out[i] = max(g, l) / p
+	}
+	return out
+}
+
 // WriteJSON writes one JSON object per row.
 func WriteJSON(w io.Writer, rows []Row) error {
 	enc := json.NewEncoder(w)
@@ -74,7 +108,8 @@ func WriteJSON(w io.Writer, rows []Row) error {
 }
 
 // WriteMarkdown writes the table. peakGFLOPS (0: unknown) adds the fraction of
-// peak for rows that know their FLOPs.
+// peak for rows that know their FLOPs. With several rounds the ratio is the
+// median of the per-round ratios, each round's listed beside it.
 func WriteMarkdown(w io.Writer, rows []Row, peakGFLOPS float64) {
 	fmt.Fprintln(w, "| workload | mode | unit | tl layers | tl graph | layers overhead | PyTorch | ratio | % of peak |")
 	fmt.Fprintln(w, "|---|---|---|---:|---:|---:|---:|---:|---:|")
@@ -83,6 +118,13 @@ func WriteMarkdown(w io.Writer, rows []Row, peakGFLOPS float64) {
 		if r.Peer > 0 {
 			peer = fmtRate(r.Peer)
 			ratio = fmt.Sprintf("%.2fx", r.Ratio())
+			if rr := r.RoundRatios(); rr != nil {
+				each := make([]string, len(rr))
+				for i, x := range rr {
+					each[i] = fmt.Sprintf("%.2f", x)
+				}
+				ratio = fmt.Sprintf("%.2fx (rounds %s)", Median(rr), strings.Join(each, ", "))
+			}
 		} else if r.PeerNote != "" {
 			peer = r.PeerNote
 		}

@@ -243,7 +243,7 @@ func runBench(ctx context.Context, o options, stdout, stderr io.Writer) error {
 				return usageErrorf("--modes: unknown mode %q (train, infer)", mode)
 			}
 			row := bench.Row{Workload: w.Name, Mode: mode, Unit: w.Unit, Threads: o.threads, GFLOPPerItem: w.GFLOPPerItem[mode],
-				AltUnit: w.AltUnit, AltPerItem: w.AltPerItem}
+				AltUnit: w.AltUnit, AltPerItem: w.AltPerItem, Rounds: o.rounds}
 			steps := map[bench.API]bench.Step{}
 			for _, a := range []bench.API{bench.Graph, bench.Layers} {
 				if !useAPI[a] {
