@@ -53,7 +53,7 @@ run)
   echo "== tlbench on CUDA with the PyTorch peers on the same GPU"
   wl=()
   [ -n "${WORKLOADS:-}" ] && wl=(--workloads "$WORKLOADS")
-  timeout 360 "$dir/tlbench" --device cuda --device-profile 12 --peers --peers-dir bench/peers --python "$(command -v python3)" --modes train,infer "${wl[@]}" \
+  timeout 360 "$dir/tlbench" --device cuda --profile 12 --peers --peers-dir bench/peers --python "$(command -v python3)" --modes train,infer "${wl[@]}" \
     --seconds "$secs" --windows "$windows" --warmup 1 --paired 4 --json >"$out/tlbench.jsonl" 2>"$out/tlbench.log" && bstat=PASS || bstat=FAIL
   tail -5 "$out/tlbench.log"
   echo

@@ -159,8 +159,9 @@ func PeerCandidates(threads []int, caps []string) []PeerConfig {
 }
 
 // SweepPeer runs p briefly under each candidate (t's warm-up, then one window
-// of t.Window), logs each figure to log (which names the workload), and returns the fastest configuration by
-// median items/s with every trial, in the candidates' order. A candidate that
+// of t.Window), logs each figure to log (which names the workload), and
+// returns the fastest configuration by median items/s with every trial, in the
+// candidates' order. A candidate that
 // fails is logged and left out; SweepPeer fails only when every one does.
 func SweepPeer(ctx context.Context, log *slog.Logger, python, dir string, p Peer, mode string, cands []PeerConfig, t Timing) (PeerConfig, []PeerTrial, error) {
 	t.Windows = 1

@@ -2,8 +2,8 @@ package graph
 
 import (
 	"fmt"
-	"github.com/tlgo/tl/cpu/nn"
 
+	"github.com/tlgo/tl/cpu/nn"
 	"github.com/tlgo/tl/tensor"
 )
 

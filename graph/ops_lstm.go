@@ -154,7 +154,7 @@ func (lstmGradOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor)
 		dg := dgates.F32
 		for r := lo; r < hi; r++ {
 			off := r * hid
-			lstmBackwardRow(dg[r*g4:(r+1)*g4], dy[off:], dy[sz+off:], dy, pk, cprev[off:off+hid], dc[off:off+hid], off, sz, hid)
+			nn.LSTMBack(dg[r*g4:(r+1)*g4], dy[off:off+hid], dy[sz+off:], dy, pk, cprev[off:off+hid], dc[off:off+hid], off, sz)
 		}
 	}
 	return KernelFunc(func() {
@@ -168,15 +168,6 @@ func (lstmGradOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor)
 		gemm.Sgemm(false, true, bsz, hid, g4, 1, dg, g4, wh, g4, 0, dh, hid)
 		gemm.Sgemm(true, false, hid, g4, bsz, 1, h, hid, dg, g4, 0, dwh, g4)
 	}), nil
-}
-
-// lstmBackwardRow computes one row's gate gradients dg (4H) and dcOut (the
-// gradient with respect to the previous cell state, which may be dcN itself) from
-// the gradients dhN and dcN reaching the new state, the other slots of dy (the
-// gate activations' own gradients) and the forward activations in pk, both laid
-// out as lstmForwardRow's d.
-func lstmBackwardRow(dg, dhN, dcN, dy, pk, cprev, dcOut []float32, off, sz, hid int) {
-	nn.LSTMBack(dg, dhN[:hid], dcN, dy, pk, cprev, dcOut, off, sz)
 }
 
 // packedPartOp views part k of a flat buffer that packs, one after the other,
@@ -382,7 +373,7 @@ func (lstmSeqGradOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tens
 			// The gradient reaching h_t and c_t: from the outputs and from step t+1.
 			nn.Add(dh[off:off+hid], dyt[off:])
 			nn.Add(dc[off:off+hid], dyt[sz+off:])
-			lstmBackwardRow(dg[r*g4:(r+1)*g4], dh[off:], dc[off:], dyt, pkt, cprev[off:off+hid], dc[off:], off, sz, hid)
+			nn.LSTMBack(dg[r*g4:(r+1)*g4], dh[off:off+hid], dc[off:], dyt, pkt, cprev[off:off+hid], dc[off:], off, sz)
 		}
 	}
 	var whp gemm.PackedB // W[I:]ᵀ, packed once per sequence (see the forward)

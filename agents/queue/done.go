@@ -13,9 +13,10 @@ import (
 )
 
 // DoneBucket is the key-value bucket where an agent leaves the final result of
-// a delivery it settled, before acknowledging it. When the acknowledgement is
-// lost (the agent's server died after the result was stored) the queue
-// delivers the task again, maybe to another agent; that agent finds the
+// a delivery whose acknowledgement may be lost: a success whose confirmed ack
+// failed (the agent's server died after the result was stored), and a failure
+// or cancellation, whose acks are not confirmed, before settling. The queue
+// then delivers the task again, maybe to another agent; that agent finds the
 // result here and settles the delivery with it instead of running the task a
 // second time. A result stands for the delivery only if it carries the
 // dispatch's token, which only an agent that received the task knows: an

@@ -59,7 +59,7 @@ func usageErrorf(format string, a ...any) error { return usageError{fmt.Errorf(f
 type options struct {
 	workloads, modes, apis, python, peersDir, plotPath, device, cpuProfile string
 	peers, peerSweep, jsonOut, tf32                                        bool
-	threads, peerThreads, windows, rounds, paired, devProfile              int
+	threads, peerThreads, windows, rounds, paired, profileTop              int
 	seconds, warmup, peak                                                  float64
 }
 
@@ -128,8 +128,8 @@ func newCmd(stdout, stderr io.Writer) *cobra.Command {
 	fs.StringVar(&o.plotPath, "plot", "", "write a PNG bar chart of the table to this file")
 	fs.StringVar(&o.device, "device", "cpu", "where our engine runs: cpu, or cuda (GPU 0 through the driver, cuBLAS and NVRTC found at run time; the peers then run on the GPU too)")
 	fs.BoolVar(&o.tf32, "tf32", false, "with --device cuda: let cuBLAS use TF32 tensor cores for float32 products (faster, a few 1e-4 relative error on a product; the peers get the same setting)")
-	fs.IntVar(&o.devProfile, "profile", 0, "after timing a workload, run its graph step node by node (launch by launch with device timestamps under --device cuda, kernel by kernel on the CPU) and print, to stderr, where the time goes: by op type and the N slowest nodes (0: no profile)")
-	fs.IntVar(&o.devProfile, "device-profile", 0, "the older name of --profile")
+	fs.IntVar(&o.profileTop, "profile", 0, "after timing a workload, run its graph step node by node (launch by launch with device timestamps under --device cuda, kernel by kernel on the CPU) and print, to stderr, where the time goes: by op type and the N slowest nodes (0: no profile)")
+	fs.IntVar(&o.profileTop, "device-profile", 0, "the older name of --profile")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of the whole run to this file")
 	fs.Float64Var(&o.peak, "peak-gflops", 0, "the CPU's float32 peak in GFLOP/s, for the % of peak column (0: measure it at start with an FMA loop on --threads threads)")
 	return cmd
@@ -316,9 +316,9 @@ func runBench(ctx context.Context, o options, stdout, stderr io.Writer) error {
 				row.PairedRuns = ratios
 				log.Info("paired", "workload", w.Name, "mode", mode, "layers/graph step time", fmt.Sprintf("%.4f", bench.Median(ratios)), "windows", len(ratios))
 			}
-			if o.devProfile > 0 && steps[bench.Graph] != nil {
-				if err := deviceProfile(stderr, steps[bench.Graph], w.Name, mode, o.devProfile); err != nil {
-					log.Warn("device profile failed", "workload", w.Name, "mode", mode, "err", err)
+			if o.profileTop > 0 && steps[bench.Graph] != nil {
+				if err := printProfile(stderr, steps[bench.Graph], w.Name, mode, o.profileTop); err != nil {
+					log.Warn("profile failed", "workload", w.Name, "mode", mode, "err", err)
 				}
 			}
 			for _, s := range steps {
@@ -400,9 +400,9 @@ func peerConfig(ctx context.Context, log *slog.Logger, o options, dir string, w 
 	return best, trials, nil
 }
 
-// deviceProfile profiles three steps of s and prints the one of median
+// printProfile profiles three steps of s and prints the one of median
 // time: by op type and its top slowest nodes.
-func deviceProfile(w io.Writer, s bench.Step, workload, mode string, top int) error {
+func printProfile(w io.Writer, s bench.Step, workload, mode string, top int) error {
 	ps, ok := s.(interface {
 		Profile() (*graph.DeviceProfile, error)
 	})

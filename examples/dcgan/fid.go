@@ -14,6 +14,18 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
+// firstImages returns the first n images of im (all if fewer) as a tensor
+// (n, H, W, 1) with pixels in [0, 1].
+func firstImages(im *formats.Images, n int) *tensor.Tensor {
+	m := min(n, im.N)
+	t := tensor.New(tensor.Float32, m, im.H, im.W, 1)
+	px := t.Float32s()
+	for i, p := range im.Pixels[:m*im.H*im.W] {
+		px[i] = float32(p) / 255
+	}
+	return t
+}
+
 // judge measures samples with a Fashion-MNIST classifier trained by
 // examples/fashionmnist (--save DIR): a Frechet distance between the
 // Gaussians fitted to its penultimate features ("fc1") of the samples and of
@@ -52,18 +64,10 @@ func newJudge(ctx context.Context, dir string, trainSet, testSet *formats.Images
 		return nil, fmt.Errorf("dcgan: the judge classifier in %s: %w", dir, err)
 	}
 	j := &judge{exec: exec, in: net.InputLayers()[0], feat: fc1.Output(), logits: net.Output()}
-	images := func(im *formats.Images) *tensor.Tensor {
-		m := min(n, im.N)
-		t := tensor.New(tensor.Float32, m, im.H, im.W, 1)
-		for i, p := range im.Pixels[:m*im.H*im.W] {
-			t.Float32s()[i] = float32(p) / 255
-		}
-		return t
-	}
-	if j.ref, _, err = j.stats(images(testSet)); err != nil {
+	if j.ref, _, err = j.stats(firstImages(testSet, n)); err != nil {
 		return nil, err
 	}
-	floor, _, err := j.stats(images(trainSet))
+	floor, _, err := j.stats(firstImages(trainSet, n))
 	if err != nil {
 		return nil, err
 	}
@@ -271,17 +275,13 @@ type calibration struct {
 // images under each perturbation: how far from the floor the judge puts
 // images a person would take for real ones.
 func (j *judge) calibrate(trainSet *formats.Images, n int, seed uint64) ([]calibration, error) {
-	m := min(n, trainSet.N)
 	per := trainSet.H * trainSet.W
 	rng := rand.New(rand.NewPCG(seed, 11))
 	var out []calibration
 	for _, p := range perturbations {
-		t := tensor.New(tensor.Float32, m, trainSet.H, trainSet.W, 1)
+		t := firstImages(trainSet, n)
 		px := t.Float32s()
-		for i, v := range trainSet.Pixels[:m*per] {
-			px[i] = float32(v) / 255
-		}
-		for i := range m {
+		for i := range t.Shape()[0] {
 			p.fn(px[i*per:(i+1)*per], trainSet.H, trainSet.W, rng)
 		}
 		st, _, err := j.stats(t)
