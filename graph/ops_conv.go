@@ -270,25 +270,35 @@ func (o *convOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor) 
 	}
 	p := planConv(c, &g)
 	scr := c.Scratch(p.parts * p.colLen)
+	body := convForward(&g, p, scr, x, func() []float32 { return w }, y, epi)
+	return KernelFunc(func() { c.Pool.For(p.parts, 1, body) }), nil
+}
+
+// convForward returns the loop body of the convolution g of x by the filter
+// that w returns (read once per part) into y, over parts [lo, hi) of the
+// batch: each part writes the im2col matrix of a chunk of images into its
+// share of scr (the first p.parts·p.colLen floats) and multiplies it by the
+// filter, A read in place; epi, if not nil, runs on each chunk of y.
+func convForward(g *nn.Conv, p convPlan, scr *Scratch, x []float32, w func() []float32, y []float32, epi func([]float32)) func(lo, hi int) {
 	rows, K, inSz, outSz := g.Rows(), g.K(), g.ImageSize(), g.OutImageSize()
-	body := func(lo, hi int) {
+	return func(lo, hi int) {
+		f := w()
 		for part := lo; part < hi; part++ {
 			col := scr.F32[part*p.colLen:][:p.colLen]
 			n0, n1 := part*g.N/p.parts, (part+1)*g.N/p.parts
 			for n := n0; n < n1; n += p.chunk {
 				nb := min(p.chunk, n1-n)
 				for i := 0; i < nb; i++ {
-					nn.Im2col(&g, x[(n+i)*inSz:][:inSz], col[i*rows*K:][:rows*K])
+					nn.Im2col(g, x[(n+i)*inSz:][:inSz], col[i*rows*K:][:rows*K])
 				}
 				yc := y[n*outSz:][:nb*outSz]
-				p.eng.Sgemm(false, false, nb*rows, g.OC, K, 1, col, K, w, g.OC, 0, yc, g.OC)
+				p.eng.Sgemm(false, false, nb*rows, g.OC, K, 1, col, K, f, g.OC, 0, yc, g.OC)
 				if epi != nil {
 					epi(yc)
 				}
 			}
 		}
 	}
-	return KernelFunc(func() { c.Pool.For(p.parts, 1, body) }), nil
 }
 
 func (o *convOp) Grad(n, dy *Node) []*Node {
@@ -541,6 +551,19 @@ func (o *convBackpropInputOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *te
 	if g.Pointwise() {
 		m := g.N * g.H * g.W
 		return KernelFunc(func() { gemm.Sgemm(false, true, m, g.C, g.OC, 1, dy, g.OC, w, g.OC, 0, dx, g.C) }), nil
+	}
+	if t, ok := g.InputGradConv(); ok {
+		// Stride 1: a forward convolution of dy by the flipped filter,
+		// which the kernel builds in the scratch after the im2col buffers.
+		p := planConv(c, &t)
+		wLen := t.K() * t.OC
+		scr := c.Scratch(p.parts*p.colLen + wLen)
+		flipped := func() []float32 { return scr.F32[p.parts*p.colLen:][:wLen] }
+		body := convForward(&t, p, scr, dy, flipped, dx, nil)
+		return KernelFunc(func() {
+			nn.FlipFilter(&g, w, flipped())
+			c.Pool.For(p.parts, 1, body)
+		}), nil
 	}
 	p := planConv(c, &g)
 	scr := c.Scratch(p.parts * p.colLen)

@@ -192,6 +192,36 @@ func refConv(k convCase, x, w []float32) ([]float64, int, int) {
 	return y, oh, ow
 }
 
+// refConvInputGrad is the input gradient of refConv for the output gradient dy
+// (oh×ow), scattered window by window in float64.
+func refConvInputGrad(k convCase, dy, w []float32, oh, ow int) []float64 {
+	_, pt := tfOut(k.h, k.kh, k.sh, k.dh, k.pad == graph.Same)
+	_, pl := tfOut(k.w, k.kw, k.sw, k.dw, k.pad == graph.Same)
+	dx := make([]float64, k.n*k.h*k.w*k.c)
+	for n := 0; n < k.n; n++ {
+		for i := 0; i < oh; i++ {
+			for j := 0; j < ow; j++ {
+				for a := 0; a < k.kh; a++ {
+					for b := 0; b < k.kw; b++ {
+						ih, iw := i*k.sh-pt+a*k.dh, j*k.sw-pl+b*k.dw
+						if ih < 0 || ih >= k.h || iw < 0 || iw >= k.w {
+							continue
+						}
+						for c := 0; c < k.c; c++ {
+							var s float64
+							for o := 0; o < k.oc; o++ {
+								s += float64(dy[((n*oh+i)*ow+j)*k.oc+o]) * float64(w[((a*k.kw+b)*k.c+c)*k.oc+o])
+							}
+							dx[((n*k.h+ih)*k.w+iw)*k.c+c] += s
+						}
+					}
+				}
+			}
+		}
+	}
+	return dx
+}
+
 var convCases = []convCase{
 	{2, 5, 5, 3, 3, 3, 4, 1, 1, 1, 1, graph.Same},
 	{1, 7, 6, 2, 3, 2, 3, 2, 2, 1, 1, graph.Valid},    // odd sizes, batch 1
@@ -233,6 +263,12 @@ func TestConvForwardMatchesReference(t *testing.T) {
 				for j, v := range out[0].Float32s() {
 					if math.Abs(float64(v)-want[j]) > 1e-4*math.Max(1, math.Abs(want[j])) {
 						t.Fatalf("y[%d] = %v, want %v", j, v, want[j])
+					}
+				}
+				wantDx := refConvInputGrad(k, dy.Float32s(), w.Float32s(), oh, ow)
+				for j, v := range out[1].Float32s() {
+					if math.Abs(float64(v)-wantDx[j]) > 1e-4*math.Max(1, math.Abs(wantDx[j])) {
+						t.Fatalf("dx[%d] = %v, want %v", j, v, wantDx[j])
 					}
 				}
 				var lhs, mid, rhs float64

@@ -148,3 +148,38 @@ func Gemm() *gemm.Engine {
 	})
 	return serial
 }
+
+// InputGradConv returns the convolution whose forward pass is g's input
+// gradient, when there is one: at stride 1, the gradient with respect to the
+// input is the convolution of the output gradient (OH×OW×OC) by the filter
+// reversed in space with its channels swapped (FlipFilter), padded by
+// (KH-1)·DH - PT rows before (and as many columns), with the input's size as
+// its output. Running it forward (im2col and a product that reads A in place)
+// beats a product into an im2col-shaped matrix that col2im adds back.
+func (g *Conv) InputGradConv() (Conv, bool) {
+	t := Conv{
+		N: g.N, H: g.OH, W: g.OW, C: g.OC,
+		KH: g.KH, KW: g.KW, OC: g.C,
+		SH: 1, SW: 1, DH: g.DH, DW: g.DW,
+		PT: (g.KH-1)*g.DH - g.PT, PL: (g.KW-1)*g.DW - g.PL,
+		OH: g.H, OW: g.W,
+	}
+	return t, g.SH == 1 && g.SW == 1 && t.PT >= 0 && t.PL >= 0
+}
+
+// FlipFilter writes into wf (KH·KW·OC·C floats) the filter of g.InputGradConv()
+// from g's filter w (KH·KW·C·OC): wf[kh][kw][oc][c] = w[KH-1-kh][KW-1-kw][c][oc].
+func FlipFilter(g *Conv, w, wf []float32) {
+	C, OC := g.C, g.OC
+	taps := g.KH * g.KW
+	for t := 0; t < taps; t++ {
+		src := w[t*C*OC:][:C*OC]
+		dst := wf[(taps-1-t)*C*OC:][:C*OC]
+		for c := 0; c < C; c++ {
+			row := src[c*OC:][:OC]
+			for oc, v := range row {
+				dst[oc*C+c] = v
+			}
+		}
+	}
+}
