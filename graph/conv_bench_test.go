@@ -13,7 +13,7 @@ import (
 // gradient) and reports GFLOP/s, counting 2·N·OH·OW·KH·KW·C·OC per op.
 func BenchmarkConv(b *testing.B) {
 	shapes := []struct {
-		name       string
+		name      string
 		hw, c, oc int
 	}{{"conv1", 24, 3, 64}, {"conv2", 12, 64, 64}}
 	const batch, k = 128, 5
