@@ -18,6 +18,7 @@ import (
 	"github.com/tlgo/tl/agents/plan"
 	"github.com/tlgo/tl/agents/queue"
 	"github.com/tlgo/tl/agents/status"
+	"github.com/tlgo/tl/internal/bytesize"
 	"github.com/tlgo/tl/internal/redact"
 	"github.com/tlgo/tl/store"
 	"github.com/tlgo/tl/store/dataset"
@@ -276,7 +277,7 @@ func compare(p *modelPage, want []int64) ([]version, []compareRow, error) {
 	}
 	rows := []compareRow{
 		row("created", func(v version) string { return v.Created.UTC().Format(time.DateTime) }),
-		row("size", func(v version) string { return humanBytes(v.Size) }),
+		row("size", func(v version) string { return bytesize.Format(v.Size) }),
 		row("format", func(v version) string { return v.Format }),
 		row("sha256", func(v version) string { return short(v.SHA256, 12) }),
 		row("aliases", func(v version) string { return strings.Join(v.Aliases, " ") }),
@@ -714,20 +715,6 @@ func queues(ctx context.Context, st status.Store, w workflow) ([]queueRow, error
 		out = append(out, *byQueue[q])
 	}
 	return out, nil
-}
-
-// humanBytes formats a size with binary units: "512 B", "1.5 MiB".
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func short(s string, n int) string {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tlgo/tl/agents/master"
 	"github.com/tlgo/tl/agents/status"
+	"github.com/tlgo/tl/internal/bytesize"
 	"github.com/tlgo/tl/internal/redact"
 	"github.com/tlgo/tl/store/dataset"
 	"github.com/tlgo/tl/store/events"
@@ -27,7 +28,7 @@ var pageNames = []string{"models", "model", "compare", "runs", "datasets", "data
 func parsePages() (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
 		"path":  url.PathEscape,
-		"bytes": humanBytes,
+		"bytes": bytesize.Format,
 		"num":   fmtNum,
 		"time": func(t time.Time) string {
 			if t.IsZero() {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"github.com/tlgo/tl/internal/bytesize"
 	"github.com/tlgo/tl/store"
 	"github.com/tlgo/tl/store/models"
 )
@@ -169,7 +170,7 @@ func showModel(ctx context.Context, ms *models.Store, name string, asJSON bool, 
 	}
 	fmt.Fprintln(w, "\tALIASES\tLINEAGE")
 	for _, v := range infos {
-		fmt.Fprintf(w, "v%d\t%s\t%s", v.Version, v.Created.Local().Format(time.DateTime), humanBytes(v.Size))
+		fmt.Fprintf(w, "v%d\t%s\t%s", v.Version, v.Created.Local().Format(time.DateTime), bytesize.Format(v.Size))
 		for _, k := range cols {
 			cell := "-"
 			if x, ok := v.Metrics[k]; ok {
@@ -215,20 +216,6 @@ func metricPairs(m map[string]float64) string {
 }
 
 func formatMetric(x float64) string { return strconv.FormatFloat(x, 'g', 4, 64) }
-
-// humanBytes formats a size with binary units: "512 B", "1.5 MiB".
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
 
 func dash(s string) string {
 	if s == "" {
