@@ -235,6 +235,13 @@ var convCases = []convCase{
 	{4, 3, 3, 1, 5, 5, 2, 1, 1, 1, 1, graph.Same},     // window bigger than the image
 	{2, 10, 11, 64, 5, 5, 8, 2, 2, 1, 1, graph.Valid}, // wide channels
 	{17, 10, 10, 3, 3, 3, 4, 1, 1, 1, 1, graph.Same},  // several products per core
+	// Stride 1 and at least 16 channels: the input gradient runs as a
+	// forward convolution by the flipped filter.
+	{2, 7, 6, 16, 3, 3, 5, 1, 1, 1, 1, graph.Same},
+	{2, 9, 8, 20, 3, 2, 4, 1, 1, 2, 1, graph.Valid}, // dilated, even window
+	{3, 3, 4, 16, 5, 5, 3, 1, 1, 1, 1, graph.Same},  // window bigger than the image
+	{2, 8, 9, 17, 4, 3, 6, 1, 1, 1, 2, graph.Same},  // even window height, dilated width
+	{2, 6, 7, 16, 3, 3, 4, 1, 2, 1, 1, graph.Same},  // stride 2 across: col2im
 }
 
 // TestConvForwardMatchesReference compares Conv2D with the direct loop on many

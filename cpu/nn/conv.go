@@ -59,28 +59,39 @@ func (g *Conv) Pointwise() bool {
 
 // Im2col writes the im2col matrix of one image x (H·W·C) into col (Rows()×K()):
 // row oh·OW+ow holds the window of output pixel (oh, ow) in (kh, kw, c) order,
-// zeros where the window hangs over the padding.
+// zeros where the window hangs over the padding. It goes image row by image
+// row: for each (oh, kh), the windows of the output columns that lie wholly
+// inside the image are runs of KW·C floats at a stride of SW·C, copied in one
+// call (CopyRuns); only the columns at the padded edges go channel by channel.
 func Im2col(g *Conv, x, col []float32) {
 	C, K := g.C, g.K()
 	rowW := g.W * C
 	run := g.KW * C
+	// Output columns [lo, hi) have windows inside the image (contiguous
+	// runs only when the window is not dilated).
+	lo, hi := 0, 0
+	if g.DW == 1 {
+		lo = min((g.PL+g.SW-1)/g.SW, g.OW)
+		if last := g.W - g.KW + g.PL; last >= 0 {
+			hi = min(last/g.SW+1, g.OW)
+		}
+		hi = max(hi, lo)
+	}
 	for oh := 0; oh < g.OH; oh++ {
 		ih0 := oh*g.SH - g.PT
-		for ow := 0; ow < g.OW; ow++ {
-			iw0 := ow*g.SW - g.PL
-			row := col[(oh*g.OW+ow)*K:][:K]
-			for kh := 0; kh < g.KH; kh++ {
-				ih := ih0 + kh*g.DH
-				dst := row[kh*run:][:run]
-				if ih < 0 || ih >= g.H {
-					clear(dst)
-					continue
+		rows := col[oh*g.OW*K:][:g.OW*K]
+		for kh := 0; kh < g.KH; kh++ {
+			ih := ih0 + kh*g.DH
+			if ih < 0 || ih >= g.H {
+				for ow := 0; ow < g.OW; ow++ {
+					clear(rows[ow*K+kh*run:][:run])
 				}
-				xr := x[ih*rowW:][:rowW]
-				if g.DW == 1 && iw0 >= 0 && iw0+g.KW <= g.W {
-					copy(dst, xr[iw0*C:][:run])
-					continue
-				}
+				continue
+			}
+			xr := x[ih*rowW:][:rowW]
+			edge := func(ow int) {
+				iw0 := ow*g.SW - g.PL
+				dst := rows[ow*K+kh*run:][:run]
 				for kw := 0; kw < g.KW; kw++ {
 					iw := iw0 + kw*g.DW
 					d := dst[kw*C:][:C]
@@ -90,6 +101,15 @@ func Im2col(g *Conv, x, col []float32) {
 						copy(d, xr[iw*C:][:C])
 					}
 				}
+			}
+			for ow := 0; ow < lo; ow++ {
+				edge(ow)
+			}
+			if hi > lo {
+				CopyRuns(rows[lo*K+kh*run:], K, xr[(lo*g.SW-g.PL)*C:], g.SW*C, hi-lo, run)
+			}
+			for ow := hi; ow < g.OW; ow++ {
+				edge(ow)
 			}
 		}
 	}

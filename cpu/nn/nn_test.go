@@ -177,3 +177,34 @@ func TestLRNPaths(t *testing.T) {
 		}
 	})
 }
+
+// TestCopyRuns compares CopyRuns with copy, run by run, on run lengths around
+// the 8-float blocks of its assembly and on strides wider and narrower than
+// the runs; the floats between runs must stay untouched.
+func TestCopyRuns(t *testing.T) {
+	for run := 1; run <= 41; run++ {
+		for _, n := range []int{1, 2, 5} {
+			for _, ss := range []int{1, 3, run, run + 7} {
+				ds := run + 5
+				src := make([]float32, (n-1)*ss+run)
+				for i := range src {
+					src[i] = float32(i + 1)
+				}
+				got := make([]float32, (n-1)*ds+run+3)
+				want := make([]float32, len(got))
+				for i := range got {
+					got[i], want[i] = -1, -1
+				}
+				for i := 0; i < n; i++ {
+					copy(want[i*ds:][:run], src[i*ss:][:run])
+				}
+				CopyRuns(got, ds, src, ss, n, run)
+				for i := range got {
+					if got[i] != want[i] {
+						t.Fatalf("run %d, n %d, src stride %d: dst[%d] = %v, want %v", run, n, ss, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}

@@ -88,3 +88,24 @@ func Mul(d, a, b []float32) {
 		d[i] = a[i] * b[i]
 	}
 }
+
+// CopyRuns copies n runs of run floats, run i from src[i·ss:] to dst[i·ds:]:
+// the rows of an im2col matrix that come from one image row. It panics if a
+// run does not fit either slice.
+func CopyRuns(dst []float32, ds int, src []float32, ss int, n, run int) {
+	if n <= 0 || run <= 0 {
+		return
+	}
+	if ds < 0 || ss < 0 {
+		panic("nn: CopyRuns with a negative stride")
+	}
+	_ = dst[(n-1)*ds+run-1]
+	_ = src[(n-1)*ss+run-1]
+	if hasAVX2 && run >= 8 {
+		copyRunsAVX2(&dst[0], ds, &src[0], ss, n, run)
+		return
+	}
+	for i := 0; i < n; i++ {
+		copy(dst[i*ds:][:run], src[i*ss:][:run])
+	}
+}

@@ -44,3 +44,6 @@ func lrnBwdT075AVX2(p, t, x, dy, s *float32, n int, bias, alpha float32)
 
 //go:noescape
 func lrnBwdOutAVX2(dx, dy, p, x, ts *float32, n int, k float32)
+
+//go:noescape
+func copyRunsAVX2(dst *float32, ds int, src *float32, ss int, n, run int)

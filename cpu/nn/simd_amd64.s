@@ -575,3 +575,44 @@ lb8:
 lbDone:
 	VZEROUPPER
 	RET
+
+// func copyRunsAVX2(dst *float32, ds int, src *float32, ss int, n, run int)
+// For i < n, copies run (at least 8) floats from src+i·ss to dst+i·ds: 8
+// floats at a time, the last 8 of each run overlapping the block before them,
+// so that no run needs a mask or a scalar tail.
+TEXT ·copyRunsAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ ds+8(FP), R8
+	MOVQ src+16(FP), SI
+	MOVQ ss+24(FP), R9
+	MOVQ n+32(FP), CX
+	MOVQ run+40(FP), DX
+	SHLQ $2, R8
+	SHLQ $2, R9
+	SHLQ $2, DX
+	LEAQ -32(DX), R10 // byte offset of the last block of a run
+
+crSeg:
+	TESTQ CX, CX
+	JE    crDone
+	XORQ  AX, AX
+
+crBlk:
+	CMPQ    AX, R10
+	JAE     crTail
+	VMOVUPS (SI)(AX*1), Y0
+	VMOVUPS Y0, (DI)(AX*1)
+	ADDQ    $32, AX
+	JMP     crBlk
+
+crTail:
+	VMOVUPS (SI)(R10*1), Y0
+	VMOVUPS Y0, (DI)(R10*1)
+	ADDQ    R8, DI
+	ADDQ    R9, SI
+	DECQ    CX
+	JMP     crSeg
+
+crDone:
+	VZEROUPPER
+	RET

@@ -10,6 +10,7 @@ func maxAVX2(d, s *float32, n int)                                        { pani
 func reluGradAVX2(d, dy, y *float32, n int)                               { panic("nn: no AVX2") }
 func argmaxAVX2(best *float32, arg *int32, x *float32, n int, base int32) { panic("nn: no AVX2") }
 func mulAVX2(d, a, b *float32, n int)                                     { panic("nn: no AVX2") }
+func copyRunsAVX2(dst *float32, ds int, src *float32, ss int, n, run int) { panic("nn: no AVX2") }
 func lstmPreAVX2(x, b *float32, n int, shift, scale float32)              { panic("nn: no AVX2") }
 func lstmOutAVX2(t, o, h *float32, n int)                                 { panic("nn: no AVX2") }
 func lstmBackAVX2(pk2, pk5, dy2, dy5 *float32, s int, dg *float32, hid int, dh, dc, cprev, dcOut *float32, n int) {
