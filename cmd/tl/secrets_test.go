@@ -3,15 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"io/fs"
-	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -234,7 +227,7 @@ func TestMasterTLS(t *testing.T) {
 	t.Setenv("TL_NATS_URL", "")
 	t.Setenv("TL_MONGO_URL", "")
 	t.Setenv("TL_CREDENTIALS", "")
-	certFile, keyFile := selfSignedCert(t, t.TempDir())
+	certFile, keyFile := testworld.SelfSignedCert(t, t.TempDir())
 	ctx, stop := context.WithCancel(context.Background())
 	var mout, merr testworld.Buffer
 	masterDone := make(chan int, 1)
@@ -285,35 +278,4 @@ func TestMasterTLS(t *testing.T) {
 	if code, out, _ := runTL("cancel", "p-1", "--nats", mustEndpoints(t, home).NATS, "--credentials", bare); code == 0 {
 		t.Errorf("credentials without the certificate reached the TLS server:\n%s", out)
 	}
-}
-
-// selfSignedCert writes a CA certificate for "tl-master.example" and its key.
-func selfSignedCert(t *testing.T, dir string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "tl-master.example"}, DNSNames: []string{"tl-master.example"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IsCA: true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
 }
