@@ -3,16 +3,9 @@ package queue_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,37 +16,28 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/tlgo/tl/agents/queue"
 	"github.com/tlgo/tl/agents/task"
+	"github.com/tlgo/tl/internal/testworld"
 )
 
 // authWorld is an embedded server with credentials, set up by a master
 // connection: streams, and the consumers of queues cpu and cuda.
 type authWorld struct {
-	srv    *queue.Server
-	auth   *queue.Auth
-	home   string
-	js     jetstream.JetStream // the master's
-	master *queue.Credentials
+	*testworld.AuthNATS
+	js jetstream.JetStream // the master's
 }
 
 func startAuth(t *testing.T) *authWorld {
 	t.Helper()
-	ctx := context.Background()
-	home := t.TempDir()
-	auth, err := queue.LoadOrCreateAuth(home)
+	// With a deadline queue.Connect waits for a dial up to it, not nats's
+	// 2-second default: the machine may be loaded.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	w := &authWorld{AuthNATS: testworld.StartAuthNATS(t, ctx)}
+	mc, err := queue.HomeCredentials(w.Home, queue.RoleMaster)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := queue.StartServer(ctx, queue.ServerConfig{Dir: filepath.Join(home, "nats"), Auth: auth})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	mc, err := queue.HomeCredentials(home, queue.RoleMaster)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &authWorld{srv: srv, auth: auth, home: home, master: mc}
-	_, w.js = w.connect(t, mc)
+	_, w.js = w.Connect(mc)
 	if err := queue.Setup(ctx, w.js); err != nil {
 		t.Fatal(err)
 	}
@@ -63,27 +47,6 @@ func startAuth(t *testing.T) *authWorld {
 		}
 	}
 	return w
-}
-
-func (w *authWorld) connect(t *testing.T, c *queue.Credentials) (*nats.Conn, jetstream.JetStream) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	nc, js, err := queue.Connect(ctx, w.srv.URL(), "test "+c.Role, nil, c.Options()...)
-	if err != nil {
-		t.Fatalf("connect as %s: %v", c.Role, err)
-	}
-	t.Cleanup(nc.Close)
-	return nc, js
-}
-
-func (w *authWorld) creds(t *testing.T, role string, queues ...string) *queue.Credentials {
-	t.Helper()
-	c, err := w.auth.New(role, queues)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 func (w *authWorld) msgs(t *testing.T, stream string) uint64 {
@@ -121,7 +84,7 @@ func TestAuthRefusesStrangers(t *testing.T) {
 	w := startAuth(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	agent := w.creds(t, queue.RoleAgent, "cpu")
+	agent := w.Creds(queue.RoleAgent, "cpu")
 	wrong := *agent
 	wrong.Password = strings.Repeat("A", len(agent.Password))
 	edited := *agent
@@ -132,7 +95,7 @@ func TestAuthRefusesStrangers(t *testing.T) {
 		"edited queues":  edited.Options(),
 		"user only":      {nats.UserInfo(agent.User, "")},
 	} {
-		nc, _, err := queue.Connect(ctx, w.srv.URL(), "stranger", nil, opts...)
+		nc, _, err := queue.Connect(ctx, w.URL(), "stranger", nil, opts...)
 		if err == nil {
 			nc.Close()
 			t.Errorf("%s: connected; want an authorization error", name)
@@ -140,13 +103,13 @@ func TestAuthRefusesStrangers(t *testing.T) {
 			t.Errorf("%s: err = %v; want an authorization error", name, err)
 		}
 	}
-	w.connect(t, agent)
+	w.Connect(agent)
 	other, err := queue.LoadOrCreateAuth(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	foreign, _ := other.New(queue.RoleMaster, nil)
-	if nc, _, err := queue.Connect(ctx, w.srv.URL(), "foreign", nil, foreign.Options()...); err == nil {
+	if nc, _, err := queue.Connect(ctx, w.URL(), "foreign", nil, foreign.Options()...); err == nil {
 		nc.Close()
 		t.Error("a master's credentials from another home connected")
 	}
@@ -156,8 +119,8 @@ func TestAuthRefusesStrangers(t *testing.T) {
 // it and the task queue stays empty. Nor may a client publish an event.
 func TestAuthOnlyMasterPublishesTasks(t *testing.T) {
 	w := startAuth(t)
-	for _, c := range []*queue.Credentials{w.creds(t, queue.RoleAgent, "cpu"), w.creds(t, queue.RoleClient)} {
-		nc, js := w.connect(t, c)
+	for _, c := range []*queue.Credentials{w.Creds(queue.RoleAgent, "cpu"), w.Creds(queue.RoleClient)} {
+		nc, js := w.Connect(c)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_, err := js.Publish(ctx, queue.TaskSubject("cpu"), fakeTask("cpu"))
 		cancel()
@@ -171,7 +134,7 @@ func TestAuthOnlyMasterPublishesTasks(t *testing.T) {
 			t.Errorf("%s: publishing a task: last error %v; want a permissions violation", c.Role, err)
 		}
 	}
-	client, _ := w.connect(t, w.creds(t, queue.RoleClient))
+	client, _ := w.Connect(w.Creds(queue.RoleClient))
 	ev, _ := (&task.Event{Type: task.Succeeded, Plan: "p", Task: "a", Dispatch: 1, Agent: "x", Time: time.Now()}).Encode()
 	if err := client.Publish(queue.EventSubject(task.Succeeded), ev); err != nil {
 		t.Fatal(err)
@@ -202,7 +165,7 @@ func TestAuthAgentPullsItsQueuesOnly(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	nc, js := w.connect(t, w.creds(t, queue.RoleAgent, "cpu"))
+	nc, js := w.Connect(w.Creds(queue.RoleAgent, "cpu"))
 	cpu, err := js.Consumer(ctx, queue.TasksStream, queue.ConsumerName("cpu"))
 	if err != nil {
 		t.Fatalf("agent binding to its queue: %v", err)
@@ -274,7 +237,7 @@ func TestAuthClientAndAgentDoTheirJobs(t *testing.T) {
 	if _, err := queue.AgentsKV(ctx, w.js); err != nil {
 		t.Fatal(err)
 	}
-	_, ajs := w.connect(t, w.creds(t, queue.RoleAgent, "cpu"))
+	_, ajs := w.Connect(w.Creds(queue.RoleAgent, "cpu"))
 	kv, err := queue.AgentsKV(ctx, ajs)
 	if err != nil {
 		t.Fatalf("agent opening the roster: %v", err)
@@ -282,7 +245,7 @@ func TestAuthClientAndAgentDoTheirJobs(t *testing.T) {
 	if err := queue.Announce(ctx, kv, &queue.AgentInfo{ID: "a1", Queues: []string{"cpu"}}); err != nil {
 		t.Fatalf("agent announcing itself: %v", err)
 	}
-	_, cjs := w.connect(t, w.creds(t, queue.RoleClient))
+	_, cjs := w.Connect(w.Creds(queue.RoleClient))
 	as, err := queue.ListAgents(ctx, cjs)
 	if err != nil || len(as) != 1 || as[0].ID != "a1" {
 		t.Fatalf("client listing agents: %v, %v; want [a1]", as, err)
@@ -391,56 +354,16 @@ func TestAuthAllowsOffLoopback(t *testing.T) {
 	s.Shutdown()
 }
 
-// selfSigned writes a certificate for "tl-master.example" (not the address
-// clients dial) and its key, PEM, in dir.
-func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "tl-master.example"}, DNSNames: []string{"tl-master.example"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IsCA: true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
-}
-
 // With TLS, credentials that carry the server's certificate connect (the
 // certificate is pinned, the host name not checked); credentials without it,
 // or pinning another certificate, do not.
 func TestAuthTLS(t *testing.T) {
-	home := t.TempDir()
-	auth, err := queue.LoadOrCreateAuth(home)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile := selfSigned(t, t.TempDir())
+	certFile, keyFile := testworld.SelfSignedCert(t, t.TempDir())
+	w := testworld.StartAuthNATSWith(t, context.Background(), queue.ServerConfig{TLSCert: certFile, TLSKey: keyFile})
+	home := w.Home
 	if err := queue.HomeCA(home, certFile); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := queue.StartServer(context.Background(), queue.ServerConfig{Dir: t.TempDir(), Auth: auth, TLSCert: certFile, TLSKey: keyFile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	client, err := queue.HomeCredentials(home, queue.RoleClient)
@@ -450,7 +373,7 @@ func TestAuthTLS(t *testing.T) {
 	if client.CA == "" {
 		t.Fatal("HomeCA did not put the certificate in the client's credentials")
 	}
-	nc, _, err := queue.Connect(ctx, srv.URL(), "tls", nil, client.Options()...)
+	nc, _, err := queue.Connect(ctx, w.URL(), "tls", nil, client.Options()...)
 	if err != nil {
 		t.Fatalf("with the certificate pinned: %v", err)
 	}
@@ -466,13 +389,13 @@ func TestAuthTLS(t *testing.T) {
 	if c, _ := again.New(queue.RoleAgent, []string{"cpu"}); c.CA != client.CA {
 		t.Error("new credentials do not carry the server's certificate")
 	}
-	otherCert, _ := selfSigned(t, t.TempDir())
+	otherCert, _ := testworld.SelfSignedCert(t, t.TempDir())
 	other, _ := os.ReadFile(otherCert)
 	for name, c := range map[string]queue.Credentials{
 		"no certificate":      {Role: client.Role, User: client.User, Password: client.Password},
 		"another certificate": {Role: client.Role, User: client.User, Password: client.Password, CA: string(other)},
 	} {
-		if nc, _, err := queue.Connect(ctx, srv.URL(), "tls", nil, c.Options()...); err == nil {
+		if nc, _, err := queue.Connect(ctx, w.URL(), "tls", nil, c.Options()...); err == nil {
 			nc.Close()
 			t.Errorf("%s: connected", name)
 		}

@@ -17,7 +17,7 @@ func TestAuthAgentResults(t *testing.T) {
 	w := startAuth(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	_, js := w.connect(t, w.creds(t, queue.RoleAgent, "cpu"))
+	_, js := w.Connect(w.Creds(queue.RoleAgent, "cpu"))
 	kv, err := queue.DoneKV(ctx, js)
 	if err != nil {
 		t.Fatalf("an agent binding the results bucket: %v", err)

@@ -2,12 +2,12 @@ package queue_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/tlgo/tl/agents/queue"
+	"github.com/tlgo/tl/internal/testworld"
 )
 
 // Revoking one agent's credentials closes its connection and refuses it
@@ -15,26 +15,12 @@ import (
 func TestRevokeOneCredential(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	home := t.TempDir()
-	auth, err := queue.LoadOrCreateAuth(home)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := queue.StartServer(ctx, queue.ServerConfig{Dir: filepath.Join(home, "nats"), Auth: auth})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	lost, err := auth.New(queue.RoleAgent, []string{"cpu"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kept, err := auth.New(queue.RoleAgent, []string{"cpu"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := testworld.StartAuthNATS(t, ctx)
+	home := w.Home
+	lost := w.Creds(queue.RoleAgent, "cpu")
+	kept := w.Creds(queue.RoleAgent, "cpu")
 	dial := func(c *queue.Credentials, extra ...nats.Option) (*nats.Conn, error) {
-		return nats.Connect(srv.URL(), append(c.Options(), extra...)...)
+		return nats.Connect(w.URL(), append(c.Options(), extra...)...)
 	}
 	closed := make(chan struct{})
 	lc, err := dial(lost, nats.MaxReconnects(2), nats.ReconnectWait(100*time.Millisecond), nats.ClosedHandler(func(*nats.Conn) { close(closed) }))

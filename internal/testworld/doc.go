@@ -6,7 +6,8 @@
 //     (Proc.Term), their output kept in a Buffer and logged when a test fails;
 //     AgentMain and MasterMain are the bodies such a child runs;
 //   - an embedded NATS server with credentials, and clients of each role
-//     (StartAuthNATS);
+//     (StartAuthNATS; StartAuthNATSWith for TLS and other settings), and a
+//     self-signed certificate for such a server (SelfSignedCert);
 //   - a master or an agent in the test's own process (RunMaster, RunAgent),
 //     stopped when the test ends;
 //   - polling until a condition holds (Eventually), plan submission

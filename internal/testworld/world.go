@@ -53,12 +53,20 @@ type AuthNATS struct {
 // StartAuthNATS starts the server; it is shut down when the test ends.
 func StartAuthNATS(t testing.TB, ctx context.Context) *AuthNATS {
 	t.Helper()
+	return StartAuthNATSWith(t, ctx, queue.ServerConfig{})
+}
+
+// StartAuthNATSWith starts the server with cfg (TLS, say), of which it sets
+// Dir and Auth; it is shut down when the test ends.
+func StartAuthNATSWith(t testing.TB, ctx context.Context, cfg queue.ServerConfig) *AuthNATS {
+	t.Helper()
 	home := t.TempDir()
 	auth, err := queue.LoadOrCreateAuth(home)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := queue.StartServer(ctx, queue.ServerConfig{Dir: filepath.Join(home, "nats"), Auth: auth})
+	cfg.Dir, cfg.Auth = filepath.Join(home, "nats"), auth
+	srv, err := queue.StartServer(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +92,7 @@ func (a *AuthNATS) Connect(c *queue.Credentials) (*nats.Conn, jetstream.JetStrea
 	a.t.Helper()
 	nc, js, err := queue.Connect(a.ctx, a.Server.URL(), "test "+c.Role, nil, c.Options()...)
 	if err != nil {
-		a.t.Fatal(err)
+		a.t.Fatalf("connect as %s: %v", c.Role, err)
 	}
 	a.t.Cleanup(nc.Close)
 	return nc, js
