@@ -92,6 +92,15 @@ func Im2col(g *Conv, x, col []float32) {
 			edge := func(ow int) {
 				iw0 := ow*g.SW - g.PL
 				dst := rows[ow*K+kh*run:][:run]
+				if g.DW == 1 {
+					// The columns inside the image are one run.
+					k0, k1 := min(max(-iw0, 0), g.KW), min(max(g.W-iw0, 0), g.KW)
+					k1 = max(k0, k1)
+					clear(dst[:k0*C])
+					copy(dst[k0*C:k1*C], xr[(iw0+k0)*C:])
+					clear(dst[k1*C:])
+					return
+				}
 				for kw := 0; kw < g.KW; kw++ {
 					iw := iw0 + kw*g.DW
 					d := dst[kw*C:][:C]
