@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/tlgo/tl/cpu/gemm"
+	"github.com/tlgo/tl/cpu/nn"
 	"github.com/tlgo/tl/cpu/vmath"
 	"github.com/tlgo/tl/tensor"
 )
@@ -200,12 +201,7 @@ func (o nceFwdOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor)
 	rowsBody := func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			k := int(lab[r])
-			xr, wr := x[r*dim:(r+1)*dim], w[k*dim:k*dim+dim]
-			var dot float32
-			for j, xv := range xr {
-				dot += xv * wr[j]
-			}
-			zt := dot + bias[k] - lq[k]
+			zt := vmath.Dot(x[r*dim:(r+1)*dim], w[k*dim:k*dim+dim]) + bias[k] - lq[k]
 			if softmax {
 				rowLoss[r] = softmaxRowLoss(zt, &lt[r], ls[r*s:(r+1)*s], smp, k, bias, lq)
 				continue
@@ -476,10 +472,7 @@ func (nceGradOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor) 
 		sb := bv[bs:]
 		clear(sb)
 		for r := 0; r < bs; r++ {
-			row := dls[r*s : (r+1)*s]
-			for j, v := range row {
-				sb[j] += v
-			}
+			nn.Add(sb, dls[r*s:(r+1)*s])
 		}
 		// dx = dls·Ws + dlt ⊙ w[label]; true rows' values = dlt ⊙ x.
 		if dim > 0 {
@@ -490,12 +483,8 @@ func (nceGradOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor) 
 			k := int(lab[r])
 			dt := (lt[r] - 1) * scale
 			bv[r] = dt
-			xr, wr := x[r*dim:(r+1)*dim], w[k*dim:k*dim+dim]
-			dxr, vr := dx[r*dim:(r+1)*dim], wv[r*dim:(r+1)*dim]
-			for j := range dxr {
-				dxr[j] += dt * wr[j]
-				vr[j] = dt * xr[j]
-			}
+			vmath.Axpy(dx[r*dim:(r+1)*dim], w[k*dim:k*dim+dim], dt)
+			vmath.ScaleTo(wv[r*dim:(r+1)*dim], x[r*dim:(r+1)*dim], dt)
 		}
 	}), nil
 }

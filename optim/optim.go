@@ -3,6 +3,7 @@ package optim
 import (
 	"fmt"
 
+	"github.com/tlgo/tl/cpu/vmath"
 	"github.com/tlgo/tl/graph"
 	"github.com/tlgo/tl/tensor"
 )
@@ -151,10 +152,7 @@ func (sgdSparseOp) Compile(c *graph.KernelCtx, in []*tensor.Tensor, _ *tensor.Te
 			if row < 0 || int(row) >= rows {
 				continue // Gather rejected it in the forward pass
 			}
-			dst, src := v[int(row)*w:int(row)*w+w], val[i*w:i*w+w]
-			for j := range dst {
-				dst[j] += r * src[j]
-			}
+			vmath.Axpy(v[int(row)*w:int(row)*w+w], val[i*w:i*w+w], r)
 		}
 	}), nil
 }

@@ -55,3 +55,39 @@ func scale(x []float32, s float32) {
 		x[i] *= s
 	}
 }
+
+//go:noescape
+func axpyAVX2(d, x *float32, n int, a float32)
+
+//go:noescape
+func scaleToAVX2(d, x *float32, n int, a float32)
+
+//go:noescape
+func dotAVX2(x, y *float32, n int) float32
+
+func axpy(d, x []float32, a float32) {
+	n := len(d) &^ 7
+	if hasAVX2 && n > 0 {
+		axpyAVX2(&d[0], &x[0], n, a)
+	}
+	axpyGo(d[n:], x[n:], a)
+}
+
+func scaleTo(d, x []float32, a float32) {
+	n := len(d) &^ 7
+	if hasAVX2 && n > 0 {
+		scaleToAVX2(&d[0], &x[0], n, a)
+	}
+	scaleToGo(d[n:], x[n:], a)
+}
+
+func dot(x, y []float32) float32 {
+	n := len(x) &^ 7
+	var s float32
+	if hasAVX2 && n > 0 {
+		s = dotAVX2(&x[0], &y[0], n)
+	} else {
+		n = 0
+	}
+	return s + dotGo(x[n:], y[n:])
+}

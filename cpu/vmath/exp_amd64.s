@@ -190,3 +190,86 @@ scaleloop:
 scaledone:
 	VZEROUPPER
 	RET
+
+// func axpyAVX2(d, x *float32, n int, a float32)
+// d[i] += a·x[i] for i < n, n a multiple of 8 (one FMA each).
+TEXT ·axpyAVX2(SB), NOSPLIT, $0-28
+	MOVQ d+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS a+24(FP), Y1
+	SHRQ $3, CX
+	JZ   axpydone
+
+axpyloop:
+	VMOVUPS (DI), Y0
+	VFMADD231PS (SI), Y1, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ CX
+	JNZ  axpyloop
+
+axpydone:
+	VZEROUPPER
+	RET
+
+// func scaleToAVX2(d, x *float32, n int, a float32)
+// d[i] = a·x[i] for i < n, n a multiple of 8.
+TEXT ·scaleToAVX2(SB), NOSPLIT, $0-28
+	MOVQ d+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS a+24(FP), Y1
+	SHRQ $3, CX
+	JZ   scaletodone
+
+scaletoloop:
+	VMULPS (SI), Y1, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ CX
+	JNZ  scaletoloop
+
+scaletodone:
+	VZEROUPPER
+	RET
+
+// func dotAVX2(x, y *float32, n int) float32
+// Σ x[i]·y[i] for i < n, n a multiple of 8: two accumulators of 8 lanes
+// while 16 remain, then one, then the lanes added pairwise.
+TEXT ·dotAVX2(SB), NOSPLIT, $0-28
+	MOVQ x+0(FP), SI
+	MOVQ y+8(FP), DI
+	MOVQ n+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+
+dot16:
+	CMPQ CX, $16
+	JLT  dot8
+	VMOVUPS (SI), Y2
+	VMOVUPS 32(SI), Y3
+	VFMADD231PS (DI), Y2, Y0
+	VFMADD231PS 32(DI), Y3, Y1
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP  dot16
+
+dot8:
+	CMPQ CX, $8
+	JLT  dotdone
+	VMOVUPS (SI), Y2
+	VFMADD231PS (DI), Y2, Y0
+
+dotdone:
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VZEROUPPER
+	MOVSS X0, ret+24(FP)
+	RET

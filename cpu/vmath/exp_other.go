@@ -11,3 +11,7 @@ func scale(x []float32, s float32) {
 		x[i] *= s
 	}
 }
+
+func axpy(d, x []float32, a float32)    { axpyGo(d, x, a) }
+func scaleTo(d, x []float32, a float32) { scaleToGo(d, x, a) }
+func dot(x, y []float32) float32        { return dotGo(x, y) }

@@ -74,3 +74,39 @@ func maxGo(x []float32) float32 {
 	}
 	return m
 }
+
+// Axpy sets d[i] += a·x[i] for i < len(d); x must be at least as long as d.
+// The vector loop fuses each multiply and add (FMA), so results may differ
+// from the plain Go loop in the last bit.
+func Axpy(d, x []float32, a float32) { axpy(d, x[:len(d)], a) }
+
+// ScaleTo sets d[i] = a·x[i] for i < len(d); x must be at least as long as d.
+func ScaleTo(d, x []float32, a float32) { scaleTo(d, x[:len(d)], a) }
+
+// Dot returns Σ x[i]·y[i] over i < len(x); y must be at least as long as x.
+// The vector loop sums in 16 lanes and adds them at the end, so the result
+// differs from a sequential sum in the last bits.
+func Dot(x, y []float32) float32 { return dot(x, y[:len(x)]) }
+
+func axpyGo(d, x []float32, a float32) {
+	x = x[:len(d)]
+	for i := range d {
+		d[i] += a * x[i]
+	}
+}
+
+func scaleToGo(d, x []float32, a float32) {
+	x = x[:len(d)]
+	for i := range d {
+		d[i] = a * x[i]
+	}
+}
+
+func dotGo(x, y []float32) float32 {
+	y = y[:len(x)]
+	var s float32
+	for i, v := range x {
+		s += v * y[i]
+	}
+	return s
+}

@@ -100,3 +100,39 @@ func TestPortableMatchesVector(t *testing.T) {
 		t.Fatalf("Max(nil) = %v", Max(nil))
 	}
 }
+
+// Axpy, ScaleTo and Dot against float64 loops, on lengths around the vector
+// width (the tails run in Go); elements past len(d) stay untouched.
+func TestAxpyScaleToDot(t *testing.T) {
+	for _, n := range []int{0, 1, 7, 8, 9, 15, 16, 17, 31, 128, 203} {
+		x, y := make([]float32, n+3), make([]float32, n+3)
+		for i := range x {
+			x[i] = float32(math.Sin(float64(i)*1.7) * 3)
+			y[i] = float32(math.Cos(float64(i)*0.9) - 0.25)
+		}
+		const a = -1.37
+		d := append([]float32(nil), y...)
+		Axpy(d[:n], x, a)
+		s := append([]float32(nil), y...)
+		ScaleTo(s[:n], x, a)
+		var want float64
+		for i := range x {
+			if i < n {
+				want += float64(x[i]) * float64(y[i])
+				if w := float64(y[i]) + a*float64(x[i]); math.Abs(float64(d[i])-w) > 1e-6*math.Max(1, math.Abs(w)) {
+					t.Fatalf("n %d: Axpy element %d = %v, want %v", n, i, d[i], w)
+				}
+				if w := float32(a) * x[i]; s[i] != w {
+					t.Fatalf("n %d: ScaleTo element %d = %v, want %v", n, i, s[i], w)
+				}
+				continue
+			}
+			if d[i] != y[i] || s[i] != y[i] {
+				t.Fatalf("n %d: element %d past the end changed: %v, %v, want %v", n, i, d[i], s[i], y[i])
+			}
+		}
+		if got := Dot(x[:n], y); math.Abs(float64(got)-want) > 1e-5*math.Max(1, math.Abs(want)) {
+			t.Fatalf("n %d: Dot = %v, want %v", n, got, want)
+		}
+	}
+}
