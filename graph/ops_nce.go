@@ -194,8 +194,9 @@ func (o nceFwdOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor)
 	d := out.Float32s()
 	lt, ls := d[1:1+bs], d[1+bs:]
 	// One request (requests of a kernel share the arena): the gathered sampled
-	// weights, then e^-|z| of the sampled logits.
-	scr := c.Scratch(s*dim + bs*s)
+	// weights, then e^-|z| of the sampled logits, then b_k - logQ_k of the
+	// sampled ids.
+	scr := c.Scratch(s*dim + bs*s + s)
 	rowLoss := make([]float64, bs)
 	softmax := o.softmax
 	rowsBody := func(lo, hi int) {
@@ -209,7 +210,7 @@ func (o nceFwdOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor)
 			// The true logit's loss is softplus(-z).
 			sp, sg := softplusSigmoid(-zt)
 			lt[r] = 1 - sg // σ(z)
-			rowLoss[r] = float64(sp) + softplusRow(ls[r*s:(r+1)*s], scr.F32[s*dim+r*s:s*dim+(r+1)*s], smp, bias, lq)
+			rowLoss[r] = float64(sp) + softplusRow(ls[r*s:(r+1)*s], scr.F32[s*dim+r*s:s*dim+(r+1)*s], scr.F32[s*dim+bs*s:][:s])
 		}
 	}
 	var tries []int32
@@ -241,9 +242,10 @@ func (o nceFwdOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor)
 				}
 			}
 		}
-		wsm := scr.F32[:s*dim]
+		wsm, off := scr.F32[:s*dim], scr.F32[s*dim+bs*s:][:s]
 		for j, k := range smp {
 			copy(wsm[j*dim:(j+1)*dim], w[int(k)*dim:int(k)*dim+dim])
+			off[j] = bias[k] - lq[k]
 		}
 		if dim > 0 {
 			gemm.Sgemm(false, true, bs, s, dim, 1, x, dim, wsm, dim, 0, ls, s)
@@ -302,36 +304,18 @@ func softplusSigmoid(z float32) (sp, sg float32) {
 	return sp, e / p
 }
 
-// softplusRow turns the row of sampled logits x·w_k into z = x·w_k + b_k - logQ_k,
-// replaces each by σ(z) (what the gradient needs) and returns Σ softplus(z). The
-// logarithms are taken of products of up to 512 factors 1+e^-|z| ∈ (1, 2] (no
-// overflow in float64): one log per 512 elements instead of one each.
-func softplusRow(row, e []float32, ids []int32, bias, lq []float32) float64 {
-	e = e[:len(ids)]
-	for j, k := range ids {
-		z := row[j] + bias[k] - lq[k]
+// softplusRow turns the row of sampled logits x·w_k into z = x·w_k + off_k
+// (off_k = b_k - logQ_k, the same for every row), replaces each by σ(z) (what
+// the gradient needs) and returns Σ softplus(z), with one exponential each.
+func softplusRow(row, e, off []float32) float64 {
+	row, e = row[:len(off)], e[:len(off)]
+	for j, o := range off {
+		z := row[j] + o
 		row[j] = z
 		e[j] = -abs32(z)
 	}
 	vmath.ExpSum(e, e, 0) // e^-|z|, vectorised
-	var lin, logs float64
-	prod := 1.0
-	for j, z := range row[:len(ids)] {
-		ej := e[j]
-		p := 1 + ej
-		if z >= 0 {
-			lin += float64(z)
-			row[j] = 1 / p
-		} else {
-			row[j] = ej / p
-		}
-		prod *= float64(p)
-		if j&511 == 511 {
-			logs += math.Log(prod)
-			prod = 1
-		}
-	}
-	return lin + logs + math.Log(prod)
+	return vmath.SigmoidSoftplus(row, e)
 }
 
 func abs32(z float32) float32 { return math.Float32frombits(math.Float32bits(z) &^ (1 << 31)) }

@@ -2,7 +2,11 @@
 
 package vmath
 
-import "golang.org/x/sys/cpu"
+import (
+	"math"
+
+	"golang.org/x/sys/cpu"
+)
 
 var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
@@ -90,4 +94,26 @@ func dot(x, y []float32) float32 {
 		n = 0
 	}
 	return s + dotGo(x[n:], y[n:])
+}
+
+//go:noescape
+func sigSoftplusAVX2(z, e *float32, n int, prod *float32) float32
+
+func sigmoidSoftplus(z, e []float32) float64 {
+	var lin, logs float64
+	i := 0
+	if hasAVX2 {
+		var prod [8]float32
+		for len(z)-i >= 8 {
+			n := min((len(z)-i)&^7, 512)
+			lin += float64(sigSoftplusAVX2(&z[i], &e[i], n, &prod[0]))
+			p := 1.0
+			for _, v := range prod {
+				p *= float64(v)
+			}
+			logs += math.Log(p)
+			i += n
+		}
+	}
+	return lin + logs + sigmoidSoftplusGo(z[i:], e[i:])
 }

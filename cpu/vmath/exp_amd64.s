@@ -273,3 +273,48 @@ dotdone:
 	VZEROUPPER
 	MOVSS X0, ret+24(FP)
 	RET
+
+// func sigSoftplusAVX2(z, e *float32, n int, prod *float32) float32
+// For i < n (a multiple of 8, at most 512): z[i] = σ(z[i]) given
+// e[i] = e^-|z[i]|, as (z >= 0 ? 1 : e)/(1+e). Returns Σ max(z[i], 0) and
+// leaves in prod[0:8] the products of 1+e[i] lane by lane (at most 64
+// factors in (1, 2] each: no overflow).
+TEXT ·sigSoftplusAVX2(SB), NOSPLIT, $0-36
+	MOVQ z+0(FP), DI
+	MOVQ e+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ prod+24(FP), DX
+	MOVL $0x3f800000, AX
+	MOVQ AX, X7
+	VBROADCASTSS X7, Y7
+	VXORPS Y6, Y6, Y6
+	VXORPS Y5, Y5, Y5
+	VMOVUPS Y7, Y4
+	SHRQ $3, CX
+	JZ   sspdone
+
+ssploop:
+	VMOVUPS (DI), Y0
+	VMOVUPS (SI), Y1
+	VADDPS Y7, Y1, Y2
+	VMULPS Y2, Y4, Y4
+	VMAXPS Y6, Y0, Y3
+	VADDPS Y3, Y5, Y5
+	VCMPPS $13, Y6, Y0, Y3
+	VBLENDVPS Y3, Y7, Y1, Y1
+	VDIVPS Y2, Y1, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ CX
+	JNZ  ssploop
+
+sspdone:
+	VMOVUPS Y4, (DX)
+	VEXTRACTF128 $1, Y5, X0
+	VADDPS X0, X5, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VZEROUPPER
+	MOVSS X0, ret+32(FP)
+	RET

@@ -15,3 +15,5 @@ func scale(x []float32, s float32) {
 func axpy(d, x []float32, a float32)    { axpyGo(d, x, a) }
 func scaleTo(d, x []float32, a float32) { scaleToGo(d, x, a) }
 func dot(x, y []float32) float32        { return dotGo(x, y) }
+
+func sigmoidSoftplus(z, e []float32) float64 { return sigmoidSoftplusGo(z, e) }

@@ -110,3 +110,32 @@ func dotGo(x, y []float32) float32 {
 	}
 	return s
 }
+
+// SigmoidSoftplus replaces each z[i] by σ(z[i]), given e[i] = e^-|z[i]| (from
+// ExpSum of -|z|), and returns Σ softplus(z[i]) = Σ max(z[i], 0) + log(1+e[i]):
+// an NCE row's loss and what its gradient needs, with one exponential per
+// element. The logarithms are taken of products of the 1+e[i] ∈ (1, 2], a few
+// per 512 elements.
+func SigmoidSoftplus(z, e []float32) float64 { return sigmoidSoftplus(z, e[:len(z)]) }
+
+func sigmoidSoftplusGo(z, e []float32) float64 {
+	e = e[:len(z)]
+	var lin, logs float64
+	prod := 1.0
+	for j, v := range z {
+		ej := e[j]
+		p := 1 + ej
+		if v >= 0 {
+			lin += float64(v)
+			z[j] = 1 / p
+		} else {
+			z[j] = ej / p
+		}
+		prod *= float64(p)
+		if j&511 == 511 {
+			logs += math.Log(prod)
+			prod = 1
+		}
+	}
+	return lin + logs + math.Log(prod)
+}

@@ -136,3 +136,47 @@ func TestAxpyScaleToDot(t *testing.T) {
 		}
 	}
 }
+
+// SigmoidSoftplus against float64 σ and softplus, on lengths across the
+// vector width and the 512-element blocks, with both signs, zero and large |z|.
+func TestSigmoidSoftplus(t *testing.T) {
+	for _, n := range []int{0, 1, 7, 8, 13, 64, 511, 512, 520, 1100} {
+		z := make([]float32, n)
+		for i := range z {
+			z[i] = float32(math.Sin(float64(i)*0.77) * 12)
+		}
+		if n > 3 {
+			z[1], z[2], z[3] = 0, 40, -40
+		}
+		e := make([]float32, n)
+		for i, v := range z {
+			e[i] = -float32(math.Abs(float64(v)))
+		}
+		ExpSum(e, e, 0)
+		var want float64
+		wantSg := make([]float64, n)
+		for i, v := range z {
+			zf := float64(v)
+			want += math.Max(zf, 0) + math.Log1p(math.Exp(-math.Abs(zf)))
+			wantSg[i] = 1 / (1 + math.Exp(-zf))
+		}
+		zGo := append([]float32(nil), z...)
+		if g := sigmoidSoftplusGo(zGo, e); math.Abs(g-want) > 1e-5*math.Max(1, math.Abs(want)) {
+			t.Fatalf("n %d: portable Σ softplus = %v, want %v", n, g, want)
+		}
+		got := SigmoidSoftplus(z, e)
+		for i := range z {
+			if math.Abs(float64(z[i]-zGo[i])) > 1e-7 {
+				t.Fatalf("n %d: σ element %d = %v, portable %v", n, i, z[i], zGo[i])
+			}
+		}
+		if math.Abs(got-want) > 1e-5*math.Max(1, math.Abs(want)) {
+			t.Fatalf("n %d: Σ softplus = %v, want %v", n, got, want)
+		}
+		for i, v := range z {
+			if math.Abs(float64(v)-wantSg[i]) > 3e-7 {
+				t.Fatalf("n %d: σ element %d = %v, want %v", n, i, v, wantSg[i])
+			}
+		}
+	}
+}
