@@ -175,12 +175,13 @@ func (o *maxPoolGradOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.T
 	x, dy, dx := in[0].Float32s(), in[1].Float32s(), out.Float32s()
 	inSz, outSz := g.ImageSize(), g.OutImageSize()
 	parts := max(1, min(c.Pool.Workers(), g.N))
-	scratch := make([]float32, parts*2*g.C)
-	arg := make([]int32, parts*g.C)
+	nf, ni := nn.MaxPoolGradScratch(&g)
+	scratch := make([]float32, parts*nf)
+	arg := make([]int32, parts*ni)
 	relu := o.relu
 	body := func(lo, hi int) {
 		for part := lo; part < hi; part++ {
-			s, a := scratch[part*2*g.C:][:2*g.C], arg[part*g.C:][:g.C]
+			s, a := scratch[part*nf:][:nf], arg[part*ni:][:ni]
 			for n := part * g.N / parts; n < (part+1)*g.N/parts; n++ {
 				nn.MaxPoolGrad(&g, x[n*inSz:][:inSz], dy[n*outSz:][:outSz], dx[n*inSz:][:inSz], s, a, relu)
 			}

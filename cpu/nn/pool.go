@@ -15,35 +15,82 @@ func window(o, stride, pad, dil, k, in int) (k0, k1, i0 int) {
 	return min(k0, k1), k1, i0
 }
 
+// poolCols returns the output columns [lo, hi) whose windows lie wholly
+// inside the image along its width: for those, each tap of the window is a
+// run of output pixels reading input pixels at a stride of SW, done in one
+// call for the whole run (maxRows, argmaxRows) instead of pixel by pixel.
+func poolCols(g *Conv) (lo, hi int) {
+	lo = min((g.PL+g.SW-1)/g.SW, g.OW)
+	hi = lo
+	if last := g.W - ((g.KW-1)*g.DW + 1) + g.PL; last >= 0 {
+		hi = max(lo, min(last/g.SW+1, g.OW))
+	}
+	return lo, hi
+}
+
 // MaxPool writes the max pooling of one image x (H·W·C) into y (OH·OW·C).
 // Padding is ignored: each output is the maximum of the window's elements that
 // lie inside the image, as in TensorFlow.
 func MaxPool(g *Conv, x, y []float32) {
 	C := g.C
+	lo, hi := poolCols(g)
 	for oh := 0; oh < g.OH; oh++ {
 		h0, h1, ih0 := window(oh, g.SH, g.PT, g.DH, g.KH, g.H)
-		for ow := 0; ow < g.OW; ow++ {
-			w0, w1, iw0 := window(ow, g.SW, g.PL, g.DW, g.KW, g.W)
-			yr := y[(oh*g.OW+ow)*C:][:C]
+		if hi > lo && h0 < h1 {
+			yr := y[(oh*g.OW+lo)*C:]
 			first := true
 			for kh := h0; kh < h1; kh++ {
-				ih := ih0 + kh*g.DH
-				for kw := w0; kw < w1; kw++ {
-					iw := iw0 + kw*g.DW
-					xr := x[(ih*g.W+iw)*C:][:C]
+				row := (ih0 + kh*g.DH) * g.W
+				for kw := 0; kw < g.KW; kw++ {
+					src := x[(row+lo*g.SW-g.PL+kw*g.DW)*C:]
 					if first {
-						copy(yr, xr)
+						CopyRuns(yr, C, src, g.SW*C, hi-lo, C)
 						first = false
 						continue
 					}
-					MaxInto(yr, xr)
+					maxRows(yr, C, src, g.SW*C, hi-lo, C)
 				}
 			}
-			if first { // an empty window (impossible with SAME or VALID)
-				clear(yr)
+		}
+		for ow := 0; ow < g.OW; ow++ {
+			if ow == lo && hi > lo && h0 < h1 {
+				ow = hi - 1
+				continue
 			}
+			maxPoolPixel(g, x, y, oh, ow, h0, h1, ih0)
 		}
 	}
+}
+
+// maxPoolPixel is MaxPool at one output pixel, tap by tap.
+func maxPoolPixel(g *Conv, x, y []float32, oh, ow, h0, h1, ih0 int) {
+	C := g.C
+	w0, w1, iw0 := window(ow, g.SW, g.PL, g.DW, g.KW, g.W)
+	yr := y[(oh*g.OW+ow)*C:][:C]
+	first := true
+	for kh := h0; kh < h1; kh++ {
+		ih := ih0 + kh*g.DH
+		for kw := w0; kw < w1; kw++ {
+			iw := iw0 + kw*g.DW
+			xr := x[(ih*g.W+iw)*C:][:C]
+			if first {
+				copy(yr, xr)
+				first = false
+				continue
+			}
+			MaxInto(yr, xr)
+		}
+	}
+	if first { // an empty window (impossible with SAME or VALID)
+		clear(yr)
+	}
+}
+
+// MaxPoolGradScratch returns the float32 and int32 scratch lengths that
+// MaxPoolGrad needs for g: a best value and an argmax per channel of an
+// output row, and a row of channels for the ReLU's gradient.
+func MaxPoolGradScratch(g *Conv) (floats, ints int) {
+	return (g.OW + 1) * g.C, g.OW * g.C
 }
 
 // MaxPoolGrad writes into dx (H·W·C) the gradient of one image's max pooling given
@@ -51,45 +98,90 @@ func MaxPool(g *Conv, x, y []float32) {
 // window order) that holds the window's maximum, as in TensorFlow. The argmax is
 // found again from x, so the pooled output need not be kept. With relu, x is the
 // output of a ReLU and the gradient is also taken through it: windows whose
-// maximum is not positive pass nothing. scratch needs 2·C elements and arg C.
+// maximum is not positive pass nothing. scratch and arg are at least as long
+// as MaxPoolGradScratch says.
 func MaxPoolGrad(g *Conv, x, dy, dx, scratch []float32, arg []int32, relu bool) {
 	C := g.C
 	clear(dx[:g.ImageSize()])
-	best, t, arg := scratch[:C], scratch[C:2*C], arg[:C]
+	lo, hi := poolCols(g)
+	best, t, args := scratch[:g.OW*C], scratch[g.OW*C:][:C], arg[:g.OW*C]
+	step := g.SW * C
 	for oh := 0; oh < g.OH; oh++ {
 		h0, h1, ih0 := window(oh, g.SH, g.PT, g.DH, g.KH, g.H)
-		for ow := 0; ow < g.OW; ow++ {
-			w0, w1, iw0 := window(ow, g.SW, g.PL, g.DW, g.KW, g.W)
+		if hi > lo && h0 < h1 {
+			n := hi - lo
 			first := true
 			for kh := h0; kh < h1; kh++ {
-				ih := ih0 + kh*g.DH
-				for kw := w0; kw < w1; kw++ {
-					iw := iw0 + kw*g.DW
-					off := (ih*g.W + iw) * C
-					xr := x[off:][:C]
+				row := (ih0 + kh*g.DH) * g.W
+				for kw := 0; kw < g.KW; kw++ {
+					off := (row + lo*g.SW - g.PL + kw*g.DW) * C
 					if first {
-						copy(best, xr)
-						for c := range arg {
-							arg[c] = int32(off + c)
+						CopyRuns(best, C, x[off:], step, n, C)
+						for r := 0; r < n; r++ {
+							a := args[r*C:][:C]
+							for c := range a {
+								a[c] = int32(off + r*step + c)
+							}
 						}
 						first = false
 						continue
 					}
-					argmax(best, arg, xr, int32(off))
+					argmaxRows(best, args, C, x[off:], step, n, C, int32(off), int32(step))
 				}
 			}
-			if first {
-				continue
-			}
-			dr := dy[(oh*g.OW+ow)*C:][:C]
-			if relu {
-				ReluGrad(t, dr, best)
-				dr = t
-			}
-			for c, a := range arg {
-				dx[a] += dr[c]
+			for r := 0; r < n; r++ {
+				dr := dy[(oh*g.OW+lo+r)*C:][:C]
+				if relu {
+					ReluGrad(t, dr, best[r*C:][:C])
+					dr = t
+				}
+				for c, a := range args[r*C:][:C] {
+					dx[a] += dr[c]
+				}
 			}
 		}
+		for ow := 0; ow < g.OW; ow++ {
+			if ow == lo && hi > lo && h0 < h1 {
+				ow = hi - 1
+				continue
+			}
+			maxPoolGradPixel(g, x, dy, dx, best[:C], t, args[:C], relu, oh, ow, h0, h1, ih0)
+		}
+	}
+}
+
+// maxPoolGradPixel is MaxPoolGrad at one output pixel, tap by tap.
+func maxPoolGradPixel(g *Conv, x, dy, dx, best, t []float32, arg []int32, relu bool, oh, ow, h0, h1, ih0 int) {
+	C := g.C
+	w0, w1, iw0 := window(ow, g.SW, g.PL, g.DW, g.KW, g.W)
+	first := true
+	for kh := h0; kh < h1; kh++ {
+		ih := ih0 + kh*g.DH
+		for kw := w0; kw < w1; kw++ {
+			iw := iw0 + kw*g.DW
+			off := (ih*g.W + iw) * C
+			xr := x[off:][:C]
+			if first {
+				copy(best, xr)
+				for c := range arg {
+					arg[c] = int32(off + c)
+				}
+				first = false
+				continue
+			}
+			argmax(best, arg, xr, int32(off))
+		}
+	}
+	if first {
+		return
+	}
+	dr := dy[(oh*g.OW+ow)*C:][:C]
+	if relu {
+		ReluGrad(t, dr, best)
+		dr = t
+	}
+	for c, a := range arg {
+		dx[a] += dr[c]
 	}
 }
 

@@ -22,8 +22,9 @@ func BenchmarkMaxPoolGrad(b *testing.B) {
 		dy[i] = r.Float32()
 	}
 	dx := make([]float32, g.ImageSize())
-	scratch := make([]float32, 2*g.C)
-	arg := make([]int32, g.C)
+	nf, ni := MaxPoolGradScratch(&g)
+	scratch := make([]float32, nf)
+	arg := make([]int32, ni)
 	b.SetBytes(int64(4 * (len(x) + len(dx))))
 	for b.Loop() {
 		MaxPoolGrad(&g, x, dy, dx, scratch, arg, true)

@@ -109,3 +109,48 @@ func CopyRuns(dst []float32, ds int, src []float32, ss int, n, run int) {
 		copy(dst[i*ds:][:run], src[i*ss:][:run])
 	}
 }
+
+// maxRows sets d[r·ds+i] = max(d[r·ds+i], s[r·ss+i]) for r < rows, i < n.
+func maxRows(d []float32, ds int, s []float32, ss int, rows, n int) {
+	if rows <= 0 || n <= 0 {
+		return
+	}
+	_ = d[(rows-1)*ds+n-1]
+	_ = s[(rows-1)*ss+n-1]
+	v := 0
+	if hasAVX2 && n >= 8 {
+		v = n &^ 7
+		maxRowsAVX2(&d[0], ds, &s[0], ss, rows, v)
+	}
+	for r := 0; v < n && r < rows; r++ {
+		dr, sr := d[r*ds:][:n], s[r*ss:][:n]
+		for i := v; i < n; i++ {
+			dr[i] = max(dr[i], sr[i])
+		}
+	}
+}
+
+// argmaxRows runs argmax on rows of best and arg (row stride bs) against rows
+// of x (stride xs): for r < rows, i < n, where x[r·xs+i] > best[r·bs+i], best
+// takes it and arg the index base + r·step + i.
+func argmaxRows(best []float32, arg []int32, bs int, x []float32, xs int, rows, n int, base, step int32) {
+	if rows <= 0 || n <= 0 {
+		return
+	}
+	_ = best[(rows-1)*bs+n-1]
+	_ = arg[(rows-1)*bs+n-1]
+	_ = x[(rows-1)*xs+n-1]
+	v := 0
+	if hasAVX2 && n >= 8 {
+		v = n &^ 7
+		argmaxRowsAVX2(&best[0], &arg[0], bs, &x[0], xs, rows, v, base, step)
+	}
+	for r := 0; v < n && r < rows; r++ {
+		b, a, xr := best[r*bs:][:n], arg[r*bs:][:n], x[r*xs:][:n]
+		for i := v; i < n; i++ {
+			if xr[i] > b[i] {
+				b[i], a[i] = xr[i], base+int32(r)*step+int32(i)
+			}
+		}
+	}
+}

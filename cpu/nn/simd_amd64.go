@@ -47,3 +47,9 @@ func lrnBwdOutAVX2(dx, dy, p, x, ts *float32, n int, k float32)
 
 //go:noescape
 func copyRunsAVX2(dst *float32, ds int, src *float32, ss int, n, run int)
+
+//go:noescape
+func maxRowsAVX2(d *float32, ds int, s *float32, ss int, rows, n int)
+
+//go:noescape
+func argmaxRowsAVX2(best *float32, arg *int32, bs int, x *float32, xs int, rows, n int, base, step int32)

@@ -616,3 +616,101 @@ crTail:
 crDone:
 	VZEROUPPER
 	RET
+
+// func maxRowsAVX2(d *float32, ds int, s *float32, ss int, rows, n int)
+// For r < rows and i < n (a multiple of 8): d[r·ds+i] = max(d[r·ds+i], s[r·ss+i]):
+// one tap of a pooling window over a row of output pixels.
+TEXT ·maxRowsAVX2(SB), NOSPLIT, $0-48
+	MOVQ d+0(FP), DI
+	MOVQ ds+8(FP), R8
+	MOVQ s+16(FP), SI
+	MOVQ ss+24(FP), R9
+	MOVQ rows+32(FP), BX
+	MOVQ n+40(FP), DX
+	SHLQ $2, R8
+	SHLQ $2, R9
+
+mrRow:
+	TESTQ BX, BX
+	JE    mrDone
+	XORQ  AX, AX
+	MOVQ  DX, CX
+
+mr8:
+	CMPQ    CX, $8
+	JLT     mrNext
+	VMOVUPS (DI)(AX*4), Y0
+	VMAXPS  (SI)(AX*4), Y0, Y0
+	VMOVUPS Y0, (DI)(AX*4)
+	ADDQ    $8, AX
+	SUBQ    $8, CX
+	JMP     mr8
+
+mrNext:
+	ADDQ R8, DI
+	ADDQ R9, SI
+	DECQ BX
+	JMP  mrRow
+
+mrDone:
+	VZEROUPPER
+	RET
+
+// func argmaxRowsAVX2(best *float32, arg *int32, bs int, x *float32, xs int, rows, n int, base, step int32)
+// For r < rows and i < n (a multiple of 8): if x[r·xs+i] > best[r·bs+i], then
+// best[r·bs+i] = x[r·xs+i] and arg[r·bs+i] = base + r·step + i.
+TEXT ·argmaxRowsAVX2(SB), NOSPLIT, $0-64
+	MOVQ         best+0(FP), DI
+	MOVQ         arg+8(FP), SI
+	MOVQ         bs+16(FP), R8
+	MOVQ         x+24(FP), DX
+	MOVQ         xs+32(FP), R9
+	MOVQ         rows+40(FP), BX
+	MOVQ         n+48(FP), R10
+	MOVL         base+56(FP), AX
+	VMOVD        AX, X6
+	VPBROADCASTD X6, Y6
+	VPADDD       iota8<>(SB), Y6, Y6 // Y6 = base + [0, 8): the row's first indices
+	MOVL         step+60(FP), AX
+	VMOVD        AX, X7
+	VPBROADCASTD X7, Y7                // Y7 = step in every lane
+	MOVL         $8, AX
+	VMOVD        AX, X5
+	VPBROADCASTD X5, Y5                // Y5 = 8 in every lane
+	SHLQ         $2, R8
+	SHLQ         $2, R9
+
+amrRow:
+	TESTQ   BX, BX
+	JE      amrDone
+	XORQ    AX, AX
+	MOVQ    R10, CX
+	VMOVDQU Y6, Y4
+
+amr8:
+	CMPQ      CX, $8
+	JLT       amrNext
+	VMOVUPS   (DX)(AX*4), Y0
+	VMOVUPS   (DI)(AX*4), Y1
+	VCMPPS    $0x1e, Y1, Y0, Y2
+	VBLENDVPS Y2, Y0, Y1, Y1
+	VMOVUPS   Y1, (DI)(AX*4)
+	VMOVUPS   (SI)(AX*4), Y3
+	VBLENDVPS Y2, Y4, Y3, Y3
+	VMOVUPS   Y3, (SI)(AX*4)
+	VPADDD    Y5, Y4, Y4
+	ADDQ      $8, AX
+	SUBQ      $8, CX
+	JMP       amr8
+
+amrNext:
+	ADDQ   R8, DI
+	ADDQ   R8, SI
+	ADDQ   R9, DX
+	VPADDD Y7, Y6, Y6
+	DECQ   BX
+	JMP    amrRow
+
+amrDone:
+	VZEROUPPER
+	RET

@@ -22,3 +22,7 @@ func lstmGatesAVX2(e *float32, hid int, cprev, iA, fA, gA, oA, cN, tA *float32, 
 func lrnFwd075AVX2(y, x, s *float32, n int, bias, alpha float32)         { panic("nn: no AVX2") }
 func lrnBwdT075AVX2(p, t, x, dy, s *float32, n int, bias, alpha float32) { panic("nn: no AVX2") }
 func lrnBwdOutAVX2(dx, dy, p, x, ts *float32, n int, k float32)          { panic("nn: no AVX2") }
+func maxRowsAVX2(d *float32, ds int, s *float32, ss int, rows, n int)    { panic("nn: no AVX2") }
+func argmaxRowsAVX2(best *float32, arg *int32, bs int, x *float32, xs int, rows, n int, base, step int32) {
+	panic("nn: no AVX2")
+}
