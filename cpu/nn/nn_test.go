@@ -208,3 +208,43 @@ func TestCopyRuns(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxPoolGradOverwritesDx: MaxPoolGrad writes every element of dx, also
+// the rows no window reaches (a stride longer than the window, a VALID
+// remainder), whatever dx held before.
+func TestMaxPoolGradOverwritesDx(t *testing.T) {
+	for _, g := range []Conv{
+		{N: 1, H: 9, W: 7, C: 9, KH: 2, KW: 2, OC: 9, SH: 3, SW: 3, DH: 1, DW: 1, OH: 3, OW: 2},
+		{N: 1, H: 9, W: 9, C: 16, KH: 3, KW: 3, OC: 16, SH: 2, SW: 2, DH: 1, DW: 1, OH: 4, OW: 4},
+		{N: 1, H: 6, W: 6, C: 8, KH: 3, KW: 3, OC: 8, SH: 2, SW: 2, DH: 1, DW: 1, PT: 0, PL: 0, OH: 3, OW: 3},
+	} {
+		x := make([]float32, g.ImageSize())
+		dy := make([]float32, g.OutImageSize())
+		for i := range x {
+			x[i] = float32((i*7919)%23) - 11
+		}
+		for i := range dy {
+			dy[i] = float32(i%5) + 1
+		}
+		nf, ni := MaxPoolGradScratch(&g)
+		want, got := make([]float32, len(x)), make([]float32, len(x))
+		for i := range got {
+			got[i] = float32(math.NaN())
+		}
+		MaxPoolGrad(&g, x, dy, want, make([]float32, nf), make([]int32, ni), false)
+		MaxPoolGrad(&g, x, dy, got, make([]float32, nf), make([]int32, ni), false)
+		var sum, sumDy float32
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("%+v: dx[%d] = %v after garbage, %v after zeros", g, i, got[i], want[i])
+			}
+			sum += got[i]
+		}
+		for _, v := range dy {
+			sumDy += v
+		}
+		if sum != sumDy {
+			t.Fatalf("%+v: dx sums to %v, dy to %v: every dy goes to exactly one element", g, sum, sumDy)
+		}
+	}
+}

@@ -102,12 +102,22 @@ func MaxPoolGradScratch(g *Conv) (floats, ints int) {
 // as MaxPoolGradScratch says.
 func MaxPoolGrad(g *Conv, x, dy, dx, scratch []float32, arg []int32, relu bool) {
 	C := g.C
-	clear(dx[:g.ImageSize()])
 	lo, hi := poolCols(g)
 	best, t, args := scratch[:g.OW*C], scratch[g.OW*C:][:C], arg[:g.OW*C]
 	step := g.SW * C
+	rowW := g.W * C
+	// dx is cleared row by row just before the first window that reaches a
+	// row (windows move down with oh), so that the rows are in cache when
+	// the gradient is added to them: one pass over dx instead of two.
+	cleared := 0
 	for oh := 0; oh < g.OH; oh++ {
 		h0, h1, ih0 := window(oh, g.SH, g.PT, g.DH, g.KH, g.H)
+		if h0 < h1 {
+			if top := ih0 + (h1-1)*g.DH + 1; top > cleared {
+				clear(dx[cleared*rowW : top*rowW])
+				cleared = top
+			}
+		}
 		if hi > lo && h0 < h1 {
 			n := hi - lo
 			first := true
@@ -148,6 +158,7 @@ func MaxPoolGrad(g *Conv, x, dy, dx, scratch []float32, arg []int32, relu bool) 
 			maxPoolGradPixel(g, x, dy, dx, best[:C], t, args[:C], relu, oh, ow, h0, h1, ih0)
 		}
 	}
+	clear(dx[cleared*rowW : g.H*rowW])
 }
 
 // maxPoolGradPixel is MaxPoolGrad at one output pixel, tap by tap.
