@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,6 +115,18 @@ func TestRoundRatios(t *testing.T) {
 	WriteMarkdown(&b, []Row{r}, 0)
 	if !strings.Contains(b.String(), "2.05x (rounds 2.10, 2.05, 1.00)") {
 		t.Errorf("table lacks the per-round ratios:\n%s", b.String())
+	}
+	b.Reset()
+	if err := WriteJSON(&b, []Row{r}); err != nil {
+		t.Fatal(err)
+	}
+	var j struct {
+		Ratio       float64   `json:"ratio"`
+		RoundRatios []float64 `json:"round_ratios"`
+		Workload    string    `json:"workload"`
+	}
+	if err := json.Unmarshal(b.Bytes(), &j); err != nil || j.Ratio != got[1] || len(j.RoundRatios) != 3 || j.Workload != "ptb-small" {
+		t.Errorf("JSON %s: want ratio %v (the median round), three round ratios and the row's fields (%v)", b.String(), got[1], err)
 	}
 	r.PeerRuns = r.PeerRuns[:4] // the peer failed in a round
 	if rr := r.RoundRatios(); rr != nil {

@@ -97,10 +97,20 @@ func (r Row) RoundRatios() []float64 {
 }
 
 // WriteJSON writes one JSON object per row.
+// With a peer, each object also carries ratio, as the table's ratio column
+// (with several rounds the median of the per-round ratios), and round_ratios.
 func WriteJSON(w io.Writer, rows []Row) error {
 	enc := json.NewEncoder(w)
 	for _, r := range rows {
-		if err := enc.Encode(r); err != nil {
+		out := struct {
+			Row
+			Ratio       float64   `json:"ratio,omitempty"`
+			RoundRatios []float64 `json:"round_ratios,omitempty"`
+		}{Row: r, Ratio: r.Ratio(), RoundRatios: r.RoundRatios()}
+		if out.RoundRatios != nil {
+			out.Ratio = Median(out.RoundRatios)
+		}
+		if err := enc.Encode(out); err != nil {
 			return err
 		}
 	}
