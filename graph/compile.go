@@ -74,9 +74,33 @@ type layout struct {
 	slabs    []*slab
 	isTarget map[*Node]bool
 	naive    int64
+	// idle holds nodes that run no kernel although they own memory: the
+	// masks of dropouts elided from an inference plan (see inferenceDropout).
+	idle map[*Node]bool
 }
 
-func (g *Graph) layout(feeds map[*Node]tensor.Shape, targets []*Node) (*layout, error) {
+// inferenceDropout reports, for a plan compiled without Training, whether n is
+// a dropout (x times DropoutMask(·, keep)) and which input is x: the mask is
+// all ones there, so n is x itself, a view of it, and the mask need not run.
+func inferenceDropout(n *Node, vals map[*Node]Value) (x, mask *Node, ok bool) {
+	b, isBin := n.op.(*binaryOp)
+	if !isBin || b.kind != binMul || len(n.inputs) != 2 {
+		return nil, nil, false
+	}
+	for i, m := range n.inputs {
+		if _, isMask := m.op.(*dropoutMaskOp); !isMask {
+			continue
+		}
+		x = n.inputs[1-i]
+		if vals[x].DType != vals[n].DType || !vals[x].Shape.Equal(vals[n].Shape) {
+			return nil, nil, false
+		}
+		return x, m, true
+	}
+	return nil, nil, false
+}
+
+func (g *Graph) layout(feeds map[*Node]tensor.Shape, targets []*Node, training bool) (*layout, error) {
 	if g.err != nil {
 		return nil, fmt.Errorf("graph: cannot compile a graph with a building error: %w", g.err)
 	}
@@ -134,9 +158,21 @@ func (g *Graph) layout(feeds map[*Node]tensor.Shape, targets []*Node) (*layout, 
 	root := make(map[*Node]*Node, len(order))
 	offset := make(map[*Node]int, len(order))
 	lastUse := make(map[*Node]int, len(order))
+	readers := make(map[*Node]int, len(order))
+	for _, n := range order {
+		for _, x := range n.inputs {
+			readers[x]++
+		}
+	}
+	l.idle = map[*Node]bool{}
 	for _, n := range order {
 		root[n], offset[n] = n, 0
-		if a, ok := n.op.(Aliaser); ok {
+		if x, mask, ok := inferenceDropout(n, vals); ok && !training {
+			root[n], offset[n] = root[x], offset[x]
+			if readers[mask] == 1 && !isTarget[mask] {
+				l.idle[mask] = true
+			}
+		} else if a, ok := n.op.(Aliaser); ok {
 			in := make([]Value, len(n.inputs))
 			for i, x := range n.inputs {
 				in[i] = vals[x]
@@ -237,7 +273,7 @@ func (g *Graph) layout(feeds map[*Node]tensor.Shape, targets []*Node) (*layout, 
 // Compile builds a plan that computes targets given placeholders of the shapes in
 // feeds. Targets may be any nodes, including updaters (optimizer steps).
 func (g *Graph) Compile(opts Options, feeds map[*Node]tensor.Shape, targets ...*Node) (*Plan, error) {
-	l, err := g.layout(feeds, targets)
+	l, err := g.layout(feeds, targets, opts.Training)
 	if err != nil {
 		return nil, err
 	}
@@ -299,7 +335,7 @@ func (g *Graph) Compile(opts Options, feeds map[*Node]tensor.Shape, targets ...*
 		products[m] = true
 	}
 	for _, n := range order {
-		if isLeaf(n.op) || root[n] != n || products[n] {
+		if isLeaf(n.op) || root[n] != n || products[n] || l.idle[n] {
 			continue
 		}
 		in := make([]*tensor.Tensor, len(n.inputs))

@@ -228,7 +228,7 @@ func (s *OnDevice) Compile(opts DeviceOptions, feeds map[*Node]tensor.Shape, tar
 	if len(targets) == 0 {
 		return nil, errors.New("graph: device Compile: no targets")
 	}
-	l, err := s.g.layout(feeds, targets)
+	l, err := s.g.layout(feeds, targets, opts.Training)
 	if err != nil {
 		return nil, err
 	}
@@ -237,7 +237,7 @@ func (s *OnDevice) Compile(opts DeviceOptions, feeds map[*Node]tensor.Shape, tar
 	var missing []string
 	seen := map[string]bool{}
 	for _, n := range l.order {
-		if isLeaf(n.op) || l.root[n] != n {
+		if isLeaf(n.op) || l.root[n] != n || l.idle[n] {
 			continue
 		}
 		if _, ok := n.op.(DeviceOp); !ok && !seen[n.op.Type()] {
@@ -386,7 +386,7 @@ func (s *OnDevice) Compile(opts DeviceOptions, feeds map[*Node]tensor.Shape, tar
 	p.kernels = append(p.kernels, step)
 	p.knodes = append(p.knodes, nil)
 	for _, n := range l.order {
-		if isLeaf(n.op) || l.root[n] != n {
+		if isLeaf(n.op) || l.root[n] != n || l.idle[n] {
 			continue
 		}
 		in := make([]DeviceTensor, len(n.inputs))

@@ -123,3 +123,58 @@ func TestDropoutGradientInference(t *testing.T) {
 		return graph.Dropout(in[0], 0.5)
 	}}})
 }
+
+// TestInferenceDropoutRunsNothing: a plan compiled without Training makes a
+// dropout a view of its input (the mask is all ones there), so neither the
+// mask nor the product runs a kernel, and what reads the dropout reads the
+// input's values; a training plan of the same graph still draws masks.
+func TestInferenceDropoutRunsNothing(t *testing.T) {
+	g := graph.New(3)
+	x := g.Placeholder("x", tensor.Float32, -1, 6)
+	w := g.Variable("w", tensor.Normal(0, 1), 6, 4)
+	h := graph.Dropout(graph.Relu(x), 0.5)
+	y := graph.MatMul(graph.Dropout(h, 0.8), w) // two in a row
+	xt := r(5, 3, 6)
+	kernels := func(training bool) (map[string]int, []float32) {
+		e, err := g.NewExecutor(graph.Options{Training: training}, y)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		out, err := e.Run(graph.Feed{Node: x, Value: xt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		vals := append([]float32(nil), out[0].Float32s()...)
+		p, err := e.Plan(graph.Feed{Node: x, Value: xt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pr, err := p.Profile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ops := map[string]int{}
+		for _, nt := range pr.Nodes {
+			if nt.Node != nil {
+				ops[nt.Node.Op().Type()]++
+			}
+		}
+		return ops, vals
+	}
+	ops, got := kernels(false)
+	if ops["DropoutMask"] != 0 || ops["Mul"] != 0 || ops["MatMul"] != 1 {
+		t.Fatalf("inference plan runs %v: want no DropoutMask or Mul, one MatMul", ops)
+	}
+	want := evalOpts(t, graph.Options{}, func(g2 *graph.Graph) []*graph.Node {
+		return []*graph.Node{graph.MatMul(graph.Relu(g2.Const(xt)), g2.Const(w.Tensor()))}
+	})[0].Float32s()
+	for i := range want {
+		if math.Abs(float64(got[i]-want[i])) > 1e-6 {
+			t.Fatalf("inference output[%d] = %v, want %v (relu(x)·w)", i, got[i], want[i])
+		}
+	}
+	if ops, _ := kernels(true); ops["DropoutMask"] != 2 || ops["Mul"] != 2 {
+		t.Fatalf("training plan runs %v: want two DropoutMask and two Mul", ops)
+	}
+}

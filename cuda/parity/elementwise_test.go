@@ -175,6 +175,14 @@ func TestElementwiseDropout(t *testing.T) {
 			Build: func(g *graph.Graph, in []*graph.Node) *graph.Node { return graph.DropoutMask(in[0], keep) }},
 		Case{Name: "KeepAll", Training: true, NoGrad: true, In: []In{{Shape: []int{3, 301}, NoGrad: true}},
 			Build: func(g *graph.Graph, in []*graph.Node) *graph.Node { return graph.DropoutMask(in[0], 1) }},
+		// Outside training a dropout is a view of its input: no kernel runs,
+		// on the device as on the CPU; as a target and inside a network.
+		Case{Name: "DropoutInference", NoGrad: true, In: []In{{Shape: []int{5, 301}}},
+			Build: func(g *graph.Graph, in []*graph.Node) *graph.Node { return graph.Dropout(in[0], keep) }},
+		Case{Name: "DropoutInferenceInside", NoGrad: true, In: []In{{Shape: []int{5, 301}}},
+			Build: func(g *graph.Graph, in []*graph.Node) *graph.Node {
+				return graph.Tanh(graph.Dropout(graph.Relu(graph.Dropout(in[0], keep)), keep))
+			}},
 		// Dropout's gradient goes through the same mask as its output: y/x = dx/dy
 		// = mask on the device's own run.
 		Case{Name: "DropoutGradient", Training: true, In: []In{{Shape: []int{9, 301}, Lo: 0.5, Hi: 2}},
