@@ -163,41 +163,13 @@ func tfOut(in, k, s, d int, same bool) (int, int) {
 	return out, total / 2
 }
 
-// refConv is a direct float64 convolution, NHWC by HWIO.
-func refConv(k convCase, x, w []float32) ([]float64, int, int) {
+// refTaps calls tap for every output pixel and filter tap whose input pixel
+// lies inside the image, with the offsets of the output pixel's channels in
+// y, the input pixel's in x and the tap's (C×OC) block in w; it returns the
+// output size. The reference loops below are written on it.
+func refTaps(k convCase, tap func(yo, xo, wo int)) (oh, ow int) {
 	oh, pt := tfOut(k.h, k.kh, k.sh, k.dh, k.pad == graph.Same)
 	ow, pl := tfOut(k.w, k.kw, k.sw, k.dw, k.pad == graph.Same)
-	y := make([]float64, k.n*oh*ow*k.oc)
-	for n := 0; n < k.n; n++ {
-		for i := 0; i < oh; i++ {
-			for j := 0; j < ow; j++ {
-				for o := 0; o < k.oc; o++ {
-					var s float64
-					for a := 0; a < k.kh; a++ {
-						for b := 0; b < k.kw; b++ {
-							ih, iw := i*k.sh-pt+a*k.dh, j*k.sw-pl+b*k.dw
-							if ih < 0 || ih >= k.h || iw < 0 || iw >= k.w {
-								continue
-							}
-							for c := 0; c < k.c; c++ {
-								s += float64(x[((n*k.h+ih)*k.w+iw)*k.c+c]) * float64(w[((a*k.kw+b)*k.c+c)*k.oc+o])
-							}
-						}
-					}
-					y[((n*oh+i)*ow+j)*k.oc+o] = s
-				}
-			}
-		}
-	}
-	return y, oh, ow
-}
-
-// refConvInputGrad is the input gradient of refConv for the output gradient dy
-// (oh×ow), scattered window by window in float64.
-func refConvInputGrad(k convCase, dy, w []float32, oh, ow int) []float64 {
-	_, pt := tfOut(k.h, k.kh, k.sh, k.dh, k.pad == graph.Same)
-	_, pl := tfOut(k.w, k.kw, k.sw, k.dw, k.pad == graph.Same)
-	dx := make([]float64, k.n*k.h*k.w*k.c)
 	for n := 0; n < k.n; n++ {
 		for i := 0; i < oh; i++ {
 			for j := 0; j < ow; j++ {
@@ -207,18 +179,41 @@ func refConvInputGrad(k convCase, dy, w []float32, oh, ow int) []float64 {
 						if ih < 0 || ih >= k.h || iw < 0 || iw >= k.w {
 							continue
 						}
-						for c := 0; c < k.c; c++ {
-							var s float64
-							for o := 0; o < k.oc; o++ {
-								s += float64(dy[((n*oh+i)*ow+j)*k.oc+o]) * float64(w[((a*k.kw+b)*k.c+c)*k.oc+o])
-							}
-							dx[((n*k.h+ih)*k.w+iw)*k.c+c] += s
-						}
+						tap(((n*oh+i)*ow+j)*k.oc, ((n*k.h+ih)*k.w+iw)*k.c, (a*k.kw+b)*k.c*k.oc)
 					}
 				}
 			}
 		}
 	}
+	return oh, ow
+}
+
+// refConv is a direct float64 convolution, NHWC by HWIO.
+func refConv(k convCase, x, w []float32) ([]float64, int, int) {
+	oh, _ := tfOut(k.h, k.kh, k.sh, k.dh, k.pad == graph.Same)
+	ow, _ := tfOut(k.w, k.kw, k.sw, k.dw, k.pad == graph.Same)
+	y := make([]float64, k.n*oh*ow*k.oc)
+	refTaps(k, func(yo, xo, wo int) {
+		for o := 0; o < k.oc; o++ {
+			for c := 0; c < k.c; c++ {
+				y[yo+o] += float64(x[xo+c]) * float64(w[wo+c*k.oc+o])
+			}
+		}
+	})
+	return y, oh, ow
+}
+
+// refConvInputGrad is the input gradient of refConv for the output gradient
+// dy, scattered tap by tap in float64.
+func refConvInputGrad(k convCase, dy, w []float32) []float64 {
+	dx := make([]float64, k.n*k.h*k.w*k.c)
+	refTaps(k, func(yo, xo, wo int) {
+		for c := 0; c < k.c; c++ {
+			for o := 0; o < k.oc; o++ {
+				dx[xo+c] += float64(dy[yo+o]) * float64(w[wo+c*k.oc+o])
+			}
+		}
+	})
 	return dx
 }
 
@@ -272,7 +267,7 @@ func TestConvForwardMatchesReference(t *testing.T) {
 						t.Fatalf("y[%d] = %v, want %v", j, v, want[j])
 					}
 				}
-				wantDx := refConvInputGrad(k, dy.Float32s(), w.Float32s(), oh, ow)
+				wantDx := refConvInputGrad(k, dy.Float32s(), w.Float32s())
 				for j, v := range out[1].Float32s() {
 					if math.Abs(float64(v)-wantDx[j]) > 1e-4*math.Max(1, math.Abs(wantDx[j])) {
 						t.Fatalf("dx[%d] = %v, want %v", j, v, wantDx[j])
