@@ -50,9 +50,18 @@ func maxOf(x []float32) float32 {
 	return m
 }
 
+// vecLen is the prefix of a loop of n elements that the AVX2 kernels take:
+// whole vectors of 8, none without AVX2 (the Go loops then take it all).
+func vecLen(n int) int {
+	if !hasAVX2 {
+		return 0
+	}
+	return n &^ 7
+}
+
 func scale(x []float32, s float32) {
-	n := len(x) &^ 7
-	if hasAVX2 && n > 0 {
+	n := vecLen(len(x))
+	if n > 0 {
 		scaleAVX2(&x[0], n, s)
 	}
 	for i := n; i < len(x); i++ {
@@ -70,28 +79,26 @@ func scaleToAVX2(d, x *float32, n int, a float32)
 func dotAVX2(x, y *float32, n int) float32
 
 func axpy(d, x []float32, a float32) {
-	n := len(d) &^ 7
-	if hasAVX2 && n > 0 {
+	n := vecLen(len(d))
+	if n > 0 {
 		axpyAVX2(&d[0], &x[0], n, a)
 	}
 	axpyGo(d[n:], x[n:], a)
 }
 
 func scaleTo(d, x []float32, a float32) {
-	n := len(d) &^ 7
-	if hasAVX2 && n > 0 {
+	n := vecLen(len(d))
+	if n > 0 {
 		scaleToAVX2(&d[0], &x[0], n, a)
 	}
 	scaleToGo(d[n:], x[n:], a)
 }
 
 func dot(x, y []float32) float32 {
-	n := len(x) &^ 7
+	n := vecLen(len(x))
 	var s float32
-	if hasAVX2 && n > 0 {
+	if n > 0 {
 		s = dotAVX2(&x[0], &y[0], n)
-	} else {
-		n = 0
 	}
 	return s + dotGo(x[n:], y[n:])
 }

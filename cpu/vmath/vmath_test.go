@@ -56,7 +56,9 @@ func BenchmarkExpSum(b *testing.B) {
 	}
 }
 
-func TestMaxAndScale(t *testing.T) {
+func TestMaxAndScale(t *testing.T) { checkMaxAndScale(t) }
+
+func checkMaxAndScale(t *testing.T) {
 	for _, n := range []int{0, 1, 5, 8, 13, 64, 99} {
 		x := make([]float32, n)
 		want := float32(math.Inf(-1))
@@ -103,7 +105,9 @@ func TestPortableMatchesVector(t *testing.T) {
 
 // Axpy, ScaleTo and Dot against float64 loops, on lengths around the vector
 // width (the tails run in Go); elements past len(d) stay untouched.
-func TestAxpyScaleToDot(t *testing.T) {
+func TestAxpyScaleToDot(t *testing.T) { checkAxpyScaleToDot(t) }
+
+func checkAxpyScaleToDot(t *testing.T) {
 	for _, n := range []int{0, 1, 7, 8, 9, 15, 16, 17, 31, 128, 203} {
 		x, y := make([]float32, n+3), make([]float32, n+3)
 		for i := range x {
@@ -139,7 +143,9 @@ func TestAxpyScaleToDot(t *testing.T) {
 
 // SigmoidSoftplus against float64 σ and softplus, on lengths across the
 // vector width and the 512-element blocks, with both signs, zero and large |z|.
-func TestSigmoidSoftplus(t *testing.T) {
+func TestSigmoidSoftplus(t *testing.T) { checkSigmoidSoftplus(t) }
+
+func checkSigmoidSoftplus(t *testing.T) {
 	for _, n := range []int{0, 1, 7, 8, 13, 64, 511, 512, 520, 1100} {
 		z := make([]float32, n)
 		for i := range z {
