@@ -79,12 +79,12 @@ type layout struct {
 	idle map[*Node]bool
 }
 
-// inferenceDropout reports, for a plan compiled without Training, whether n is
-// a dropout (x times DropoutMask(·, keep)) and which input is x: the mask is
-// all ones there, so n is x itself, a view of it, and the mask need not run.
-func inferenceDropout(n *Node, vals map[*Node]Value) (x, mask *Node, ok bool) {
+// inferenceDropout reports whether n is a dropout (x times DropoutMask(·, keep))
+// in a plan compiled without Training, and which input is x: the mask is all
+// ones there, so n is x itself, a view of it, and the mask need not run.
+func inferenceDropout(n *Node, vals map[*Node]Value, training bool) (x, mask *Node, ok bool) {
 	b, isBin := n.op.(*binaryOp)
-	if !isBin || b.kind != binMul || len(n.inputs) != 2 {
+	if training || !isBin || b.kind != binMul || len(n.inputs) != 2 {
 		return nil, nil, false
 	}
 	for i, m := range n.inputs {
@@ -167,7 +167,7 @@ func (g *Graph) layout(feeds map[*Node]tensor.Shape, targets []*Node, training b
 	l.idle = map[*Node]bool{}
 	for _, n := range order {
 		root[n], offset[n] = n, 0
-		if x, mask, ok := inferenceDropout(n, vals); ok && !training {
+		if x, mask, ok := inferenceDropout(n, vals, training); ok {
 			root[n], offset[n] = root[x], offset[x]
 			if readers[mask] == 1 && !isTarget[mask] {
 				l.idle[mask] = true

@@ -57,6 +57,20 @@ func (g *Conv) Pointwise() bool {
 		g.OH == g.H && g.OW == g.W
 }
 
+// insideCols returns the output columns [lo, hi) whose windows lie wholly
+// inside the image along its width. For those, each tap of the window reads
+// input pixels at a stride of SW·C along a run of output columns, which
+// im2col copies and pooling reduces in one call for the whole run instead of
+// pixel by pixel.
+func (g *Conv) insideCols() (lo, hi int) {
+	lo = min((g.PL+g.SW-1)/g.SW, g.OW)
+	hi = lo
+	if last := g.W - ((g.KW-1)*g.DW + 1) + g.PL; last >= 0 {
+		hi = max(lo, min(last/g.SW+1, g.OW))
+	}
+	return lo, hi
+}
+
 // Im2col writes the im2col matrix of one image x (H·W·C) into col (Rows()×K()):
 // row oh·OW+ow holds the window of output pixel (oh, ow) in (kh, kw, c) order,
 // zeros where the window hangs over the padding. It goes image row by image
@@ -67,15 +81,11 @@ func Im2col(g *Conv, x, col []float32) {
 	C, K := g.C, g.K()
 	rowW := g.W * C
 	run := g.KW * C
-	// Output columns [lo, hi) have windows inside the image (contiguous
-	// runs only when the window is not dilated).
+	// Output columns [lo, hi) have windows inside the image: contiguous
+	// runs when the window is not dilated.
 	lo, hi := 0, 0
 	if g.DW == 1 {
-		lo = min((g.PL+g.SW-1)/g.SW, g.OW)
-		if last := g.W - g.KW + g.PL; last >= 0 {
-			hi = min(last/g.SW+1, g.OW)
-		}
-		hi = max(hi, lo)
+		lo, hi = g.insideCols()
 	}
 	for oh := 0; oh < g.OH; oh++ {
 		ih0 := oh*g.SH - g.PT

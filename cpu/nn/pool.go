@@ -15,25 +15,12 @@ func window(o, stride, pad, dil, k, in int) (k0, k1, i0 int) {
 	return min(k0, k1), k1, i0
 }
 
-// poolCols returns the output columns [lo, hi) whose windows lie wholly
-// inside the image along its width: for those, each tap of the window is a
-// run of output pixels reading input pixels at a stride of SW, done in one
-// call for the whole run (maxRows, argmaxRows) instead of pixel by pixel.
-func poolCols(g *Conv) (lo, hi int) {
-	lo = min((g.PL+g.SW-1)/g.SW, g.OW)
-	hi = lo
-	if last := g.W - ((g.KW-1)*g.DW + 1) + g.PL; last >= 0 {
-		hi = max(lo, min(last/g.SW+1, g.OW))
-	}
-	return lo, hi
-}
-
 // MaxPool writes the max pooling of one image x (H·W·C) into y (OH·OW·C).
 // Padding is ignored: each output is the maximum of the window's elements that
 // lie inside the image, as in TensorFlow.
 func MaxPool(g *Conv, x, y []float32) {
 	C := g.C
-	lo, hi := poolCols(g)
+	lo, hi := g.insideCols()
 	for oh := 0; oh < g.OH; oh++ {
 		h0, h1, ih0 := window(oh, g.SH, g.PT, g.DH, g.KH, g.H)
 		if hi > lo && h0 < h1 {
@@ -53,9 +40,8 @@ func MaxPool(g *Conv, x, y []float32) {
 			}
 		}
 		for ow := 0; ow < g.OW; ow++ {
-			if ow == lo && hi > lo && h0 < h1 {
-				ow = hi - 1
-				continue
+			if ow >= lo && ow < hi && h0 < h1 {
+				continue // done above
 			}
 			maxPoolPixel(g, x, y, oh, ow, h0, h1, ih0)
 		}
@@ -102,7 +88,7 @@ func MaxPoolGradScratch(g *Conv) (floats, ints int) {
 // as MaxPoolGradScratch says.
 func MaxPoolGrad(g *Conv, x, dy, dx, scratch []float32, arg []int32, relu bool) {
 	C := g.C
-	lo, hi := poolCols(g)
+	lo, hi := g.insideCols()
 	best, t, args := scratch[:g.OW*C], scratch[g.OW*C:][:C], arg[:g.OW*C]
 	step := g.SW * C
 	rowW := g.W * C
@@ -151,9 +137,8 @@ func MaxPoolGrad(g *Conv, x, dy, dx, scratch []float32, arg []int32, relu bool) 
 			}
 		}
 		for ow := 0; ow < g.OW; ow++ {
-			if ow == lo && hi > lo && h0 < h1 {
-				ow = hi - 1
-				continue
+			if ow >= lo && ow < hi && h0 < h1 {
+				continue // done above
 			}
 			maxPoolGradPixel(g, x, dy, dx, best[:C], t, args[:C], relu, oh, ow, h0, h1, ih0)
 		}
