@@ -38,6 +38,7 @@ type Plan struct {
 	ownPool  bool
 	kernels  []Kernel
 	knodes   []*Node
+	kfused   []*Node // per kernel, the node whose work it also runs, or nil
 	tensors  map[*Node]*tensor.Tensor
 	feeds    []*Node
 	feedT    []*tensor.Tensor
@@ -77,6 +78,9 @@ type layout struct {
 	// idle holds nodes that run no kernel although they own memory: the
 	// masks of dropouts elided from an inference plan (see inferenceDropout).
 	idle map[*Node]bool
+	// pooled maps a pooling to the convolution whose kernel it runs with
+	// its own (see fusedConvPools); the convolution runs no kernel.
+	pooled map[*Node]*Node
 }
 
 // inferenceDropout reports whether n is a dropout (x times DropoutMask(·, keep))
@@ -191,10 +195,19 @@ func (g *Graph) layout(feeds map[*Node]tensor.Shape, targets []*Node, training b
 			lastUse[r] = max(lastUse[r], step[n])
 		}
 	}
+	l.root = root
+	// A kernel that runs its producer's work too (see fuse.go) reads the
+	// producer's inputs at its own step: they live until then.
+	l.pooled = fusedConvPools(l)
+	for p, c := range l.pooled {
+		for _, x := range c.inputs {
+			r := root[x]
+			lastUse[r] = max(lastUse[r], step[p])
+		}
+	}
 	for t := range isTarget {
 		lastUse[root[t]] = -1 // pinned
 	}
-	l.root = root
 
 	places := make(map[*Node]place, len(order))
 	var slabs, active, free []*slab
@@ -330,9 +343,12 @@ func (g *Graph) Compile(opts Options, feeds map[*Node]tensor.Shape, targets ...*
 	}
 	var scratch []*Scratch
 	fused := fusedProducts(l)
-	products := map[*Node]bool{}
+	products := map[*Node]bool{} // nodes whose work another kernel runs
 	for _, m := range fused {
 		products[m] = true
+	}
+	for _, c := range l.pooled {
+		products[c] = true
 	}
 	for _, n := range order {
 		if isLeaf(n.op) || root[n] != n || products[n] || l.idle[n] {
@@ -348,6 +364,12 @@ func (g *Graph) Compile(opts Options, feeds map[*Node]tensor.Shape, targets ...*
 		var err error
 		if m := fused[n]; m != nil {
 			k = n.op.(*biasActOp).compileWithProduct(ctx, m.op.(*matMulOp), p.tensors[m.inputs[0]], p.tensors[m.inputs[1]], in[1], p.tensors[n])
+		} else if cv := l.pooled[n]; cv != nil {
+			cin := make([]*tensor.Tensor, len(cv.inputs))
+			for i, x := range cv.inputs {
+				cin[i] = p.tensors[x]
+			}
+			k, err = cv.op.(*convOp).compileWithPool(ctx, cin, p.tensors[cv], l.keepConv(cv), n.op.(*poolOp), p.tensors[n])
 		} else {
 			k, err = n.op.Compile(ctx, in, p.tensors[n])
 		}
@@ -359,6 +381,13 @@ func (g *Graph) Compile(opts Options, feeds map[*Node]tensor.Shape, targets ...*
 		if k != nil {
 			p.kernels = append(p.kernels, k)
 			p.knodes = append(p.knodes, n)
+			var with *Node
+			if m := fused[n]; m != nil {
+				with = m
+			} else if cv := l.pooled[n]; cv != nil {
+				with = cv
+			}
+			p.kfused = append(p.kfused, with)
 		}
 	}
 	for _, s := range scratch {

@@ -26,7 +26,22 @@ type DeviceProfile struct {
 // NodeTime is the device time of one node's kernels.
 type NodeTime struct {
 	Node *Node
+	// With is the node whose work Node's kernel runs too (a product fused
+	// into its bias, a convolution into its pooling), or nil.
+	With *Node
 	Ms   float64
+}
+
+// op is the op type the time is booked to: "Conv2DBiasAct+MaxPool2D" for a
+// fused kernel.
+func (nt NodeTime) op() string {
+	switch {
+	case nt.Node == nil:
+		return "(plan)"
+	case nt.With != nil:
+		return nt.With.op.Type() + "+" + nt.Node.op.Type()
+	}
+	return nt.Node.op.Type()
 }
 
 // OpTime is the device time of all nodes of one op type.
@@ -102,10 +117,7 @@ func (d *DeviceProfile) ByOp() []OpTime {
 	idx := map[string]int{}
 	var ops []OpTime
 	for _, nt := range d.Nodes {
-		name := "(plan)"
-		if nt.Node != nil {
-			name = nt.Node.op.Type()
-		}
+		name := nt.op()
 		i, ok := idx[name]
 		if !ok {
 			i = len(ops)
@@ -143,7 +155,11 @@ func (d *DeviceProfile) Write(w io.Writer, top int) error {
 	slices.SortStableFunc(nodes, func(a, b NodeTime) int { return cmp.Compare(b.Ms, a.Ms) })
 	fmt.Fprintf(tw, "slowest nodes\tinputs -> output\tms\tshare\n")
 	for _, nt := range nodes[:min(top, len(nodes))] {
-		fmt.Fprintf(tw, "%s\t%s\t%.3f\t%.1f%%\n", describeNode(nt.Node), nodeShapes(nt.Node), nt.Ms, share(nt.Ms))
+		name := describeNode(nt.Node)
+		if nt.With != nil {
+			name = fmt.Sprintf("%s (%s)", nt.Node.name, nt.op())
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.3f\t%.1f%%\n", name, nodeShapes(nt.Node), nt.Ms, share(nt.Ms))
 	}
 	return tw.Flush()
 }

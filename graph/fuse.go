@@ -59,3 +59,53 @@ func (o *biasActOp) compileWithProduct(c *KernelCtx, mm *matMulOp, a, w, bias, o
 		}
 	})
 }
+
+// Fusion of a convolution and the pooling after it on the CPU. A convolution
+// part computes a chunk of images at a time; the pooling of those images then
+// reads them from the core's cache instead of from memory, in the same pass.
+// When nothing else reads the convolution's output (inference), it is not
+// written at all: each chunk goes to a scratch block the size of the chunk.
+// On the CIFAR-10 CNN the first pooling read 19 MB a batch after the
+// convolution wrote them.
+
+// fusedConvPools returns, for each 2-D pooling whose input is a convolution
+// that runs the kernel just before it, that convolution.
+func fusedConvPools(l *layout) map[*Node]*Node {
+	fused := map[*Node]*Node{}
+	var last *Node // the last node that runs a kernel
+	for _, n := range l.order {
+		if isLeaf(n.op) || l.root[n] != n || l.idle[n] {
+			continue
+		}
+		if po, ok := n.op.(*poolOp); ok && po.spec.rank == 4 && len(n.inputs) == 1 && n.inputs[0] == last {
+			if co, ok := last.op.(*convOp); ok && co.spec.rank == 4 && l.vals[last].DType == tensor.Float32 {
+				g, err := co.spec.convGeom(l.vals[last.inputs[0]].Shape, l.vals[last.inputs[1]].Shape)
+				if err == nil && !g.Pointwise() && g.N > 0 {
+					fused[n] = last
+				}
+			}
+		}
+		last = n
+	}
+	return fused
+}
+
+// keepConv reports whether the output of the convolution c, fused into a
+// pooling, is needed by anything but that pooling: a gradient, a target,
+// another reader (of c or of a view of it).
+func (l *layout) keepConv(c *Node) bool {
+	for _, n := range l.order {
+		if l.root[n] == c && l.isTarget[n] {
+			return true
+		}
+		if l.pooled[n] == c || l.root[n] == c {
+			continue // the pooling, or a view of c (its readers count)
+		}
+		for _, x := range n.inputs {
+			if l.root[x] == c && x != n {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/tlgo/tl/graph"
@@ -75,6 +76,102 @@ func TestDenseProductAndBiasFuse(t *testing.T) {
 				if math.Abs(float64(v-want[i])) > 1e-5*math.Max(1, math.Abs(float64(want[i]))) {
 					t.Fatalf("n=%d %s: element %d = %v, unfused %v", c.n, name, i, v, want[i])
 				}
+			}
+		}
+	}
+}
+
+// A convolution and the pooling after it run as one kernel, chunk by chunk of
+// images, when nothing runs between them: the plan has no convolution kernel,
+// and the pooled result (and, in training, the convolution's output and every
+// gradient) equals that of the same layers kept apart by a view. Two layers,
+// so that the second convolution reads the first pooling's output, whose
+// memory must not be handed to the second pooling's; max and average pooling;
+// chunks of one image (the first convolution) and of several (the second).
+func TestConvAndPoolFuse(t *testing.T) {
+	for _, training := range []bool{false, true} {
+		g := graph.New(1)
+		const n, hw = 5, 9
+		x := g.Placeholder("x", tensor.Float32, -1, hw, hw, 3)
+		w1 := g.Variable("w1", tensor.Uniform(-0.5, 0.5), 3, 3, 3, 16)
+		b1 := g.Variable("b1", tensor.Uniform(-0.2, 0.2), 16)
+		w2 := g.Variable("w2", tensor.Uniform(-0.3, 0.3), 3, 3, 16, 12)
+		b2 := g.Variable("b2", tensor.Uniform(-0.2, 0.2), 12)
+		conv := graph.Conv2DOpts{Padding: graph.Same}
+		max3 := graph.PoolOpts{Size: [2]int{3, 3}, Strides: [2]int{2, 2}, Padding: graph.Same}
+		avg2 := graph.PoolOpts{Size: [2]int{2, 2}}
+		// apart puts a view (a reshape to the same shape) between each
+		// convolution and its pooling.
+		build := func(apart bool) (out, c1 *graph.Node) {
+			sep := func(v *graph.Node) *graph.Node {
+				if apart {
+					return graph.Reshape(v, v.Shape()...)
+				}
+				return v
+			}
+			c1 = graph.Conv2DBiasAct(x, w1, b1, graph.ReluAct, conv)
+			p1 := graph.MaxPool2D(sep(c1), max3)
+			c2 := graph.Conv2DBiasAct(p1, w2, b2, graph.ReluAct, conv)
+			return graph.AvgPool2D(sep(c2), avg2), c1
+		}
+		fused, fusedC1 := build(false)
+		plain, plainC1 := build(true)
+		targets := func(out, c1 *graph.Node) []*graph.Node {
+			if !training {
+				return []*graph.Node{out}
+			}
+			gs, err := graph.Gradients(graph.ReduceSum(graph.Mul(out, out)), w1, b1, w2, b2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return append([]*graph.Node{out, c1}, gs...)
+		}
+		shapes := map[*graph.Node]tensor.Shape{x: {n, hw, hw, 3}}
+		in := tensor.New(tensor.Float32, n, hw, hw, 3)
+		tensor.Uniform(-1, 1).Init(in, tensor.NewRand(5))
+		var outs [2][]*tensor.Tensor
+		for i, tg := range [][]*graph.Node{targets(fused, fusedC1), targets(plain, plainC1)} {
+			p, err := g.Compile(graph.Options{Training: training, Threads: 2}, shapes, tg...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			if got := hasOp(p, "Conv2DBiasAct"); got != (i == 1) {
+				t.Fatalf("training %v, plan %d: a convolution kernel %v, want %v", training, i, got, i == 1)
+			}
+			if err := p.Input(x).CopyFrom(in); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Run(); err != nil {
+				t.Fatal(err)
+			}
+			outs[i] = p.Outputs()
+			if i == 0 && !training {
+				// The profile books the fused kernels to both ops.
+				prof, err := p.Profile()
+				if err != nil {
+					t.Fatal(err)
+				}
+				var ops []string
+				for _, o := range prof.ByOp() {
+					ops = append(ops, o.Op)
+				}
+				if !slices.Contains(ops, "Conv2DBiasAct+MaxPool2D") || !slices.Contains(ops, "Conv2DBiasAct+AvgPool2D") {
+					t.Fatalf("profile of the fused plan by op: %v, want Conv2DBiasAct+MaxPool2D and Conv2DBiasAct+AvgPool2D", ops)
+				}
+			}
+		}
+		for k := range outs[0] {
+			got, want := outs[0][k].Float32s(), outs[1][k].Float32s()
+			nonzero := false
+			for i, v := range got {
+				nonzero = nonzero || v != 0
+				if math.Abs(float64(v-want[i])) > 1e-5*math.Max(1, math.Abs(float64(want[i]))) {
+					t.Fatalf("training %v, target %d: element %d = %v, apart %v", training, k, i, v, want[i])
+				}
+			}
+			if !nonzero {
+				t.Fatalf("training %v, target %d: all zeros", training, k)
 			}
 		}
 	}

@@ -270,7 +270,62 @@ func (o *convOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor) 
 	}
 	p := planConv(c, &g)
 	scr := c.Scratch(p.parts * p.colLen)
-	body := convForward(&g, p, scr, x, func() []float32 { return w }, y, epi)
+	body := convForward(&g, p, scr, x, func() []float32 { return w }, y, epi, nil)
+	return KernelFunc(func() { c.Pool.For(p.parts, 1, body) }), nil
+}
+
+// compileWithPool is the convolution's kernel followed, chunk by chunk of
+// images, by the pooling po of those images into out while they are in
+// cache (see fusedConvPools). With write false, the convolution's output y
+// is not needed: each chunk goes to a scratch block instead.
+func (o *convOp) compileWithPool(c *KernelCtx, in []*tensor.Tensor, y *tensor.Tensor, write bool, po *poolOp, out *tensor.Tensor) (Kernel, error) {
+	g, err := o.spec.convGeom(in[0].Shape(), in[1].Shape())
+	if err != nil {
+		return nil, err
+	}
+	pg, err := po.geom(y.Shape())
+	if err != nil {
+		return nil, err
+	}
+	x, w, yd, pd := in[0].Float32s(), in[1].Float32s(), y.Float32s(), out.Float32s()
+	var b []float32
+	if o.bias {
+		b = in[2].Float32s()
+	}
+	if len(pd) == 0 {
+		return KernelFunc(func() {}), nil
+	}
+	pool := nn.MaxPool
+	if po.kind == avgPool {
+		pool = nn.AvgPool
+	}
+	p := planConv(c, &g)
+	outSz, pinSz, poutSz := g.OutImageSize(), pg.ImageSize(), pg.OutImageSize()
+	if outSz != pinSz {
+		return nil, fmt.Errorf("conv output image of %d floats, pooling input of %d", outSz, pinSz)
+	}
+	// Without y, part k's chunks land in block k of a scratch of
+	// p.parts·p.chunk images, after the im2col blocks.
+	blk := 0
+	if !write {
+		blk = p.chunk * outSz
+	}
+	scr := c.Scratch(p.parts*p.colLen + p.parts*blk)
+	epi := epilogue(o.act, b, g.OC)
+	post := func(n, nb int, yc []float32) {
+		for i := range nb {
+			pool(&pg, yc[i*outSz:][:outSz], pd[(n+i)*poutSz:][:poutSz])
+		}
+	}
+	body := func(lo, hi int) {
+		for part := lo; part < hi; part++ {
+			if write {
+				convForwardPart(&g, p, scr, part, x, w, yd, false, epi, post)
+			} else {
+				convForwardPart(&g, p, scr, part, x, w, scr.F32[p.parts*p.colLen+part*blk:][:blk], true, epi, post)
+			}
+		}
+	}
 	return KernelFunc(func() { c.Pool.For(p.parts, 1, body) }), nil
 }
 
@@ -279,24 +334,39 @@ func (o *convOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor) 
 // batch: each part writes the im2col matrix of a chunk of images into its
 // share of scr (the first p.parts·p.colLen floats) and multiplies it by the
 // filter, A read in place; epi, if not nil, runs on each chunk of y.
-func convForward(g *nn.Conv, p convPlan, scr *Scratch, x []float32, w func() []float32, y []float32, epi func([]float32)) func(lo, hi int) {
-	rows, K, inSz, outSz := g.Rows(), g.K(), g.ImageSize(), g.OutImageSize()
+func convForward(g *nn.Conv, p convPlan, scr *Scratch, x []float32, w func() []float32, y []float32, epi func([]float32), post func(n, nb int, yc []float32)) func(lo, hi int) {
 	return func(lo, hi int) {
 		f := w()
 		for part := lo; part < hi; part++ {
-			col := scr.F32[part*p.colLen:][:p.colLen]
-			n0, n1 := part*g.N/p.parts, (part+1)*g.N/p.parts
-			for n := n0; n < n1; n += p.chunk {
-				nb := min(p.chunk, n1-n)
-				for i := 0; i < nb; i++ {
-					nn.Im2col(g, x[(n+i)*inSz:][:inSz], col[i*rows*K:][:rows*K])
-				}
-				yc := y[n*outSz:][:nb*outSz]
-				p.eng.Sgemm(false, false, nb*rows, g.OC, K, 1, col, K, f, g.OC, 0, yc, g.OC)
-				if epi != nil {
-					epi(yc)
-				}
-			}
+			convForwardPart(g, p, scr, part, x, f, y, false, epi, post)
+		}
+	}
+}
+
+// convForwardPart runs part's chunks of images: chunk n goes to y at image n,
+// or, with reuse, to the start of y every time (a block of p.chunk images).
+// post, if not nil, runs on each chunk after epi, with its first image.
+func convForwardPart(g *nn.Conv, p convPlan, scr *Scratch, part int, x, f, y []float32, reuse bool, epi func([]float32), post func(n, nb int, yc []float32)) {
+	rows, K, inSz, outSz := g.Rows(), g.K(), g.ImageSize(), g.OutImageSize()
+	col := scr.F32[part*p.colLen:][:p.colLen]
+	n0, n1 := part*g.N/p.parts, (part+1)*g.N/p.parts
+	for n := n0; n < n1; n += p.chunk {
+		nb := min(p.chunk, n1-n)
+		for i := 0; i < nb; i++ {
+			nn.Im2col(g, x[(n+i)*inSz:][:inSz], col[i*rows*K:][:rows*K])
+		}
+		var yc []float32
+		if reuse {
+			yc = y[:nb*outSz]
+		} else {
+			yc = y[n*outSz:][:nb*outSz]
+		}
+		p.eng.Sgemm(false, false, nb*rows, g.OC, K, 1, col, K, f, g.OC, 0, yc, g.OC)
+		if epi != nil {
+			epi(yc)
+		}
+		if post != nil {
+			post(n, nb, yc)
 		}
 	}
 }
@@ -559,7 +629,7 @@ func (o *convBackpropInputOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *te
 		wLen := t.K() * t.OC
 		scr := c.Scratch(p.parts*p.colLen + wLen)
 		flipped := func() []float32 { return scr.F32[p.parts*p.colLen:][:wLen] }
-		body := convForward(&t, p, scr, dy, flipped, dx, nil)
+		body := convForward(&t, p, scr, dy, flipped, dx, nil, nil)
 		return KernelFunc(func() {
 			nn.FlipFilter(&g, w, flipped())
 			c.Pool.For(p.parts, 1, body)

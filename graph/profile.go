@@ -21,7 +21,7 @@ func (p *Plan) Profile() (*DeviceProfile, error) {
 			return nil, fmt.Errorf("graph: profiling %s: %w", describeNode(p.knodes[i]), err)
 		}
 		now := time.Now()
-		prof.Nodes = append(prof.Nodes, NodeTime{Node: p.knodes[i], Ms: float64(now.Sub(last)) / 1e6})
+		prof.Nodes = append(prof.Nodes, NodeTime{Node: p.knodes[i], With: p.kfused[i], Ms: float64(now.Sub(last)) / 1e6})
 		last = now
 	}
 	prof.TotalMs = float64(last.Sub(start)) / 1e6
