@@ -2,9 +2,11 @@ package graph
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"github.com/tlgo/tl/cpu/gemm"
 	"github.com/tlgo/tl/cpu/nn"
+	"github.com/tlgo/tl/cpu/par"
 	"github.com/tlgo/tl/cpu/vmath"
 	"github.com/tlgo/tl/tensor"
 )
@@ -275,6 +277,9 @@ func (o *lstmSeqOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tenso
 			lstmForwardRow(gt[r*g4:(r+1)*g4], b, cprev[r*hid:], dt, r*hid, sz, hid, fb)
 		}
 	}
+	if parts := lstmParts(c.Pool.Workers(), bsz, hid); parts > 1 {
+		return o.compileByUnits(c, parts, in, out, gates), nil
+	}
 	// The recurrent weights are packed once per sequence: each step's product
 	// has only B rows of A, too few to pay for packing them again.
 	var whp gemm.PackedB
@@ -418,4 +423,122 @@ func lstmRowGrain(bsz, hid int) int {
 		return bsz
 	}
 	return max(1, 2048/max(hid, 1))
+}
+
+// lstmParts is how many parts of the hidden units an LSTM step is split into
+// (see compileByUnits): one per core when a step's recurrent product is worth
+// splitting (as gemm's parallelMin), each part at least 72 units wide unless
+// hid is at most 64. gemm reads A in place for products at most 256 columns
+// wide, and then takes deeper slices of the inner dimension: a part of 4·72
+// columns is packed as the whole 4·hid are, so that the sums run in the same
+// order on any number of cores.
+func lstmParts(workers, bsz, hid int) int {
+	if bsz*4*hid*hid < 1<<20 {
+		return 1
+	}
+	if hid <= 64 {
+		return max(1, min(workers, hid/8))
+	}
+	return max(1, min(workers, hid/72))
+}
+
+// compileByUnits is the LSTM's forward with every step split by hidden units
+// into parts: part k computes the four gates of its units (its columns of
+// W[I:], packed once per sequence into a block of its own) and then their
+// cell and output, so that a step needs no other hand-off than its end (the
+// next step's product reads every unit's h). Without the split, a step is
+// two parallel loops (the product split by columns, then the rows), each
+// handing work to the other core and waiting for it. The parts are claimed
+// in order by whichever goroutine of the pool is free (a goroutine that
+// starts late finds its share taken; alone, the caller runs every part), and
+// a part of step t waits for the end of step t-1. Each part's product adds
+// to a copy of the input projection's gates of its units, as the unsplit
+// product adds to those gates: the same operations in the same order, so
+// the results are the same bits.
+func (o *lstmSeqOp) compileByUnits(c *KernelCtx, parts int, in []*tensor.Tensor, out *tensor.Tensor, gates *Scratch) Kernel {
+	x, h0, c0, w, b := in[0].Float32s(), in[1].Float32s(), in[2].Float32s(), in[3].Float32s(), in[4].Float32s()
+	xs := in[0].Shape()
+	steps, bsz, inp, hid := xs[0], xs[1], xs[2], in[1].Shape()[1]
+	d := out.Float32s()
+	g4, bh := 4*hid, bsz*hid
+	sz := steps * bh
+	wx, wh := w[:inp*g4], w[inp*g4:]
+	fb := o.forgetBias
+	eng := nn.Gemm() // one thread: the parts are the parallelism
+	type part struct {
+		u0, n int          // its units
+		wt    []float32    // its columns of W[I:], gate by gate (hid × 4n)
+		pb    gemm.PackedB // wt packed
+		bias  []float32    // its biases, gate by gate
+		g     []float32    // a step's gates of its units (bsz × 4n)
+	}
+	ps := make([]*part, parts)
+	for k := range ps {
+		// Unit bounds on multiples of 8, the vector loops' width.
+		u0, u1 := k*hid/parts&^7, (k+1)*hid/parts&^7
+		if k == parts-1 {
+			u1 = hid
+		}
+		n := u1 - u0
+		ps[k] = &part{u0: u0, n: n, wt: make([]float32, hid*4*n), bias: make([]float32, 4*n), g: make([]float32, bsz*4*n)}
+	}
+	// Task q: step q/parts - 1 (-1: pack), part q%parts.
+	tasks := int64((steps + 1) * parts)
+	var next, done atomic.Int64
+	run := func(q int64) {
+		t, p := int(q)/parts-1, ps[int(q)%parts]
+		n := p.n
+		if t < 0 {
+			for r := range hid {
+				for gi := range 4 {
+					copy(p.wt[r*4*n+gi*n:][:n], wh[r*g4+gi*hid+p.u0:][:n])
+				}
+			}
+			for gi := range 4 {
+				copy(p.bias[gi*n:][:n], b[gi*hid+p.u0:][:n])
+			}
+			eng.PackB(&p.pb, false, hid, 4*n, p.wt, 4*n)
+			return
+		}
+		gt := gates.F32[t*bsz*g4:]
+		for r := range bsz {
+			for gi := range 4 {
+				copy(p.g[r*4*n+gi*n:][:n], gt[r*g4+gi*hid+p.u0:][:n])
+			}
+		}
+		hprev, cprev := h0, c0
+		if t > 0 {
+			hprev, cprev = d[(t-1)*bh:t*bh], d[sz+(t-1)*bh:]
+		}
+		eng.SgemmPacked(false, bsz, 1, hprev, hid, &p.pb, 1, p.g, 4*n)
+		dt := d[t*bh:]
+		for r := range bsz {
+			lstmForwardRow(p.g[r*4*n:(r+1)*4*n], p.bias, cprev[r*hid+p.u0:], dt, r*hid+p.u0, sz, n, fb)
+		}
+	}
+	participate := func(_, _ int) {
+		for {
+			q := next.Add(1) - 1
+			if q >= tasks {
+				return
+			}
+			// Step t's parts start when step t-1 has ended: every task
+			// before the step's first is done.
+			first := q / int64(parts) * int64(parts)
+			par.Await(&done, first)
+			run(q)
+			done.Add(1)
+		}
+	}
+	return KernelFunc(func() {
+		gt := gates.F32
+		if inp > 0 {
+			gemm.Sgemm(false, false, steps*bsz, g4, inp, 1, x, inp, wx, g4, 0, gt, g4)
+		} else {
+			clear(gt)
+		}
+		next.Store(0)
+		done.Store(0)
+		c.Pool.For(parts, 1, participate)
+	})
 }

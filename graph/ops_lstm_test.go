@@ -295,3 +295,55 @@ func ExampleLSTM() {
 	// (5, ?, 4) (?, 4) (?, 4)
 	// (?, 4) <nil>
 }
+
+// A sequence whose steps are big enough is split by hidden units among the
+// cores (one part per core, parts claimed by whichever goroutine is free): the
+// result is the same bits as on one thread, where it is not split, for every
+// slot of every step, with parts of uneven width (three threads) and a
+// hidden size that is not a multiple of 8. And it is the cells' result.
+func TestLSTMSequenceSplitByUnits(t *testing.T) {
+	for _, sz := range [][4]int{{3, 4, 24, 256}, {2, 5, 0, 260}, {4, 3, 16, 300}} {
+		steps, bsz, in, hid := sz[0], sz[1], sz[2], sz[3]
+		g := graph.New(1)
+		x := g.Const(gradcheck.Rand(1, -2, 2, steps, bsz, in))
+		h0 := g.Const(gradcheck.Rand(2, -1, 1, bsz, hid))
+		c0 := g.Const(gradcheck.Rand(3, -1, 1, bsz, hid))
+		w := g.Const(gradcheck.Rand(4, -0.2, 0.2, in+hid, 4*hid))
+		b := g.Const(gradcheck.Rand(5, -1, 1, 4*hid))
+		seq := graph.LSTM(x, h0, c0, w, b, 1)
+		h, c := h0, c0
+		for s := 0; s < steps; s++ {
+			h, c = graph.LSTMState(graph.LSTMCell(graph.Index(x, s), h, c, w, b, 1))
+		}
+		var want []float32
+		for _, threads := range []int{1, 2, 3} {
+			p, err := g.Compile(graph.Options{Threads: threads}, nil, seq, h, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Run(); err != nil {
+				t.Fatal(err)
+			}
+			got := p.Outputs()[0].Float32s()
+			if threads == 1 {
+				want = append([]float32(nil), got...)
+				// The last step's h and c against the cells.
+				bh := bsz * hid
+				for k, cell := range []*tensor.Tensor{p.Outputs()[1], p.Outputs()[2]} {
+					last := got[k*steps*bh+(steps-1)*bh:][:bh]
+					for i, v := range cell.Float32s() {
+						if math.Abs(float64(v-last[i])) > 1e-5 {
+							t.Fatalf("%v slot %d unit %d: sequence %v, cells %v", sz, k, i, last[i], v)
+						}
+					}
+				}
+			}
+			p.Close()
+			for i, v := range got {
+				if v != want[i] {
+					t.Fatalf("%v on %d threads: element %d (slot %d) = %v, one thread %v", sz, threads, i, i/(steps*bsz*hid), v, want[i])
+				}
+			}
+		}
+	}
+}

@@ -10,6 +10,8 @@ package par
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 type job struct {
@@ -85,4 +87,20 @@ func (p *Pool) For(n, grain int, fn func(lo, hi int)) {
 	fn(0, min(chunk, n))
 	wg.Wait()
 	p.wgs.Put(wg)
+}
+
+// spinFor is how long Await spins before it yields between checks: waking a
+// goroutine that sleeps costs tens of microseconds (more in a virtual
+// machine), a fair part of a step that lasts a hundred.
+const spinFor = 50 * time.Microsecond
+
+// Await returns when v reaches n. It spins for a while, then yields between
+// checks, so that the goroutine it waits for gets to run even on one core.
+func Await(v *atomic.Int64, n int64) {
+	start := time.Now()
+	for i := 0; v.Load() < n; i++ {
+		if i&63 == 63 && time.Since(start) > spinFor {
+			runtime.Gosched()
+		}
+	}
 }
