@@ -297,12 +297,14 @@ func ExampleLSTM() {
 }
 
 // A sequence whose steps are big enough is split by hidden units among the
-// cores (one part per core, parts claimed by whichever goroutine is free): the
-// result is the same bits as on one thread, where it is not split, for every
-// slot of every step, with parts of uneven width (three threads) and a
-// hidden size that is not a multiple of 8. And it is the cells' result.
+// cores, forward and backward (one part per core, parts claimed by whichever
+// goroutine is free): the result is the same bits as on one thread, where it
+// is not split, for every slot of every step and every gradient, with parts
+// of uneven width (three threads) and a hidden size that is not a multiple of
+// 8; close at a hidden size of 800 (the backward's parts are then wider than
+// 256). And it is the cells' result.
 func TestLSTMSequenceSplitByUnits(t *testing.T) {
-	for _, sz := range [][4]int{{3, 4, 24, 256}, {2, 5, 0, 260}, {4, 3, 16, 300}} {
+	for _, sz := range [][4]int{{3, 4, 24, 256}, {2, 5, 0, 260}, {4, 3, 16, 300}, {2, 40, 8, 256}, {2, 2, 8, 800}} {
 		steps, bsz, in, hid := sz[0], sz[1], sz[2], sz[3]
 		g := graph.New(1)
 		x := g.Const(gradcheck.Rand(1, -2, 2, steps, bsz, in))
@@ -315,9 +317,26 @@ func TestLSTMSequenceSplitByUnits(t *testing.T) {
 		for s := 0; s < steps; s++ {
 			h, c = graph.LSTMState(graph.LSTMCell(graph.Index(x, s), h, c, w, b, 1))
 		}
+		// The backward pass is split too: the gradients of a loss that
+		// weighs every h and the last c.
+		hs, _, cT := graph.LSTMOutputs(seq)
+		loss := graph.Add(graph.ReduceSum(graph.Mul(hs, g.Const(gradcheck.Rand(6, -1, 1, steps, bsz, hid)))), graph.ReduceSum(cT))
+		grads, err := graph.Gradients(loss, x, h0, c0, w, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Unsplit, the backward's product dgates·W[I:]ᵀ at hid 800 (inner
+		// dimension 3200) is split along its inner dimension by the shared
+		// engine, whose partial sums round otherwise: close, not the same
+		// bits.
+		same := func(a, b float32) bool { return a == b }
+		if hid > 300 {
+			same = func(a, b float32) bool { return math.Abs(float64(a-b)) <= 1e-5*math.Max(1, math.Abs(float64(b))) }
+		}
 		var want []float32
+		var wantGrads [][]float32
 		for _, threads := range []int{1, 2, 3} {
-			p, err := g.Compile(graph.Options{Threads: threads}, nil, seq, h, c)
+			p, err := g.Compile(graph.Options{Threads: threads}, nil, append([]*graph.Node{seq, h, c}, grads...)...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -338,9 +357,21 @@ func TestLSTMSequenceSplitByUnits(t *testing.T) {
 					}
 				}
 			}
+			for k, gt := range p.Outputs()[3:] {
+				if threads == 1 {
+					wantGrads = append(wantGrads, append([]float32(nil), gt.Float32s()...))
+					continue
+				}
+				for i, v := range gt.Float32s() {
+					// db sums rows on every core, by parts: close.
+					if !same(v, wantGrads[k][i]) && !(k == 4 && math.Abs(float64(v-wantGrads[k][i])) <= 1e-5*math.Max(1, math.Abs(float64(v)))) {
+						t.Fatalf("%v on %d threads: gradient %d element %d = %v, one thread %v", sz, threads, k, i, v, wantGrads[k][i])
+					}
+				}
+			}
 			p.Close()
 			for i, v := range got {
-				if v != want[i] {
+				if !same(v, want[i]) {
 					t.Fatalf("%v on %d threads: element %d (slot %d) = %v, one thread %v", sz, threads, i, i/(steps*bsz*hid), v, want[i])
 				}
 			}
