@@ -363,7 +363,7 @@ func TestLSTMSequenceSplitByUnits(t *testing.T) {
 					continue
 				}
 				for i, v := range gt.Float32s() {
-					// db sums rows on every core, by parts: close.
+					// db (800 columns) sums rows by parts on several cores: close.
 					if !same(v, wantGrads[k][i]) && !(k == 4 && math.Abs(float64(v-wantGrads[k][i])) <= 1e-5*math.Max(1, math.Abs(float64(v)))) {
 						t.Fatalf("%v on %d threads: gradient %d element %d = %v, one thread %v", sz, threads, k, i, v, wantGrads[k][i])
 					}
