@@ -38,7 +38,7 @@ type Plan struct {
 	ownPool  bool
 	kernels  []Kernel
 	knodes   []*Node
-	kfused   []*Node // per kernel, the node whose work it also runs, or nil
+	kfused   [][]*Node // per kernel, the nodes whose work it also runs
 	tensors  map[*Node]*tensor.Tensor
 	feeds    []*Node
 	feedT    []*tensor.Tensor
@@ -81,6 +81,10 @@ type layout struct {
 	// pooled maps a pooling to the convolution whose kernel it runs with
 	// its own (see fusedConvPools); the convolution runs no kernel.
 	pooled map[*Node]*Node
+	// convGrads maps a kernel to the nodes before it whose work it runs
+	// with its own: a max pooling's gradient and the filter gradient (and
+	// bias gradient) of the convolution below it (see fusedConvGrads).
+	convGrads map[*Node][]*Node
 }
 
 // inferenceDropout reports whether n is a dropout (x times DropoutMask(·, keep))
@@ -203,6 +207,15 @@ func (g *Graph) layout(feeds map[*Node]tensor.Shape, targets []*Node, training b
 		for _, x := range c.inputs {
 			r := root[x]
 			lastUse[r] = max(lastUse[r], step[p])
+		}
+	}
+	l.convGrads = fusedConvGrads(l)
+	for host, ms := range l.convGrads {
+		for _, m := range ms {
+			for _, x := range m.inputs {
+				r := root[x]
+				lastUse[r] = max(lastUse[r], step[host])
+			}
 		}
 	}
 	for t := range isTarget {
@@ -350,6 +363,11 @@ func (g *Graph) Compile(opts Options, feeds map[*Node]tensor.Shape, targets ...*
 	for _, c := range l.pooled {
 		products[c] = true
 	}
+	for _, ms := range l.convGrads {
+		for _, m := range ms {
+			products[m] = true
+		}
+	}
 	for _, n := range order {
 		if isLeaf(n.op) || root[n] != n || products[n] || l.idle[n] {
 			continue
@@ -370,6 +388,8 @@ func (g *Graph) Compile(opts Options, feeds map[*Node]tensor.Shape, targets ...*
 				cin[i] = p.tensors[x]
 			}
 			k, err = cv.op.(*convOp).compileWithPool(ctx, cin, p.tensors[cv], l.keepConv(cv), n.op.(*poolOp), p.tensors[n])
+		} else if ms := l.convGrads[n]; ms != nil {
+			k, err = compileConvGrads(ctx, append(ms, n), p.tensors)
 		} else {
 			k, err = n.op.Compile(ctx, in, p.tensors[n])
 		}
@@ -381,11 +401,13 @@ func (g *Graph) Compile(opts Options, feeds map[*Node]tensor.Shape, targets ...*
 		if k != nil {
 			p.kernels = append(p.kernels, k)
 			p.knodes = append(p.knodes, n)
-			var with *Node
+			var with []*Node
 			if m := fused[n]; m != nil {
-				with = m
+				with = []*Node{m}
 			} else if cv := l.pooled[n]; cv != nil {
-				with = cv
+				with = []*Node{cv}
+			} else {
+				with = l.convGrads[n]
 			}
 			p.kfused = append(p.kfused, with)
 		}

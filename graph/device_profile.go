@@ -26,22 +26,25 @@ type DeviceProfile struct {
 // NodeTime is the device time of one node's kernels.
 type NodeTime struct {
 	Node *Node
-	// With is the node whose work Node's kernel runs too (a product fused
-	// into its bias, a convolution into its pooling), or nil.
-	With *Node
+	// With are the nodes whose work Node's kernel runs too (a product fused
+	// into its bias, a convolution into its pooling), in order.
+	With []*Node
 	Ms   float64
 }
 
 // op is the op type the time is booked to: "Conv2DBiasAct+MaxPool2D" for a
 // fused kernel.
 func (nt NodeTime) op() string {
-	switch {
-	case nt.Node == nil:
+	if nt.Node == nil {
 		return "(plan)"
-	case nt.With != nil:
-		return nt.With.op.Type() + "+" + nt.Node.op.Type()
 	}
-	return nt.Node.op.Type()
+	var b strings.Builder
+	for _, w := range nt.With {
+		b.WriteString(w.op.Type())
+		b.WriteByte('+')
+	}
+	b.WriteString(nt.Node.op.Type())
+	return b.String()
 }
 
 // OpTime is the device time of all nodes of one op type.

@@ -1,6 +1,8 @@
 package graph
 
 import (
+	"slices"
+
 	"github.com/tlgo/tl/cpu/gemm"
 	"github.com/tlgo/tl/tensor"
 )
@@ -108,4 +110,76 @@ func (l *layout) keepConv(c *Node) bool {
 		}
 	}
 	return false
+}
+
+// Fusion of a convolution's backward pass below a max pooling. The pooling's
+// gradient (with the ReLU's mask) writes dz, the convolution's output
+// gradient, which the filter gradient and the bias gradient then read: on
+// the CIFAR-10 CNN's first layer, 19 MB written and read twice a batch. When
+// the three run one after the other and nothing else reads dz, the last one's
+// kernel runs them chunk by chunk of images (the filter gradient's chunks):
+// dz of a chunk is computed into a scratch block, multiplied with the chunk's
+// im2col columns and summed for the bias while in cache, and never written.
+
+// fusedConvGrads returns, for each bias gradient (or filter gradient) that
+// runs such a group, the group's nodes before it, in order.
+func fusedConvGrads(l *layout) map[*Node][]*Node {
+	var ks []*Node // the nodes that run a kernel, in order
+	for _, n := range l.order {
+		if !isLeaf(n.op) && l.root[n] == n && !l.idle[n] {
+			ks = append(ks, n)
+		}
+	}
+	readers := map[*Node][]*Node{} // by the root read, the nodes reading it
+	for _, n := range l.order {
+		if l.root[n] != n {
+			continue // a view computes nothing
+		}
+		for _, x := range n.inputs {
+			readers[l.root[x]] = append(readers[l.root[x]], n)
+		}
+	}
+	targeted := map[*Node]bool{}
+	for _, n := range l.order {
+		if l.isTarget[n] {
+			targeted[l.root[n]] = true
+		}
+	}
+	fused := map[*Node][]*Node{}
+	for i := 1; i < len(ks); i++ {
+		g, f := ks[i-1], ks[i]
+		fo, ok := f.op.(*convBackpropFilterOp)
+		if !ok || f.inputs[1] != g || f.inputs[0] == g || targeted[g] {
+			continue
+		}
+		po, ok := g.op.(*maxPoolGradOp)
+		if !ok || l.vals[g].DType != tensor.Float32 {
+			continue
+		}
+		group := []*Node{g, f}
+		if i+1 < len(ks) {
+			if _, ok := ks[i+1].op.(channelSumOp); ok && ks[i+1].inputs[0] == g {
+				group = append(group, ks[i+1])
+			}
+		}
+		inside := true
+		for _, r := range readers[g] {
+			inside = inside && slices.Contains(group, r)
+		}
+		if !inside {
+			continue
+		}
+		cg, err := fo.spec.convGeom(l.vals[f.inputs[0]].Shape, l.vals[f].Shape)
+		if err != nil || cg.Pointwise() || cg.N == 0 {
+			continue
+		}
+		pg, err := (&poolOp{kind: maxPool, spec: po.spec}).geom(l.vals[g.inputs[0]].Shape)
+		if err != nil || pg.N != cg.N || pg.ImageSize() != cg.OutImageSize() {
+			continue
+		}
+		host := group[len(group)-1]
+		fused[host] = group[:len(group)-1]
+		i += len(group) - 1
+	}
+	return fused
 }

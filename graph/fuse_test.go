@@ -84,7 +84,10 @@ func TestDenseProductAndBiasFuse(t *testing.T) {
 // A convolution and the pooling after it run as one kernel, chunk by chunk of
 // images, when nothing runs between them: the plan has no convolution kernel,
 // and the pooled result (and, in training, the convolution's output and every
-// gradient) equals that of the same layers kept apart by a view. Two layers,
+// gradient) equals that of the same layers kept apart by a view. In training,
+// the max pooling's gradient, the filter gradient and the bias gradient below
+// it run as one kernel too (kept apart, the view stops the ReLU's mask from
+// joining the pooling's gradient, so the group is not formed). Two layers,
 // so that the second convolution reads the first pooling's output, whose
 // memory must not be handed to the second pooling's; max and average pooling;
 // chunks of one image (the first convolution) and of several (the second).
@@ -138,6 +141,33 @@ func TestConvAndPoolFuse(t *testing.T) {
 			defer p.Close()
 			if got := hasOp(p, "Conv2DBiasAct"); got != (i == 1) {
 				t.Fatalf("training %v, plan %d: a convolution kernel %v, want %v", training, i, got, i == 1)
+			}
+			if training {
+				// The first layer's pooling gradient, filter gradient
+				// and bias gradient run as one kernel (the second's
+				// pooling is an average: apart).
+				filters := 0
+				for _, n := range p.Nodes() {
+					if n.Op().Type() == "Conv2DBackpropFilter" {
+						filters++
+					}
+				}
+				if fused := !hasOp(p, "MaxPoolReluGrad") && filters == 1; fused != (i == 0) {
+					t.Fatalf("plan %d: %d filter gradient kernels, a MaxPoolReluGrad kernel %v; want the first layer's fused: %v", i, filters, hasOp(p, "MaxPoolReluGrad"), i == 0)
+				}
+				if i == 0 {
+					prof, err := p.Profile()
+					if err != nil {
+						t.Fatal(err)
+					}
+					var ops []string
+					for _, o := range prof.ByOp() {
+						ops = append(ops, o.Op)
+					}
+					if !slices.Contains(ops, "MaxPoolReluGrad+Conv2DBackpropFilter+BiasGrad") {
+						t.Fatalf("profile of the fused training plan by op: %v", ops)
+					}
+				}
 			}
 			if err := p.Input(x).CopyFrom(in); err != nil {
 				t.Fatal(err)

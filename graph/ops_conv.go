@@ -834,3 +834,92 @@ func (channelSumOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tenso
 func (channelSumOp) Grad(n, dd *Node) []*Node {
 	return []*Node{BroadcastLike(dd, n.inputs[0]), nil}
 }
+
+// compileConvGrads is the kernel of a group found by fusedConvGrads: ns holds
+// the max pooling's gradient g (x: the convolution's output y, dy: the
+// pooling's output gradient), the convolution's filter gradient f, and
+// optionally its bias gradient. Per part of the batch and chunk of images, as
+// the filter gradient alone: dz of the chunk into a scratch block, the chunk's
+// im2col columns times dz into the part's filter sum, dz's rows into the
+// part's bias sum; then the parts' sums are added. dz itself is not written.
+func compileConvGrads(c *KernelCtx, ns []*Node, ts map[*Node]*tensor.Tensor) (Kernel, error) {
+	gn, fn := ns[0], ns[1]
+	po, fo := gn.op.(*maxPoolGradOp), fn.op.(*convBackpropFilterOp)
+	y, dy := ts[gn.inputs[0]].Float32s(), ts[gn.inputs[1]].Float32s()
+	x, dw := ts[fn.inputs[0]].Float32s(), ts[fn].Float32s()
+	var db []float32
+	if len(ns) == 3 {
+		db = ts[ns[2]].Float32s()
+	}
+	g, err := fo.spec.convGeom(ts[fn.inputs[0]].Shape(), ts[fn].Shape())
+	if err != nil {
+		return nil, err
+	}
+	pg, err := (&poolOp{kind: maxPool, spec: po.spec}).geom(ts[gn.inputs[0]].Shape())
+	if err != nil {
+		return nil, err
+	}
+	p := planConv(c, &g)
+	rows, K, inSz, outSz, oc := g.Rows(), g.K(), g.ImageSize(), g.OutImageSize(), g.OC
+	poutSz := pg.OutImageSize()
+	wLen := K * oc
+	nf, ni := nn.MaxPoolGradScratch(&pg)
+	dzLen := p.chunk * outSz
+	// Per part: im2col columns, dz of a chunk, the pooling's scratch; the
+	// filter sums of parts 1.. after them.
+	per := p.colLen + dzLen + nf
+	scr := c.Scratch(p.parts*per + (p.parts-1)*wLen)
+	arg := make([]int32, p.parts*ni)
+	dbs := make([]float32, p.parts*oc)
+	relu := po.relu
+	body := func(lo, hi int) {
+		for part := lo; part < hi; part++ {
+			base := scr.F32[part*per:]
+			col, dz, ps := base[:p.colLen], base[p.colLen:][:dzLen], base[p.colLen+dzLen:][:nf]
+			a := arg[part*ni:][:ni]
+			acc := dw
+			if part > 0 {
+				acc = scr.F32[p.parts*per+(part-1)*wLen:][:wLen]
+			}
+			dbp := dbs[part*oc:][:oc]
+			clear(dbp)
+			beta := float32(0)
+			n0, n1 := part*g.N/p.parts, (part+1)*g.N/p.parts
+			for n := n0; n < n1; n += p.chunk {
+				nb := min(p.chunk, n1-n)
+				for i := 0; i < nb; i++ {
+					nn.MaxPoolGrad(&pg, y[(n+i)*outSz:][:outSz], dy[(n+i)*poutSz:][:poutSz], dz[i*outSz:][:outSz], ps, a, relu)
+					nn.Im2col(&g, x[(n+i)*inSz:][:inSz], col[i*rows*K:][:rows*K])
+				}
+				p.eng.Sgemm(true, false, K, oc, nb*rows, 1, col, K, dz, oc, beta, acc, oc)
+				beta = 1
+				if db != nil {
+					for r := 0; r < nb*rows; r++ {
+						nn.Add(dbp, dz[r*oc:][:oc])
+					}
+				}
+			}
+			if beta == 0 {
+				clear(acc)
+			}
+		}
+	}
+	reduce := func(lo, hi int) {
+		d := dw[lo:hi]
+		for part := 1; part < p.parts; part++ {
+			nn.Add(d, scr.F32[p.parts*per+(part-1)*wLen+lo:][:hi-lo])
+		}
+	}
+	return KernelFunc(func() {
+		c.Pool.For(p.parts, 1, body)
+		if p.parts > 1 {
+			c.Pool.For(wLen, grain/4, reduce)
+		}
+		if db != nil {
+			copy(db, dbs[:oc])
+			for part := 1; part < p.parts; part++ {
+				nn.Add(db, dbs[part*oc:][:oc])
+			}
+		}
+	}), nil
+}
