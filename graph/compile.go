@@ -85,6 +85,11 @@ type layout struct {
 	// with its own: a max pooling's gradient and the filter gradient (and
 	// bias gradient) of the convolution below it (see fusedConvGrads).
 	convGrads map[*Node][]*Node
+	// argPools maps such a kernel, when its pooling gradient is of a max
+	// pooling fused into its convolution, to that pooling: the pooling
+	// records its argmax offsets, and the gradient routes dy by them from
+	// the pooled output, without the convolution's (see linkArgPools).
+	argPools map[*Node]*Node
 }
 
 // inferenceDropout reports whether n is a dropout (x times DropoutMask(·, keep))
@@ -217,6 +222,10 @@ func (g *Graph) layout(feeds map[*Node]tensor.Shape, targets []*Node, training b
 				lastUse[r] = max(lastUse[r], step[host])
 			}
 		}
+	}
+	l.argPools = linkArgPools(l)
+	for host, p := range l.argPools {
+		lastUse[root[p]] = max(lastUse[root[p]], step[host])
 	}
 	for t := range isTarget {
 		lastUse[root[t]] = -1 // pinned
@@ -355,6 +364,12 @@ func (g *Graph) Compile(opts Options, feeds map[*Node]tensor.Shape, targets ...*
 		}
 	}
 	var scratch []*Scratch
+	args := map[*Node][]int32{} // by pooling, the argmax offsets it records
+	for _, pool := range l.argPools {
+		if args[pool] == nil {
+			args[pool] = make([]int32, vals[pool].Shape.Size())
+		}
+	}
 	fused := fusedProducts(l)
 	products := map[*Node]bool{} // nodes whose work another kernel runs
 	for _, m := range fused {
@@ -387,9 +402,9 @@ func (g *Graph) Compile(opts Options, feeds map[*Node]tensor.Shape, targets ...*
 			for i, x := range cv.inputs {
 				cin[i] = p.tensors[x]
 			}
-			k, err = cv.op.(*convOp).compileWithPool(ctx, cin, p.tensors[cv], l.keepConv(cv), n.op.(*poolOp), p.tensors[n])
+			k, err = cv.op.(*convOp).compileWithPool(ctx, cin, p.tensors[cv], l.keepConv(cv), n.op.(*poolOp), p.tensors[n], args[n])
 		} else if ms := l.convGrads[n]; ms != nil {
-			k, err = compileConvGrads(ctx, append(ms, n), p.tensors)
+			k, err = compileConvGrads(ctx, append(ms, n), p.tensors, l.argPools[n], args[l.argPools[n]])
 		} else {
 			k, err = n.op.Compile(ctx, in, p.tensors[n])
 		}

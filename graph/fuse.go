@@ -103,6 +103,9 @@ func (l *layout) keepConv(c *Node) bool {
 		if l.pooled[n] == c || l.root[n] == c {
 			continue // the pooling, or a view of c (its readers count)
 		}
+		if l.readsArgs(n, c) {
+			continue // a pooling gradient that routes by the recorded argmax
+		}
 		for _, x := range n.inputs {
 			if l.root[x] == c && x != n {
 				return true
@@ -182,4 +185,40 @@ func fusedConvGrads(l *layout) map[*Node][]*Node {
 		i += len(group) - 1
 	}
 	return fused
+}
+
+// linkArgPools returns, for each kernel of fusedConvGrads whose pooling
+// gradient is that of a max pooling fused into the convolution below it (the
+// same window on the same convolution's output), that pooling. The pooling
+// then records, in a buffer of the plan, the offset of each maximum it takes,
+// and the gradient routes dy by them from the pooled output: the
+// convolution's output is read by neither, and in training, when nothing
+// else reads it, it is not written at all.
+func linkArgPools(l *layout) map[*Node]*Node {
+	byConv := map[*Node]*Node{}
+	for p, c := range l.pooled {
+		if p.op.(*poolOp).kind == maxPool {
+			byConv[c] = p
+		}
+	}
+	links := map[*Node]*Node{}
+	for host, ms := range l.convGrads {
+		g := ms[0]
+		p := byConv[g.inputs[0]]
+		if p != nil && p.op.(*poolOp).spec == g.op.(*maxPoolGradOp).spec {
+			links[host] = p
+		}
+	}
+	return links
+}
+
+// readsArgs reports whether n is the pooling gradient of a group linked to
+// the pooling of c (see linkArgPools): it does not read c's output.
+func (l *layout) readsArgs(n, c *Node) bool {
+	for host, p := range l.argPools {
+		if l.pooled[p] == c && l.convGrads[host][0] == n {
+			return true
+		}
+	}
+	return false
 }

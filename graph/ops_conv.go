@@ -278,7 +278,7 @@ func (o *convOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor) 
 // images, by the pooling po of those images into out while they are in
 // cache (see fusedConvPools). With write false, the convolution's output y
 // is not needed: each chunk goes to a scratch block instead.
-func (o *convOp) compileWithPool(c *KernelCtx, in []*tensor.Tensor, y *tensor.Tensor, write bool, po *poolOp, out *tensor.Tensor) (Kernel, error) {
+func (o *convOp) compileWithPool(c *KernelCtx, in []*tensor.Tensor, y *tensor.Tensor, write bool, po *poolOp, out *tensor.Tensor, args []int32) (Kernel, error) {
 	g, err := o.spec.convGeom(in[0].Shape(), in[1].Shape())
 	if err != nil {
 		return nil, err
@@ -315,6 +315,13 @@ func (o *convOp) compileWithPool(c *KernelCtx, in []*tensor.Tensor, y *tensor.Te
 	post := func(n, nb int, yc []float32) {
 		for i := range nb {
 			pool(&pg, yc[i*outSz:][:outSz], pd[(n+i)*poutSz:][:poutSz])
+		}
+	}
+	if args != nil { // the pooling's gradient routes by them (linkArgPools)
+		post = func(n, nb int, yc []float32) {
+			for i := range nb {
+				nn.MaxPoolArg(&pg, yc[i*outSz:][:outSz], pd[(n+i)*poutSz:][:poutSz], args[(n+i)*poutSz:][:poutSz])
+			}
 		}
 	}
 	body := func(lo, hi int) {
@@ -842,7 +849,10 @@ func (channelSumOp) Grad(n, dd *Node) []*Node {
 // the filter gradient alone: dz of the chunk into a scratch block, the chunk's
 // im2col columns times dz into the part's filter sum, dz's rows into the
 // part's bias sum; then the parts' sums are added. dz itself is not written.
-func compileConvGrads(c *KernelCtx, ns []*Node, ts map[*Node]*tensor.Tensor) (Kernel, error) {
+//
+// With pool and args (linkArgPools), dz comes from the pooled output and the
+// argmax offsets the forward pass recorded, not from the convolution's output.
+func compileConvGrads(c *KernelCtx, ns []*Node, ts map[*Node]*tensor.Tensor, pool *Node, args []int32) (Kernel, error) {
 	gn, fn := ns[0], ns[1]
 	po, fo := gn.op.(*maxPoolGradOp), fn.op.(*convBackpropFilterOp)
 	y, dy := ts[gn.inputs[0]].Float32s(), ts[gn.inputs[1]].Float32s()
@@ -872,6 +882,10 @@ func compileConvGrads(c *KernelCtx, ns []*Node, ts map[*Node]*tensor.Tensor) (Ke
 	arg := make([]int32, p.parts*ni)
 	dbs := make([]float32, p.parts*oc)
 	relu := po.relu
+	var pooled []float32
+	if pool != nil {
+		pooled = ts[pool].Float32s()
+	}
 	body := func(lo, hi int) {
 		for part := lo; part < hi; part++ {
 			base := scr.F32[part*per:]
@@ -888,7 +902,12 @@ func compileConvGrads(c *KernelCtx, ns []*Node, ts map[*Node]*tensor.Tensor) (Ke
 			for n := n0; n < n1; n += p.chunk {
 				nb := min(p.chunk, n1-n)
 				for i := 0; i < nb; i++ {
-					nn.MaxPoolGrad(&pg, y[(n+i)*outSz:][:outSz], dy[(n+i)*poutSz:][:poutSz], dz[i*outSz:][:outSz], ps, a, relu)
+					if args != nil {
+						o := (n + i) * poutSz
+						nn.MaxPoolGradArg(&pg, pooled[o:][:poutSz], dy[o:][:poutSz], args[o:][:poutSz], dz[i*outSz:][:outSz], ps, relu)
+					} else {
+						nn.MaxPoolGrad(&pg, y[(n+i)*outSz:][:outSz], dy[(n+i)*poutSz:][:poutSz], dz[i*outSz:][:outSz], ps, a, relu)
+					}
 					nn.Im2col(&g, x[(n+i)*inSz:][:inSz], col[i*rows*K:][:rows*K])
 				}
 				p.eng.Sgemm(true, false, K, oc, nb*rows, 1, col, K, dz, oc, beta, acc, oc)

@@ -248,3 +248,51 @@ func TestMaxPoolGradOverwritesDx(t *testing.T) {
 		}
 	}
 }
+
+// MaxPoolArg pools as MaxPool does, and MaxPoolGradArg, from its pooled output
+// and offsets alone, gives MaxPoolGrad's gradient bit for bit, with and
+// without the ReLU, over strides, paddings (the windows the border cuts),
+// dilation, channel counts below, at and above the vector width, tied windows
+// (small integers) and a dx full of garbage before.
+func TestMaxPoolArgMatchesMaxPoolGrad(t *testing.T) {
+	for _, g := range []Conv{
+		{N: 1, H: 24, W: 24, C: 16, KH: 3, KW: 3, OC: 16, SH: 2, SW: 2, DH: 1, DW: 1, PT: 0, PL: 0, OH: 12, OW: 12},
+		{N: 1, H: 9, W: 9, C: 12, KH: 3, KW: 3, OC: 12, SH: 2, SW: 2, DH: 1, DW: 1, PT: 1, PL: 1, OH: 5, OW: 5},
+		{N: 1, H: 9, W: 7, C: 9, KH: 2, KW: 2, OC: 9, SH: 3, SW: 3, DH: 1, DW: 1, OH: 3, OW: 2},
+		{N: 1, H: 10, W: 11, C: 3, KH: 3, KW: 2, OC: 3, SH: 1, SW: 2, DH: 2, DW: 1, PT: 1, PL: 0, OH: 10, OW: 6},
+		{N: 1, H: 8, W: 8, C: 24, KH: 3, KW: 3, OC: 24, SH: 2, SW: 2, DH: 1, DW: 1, PT: 1, PL: 1, OH: 4, OW: 4},
+	} {
+		for _, relu := range []bool{false, true} {
+			x := make([]float32, g.ImageSize())
+			dy := make([]float32, g.OutImageSize())
+			for i := range x {
+				x[i] = float32((i*7919)%13) - 6 // ties and non-positive windows
+			}
+			for i := range dy {
+				dy[i] = float32(i%7) - 3
+			}
+			want, wantDx := make([]float32, len(dy)), make([]float32, len(x))
+			MaxPool(&g, x, want)
+			nf, ni := MaxPoolGradScratch(&g)
+			MaxPoolGrad(&g, x, dy, wantDx, make([]float32, nf), make([]int32, ni), relu)
+
+			y, arg := make([]float32, len(dy)), make([]int32, len(dy))
+			MaxPoolArg(&g, x, y, arg)
+			for i := range y {
+				if y[i] != want[i] {
+					t.Fatalf("%+v: y[%d] = %v, MaxPool %v", g, i, y[i], want[i])
+				}
+			}
+			dx := make([]float32, len(x))
+			for i := range dx {
+				dx[i] = float32(math.NaN())
+			}
+			MaxPoolGradArg(&g, y, dy, arg, dx, make([]float32, g.C), relu)
+			for i := range dx {
+				if dx[i] != wantDx[i] {
+					t.Fatalf("%+v relu %v: dx[%d] = %v, MaxPoolGrad %v", g, relu, i, dx[i], wantDx[i])
+				}
+			}
+		}
+	}
+}

@@ -72,6 +72,92 @@ func maxPoolPixel(g *Conv, x, y []float32, oh, ow, h0, h1, ih0 int) {
 	}
 }
 
+// MaxPoolArg is MaxPool that also records, for each output (OH·OW·C), the
+// offset in x of the element it took: the first in row-major window order
+// that holds the window's maximum, as MaxPoolGrad chooses. MaxPoolGradArg
+// then routes a gradient without x.
+func MaxPoolArg(g *Conv, x, y []float32, arg []int32) {
+	C := g.C
+	lo, hi := g.insideCols()
+	step := g.SW * C
+	for oh := 0; oh < g.OH; oh++ {
+		h0, h1, ih0 := window(oh, g.SH, g.PT, g.DH, g.KH, g.H)
+		if hi > lo && h0 < h1 {
+			n := hi - lo
+			best, args := y[(oh*g.OW+lo)*C:][:n*C], arg[(oh*g.OW+lo)*C:][:n*C]
+			first := true
+			for kh := h0; kh < h1; kh++ {
+				row := (ih0 + kh*g.DH) * g.W
+				for kw := 0; kw < g.KW; kw++ {
+					off := (row + lo*g.SW - g.PL + kw*g.DW) * C
+					if first {
+						CopyRuns(best, C, x[off:], step, n, C)
+						for r := 0; r < n; r++ {
+							a := args[r*C:][:C]
+							for c := range a {
+								a[c] = int32(off + r*step + c)
+							}
+						}
+						first = false
+						continue
+					}
+					argmaxRows(best, args, C, x[off:], step, n, C, int32(off), int32(step))
+				}
+			}
+		}
+		for ow := 0; ow < g.OW; ow++ {
+			if ow >= lo && ow < hi && h0 < h1 {
+				continue // done above
+			}
+			w0, w1, iw0 := window(ow, g.SW, g.PL, g.DW, g.KW, g.W)
+			best, a := y[(oh*g.OW+ow)*C:][:C], arg[(oh*g.OW+ow)*C:][:C]
+			first := true
+			for kh := h0; kh < h1; kh++ {
+				ih := ih0 + kh*g.DH
+				for kw := w0; kw < w1; kw++ {
+					off := (ih*g.W + iw0 + kw*g.DW) * C
+					if first {
+						copy(best, x[off:][:C])
+						for c := range a {
+							a[c] = int32(off + c)
+						}
+						first = false
+						continue
+					}
+					argmax(best, a, x[off:][:C], int32(off))
+				}
+			}
+			if first { // an empty window (impossible with SAME or VALID)
+				clear(best)
+				for c := range a {
+					a[c] = -1
+				}
+			}
+		}
+	}
+}
+
+// MaxPoolGradArg is MaxPoolGrad from the pooled output y and the offsets
+// MaxPoolArg recorded, without x: dx (H·W·C) is cleared and each dy added at
+// its offset; with relu, outputs that are not positive pass nothing. t is a
+// scratch of C floats.
+func MaxPoolGradArg(g *Conv, y, dy []float32, arg []int32, dx, t []float32, relu bool) {
+	C := g.C
+	clear(dx[:g.ImageSize()])
+	for o := 0; o < g.OH*g.OW; o++ {
+		dr, a := dy[o*C:][:C], arg[o*C:][:C]
+		if relu {
+			ReluGrad(t[:C], dr, y[o*C:][:C])
+			dr = t[:C]
+		}
+		for c, off := range a {
+			if off >= 0 {
+				dx[off] += dr[c]
+			}
+		}
+	}
+}
+
 // MaxPoolGradScratch returns the float32 and int32 scratch lengths that
 // MaxPoolGrad needs for g: a best value and an argmax per channel of an
 // output row, and a row of channels for the ReLU's gradient.
