@@ -92,7 +92,7 @@ func TestDenseProductAndBiasFuse(t *testing.T) {
 // memory must not be handed to the second pooling's; max and average pooling;
 // chunks of one image (the first convolution) and of several (the second).
 func TestConvAndPoolFuse(t *testing.T) {
-	for _, tc := range []struct{ training, withC1 bool }{{false, false}, {true, true}, {true, false}} {
+	for _, tc := range []struct{ training, withC1, max2 bool }{{false, false, false}, {true, true, false}, {true, false, false}, {true, false, true}, {false, false, true}} {
 		training := tc.training
 		g := graph.New(1)
 		const n, hw = 5, 9
@@ -116,6 +116,14 @@ func TestConvAndPoolFuse(t *testing.T) {
 			c1 = graph.Conv2DBiasAct(x, w1, b1, graph.ReluAct, conv)
 			p1 := graph.MaxPool2D(sep(c1), max3)
 			c2 := graph.Conv2DBiasAct(p1, w2, b2, graph.ReluAct, conv)
+			if tc.max2 {
+				// The second layer's pooling gradient is then followed
+				// by its input gradient: no group there (joined, the
+				// input gradient's columns and the filter gradient's,
+				// 3.7 MB each a chunk, took the caches from each other:
+				// CIFAR's second layer 39 → 42 ms).
+				return graph.MaxPool2D(sep(c2), max3), c1
+			}
 			return graph.AvgPool2D(sep(c2), avg2), c1
 		}
 		fused, fusedC1 := build(false)
@@ -160,7 +168,9 @@ func TestConvAndPoolFuse(t *testing.T) {
 						filters++
 					}
 				}
-				if fused := !hasOp(p, "MaxPoolReluGrad") && filters == 1; fused != (i == 0) {
+				// The second layer's, below an average pooling or after
+				// its input gradient, stays apart.
+				if fused := filters == 1 && (!hasOp(p, "MaxPoolReluGrad") || tc.max2); fused != (i == 0) {
 					t.Fatalf("plan %d: %d filter gradient kernels, a MaxPoolReluGrad kernel %v; want the first layer's fused: %v", i, filters, hasOp(p, "MaxPoolReluGrad"), i == 0)
 				}
 				if i == 0 {
@@ -208,7 +218,7 @@ func TestConvAndPoolFuse(t *testing.T) {
 				for _, o := range prof.ByOp() {
 					ops = append(ops, o.Op)
 				}
-				if !slices.Contains(ops, "Conv2DBiasAct+MaxPool2D") || !slices.Contains(ops, "Conv2DBiasAct+AvgPool2D") {
+				if !slices.Contains(ops, "Conv2DBiasAct+MaxPool2D") || !tc.max2 && !slices.Contains(ops, "Conv2DBiasAct+AvgPool2D") {
 					t.Fatalf("profile of the fused plan by op: %v, want Conv2DBiasAct+MaxPool2D and Conv2DBiasAct+AvgPool2D", ops)
 				}
 			}
