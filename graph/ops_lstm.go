@@ -461,10 +461,11 @@ func lstmParts(workers, bsz, hid int) int {
 // handing work to the other core and waiting for it. The parts are claimed
 // in order by whichever goroutine of the pool is free (a goroutine that
 // starts late finds its share taken; alone, the caller runs every part), and
-// a part of step t waits for the end of step t-1. Each part's product adds
-// to a copy of the input projection's gates of its units, as the unsplit
-// product adds to those gates: the same operations in the same order, so
-// the results are the same bits.
+// a part of step t waits for the end of step t-1. Before the steps, each
+// part computes the input projections of its units for all steps, one
+// product of T·B rows into its own block of the gates, to which each step's
+// recurrent product then adds, as the unsplit products do to all the gates:
+// the same operations in the same order, so the results are the same bits.
 func (o *lstmSeqOp) compileByUnits(c *KernelCtx, parts int, in []*tensor.Tensor, out *tensor.Tensor, gates *Scratch) Kernel {
 	x, h0, c0, w, b := in[0].Float32s(), in[1].Float32s(), in[2].Float32s(), in[3].Float32s(), in[4].Float32s()
 	xs := in[0].Shape()
@@ -479,8 +480,9 @@ func (o *lstmSeqOp) compileByUnits(c *KernelCtx, parts int, in []*tensor.Tensor,
 		u0, n int          // its units
 		wt    []float32    // its columns of W[I:], gate by gate (hid × 4n)
 		pb    gemm.PackedB // wt packed
+		wxt   []float32    // its columns of W[:I], gate by gate (inp × 4n)
+		pbx   gemm.PackedB // wxt packed
 		bias  []float32    // its biases, gate by gate
-		g     []float32    // a step's gates of its units (bsz × 4n)
 	}
 	ps := make([]*part, parts)
 	for k := range ps {
@@ -490,9 +492,13 @@ func (o *lstmSeqOp) compileByUnits(c *KernelCtx, parts int, in []*tensor.Tensor,
 			u1 = hid
 		}
 		n := u1 - u0
-		ps[k] = &part{u0: u0, n: n, wt: make([]float32, hid*4*n), bias: make([]float32, 4*n), g: make([]float32, bsz*4*n)}
+		ps[k] = &part{u0: u0, n: n, wt: make([]float32, hid*4*n), wxt: make([]float32, inp*4*n), bias: make([]float32, 4*n)}
 	}
-	// Task q: step q/parts - 1 (-1: pack), part q%parts.
+	// Part k's gates, every step's, gate by gate: its block of the gates
+	// scratch (bound after compiling), T·B×4n from T·B×4·u0 on.
+	gatesOf := func(p *part) []float32 { return gates.F32[steps*bsz*4*p.u0:][:steps*bsz*4*p.n] }
+	// Task q: step q/parts - 1 (-1: pack, and the input projections of
+	// all steps for the part's units, one product), part q%parts.
 	tasks := int64((steps + 1) * parts)
 	var next, done atomic.Int64
 	run := func(q int64) {
@@ -508,22 +514,28 @@ func (o *lstmSeqOp) compileByUnits(c *KernelCtx, parts int, in []*tensor.Tensor,
 				copy(p.bias[gi*n:][:n], b[gi*hid+p.u0:][:n])
 			}
 			eng.PackB(&p.pb, false, hid, 4*n, p.wt, 4*n)
+			if inp == 0 {
+				clear(gatesOf(p))
+				return
+			}
+			for r := range inp {
+				for gi := range 4 {
+					copy(p.wxt[r*4*n+gi*n:][:n], wx[r*g4+gi*hid+p.u0:][:n])
+				}
+			}
+			eng.PackB(&p.pbx, false, inp, 4*n, p.wxt, 4*n)
+			eng.SgemmPacked(false, steps*bsz, 1, x, inp, &p.pbx, 0, gatesOf(p), 4*n)
 			return
 		}
-		gt := gates.F32[t*bsz*g4:]
-		for r := range bsz {
-			for gi := range 4 {
-				copy(p.g[r*4*n+gi*n:][:n], gt[r*g4+gi*hid+p.u0:][:n])
-			}
-		}
+		g := gatesOf(p)[t*bsz*4*n:][:bsz*4*n]
 		hprev, cprev := h0, c0
 		if t > 0 {
 			hprev, cprev = d[(t-1)*bh:t*bh], d[sz+(t-1)*bh:]
 		}
-		eng.SgemmPacked(false, bsz, 1, hprev, hid, &p.pb, 1, p.g, 4*n)
+		eng.SgemmPacked(false, bsz, 1, hprev, hid, &p.pb, 1, g, 4*n)
 		dt := d[t*bh:]
 		for r := range bsz {
-			lstmForwardRow(p.g[r*4*n:(r+1)*4*n], p.bias, cprev[r*hid+p.u0:], dt, r*hid+p.u0, sz, n, fb)
+			lstmForwardRow(g[r*4*n:(r+1)*4*n], p.bias, cprev[r*hid+p.u0:], dt, r*hid+p.u0, sz, n, fb)
 		}
 	}
 	participate := func(_, _ int) {
@@ -541,12 +553,6 @@ func (o *lstmSeqOp) compileByUnits(c *KernelCtx, parts int, in []*tensor.Tensor,
 		}
 	}
 	return KernelFunc(func() {
-		gt := gates.F32
-		if inp > 0 {
-			gemm.Sgemm(false, false, steps*bsz, g4, inp, 1, x, inp, wx, g4, 0, gt, g4)
-		} else {
-			clear(gt)
-		}
 		next.Store(0)
 		done.Store(0)
 		c.Pool.For(parts, 1, participate)
