@@ -107,7 +107,7 @@ func (l *layout) keepConv(c *Node) bool {
 			continue // a pooling gradient that routes by the recorded argmax
 		}
 		for _, x := range n.inputs {
-			if l.root[x] == c && x != n {
+			if l.root[x] == c {
 				return true
 			}
 		}

@@ -478,10 +478,9 @@ func (o *lstmSeqOp) compileByUnits(c *KernelCtx, parts int, in []*tensor.Tensor,
 	eng := nn.Gemm() // one thread: the parts are the parallelism
 	type part struct {
 		u0, n int          // its units
-		wt    []float32    // its columns of W[I:], gate by gate (hid × 4n)
-		pb    gemm.PackedB // wt packed
-		wxt   []float32    // its columns of W[:I], gate by gate (inp × 4n)
-		pbx   gemm.PackedB // wxt packed
+		cols  []float32    // its columns of W[I:] or W[:I], gate by gate, to pack
+		pb    gemm.PackedB // its columns of W[I:] packed (hid × 4n)
+		pbx   gemm.PackedB // its columns of W[:I] packed (inp × 4n)
 		bias  []float32    // its biases, gate by gate
 	}
 	ps := make([]*part, parts)
@@ -492,7 +491,7 @@ func (o *lstmSeqOp) compileByUnits(c *KernelCtx, parts int, in []*tensor.Tensor,
 			u1 = hid
 		}
 		n := u1 - u0
-		ps[k] = &part{u0: u0, n: n, wt: make([]float32, hid*4*n), wxt: make([]float32, inp*4*n), bias: make([]float32, 4*n)}
+		ps[k] = &part{u0: u0, n: n, cols: make([]float32, max(hid, inp)*4*n), bias: make([]float32, 4*n)}
 	}
 	// Part k's gates, every step's, gate by gate: its block of the gates
 	// scratch (bound after compiling), T·B×4n from T·B×4·u0 on.
@@ -507,23 +506,23 @@ func (o *lstmSeqOp) compileByUnits(c *KernelCtx, parts int, in []*tensor.Tensor,
 		if t < 0 {
 			for r := range hid {
 				for gi := range 4 {
-					copy(p.wt[r*4*n+gi*n:][:n], wh[r*g4+gi*hid+p.u0:][:n])
+					copy(p.cols[r*4*n+gi*n:][:n], wh[r*g4+gi*hid+p.u0:][:n])
 				}
 			}
 			for gi := range 4 {
 				copy(p.bias[gi*n:][:n], b[gi*hid+p.u0:][:n])
 			}
-			eng.PackB(&p.pb, false, hid, 4*n, p.wt, 4*n)
+			eng.PackB(&p.pb, false, hid, 4*n, p.cols, 4*n)
 			if inp == 0 {
 				clear(gatesOf(p))
 				return
 			}
 			for r := range inp {
 				for gi := range 4 {
-					copy(p.wxt[r*4*n+gi*n:][:n], wx[r*g4+gi*hid+p.u0:][:n])
+					copy(p.cols[r*4*n+gi*n:][:n], wx[r*g4+gi*hid+p.u0:][:n])
 				}
 			}
-			eng.PackB(&p.pbx, false, inp, 4*n, p.wxt, 4*n)
+			eng.PackB(&p.pbx, false, inp, 4*n, p.cols, 4*n)
 			eng.SgemmPacked(false, steps*bsz, 1, x, inp, &p.pbx, 0, gatesOf(p), 4*n)
 			return
 		}
