@@ -174,15 +174,7 @@ func TestConvAndPoolFuse(t *testing.T) {
 					t.Fatalf("plan %d: %d filter gradient kernels, a MaxPoolReluGrad kernel %v; want the first layer's fused: %v", i, filters, hasOp(p, "MaxPoolReluGrad"), i == 0)
 				}
 				if i == 0 {
-					prof, err := p.Profile()
-					if err != nil {
-						t.Fatal(err)
-					}
-					var ops []string
-					for _, o := range prof.ByOp() {
-						ops = append(ops, o.Op)
-					}
-					if !slices.Contains(ops, "MaxPoolReluGrad+Conv2DBackpropFilter+BiasGrad") {
+					if ops := profiledOps(t, p); !slices.Contains(ops, "MaxPoolReluGrad+Conv2DBackpropFilter+BiasGrad") {
 						t.Fatalf("profile of the fused training plan by op: %v", ops)
 					}
 				}
@@ -210,14 +202,7 @@ func TestConvAndPoolFuse(t *testing.T) {
 			outs[i] = p.Outputs()
 			if i == 0 && !training {
 				// The profile books the fused kernels to both ops.
-				prof, err := p.Profile()
-				if err != nil {
-					t.Fatal(err)
-				}
-				var ops []string
-				for _, o := range prof.ByOp() {
-					ops = append(ops, o.Op)
-				}
+				ops := profiledOps(t, p)
 				if !slices.Contains(ops, "Conv2DBiasAct+MaxPool2D") || !tc.max2 && !slices.Contains(ops, "Conv2DBiasAct+AvgPool2D") {
 					t.Fatalf("profile of the fused plan by op: %v, want Conv2DBiasAct+MaxPool2D and Conv2DBiasAct+AvgPool2D", ops)
 				}
@@ -237,4 +222,19 @@ func TestConvAndPoolFuse(t *testing.T) {
 			}
 		}
 	}
+}
+
+// profiledOps runs one step of p under its profile and returns the op types
+// the time was booked to.
+func profiledOps(t *testing.T, p *graph.Plan) []string {
+	t.Helper()
+	prof, err := p.Profile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ops []string
+	for _, o := range prof.ByOp() {
+		ops = append(ops, o.Op)
+	}
+	return ops
 }

@@ -443,13 +443,21 @@ func lstmRowGrain(bsz, hid int) int {
 // columns is packed as the whole 4·hid are, so that the sums run in the same
 // order on any number of cores.
 func lstmParts(workers, bsz, hid int) int {
-	if bsz*4*hid*hid < 1<<20 {
+	return lstmSplit(workers, bsz*4*hid*hid, 1<<20, hid, 64)
+}
+
+// lstmSplit is the number of parts, one per worker, of hid units for a step
+// of work multiply-adds: none below minWork, and each part wider than
+// direct units when hid is (the widest product gemm reads A in place for,
+// in units), 8 units at least otherwise.
+func lstmSplit(workers, work, minWork, hid, direct int) int {
+	if work < minWork {
 		return 1
 	}
-	if hid <= 64 {
+	if hid <= direct {
 		return max(1, min(workers, hid/8))
 	}
-	return max(1, min(workers, hid/72))
+	return max(1, min(workers, hid/(direct+8)))
 }
 
 // compileByUnits is the LSTM's forward with every step split by hidden units
@@ -567,13 +575,11 @@ func (o *lstmSeqOp) compileByUnits(c *KernelCtx, parts int, in []*tensor.Tensor,
 // faster split, PTB small's (20×200, a quarter of 1<<23 multiply-adds a
 // step) 13% slower.
 func lstmGradParts(workers, bsz, hid int) int {
-	if bsz*4*hid*hid < 1<<23 {
-		return 1
-	}
 	if hid <= 256 {
-		return max(1, min(workers, hid/72))
+		// Parts as the forward's: their A is read in place either way.
+		return lstmSplit(workers, bsz*4*hid*hid, 1<<23, hid, 64)
 	}
-	return max(1, min(workers, hid/264))
+	return lstmSplit(workers, bsz*4*hid*hid, 1<<23, hid, 256)
 }
 
 // lstmGradByUnits returns the backward pass's loop over the steps split by

@@ -205,11 +205,7 @@ func TestLSTMSequenceMatchesCells(t *testing.T) {
 	for _, sz := range [][4]int{{1, 1, 1, 1}, {4, 3, 5, 6}, {3, 2, 0, 4}, {5, 9, 7, 20}, {3, 21, 0, 33}} {
 		steps, bsz, in, hid := sz[0], sz[1], sz[2], sz[3]
 		g := graph.New(1)
-		x := g.Const(gradcheck.Rand(1, -2, 2, steps, bsz, in))
-		h0 := g.Const(gradcheck.Rand(2, -1, 1, bsz, hid))
-		c0 := g.Const(gradcheck.Rand(3, -1, 1, bsz, hid))
-		w := g.Const(gradcheck.Rand(4, -1, 1, in+hid, 4*hid))
-		b := g.Const(gradcheck.Rand(5, -1, 1, 4*hid))
+		x, h0, c0, w, b := lstmConsts(g, steps, bsz, in, hid, 1)
 		seq := graph.LSTM(x, h0, c0, w, b, 1)
 		hs, hT, cT := graph.LSTMOutputs(seq)
 		h, c := h0, c0
@@ -307,11 +303,7 @@ func TestLSTMSequenceSplitByUnits(t *testing.T) {
 	for _, sz := range [][4]int{{3, 4, 24, 256}, {2, 5, 0, 260}, {4, 3, 16, 300}, {2, 40, 8, 256}, {2, 2, 8, 800}} {
 		steps, bsz, in, hid := sz[0], sz[1], sz[2], sz[3]
 		g := graph.New(1)
-		x := g.Const(gradcheck.Rand(1, -2, 2, steps, bsz, in))
-		h0 := g.Const(gradcheck.Rand(2, -1, 1, bsz, hid))
-		c0 := g.Const(gradcheck.Rand(3, -1, 1, bsz, hid))
-		w := g.Const(gradcheck.Rand(4, -0.2, 0.2, in+hid, 4*hid))
-		b := g.Const(gradcheck.Rand(5, -1, 1, 4*hid))
+		x, h0, c0, w, b := lstmConsts(g, steps, bsz, in, hid, 0.2)
 		seq := graph.LSTM(x, h0, c0, w, b, 1)
 		h, c := h0, c0
 		for s := 0; s < steps; s++ {
@@ -377,4 +369,15 @@ func TestLSTMSequenceSplitByUnits(t *testing.T) {
 			}
 		}
 	}
+}
+
+// lstmConsts makes an LSTM's inputs as random constants: x (steps, bsz, in),
+// h0 and c0 (bsz, hid), w (in+hid, 4·hid) in [-wr, wr], b (4·hid).
+func lstmConsts(g *graph.Graph, steps, bsz, in, hid int, wr float64) (x, h0, c0, w, b *graph.Node) {
+	x = g.Const(gradcheck.Rand(1, -2, 2, steps, bsz, in))
+	h0 = g.Const(gradcheck.Rand(2, -1, 1, bsz, hid))
+	c0 = g.Const(gradcheck.Rand(3, -1, 1, bsz, hid))
+	w = g.Const(gradcheck.Rand(4, -wr, wr, in+hid, 4*hid))
+	b = g.Const(gradcheck.Rand(5, -1, 1, 4*hid))
+	return x, h0, c0, w, b
 }

@@ -79,55 +79,19 @@ func maxPoolPixel(g *Conv, x, y []float32, oh, ow, h0, h1, ih0 int) {
 func MaxPoolArg(g *Conv, x, y []float32, arg []int32) {
 	C := g.C
 	lo, hi := g.insideCols()
-	step := g.SW * C
 	for oh := 0; oh < g.OH; oh++ {
 		h0, h1, ih0 := window(oh, g.SH, g.PT, g.DH, g.KH, g.H)
 		if hi > lo && h0 < h1 {
 			n := hi - lo
-			best, args := y[(oh*g.OW+lo)*C:][:n*C], arg[(oh*g.OW+lo)*C:][:n*C]
-			first := true
-			for kh := h0; kh < h1; kh++ {
-				row := (ih0 + kh*g.DH) * g.W
-				for kw := 0; kw < g.KW; kw++ {
-					off := (row + lo*g.SW - g.PL + kw*g.DW) * C
-					if first {
-						CopyRuns(best, C, x[off:], step, n, C)
-						for r := 0; r < n; r++ {
-							a := args[r*C:][:C]
-							for c := range a {
-								a[c] = int32(off + r*step + c)
-							}
-						}
-						first = false
-						continue
-					}
-					argmaxRows(best, args, C, x[off:], step, n, C, int32(off), int32(step))
-				}
-			}
+			argmaxRun(g, x, y[(oh*g.OW+lo)*C:][:n*C], arg[(oh*g.OW+lo)*C:][:n*C], lo, n, h0, h1, ih0)
 		}
 		for ow := 0; ow < g.OW; ow++ {
 			if ow >= lo && ow < hi && h0 < h1 {
 				continue // done above
 			}
-			w0, w1, iw0 := window(ow, g.SW, g.PL, g.DW, g.KW, g.W)
 			best, a := y[(oh*g.OW+ow)*C:][:C], arg[(oh*g.OW+ow)*C:][:C]
-			first := true
-			for kh := h0; kh < h1; kh++ {
-				ih := ih0 + kh*g.DH
-				for kw := w0; kw < w1; kw++ {
-					off := (ih*g.W + iw0 + kw*g.DW) * C
-					if first {
-						copy(best, x[off:][:C])
-						for c := range a {
-							a[c] = int32(off + c)
-						}
-						first = false
-						continue
-					}
-					argmax(best, a, x[off:][:C], int32(off))
-				}
-			}
-			if first { // an empty window (impossible with SAME or VALID)
+			if !argmaxPixel(g, x, best, a, ow, h0, h1, ih0) {
+				// An empty window (impossible with SAME or VALID).
 				clear(best)
 				for c := range a {
 					a[c] = -1
@@ -135,6 +99,60 @@ func MaxPoolArg(g *Conv, x, y []float32, arg []int32) {
 			}
 		}
 	}
+}
+
+// argmaxRun sets best and args (n·C each) to the maximum and its offset in x
+// of the windows of output row (its valid kernel rows h0..h1 from input row
+// ih0) at the n output columns from lo, all inside the image: tap by tap over
+// runs of columns, the first maximum in window order kept.
+func argmaxRun(g *Conv, x, best []float32, args []int32, lo, n, h0, h1, ih0 int) {
+	C := g.C
+	step := g.SW * C
+	first := true
+	for kh := h0; kh < h1; kh++ {
+		row := (ih0 + kh*g.DH) * g.W
+		for kw := 0; kw < g.KW; kw++ {
+			off := (row + lo*g.SW - g.PL + kw*g.DW) * C
+			if first {
+				CopyRuns(best, C, x[off:], step, n, C)
+				for r := 0; r < n; r++ {
+					a := args[r*C:][:C]
+					for c := range a {
+						a[c] = int32(off + r*step + c)
+					}
+				}
+				first = false
+				continue
+			}
+			argmaxRows(best, args, C, x[off:], step, n, C, int32(off), int32(step))
+		}
+	}
+}
+
+// argmaxPixel sets best and arg (C each) to the maximum and its offset in x
+// of the window of output pixel (the row's valid kernel rows h0..h1 from
+// input row ih0, column ow), tap by tap. It reports false for a window with
+// no element inside the image.
+func argmaxPixel(g *Conv, x, best []float32, arg []int32, ow, h0, h1, ih0 int) bool {
+	C := g.C
+	w0, w1, iw0 := window(ow, g.SW, g.PL, g.DW, g.KW, g.W)
+	first := true
+	for kh := h0; kh < h1; kh++ {
+		ih := ih0 + kh*g.DH
+		for kw := w0; kw < w1; kw++ {
+			off := (ih*g.W + iw0 + kw*g.DW) * C
+			if first {
+				copy(best, x[off:][:C])
+				for c := range arg {
+					arg[c] = int32(off + c)
+				}
+				first = false
+				continue
+			}
+			argmax(best, arg, x[off:][:C], int32(off))
+		}
+	}
+	return !first
 }
 
 // MaxPoolGradArg is MaxPoolGrad from the pooled output y and the offsets
@@ -176,7 +194,6 @@ func MaxPoolGrad(g *Conv, x, dy, dx, scratch []float32, arg []int32, relu bool) 
 	C := g.C
 	lo, hi := g.insideCols()
 	best, t, args := scratch[:g.OW*C], scratch[g.OW*C:][:C], arg[:g.OW*C]
-	step := g.SW * C
 	rowW := g.W * C
 	// dx is cleared row by row just before the first window that reaches a
 	// row (windows move down with oh), so that the rows are in cache when
@@ -192,25 +209,7 @@ func MaxPoolGrad(g *Conv, x, dy, dx, scratch []float32, arg []int32, relu bool) 
 		}
 		if hi > lo && h0 < h1 {
 			n := hi - lo
-			first := true
-			for kh := h0; kh < h1; kh++ {
-				row := (ih0 + kh*g.DH) * g.W
-				for kw := 0; kw < g.KW; kw++ {
-					off := (row + lo*g.SW - g.PL + kw*g.DW) * C
-					if first {
-						CopyRuns(best, C, x[off:], step, n, C)
-						for r := 0; r < n; r++ {
-							a := args[r*C:][:C]
-							for c := range a {
-								a[c] = int32(off + r*step + c)
-							}
-						}
-						first = false
-						continue
-					}
-					argmaxRows(best, args, C, x[off:], step, n, C, int32(off), int32(step))
-				}
-			}
+			argmaxRun(g, x, best, args, lo, n, h0, h1, ih0)
 			for r := 0; r < n; r++ {
 				dr := dy[(oh*g.OW+lo+r)*C:][:C]
 				if relu {
@@ -235,26 +234,7 @@ func MaxPoolGrad(g *Conv, x, dy, dx, scratch []float32, arg []int32, relu bool) 
 // maxPoolGradPixel is MaxPoolGrad at one output pixel, tap by tap.
 func maxPoolGradPixel(g *Conv, x, dy, dx, best, t []float32, arg []int32, relu bool, oh, ow, h0, h1, ih0 int) {
 	C := g.C
-	w0, w1, iw0 := window(ow, g.SW, g.PL, g.DW, g.KW, g.W)
-	first := true
-	for kh := h0; kh < h1; kh++ {
-		ih := ih0 + kh*g.DH
-		for kw := w0; kw < w1; kw++ {
-			iw := iw0 + kw*g.DW
-			off := (ih*g.W + iw) * C
-			xr := x[off:][:C]
-			if first {
-				copy(best, xr)
-				for c := range arg {
-					arg[c] = int32(off + c)
-				}
-				first = false
-				continue
-			}
-			argmax(best, arg, xr, int32(off))
-		}
-	}
-	if first {
+	if !argmaxPixel(g, x, best, arg, ow, h0, h1, ih0) {
 		return
 	}
 	dr := dy[(oh*g.OW+ow)*C:][:C]
