@@ -113,7 +113,11 @@ func inferenceDropout(n *Node, vals map[*Node]Value, training bool) (x, mask *No
 	return nil, nil, false
 }
 
-func (g *Graph) layout(feeds map[*Node]tensor.Shape, targets []*Node, training bool) (*layout, error) {
+// With fuse (the CPU plan), layout also finds the kernels that run their
+// producers' work (see fuse.go) and gives no memory to the nodes whose value
+// is then never stored: the masks of elided dropouts and the outputs of
+// fused convolutions that nothing reads.
+func (g *Graph) layout(feeds map[*Node]tensor.Shape, targets []*Node, training, fuse bool) (*layout, error) {
 	if g.err != nil {
 		return nil, fmt.Errorf("graph: cannot compile a graph with a building error: %w", g.err)
 	}
@@ -207,31 +211,30 @@ func (g *Graph) layout(feeds map[*Node]tensor.Shape, targets []*Node, training b
 	l.root = root
 	// A kernel that runs its producer's work too (see fuse.go) reads the
 	// producer's inputs at its own step: they live until then.
-	l.pooled = fusedConvPools(l)
-	for p, c := range l.pooled {
-		for _, x := range c.inputs {
-			r := root[x]
-			lastUse[r] = max(lastUse[r], step[p])
-		}
-	}
-	l.convGrads = fusedConvGrads(l)
-	for host, ms := range l.convGrads {
-		for _, m := range ms {
-			for _, x := range m.inputs {
-				r := root[x]
-				lastUse[r] = max(lastUse[r], step[host])
-			}
-		}
-	}
-	l.argPools = linkArgPools(l)
-	for host, p := range l.argPools {
-		lastUse[root[p]] = max(lastUse[root[p]], step[host])
+	if fuse {
+		l.fuse(step, lastUse)
 	}
 	for t := range isTarget {
 		lastUse[root[t]] = -1 // pinned
 	}
+	// Nodes whose value is never stored get no memory.
+	unstored := map[*Node]bool{}
+	if fuse {
+		for m := range l.idle {
+			unstored[m] = true
+		}
+		for _, c := range l.pooled {
+			if !l.keepConv(c) {
+				unstored[c] = true
+			}
+		}
+		for _, ms := range l.convGrads {
+			unstored[ms[0]] = true // dz: read only inside its group
+		}
+	}
 
 	places := make(map[*Node]place, len(order))
+
 	var slabs, active, free []*slab
 	// take returns the free slab of dtype dt that fits size most tightly, else the
 	// largest free one grown to size, else a new slab.
@@ -273,7 +276,7 @@ func (g *Graph) layout(feeds map[*Node]tensor.Shape, targets []*Node, training b
 		case root[n] != n:
 			r := places[root[n]]
 			places[n] = place{s: r.s, ext: r.ext, offset: offset[n]}
-		case v.DType == 0:
+		case v.DType == 0 || unstored[n]:
 		default:
 			size := v.Shape.Size()
 			var s *slab
@@ -308,7 +311,7 @@ func (g *Graph) layout(feeds map[*Node]tensor.Shape, targets []*Node, training b
 // Compile builds a plan that computes targets given placeholders of the shapes in
 // feeds. Targets may be any nodes, including updaters (optimizer steps).
 func (g *Graph) Compile(opts Options, feeds map[*Node]tensor.Shape, targets ...*Node) (*Plan, error) {
-	l, err := g.layout(feeds, targets, opts.Training)
+	l, err := g.layout(feeds, targets, opts.Training, true)
 	if err != nil {
 		return nil, err
 	}
@@ -338,7 +341,7 @@ func (g *Graph) Compile(opts Options, feeds map[*Node]tensor.Shape, targets ...*
 		var err error
 		if pl.s == nil {
 			src := pl.ext
-			if root[n] == n {
+			if root[n] == n || src == nil { // src nil: a value never stored
 				return src
 			}
 			if v.DType == tensor.Float32 {
@@ -544,7 +547,9 @@ func (p *Plan) Input(n *Node) *tensor.Tensor {
 func (p *Plan) Outputs() []*tensor.Tensor { return p.targetT }
 
 // Tensor returns the tensor bound to any node of the plan (see the Plan comment on
-// when intermediate tensors are valid), or nil if the plan does not compute it.
+// when intermediate tensors are valid), or nil if the plan does not compute it or
+// never stores it (a convolution whose only reader is the pooling fused into it,
+// the mask of a dropout outside training).
 func (p *Plan) Tensor(n *Node) *tensor.Tensor { return p.tensors[n] }
 
 // Nodes returns the nodes that run a kernel, in execution order.

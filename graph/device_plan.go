@@ -228,7 +228,7 @@ func (s *OnDevice) Compile(opts DeviceOptions, feeds map[*Node]tensor.Shape, tar
 	if len(targets) == 0 {
 		return nil, errors.New("graph: device Compile: no targets")
 	}
-	l, err := s.g.layout(feeds, targets, opts.Training)
+	l, err := s.g.layout(feeds, targets, opts.Training, false)
 	if err != nil {
 		return nil, err
 	}

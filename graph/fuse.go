@@ -70,6 +70,34 @@ func (o *biasActOp) compileWithProduct(c *KernelCtx, mm *matMulOp, a, w, bias, o
 // On the CIFAR-10 CNN the first pooling read 19 MB a batch after the
 // convolution wrote them.
 
+// fuse finds the CPU plan's fusions (fusedConvPools, fusedConvGrads,
+// linkArgPools) and makes the inputs of each fused producer live until the
+// kernel that runs its work.
+func (l *layout) fuse(step, lastUse map[*Node]int) {
+	extend := func(x, at *Node) {
+		r := l.root[x]
+		lastUse[r] = max(lastUse[r], step[at])
+	}
+	l.pooled = fusedConvPools(l)
+	for p, c := range l.pooled {
+		for _, x := range c.inputs {
+			extend(x, p)
+		}
+	}
+	l.convGrads = fusedConvGrads(l)
+	for host, ms := range l.convGrads {
+		for _, m := range ms {
+			for _, x := range m.inputs {
+				extend(x, host)
+			}
+		}
+	}
+	l.argPools = linkArgPools(l)
+	for host, p := range l.argPools {
+		extend(p, host)
+	}
+}
+
 // fusedConvPools returns, for each 2-D pooling whose input is a convolution
 // that runs the kernel just before it, that convolution.
 func fusedConvPools(l *layout) map[*Node]*Node {

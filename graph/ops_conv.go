@@ -283,11 +283,15 @@ func (o *convOp) compileWithPool(c *KernelCtx, in []*tensor.Tensor, y *tensor.Te
 	if err != nil {
 		return nil, err
 	}
-	pg, err := po.geom(y.Shape())
+	pg, err := po.geom(tensor.Shape{g.N, g.OH, g.OW, g.OC})
 	if err != nil {
 		return nil, err
 	}
-	x, w, yd, pd := in[0].Float32s(), in[1].Float32s(), y.Float32s(), out.Float32s()
+	x, w, pd := in[0].Float32s(), in[1].Float32s(), out.Float32s()
+	var yd []float32
+	if write {
+		yd = y.Float32s() // y has no memory when it is not written
+	}
 	var b []float32
 	if o.bias {
 		b = in[2].Float32s()
@@ -855,7 +859,11 @@ func (channelSumOp) Grad(n, dd *Node) []*Node {
 func compileConvGrads(c *KernelCtx, ns []*Node, ts map[*Node]*tensor.Tensor, pool *Node, args []int32) (Kernel, error) {
 	gn, fn := ns[0], ns[1]
 	po, fo := gn.op.(*maxPoolGradOp), fn.op.(*convBackpropFilterOp)
-	y, dy := ts[gn.inputs[0]].Float32s(), ts[gn.inputs[1]].Float32s()
+	dy := ts[gn.inputs[1]].Float32s()
+	var y []float32 // the convolution's output; without memory when args route dy
+	if args == nil {
+		y = ts[gn.inputs[0]].Float32s()
+	}
 	x, dw := ts[fn.inputs[0]].Float32s(), ts[fn].Float32s()
 	var db []float32
 	if len(ns) == 3 {
@@ -865,7 +873,7 @@ func compileConvGrads(c *KernelCtx, ns []*Node, ts map[*Node]*tensor.Tensor, poo
 	if err != nil {
 		return nil, err
 	}
-	pg, err := (&poolOp{kind: maxPool, spec: po.spec}).geom(ts[gn.inputs[0]].Shape())
+	pg, err := (&poolOp{kind: maxPool, spec: po.spec}).geom(tensor.Shape{g.N, g.OH, g.OW, g.OC})
 	if err != nil {
 		return nil, err
 	}
