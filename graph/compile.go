@@ -78,6 +78,9 @@ type layout struct {
 	// idle holds nodes that run no kernel although they own memory: the
 	// masks of dropouts elided from an inference plan (see inferenceDropout).
 	idle map[*Node]bool
+	// products maps a BiasAct to the MatMul whose product it computes (see
+	// fusedProducts).
+	products map[*Node]*Node
 	// pooled maps a pooling to the convolution whose kernel it runs with
 	// its own (see fusedConvPools); the convolution runs no kernel.
 	pooled map[*Node]*Node
@@ -90,6 +93,10 @@ type layout struct {
 	// records its argmax offsets, and the gradient routes dy by them from
 	// the pooled output, without the convolution's (see linkArgPools).
 	argPools map[*Node]*Node
+	// unstored holds the nodes whose value the plan never stores, so
+	// given no memory: elided dropouts' masks, fused convolutions' outputs
+	// that nothing else reads, backward groups' dz.
+	unstored map[*Node]bool
 }
 
 // inferenceDropout reports whether n is a dropout (x times DropoutMask(·, keep))
@@ -219,6 +226,7 @@ func (g *Graph) layout(feeds map[*Node]tensor.Shape, targets []*Node, training, 
 	}
 	// Nodes whose value is never stored get no memory.
 	unstored := map[*Node]bool{}
+	l.unstored = unstored
 	if fuse {
 		for m := range l.idle {
 			unstored[m] = true
@@ -373,21 +381,14 @@ func (g *Graph) Compile(opts Options, feeds map[*Node]tensor.Shape, targets ...*
 			args[pool] = make([]int32, vals[pool].Shape.Size())
 		}
 	}
-	fused := fusedProducts(l)
-	products := map[*Node]bool{} // nodes whose work another kernel runs
-	for _, m := range fused {
-		products[m] = true
-	}
-	for _, c := range l.pooled {
-		products[c] = true
-	}
-	for _, ms := range l.convGrads {
-		for _, m := range ms {
-			products[m] = true
+	runBy := map[*Node]bool{} // nodes whose work another kernel runs
+	for _, n := range order {
+		for _, m := range l.with(n) {
+			runBy[m] = true
 		}
 	}
 	for _, n := range order {
-		if isLeaf(n.op) || root[n] != n || products[n] || l.idle[n] {
+		if isLeaf(n.op) || root[n] != n || runBy[n] || l.idle[n] {
 			continue
 		}
 		in := make([]*tensor.Tensor, len(n.inputs))
@@ -398,14 +399,14 @@ func (g *Graph) Compile(opts Options, feeds map[*Node]tensor.Shape, targets ...*
 		ctx := &KernelCtx{Pool: p.opts.Pool, Training: opts.Training, Seed: g.seed ^ h, Step: opts.Step, Node: n, errp: &p.runErr}
 		var k Kernel
 		var err error
-		if m := fused[n]; m != nil {
+		if m := l.products[n]; m != nil {
 			k = n.op.(*biasActOp).compileWithProduct(ctx, m.op.(*matMulOp), p.tensors[m.inputs[0]], p.tensors[m.inputs[1]], in[1], p.tensors[n])
 		} else if cv := l.pooled[n]; cv != nil {
 			cin := make([]*tensor.Tensor, len(cv.inputs))
 			for i, x := range cv.inputs {
 				cin[i] = p.tensors[x]
 			}
-			k, err = cv.op.(*convOp).compileWithPool(ctx, cin, p.tensors[cv], l.keepConv(cv), n.op.(*poolOp), p.tensors[n], args[n])
+			k, err = cv.op.(*convOp).compileWithPool(ctx, cin, p.tensors[cv], !l.unstored[cv], n.op.(*poolOp), p.tensors[n], args[n])
 		} else if ms := l.convGrads[n]; ms != nil {
 			k, err = compileConvGrads(ctx, append(ms, n), p.tensors, l.argPools[n], args[l.argPools[n]])
 		} else {
@@ -419,15 +420,7 @@ func (g *Graph) Compile(opts Options, feeds map[*Node]tensor.Shape, targets ...*
 		if k != nil {
 			p.kernels = append(p.kernels, k)
 			p.knodes = append(p.knodes, n)
-			var with []*Node
-			if m := fused[n]; m != nil {
-				with = []*Node{m}
-			} else if cv := l.pooled[n]; cv != nil {
-				with = []*Node{cv}
-			} else {
-				with = l.convGrads[n]
-			}
-			p.kfused = append(p.kfused, with)
+			p.kfused = append(p.kfused, l.with(n))
 		}
 	}
 	for _, s := range scratch {

@@ -70,13 +70,19 @@ func (o *biasActOp) compileWithProduct(c *KernelCtx, mm *matMulOp, a, w, bias, o
 // On the CIFAR-10 CNN the first pooling read 19 MB a batch after the
 // convolution wrote them.
 
-// fuse finds the CPU plan's fusions (fusedConvPools, fusedConvGrads,
-// linkArgPools) and makes the inputs of each fused producer live until the
+// fuse finds the CPU plan's fusions (fusedProducts, fusedConvPools,
+// fusedConvGrads, linkArgPools) and makes the inputs of each fused producer live until the
 // kernel that runs its work.
 func (l *layout) fuse(step, lastUse map[*Node]int) {
 	extend := func(x, at *Node) {
 		r := l.root[x]
 		lastUse[r] = max(lastUse[r], step[at])
+	}
+	l.products = fusedProducts(l)
+	for b, m := range l.products {
+		for _, x := range m.inputs {
+			extend(x, b)
+		}
 	}
 	l.pooled = fusedConvPools(l)
 	for p, c := range l.pooled {
@@ -96,6 +102,18 @@ func (l *layout) fuse(step, lastUse map[*Node]int) {
 	for host, p := range l.argPools {
 		extend(p, host)
 	}
+}
+
+// with returns the nodes whose work n's kernel runs besides its own, in
+// order, or nil.
+func (l *layout) with(n *Node) []*Node {
+	switch {
+	case l.products[n] != nil:
+		return []*Node{l.products[n]}
+	case l.pooled[n] != nil:
+		return []*Node{l.pooled[n]}
+	}
+	return l.convGrads[n]
 }
 
 // fusedConvPools returns, for each 2-D pooling whose input is a convolution

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tlgo/tl/cpu/par"
 )
 
 // call holds one Sgemm's arguments while the engine's threads work on it.
@@ -194,26 +196,13 @@ func (c *call) packShared() {
 // been claimed by then (a thread packs before it computes), so the wait is
 // for the few panels another thread is packing at this moment.
 func (c *call) waitPacked(s int) {
-	spinUntil(func() bool { return c.packDone[s].Load() >= int64(c.packPanels) })
+	par.Await(&c.packDone[s], int64(c.packPanels))
 }
 
 // spinWait is how long a thread that waits for another spins before it
 // yields or sleeps: waking a sleeping thread costs tens of microseconds
 // (more in a virtual machine), a fair part of a product of a millisecond.
 const spinWait = 50 * time.Microsecond
-
-// spinUntil returns when done reports true: it spins for spinWait, then
-// yields between checks. It does not yield at first because the caller may
-// be locked to its OS thread, and a locked goroutine that yields hands its
-// thread over and back.
-func spinUntil(done func() bool) {
-	start := time.Now()
-	for i := 0; !done(); i++ {
-		if i&63 == 63 && time.Since(start) > spinWait {
-			runtime.Gosched()
-		}
-	}
-}
 
 func (c *call) runChunk(i int, buf *threadBuf) {
 	lo, hi := c.chunkRange(i)

@@ -95,7 +95,9 @@ func (p *Pool) For(n, grain int, fn func(lo, hi int)) {
 const spinFor = 50 * time.Microsecond
 
 // Await returns when v reaches n. It spins for a while, then yields between
-// checks, so that the goroutine it waits for gets to run even on one core.
+// checks, so that the goroutine it waits for gets to run even on one core. It
+// does not yield at first because the caller may be locked to its OS thread,
+// and a locked goroutine that yields hands its thread over and back.
 func Await(v *atomic.Int64, n int64) {
 	start := time.Now()
 	for i := 0; v.Load() < n; i++ {
