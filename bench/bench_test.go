@@ -35,6 +35,29 @@ func TestWorkloadsRun(t *testing.T) {
 	}
 }
 
+// The work counted per item, for the % of peak column, is the figures worked
+// out by hand: the CNN's 105.3 MFLOP an image trained (issue 19's count: no
+// input gradient for the first convolution), PTB's 2·(2·2H·4H + H·V) a word.
+func TestGFLOPPerItem(t *testing.T) {
+	want := map[string]map[string]float64{
+		"cifar10-cnn-nolrn": {"train": 0.10530, "infer": 0.03694},
+		"ptb-small":         {"train": 0.01584, "infer": 0.00528},
+		"ptb-medium":        {"train": 0.07956, "infer": 0.02652},
+	}
+	seen := 0
+	for _, w := range Workloads() {
+		for mode, gf := range want[w.Name] {
+			seen++
+			if got := w.GFLOPPerItem[mode]; got < gf*0.999 || got > gf*1.001 {
+				t.Errorf("%s %s: %.5f GFLOP an item, want %.5f", w.Name, mode, got, gf)
+			}
+		}
+	}
+	if seen != 6 {
+		t.Errorf("checked %d figures, want 6: a workload was renamed", seen)
+	}
+}
+
 func TestMeasureAndMedian(t *testing.T) {
 	if got := Median([]float64{5, 1, 3}); got != 3 {
 		t.Errorf("Median(5,1,3) = %v", got)
