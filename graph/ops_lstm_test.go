@@ -292,15 +292,20 @@ func ExampleLSTM() {
 	// (?, 4) <nil>
 }
 
-// A sequence whose steps are big enough is split by hidden units among the
-// cores, forward and backward (one part per core, parts claimed by whichever
-// goroutine is free): the result is the same bits as on one thread, where it
-// is not split, for every slot of every step and every gradient, with parts
-// of uneven width (three threads) and a hidden size that is not a multiple of
-// 8; close at a hidden size of 800 (the backward's parts are then wider than
-// 256). And it is the cells' result.
-func TestLSTMSequenceSplitByUnits(t *testing.T) {
-	for _, sz := range [][4]int{{3, 4, 24, 256}, {2, 5, 0, 260}, {4, 3, 16, 300}, {2, 40, 8, 256}, {2, 2, 8, 800}} {
+// A sequence whose steps are big enough is split among the cores, forward
+// and backward: by hidden units when the batch is small (one part per core,
+// parts claimed by whichever goroutine is free), by rows of the batch from 16
+// rows (parts of 8, 10 and 12 rows: gemm's 7- and 10-row edge kernels and
+// its 14-row edge tile; input projections step by step, in one product
+// before, or none). The result is the same bits as on one thread, where it is
+// not split, for every slot of every step and every gradient, with parts of
+// uneven width (three threads) and a hidden size that is not a multiple of
+// 8; close at a hidden size over 300 (the backward's parts are then wider
+// than 256, and the one-thread products not split along the inner
+// dimension as the two-thread ones may be). And it is the cells' result.
+func TestLSTMSequenceSplit(t *testing.T) {
+	for _, sz := range [][4]int{{3, 4, 24, 256}, {2, 5, 0, 260}, {4, 3, 16, 300}, {2, 40, 8, 256}, {2, 2, 8, 800},
+		{3, 20, 0, 256}, {4, 16, 32, 130}, {2, 24, 40, 256}, {3, 20, 1000, 1200}} {
 		steps, bsz, in, hid := sz[0], sz[1], sz[2], sz[3]
 		g := graph.New(1)
 		x, h0, c0, w, b := lstmConsts(g, steps, bsz, in, hid, 0.2)

@@ -24,10 +24,11 @@ type microKernel struct {
 	tpose bool
 	// masked: the kernels handle cols < nr themselves.
 	masked bool
-	// half, if set, runs on the first halfRows rows of a packed panel only:
-	// the bottom edge tile when at most halfRows rows are left.
-	half     kernFn
-	halfRows int
+	// half and ten, if set, run on the first halfRows or tenRows rows of a
+	// packed panel only: the bottom edge tile when at most that many rows
+	// are left (see edgeRows).
+	half, ten         kernFn
+	halfRows, tenRows int
 	// narrow, if set, is the same kernel with half the width, for C of at
 	// most its nr columns (a 32-wide tile would be mostly padding).
 	narrow *microKernel
@@ -76,4 +77,19 @@ func findKernel(name string) (*microKernel, bool) {
 		return &scalarKernel, true
 	}
 	return nil, false
+}
+
+// edgeRows returns the kernel for a tile of rows (at most mr) rows of a
+// packed panel, and the rows it computes: the narrowest variant that covers
+// them, so that a bottom edge of 6 rows, or a product of 10 (half an LSTM's
+// batch of 20), does not pay for 14.
+func (kn *microKernel) edgeRows(rows int) (kernFn, int) {
+	switch {
+	case rows >= kn.mr:
+	case kn.half != nil && rows <= kn.halfRows:
+		return kn.half, kn.halfRows
+	case kn.ten != nil && rows <= kn.tenRows:
+		return kn.ten, kn.tenRows
+	}
+	return kn.packed, kn.mr
 }

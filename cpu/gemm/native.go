@@ -348,8 +348,10 @@ func (c *call) macro(buf *threadBuf, bs []float32, ic, jc, pc, mc, nc, kc int, c
 			}
 			off := (ic+ir)*ldc + jc + jr
 			kr := mr // rows the kernel computes
-			if rows < mr && kn.half != nil && rows <= kn.halfRows {
-				fn, kr = kn.half, kn.halfRows
+			if rows < mr {
+				// A packed panel (the edge panel when A is read in
+				// place): the narrowest kernel that covers the rows.
+				fn, kr = kn.edgeRows(rows)
 			}
 			if rows == kr && (cols == nr || kn.masked) {
 				fn(kc, ap, as, bp, &cs[off], ldc, beta, mode, cols)

@@ -15,6 +15,7 @@ func TestSgemmPacked(t *testing.T) {
 	shapes := []shape{
 		{1, 1, 1}, {20, 800, 200}, {20, 200, 800}, {3, 129, 5}, {14, 16, 33}, {15, 130, 384},
 		{7, 10, 3000}, {2, 300, 1100}, {24, 500, 400}, {20, 150, 1400}, {33, 0, 5}, {9, 40, 0},
+		{10, 800, 200}, {10, 325, 650}, {9, 16, 40},
 	}
 	for _, e := range engines(t) {
 		t.Run(fmt.Sprintf("%s/threads=%d/kc=%d", e.Kernel(), e.Threads(), e.kernel.kc), func(t *testing.T) {
@@ -69,6 +70,42 @@ func TestSgemmPacked(t *testing.T) {
 
 // Packing again into the same PackedB allocates nothing, and a narrow B takes
 // only alpha 1.
+// A row of C is the same bits whichever kernel computes it, the full tile's or
+// an edge kernel's of 7 or 10 rows: a product of 20 rows equals, bit for bit,
+// the products of its halves (an LSTM split by batch rows relies on it) and of
+// pieces of other sizes.
+func TestPackedRowsSameBits(t *testing.T) {
+	e, err := NewEngine(Options{Backend: Native, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, s := range []shape{{20, 800, 200}, {20, 2600, 650}, {24, 40, 70}} {
+		var pb PackedB
+		b := randSlice(r, s.k*s.n)
+		e.PackB(&pb, false, s.k, s.n, b, s.n)
+		a, c0 := randSlice(r, s.m*s.k), randSlice(r, s.m*s.n)
+		whole := append([]float32(nil), c0...)
+		e.SgemmPacked(false, s.m, 1, a, s.k, &pb, 1, whole, s.n)
+		for _, cuts := range [][]int{{0, 10, 20}, {0, 7, 17, 20}, {0, 3, 12, 20}, {0, 14, 24}, {0, 10, 24}} {
+			if cuts[len(cuts)-1] != s.m {
+				continue
+			}
+			c := append([]float32(nil), c0...)
+			for i := 1; i < len(cuts); i++ {
+				lo, hi := cuts[i-1], cuts[i]
+				e.SgemmPacked(false, hi-lo, 1, a[lo*s.k:], s.k, &pb, 1, c[lo*s.n:], s.n)
+			}
+			for i := range c {
+				if math.Float32bits(c[i]) != math.Float32bits(whole[i]) {
+					t.Fatalf("%v cut at %v: C[%d][%d] = %v, the whole product's %v", s, cuts, i/s.n, i%s.n, c[i], whole[i])
+				}
+			}
+		}
+	}
+}
+
 func TestPackedBReuse(t *testing.T) {
 	e, err := NewEngine(Options{Backend: Native, Threads: 1})
 	if err != nil {

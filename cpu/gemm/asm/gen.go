@@ -60,12 +60,18 @@ func main() {
 			gen(&w, k)
 		}
 		if k.reg == "Z" {
-			// The same width on the first 7 rows of a 14-row packed panel:
-			// the bottom edge of C when at most 7 rows are left.
-			h := k
-			h.name += "h"
-			h.alayout, h.pstride, h.mr = "packed", k.mr, 7
-			gen(&w, h)
+			// The same width on the first 7 or 10 rows of a 14-row packed
+			// panel: the bottom edge of C when at most 7 or 10 rows are
+			// left (an LSTM's batch of 20 split in two halves of 10).
+			for _, e := range []struct {
+				suffix string
+				rows   int
+			}{{"h", 7}, {"t", 10}} {
+				h := k
+				h.name += e.suffix
+				h.alayout, h.pstride, h.mr = "packed", k.mr, e.rows
+				gen(&w, h)
+			}
 		}
 	}
 	genTranspose(&w)
