@@ -268,7 +268,7 @@ func (o *convOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tensor) 
 			}
 		}), nil
 	}
-	p := planConv(c, &g)
+	p := planConvForward(c, &g)
 	scr := c.Scratch(p.parts * p.colLen)
 	body := convForward(&g, p, scr, x, func() []float32 { return w }, y, epi, nil)
 	return KernelFunc(func() { c.Pool.For(p.parts, 1, body) }), nil
@@ -303,7 +303,7 @@ func (o *convOp) compileWithPool(c *KernelCtx, in []*tensor.Tensor, y *tensor.Te
 	if po.kind == avgPool {
 		pool = nn.AvgPool
 	}
-	p := planConv(c, &g)
+	p := planConvForward(c, &g)
 	outSz, pinSz, poutSz := g.OutImageSize(), pg.ImageSize(), pg.OutImageSize()
 	if outSz != pinSz {
 		return nil, fmt.Errorf("conv output image of %d floats, pooling input of %d", outSz, pinSz)
@@ -360,19 +360,29 @@ func convForward(g *nn.Conv, p convPlan, scr *Scratch, x []float32, w func() []f
 func convForwardPart(g *nn.Conv, p convPlan, scr *Scratch, part int, x, f, y []float32, reuse bool, epi func([]float32), post func(n, nb int, yc []float32)) {
 	rows, K, inSz, outSz := g.Rows(), g.K(), g.ImageSize(), g.OutImageSize()
 	col := scr.F32[part*p.colLen:][:p.colLen]
+	if p.implicit {
+		clear(col) // the padded image's border, zero for the whole run
+		nn.PackFilterRows(p.eng, g, f, p.packs[part])
+	}
 	n0, n1 := part*g.N/p.parts, (part+1)*g.N/p.parts
 	for n := n0; n < n1; n += p.chunk {
 		nb := min(p.chunk, n1-n)
-		for i := 0; i < nb; i++ {
-			nn.Im2col(g, x[(n+i)*inSz:][:inSz], col[i*rows*K:][:rows*K])
-		}
 		var yc []float32
 		if reuse {
 			yc = y[:nb*outSz]
 		} else {
 			yc = y[n*outSz:][:nb*outSz]
 		}
-		p.eng.Sgemm(false, false, nb*rows, g.OC, K, 1, col, K, f, g.OC, 0, yc, g.OC)
+		if p.implicit {
+			for i := range nb {
+				nn.ConvImplicit(p.eng, g, x[(n+i)*inSz:][:inSz], col, p.packs[part], p.offs[part], yc[i*outSz:][:outSz])
+			}
+		} else {
+			for i := 0; i < nb; i++ {
+				nn.Im2col(g, x[(n+i)*inSz:][:inSz], col[i*rows*K:][:rows*K])
+			}
+			p.eng.Sgemm(false, false, nb*rows, g.OC, K, 1, col, K, f, g.OC, 0, yc, g.OC)
+		}
 		if epi != nil {
 			epi(yc)
 		}
@@ -496,8 +506,13 @@ func (o *actGradOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tenso
 // own im2col scratch.
 type convPlan struct {
 	parts, chunk int
-	colLen       int // im2col scratch per part
+	colLen       int // im2col scratch per part (implicit: the padded image)
 	eng          *gemm.Engine
+	// implicit: the forward runs without im2col (nn.ConvImplicit), each
+	// part with its own packed filter rows and offsets.
+	implicit bool
+	packs    [][]gemm.PackedB
+	offs     [][]int
 }
 
 // Chunk sizes: enough rows per product to amortise packing the filter, and an
@@ -518,6 +533,25 @@ func planConv(c *KernelCtx, g *nn.Conv) convPlan {
 	if parts == 1 {
 		// One image (or one core): let the product itself use every core.
 		p.eng = gemm.Default()
+	}
+	return p
+}
+
+// planConvForward is planConv for a forward convolution: without im2col
+// (nn.ConvImplicit) where the geometry allows and the batch is split among
+// the cores (one image alone runs its im2col product on every core), one
+// image a chunk. At batch 128 on two threads of a Zen 4, CIFAR's second
+// layer ran 15% faster so (one thread: 17.2-17.5 ms against 20.2-20.8 ms
+// for 64 images).
+func planConvForward(c *KernelCtx, g *nn.Conv) convPlan {
+	p := planConv(c, g)
+	if !g.ImplicitOK() || p.parts == 1 && c.Pool.Workers() > 1 {
+		return p
+	}
+	p.implicit, p.chunk, p.colLen = true, 1, g.ImplicitPad()
+	p.packs, p.offs = make([][]gemm.PackedB, p.parts), make([][]int, p.parts)
+	for k := range p.parts {
+		p.packs[k], p.offs[k] = make([]gemm.PackedB, g.KH), make([]int, g.KH)
 	}
 	return p
 }
@@ -636,7 +670,7 @@ func (o *convBackpropInputOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *te
 	if t, ok := g.InputGradConv(); ok && g.C >= flipMinC {
 		// Stride 1: a forward convolution of dy by the flipped filter,
 		// which the kernel builds in the scratch after the im2col buffers.
-		p := planConv(c, &t)
+		p := planConvForward(c, &t)
 		wLen := t.K() * t.OC
 		scr := c.Scratch(p.parts*p.colLen + wLen)
 		flipped := func() []float32 { return scr.F32[p.parts*p.colLen:][:wLen] }

@@ -237,6 +237,13 @@ var convCases = []convCase{
 	{3, 3, 4, 16, 5, 5, 3, 1, 1, 1, 1, graph.Same},  // window bigger than the image
 	{2, 8, 9, 17, 4, 3, 6, 1, 1, 1, 2, graph.Same},  // even window height, dilated width
 	{2, 6, 7, 16, 3, 3, 4, 1, 2, 1, 1, graph.Same},  // stride 2 across: col2im
+	// Window rows of at least 64 floats (KW·C) without dilation: no im2col
+	// (nn.ConvImplicit), forward and, where the input gradient is a forward
+	// convolution, for it too.
+	{3, 12, 12, 64, 5, 5, 64, 1, 1, 1, 1, graph.Same}, // CIFAR's second layer: rows of 12
+	{2, 9, 13, 32, 4, 3, 20, 1, 1, 1, 1, graph.Same},  // even window, rows of 13 (a packed edge)
+	{2, 8, 30, 32, 3, 3, 16, 2, 2, 1, 1, graph.Same},  // stride 2, padded copy, rows of 15
+	{2, 6, 30, 24, 3, 3, 70, 1, 1, 1, 1, graph.Valid}, // in place, rows of 28; its input gradient padded, rows of 30
 }
 
 // TestConvForwardMatchesReference compares Conv2D with the direct loop on many

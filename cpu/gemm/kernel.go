@@ -29,6 +29,9 @@ type microKernel struct {
 	// are left (see edgeRows).
 	half, ten         kernFn
 	halfRows, tenRows int
+	// rows12, if set, is rowA on 12 rows (SgemmShifted: a row of a
+	// 12-pixel-wide convolution's output read in place).
+	rows12 kernFn
 	// narrow, if set, is the same kernel with half the width, for C of at
 	// most its nr columns (a 32-wide tile would be mostly padding).
 	narrow *microKernel

@@ -60,6 +60,13 @@ func main() {
 			gen(&w, k)
 		}
 		if k.reg == "Z" {
+			// Rows of an A read in place, 12 of them: a row of output
+			// pixels of a 12-wide image, whose windows are rows of the
+			// image at a stride of its channels (see SgemmShifted).
+			r := k
+			r.name += "rs12"
+			r.alayout, r.mr = "rs", 12
+			gen(&w, r)
 			// The same width on the first 7 or 10 rows of a 14-row packed
 			// panel: the bottom edge of C when at most 7 or 10 rows are
 			// left (an LSTM's batch of 20 split in two halves of 10).

@@ -1,0 +1,88 @@
+package nn
+
+import "github.com/tlgo/tl/cpu/gemm"
+
+// A convolution without dilation runs without its im2col matrix: the window
+// of output pixel (oh, ow) is, for each filter row kh, a run of KW·C floats
+// of the (padded) image's row oh·SH+kh starting at pixel ow·SW, and the
+// windows of an output row's pixels are those runs at a stride of SW·C
+// floats. One output row is then Σ_kh (that strided view of image row
+// oh·SH+kh) · (the filter's rows for kh), which gemm.SgemmShifted computes
+// reading the image in place. What im2col wrote and the product read again
+// (KH·KW·C floats per output pixel, 25 times the image for a 5×5 filter) is
+// gone; a padded image is copied once instead, where the windows hang over
+// the edge.
+
+// implicitMinRun is the shallowest window row (KW·C floats) run without
+// im2col: each term of SgemmShifted is a kernel call of that depth, and a
+// shallow one (CIFAR's first layer: 5×3) spends more on the call and on
+// reloading the tile than on the product.
+const implicitMinRun = 64
+
+// implicitMinRow is the narrowest output row run without im2col: each row is
+// one product of OW rows, and below the kernel's 12 and 14 rows it is packed
+// and runs on part of a tile (DCGAN's 7-wide rows ran slower so).
+const implicitMinRow = 12
+
+// ImplicitOK reports whether the convolution runs without an im2col matrix
+// (ConvImplicit): no dilation, window rows of at least 64 floats and output
+// rows of at least 12 pixels.
+func (g *Conv) ImplicitOK() bool {
+	return g.DH == 1 && g.DW == 1 && g.KW*g.C >= implicitMinRun && g.OW >= implicitMinRow && g.OH > 0
+}
+
+// implicitSize is the padded image ConvImplicit reads, in pixels: every
+// window inside it. copied says whether it differs from the image itself.
+func (g *Conv) implicitSize() (hp, wp int, copied bool) {
+	hp, wp = (g.OH-1)*g.SH+g.KH, (g.OW-1)*g.SW+g.KW
+	copied = g.PT > 0 || g.PL > 0 || hp > g.H || wp > g.W
+	if !copied {
+		wp = g.W // read in place: rows at the image's stride
+	}
+	return hp, wp, copied
+}
+
+// ImplicitPad is the floats of scratch ConvImplicit needs for the padded
+// image (0 when it reads the image in place).
+func (g *Conv) ImplicitPad() int {
+	hp, wp, copied := g.implicitSize()
+	if !copied {
+		return 0
+	}
+	return hp * wp * g.C
+}
+
+// PackFilterRows packs the filter w (KH·KW·C × OC) for ConvImplicit on e's
+// kernels: bs[kh] is its rows for filter row kh (KW·C × OC). bs has KH
+// elements; their memory is reused by the next packing.
+func PackFilterRows(e *gemm.Engine, g *Conv, w []float32, bs []gemm.PackedB) {
+	run := g.KW * g.C
+	for kh := range g.KH {
+		e.PackB(&bs[kh], false, run, g.OC, w[kh*run*g.OC:], g.OC)
+	}
+}
+
+// ConvImplicit writes into y (OH·OW·OC) the convolution of the image x
+// (H·W·C) by the filter packed by PackFilterRows into bs, without an
+// im2col matrix. pad holds ImplicitPad floats and must be zero outside the
+// image's pixels when first used (clear it once: ConvImplicit writes only
+// those); offs holds KH ints of scratch. It runs on the calling goroutine.
+func ConvImplicit(e *gemm.Engine, g *Conv, x, pad []float32, bs []gemm.PackedB, offs []int, y []float32) {
+	hp, wp, copied := g.implicitSize()
+	src := x
+	if copied {
+		// The image's pixels into the padded one, at (PT, PL) on.
+		cols := min(g.W, wp-g.PL)
+		for ih := range min(g.H, hp-g.PT) {
+			copy(pad[((ih+g.PT)*wp+g.PL)*g.C:][:cols*g.C], x[ih*g.W*g.C:])
+		}
+		src = pad[:hp*wp*g.C]
+	}
+	rowY := g.OW * g.OC
+	for oh := range g.OH {
+		for kh := range g.KH {
+			offs[kh] = (oh*g.SH + kh) * wp * g.C
+		}
+		e.SgemmShifted(g.OW, src, g.SW*g.C, offs[:g.KH], bs[:g.KH], 0, y[oh*rowY:][:rowY], g.OC)
+	}
+}
