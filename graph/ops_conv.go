@@ -798,6 +798,11 @@ func (o *convBackpropFilterOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *t
 		return KernelFunc(func() { gemm.Sgemm(true, false, g.C, g.OC, m, 1, x, g.C, dy, g.OC, 0, dw, g.OC) }), nil
 	}
 	p := planConv(c, &g)
+	implicit := g.ImplicitFilterOK() && (p.parts > 1 || c.Pool.Workers() == 1)
+	var pbs []gemm.PackedB // per part: its image's output gradient, packed
+	if implicit {
+		p.colLen, pbs = g.ImplicitFilterPad(), make([]gemm.PackedB, p.parts)
+	}
 	rows, K, inSz, outSz := g.Rows(), g.K(), g.ImageSize(), g.OutImageSize()
 	wLen := K * g.OC
 	scr := c.Scratch(p.parts*p.colLen + (p.parts-1)*wLen)
@@ -810,6 +815,18 @@ func (o *convBackpropFilterOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *t
 			}
 			beta := float32(0)
 			n0, n1 := part*g.N/p.parts, (part+1)*g.N/p.parts
+			if implicit {
+				// Image by image, without im2col (nn.ConvFilterImplicit).
+				clear(col)
+				for n := n0; n < n1; n++ {
+					nn.ConvFilterImplicit(p.eng, &g, x[n*inSz:][:inSz], dy[n*outSz:][:outSz], col, &pbs[part], beta, acc)
+					beta = 1
+				}
+				if beta == 0 {
+					clear(acc)
+				}
+				continue
+			}
 			for n := n0; n < n1; n += p.chunk {
 				nb := min(p.chunk, n1-n)
 				for i := 0; i < nb; i++ {

@@ -15,6 +15,11 @@ package gemm
 // the others are called with cols == nr only.
 type kernFn func(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode, cols int)
 
+// A groupedFn is a kernFn whose inner dimension runs in groups of kc steps:
+// A(i, p) for step q of group g is a[g·jump/4 + q·as + i] (jump in bytes), b
+// contiguous throughout.
+type groupedFn func(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode, cols, groups, jump int)
+
 // A microKernel is one register-tile size with its three A layouts.
 type microKernel struct {
 	name               string
@@ -32,6 +37,9 @@ type microKernel struct {
 	// rows12, if set, is rowA on 12 rows (SgemmShifted: a row of a
 	// 12-pixel-wide convolution's output read in place).
 	rows12 kernFn
+	// grouped and grouped12, if set, are colA on mr and 12 rows with the
+	// inner dimension in groups (SgemmGrouped).
+	grouped, grouped12 groupedFn
 	// narrow, if set, is the same kernel with half the width, for C of at
 	// most its nr columns (a 32-wide tile would be mostly padding).
 	narrow *microKernel

@@ -30,6 +30,18 @@ func kernAVX512rs12(kc int, a *float32, as int, b, c *float32, ldc int, beta flo
 func kernAVX512nrs12(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode, cols int)
 
 //go:noescape
+func kernAVX512csg14(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode, cols, groups, jump int)
+
+//go:noescape
+func kernAVX512csg12(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode, cols, groups, jump int)
+
+//go:noescape
+func kernAVX512ncsg14(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode, cols, groups, jump int)
+
+//go:noescape
+func kernAVX512ncsg12(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode, cols, groups, jump int)
+
+//go:noescape
 func kernAVX512t(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode, cols int)
 
 //go:noescape
@@ -63,10 +75,12 @@ var avx512Kernel = microKernel{
 	name: KernelAVX512, mr: 14, nr: 32, packed: kernAVX512, rowA: kernAVX512rs, colA: kernAVX512cs,
 	mc: 14 * 12, kc: 384, kcDirect: 512, nc: 2048, tpose: true, masked: true,
 	half: kernAVX512h, halfRows: 7, ten: kernAVX512t, tenRows: 10, rows12: kernAVX512rs12,
+	grouped: kernAVX512csg14, grouped12: kernAVX512csg12,
 	narrow: &microKernel{
 		name: KernelAVX512, mr: 14, nr: 16, packed: kernAVX512n, rowA: kernAVX512nrs, colA: kernAVX512ncs,
 		mc: 14 * 12, kc: 384, kcDirect: 512, nc: 2048, tpose: true, masked: true,
 		half: kernAVX512nh, halfRows: 7, ten: kernAVX512nt, tenRows: 10, rows12: kernAVX512nrs12,
+		grouped: kernAVX512ncsg14, grouped12: kernAVX512ncsg12,
 	},
 }
 

@@ -117,3 +117,107 @@ func maxKcb(bs []PackedB) int {
 	}
 	return k
 }
+
+// PackBDeep is PackB (B not transposed) with the whole inner dimension in one
+// slice, as SgemmGrouped reads it: keep k·min(n, 32) floats (a panel) small
+// enough for the caches.
+func (e *Engine) PackBDeep(dst *PackedB, k, n int, b []float32, ldb int) {
+	if k < 0 || n < 0 {
+		panic(fmt.Sprintf("gemm: PackBDeep of a %d×%d B", k, n))
+	}
+	checkMatrix("b", b, k, n, ldb)
+	kn := e.kernel
+	if kn.narrow != nil && n <= kn.narrow.nr {
+		kn = kn.narrow
+	}
+	layoutB(dst, kn, k, n, true)
+	dst.kcb = max(k, 1)
+	if k > 0 && n > 0 {
+		packB(dst.data, b, ldb, false, 0, 0, k, k, n, kn.nr, 1, kn.tpose, kn.narrow != nil)
+	}
+}
+
+// SgemmGrouped computes C = A·B + beta·C (C m×n with row stride ldc) where
+// B is packed by PackBDeep (k×n) and A is read in place by columns, the
+// inner dimension in groups of glen steps: A(i, p) for p = g·glen + q is
+// a[g·jump + q·as + i], k = groups·glen. That is a convolution's filter
+// gradient for one filter row kh, with i the window row's floats (KW·C),
+// p the output pixels (oh, ow), as the stride of a pixel's window (SW·C) and
+// jump that of an output row's (SH·Wp·C): the image read in place, no im2col
+// (see nn.ConvFilterImplicit). A must have 16 floats readable past the last
+// window (the kernels read whole tiles of rows). It runs on the calling
+// goroutine.
+func (e *Engine) SgemmGrouped(m int, a []float32, as, groups, glen, jump int, pb *PackedB, beta float32, c []float32, ldc int) {
+	if pb.kn == nil || pb.k != groups*glen || pb.kcb < pb.k {
+		panic(fmt.Sprintf("gemm: SgemmGrouped of %d groups of %d steps by a B packed %d deep in slices of %d (PackBDeep)", groups, glen, pb.k, pb.kcb))
+	}
+	n := pb.n
+	checkMatrix("c", c, m, n, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if groups < 1 || glen < 1 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	kn0 := pb.kn
+	if need := (groups-1)*jump + (glen-1)*as + roundUp(m, kn0.mr); as < 1 || jump < 0 || len(a) < need {
+		panic(fmt.Sprintf("gemm: SgemmGrouped: len(a)=%d, need %d for %d groups of %d steps (as %d, jump %d) of %d rows read in tiles of %d", len(a), need, groups, glen, as, jump, m, kn0.mr))
+	}
+	cl := e.getCall()
+	defer e.putCall(cl)
+	if len(cl.bufs) == 0 {
+		cl.bufs = append(cl.bufs, new(threadBuf))
+	}
+	buf := cl.bufs[0]
+	buf.grow(0, 0, kn0.mr*kn0.nr)
+	for jr := 0; jr < n; jr += kn0.nr {
+		cols := min(kn0.nr, n-jr)
+		kn := kn0
+		if kn.narrow != nil && cols <= kn.narrow.nr {
+			kn = kn.narrow
+		}
+		bp := &pb.data[jr*pb.k]
+		for i0 := 0; i0 < m; i0 += kn.mr {
+			rows := min(kn.mr, m-i0)
+			kr, g := kn.mr, kn.grouped
+			if rows == 12 && kn.grouped12 != nil {
+				kr, g = 12, kn.grouped12
+			}
+			direct := kr == rows && (cols == kn.nr || kn.masked)
+			dst, ld, bt, mode := c[i0*ldc+jr:], ldc, beta, 1
+			if !direct {
+				dst, ld, bt = buf.tile, kn.nr, 0
+			}
+			if bt == 0 {
+				mode = 0
+			}
+			ap := &a[i0]
+			if g != nil {
+				g(glen, ap, as, bp, &dst[0], ld, bt, mode, cols, groups, jump*4)
+			} else {
+				// No grouped kernel here: a call per group, each adding
+				// to the last, B's panel advancing glen steps a group.
+				for gi := range groups {
+					if gi > 0 {
+						bt, mode = 1, 1
+					}
+					kn.colA(glen, &a[gi*jump+i0], as, &pb.data[jr*pb.k+gi*glen*kn.nr], &dst[0], ld, bt, mode, cols)
+				}
+			}
+			if direct {
+				continue
+			}
+			for i := range rows {
+				row := c[(i0+i)*ldc+jr:][:cols]
+				for j, v := range buf.tile[i*kn.nr:][:cols] {
+					if beta == 0 {
+						row[j] = v
+					} else {
+						row[j] = beta*row[j] + v
+					}
+				}
+			}
+		}
+	}
+}

@@ -86,3 +86,45 @@ func ConvImplicit(e *gemm.Engine, g *Conv, x, pad []float32, bs []gemm.PackedB, 
 		e.SgemmShifted(g.OW, src, g.SW*g.C, offs[:g.KH], bs[:g.KH], 0, y[oh*rowY:][:rowY], g.OC)
 	}
 }
+
+// filterPadSize is the padded image ConvFilterImplicit copies the image
+// into: every window inside it.
+func (g *Conv) filterPadSize() (hp, wp int) {
+	return (g.OH-1)*g.SH + g.KH, (g.OW-1)*g.SW + g.KW
+}
+
+// ImplicitFilterOK reports whether the filter gradient runs without an
+// im2col matrix (ConvFilterImplicit): no dilation, window rows of at least
+// 64 floats, and an image's output gradient, 32 channels of it (a packed
+// panel), small enough to stay in cache (4096 pixels).
+func (g *Conv) ImplicitFilterOK() bool {
+	return g.DH == 1 && g.DW == 1 && g.KW*g.C >= implicitMinRun && g.OH > 0 && g.OW > 0 && g.OH*g.OW <= 4096
+}
+
+// ImplicitFilterPad is the floats of scratch ConvFilterImplicit needs: the
+// padded image and 16 floats past it (its kernels read whole tiles).
+func (g *Conv) ImplicitFilterPad() int {
+	hp, wp := g.filterPadSize()
+	return hp*wp*g.C + 16
+}
+
+// ConvFilterImplicit sets dw (KH·KW·C × OC) to beta·dw plus the filter
+// gradient of the convolution g for one image x (H·W·C) and its output
+// gradient dz (OH·OW·OC), without an im2col matrix: dz packed once into pb,
+// then for each filter row kh one gemm.SgemmGrouped that reads the padded
+// image in place, the pixels of an output row at a stride of SW·C floats and
+// the rows at SH image rows. pad holds ImplicitFilterPad floats and must be
+// zero outside the image's pixels when first used (clear it once). It runs
+// on the calling goroutine.
+func ConvFilterImplicit(e *gemm.Engine, g *Conv, x, dz, pad []float32, pb *gemm.PackedB, beta float32, dw []float32) {
+	hp, wp := g.filterPadSize()
+	cols := min(g.W, wp-g.PL)
+	for ih := range min(g.H, hp-g.PT) {
+		copy(pad[((ih+g.PT)*wp+g.PL)*g.C:][:cols*g.C], x[ih*g.W*g.C:])
+	}
+	e.PackBDeep(pb, g.OH*g.OW, g.OC, dz, g.OC)
+	run := g.KW * g.C
+	for kh := range g.KH {
+		e.SgemmGrouped(run, pad[kh*wp*g.C:], g.SW*g.C, g.OH, g.OW, g.SH*wp*g.C, pb, beta, dw[kh*run*g.OC:][:run*g.OC], g.OC)
+	}
+}

@@ -9,7 +9,7 @@ import (
 	"github.com/tlgo/tl/cpu/gemm"
 )
 
-// ConvImplicit gives the im2col product's result, on geometries with SAME
+// ConvImplicit and ConvFilterImplicit give the im2col products' results, on geometries with SAME
 // and VALID padding, strides 1 and 2, odd and even windows, widths that tile
 // into 14 and 12 rows and that leave packed edges (even those ImplicitOK
 // leaves to im2col: rows of 3 and 7), narrow and wide outputs.
@@ -51,6 +51,25 @@ func TestConvImplicit(t *testing.T) {
 				for i := range y {
 					if math.Abs(float64(y[i]-want[i])) > 1e-4*(1+math.Abs(float64(want[i]))) {
 						t.Fatalf("output %d (pixel %d, channel %d): %v, im2col %v", i, i/g.OC, i%g.OC, y[i], want[i])
+					}
+				}
+				// The filter gradient of two images, added (beta 1 the
+				// second), against im2col's colᵀ·dz.
+				dz := [2][]float32{randSlice(r, g.OutImageSize()), randSlice(r, g.OutImageSize())}
+				x2 := randSlice(r, g.ImageSize())
+				col2 := make([]float32, len(col))
+				Im2col(&g, x2, col2)
+				wantW := make([]float32, g.K()*g.OC)
+				e.Sgemm(true, false, g.K(), g.OC, g.Rows(), 1, col, g.K(), dz[0], g.OC, 0, wantW, g.OC)
+				e.Sgemm(true, false, g.K(), g.OC, g.Rows(), 1, col2, g.K(), dz[1], g.OC, 1, wantW, g.OC)
+				fpad := make([]float32, g.ImplicitFilterPad())
+				dw := randSlice(r, g.K()*g.OC) // beta 0: overwritten
+				var pb gemm.PackedB
+				ConvFilterImplicit(e, &g, x, dz[0], fpad, &pb, 0, dw)
+				ConvFilterImplicit(e, &g, x2, dz[1], fpad, &pb, 1, dw)
+				for i := range dw {
+					if math.Abs(float64(dw[i]-wantW[i])) > 1e-4*(1+math.Abs(float64(wantW[i]))) {
+						t.Fatalf("filter gradient %d (window float %d, channel %d): %v, im2col %v", i, i/g.OC, i%g.OC, dw[i], wantW[i])
 					}
 				}
 			})

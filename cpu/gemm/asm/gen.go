@@ -37,6 +37,11 @@ type kernel struct {
 	alayout string
 	// pstride is the step of a packed A panel in floats (mr when 0).
 	pstride int
+	// groups (cs only): the inner dimension runs in groups of kc steps,
+	// group g's A at a + g·jump bytes (two more arguments, groups and
+	// jump), B contiguous throughout: a filter gradient's pixels, row by
+	// row of the image (see SgemmGrouped).
+	groups bool
 }
 
 func main() {
@@ -60,6 +65,13 @@ func main() {
 			gen(&w, k)
 		}
 		if k.reg == "Z" {
+			// Columns of Aᵀ read in place in groups, 14 and 12 rows.
+			for _, rows := range []int{14, 12} {
+				g := k
+				g.name += fmt.Sprintf("csg%d", rows)
+				g.alayout, g.mr, g.groups = "cs", rows, true
+				gen(&w, g)
+			}
 			// Rows of an A read in place, 12 of them: a row of output
 			// pixels of a 12-wide image, whose windows are rows of the
 			// image at a stride of its channels (see SgemmShifted).
@@ -99,7 +111,12 @@ func gen(w *bytes.Buffer, k kernel) {
 
 	fmt.Fprintf(w, "\n// func %s(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode, cols int)\n", k.name)
 	fmt.Fprintf(w, "// %dx%d tile, A %s.\n", k.mr, nr, k.alayout)
-	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-72\n", k.name)
+	if k.groups {
+		fmt.Fprintf(w, "// Groups of kc steps: groups+72(FP) of them, jump+80(FP) bytes apart in A.\n")
+		fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-88\n", k.name)
+	} else {
+		fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-72\n", k.name)
+	}
 	p("MOVQ kc+0(FP), CX")
 	p("MOVQ a+8(FP), SI")
 	p("MOVQ b+24(FP), DI")
@@ -159,6 +176,16 @@ func gen(w *bytes.Buffer, k kernel) {
 		}
 	}
 	u := k.unroll
+	end := "store"
+	if k.groups {
+		// R9 (free after the prefetch) holds the group's start, R12
+		// counts the groups left.
+		end = "gnext"
+		p("MOVQ groups+72(FP), R12")
+		p("MOVQ SI, R9")
+		fmt.Fprintln(w, "group:")
+		p("MOVQ kc+0(FP), CX")
+	}
 	p("MOVQ CX, BX")
 	p("SHRQ $%d, BX", log2(u))
 	p("JZ rem")
@@ -172,13 +199,20 @@ func gen(w *bytes.Buffer, k kernel) {
 	p("JNZ loop")
 	fmt.Fprintln(w, "rem:")
 	p("ANDQ $%d, CX", u-1)
-	p("JZ store")
+	p("JZ %s", end)
 	fmt.Fprintln(w, "remloop:")
 	step(0)
 	aAdvance(p, k, 1)
 	p("ADDQ $%d, DI", nr*4)
 	p("DECQ CX")
 	p("JNZ remloop")
+	if k.groups {
+		fmt.Fprintln(w, "gnext:")
+		p("ADDQ jump+80(FP), R9")
+		p("MOVQ R9, SI")
+		p("DECQ R12")
+		p("JNZ group")
+	}
 	fmt.Fprintln(w, "store:")
 	masked := k.reg == "Z"
 	if masked {
