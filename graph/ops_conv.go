@@ -362,7 +362,7 @@ func convForwardPart(g *nn.Conv, p convPlan, scr *Scratch, part int, x, f, y []f
 	col := scr.F32[part*p.colLen:][:p.colLen]
 	if p.implicit {
 		clear(col) // the padded image's border, zero for the whole run
-		nn.PackFilterRows(p.eng, g, f, p.packs[part])
+		nn.PackFilter(p.eng, g, f, &p.packs[part])
 	}
 	n0, n1 := part*g.N/p.parts, (part+1)*g.N/p.parts
 	for n := n0; n < n1; n += p.chunk {
@@ -375,7 +375,7 @@ func convForwardPart(g *nn.Conv, p convPlan, scr *Scratch, part int, x, f, y []f
 		}
 		if p.implicit {
 			for i := range nb {
-				nn.ConvImplicit(p.eng, g, x[(n+i)*inSz:][:inSz], col, p.packs[part], p.offs[part], yc[i*outSz:][:outSz])
+				nn.ConvImplicit(p.eng, g, x[(n+i)*inSz:][:inSz], col, &p.packs[part], yc[i*outSz:][:outSz])
 			}
 		} else {
 			for i := 0; i < nb; i++ {
@@ -509,10 +509,9 @@ type convPlan struct {
 	colLen       int // im2col scratch per part (implicit: the padded image)
 	eng          *gemm.Engine
 	// implicit: the forward runs without im2col (nn.ConvImplicit), each
-	// part with its own packed filter rows and offsets.
+	// part with its own packed filter.
 	implicit bool
-	packs    [][]gemm.PackedB
-	offs     [][]int
+	packs    []gemm.PackedB
 }
 
 // Chunk sizes: enough rows per product to amortise packing the filter, and an
@@ -545,14 +544,11 @@ func planConv(c *KernelCtx, g *nn.Conv) convPlan {
 // for 64 images).
 func planConvForward(c *KernelCtx, g *nn.Conv) convPlan {
 	p := planConv(c, g)
-	if !g.ImplicitOK() || p.parts == 1 && c.Pool.Workers() > 1 {
+	if !g.ImplicitOK(p.eng) || p.parts == 1 && c.Pool.Workers() > 1 {
 		return p
 	}
 	p.implicit, p.chunk, p.colLen = true, 1, g.ImplicitPad()
-	p.packs, p.offs = make([][]gemm.PackedB, p.parts), make([][]int, p.parts)
-	for k := range p.parts {
-		p.packs[k], p.offs[k] = make([]gemm.PackedB, g.KH), make([]int, g.KH)
-	}
+	p.packs = make([]gemm.PackedB, p.parts)
 	return p
 }
 
@@ -798,7 +794,7 @@ func (o *convBackpropFilterOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *t
 		return KernelFunc(func() { gemm.Sgemm(true, false, g.C, g.OC, m, 1, x, g.C, dy, g.OC, 0, dw, g.OC) }), nil
 	}
 	p := planConv(c, &g)
-	implicit := g.ImplicitFilterOK() && (p.parts > 1 || c.Pool.Workers() == 1)
+	implicit := g.ImplicitFilterOK(p.eng) && (p.parts > 1 || c.Pool.Workers() == 1)
 	var pbs []gemm.PackedB // per part: its image's output gradient, packed
 	if implicit {
 		p.colLen, pbs = g.ImplicitFilterPad(), make([]gemm.PackedB, p.parts)

@@ -34,12 +34,11 @@ type microKernel struct {
 	// are left (see edgeRows).
 	half, ten         kernFn
 	halfRows, tenRows int
-	// rows12, if set, is rowA on 12 rows (SgemmShifted: a row of a
-	// 12-pixel-wide convolution's output read in place).
-	rows12 kernFn
 	// grouped and grouped12, if set, are colA on mr and 12 rows with the
 	// inner dimension in groups (SgemmGrouped).
 	grouped, grouped12 groupedFn
+	// groupedRows and groupedRows12 are the same on rowA (SgemmGroupedRows).
+	groupedRows, groupedRows12 groupedFn
 	// narrow, if set, is the same kernel with half the width, for C of at
 	// most its nr columns (a 32-wide tile would be mostly padding).
 	narrow *microKernel

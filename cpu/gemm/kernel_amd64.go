@@ -24,12 +24,6 @@ func kernAVX512h(kc int, a *float32, as int, b, c *float32, ldc int, beta float3
 func kernAVX512nh(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode, cols int)
 
 //go:noescape
-func kernAVX512rs12(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode, cols int)
-
-//go:noescape
-func kernAVX512nrs12(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode, cols int)
-
-//go:noescape
 func kernAVX512csg14(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode, cols, groups, jump int)
 
 //go:noescape
@@ -40,6 +34,18 @@ func kernAVX512ncsg14(kc int, a *float32, as int, b, c *float32, ldc int, beta f
 
 //go:noescape
 func kernAVX512ncsg12(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode, cols, groups, jump int)
+
+//go:noescape
+func kernAVX512rsg14(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode, cols, groups, jump int)
+
+//go:noescape
+func kernAVX512rsg12(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode, cols, groups, jump int)
+
+//go:noescape
+func kernAVX512nrsg14(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode, cols, groups, jump int)
+
+//go:noescape
+func kernAVX512nrsg12(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode, cols, groups, jump int)
 
 //go:noescape
 func kernAVX512t(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode, cols int)
@@ -74,13 +80,15 @@ func kernAVX2cs(kc int, a *float32, as int, b, c *float32, ldc int, beta float32
 var avx512Kernel = microKernel{
 	name: KernelAVX512, mr: 14, nr: 32, packed: kernAVX512, rowA: kernAVX512rs, colA: kernAVX512cs,
 	mc: 14 * 12, kc: 384, kcDirect: 512, nc: 2048, tpose: true, masked: true,
-	half: kernAVX512h, halfRows: 7, ten: kernAVX512t, tenRows: 10, rows12: kernAVX512rs12,
+	half: kernAVX512h, halfRows: 7, ten: kernAVX512t, tenRows: 10,
 	grouped: kernAVX512csg14, grouped12: kernAVX512csg12,
+	groupedRows: kernAVX512rsg14, groupedRows12: kernAVX512rsg12,
 	narrow: &microKernel{
 		name: KernelAVX512, mr: 14, nr: 16, packed: kernAVX512n, rowA: kernAVX512nrs, colA: kernAVX512ncs,
 		mc: 14 * 12, kc: 384, kcDirect: 512, nc: 2048, tpose: true, masked: true,
-		half: kernAVX512nh, halfRows: 7, ten: kernAVX512nt, tenRows: 10, rows12: kernAVX512nrs12,
+		half: kernAVX512nh, halfRows: 7, ten: kernAVX512nt, tenRows: 10,
 		grouped: kernAVX512ncsg14, grouped12: kernAVX512ncsg12,
+		groupedRows: kernAVX512nrsg14, groupedRows12: kernAVX512nrsg12,
 	},
 }
 

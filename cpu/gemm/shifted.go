@@ -2,121 +2,10 @@ package gemm
 
 import "fmt"
 
-// SgemmShifted computes C = Σ_s A_s·B_s + beta·C (C m×n with row stride ldc)
-// where A_s is the m×k_s matrix whose row i starts at a[offs[s]+i·lda] and
-// B_s is bs[s], packed by PackB, every one n columns wide. lda may be less
-// than k_s: the rows of A_s then overlap, which is what a stride-1
-// convolution's windows do. Its output row (OW pixels) is
-//
-//	Σ_kh  rows (oh+kh) of the padded image, pixel ow at a stride of C floats
-//	      · the filter's rows for kh (KW·C × OC)
-//
-// so with lda = C and offs[kh] the start of image row oh+kh, the product
-// reads the image in place: an im2col that writes nothing. A is never
-// copied when m is a multiple of the kernel's rows or 12 (rows of a 12-wide
-// image); other bottom edges are packed. It runs on the calling goroutine,
-// on the kernels B was packed for.
-func (e *Engine) SgemmShifted(m int, a []float32, lda int, offs []int, bs []PackedB, beta float32, c []float32, ldc int) {
-	if len(bs) == 0 || len(offs) != len(bs) {
-		panic(fmt.Sprintf("gemm: SgemmShifted with %d offsets for %d packed Bs", len(offs), len(bs)))
-	}
-	n := bs[0].n
-	if m < 0 || lda < 1 {
-		panic(fmt.Sprintf("gemm: SgemmShifted of %d rows with lda=%d", m, lda))
-	}
-	kn := bs[0].kn
-	for s := range bs {
-		b := &bs[s]
-		if b.kn == nil || b.n != n || b.kn != kn {
-			panic(fmt.Sprintf("gemm: SgemmShifted term %d: a B of %d columns packed for %v, want %d columns on the first term's kernel", s, b.n, b.kn != nil, n))
-		}
-		if m > 0 && b.k > 0 {
-			if need := offs[s] + (m-1)*lda + b.k; offs[s] < 0 || len(a) < need {
-				panic(fmt.Sprintf("gemm: SgemmShifted term %d: len(a)=%d, need %d for %d rows of %d at offset %d, lda %d", s, len(a), need, m, b.k, offs[s], lda))
-			}
-		}
-	}
-	checkMatrix("c", c, m, n, ldc)
-	if m == 0 || n == 0 {
-		return
-	}
-	cl := e.getCall()
-	defer e.putCall(cl)
-	if len(cl.bufs) == 0 {
-		cl.bufs = append(cl.bufs, new(threadBuf))
-	}
-	buf := cl.bufs[0]
-	buf.grow(kn.mr*maxKcb(bs), 0, kn.mr*kn.nr)
-	for jr := 0; jr < n; jr += kn.nr {
-		cols := min(kn.nr, n-jr)
-		kn := kn
-		if kn.narrow != nil && cols <= kn.narrow.nr {
-			kn = kn.narrow // the last panel, packed half as wide
-		}
-		for i0 := 0; i0 < m; {
-			rows := min(kn.mr, m-i0)
-			fn, kr, packed := kn.rowA, kn.mr, false
-			switch {
-			case rows == kn.mr:
-			case rows == 12 && kn.rows12 != nil:
-				fn, kr = kn.rows12, 12
-			default:
-				fn, kr = kn.edgeRows(rows)
-				packed = true
-			}
-			direct := kr == rows && (cols == kn.nr || kn.masked)
-			dst, ld := c[i0*ldc+jr:], ldc
-			if !direct {
-				dst, ld = buf.tile, kn.nr
-			}
-			first := true
-			for s := range bs {
-				b := &bs[s]
-				for pc := 0; pc < b.k; pc += b.kcb {
-					kc := min(b.kcb, b.k-pc)
-					ap, as := &a[offs[s]+i0*lda+pc], lda
-					if packed {
-						packA(buf.a, a[offs[s]:], lda, false, i0, pc, rows, kc, kc, kn.mr, 1, kn.tpose)
-						ap, as = &buf.a[0], 0
-					}
-					bt, mode := beta, 1
-					switch {
-					case !first:
-						bt = 1
-					case !direct || beta == 0:
-						mode = 0
-					}
-					fn(kc, ap, as, &b.data[pc*b.width+jr*kc], &dst[0], ld, bt, mode, cols)
-					first = false
-				}
-			}
-			if first {
-				scaleC(rows, cols, beta, c[i0*ldc+jr:], ldc) // every k_s is 0
-			} else if !direct {
-				for i := range rows {
-					row := c[(i0+i)*ldc+jr:][:cols]
-					for j, v := range buf.tile[i*kn.nr:][:cols] {
-						if beta == 0 {
-							row[j] = v
-						} else {
-							row[j] = beta*row[j] + v
-						}
-					}
-				}
-			}
-			i0 += rows
-		}
-	}
-}
-
-// maxKcb is the deepest slice of the inner dimension among bs.
-func maxKcb(bs []PackedB) int {
-	k := 1
-	for i := range bs {
-		k = max(k, min(bs[i].kcb, bs[i].k))
-	}
-	return k
-}
+// Grouped reports whether the engine's kernels read the inner dimension in
+// groups (SgemmGrouped, SgemmGroupedRows): elsewhere those products run a
+// kernel call per group, correct but slower than an im2col product.
+func (e *Engine) Grouped() bool { return e.kernel.grouped != nil && e.kernel.groupedRows != nil }
 
 // PackBDeep is PackB (B not transposed) with the whole inner dimension in one
 // slice, as SgemmGrouped reads it: keep k·min(n, 32) floats (a panel) small
@@ -203,6 +92,119 @@ func (e *Engine) SgemmGrouped(m int, a []float32, as, groups, glen, jump int, pb
 						bt, mode = 1, 1
 					}
 					kn.colA(glen, &a[gi*jump+i0], as, &pb.data[jr*pb.k+gi*glen*kn.nr], &dst[0], ld, bt, mode, cols)
+				}
+			}
+			if direct {
+				continue
+			}
+			for i := range rows {
+				row := c[(i0+i)*ldc+jr:][:cols]
+				for j, v := range buf.tile[i*kn.nr:][:cols] {
+					if beta == 0 {
+						row[j] = v
+					} else {
+						row[j] = beta*row[j] + v
+					}
+				}
+			}
+		}
+	}
+}
+
+// SgemmGroupedRows computes C = A·B + beta·C (C m×n with row stride ldc)
+// where B is packed by PackBDeep (k×n) and A is read in place by rows, the
+// inner dimension in groups of glen steps: A(i, p) for p = g·glen + q is
+// a[i·lda + g·jump + q], k = groups·glen. lda may be less than glen, rows
+// then overlapping. That is an output row of a convolution without
+// dilation: i its pixels (a window every SW·C floats of the padded image),
+// g the filter's rows (jump: an image row), q a window row's KW·C floats
+// (see nn.ConvImplicit). Rows tile into the kernels' 14 and 12 read in
+// place; other bottom edges are copied into a packed panel. It runs on the
+// calling goroutine.
+func (e *Engine) SgemmGroupedRows(m int, a []float32, lda, groups, glen, jump int, pb *PackedB, beta float32, c []float32, ldc int) {
+	if pb.kn == nil || pb.k != groups*glen || pb.kcb < pb.k {
+		panic(fmt.Sprintf("gemm: SgemmGroupedRows of %d groups of %d steps by a B packed %d deep in slices of %d (PackBDeep)", groups, glen, pb.k, pb.kcb))
+	}
+	n := pb.n
+	checkMatrix("c", c, m, n, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if groups < 1 || glen < 1 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	if need := (m-1)*lda + (groups-1)*jump + glen; lda < 1 || jump < 0 || len(a) < need {
+		panic(fmt.Sprintf("gemm: SgemmGroupedRows: len(a)=%d, need %d for %d rows (lda %d) of %d groups of %d steps %d apart", len(a), need, m, lda, groups, glen, jump))
+	}
+	k := pb.k
+	kn0 := pb.kn
+	cl := e.getCall()
+	defer e.putCall(cl)
+	if len(cl.bufs) == 0 {
+		cl.bufs = append(cl.bufs, new(threadBuf))
+	}
+	buf := cl.bufs[0]
+	buf.grow(kn0.mr*k, 0, kn0.mr*kn0.nr)
+	packed := -1 // the first row of the edge panel in buf.a
+	for jr := 0; jr < n; jr += kn0.nr {
+		cols := min(kn0.nr, n-jr)
+		kn := kn0
+		if kn.narrow != nil && cols <= kn.narrow.nr {
+			kn = kn.narrow
+		}
+		bp := pb.data[jr*k:]
+		// Tiles of 12 rows where 14 would leave an edge and 12 do not (24
+		// pixels: 12+12 rather than 14 and 10 packed).
+		tile := kn.mr
+		if r := m % kn.mr; r != 0 && r != 12 && m%12 == 0 && kn.groupedRows12 != nil {
+			tile = 12
+		}
+		for i0 := 0; i0 < m; i0 += tile {
+			rows := min(tile, m-i0)
+			g, kr := kn.groupedRows, kn.mr
+			if rows == 12 && kn.groupedRows12 != nil {
+				g, kr = kn.groupedRows12, 12
+			}
+			var edge kernFn
+			if rows < kr || g == nil && rows < kn.mr {
+				// Copy the rows into a packed panel, zero below them.
+				edge, kr = kn.edgeRows(rows)
+				if packed != i0 {
+					panel := buf.a[:kn.mr*k]
+					clear(panel)
+					for r := range rows {
+						for gi := range groups {
+							src := a[(i0+r)*lda+gi*jump:][:glen]
+							for q, v := range src {
+								panel[(gi*glen+q)*kn.mr+r] = v
+							}
+						}
+					}
+					packed = i0
+				}
+			}
+			direct := kr == rows && (cols == kn.nr || kn.masked)
+			dst, ld, bt, mode := c[i0*ldc+jr:], ldc, beta, 1
+			if !direct {
+				dst, ld, bt = buf.tile, kn.nr, 0
+			}
+			if bt == 0 {
+				mode = 0
+			}
+			switch {
+			case edge != nil:
+				edge(k, &buf.a[0], 0, &bp[0], &dst[0], ld, bt, mode, cols)
+			case g != nil:
+				g(glen, &a[i0*lda], lda, &bp[0], &dst[0], ld, bt, mode, cols, groups, jump*4)
+			default:
+				// No grouped kernel here: a call per group, each adding
+				// to the last.
+				for gi := range groups {
+					if gi > 0 {
+						bt, mode = 1, 1
+					}
+					kn.rowA(glen, &a[i0*lda+gi*jump], lda, &bp[gi*glen*kn.nr], &dst[0], ld, bt, mode, cols)
 				}
 			}
 			if direct {

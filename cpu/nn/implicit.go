@@ -2,21 +2,22 @@ package nn
 
 import "github.com/tlgo/tl/cpu/gemm"
 
-// A convolution without dilation runs without its im2col matrix: the window
+// A convolution without dilation runs without its im2col matrix. The window
 // of output pixel (oh, ow) is, for each filter row kh, a run of KW·C floats
-// of the (padded) image's row oh·SH+kh starting at pixel ow·SW, and the
-// windows of an output row's pixels are those runs at a stride of SW·C
-// floats. One output row is then Σ_kh (that strided view of image row
-// oh·SH+kh) · (the filter's rows for kh), which gemm.SgemmShifted computes
-// reading the image in place. What im2col wrote and the product read again
-// (KH·KW·C floats per output pixel, 25 times the image for a 5×5 filter) is
-// gone; a padded image is copied once instead, where the windows hang over
-// the edge.
+// of the (padded) image's row oh·SH+kh starting at pixel ow·SW; the windows
+// of an output row's pixels are those runs at a stride of SW·C floats, and
+// the runs of one window are an image row apart. So an output row is one
+// product gemm.SgemmGroupedRows reads from the image in place (pixels as
+// rows, filter rows as groups of the inner dimension), and a filter gradient
+// is, per filter row, one gemm.SgemmGrouped (the window row's floats as rows,
+// the output pixels as the inner dimension, an output row a group). What
+// im2col wrote and the products read again (KH·KW·C floats per output pixel,
+// 25 times the image for a 5×5 filter) is gone; a padded image is copied
+// once instead, where the windows hang over the edge.
 
-// implicitMinRun is the shallowest window row (KW·C floats) run without
-// im2col: each term of SgemmShifted is a kernel call of that depth, and a
-// shallow one (CIFAR's first layer: 5×3) spends more on the call and on
-// reloading the tile than on the product.
+// implicitMinRun is the shallowest window (KH·KW·C floats) a forward
+// convolution runs without im2col, and the shallowest window row (KW·C) a
+// filter gradient does.
 const implicitMinRun = 64
 
 // implicitMinRow is the narrowest output row run without im2col: each row is
@@ -25,10 +26,11 @@ const implicitMinRun = 64
 const implicitMinRow = 12
 
 // ImplicitOK reports whether the convolution runs without an im2col matrix
-// (ConvImplicit): no dilation, window rows of at least 64 floats and output
-// rows of at least 12 pixels.
-func (g *Conv) ImplicitOK() bool {
-	return g.DH == 1 && g.DW == 1 && g.KW*g.C >= implicitMinRun && g.OW >= implicitMinRow && g.OH > 0
+// (ConvImplicit) on e: no dilation, windows of at least 64 floats, output
+// rows of at least 12 pixels, and kernels that read the inner dimension in
+// groups.
+func (g *Conv) ImplicitOK(e *gemm.Engine) bool {
+	return e.Grouped() && g.DH == 1 && g.DW == 1 && g.KH*g.KW*g.C >= implicitMinRun && g.OW >= implicitMinRow && g.OH > 0
 }
 
 // implicitSize is the padded image ConvImplicit reads, in pixels: every
@@ -52,22 +54,18 @@ func (g *Conv) ImplicitPad() int {
 	return hp * wp * g.C
 }
 
-// PackFilterRows packs the filter w (KH·KW·C × OC) for ConvImplicit on e's
-// kernels: bs[kh] is its rows for filter row kh (KW·C × OC). bs has KH
-// elements; their memory is reused by the next packing.
-func PackFilterRows(e *gemm.Engine, g *Conv, w []float32, bs []gemm.PackedB) {
-	run := g.KW * g.C
-	for kh := range g.KH {
-		e.PackB(&bs[kh], false, run, g.OC, w[kh*run*g.OC:], g.OC)
-	}
+// PackFilter packs the filter w (KH·KW·C × OC) for ConvImplicit on e's
+// kernels, into pb (its memory reused by the next packing).
+func PackFilter(e *gemm.Engine, g *Conv, w []float32, pb *gemm.PackedB) {
+	e.PackBDeep(pb, g.K(), g.OC, w, g.OC)
 }
 
 // ConvImplicit writes into y (OH·OW·OC) the convolution of the image x
-// (H·W·C) by the filter packed by PackFilterRows into bs, without an
-// im2col matrix. pad holds ImplicitPad floats and must be zero outside the
-// image's pixels when first used (clear it once: ConvImplicit writes only
-// those); offs holds KH ints of scratch. It runs on the calling goroutine.
-func ConvImplicit(e *gemm.Engine, g *Conv, x, pad []float32, bs []gemm.PackedB, offs []int, y []float32) {
+// (H·W·C) by the filter packed by PackFilter into pb, without an im2col
+// matrix. pad holds ImplicitPad floats and must be zero outside the image's
+// pixels when first used (clear it once: ConvImplicit writes only those). It
+// runs on the calling goroutine.
+func ConvImplicit(e *gemm.Engine, g *Conv, x, pad []float32, pb *gemm.PackedB, y []float32) {
 	hp, wp, copied := g.implicitSize()
 	src := x
 	if copied {
@@ -78,12 +76,9 @@ func ConvImplicit(e *gemm.Engine, g *Conv, x, pad []float32, bs []gemm.PackedB, 
 		}
 		src = pad[:hp*wp*g.C]
 	}
-	rowY := g.OW * g.OC
+	rowY, rowX := g.OW*g.OC, wp*g.C
 	for oh := range g.OH {
-		for kh := range g.KH {
-			offs[kh] = (oh*g.SH + kh) * wp * g.C
-		}
-		e.SgemmShifted(g.OW, src, g.SW*g.C, offs[:g.KH], bs[:g.KH], 0, y[oh*rowY:][:rowY], g.OC)
+		e.SgemmGroupedRows(g.OW, src[oh*g.SH*rowX:], g.SW*g.C, g.KH, g.KW*g.C, rowX, pb, 0, y[oh*rowY:][:rowY], g.OC)
 	}
 }
 
@@ -94,11 +89,12 @@ func (g *Conv) filterPadSize() (hp, wp int) {
 }
 
 // ImplicitFilterOK reports whether the filter gradient runs without an
-// im2col matrix (ConvFilterImplicit): no dilation, window rows of at least
-// 64 floats, and an image's output gradient, 32 channels of it (a packed
-// panel), small enough to stay in cache (4096 pixels).
-func (g *Conv) ImplicitFilterOK() bool {
-	return g.DH == 1 && g.DW == 1 && g.KW*g.C >= implicitMinRun && g.OH > 0 && g.OW > 0 && g.OH*g.OW <= 4096
+// im2col matrix (ConvFilterImplicit) on e: no dilation, window rows of at
+// least 64 floats, an image's output gradient, 32 channels of it (a packed
+// panel), small enough to stay in cache (4096 pixels), and kernels that read
+// the inner dimension in groups.
+func (g *Conv) ImplicitFilterOK(e *gemm.Engine) bool {
+	return e.Grouped() && g.DH == 1 && g.DW == 1 && g.KW*g.C >= implicitMinRun && g.OH > 0 && g.OW > 0 && g.OH*g.OW <= 4096
 }
 
 // ImplicitFilterPad is the floats of scratch ConvFilterImplicit needs: the

@@ -37,10 +37,11 @@ type kernel struct {
 	alayout string
 	// pstride is the step of a packed A panel in floats (mr when 0).
 	pstride int
-	// groups (cs only): the inner dimension runs in groups of kc steps,
+	// groups (cs and rs): the inner dimension runs in groups of kc steps,
 	// group g's A at a + g·jump bytes (two more arguments, groups and
 	// jump), B contiguous throughout: a filter gradient's pixels, row by
-	// row of the image (see SgemmGrouped).
+	// row of the image, or a window's rows, row by row of the filter (see
+	// SgemmGrouped, SgemmGroupedRows).
 	groups bool
 }
 
@@ -72,13 +73,15 @@ func main() {
 				g.alayout, g.mr, g.groups = "cs", rows, true
 				gen(&w, g)
 			}
-			// Rows of an A read in place, 12 of them: a row of output
-			// pixels of a 12-wide image, whose windows are rows of the
-			// image at a stride of its channels (see SgemmShifted).
-			r := k
-			r.name += "rs12"
-			r.alayout, r.mr = "rs", 12
-			gen(&w, r)
+			// Rows of an A read in place in groups, 14 and 12 of them: an
+			// output row of a convolution, 12 pixels wide on CIFAR's
+			// second layer (SgemmGroupedRows).
+			for _, rows := range []int{14, 12} {
+				g := k
+				g.name += fmt.Sprintf("rsg%d", rows)
+				g.alayout, g.mr, g.groups = "rs", rows, true
+				gen(&w, g)
+			}
 			// The same width on the first 7 or 10 rows of a 14-row packed
 			// panel: the bottom edge of C when at most 7 or 10 rows are
 			// left (an LSTM's batch of 20 split in two halves of 10).
@@ -178,10 +181,10 @@ func gen(w *bytes.Buffer, k kernel) {
 	u := k.unroll
 	end := "store"
 	if k.groups {
-		// R9 (free after the prefetch) holds the group's start, R12
-		// counts the groups left.
+		// R9 (free after the prefetch) holds the group's start, R14 (an
+		// ordinary register in ABI0 code) counts the groups left.
 		end = "gnext"
-		p("MOVQ groups+72(FP), R12")
+		p("MOVQ groups+72(FP), R14")
 		p("MOVQ SI, R9")
 		fmt.Fprintln(w, "group:")
 		p("MOVQ kc+0(FP), CX")
@@ -210,7 +213,11 @@ func gen(w *bytes.Buffer, k kernel) {
 		fmt.Fprintln(w, "gnext:")
 		p("ADDQ jump+80(FP), R9")
 		p("MOVQ R9, SI")
-		p("DECQ R12")
+		if k.alayout == "rs" && k.mr > 7 {
+			p("LEAQ (R11)(R10*4), R12") // rows 7.. from 7*as on
+			p("ADDQ SI, R12")
+		}
+		p("DECQ R14")
 		p("JNZ group")
 	}
 	fmt.Fprintln(w, "store:")
