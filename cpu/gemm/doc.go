@@ -61,6 +61,22 @@
 // then read and written again by a separate bias pass (a tenth of a language
 // model's inference step, whose softmax layer writes 4 million logits).
 //
+// # Convolutions without im2col
+//
+// [Engine.SgemmGroupedRows] and [Engine.SgemmGrouped] read A in place with the
+// inner dimension in groups: step q of group g is at a fixed stride within the
+// group and the groups a jump apart, B packed in one deep slice
+// ([Engine.PackBDeep]). Rows of A may overlap (a stride smaller than a
+// group). With A's rows the output pixels of a convolution's row (a window
+// every SW·C floats of the padded image) and the groups its filter rows (an
+// image row apart), one call computes the row; with A's rows a window row's
+// floats and the inner dimension the output pixels (an output row a group),
+// one call per filter row computes a filter gradient. Kernels of 14 and 12
+// rows with an outer loop over the groups do it on AVX-512 ([Engine.Grouped]);
+// elsewhere a kernel call runs per group. Bottom edges of other row counts are
+// copied into a packed panel and run on the 7- and 10-row edge kernels,
+// which also take the bottom edges of every packed product.
+//
 // # Threads
 //
 // A product is cut into chunks by rows or by columns of C, whichever makes
