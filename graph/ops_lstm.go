@@ -355,7 +355,6 @@ func (lstmSeqGradOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tens
 	xs := in[2].Shape()
 	steps, bsz, inp, hid := xs[0], xs[1], xs[2], in[3].Shape()[1]
 	g4, bh := 4*hid, bsz*hid
-	sz := steps * bh
 	o := out.Float32s()
 	nx := steps * bsz * inp
 	dx := o[:nx]
@@ -369,20 +368,8 @@ func (lstmSeqGradOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tens
 	var t int
 	body := func(lo, hi int) {
 		f := scr.F32
-		dg := f[t*bsz*g4:]
 		dh, dc := f[steps*bsz*g4:steps*bsz*g4+bh], f[steps*bsz*g4+bh:]
-		cprev := c0
-		if t > 0 {
-			cprev = pk[sz+(t-1)*bh:]
-		}
-		dyt, pkt := dy[t*bh:], pk[t*bh:]
-		for r := lo; r < hi; r++ {
-			off := r * hid
-			// The gradient reaching h_t and c_t: from the outputs and from step t+1.
-			nn.Add(dh[off:off+hid], dyt[off:])
-			nn.Add(dc[off:off+hid], dyt[sz+off:])
-			nn.LSTMBack(dg[r*g4:(r+1)*g4], dh[off:off+hid], dc[off:], dyt, pkt, cprev[off:off+hid], dc[off:], off, sz)
-		}
+		lstmBackRows(f[t*bsz*g4:], dh, dc, dy, pk, c0, t, lo, hi, steps, bsz, hid)
 	}
 	var whp gemm.PackedB // W[I:]ᵀ, packed once per sequence (see the forward)
 	eng := gemm.Default()
@@ -423,6 +410,28 @@ func (lstmSeqGradOp) Compile(c *KernelCtx, in []*tensor.Tensor, out *tensor.Tens
 			gemm.Sgemm(true, false, hid, g4, (steps-1)*bsz, 1, pk, hid, dg[bsz*g4:], g4, 1, dwh, g4)
 		}
 	}), nil
+}
+
+// lstmBackRows computes step t's gate gradients dg (B×4H, the step's block)
+// for rows [lo, hi) of the batch, from dh and dc (the gradient reaching h_t
+// and c_t from step t+1, to which the outputs' gradient dy is added first),
+// leaving in dc the gradient reaching c_{t-1}: pk is the forward's packed
+// output (T steps of every slot), c0 the first step's c_{t-1}.
+func lstmBackRows(dg, dh, dc, dy, pk, c0 []float32, t, lo, hi, steps, bsz, hid int) {
+	g4, bh := 4*hid, bsz*hid
+	sz := steps * bh
+	cprev := c0
+	if t > 0 {
+		cprev = pk[sz+(t-1)*bh:]
+	}
+	dyt, pkt := dy[t*bh:], pk[t*bh:]
+	for r := lo; r < hi; r++ {
+		off := r * hid
+		// The gradient reaching h_t and c_t: from the outputs and from step t+1.
+		nn.Add(dh[off:off+hid], dyt[off:])
+		nn.Add(dc[off:off+hid], dyt[sz+off:])
+		nn.LSTMBack(dg[r*g4:(r+1)*g4], dh[off:off+hid], dc[off:], dyt, pkt, cprev[off:off+hid], dc[off:], off, sz)
+	}
 }
 
 // lstmRowGrain is the rows per task of a step's gate loop: one task (no
@@ -750,7 +759,6 @@ func lstmGradByUnits(c *KernelCtx, parts int, dy, pk, c0, wh []float32, steps, b
 // step); the same bits as unsplit on one thread.
 func lstmGradByRows(c *KernelCtx, parts int, dy, pk, c0, wh []float32, steps, bsz, hid int, scr *Scratch) func(dg, dh []float32) {
 	g4, bh := 4*hid, bsz*hid
-	sz := steps * bh
 	eng := nn.Gemm()
 	var whp gemm.PackedB
 	var dgAll, dhAll []float32
@@ -760,17 +768,7 @@ func lstmGradByRows(c *KernelCtx, parts int, dy, pk, c0, wh []float32, steps, bs
 			r0, r1 := part*bsz/parts, (part+1)*bsz/parts
 			for t := steps - 1; t >= 0; t-- {
 				dg := dgAll[t*bsz*g4:]
-				cprev := c0
-				if t > 0 {
-					cprev = pk[sz+(t-1)*bh:]
-				}
-				dyt, pkt := dy[t*bh:], pk[t*bh:]
-				for r := r0; r < r1; r++ {
-					off := r * hid
-					nn.Add(dhAll[off:off+hid], dyt[off:])
-					nn.Add(dc[off:off+hid], dyt[sz+off:])
-					nn.LSTMBack(dg[r*g4:(r+1)*g4], dhAll[off:off+hid], dc[off:], dyt, pkt, cprev[off:off+hid], dc[off:], off, sz)
-				}
+				lstmBackRows(dg, dhAll, dc, dy, pk, c0, t, r0, r1, steps, bsz, hid)
 				eng.SgemmPacked(false, r1-r0, 1, dg[r0*g4:], g4, &whp, 0, dhAll[r0*hid:], hid)
 			}
 		}

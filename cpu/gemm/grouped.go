@@ -37,29 +37,16 @@ func (e *Engine) PackBDeep(dst *PackedB, k, n int, b []float32, ldb int) {
 // window (the kernels read whole tiles of rows). It runs on the calling
 // goroutine.
 func (e *Engine) SgemmGrouped(m int, a []float32, as, groups, glen, jump int, pb *PackedB, beta float32, c []float32, ldc int) {
-	if pb.kn == nil || pb.k != groups*glen || pb.kcb < pb.k {
-		panic(fmt.Sprintf("gemm: SgemmGrouped of %d groups of %d steps by a B packed %d deep in slices of %d (PackBDeep)", groups, glen, pb.k, pb.kcb))
+	if !groupedStart("SgemmGrouped", m, groups, glen, pb, beta, c, ldc) {
+		return
 	}
 	n := pb.n
-	checkMatrix("c", c, m, n, ldc)
-	if m == 0 || n == 0 {
-		return
-	}
-	if groups < 1 || glen < 1 {
-		scaleC(m, n, beta, c, ldc)
-		return
-	}
 	kn0 := pb.kn
 	if need := (groups-1)*jump + (glen-1)*as + roundUp(m, kn0.mr); as < 1 || jump < 0 || len(a) < need {
 		panic(fmt.Sprintf("gemm: SgemmGrouped: len(a)=%d, need %d for %d groups of %d steps (as %d, jump %d) of %d rows read in tiles of %d", len(a), need, groups, glen, as, jump, m, kn0.mr))
 	}
-	cl := e.getCall()
+	cl, buf := e.soloBuf(0, kn0.mr*kn0.nr)
 	defer e.putCall(cl)
-	if len(cl.bufs) == 0 {
-		cl.bufs = append(cl.bufs, new(threadBuf))
-	}
-	buf := cl.bufs[0]
-	buf.grow(0, 0, kn0.mr*kn0.nr)
 	for jr := 0; jr < n; jr += kn0.nr {
 		cols := min(kn0.nr, n-jr)
 		kn := kn0
@@ -94,18 +81,8 @@ func (e *Engine) SgemmGrouped(m int, a []float32, as, groups, glen, jump int, pb
 					kn.colA(glen, &a[gi*jump+i0], as, &pb.data[jr*pb.k+gi*glen*kn.nr], &dst[0], ld, bt, mode, cols)
 				}
 			}
-			if direct {
-				continue
-			}
-			for i := range rows {
-				row := c[(i0+i)*ldc+jr:][:cols]
-				for j, v := range buf.tile[i*kn.nr:][:cols] {
-					if beta == 0 {
-						row[j] = v
-					} else {
-						row[j] = beta*row[j] + v
-					}
-				}
+			if !direct {
+				addTile(c[i0*ldc+jr:], ldc, buf.tile, kn.nr, rows, cols, beta)
 			}
 		}
 	}
@@ -122,30 +99,17 @@ func (e *Engine) SgemmGrouped(m int, a []float32, as, groups, glen, jump int, pb
 // place; other bottom edges are copied into a packed panel. It runs on the
 // calling goroutine.
 func (e *Engine) SgemmGroupedRows(m int, a []float32, lda, groups, glen, jump int, pb *PackedB, beta float32, c []float32, ldc int) {
-	if pb.kn == nil || pb.k != groups*glen || pb.kcb < pb.k {
-		panic(fmt.Sprintf("gemm: SgemmGroupedRows of %d groups of %d steps by a B packed %d deep in slices of %d (PackBDeep)", groups, glen, pb.k, pb.kcb))
+	if !groupedStart("SgemmGroupedRows", m, groups, glen, pb, beta, c, ldc) {
+		return
 	}
 	n := pb.n
-	checkMatrix("c", c, m, n, ldc)
-	if m == 0 || n == 0 {
-		return
-	}
-	if groups < 1 || glen < 1 {
-		scaleC(m, n, beta, c, ldc)
-		return
-	}
 	if need := (m-1)*lda + (groups-1)*jump + glen; lda < 1 || jump < 0 || len(a) < need {
 		panic(fmt.Sprintf("gemm: SgemmGroupedRows: len(a)=%d, need %d for %d rows (lda %d) of %d groups of %d steps %d apart", len(a), need, m, lda, groups, glen, jump))
 	}
 	k := pb.k
 	kn0 := pb.kn
-	cl := e.getCall()
+	cl, buf := e.soloBuf(kn0.mr*k, kn0.mr*kn0.nr)
 	defer e.putCall(cl)
-	if len(cl.bufs) == 0 {
-		cl.bufs = append(cl.bufs, new(threadBuf))
-	}
-	buf := cl.bufs[0]
-	buf.grow(kn0.mr*k, 0, kn0.mr*kn0.nr)
 	packed := -1 // the first row of the edge panel in buf.a
 	for jr := 0; jr < n; jr += kn0.nr {
 		cols := min(kn0.nr, n-jr)
@@ -207,18 +171,55 @@ func (e *Engine) SgemmGroupedRows(m int, a []float32, lda, groups, glen, jump in
 					kn.rowA(glen, &a[i0*lda+gi*jump], lda, &bp[gi*glen*kn.nr], &dst[0], ld, bt, mode, cols)
 				}
 			}
-			if direct {
-				continue
+			if !direct {
+				addTile(c[i0*ldc+jr:], ldc, buf.tile, kn.nr, rows, cols, beta)
 			}
-			for i := range rows {
-				row := c[(i0+i)*ldc+jr:][:cols]
-				for j, v := range buf.tile[i*kn.nr:][:cols] {
-					if beta == 0 {
-						row[j] = v
-					} else {
-						row[j] = beta*row[j] + v
-					}
-				}
+		}
+	}
+}
+
+// groupedStart checks a grouped product's arguments (op names it in a
+// panic) and reports whether there is a product to run: false when C is
+// empty, or when the inner dimension is and C has been scaled by beta.
+func groupedStart(op string, m, groups, glen int, pb *PackedB, beta float32, c []float32, ldc int) bool {
+	if pb.kn == nil || pb.k != groups*glen || pb.kcb < pb.k {
+		panic(fmt.Sprintf("gemm: %s of %d groups of %d steps by a B packed %d deep in slices of %d (PackBDeep)", op, groups, glen, pb.k, pb.kcb))
+	}
+	checkMatrix("c", c, m, pb.n, ldc)
+	if m == 0 || pb.n == 0 {
+		return false
+	}
+	if groups < 1 || glen < 1 {
+		scaleC(m, pb.n, beta, c, ldc)
+		return false
+	}
+	return true
+}
+
+// soloBuf takes a product state from the engine's free list for a product
+// run on the calling goroutine alone, with its buffer grown to na floats of
+// packed A and a tile of ntile; give it back with putCall.
+func (e *Engine) soloBuf(na, ntile int) (*call, *threadBuf) {
+	cl := e.getCall()
+	if len(cl.bufs) == 0 {
+		cl.bufs = append(cl.bufs, new(threadBuf))
+	}
+	buf := cl.bufs[0]
+	buf.grow(na, 0, ntile)
+	return cl, buf
+}
+
+// addTile sets the rows×cols corner of C (row stride ldc) to tile's (row
+// stride nr) plus beta·C, C not read when beta is 0: an edge tile computed
+// aside.
+func addTile(c []float32, ldc int, tile []float32, nr, rows, cols int, beta float32) {
+	for i := range rows {
+		row := c[i*ldc:][:cols]
+		for j, v := range tile[i*nr:][:cols] {
+			if beta == 0 {
+				row[j] = v
+			} else {
+				row[j] = beta*row[j] + v
 			}
 		}
 	}

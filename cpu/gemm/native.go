@@ -359,19 +359,12 @@ func (c *call) macro(buf *threadBuf, bs []float32, ic, jc, pc, mc, nc, kc int, c
 			}
 			// Edge tile: compute a full tile aside, then add the part that
 			// lies inside C.
-			t := buf.tile
-			fn(kc, ap, as, bp, &t[0], nr, 0, 0, nr)
-			for i := 0; i < rows; i++ {
-				row := cs[off+i*ldc : off+i*ldc+cols]
-				tr := t[i*nr : i*nr+cols]
-				if mode == 0 {
-					copy(row, tr)
-					continue
-				}
-				for j, v := range tr {
-					row[j] = beta*row[j] + v
-				}
+			fn(kc, ap, as, bp, &buf.tile[0], nr, 0, 0, nr)
+			bt := beta
+			if mode == 0 {
+				bt = 0 // C is not read
 			}
+			addTile(cs[off:], ldc, buf.tile, nr, rows, cols, bt)
 		}
 	}
 }
