@@ -502,10 +502,18 @@ func (a *Agent) finish(work context.Context, q string, msg jetstream.Msg, e *tas
 	if final {
 		a.box.done(e)
 	}
-	// A success is acked and the server confirms it (a double ack): the
-	// result is left in the results bucket only when that fails, for
-	// whichever agent gets the task again. The other settlements are not
-	// confirmed and are rare: their result is left first.
+	// A success is acked and the server confirms it (a double ack), but a
+	// consumer leader that dies before replicating the ack loses it even
+	// so (a three-node cluster test ran a task twice that way): the result
+	// goes to the results bucket first without waiting, and again, waited
+	// for, when the ack fails, for whichever agent gets the task again. The
+	// other settlements are not confirmed and are rare: their result is
+	// left first, waited for.
+	if e.Type == task.Succeeded && a.results != nil {
+		if err := queue.MarkDoneAsync(a.js, a.results, q, e); err != nil {
+			a.log.Debug("could not leave the result before the ack", "task", key, "err", err)
+		}
+	}
 	if final && e.Type != task.Succeeded {
 		a.leaveResult(work, q, e)
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -315,5 +316,56 @@ func TestResultOfALostAckStandsOnAnotherAgent(t *testing.T) {
 	}
 	if n := runs.Load(); n != 1 {
 		t.Errorf("the second agent ran %d tasks, want 1 (b only)", n)
+	}
+}
+
+// A success leaves its result in the results bucket even when its ack goes
+// through: a consumer leader that dies before replicating a confirmed ack
+// loses it, and the redelivery must find the result rather than run the task
+// again (a three-node cluster test ran one twice that way).
+func TestSuccessLeavesItsResult(t *testing.T) {
+	r := newRig(t, time.Second)
+	id := r.submit("name: leaves\ntasks: [{id: a, kind: count, queue: work}]\n")
+	var runs atomic.Int64
+	reg := task.NewRegistry()
+	reg.MustRegister("count", func(ctx context.Context, run *task.Run) (json.RawMessage, error) {
+		runs.Add(1)
+		return json.RawMessage(`{"ran":1}`), nil
+	})
+	r.agent(agent.Config{Queues: []string{"work"}, Registry: reg, ID: "only"})
+	r.wait("the plan to finish", 60*time.Second, func() bool { return r.done(id) })
+	_, js, err := queue.Connect(r.ctx, r.url(), "reader", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer js.Conn().Close()
+	kv, err := queue.DoneKV(r.ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := "work." + id + ".a."
+	r.wait("the success in the results bucket", 30*time.Second, func() bool {
+		keys, err := kv.ListKeys(r.ctx)
+		if err != nil {
+			return false
+		}
+		for k := range keys.Keys() {
+			if !strings.HasPrefix(k, prefix) {
+				continue
+			}
+			ent, err := kv.Get(r.ctx, k)
+			if err != nil {
+				return false
+			}
+			var e task.Event
+			if err := json.Unmarshal(ent.Value(), &e); err != nil {
+				t.Fatalf("results bucket entry %s: %v", k, err)
+			}
+			return e.Type == task.Succeeded && e.Token != "" && string(e.Output) == `{"ran":1}`
+		}
+		return false
+	})
+	if n := runs.Load(); n != 1 {
+		t.Errorf("ran %d times, want 1", n)
 	}
 }

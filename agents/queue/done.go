@@ -13,9 +13,11 @@ import (
 )
 
 // DoneBucket is the key-value bucket where an agent leaves the final result of
-// a delivery whose acknowledgement may be lost: a success whose confirmed ack
-// failed (the agent's server died after the result was stored), and a failure
-// or cancellation, whose acks are not confirmed, before settling. The queue
+// a delivery whose acknowledgement may be lost: every success, without
+// waiting, before its ack (a confirmed ack can still be lost when the consumer
+// leader dies before replicating it), again and waited for when the ack
+// fails, and a failure or cancellation, whose acks are not confirmed, before
+// settling. The queue
 // then delivers the task again, maybe to another agent; that agent finds the
 // result here and settles the delivery with it instead of running the task a
 // second time. A result stands for the delivery only if it carries the
@@ -63,6 +65,26 @@ func MarkDone(ctx context.Context, kv jetstream.KeyValue, q string, e *task.Even
 		return err
 	}
 	if _, err := kv.Put(ctx, DoneKey(q, e.Plan, e.Task, e.Dispatch), data); err != nil {
+		return fmt.Errorf("results bucket: %s/%s: %w", e.Plan, e.Task, err)
+	}
+	return nil
+}
+
+// MarkDoneAsync is MarkDone without waiting for the server: the result is
+// published to kv's subject for the key (as a Put does) and the caller goes
+// on. An agent leaves a success so before its ack, whose confirmation a
+// consumer leader that dies before replicating it can lose: the redelivery
+// then finds the result instead of running the task again.
+func MarkDoneAsync(js jetstream.JetStream, kv jetstream.KeyValue, q string, e *task.Event) error {
+	if !e.Type.Final() {
+		return fmt.Errorf("results bucket: event %s of %s/%s is not final", e.Type, e.Plan, e.Task)
+	}
+	data, err := e.Encode()
+	if err != nil {
+		return err
+	}
+	subject := "$KV." + kv.Bucket() + "." + DoneKey(q, e.Plan, e.Task, e.Dispatch)
+	if _, err := js.PublishAsync(subject, data); err != nil {
 		return fmt.Errorf("results bucket: %s/%s: %w", e.Plan, e.Task, err)
 	}
 	return nil

@@ -1,5 +1,7 @@
 // Package nn holds the engine's raw CPU kernels for convolutional networks:
-// im2col and col2im for convolutions, max and average pooling with their
+// convolutions and filter gradients that read the padded image in place
+// (ConvImplicit, ConvFilterImplicit, on gemm's grouped products where the CPU
+// has them), im2col and col2im for the others, max and average pooling with their
 // gradients, and local response normalisation with its gradient, over a few
 // slice kernels (add, add+ReLU, max, multiply, ReLU gradient) written in AVX2
 // assembly on amd64 CPUs that have it and in plain Go elsewhere. They replace
