@@ -13,21 +13,7 @@ func FuzzSgemm(f *testing.F) {
 	f.Add(uint8(15), uint8(33), uint8(17), true, false, uint8(2), uint8(1), uint64(2))
 	f.Add(uint8(29), uint8(16), uint8(40), false, true, uint8(1), uint8(2), uint64(3))
 	f.Add(uint8(200), uint8(9), uint8(255), true, true, uint8(3), uint8(3), uint64(4))
-	var es []*Engine
-	for _, name := range Kernels() {
-		for _, threads := range []int{1, 3} {
-			e, err := NewEngine(Options{Kernel: name, Backend: Native, Threads: threads})
-			if err != nil {
-				f.Fatal(err)
-			}
-			es = append(es, e)
-		}
-	}
-	f.Cleanup(func() {
-		for _, e := range es {
-			e.Close()
-		}
-	})
+	es := fuzzEngines(f, 1, 3)
 	f.Fuzz(func(t *testing.T, m, n, k uint8, transA, transB bool, pad, scal uint8, seed uint64) {
 		r := rand.New(rand.NewPCG(seed, 7))
 		s := shape{int(m)%160 + 1, int(n)%160 + 1, int(k) + 1}
@@ -48,19 +34,7 @@ func FuzzSgemmGrouped(f *testing.F) {
 	f.Add(uint8(24), uint8(17), uint8(5), uint8(15), uint8(3), uint8(0), uint8(1), uint64(2))
 	f.Add(uint8(9), uint8(40), uint8(1), uint8(7), uint8(30), uint8(3), uint8(2), uint64(3))
 	f.Add(uint8(33), uint8(70), uint8(3), uint8(33), uint8(1), uint8(9), uint8(3), uint64(4))
-	var es []*Engine
-	for _, name := range Kernels() {
-		e, err := NewEngine(Options{Kernel: name, Backend: Native, Threads: 1})
-		if err != nil {
-			f.Fatal(err)
-		}
-		es = append(es, e)
-	}
-	f.Cleanup(func() {
-		for _, e := range es {
-			e.Close()
-		}
-	})
+	es := fuzzEngines(f, 1)
 	f.Fuzz(func(t *testing.T, m8, n8, groups8, glen8, stride8, gap8, b8 uint8, seed uint64) {
 		r := rand.New(rand.NewPCG(seed, 9))
 		m, n := int(m8)%60+1, int(n8)%80+1
@@ -111,4 +85,25 @@ func abs64(x float64) float64 {
 		return -x
 	}
 	return x
+}
+
+// fuzzEngines returns native engines for every kernel of this CPU at each of
+// the thread counts, closed when f ends.
+func fuzzEngines(f *testing.F, threads ...int) []*Engine {
+	var es []*Engine
+	for _, name := range Kernels() {
+		for _, th := range threads {
+			e, err := NewEngine(Options{Kernel: name, Backend: Native, Threads: th})
+			if err != nil {
+				f.Fatal(err)
+			}
+			es = append(es, e)
+		}
+	}
+	f.Cleanup(func() {
+		for _, e := range es {
+			e.Close()
+		}
+	})
+	return es
 }

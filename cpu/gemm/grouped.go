@@ -11,19 +11,7 @@ func (e *Engine) Grouped() bool { return e.kernel.grouped != nil && e.kernel.gro
 // slice, as SgemmGrouped reads it: keep k·min(n, 32) floats (a panel) small
 // enough for the caches.
 func (e *Engine) PackBDeep(dst *PackedB, k, n int, b []float32, ldb int) {
-	if k < 0 || n < 0 {
-		panic(fmt.Sprintf("gemm: PackBDeep of a %d×%d B", k, n))
-	}
-	checkMatrix("b", b, k, n, ldb)
-	kn := e.kernel
-	if kn.narrow != nil && n <= kn.narrow.nr {
-		kn = kn.narrow
-	}
-	layoutB(dst, kn, k, n, true)
-	dst.kcb = max(k, 1)
-	if k > 0 && n > 0 {
-		packB(dst.data, b, ldb, false, 0, 0, k, k, n, kn.nr, 1, kn.tpose, kn.narrow != nil)
-	}
+	e.packB(dst, false, k, n, b, ldb, true, true)
 }
 
 // SgemmGrouped computes C = A·B + beta·C (C m×n with row stride ldc) where
@@ -49,10 +37,7 @@ func (e *Engine) SgemmGrouped(m int, a []float32, as, groups, glen, jump int, pb
 	defer e.putCall(cl)
 	for jr := 0; jr < n; jr += kn0.nr {
 		cols := min(kn0.nr, n-jr)
-		kn := kn0
-		if kn.narrow != nil && cols <= kn.narrow.nr {
-			kn = kn.narrow
-		}
+		kn := kn0.forWidth(cols)
 		bp := &pb.data[jr*pb.k]
 		for i0 := 0; i0 < m; i0 += kn.mr {
 			rows := min(kn.mr, m-i0)
@@ -113,10 +98,7 @@ func (e *Engine) SgemmGroupedRows(m int, a []float32, lda, groups, glen, jump in
 	packed := -1 // the first row of the edge panel in buf.a
 	for jr := 0; jr < n; jr += kn0.nr {
 		cols := min(kn0.nr, n-jr)
-		kn := kn0
-		if kn.narrow != nil && cols <= kn.narrow.nr {
-			kn = kn.narrow
-		}
+		kn := kn0.forWidth(cols)
 		bp := pb.data[jr*k:]
 		// Tiles of 12 rows where 14 would leave an edge and 12 do not (24
 		// pixels: 12+12 rather than 14 and 10 packed).

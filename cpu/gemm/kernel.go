@@ -103,3 +103,12 @@ func (kn *microKernel) edgeRows(rows int) (kernFn, int) {
 	}
 	return kn.packed, kn.mr
 }
+
+// forWidth is the kernel for a C (or a last panel) of n columns: the narrow
+// one when n fits it, so that a 32-wide tile is not mostly padding.
+func (kn *microKernel) forWidth(n int) *microKernel {
+	if kn.narrow != nil && n <= kn.narrow.nr {
+		return kn.narrow
+	}
+	return kn
+}

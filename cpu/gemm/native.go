@@ -326,10 +326,7 @@ func (c *call) macro(buf *threadBuf, bs []float32, ic, jc, pc, mc, nc, kc int, c
 		// A last panel of at most half the width runs on the kernel of
 		// half the width (packed so): a 32-wide kernel would compute 24
 		// columns for nothing on a C of 200 columns, 21 of 96 on one of 75.
-		kn := c.kn
-		if kn.narrow != nil && cols <= kn.narrow.nr {
-			kn = kn.narrow
-		}
+		kn := c.kn.forWidth(cols)
 		mr, nr := kn.mr, kn.nr
 		bp := &bs[jr*kc]
 		for ir := 0; ir < mc; ir += mr {
@@ -416,10 +413,7 @@ func (e *Engine) native(transA, transB bool, m, n, k int, alpha float32, a []flo
 
 // run is native's product, on B itself or on B packed beforehand (pb).
 func (e *Engine) run(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32, pb *PackedB) {
-	kn := e.kernel
-	if kn.narrow != nil && n <= kn.narrow.nr {
-		kn = kn.narrow
-	}
+	kn := e.kernel.forWidth(n)
 	if pb != nil {
 		kn = pb.kn
 	}

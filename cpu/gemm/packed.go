@@ -27,11 +27,12 @@ func (p *PackedB) N() int { return p.n }
 func (e *Engine) PackB(dst *PackedB, transB bool, k, n int, b []float32, ldb int) {
 	// Packed once, B is never packed again per chunk of rows: A may be read
 	// in place up to the wider bound.
-	e.packB(dst, transB, k, n, b, ldb, n <= directAMaxNWide)
+	e.packB(dst, transB, k, n, b, ldb, n <= directAMaxNWide, false)
 }
 
-// packB is PackB for products that read A in place (directA) or not.
-func (e *Engine) packB(dst *PackedB, transB bool, k, n int, b []float32, ldb int, directA bool) {
+// packB is PackB for products that read A in place (directA) or not, with
+// the whole inner dimension in one slice when deep (PackBDeep).
+func (e *Engine) packB(dst *PackedB, transB bool, k, n int, b []float32, ldb int, directA, deep bool) {
 	if k < 0 || n < 0 {
 		panic(fmt.Sprintf("gemm: PackB of a %d×%d B", k, n))
 	}
@@ -40,11 +41,11 @@ func (e *Engine) packB(dst *PackedB, transB bool, k, n int, b []float32, ldb int
 		br, bc = n, k
 	}
 	checkMatrix("b", b, br, bc, ldb)
-	kn := e.kernel
-	if kn.narrow != nil && n <= kn.narrow.nr {
-		kn = kn.narrow
-	}
+	kn := e.kernel.forWidth(n)
 	layoutB(dst, kn, k, n, directA)
+	if deep {
+		dst.kcb = max(k, 1)
+	}
 	for pc := 0; pc < k; pc += dst.kcb {
 		kc := min(dst.kcb, k-pc)
 		if n > 0 {

@@ -22,7 +22,7 @@ const implicitMinRun = 64
 
 // implicitMinRow is the narrowest output row run without im2col: each row is
 // one product of OW rows, and below the kernel's 12 and 14 rows it is packed
-// and runs on part of a tile (DCGAN's 7-wide rows ran slower so).
+// and runs on part of a tile (DCGAN's 7-wide rows ran no faster so).
 const implicitMinRow = 12
 
 // ImplicitOK reports whether the convolution runs without an im2col matrix
