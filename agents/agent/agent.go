@@ -484,46 +484,59 @@ func (a *Agent) ackWait(q string) time.Duration {
 // while heartbeats keep the message: a finished task is neither run again nor
 // its result lost. If the agent stops first (Grace ended) the event stays in
 // the outbox for its next start and the message comes back after its deadline.
+//
+// A final event is also left in the results bucket before the message is
+// settled, for whichever agent gets the task again: the acks of failures and
+// cancellations are not confirmed, and even a success's confirmed ack is lost
+// when the consumer leader dies before replicating it (a three-node cluster
+// test ran a task twice that way). A success's result is sent with its report,
+// the two round trips overlapping, and the ack waits until the bucket has it.
 func (a *Agent) finish(work context.Context, q string, msg jetstream.Msg, e *task.Event, settle func() error) {
 	key := e.Plan + "/" + e.Task
-	final := e.Type == task.Succeeded || e.Type == task.Failed || e.Type == task.Cancelled
+	final := e.Type.Final()
 	if final {
 		if err := a.box.put(e); err != nil {
 			a.log.Warn("could not keep the result on disk; it is kept in memory until the master takes it", "task", key, "err", err)
 		}
 	}
+	var sent jetstream.PubAckFuture
+	if e.Type == task.Succeeded && a.results != nil {
+		f, err := queue.MarkDoneAsync(a.js, a.results, q, e)
+		if err != nil {
+			a.log.Debug("could not send the result with its report; leaving it after the report", "task", key, "err", err)
+		}
+		sent = f
+	}
 	stop := a.heartbeat(q, msg, key)
 	err := a.publish(work, e, 0)
-	stop()
 	if err != nil {
+		stop()
 		a.log.Error("could not report to the master before stopping; the result stays in the outbox for the next start, the task comes back after its ack deadline", "task", key, "event", e.Type, "err", err)
 		return
 	}
 	if final {
 		a.box.done(e)
-	}
-	// A success is acked and the server confirms it (a double ack), but a
-	// consumer leader that dies before replicating the ack loses it even
-	// so (a three-node cluster test ran a task twice that way): the result
-	// goes to the results bucket first without waiting, and again, waited
-	// for, when the ack fails, for whichever agent gets the task again. The
-	// other settlements are not confirmed and are rare: their result is
-	// left first, waited for.
-	if e.Type == task.Succeeded && a.results != nil {
-		if err := queue.MarkDoneAsync(a.js, a.results, q, e); err != nil {
-			a.log.Debug("could not leave the result before the ack", "task", key, "err", err)
+		if sent != nil {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(work), resultWait)
+			if err := queue.AwaitDone(ctx, sent); err != nil {
+				a.log.Debug("the result sent with the report was not confirmed; leaving it again", "task", key, "err", err)
+				sent = nil
+			}
+			cancel()
 		}
-	}
-	if final && e.Type != task.Succeeded {
-		a.leaveResult(work, q, e)
-	}
-	if err := settle(); err != nil {
-		a.log.Warn("ack failed; the task may be delivered again (its result stands)", "task", key, "event", e.Type, "err", err)
-		if e.Type == task.Succeeded {
+		if sent == nil {
 			a.leaveResult(work, q, e)
 		}
 	}
+	stop()
+	if err := settle(); err != nil {
+		a.log.Warn("ack failed; the task may be delivered again (its result stands)", "task", key, "event", e.Type, "err", err)
+	}
 }
+
+// resultWait bounds the wait for a result sent without waiting before it is
+// left again, waited for: a stream leader lost with the message answers never.
+const resultWait = 5 * time.Second
 
 // leaveResult puts e, a final event, in the results bucket, riding out a
 // server outage for up to a minute: a redelivery comes an ack deadline after

@@ -319,10 +319,11 @@ func TestResultOfALostAckStandsOnAnotherAgent(t *testing.T) {
 	}
 }
 
-// A success leaves its result in the results bucket even when its ack goes
-// through: a consumer leader that dies before replicating a confirmed ack
-// loses it, and the redelivery must find the result rather than run the task
-// again (a three-node cluster test ran one twice that way).
+// A success leaves its result in the results bucket before its ack, even
+// though the ack is confirmed: a consumer leader that dies before replicating
+// a confirmed ack loses it, and the redelivery must find the result rather
+// than run the task again (a three-node cluster test ran one twice that way,
+// when the result was sent without waiting for the bucket).
 func TestSuccessLeavesItsResult(t *testing.T) {
 	r := newRig(t, time.Second)
 	id := r.submit("name: leaves\ntasks: [{id: a, kind: count, queue: work}]\n")
@@ -332,8 +333,6 @@ func TestSuccessLeavesItsResult(t *testing.T) {
 		runs.Add(1)
 		return json.RawMessage(`{"ran":1}`), nil
 	})
-	r.agent(agent.Config{Queues: []string{"work"}, Registry: reg, ID: "only"})
-	r.wait("the plan to finish", 60*time.Second, func() bool { return r.done(id) })
 	_, js, err := queue.Connect(r.ctx, r.url(), "reader", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -343,28 +342,44 @@ func TestSuccessLeavesItsResult(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prefix := "work." + id + ".a."
-	r.wait("the success in the results bucket", 30*time.Second, func() bool {
-		keys, err := kv.ListKeys(r.ctx)
-		if err != nil {
-			return false
-		}
-		for k := range keys.Keys() {
-			if !strings.HasPrefix(k, prefix) {
-				continue
-			}
-			ent, err := kv.Get(r.ctx, k)
-			if err != nil {
-				return false
-			}
-			var e task.Event
-			if err := json.Unmarshal(ent.Value(), &e); err != nil {
-				t.Fatalf("results bucket entry %s: %v", k, err)
-			}
-			return e.Type == task.Succeeded && e.Token != "" && string(e.Output) == `{"ran":1}`
-		}
-		return false
+	var c jetstream.Consumer
+	r.wait("the queue's consumer", 30*time.Second, func() bool {
+		c, err = js.Consumer(r.ctx, queue.TasksStream, queue.ConsumerName("work"))
+		return err == nil
 	})
+	r.agent(agent.Config{Queues: []string{"work"}, Registry: reg, ID: "only"})
+	// The moment the queue has the ack, the bucket must have the result.
+	r.wait("the task acked", 60*time.Second, func() bool {
+		info, err := c.Info(r.ctx)
+		return err == nil && info.Delivered.Consumer > 0 && info.NumAckPending == 0 && info.NumPending == 0
+	})
+	prefix := "work." + id + ".a."
+	keys, err := kv.ListKeys(r.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for k := range keys.Keys() {
+		if !strings.HasPrefix(k, prefix) {
+			continue
+		}
+		ent, err := kv.Get(r.ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e task.Event
+		if err := json.Unmarshal(ent.Value(), &e); err != nil {
+			t.Fatalf("results bucket entry %s: %v", k, err)
+		}
+		if e.Type != task.Succeeded || e.Token == "" || string(e.Output) != `{"ran":1}` {
+			t.Errorf("results bucket entry %s: %s, token %q, output %s; want the success with its token", k, e.Type, e.Token, e.Output)
+		}
+		found = true
+	}
+	if !found {
+		t.Errorf("no result under %s* in the results bucket once the task was acked", prefix)
+	}
+	r.wait("the plan to finish", 60*time.Second, func() bool { return r.done(id) })
 	if n := runs.Load(); n != 1 {
 		t.Errorf("ran %d times, want 1", n)
 	}

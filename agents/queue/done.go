@@ -13,11 +13,10 @@ import (
 )
 
 // DoneBucket is the key-value bucket where an agent leaves the final result of
-// a delivery whose acknowledgement may be lost: every success, without
-// waiting, before its ack (a confirmed ack can still be lost when the consumer
-// leader dies before replicating it), again and waited for when the ack
-// fails, and a failure or cancellation, whose acks are not confirmed, before
-// settling. The queue
+// a delivery whose acknowledgement may be lost: every success before its ack
+// (a confirmed ack can still be lost when the consumer leader dies before
+// replicating it), and a failure or cancellation, whose acks are not
+// confirmed, before settling. The queue
 // then delivers the task again, maybe to another agent; that agent finds the
 // result here and settles the delivery with it instead of running the task a
 // second time. A result stands for the delivery only if it carries the
@@ -70,24 +69,39 @@ func MarkDone(ctx context.Context, kv jetstream.KeyValue, q string, e *task.Even
 	return nil
 }
 
-// MarkDoneAsync is MarkDone without waiting for the server: the result is
-// published to kv's subject for the key (as a Put does) and the caller goes
-// on. An agent leaves a success so before its ack, whose confirmation a
-// consumer leader that dies before replicating it can lose: the redelivery
-// then finds the result instead of running the task again.
-func MarkDoneAsync(js jetstream.JetStream, kv jetstream.KeyValue, q string, e *task.Event) error {
+// MarkDoneAsync starts MarkDone without waiting for the server: the result is
+// published to kv's subject for the key (as a Put does) and the returned
+// future settles when the bucket has it or has refused it. An agent starts it
+// with the report of a success, so that the two round trips overlap, and
+// waits for it before the ack: a consumer leader that dies before replicating
+// a confirmed ack loses it, and the redelivery must find the result rather
+// than run the task again.
+func MarkDoneAsync(js jetstream.JetStream, kv jetstream.KeyValue, q string, e *task.Event) (jetstream.PubAckFuture, error) {
 	if !e.Type.Final() {
-		return fmt.Errorf("results bucket: event %s of %s/%s is not final", e.Type, e.Plan, e.Task)
+		return nil, fmt.Errorf("results bucket: event %s of %s/%s is not final", e.Type, e.Plan, e.Task)
 	}
 	data, err := e.Encode()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	subject := "$KV." + kv.Bucket() + "." + DoneKey(q, e.Plan, e.Task, e.Dispatch)
-	if _, err := js.PublishAsync(subject, data); err != nil {
-		return fmt.Errorf("results bucket: %s/%s: %w", e.Plan, e.Task, err)
+	f, err := js.PublishAsync(subject, data)
+	if err != nil {
+		return nil, fmt.Errorf("results bucket: %s/%s: %w", e.Plan, e.Task, err)
 	}
-	return nil
+	return f, nil
+}
+
+// AwaitDone waits for f, a result MarkDoneAsync started, until ctx ends.
+func AwaitDone(ctx context.Context, f jetstream.PubAckFuture) error {
+	select {
+	case <-f.Ok():
+		return nil
+	case err := <-f.Err():
+		return fmt.Errorf("results bucket: %w", err)
+	case <-ctx.Done():
+		return fmt.Errorf("results bucket: no answer: %w", ctx.Err())
+	}
 }
 
 // FindDone returns the result recorded for t's delivery on queue q, or nil if

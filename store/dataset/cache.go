@@ -48,10 +48,23 @@ type cacheIndex struct {
 	Files   []string     `json:"files"`
 	Filled  time.Time    `json:"filled"`
 	Entries []cacheEntry `json:"entries"`
+
+	files []*os.File // Files, opened by loadCache
 }
 
-// loadCache returns the cache index in dir, or nil when there is none or it
-// cannot be used (which only costs a refill).
+// close closes the data files loadCache opened.
+func (idx *cacheIndex) close() {
+	for _, f := range idx.files {
+		f.Close()
+	}
+	idx.files = nil
+}
+
+// loadCache returns the cache index in dir with its data files open, or nil
+// when there is none or it cannot be used (which only costs a refill). The
+// files are opened at once, under the fill lock, because a later fill's
+// commit removes the data files its index no longer names: an open file
+// stays readable (POSIX), a name does not. The caller closes idx.
 func (c *Collection) loadCache(dir string) *cacheIndex {
 	b, err := os.ReadFile(filepath.Join(dir, "index.json"))
 	if err != nil {
@@ -67,8 +80,14 @@ func (c *Collection) loadCache(dir string) *cacheIndex {
 	}
 	sizes := make([]int64, len(idx.Files))
 	for i, name := range idx.Files {
-		st, err := os.Stat(filepath.Join(dir, name))
+		f, err := os.Open(filepath.Join(dir, name))
+		var st fs.FileInfo
+		if err == nil {
+			idx.files = append(idx.files, f)
+			st, err = f.Stat()
+		}
 		if err != nil {
+			idx.close()
 			c.log.Warn("dataset: cache data missing; refilling", "dir", dir, "err", err)
 			return nil
 		}
@@ -76,6 +95,7 @@ func (c *Collection) loadCache(dir string) *cacheIndex {
 	}
 	for _, e := range idx.Entries {
 		if e.F < 0 || e.F >= len(sizes) || e.Off < 0 || e.Len < 0 || e.Off+e.Len > sizes[e.F] {
+			idx.close()
 			c.log.Warn("dataset: cache data truncated; refilling", "dir", dir)
 			return nil
 		}
@@ -141,7 +161,9 @@ func (w *cacheWriter) add(s *Sample) error {
 	return nil
 }
 
-// commit makes the new data file the cache and removes older ones.
+// commit makes the new data file the cache and removes older ones. The
+// caller holds the fill lock: loadCache opens the files an index names under
+// it, so the clean-up never removes a file between the two.
 func (w *cacheWriter) commit() error {
 	if err := w.w.Flush(); err != nil {
 		w.abort()

@@ -1,6 +1,7 @@
 package dataset_test
 
 import (
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -56,6 +57,39 @@ func TestConcurrentCacheFill(t *testing.T) {
 				t.Fatal(err)
 			}
 			read(func(i int) bool { return i%2 == 0 })
+		}
+	})
+}
+
+// A read that has loaded a cache keeps reading it when a later fill's commit
+// removes the data files (a concurrent fill once made a reader find its
+// freshly filled cache's data file gone): the files are opened with the index.
+func TestLoadedCacheOutlivesCleanup(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		ctx := storetest.Context(t)
+		c := open(t, b, dataset.Options{CacheDir: t.TempDir()})
+		if _, err := c.Insert(ctx, mnistLike(50)...); err != nil {
+			t.Fatal(err)
+		}
+		for _, err := range c.All().Samples(ctx, dataset.ReadOptions{Cache: true, Shuffle: true}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		removed := 0
+		n, err := dataset.ReadLoadedCache(ctx, c.All(), func(dir string) {
+			files, _ := filepath.Glob(filepath.Join(dir, "data-*.bin"))
+			for _, f := range files {
+				if os.Remove(f) == nil {
+					removed++
+				}
+			}
+		})
+		if removed == 0 {
+			t.Fatal("no cache data file to remove")
+		}
+		if err != nil || n != 50 {
+			t.Fatalf("read %d samples, %v, after the data files were removed; want 50", n, err)
 		}
 	})
 }

@@ -8,8 +8,6 @@ import (
 	"hash/fnv"
 	"iter"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -249,7 +247,20 @@ func (d *Dataset) pass(ctx context.Context, o ReadOptions, sink func(Sample) err
 	if err != nil {
 		return fmt.Errorf("dataset: read %s: %w", d.label(), err)
 	}
-	idx := d.c.loadCache(dir)
+	var loaded []*cacheIndex // each with its data files open
+	defer func() {
+		for _, idx := range loaded {
+			idx.close()
+		}
+	}()
+	load := func() *cacheIndex {
+		idx := d.c.loadCache(dir)
+		if idx != nil {
+			loaded = append(loaded, idx)
+		}
+		return idx
+	}
+	idx := load()
 	if idx != nil && k.Settled() && idx.Counter == k {
 		unlock()
 		locked = false
@@ -267,7 +278,7 @@ func (d *Dataset) pass(ctx context.Context, o ReadOptions, sink func(Sample) err
 			if err := w.commit(); err != nil {
 				return err
 			}
-			if idx = d.c.loadCache(dir); idx != nil {
+			if idx = load(); idx != nil {
 				unlock()
 				locked = false
 				return d.fromCache(ctx, o, dir, idx, sink)
@@ -291,7 +302,7 @@ func (d *Dataset) pass(ctx context.Context, o ReadOptions, sink func(Sample) err
 		if err := w.commit(); err != nil {
 			return err
 		}
-		idx = d.c.loadCache(dir)
+		idx = load()
 		if idx == nil {
 			return fmt.Errorf("dataset: read %s: cache %s unreadable right after filling it", d.label(), dir)
 		}
@@ -304,13 +315,21 @@ func (d *Dataset) pass(ctx context.Context, o ReadOptions, sink func(Sample) err
 	}
 	// Unshuffled, the fill streams to the caller as it reads: the lock is
 	// not held for the caller's time (the data file's name keeps it from
-	// another fill's clean-up until it commits).
+	// another fill's clean-up until it commits). It commits only if it gets
+	// the lock at once: a fill that holds it makes a cache too.
 	unlock()
 	locked = false
 	if err := d.fromServer(ctx, o, 0, w, sink); err != nil {
 		w.abort()
 		return err
 	}
+	release, ok, err := tryLockFill(dir)
+	if err != nil || !ok {
+		w.abort()
+		d.c.log.Debug("dataset: cache not saved: another fill holds its lock", "dir", dir, "err", err)
+		return nil
+	}
+	defer release()
 	if err := w.commit(); err != nil {
 		d.c.log.Warn("dataset: cache not saved", "dir", dir, "err", err)
 	}
@@ -431,15 +450,7 @@ func (d *Dataset) fromServer(ctx context.Context, o ReadOptions, after int64, w 
 
 // fromCache reads the view from a valid local cache.
 func (d *Dataset) fromCache(ctx context.Context, o ReadOptions, dir string, idx *cacheIndex, sink func(Sample) error) error {
-	files := make([]*os.File, len(idx.Files))
-	for i, name := range idx.Files {
-		f, err := os.Open(filepath.Join(dir, name))
-		if err != nil {
-			return fmt.Errorf("dataset: read cache of %s: %w", d.label(), err)
-		}
-		defer f.Close()
-		files[i] = f
-	}
+	files := idx.files
 	order := make([]int, 0, len(idx.Entries))
 	for i, e := range idx.Entries {
 		if o.keep(e.Key) {
