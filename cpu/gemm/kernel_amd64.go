@@ -69,6 +69,9 @@ func tpose16(dst *float32, ds int, src *float32, ss int, rows, width, n int, alp
 func copyPanel(dst *float32, ds int, src *float32, ss int, n, cols, width int, alpha float32)
 
 //go:noescape
+func copyPanels4(dst *float32, ps int, src *float32, ss int, n int, alpha float32)
+
+//go:noescape
 func kernAVX2(kc int, a *float32, as int, b, c *float32, ldc int, beta float32, mode, cols int)
 
 //go:noescape

@@ -9016,3 +9016,42 @@ loop:
 done:
 	VZEROUPPER
 	RET
+
+// func copyPanels4(dst *float32, ps int, src *float32, ss int, n int, alpha float32)
+// Panel j of dst starts ps floats after panel j-1; a row is 32 floats.
+TEXT ·copyPanels4(SB), NOSPLIT, $0-44
+	MOVQ dst+0(FP), DI
+	MOVQ ps+8(FP), R8
+	SHLQ $2, R8
+	LEAQ (R8)(R8*2), R10
+	MOVQ src+16(FP), SI
+	MOVQ ss+24(FP), R9
+	SHLQ $2, R9
+	MOVQ n+32(FP), BX
+	VBROADCASTSS alpha+40(FP), Z8
+	TESTQ BX, BX
+	JZ done
+loop:
+	VMULPS 0(SI), Z8, Z0
+	VMULPS 64(SI), Z8, Z1
+	VMULPS 128(SI), Z8, Z2
+	VMULPS 192(SI), Z8, Z3
+	VMULPS 256(SI), Z8, Z4
+	VMULPS 320(SI), Z8, Z5
+	VMULPS 384(SI), Z8, Z6
+	VMULPS 448(SI), Z8, Z7
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, (DI)(R8*1)
+	VMOVUPS Z3, 64(DI)(R8*1)
+	VMOVUPS Z4, (DI)(R8*2)
+	VMOVUPS Z5, 64(DI)(R8*2)
+	VMOVUPS Z6, (DI)(R10*1)
+	VMOVUPS Z7, 64(DI)(R10*1)
+	ADDQ R9, SI
+	ADDQ $128, DI
+	DECQ BX
+	JNZ loop
+done:
+	VZEROUPPER
+	RET

@@ -76,6 +76,13 @@ func packB(dst []float32, b []float32, ldb int, transB bool, p0, j0, kc, ks, nc,
 		panel := dst[jp*ks : jp*ks+ks*nr]
 		if !transB {
 			// op(B)[p][j] = b[p*ldb+j]: each step is a contiguous run.
+			if tpose && nr == 32 && nc-jp >= 4*32 && kc > 0 {
+				// Four full panels at once: each row read in one run.
+				_ = dst[(jp+4*32)*ks-1]
+				copyPanels4(&panel[0], ks*32, &b[p0*ldb+j0+jp], ldb, kc, alpha)
+				jp += 3 * 32
+				continue
+			}
 			if tpose {
 				copyPanel(&panel[0], nr, &b[p0*ldb+j0+jp], ldb, kc, cols, nr, alpha)
 				continue

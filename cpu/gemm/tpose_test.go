@@ -1,6 +1,9 @@
 package gemm
 
-import "testing"
+import (
+	"math/rand/v2"
+	"testing"
+)
 
 // TestTpose checks the AVX-512 transposition the packers use.
 func TestTpose(t *testing.T) {
@@ -66,6 +69,39 @@ func TestCopyPanel(t *testing.T) {
 				}
 				if got := dst[r*40+j]; got != want {
 					t.Fatalf("cols=%d width=%d: dst[%d][%d]=%v want %v", c.cols, c.width, r, j, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestPackBPanels checks that packB's AVX-512 paths (copyPanels4 for four
+// full panels at once, copyPanel for the rest) pack as the plain loops do:
+// panel counts around multiples of four, edge panels, half-width last
+// panels, alpha, and a slice shorter than its panel step (kc < ks).
+func TestPackBPanels(t *testing.T) {
+	if kn, ok := findKernel(KernelAVX512); !ok || !kn.tpose {
+		t.Skip("no AVX-512 on this CPU: packB takes the plain loops only")
+	}
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, nc := range []int{1, 31, 32, 100, 127, 128, 129, 144, 160, 250, 256, 300, 513} {
+		for _, c := range []struct {
+			kc, ks int
+			alpha  float32
+			half   bool
+		}{{1, 1, 1, false}, {5, 7, 0.5, true}, {37, 37, 1, true}, {64, 65, -2, false}} {
+			ldb := nc + 3
+			b := randSlice(r, (c.kc+2)*ldb)
+			size := roundUp(nc, 32) * c.ks
+			got, want := make([]float32, size), make([]float32, size)
+			for i := range got {
+				got[i], want[i] = -7, -7
+			}
+			packB(got, b, ldb, false, 1, 2, c.kc, c.ks, nc, 32, c.alpha, true, c.half)
+			packB(want, b, ldb, false, 1, 2, c.kc, c.ks, nc, 32, c.alpha, false, c.half)
+			for i := range got {
+				if got[i] != want[i] {
+					t.Fatalf("nc=%d kc=%d ks=%d alpha=%v half=%v: packed[%d] = %v, want %v", nc, c.kc, c.ks, c.alpha, c.half, i, got[i], want[i])
 				}
 			}
 		}

@@ -98,6 +98,7 @@ func main() {
 	}
 	genTranspose(&w)
 	genCopyPanel(&w)
+	genCopyPanels4(&w)
 	if err := os.WriteFile("kernel_amd64.s", w.Bytes(), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -483,6 +484,48 @@ func genCopyPanel(w *bytes.Buffer) {
 	p("VMOVUPS Z1, K4, 64(DI)")
 	p("ADDQ R9, SI")
 	p("ADDQ R8, DI")
+	p("DECQ BX")
+	p("JNZ loop")
+	fmt.Fprintln(w, "done:")
+	p("VZEROUPPER")
+	p("RET")
+}
+
+// genCopyPanels4 writes copyPanels4, which packs four full 32-wide panels of
+// B at once, row by row: each row of B is read once, 512 contiguous bytes,
+// rather than 128 bytes of it in each of four passes down the rows.
+func genCopyPanels4(w *bytes.Buffer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
+	fmt.Fprintln(w, "\n// func copyPanels4(dst *float32, ps int, src *float32, ss int, n int, alpha float32)")
+	fmt.Fprintln(w, "// Panel j of dst starts ps floats after panel j-1; a row is 32 floats.")
+	fmt.Fprintln(w, "TEXT ·copyPanels4(SB), NOSPLIT, $0-44")
+	p("MOVQ dst+0(FP), DI")
+	p("MOVQ ps+8(FP), R8")
+	p("SHLQ $2, R8")
+	p("LEAQ (R8)(R8*2), R10")
+	p("MOVQ src+16(FP), SI")
+	p("MOVQ ss+24(FP), R9")
+	p("SHLQ $2, R9")
+	p("MOVQ n+32(FP), BX")
+	p("VBROADCASTSS alpha+40(FP), Z8")
+	p("TESTQ BX, BX")
+	p("JZ done")
+	fmt.Fprintln(w, "loop:")
+	for v := 0; v < 8; v++ {
+		p("VMULPS %d(SI), Z8, Z%d", 64*v, v)
+	}
+	dst := []string{"(DI)", "(DI)(R8*1)", "(DI)(R8*2)", "(DI)(R10*1)"}
+	for j := 0; j < 4; j++ {
+		for v := 0; v < 2; v++ {
+			off := ""
+			if v == 1 {
+				off = "64"
+			}
+			p("VMOVUPS Z%d, %s%s", 2*j+v, off, dst[j])
+		}
+	}
+	p("ADDQ R9, SI")
+	p("ADDQ $128, DI")
 	p("DECQ BX")
 	p("JNZ loop")
 	fmt.Fprintln(w, "done:")
