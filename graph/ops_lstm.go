@@ -538,17 +538,18 @@ func (o *lstmSeqOp) compileByRows(c *KernelCtx, parts int, in []*tensor.Tensor, 
 			}
 		}
 	}
+	each := c.forEach()
 	return KernelFunc(func() {
 		gt := gates.F32
 		switch {
 		case perStep:
-			eng.PackB(&wxp, false, inp, g4, wx, g4)
+			eng.PackBFor(&wxp, false, inp, g4, wx, g4, each)
 		case inp > 0:
 			gemm.Sgemm(false, false, steps*bsz, g4, inp, 1, x, inp, wx, g4, 0, gt, g4)
 		default:
 			clear(gt)
 		}
-		eng.PackB(&whp, false, hid, g4, wh, g4)
+		eng.PackBFor(&whp, false, hid, g4, wh, g4, each)
 		c.Pool.For(parts, 1, body)
 	})
 }
@@ -773,9 +774,16 @@ func lstmGradByRows(c *KernelCtx, parts int, dy, pk, c0, wh []float32, steps, bs
 			}
 		}
 	}
+	each := c.forEach()
 	return func(dg, dh []float32) {
 		dgAll, dhAll = dg, dh
-		eng.PackB(&whp, true, g4, hid, wh, g4)
+		eng.PackBFor(&whp, true, g4, hid, wh, g4, each)
 		c.Pool.For(parts, 1, body)
 	}
+}
+
+// forEach runs body over [0, n) on c's pool, for gemm.Engine.PackBFor.
+func (c *KernelCtx) forEach() func(n int, body func(lo, hi int)) {
+	pool := c.Pool
+	return func(n int, body func(lo, hi int)) { pool.For(n, 1, body) }
 }

@@ -16,6 +16,13 @@ type PackedB struct {
 	width   int // n rounded up to the kernel's panel width
 	directA bool
 	data    []float32
+
+	// PackBFor's source while it runs, and its piece function, made once so
+	// that packing again allocates nothing.
+	src    []float32
+	ldb    int
+	transB bool
+	piece  func(lo, hi int)
 }
 
 // K and N are the shape of op(B).
@@ -30,9 +37,56 @@ func (e *Engine) PackB(dst *PackedB, transB bool, k, n int, b []float32, ldb int
 	e.packB(dst, transB, k, n, b, ldb, n <= directAMaxNWide, false)
 }
 
+// PackBFor is PackB with the packing split into pieces that forEach runs,
+// in parallel if it likes: forEach(n, body) must call body over [0, n) in
+// ranges, and return when all have run (par.Pool.For with a grain of 1
+// does). A recurrent layer split across cores packs its weights so, rather
+// than on one core while the others wait. The result is PackB's.
+func (e *Engine) PackBFor(dst *PackedB, transB bool, k, n int, b []float32, ldb int, forEach func(n int, body func(lo, hi int))) {
+	e.layoutPackB(dst, transB, k, n, b, ldb, n <= directAMaxNWide, false)
+	if k == 0 || n == 0 {
+		return
+	}
+	dst.src, dst.ldb, dst.transB = b, ldb, transB
+	if dst.piece == nil {
+		dst.piece = dst.packPieces
+	}
+	forEach((k+dst.kcb-1)/dst.kcb*dst.groups(), dst.piece)
+	dst.src = nil
+}
+
+// groups is the number of pieces of a slice of the inner dimension:
+// copyPanels4's four panels each.
+func (p *PackedB) groups() int {
+	step := 4 * p.kn.nr
+	return (p.n + step - 1) / step
+}
+
+// packPieces packs pieces [lo, hi) of PackBFor: piece u is four panels of
+// one slice of the inner dimension.
+func (p *PackedB) packPieces(lo, hi int) {
+	step, groups := 4*p.kn.nr, p.groups()
+	for u := lo; u < hi; u++ {
+		pc, j0 := u/groups*p.kcb, u%groups*step
+		kc := min(p.kcb, p.k-pc)
+		packB(p.data[pc*p.width+j0*kc:], p.src, p.ldb, p.transB, pc, j0, kc, kc, min(step, p.n-j0), p.kn.nr, 1, p.kn.tpose, p.kn.narrow != nil)
+	}
+}
+
 // packB is PackB for products that read A in place (directA) or not, with
 // the whole inner dimension in one slice when deep (PackBDeep).
 func (e *Engine) packB(dst *PackedB, transB bool, k, n int, b []float32, ldb int, directA, deep bool) {
+	e.layoutPackB(dst, transB, k, n, b, ldb, directA, deep)
+	for pc := 0; pc < k; pc += dst.kcb {
+		kc := min(dst.kcb, k-pc)
+		if n > 0 {
+			packB(dst.data[pc*dst.width:], b, ldb, transB, pc, 0, kc, kc, n, dst.kn.nr, 1, dst.kn.tpose, dst.kn.narrow != nil)
+		}
+	}
+}
+
+// layoutPackB checks b and lays dst out for packB.
+func (e *Engine) layoutPackB(dst *PackedB, transB bool, k, n int, b []float32, ldb int, directA, deep bool) {
 	if k < 0 || n < 0 {
 		panic(fmt.Sprintf("gemm: PackB of a %d×%d B", k, n))
 	}
@@ -41,16 +95,9 @@ func (e *Engine) packB(dst *PackedB, transB bool, k, n int, b []float32, ldb int
 		br, bc = n, k
 	}
 	checkMatrix("b", b, br, bc, ldb)
-	kn := e.kernel.forWidth(n)
-	layoutB(dst, kn, k, n, directA)
+	layoutB(dst, e.kernel.forWidth(n), k, n, directA)
 	if deep {
 		dst.kcb = max(k, 1)
-	}
-	for pc := 0; pc < k; pc += dst.kcb {
-		kc := min(dst.kcb, k-pc)
-		if n > 0 {
-			packB(dst.data[pc*dst.width:], b, ldb, transB, pc, 0, kc, kc, n, kn.nr, 1, kn.tpose, kn.narrow != nil)
-		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync"
 	"testing"
 )
 
@@ -118,6 +119,11 @@ func TestPackedBReuse(t *testing.T) {
 	if n := testing.AllocsPerRun(5, func() { e.PackB(&pb, true, 2600, 650, b, 2600) }); n != 0 {
 		t.Errorf("PackB into a PackedB of the same size: %v allocations", n)
 	}
+	inTurn := func(n int, body func(lo, hi int)) { body(0, n) }
+	e.PackBFor(&pb, true, 2600, 650, b, 2600, inTurn)
+	if n := testing.AllocsPerRun(5, func() { e.PackBFor(&pb, true, 2600, 650, b, 2600, inTurn) }); n != 0 {
+		t.Errorf("PackBFor into a PackedB of the same size: %v allocations", n)
+	}
 	e.PackB(&pb, false, 10, 20, b, 20)
 	defer func() {
 		if r := recover(); r == nil {
@@ -125,4 +131,51 @@ func TestPackedBReuse(t *testing.T) {
 		}
 	}()
 	e.SgemmPacked(false, 3, 2, make([]float32, 30), 10, &pb, 0, make([]float32, 60), 20)
+}
+
+// TestPackBFor checks that packing in pieces, in any order and in parallel,
+// gives PackB's panels on every kernel: B plain and transposed, several
+// slices of the inner dimension, edge and half-width panels.
+func TestPackBFor(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, name := range Kernels() {
+		e, err := NewEngine(Options{Backend: Native, Threads: 1, Kernel: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []struct{ k, n int }{{1, 1}, {7, 300}, {650, 2600}, {900, 77}, {385, 129}, {200, 16}, {3, 520}} {
+			for _, transB := range []bool{false, true} {
+				ldb := s.n + 5
+				if transB {
+					ldb = s.k + 5
+				}
+				rows := s.k
+				if transB {
+					rows = s.n
+				}
+				b := randSlice(r, rows*ldb)
+				var want, got PackedB
+				e.PackB(&want, transB, s.k, s.n, b, ldb)
+				// Pieces in ranges of random sizes, each on its own goroutine.
+				e.PackBFor(&got, transB, s.k, s.n, b, ldb, func(n int, body func(lo, hi int)) {
+					var wg sync.WaitGroup
+					for lo := 0; lo < n; {
+						from, to := lo, min(n, lo+1+r.IntN(3))
+						wg.Go(func() { body(from, to) })
+						lo = to
+					}
+					wg.Wait()
+				})
+				if got.k != want.k || got.n != want.n || got.kcb != want.kcb || got.width != want.width || got.kn != want.kn || got.directA != want.directA {
+					t.Fatalf("%s %v trans=%v: layout %+v, PackB's %+v", name, s, transB, got, want)
+				}
+				for i := range want.data {
+					if math.Float32bits(got.data[i]) != math.Float32bits(want.data[i]) {
+						t.Fatalf("%s %v trans=%v: packed[%d] = %v, PackB's %v", name, s, transB, i, got.data[i], want.data[i])
+					}
+				}
+			}
+		}
+		e.Close()
+	}
 }
