@@ -506,7 +506,8 @@ const lstmPerStepInput = 1 << 28
 // at each step, by W[:I] packed once. A row's gates are computed as in the
 // unsplit forward (gemm's edge kernels give a row the same bits as its full
 // tiles), so the results are the same bits. Parts are handed out by the
-// pool: alone, the caller runs them one after the other.
+// pool: alone, the caller runs them one after the other. The weights are
+// packed by every core (PackBFor), not by one while the others wait.
 func (o *lstmSeqOp) compileByRows(c *KernelCtx, parts int, in []*tensor.Tensor, out *tensor.Tensor, gates *Scratch) Kernel {
 	x, h0, c0, w, b := in[0].Float32s(), in[1].Float32s(), in[2].Float32s(), in[3].Float32s(), in[4].Float32s()
 	xs := in[0].Shape()
@@ -757,7 +758,8 @@ func lstmGradByUnits(c *KernelCtx, parts int, dy, pk, c0, wh []float32, steps, b
 // step, last to first, for its rows alone: their gate gradients, then their
 // rows of dh_{t-1} = dgates_t·W[I:]ᵀ by W[I:]ᵀ packed once per sequence and
 // shared. No hand-off until the end (the split by units hands off twice a
-// step); the same bits as unsplit on one thread.
+// step); the same bits as unsplit on one thread. W[I:]ᵀ is packed by every
+// core (PackBFor).
 func lstmGradByRows(c *KernelCtx, parts int, dy, pk, c0, wh []float32, steps, bsz, hid int, scr *Scratch) func(dg, dh []float32) {
 	g4, bh := 4*hid, bsz*hid
 	eng := nn.Gemm()
