@@ -300,11 +300,16 @@ func (a *Agent) handle(work context.Context, q string, msg jetstream.Msg) {
 	}
 	prev, by := a.box.delivered(t.Plan, t.ID, t.Dispatch), "this agent"
 	if prev == nil && deliveries > 1 && a.results != nil {
-		// Delivered again: another agent may have settled it and lost its ack.
-		ctx, cancel := context.WithTimeout(work, 10*time.Second)
-		var err error
-		prev, err = queue.FindDone(ctx, a.results, q, t)
-		cancel()
+		// Delivered again: another agent may have settled it and lost its
+		// ack. Right after a node died the bucket may have no leader yet:
+		// ask again for a while, holding the message, before running it.
+		stop := a.heartbeat(q, msg, t.Key())
+		err := queue.Retry(work, findPatience, func(ctx context.Context) error {
+			var err error
+			prev, err = queue.FindDone(ctx, a.results, q, t)
+			return err
+		})
+		stop()
 		if err != nil {
 			log.Warn("could not look for an earlier result of this delivery; running the task", "err", err)
 		}
@@ -488,9 +493,14 @@ func (a *Agent) ackWait(q string) time.Duration {
 // A final event is also left in the results bucket before the message is
 // settled, for whichever agent gets the task again: the acks of failures and
 // cancellations are not confirmed, and even a success's confirmed ack is lost
-// when the consumer leader dies before replicating it (a three-node cluster
-// test ran a task twice that way). A success's result is sent with its report,
-// the two round trips overlapping, and the ack waits until the bucket has it.
+// when the consumer leader dies before replicating it. The result is left
+// alongside the report, retried until the bucket has it, and the ack waits
+// for both: when a node dies, the bucket's stream and the events' elect new
+// leaders in their own time, and a redelivery (the queue's consumer lost the
+// heartbeats during its own election) must find the result as soon as the
+// bucket answers again. A three-node cluster test ran a task twice when the
+// result was left after the report (the report waited seven seconds for its
+// stream, the redelivery came at nine).
 func (a *Agent) finish(work context.Context, q string, msg jetstream.Msg, e *task.Event, settle func() error) {
 	key := e.Plan + "/" + e.Task
 	final := e.Type.Final()
@@ -499,34 +509,25 @@ func (a *Agent) finish(work context.Context, q string, msg jetstream.Msg, e *tas
 			a.log.Warn("could not keep the result on disk; it is kept in memory until the master takes it", "task", key, "err", err)
 		}
 	}
-	var sent jetstream.PubAckFuture
-	if e.Type == task.Succeeded && a.results != nil {
-		f, err := queue.MarkDoneAsync(a.js, a.results, q, e)
-		if err != nil {
-			a.log.Debug("could not send the result with its report; leaving it after the report", "task", key, "err", err)
-		}
-		sent = f
-	}
 	stop := a.heartbeat(q, msg, key)
-	err := a.publish(work, e, 0)
-	if err != nil {
+	var left chan struct{}
+	if final && a.results != nil {
+		left = make(chan struct{})
+		go func() {
+			defer close(left)
+			a.leaveResult(work, q, e)
+		}()
+	}
+	if err := a.publish(work, e, 0); err != nil {
 		stop()
 		a.log.Error("could not report to the master before stopping; the result stays in the outbox for the next start, the task comes back after its ack deadline", "task", key, "event", e.Type, "err", err)
 		return
 	}
 	if final {
 		a.box.done(e)
-		if sent != nil {
-			ctx, cancel := context.WithTimeout(context.WithoutCancel(work), resultWait)
-			if err := queue.AwaitDone(ctx, sent); err != nil {
-				a.log.Debug("the result sent with the report was not confirmed; leaving it again", "task", key, "err", err)
-				sent = nil
-			}
-			cancel()
-		}
-		if sent == nil {
-			a.leaveResult(work, q, e)
-		}
+	}
+	if left != nil {
+		<-left
 	}
 	stop()
 	if err := settle(); err != nil {
@@ -534,9 +535,10 @@ func (a *Agent) finish(work context.Context, q string, msg jetstream.Msg, e *tas
 	}
 }
 
-// resultWait bounds the wait for a result sent without waiting before it is
-// left again, waited for: a stream leader lost with the message answers never.
-const resultWait = 5 * time.Second
+// findPatience is how long a redelivered task's agent keeps asking the
+// results bucket before it runs the task without knowing: longer than a
+// stream's leader election after a node's death (seconds).
+const findPatience = 30 * time.Second
 
 // leaveResult puts e, a final event, in the results bucket, riding out a
 // server outage for up to a minute: a redelivery comes an ack deadline after

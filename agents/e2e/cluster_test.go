@@ -130,12 +130,17 @@ func TestThreeNodeCluster(t *testing.T) {
 	if r := queue.Replicas(js.Conn()); r != 3 {
 		t.Fatalf("Replicas on a three-node cluster: %d", r)
 	}
-	if err := queue.Setup(ctx, js); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := queue.EnsureQueue(ctx, js, e.queue, ackWait); err != nil {
-		t.Fatal(err)
-	}
+	// A meta leader may be elected before it has heard of every peer: a
+	// stream of three replicas then finds "no suitable peers" for a moment.
+	e.eventually("the replicated streams to be created", 60*time.Second, func() (bool, string) {
+		if err := queue.Setup(ctx, js); err != nil {
+			return false, err.Error()
+		}
+		if _, err := queue.EnsureQueue(ctx, js, e.queue, ackWait); err != nil {
+			return false, err.Error()
+		}
+		return true, ""
+	})
 	s, err := js.Stream(ctx, queue.TasksStream)
 	if err != nil {
 		t.Fatal(err)

@@ -69,41 +69,6 @@ func MarkDone(ctx context.Context, kv jetstream.KeyValue, q string, e *task.Even
 	return nil
 }
 
-// MarkDoneAsync starts MarkDone without waiting for the server: the result is
-// published to kv's subject for the key (as a Put does) and the returned
-// future settles when the bucket has it or has refused it. An agent starts it
-// with the report of a success, so that the two round trips overlap, and
-// waits for it before the ack: a consumer leader that dies before replicating
-// a confirmed ack loses it, and the redelivery must find the result rather
-// than run the task again.
-func MarkDoneAsync(js jetstream.JetStream, kv jetstream.KeyValue, q string, e *task.Event) (jetstream.PubAckFuture, error) {
-	if !e.Type.Final() {
-		return nil, fmt.Errorf("results bucket: event %s of %s/%s is not final", e.Type, e.Plan, e.Task)
-	}
-	data, err := e.Encode()
-	if err != nil {
-		return nil, err
-	}
-	subject := "$KV." + kv.Bucket() + "." + DoneKey(q, e.Plan, e.Task, e.Dispatch)
-	f, err := js.PublishAsync(subject, data)
-	if err != nil {
-		return nil, fmt.Errorf("results bucket: %s/%s: %w", e.Plan, e.Task, err)
-	}
-	return f, nil
-}
-
-// AwaitDone waits for f, a result MarkDoneAsync started, until ctx ends.
-func AwaitDone(ctx context.Context, f jetstream.PubAckFuture) error {
-	select {
-	case <-f.Ok():
-		return nil
-	case err := <-f.Err():
-		return fmt.Errorf("results bucket: %w", err)
-	case <-ctx.Done():
-		return fmt.Errorf("results bucket: no answer: %w", ctx.Err())
-	}
-}
-
 // FindDone returns the result recorded for t's delivery on queue q, or nil if
 // there is none, or none that carries t's token.
 func FindDone(ctx context.Context, kv jetstream.KeyValue, q string, t *task.Task) (*task.Event, error) {
