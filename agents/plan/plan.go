@@ -97,6 +97,9 @@ func Parse(data []byte, source string) (*Spec, error) {
 		return nil, &Error{Source: source, Msg: "cannot decode the plan", Err: err}
 	}
 	s.Defaults()
+	for i := range s.Tasks {
+		s.Tasks[i].Params = stringMaps(s.Tasks[i].Params).(map[string]any)
+	}
 	if err := s.Validate(); err != nil {
 		var e *Error
 		if errors.As(err, &e) {
@@ -229,6 +232,37 @@ func (s *Spec) Task(id string) *TaskSpec {
 		}
 	}
 	return nil
+}
+
+// stringMaps returns v with every mapping whose keys are all strings as a
+// map[string]any: YAML decodes a mapping as map[any]any when a key carries a
+// tag (`{!x k: v}`), which JSON cannot encode although its keys are strings.
+// Mappings with other keys stay as they are, for Validate to name.
+func stringMaps(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = stringMaps(e)
+		}
+	case map[any]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			ks, ok := k.(string)
+			if !ok {
+				for k, e := range x {
+					x[k] = stringMaps(e)
+				}
+				return x
+			}
+			m[ks] = stringMaps(e)
+		}
+		return m
+	case []any:
+		for i, e := range x {
+			x[i] = stringMaps(e)
+		}
+	}
+	return v
 }
 
 // jsonable says where v holds what JSON cannot: a mapping key that is not a
