@@ -30,8 +30,10 @@
 // task: a master (with its embedded server) down for longer than the deadline
 // neither loses the result nor has the task run again. Events left there by a
 // stopped agent go out at its next start, and a task delivered again after its
-// result went out is settled with that result, not run. The started event is
-// published without waiting for its acknowledgement.
+// result went out is settled with that result, not run; a final result is also
+// left in the results bucket (queue.DoneBucket) before the ack, alongside the
+// report, so that another agent that gets the task again settles it so too.
+// The started event is published without waiting for its acknowledgement.
 //
 // On shutdown (the context of Run ends, as on SIGTERM) the agent stops pulling,
 // gives running tasks Config.Grace to finish, and hands back those that do not.

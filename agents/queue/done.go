@@ -13,11 +13,10 @@ import (
 )
 
 // DoneBucket is the key-value bucket where an agent leaves the final result of
-// a delivery whose acknowledgement may be lost: every success before its ack
-// (a confirmed ack can still be lost when the consumer leader dies before
-// replicating it), and a failure or cancellation, whose acks are not
-// confirmed, before settling. The queue
-// then delivers the task again, maybe to another agent; that agent finds the
+// a delivery whose acknowledgement may be lost, before it settles it: the
+// acks of failures and cancellations are not confirmed, and a success's
+// confirmed ack is lost when the consumer leader dies before replicating it.
+// The queue then delivers the task again, maybe to another agent; that agent finds the
 // result here and settles the delivery with it instead of running the task a
 // second time. A result stands for the delivery only if it carries the
 // dispatch's token, which only an agent that received the task knows: an
